@@ -1,0 +1,5 @@
+import sys
+
+from fairskin.cli import main
+
+sys.exit(main())

@@ -1,0 +1,76 @@
+"""The ``fairskin`` command line.
+
+Each command lives in its own module of this package and registers itself on :data:`app`
+through :func:`command`. Command modules parse options, call one public function of the
+library with parameters of the same names, and print; they import heavy dependencies
+(torch, diffusers) inside the command so that ``fairskin label`` starts without them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import typer
+from rich.console import Console
+
+from fairskin.errors import FairskinError
+
+__all__ = ["app", "main", "console", "err_console"]
+
+app = typer.Typer(
+    name="fairskin",
+    help="Does a dermatology model fail on dark skin, and can synthetic images fix it?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # tracebacks must never dump patient data
+)
+console = Console()
+err_console = Console(stderr=True)
+
+# Modules that define commands, in the order `fairskin --help` lists them. A module that
+# does not exist yet (a stage not built) is skipped.
+_COMMAND_MODULES = (
+    "demo",
+    "label",
+    "balance",
+    "train_conditioning",
+    "audit",
+    "train_classifier",
+    "experiment",
+)
+
+
+def _register_commands() -> None:
+    for name in _COMMAND_MODULES:
+        full = f"{__name__}.{name}"
+        if importlib.util.find_spec(full) is not None:
+            importlib.import_module(full)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    _register_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except FairskinError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        err_console.print("aborted")
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

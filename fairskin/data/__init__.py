@@ -1,0 +1,14 @@
+"""Data in: readers for dermatology data sets, one manifest schema, safe image loading, and
+the phantom demo data set with a known answer."""
+
+from fairskin.data._images import IMAGE_EXTENSIONS, ImageLoadError, LoadedImage, load_rgb
+from fairskin.data._manifest import FST_GROUPS, MANIFEST_COLUMNS, finalize_manifest, fst_to_group
+from fairskin.data._phantoms import DEMO_DIAGNOSES, DemoConfig, PhantomSpec, render_phantom, write_demo_dataset
+from fairskin.data._readers import FORMATS, detect_format, read_dataset
+
+__all__ = [
+    "FORMATS", "FST_GROUPS", "MANIFEST_COLUMNS", "IMAGE_EXTENSIONS", "DEMO_DIAGNOSES",
+    "DemoConfig", "ImageLoadError", "LoadedImage", "PhantomSpec",
+    "detect_format", "finalize_manifest", "fst_to_group", "load_rgb", "read_dataset",
+    "render_phantom", "write_demo_dataset",
+]

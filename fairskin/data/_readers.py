@@ -1,0 +1,336 @@
+"""Readers: DDI, Fitzpatrick17k, HAM10000 / ISIC, PAD-UFES-20 and plain folders -> one manifest.
+
+Every reader returns the schema of :mod:`fairskin.data._manifest`. Rows whose file is missing,
+whose skin type is out of range or whose fields cannot be parsed are kept with a ``status``
+and a ``reason``; nothing is dropped silently. Columns the schema does not name are kept.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from fairskin.data._csv import read_metadata_csv, require_columns
+from fairskin.data._images import IMAGE_EXTENSIONS
+from fairskin.data._manifest import DDI_CODE_TO_GROUP, finalize_manifest
+from fairskin.errors import InputError
+
+__all__ = ["read_dataset", "detect_format", "FORMATS", "DatasetFormat"]
+
+DatasetFormat = Literal["ddi", "fitzpatrick17k", "ham10000", "isic", "pad-ufes-20", "folder"]
+
+#: diagnoses counted as malignant by default
+HAM_MALIGNANT = frozenset({"mel", "bcc", "akiec"})
+PAD_MALIGNANT = frozenset({"BCC", "MEL", "SCC"})
+
+
+def _index_images(root: Path) -> dict[str, str]:
+    """file name (and stem) -> path relative to root, for every image below root."""
+    index: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            if Path(f).suffix.lower() in IMAGE_EXTENSIONS:
+                rel = Path(dirpath, f).relative_to(root).as_posix()
+                index.setdefault(f, rel)
+                index.setdefault(Path(f).stem, rel)
+    return index
+
+
+def _locate(df: pd.DataFrame, names: pd.Series, index: dict[str, str]) -> None:
+    """Fill df['image'] from file names (or stems); mark rows whose file is not there."""
+    images, missing = [], []
+    for n in names:
+        n = str(n).strip()
+        rel = index.get(n) or index.get(Path(n).name) or index.get(Path(n).stem)
+        images.append(rel if rel else n)
+        missing.append(rel is None)
+    df["image"] = images
+    miss = pd.Series(missing, index=df.index)
+    _mark(df, miss, "missing", lambda i: f"listed in the metadata but no image file named {names.iloc[i]!r} was found")
+
+
+def _mark(df: pd.DataFrame, rows: pd.Series, status: str, reason: Callable[[int], str]) -> None:
+    if "status" not in df:
+        df["status"] = "ok"
+        df["reason"] = ""
+    for pos in range(len(df)):
+        if rows.iloc[pos] and df["status"].iloc[pos] == "ok":
+            df.iloc[pos, df.columns.get_loc("status")] = status
+            df.iloc[pos, df.columns.get_loc("reason")] = reason(pos)
+
+
+def _warn(df: pd.DataFrame, rows: pd.Series, msg: Callable[[int], str]) -> None:
+    """A problem with a row's metadata that still lets the image be used."""
+    if "reason" not in df:
+        df["status"] = "ok"
+        df["reason"] = ""
+    for pos in range(len(df)):
+        if rows.iloc[pos]:
+            cur = df["reason"].iloc[pos]
+            df.iloc[pos, df.columns.get_loc("reason")] = (cur + "; " if cur else "") + msg(pos)
+
+
+def _parse_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    m = {"true": True, "1": True, "yes": True, "malignant": True,
+         "false": False, "0": False, "no": False, "benign": False}
+    s = values.astype(str).str.strip().str.lower()
+    out = s.map(m)
+    bad = out.isna() & (s != "")
+    return out.astype("boolean"), bad
+
+
+def _parse_fst(df: pd.DataFrame, values: pd.Series, *, column: str, unknown: set[str] = frozenset()) -> pd.Series:
+    """Parse 1-6 (also '3.0', 'III'); empty/unknown -> NA; anything else -> NA with a warning."""
+    roman = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6}
+    out = []
+    bad = []
+    for v in values.astype(str).str.strip():
+        if v == "" or v.lower() in ("nan", "na", "unknown") or v in unknown:
+            out.append(pd.NA)
+            bad.append(False)
+            continue
+        try:
+            f = float(v)
+            ok = f.is_integer() and 1 <= f <= 6
+            out.append(int(f) if ok else pd.NA)
+            bad.append(not ok)
+        except ValueError:
+            r = roman.get(v.lower())
+            out.append(r if r else pd.NA)
+            bad.append(r is None)
+    bad_s = pd.Series(bad, index=df.index)
+    raw = values.reset_index(drop=True)
+    _warn(df, bad_s, lambda i: f"{column}={raw.iloc[i]!r} is not a Fitzpatrick type 1-6; human label ignored")
+    return pd.Series(out, index=df.index, dtype="Int64")
+
+
+def _dupes(df: pd.DataFrame) -> None:
+    dup = df["image_id"].duplicated(keep="first") & df["image_id"].notna()
+    _mark(df, dup, "duplicate", lambda i: f"image_id {df['image_id'].iloc[i]!r} already appears in an earlier row")
+
+
+# --- readers -------------------------------------------------------------------------------
+
+def read_ddi(root: Path, *, metadata: Path | None = None) -> tuple[pd.DataFrame, list[str]]:
+    path = metadata or root / "ddi_metadata.csv"
+    raw, warns = read_metadata_csv(path)
+    require_columns(raw, ["DDI_file", "skin_tone", "malignant", "disease"], path=path, fmt="DDI")
+    df = raw.copy()
+    df["status"], df["reason"] = "ok", ""
+    _locate(df, raw["DDI_file"], _index_images(root))
+    df["image_id"] = raw["DDI_ID"] if "DDI_ID" in raw else raw["DDI_file"].map(lambda s: Path(s).stem)
+    df["diagnosis"] = raw["disease"]
+    df["malignant"], bad = _parse_bool(raw["malignant"])
+    _warn(df, bad, lambda i: f"malignant={raw['malignant'].iloc[i]!r} is not True/False; treated as unknown")
+    codes = raw["skin_tone"].astype(str).str.strip().str.replace(r"\.0$", "", regex=True)
+    df["fst_group_human"] = codes.map(DDI_CODE_TO_GROUP)
+    bad_tone = df["fst_group_human"].isna() & (codes != "")
+    _warn(df, bad_tone, lambda i: f"skin_tone={raw['skin_tone'].iloc[i]!r} is not 12, 34 or 56; human label ignored")
+    return df, warns
+
+
+def read_fitzpatrick17k(root: Path, *, metadata: Path | None = None) -> tuple[pd.DataFrame, list[str]]:
+    path = metadata or _find_csv(root, ["fitzpatrick17k.csv"], needs={"md5hash", "fitzpatrick_scale"})
+    raw, warns = read_metadata_csv(path)
+    require_columns(raw, ["md5hash", "fitzpatrick_scale", "label"], path=path, fmt="Fitzpatrick17k")
+    df = raw.copy()
+    df["status"], df["reason"] = "ok", ""
+    _locate(df, raw["md5hash"], _index_images(root))
+    df["image_id"] = raw["md5hash"]
+    df["diagnosis"] = raw["label"]
+    if "three_partition_label" in raw:
+        part = raw["three_partition_label"].str.strip().str.lower()
+        df["malignant"] = part.map({"malignant": True, "benign": False, "non-neoplastic": False}).astype("boolean")
+    df["fst_human"] = _parse_fst(df, raw["fitzpatrick_scale"], column="fitzpatrick_scale", unknown={"-1"})
+    return df, warns
+
+
+def read_ham10000(root: Path, *, metadata: Path | None = None) -> tuple[pd.DataFrame, list[str]]:
+    path = metadata or _find_csv(root, ["HAM10000_metadata.csv", "HAM10000_metadata"], needs={"image_id", "dx"})
+    raw, warns = read_metadata_csv(path)
+    require_columns(raw, ["image_id", "dx"], path=path, fmt="HAM10000")
+    df = raw.copy()
+    df["status"], df["reason"] = "ok", ""
+    _locate(df, raw["image_id"], _index_images(root))
+    df["image_id"] = raw["image_id"]
+    df["diagnosis"] = raw["dx"]
+    dx = raw["dx"].str.strip().str.lower()
+    df["malignant"] = dx.map(lambda d: d in HAM_MALIGNANT if d else pd.NA).astype("boolean")
+    if "lesion_id" in raw:
+        df["lesion_id"] = raw["lesion_id"]
+    return df, warns
+
+
+def read_isic(root: Path, *, metadata: Path | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """ISIC 2020 style ground truth (``image_name``, ``target`` or ``benign_malignant``)."""
+    path = metadata or _find_csv(root, [], needs={"image_name"})
+    raw, warns = read_metadata_csv(path)
+    require_columns(raw, ["image_name"], path=path, fmt="ISIC")
+    df = raw.copy()
+    df["status"], df["reason"] = "ok", ""
+    _locate(df, raw["image_name"], _index_images(root))
+    df["image_id"] = raw["image_name"]
+    if "diagnosis" in raw:
+        df["diagnosis"] = raw["diagnosis"]
+    col = "target" if "target" in raw else "benign_malignant" if "benign_malignant" in raw else None
+    if col:
+        df["malignant"], bad = _parse_bool(raw[col])
+        _warn(df, bad, lambda i: f"{col}={raw[col].iloc[i]!r} is not benign/malignant; treated as unknown")
+    for c in ("patient_id", "lesion_id"):
+        if c in raw:
+            df[c] = raw[c]
+    return df, warns
+
+
+def read_pad_ufes(root: Path, *, metadata: Path | None = None) -> tuple[pd.DataFrame, list[str]]:
+    path = metadata or root / "metadata.csv"
+    raw, warns = read_metadata_csv(path)
+    require_columns(raw, ["img_id", "diagnostic", "fitspatrick"], path=path, fmt="PAD-UFES-20")
+    df = raw.copy()
+    df["status"], df["reason"] = "ok", ""
+    _locate(df, raw["img_id"], _index_images(root))
+    df["image_id"] = raw["img_id"]
+    df["diagnosis"] = raw["diagnostic"]
+    dx = raw["diagnostic"].str.strip().str.upper()
+    df["malignant"] = dx.map(lambda d: d in PAD_MALIGNANT if d else pd.NA).astype("boolean")
+    df["fst_human"] = _parse_fst(df, raw["fitspatrick"], column="fitspatrick")
+    df["patient_id"] = raw.get("patient_id", pd.NA)
+    df["lesion_id"] = raw.get("lesion_id", pd.NA)
+    return df, warns
+
+
+def read_folder(root: Path, *, metadata: Path | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """A folder of images, optionally with a Hugging Face imagefolder ``metadata.csv``
+    (``file_name`` plus any of ``diagnosis``/``label``, ``malignant``, ``fst``)."""
+    path = metadata or (root / "metadata.csv" if (root / "metadata.csv").is_file() else None)
+    index = _index_images(root)
+    warns: list[str] = []
+    if path is None:
+        files = sorted({v for v in index.values()})
+        df = pd.DataFrame({"image": files})
+        df["image_id"] = df["image"]
+        df["status"], df["reason"] = "ok", ""
+        return df, warns
+    raw, warns = read_metadata_csv(path)
+    require_columns(raw, ["file_name"], path=path, fmt="image-folder (Hugging Face imagefolder)")
+    df = raw.copy()
+    df["status"], df["reason"] = "ok", ""
+    base = path.parent
+    exists = [(base / f).is_file() for f in raw["file_name"]]
+    df["image"] = [(base / f).relative_to(root).as_posix() if (base / f).is_file() else f for f in raw["file_name"]]
+    _mark(df, pd.Series([not e for e in exists], index=df.index), "missing",
+          lambda i: f"listed in the metadata but no file {raw['file_name'].iloc[i]!r}")
+    df["image_id"] = raw["image_id"] if "image_id" in raw else raw["file_name"]
+    for c in ("diagnosis", "label", "dx"):
+        if c in raw:
+            df["diagnosis"] = raw[c]
+            break
+    if "malignant" in raw:
+        df["malignant"], bad = _parse_bool(raw["malignant"])
+        _warn(df, bad, lambda i: f"malignant={raw['malignant'].iloc[i]!r} is not True/False; treated as unknown")
+    for c in ("fst", "fitzpatrick", "fst_human", "fitzpatrick_scale"):
+        if c in raw:
+            df["fst_human"] = _parse_fst(df, raw[c], column=c, unknown={"-1"})
+            break
+    for c in ("patient_id", "lesion_id", "source"):
+        if c in raw:
+            df[c] = raw[c]
+    return df, warns
+
+
+def _find_csv(root: Path, names: list[str], *, needs: set[str]) -> Path:
+    for n in names:
+        if (root / n).is_file():
+            return root / n
+    for p in sorted(root.glob("*.csv")):
+        try:
+            with open(p, encoding="utf-8", errors="replace") as fh:
+                header = {c.strip() for c in fh.readline().strip().split(",")}
+        except OSError:
+            continue
+        if needs <= header:
+            return p
+    raise InputError(f"{root}: no metadata CSV with columns {sorted(needs)} found")
+
+
+FORMATS: dict[str, Callable[..., tuple[pd.DataFrame, list[str]]]] = {
+    "ddi": read_ddi,
+    "fitzpatrick17k": read_fitzpatrick17k,
+    "ham10000": read_ham10000,
+    "isic": read_isic,
+    "pad-ufes-20": read_pad_ufes,
+    "folder": read_folder,
+}
+
+
+def _csv_headers(root: Path) -> dict[Path, set[str]]:
+    out = {}
+    for p in sorted(root.glob("*.csv")):
+        try:
+            with open(p, encoding="utf-8-sig", errors="replace") as fh:
+                line = fh.readline()
+        except OSError:
+            continue
+        sep = ";" if line.count(";") > line.count(",") else ","
+        out[p] = {c.strip().strip('"') for c in line.strip().split(sep)}
+    return out
+
+
+def detect_format(root: str | Path) -> str:
+    """Guess a data set's format from its metadata file names and columns."""
+    root = Path(root)
+    if not root.exists():
+        raise InputError(f"DATA: directory not found: {root}")
+    if root.is_file():
+        raise InputError(f"DATA: expected a directory of images (with its metadata CSV), got the file {root}")
+    headers = _csv_headers(root)
+    for path, cols in headers.items():
+        if {"DDI_file", "skin_tone"} <= cols:
+            return "ddi"
+    for path, cols in headers.items():
+        if {"md5hash", "fitzpatrick_scale"} <= cols:
+            return "fitzpatrick17k"
+        if {"img_id", "fitspatrick"} <= cols or {"img_id", "diagnostic"} <= cols:
+            return "pad-ufes-20"
+        if {"image_id", "dx"} <= cols:
+            return "ham10000"
+        if "image_name" in cols:
+            return "isic"
+    return "folder"
+
+
+def read_dataset(root: str | Path, *, format: DatasetFormat | None = None, metadata: str | Path | None = None
+                 ) -> pd.DataFrame:
+    """Read a data set into a manifest.
+
+    Parameters
+    ----------
+    root : directory holding the images (in any sub-folders) and the metadata CSV.
+    format : one of :data:`FORMATS`; detected from the metadata when omitted.
+    metadata : the metadata CSV, when it is not in ``root`` under its usual name.
+
+    Metadata warnings (non-UTF-8 lines, ...) are in ``df.attrs["warnings"]``.
+    """
+    root = Path(root)
+    fmt = format or detect_format(root)
+    if fmt not in FORMATS:
+        import difflib
+
+        close = difflib.get_close_matches(str(fmt), list(FORMATS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise InputError(f"--format: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}.{hint}")
+    if not root.is_dir():
+        raise InputError(f"DATA: directory not found: {root}")
+    df, warns = FORMATS[fmt](root, metadata=Path(metadata) if metadata else None)
+    if "image_id" in df:
+        df["image_id"] = df["image_id"].astype(str)
+    _dupes(df)
+    out = finalize_manifest(df, root=root, source=fmt)
+    out.attrs["warnings"] = warns
+    out.attrs["format"] = fmt
+    return out

@@ -1,0 +1,44 @@
+"""Defaults of the label stage, in one place (the CLI reads them too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fairskin.label._scales import DEFAULT_SCALE
+
+__all__ = ["LabelConfig"]
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """How healthy skin is found and how ITA becomes a skin type.
+
+    Sizes are fractions of the image's long side, so results do not depend on resolution:
+    every image is resampled to ``work_side`` pixels on its long side before anything else.
+    """
+
+    scale: str = DEFAULT_SCALE
+    work_side: int = 320
+    #: images whose healthy skin covers less than this share of the valid pixels get no type
+    min_skin_fraction: float = 0.04
+    #: hair: black-hat kernel size and the L* contrast a hair must reach
+    hair_kernel: float = 0.035
+    hair_contrast: float = 7.0
+    #: lesion / non-skin: colour distance (Delta E 1976) from the skin colour beyond which a
+    #: pixel is not healthy skin, at least this and at least the Otsu split of the distances
+    outlier_delta_e: float = 11.0
+    #: grow excluded regions by this share of the long side (lesion borders, hair edges)
+    exclusion_margin: float = 0.012
+    #: glare: pixels brighter than the skin by this many L* units
+    glare_delta_l: float = 14.0
+    #: vignette: radial rings darker than the centre by more than this many L* units are dropped
+    vignette_delta_l: float = 1.5
+    #: confidence model: systematic ITA uncertainty (degrees) of a photograph
+    ita_systematic_sd: float = 2.0
+
+    def fingerprint(self) -> str:
+        import hashlib
+        import json
+        from dataclasses import asdict
+
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
