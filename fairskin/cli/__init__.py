@@ -37,6 +37,7 @@ _COMMAND_MODULES = (
     "balance",
     "train_conditioning",
     "audit",
+    "audit_synthetic",
     "train_classifier",
     "experiment",
 )
