@@ -1,0 +1,100 @@
+"""``fairskin label``: estimate every image's Fitzpatrick skin type from ITA."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from fairskin.cli import app, console
+from fairskin.cli._common import fmt_ci
+from fairskin.label._config import LabelConfig
+from fairskin.label._scales import list_scales
+
+_D = LabelConfig()
+
+
+@app.command("label")
+def label(
+    data: Path = typer.Argument(..., help="Data set directory (DDI, Fitzpatrick17k, HAM10000/ISIC, PAD-UFES-20 or a folder of images)."),
+    out: Path = typer.Option(Path("labels.csv"), "--out", "-o", help="Labels CSV to write."),
+    format: Optional[str] = typer.Option(None, "--format", help="Data set format; detected when omitted: ddi, fitzpatrick17k, ham10000, isic, pad-ufes-20, folder."),
+    masks: Optional[Path] = typer.Option(None, "--masks", help="Directory of lesion masks (<stem>_mask.png, white = lesion)."),
+    scale: str = typer.Option(_D.scale, "--scale", help=f"ITA scale: {', '.join(list_scales())}, or a scale CSV (e.g. one --calibrate wrote)."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Fit cut-points to the data set's human skin types, save them and label with them."),
+    calibrated_scale: Optional[Path] = typer.Option(None, "--calibrated-scale", help="Where --calibrate saves the fitted scale (default: <out stem>_scale.csv)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary as JSON (schema: docs/label-json.md)."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Estimate each image's Fitzpatrick skin type from the ITA of its healthy skin.
+
+    An interrupted run resumes: run the same command again.
+    """
+    from fairskin.label._run import label_dataset
+
+    result = label_dataset(data, out=out, format=format, masks=masks, scale=scale, workers=workers,
+                           calibrate=calibrate, calibrated_scale_path=calibrated_scale, json_path=json_path,
+                           overwrite=overwrite, progress=not quiet)
+    s = result.summary
+    _print_summary(s)
+    if result.calibrated_scale is not None:
+        console.print(f"calibrated scale saved: cuts {', '.join(f'{c:.1f}' for c in result.calibrated_scale.cuts)}")
+    if html:
+        from fairskin.reports import render_label_report
+
+        render_label_report(s, html, image_root=Path(s["data"]["root"]))
+        console.print(f"report: {html}")
+    console.print(f"labels: {out}" + (f"   summary: {json_path}" if json_path else ""))
+
+
+def _print_summary(s: dict) -> None:
+    c = s["counts"]
+    console.print(f"[bold]{c['labelled']}[/] of {c['total']} images labelled with scale [bold]{s['scale']['name']}[/]"
+                  f" ({s['run']['images_per_second'] or 0:.0f} images/s"
+                  + (f", {s['run']['resumed_from_previous_run']} resumed" if s["run"]["resumed_from_previous_run"] else "") + ")")
+    not_ok = {k: v for k, v in c["by_status"].items() if k != "ok"}
+    if not_ok:
+        console.print("not labelled: " + ", ".join(f"{k} {v}" for k, v in sorted(not_ok.items())))
+    if c.get("warnings"):
+        console.print(f"metadata warnings on {c['warnings']} labelled rows (see the reason column)")
+    for w in s["data"]["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}")
+    t = Table(title="Estimated skin types", title_justify="left")
+    t.add_column("FST")
+    t.add_column("n", justify="right")
+    t.add_column("share", justify="right")
+    t.add_column("median ITA", justify="right")
+    if s["fst_distribution"]["human"]:
+        t.add_column("human n", justify="right")
+    total = max(c["labelled"], 1)
+    roman = ["I", "II", "III", "IV", "V", "VI"]
+    for k in range(1, 7):
+        n = s["fst_distribution"]["estimated"][str(k)]
+        med = s["ita_summary_by_fst"].get(str(k), {}).get("median")
+        row = [roman[k - 1], str(n), f"{n / total:.1%}", f"{med:.1f}" if med is not None else "-"]
+        if s["fst_distribution"]["human"]:
+            row.append(str(s["fst_distribution"]["human"][str(k)]))
+        t.add_row(*row)
+    console.print(t)
+    a = s.get("agreement")
+    if a:
+        lvl = "type" if a["level"] == "type" else "group (I-II / III-IV / V-VI)"
+        console.print(f"[bold]Agreement with human labels[/] by {lvl}, n={a['n']} (95% bootstrap CIs):")
+        console.print(f"  exact {fmt_ci(a['exact'], a['exact_ci'])}   within one {fmt_ci(a['within_one'], a['within_one_ci'])}"
+                      f"   weighted kappa {fmt_ci(a['weighted_kappa'], a['weighted_kappa_ci'])}")
+        r = a["spearman_ita"]
+        console.print(f"  Spearman rho(ITA, human type) {fmt_ci(r['rho'], r['ci'])}  (negative = agreeing direction)")
+    cal = s.get("calibration")
+    if cal and cal.get("agreement_cross_validated"):
+        cv = cal["agreement_cross_validated"]
+        console.print(f"  after calibration (5-fold cross-validated): exact {fmt_ci(cv['exact'], cv['exact_ci'])}, "
+                      f"within one {fmt_ci(cv['within_one'], cv['within_one_ci'])}")
+    tr = s.get("truth")
+    if tr:
+        console.print(f"[bold]Against the phantoms' known answer[/] (n={tr['n']}): ITA within 3 deg {tr['ita_within_3']:.1%}, "
+                      f"exact type {tr['fst_exact']:.1%}, mean |error| {tr['ita_mae']:.2f} deg")

@@ -1,0 +1,448 @@
+"""Labelling a whole data set: streaming, parallel, resumable.
+
+Results are appended to ``<out>.partial`` as each image finishes (flushed, and fsynced every
+few seconds), next to a small state file recording the settings. A crash loses at most the
+images in flight; the next run with the same settings skips every image already in the
+partial file (a torn last line is dropped and redone). At the end the rows are written in the
+manifest's order to ``<out>`` through a temporary file and an atomic rename. Memory stays flat:
+images are loaded one at a time in each worker and only small result rows travel back.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import math
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fairskin import __version__
+from fairskin.data._readers import read_dataset
+from fairskin.errors import InputError
+from fairskin.label._agreement import agreement
+from fairskin.label._calibrate import fit_scale
+from fairskin.label._config import LabelConfig
+from fairskin.label._estimate import estimate_image
+from fairskin.label._scales import ItaScale, get_scale
+
+__all__ = ["label_dataset", "LabelResult", "LABEL_COLUMNS"]
+
+#: columns of labels.csv, in order
+LABEL_COLUMNS = [
+    "image", "image_id", "ita", "fst", "confidence", "status", "reason", "scale",
+    "L", "a", "b", "ita_spread", "skin_fraction", "fst_human", "fst_group_human", "diagnosis", "malignant",
+]
+_RESULT_FIELDS = ["image", "ita", "fst", "confidence", "status", "reason", "scale", "L", "a", "b",
+                  "ita_spread", "skin_fraction"]
+_MASK_SUFFIXES = ("_mask", "_segmentation", "_Segmentation", "")
+
+# worker globals (set by the pool initializer)
+_W_CONFIG: LabelConfig | None = None
+_W_SCALE: ItaScale | None = None
+
+
+@dataclass
+class LabelResult:
+    labels: pd.DataFrame
+    summary: dict
+    out: Path
+    calibrated_scale: ItaScale | None = None
+
+
+def _init_worker(config: LabelConfig, scale: ItaScale) -> None:
+    global _W_CONFIG, _W_SCALE
+    import cv2
+
+    cv2.setNumThreads(1)
+    _W_CONFIG, _W_SCALE = config, scale
+
+
+def _label_one(task: tuple[str, str, str | None]) -> dict:
+    rel, path, mask = task
+    try:
+        est = estimate_image(path, lesion_mask=mask, config=_W_CONFIG, scale=_W_SCALE)
+    except Exception as exc:  # a bug must not end a 100,000-image run: report the row
+        return {"image": rel, "status": "error", "reason": f"internal error: {type(exc).__name__}: {exc}",
+                "scale": _W_SCALE.name}
+    d = est.as_dict()
+    d["image"] = rel
+    return d
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+def _index_masks(masks: Path | None) -> dict[str, str]:
+    if masks is None:
+        return {}
+    if not masks.is_dir():
+        raise InputError(f"--masks: directory not found: {masks}")
+    index = {}
+    for p in sorted(masks.rglob("*")):
+        if p.is_file():
+            index.setdefault(p.stem, str(p))
+    return index
+
+
+def _mask_for(index: dict[str, str], image: str) -> str | None:
+    stem = Path(image).stem
+    for suf in _MASK_SUFFIXES:
+        if stem + suf in index:
+            return index[stem + suf]
+    return None
+
+
+def _read_partial(partial: Path) -> dict[str, dict]:
+    """Rows already finished; a torn last line (crash mid-write) is dropped and redone."""
+    done: dict[str, dict] = {}
+    if not partial.exists():
+        return done
+    with open(partial, "rb") as fh:
+        data = fh.read()
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+        with open(partial, "wb") as fh:
+            fh.write(data)
+    text = data.decode("utf-8", errors="replace").splitlines()
+    for row in csv.DictReader(text):
+        if row.get("image") and row.get("status"):
+            done[row["image"]] = row
+    return done
+
+
+def _settings(manifest: pd.DataFrame, config: LabelConfig, scale: ItaScale, masks: Path | None) -> dict:
+    return {"fairskin": __version__, "config": config.fingerprint(), "scale": [scale.name, list(scale.cuts)],
+            "root": str(Path(manifest.attrs["root"]).resolve()), "format": manifest.attrs.get("format"),
+            "masks": str(masks.resolve()) if masks else None, "n_rows": len(manifest)}
+
+
+def _iter_results(tasks: list, workers: int, config: LabelConfig, scale: ItaScale) -> Iterator[dict]:
+    if workers <= 1:
+        _init_worker(config, scale)
+        for t in tasks:
+            yield _label_one(t)
+        return
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(config, scale)) as pool:
+        yield from pool.imap_unordered(_label_one, tasks, chunksize=4)
+
+
+def label_dataset(
+    data: str | os.PathLike | pd.DataFrame,
+    *,
+    out: str | os.PathLike = "labels.csv",
+    format: str | None = None,
+    masks: str | os.PathLike | None = None,
+    scale: str | os.PathLike | ItaScale | None = None,
+    config: LabelConfig | None = None,
+    workers: int = 1,
+    calibrate: bool = False,
+    calibrated_scale_path: str | os.PathLike | None = None,
+    json_path: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    n_boot: int = 1000,
+) -> LabelResult:
+    """Estimate the skin type of every image of a data set and write ``labels.csv``.
+
+    Parameters
+    ----------
+    data : a data set directory (any format :func:`fairskin.data.read_dataset` reads) or a manifest.
+    out : where to write the labels CSV. An existing file is not replaced unless ``overwrite``;
+        an unfinished run with the same settings (``<out>.partial``) is resumed.
+    masks : a directory of lesion masks (``<stem>_mask.png``, ``<stem>_segmentation.png`` or
+        ``<stem>.png``, white = lesion); images without one use the automatic segmentation.
+    scale : a built-in scale name or a scale CSV (default: ``config.scale``).
+    calibrate : fit cut-points to the human labels (where the data set has them), save them to
+        ``calibrated_scale_path`` (default ``<out stem>_scale.csv``) and label with them.
+    json_path : write the summary (``docs/label-json.md``) there.
+    """
+    config = config or LabelConfig()
+    if scale is not None:
+        scale_obj = get_scale(scale)
+        config = replace(config, scale=scale_obj.name)
+    else:
+        scale_obj = get_scale(config.scale)
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    manifest = data if isinstance(data, pd.DataFrame) else read_dataset(data, format=format)
+    root = Path(manifest.attrs["root"])
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise InputError(f"--out: {out} already exists; pass --overwrite to replace it or choose another path")
+    masks = Path(masks) if masks else None
+    mask_index = _index_masks(masks)
+    partial = out.with_name(out.name + ".partial")
+    state_path = out.with_name(out.name + ".partial.json")
+    settings = _settings(manifest, config, scale_obj, masks)
+    if partial.exists():
+        old = json.loads(state_path.read_text()) if state_path.exists() else None
+        if old != settings:
+            raise InputError(f"{partial} is an unfinished run with other settings (data, scale, masks or "
+                             f"configuration differ); delete it to start again, or rerun with the same settings to resume")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    state_path.write_text(json.dumps(settings, indent=1))
+    done = _read_partial(partial)
+
+    fresh = not partial.exists() or partial.stat().st_size == 0
+    fh = open(partial, "a", newline="", encoding="utf-8")
+    writer = csv.DictWriter(fh, fieldnames=_RESULT_FIELDS, extrasaction="ignore")
+    if fresh:
+        writer.writeheader()
+    tasks = []
+    n_skipped_bad = 0
+    for rel, status, reason in zip(manifest["image"], manifest["status"], manifest["reason"]):
+        if rel in done:
+            continue
+        if status != "ok":
+            row = {"image": rel, "status": status, "reason": reason, "scale": scale_obj.name}
+            writer.writerow({k: _fmt(v) for k, v in row.items()})
+            done[rel] = row
+            n_skipped_bad += 1
+            continue
+        tasks.append((rel, str(root / rel), _mask_for(mask_index, rel)))
+    fh.flush()
+    n_resumed = len(done) - n_skipped_bad
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    last_sync = time.monotonic()
+    t0 = time.perf_counter()
+    try:
+        with Progress(TextColumn("labelling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                      TimeRemainingColumn(), disable=not progress, transient=False) as bar:
+            task_id = bar.add_task("label", total=len(tasks), rate="")
+            for i, res in enumerate(_iter_results(tasks, workers, config, scale_obj), start=1):
+                writer.writerow({k: _fmt(res.get(k)) for k in _RESULT_FIELDS})
+                done[res["image"]] = res
+                if time.monotonic() - last_sync > 2.0:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                    last_sync = time.monotonic()
+                rate = i / max(time.perf_counter() - t0, 1e-9)
+                bar.update(task_id, advance=1, rate=f"{rate:.0f} img/s")
+    finally:
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
+    elapsed = time.perf_counter() - t0
+
+    labels = _assemble(manifest, partial)
+    calibrated = None
+    if calibrate:
+        calibrated = _calibrate(labels, scale_obj, out, calibrated_scale_path)
+        labels = _relabel(labels, calibrated, config)
+    _atomic_csv(labels, out)
+    partial.unlink()
+    state_path.unlink(missing_ok=True)
+
+    summary = summarize(labels, manifest=manifest, scale=calibrated or scale_obj, config=config, out=out,
+                        n_boot=n_boot)
+    summary["run"] = {"images_processed": len(tasks), "resumed_from_previous_run": n_resumed,
+                      "seconds": round(elapsed, 3), "images_per_second": round(len(tasks) / elapsed, 2) if elapsed > 0 else None,
+                      "workers": workers}
+    if calibrated is not None:
+        summary["calibration"] = _calibration_summary(labels, manifest, scale_obj, calibrated, config, n_boot)
+    if json_path:
+        Path(json_path).write_text(json.dumps(summary, indent=1, default=_json_default))
+    return LabelResult(labels=labels, summary=summary, out=out, calibrated_scale=calibrated)
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return None if not np.isfinite(o) else float(o)
+    if o is pd.NA:
+        return None
+    raise TypeError(type(o))
+
+
+def _assemble(manifest: pd.DataFrame, partial: Path) -> pd.DataFrame:
+    res = pd.read_csv(partial, dtype=str, keep_default_na=False).drop_duplicates("image", keep="last")
+    res = res.set_index("image")
+    df = pd.DataFrame({"image": manifest["image"].astype(str)})
+    for col in _RESULT_FIELDS[1:]:
+        df[col] = df["image"].map(res[col]) if col in res else ""
+    for col in ("ita", "confidence", "L", "a", "b", "ita_spread", "skin_fraction"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    df["fst"] = pd.to_numeric(df["fst"], errors="coerce").astype("Int64")
+    df["image_id"] = manifest["image_id"].to_numpy()
+    for col in ("fst_human", "fst_group_human", "diagnosis", "malignant"):
+        df[col] = manifest[col].to_numpy()
+    for col in ("fst_true", "ita_true"):  # phantom ground truth, when present
+        if col in manifest:
+            df[col] = pd.to_numeric(manifest[col], errors="coerce").to_numpy()
+    return df[LABEL_COLUMNS + [c for c in df.columns if c not in LABEL_COLUMNS]]
+
+
+def _atomic_csv(df: pd.DataFrame, out: Path) -> None:
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    df.to_csv(tmp, index=False, float_format="%.4f")
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, out)
+
+
+def _human_intervals(labels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    lo = np.zeros(len(labels), int)
+    hi = np.zeros(len(labels), int)
+    t = labels["fst_human"]
+    g = labels["fst_group_human"].astype("string")
+    for i in range(len(labels)):
+        if not pd.isna(t.iloc[i]):
+            lo[i] = hi[i] = int(t.iloc[i])
+        elif not pd.isna(g.iloc[i]) and g.iloc[i] in ("I-II", "III-IV", "V-VI"):
+            lo[i] = {"I-II": 1, "III-IV": 3, "V-VI": 5}[g.iloc[i]]
+            hi[i] = lo[i] + 1
+    return lo, hi
+
+
+def _calibrate(labels, prior: ItaScale, out: Path, path) -> ItaScale:
+    lo, hi = _human_intervals(labels)
+    ok = (labels["status"] == "ok").to_numpy() & (lo > 0)
+    scale = fit_scale(labels["ita"].to_numpy()[ok], lo[ok], hi[ok], prior=prior,
+                      name=f"calibrated_{out.stem}",
+                      source=f"fitted by fairskin {__version__} to {int(ok.sum())} human labels of "
+                             f"{labels.attrs.get('root', 'the data set')} (prior: {prior.name})")
+    path = Path(path) if path else out.with_name(out.stem + "_scale.csv")
+    scale.save(path)
+    return scale
+
+
+def _relabel(labels: pd.DataFrame, scale: ItaScale, config: LabelConfig) -> pd.DataFrame:
+    from fairskin.label._estimate import _confidence
+
+    df = labels.copy()
+    ok = (df["status"] == "ok") & df["ita"].notna()
+    fst = scale.fst(df.loc[ok, "ita"].to_numpy())
+    df.loc[ok, "fst"] = fst
+    df.loc[ok, "confidence"] = [
+        _confidence(i, s, 10**9, f, scale, int(k), config)
+        for i, s, f, k in zip(df.loc[ok, "ita"], df.loc[ok, "ita_spread"], df.loc[ok, "skin_fraction"], fst)
+    ]
+    df.loc[ok, "scale"] = scale.name
+    return df
+
+
+def _calibration_summary(labels, manifest, prior, calibrated, config, n_boot) -> dict:
+    """Agreement before and after calibration; the 'after' figure is 5-fold cross-validated,
+    since cut-points fitted and judged on the same images flatter themselves."""
+    lo, hi = _human_intervals(labels)
+    ok = (labels["status"] == "ok").to_numpy() & (lo > 0) & labels["ita"].notna().to_numpy()
+    idx = np.flatnonzero(ok)
+    rng = np.random.default_rng(0)
+    folds = np.array_split(rng.permutation(idx), 5)
+    cv_fst = np.zeros(len(labels), int)
+    ita = labels["ita"].to_numpy()
+    for k, test in enumerate(folds):
+        train = np.setdiff1d(idx, test)
+        try:
+            s = fit_scale(ita[train], lo[train], hi[train], prior=prior)
+        except InputError:
+            return {"scale": calibrated.name, "cuts": list(calibrated.cuts), "cross_validated": None,
+                    "note": "too few human labels for 5-fold cross-validation"}
+        cv_fst[test] = s.fst(ita[test])
+    level, human = _agreement_level(labels)
+    cv = agreement(np.where(cv_fst > 0, cv_fst, None), human, ita=ita, level=level, n_boot=n_boot)
+    before = agreement(prior.fst(np.nan_to_num(ita, nan=np.nan)), human, ita=ita, level=level, n_boot=n_boot)
+    return {"scale": calibrated.name, "prior": prior.name, "cuts": list(calibrated.cuts), "prior_cuts": list(prior.cuts),
+            "agreement_before": before, "agreement_cross_validated": cv}
+
+
+def _agreement_level(labels: pd.DataFrame):
+    if labels["fst_human"].notna().any():
+        return "type", labels["fst_human"].to_numpy(dtype=object)
+    return "group", labels["fst_group_human"].astype(object).to_numpy()
+
+
+def summarize(labels: pd.DataFrame, *, manifest: pd.DataFrame, scale: ItaScale, config: LabelConfig,
+              out: Path, n_boot: int = 1000) -> dict:
+    """The summary dict of ``docs/label-json.md``."""
+    ok = labels["status"] == "ok"
+    lab = labels[ok & labels["fst"].notna()]
+    by_status = labels["status"].value_counts().to_dict()
+    est_counts = {str(k): int((lab["fst"] == k).sum()) for k in range(1, 7)}
+    human = None
+    if labels["fst_human"].notna().any():
+        human = {str(k): int((labels["fst_human"] == k).sum()) for k in range(1, 7)}
+    human_group = None
+    if labels["fst_group_human"].notna().any():
+        human_group = {g: int((labels["fst_group_human"] == g).sum()) for g in ("I-II", "III-IV", "V-VI")}
+    edges = np.arange(-60, 92, 2.0)
+    ita_vals = lab["ita"].to_numpy()
+    hist = {str(k): np.histogram(np.clip(ita_vals[lab["fst"].to_numpy() == k], edges[0], edges[-1] - 1e-9), edges)[0].tolist()
+            for k in range(1, 7)}
+    ita_by = {}
+    for k in range(1, 7):
+        v = ita_vals[lab["fst"].to_numpy() == k]
+        if v.size:
+            q1, med, q3 = np.percentile(v, [25, 50, 75])
+            ita_by[str(k)] = {"n": int(v.size), "median": float(med), "q1": float(q1), "q3": float(q3)}
+    agree = None
+    if human is not None or human_group is not None:
+        level, hum = _agreement_level(labels)
+        fst_obj = labels["fst"].astype(object).where(ok, None).to_numpy()
+        agree = agreement(fst_obj, hum, ita=labels["ita"].to_numpy(), level=level, n_boot=n_boot)
+    bad = labels[~labels["status"].isin(["ok", "no_skin"])]
+    unl = labels[labels["status"] == "no_skin"]
+    least = lab.nsmallest(48, "confidence")
+    truth = None
+    if "ita_true" in labels and labels["ita_true"].notna().any():
+        t = labels[ok & labels["ita_true"].notna()]
+        err = (t["ita"] - t["ita_true"]).to_numpy()
+        truth = {"n": int(len(t)), "ita_within_3": float(np.mean(np.abs(err) <= 3)),
+                 "fst_exact": float(np.mean(t["fst"].to_numpy() == t["fst_true"].to_numpy())),
+                 "ita_mae": float(np.mean(np.abs(err))), "ita_bias": float(np.mean(err))}
+    cfg = asdict(config)
+    return {
+        "schema": "fairskin.label/1",
+        "fairskin_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "data": {"root": str(Path(manifest.attrs["root"]).resolve()), "format": manifest.attrs.get("format"),
+                 "n_rows": int(len(labels)), "warnings": list(manifest.attrs.get("warnings", []))},
+        "scale": {"name": scale.name, "categories": list(scale.categories), "cuts": list(scale.cuts),
+                  "source": scale.source, "calibrated": scale.name.startswith("calibrated")},
+        "config": cfg,
+        "labels_csv": str(out),
+        "counts": {"total": int(len(labels)), "labelled": int(len(lab)), "by_status": {str(k): int(v) for k, v in by_status.items()},
+                   "warnings": int((labels["status"].eq("ok") & labels["reason"].fillna("").ne("")).sum())},
+        "fst_distribution": {"estimated": est_counts, "human": human, "human_group": human_group},
+        "ita_histogram": {"bin_edges": edges.tolist(), "counts_by_fst": hist},
+        "ita_summary_by_fst": ita_by,
+        "agreement": agree,
+        "bad_rows": _records(bad.head(200), ["image", "status", "reason"]),
+        "unlabelled": _records(unl.head(48), ["image", "status", "reason", "skin_fraction"]),
+        "least_confident": _records(least, ["image", "ita", "fst", "confidence"]),
+        "truth": truth,
+    }
+
+
+def _records(df: pd.DataFrame, cols: list[str]) -> list[dict]:
+    out = []
+    for _, r in df[cols].iterrows():
+        d = {}
+        for c in cols:
+            v = r[c]
+            if v is pd.NA or (isinstance(v, float) and not np.isfinite(v)):
+                v = None
+            elif isinstance(v, (np.integer,)):
+                v = int(v)
+            elif isinstance(v, (np.floating,)):
+                v = float(v)
+            d[c] = v
+        out.append(d)
+    return out
