@@ -47,9 +47,12 @@ def _locate(df: pd.DataFrame, names: pd.Series, index: dict[str, str]) -> None:
     for n in names:
         n = str(n).strip()
         rel = index.get(n) or index.get(Path(n).name) or index.get(Path(n).stem)
-        images.append(rel if rel else n)
+        images.append(rel)
         missing.append(rel is None)
-    df["image"] = images
+    # a missing file is reported where its siblings are (e.g. images/x.png), as listed
+    found_dirs = pd.Series([str(Path(r).parent) for r in images if r is not None])
+    home = found_dirs.mode().iloc[0] if len(found_dirs) else "."
+    df["image"] = [r if r is not None else (Path(home) / str(n).strip()).as_posix() for r, n in zip(images, names)]
     miss = pd.Series(missing, index=df.index)
     _mark(df, miss, "missing", lambda i: f"listed in the metadata but no image file named {names.iloc[i]!r} was found")
 

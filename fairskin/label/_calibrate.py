@@ -65,6 +65,8 @@ def fit_scale(ita, lo, hi, *, prior: ItaScale, prior_sd: float = 10.0, name: str
             if k not in known:
                 ref = min(known, key=lambda j: abs(j - k))
                 cuts[k - 1] = cuts[ref - 1] + (prior_cuts[k - 1] - prior_cuts[ref - 1])
+    for k in range(1, 5):  # keep the order strict after placement and rounding
+        cuts[k] = min(cuts[k], cuts[k - 1] - 0.01)
     return ItaScale(name=name, categories=("I", "II", "III", "IV", "V", "VI"),
                     cuts=tuple(float(round(c, 4)) for c in cuts),
                     source=source or f"fitted by fairskin to {ita.size} human labels (prior: {prior.name}, sd {prior_sd} deg)")

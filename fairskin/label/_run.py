@@ -348,14 +348,12 @@ def _calibration_summary(labels, manifest, prior, calibrated, config, n_boot) ->
     folds = np.array_split(rng.permutation(idx), 5)
     cv_fst = np.zeros(len(labels), int)
     ita = labels["ita"].to_numpy()
-    for k, test in enumerate(folds):
+    if idx.size < 15:
+        return {"scale": calibrated.name, "cuts": list(calibrated.cuts), "agreement_cross_validated": None,
+                "note": f"only {idx.size} human labels: too few for 5-fold cross-validation"}
+    for test in folds:
         train = np.setdiff1d(idx, test)
-        try:
-            s = fit_scale(ita[train], lo[train], hi[train], prior=prior)
-        except InputError:
-            return {"scale": calibrated.name, "cuts": list(calibrated.cuts), "cross_validated": None,
-                    "note": "too few human labels for 5-fold cross-validation"}
-        cv_fst[test] = s.fst(ita[test])
+        cv_fst[test] = fit_scale(ita[train], lo[train], hi[train], prior=prior).fst(ita[test])
     level, human = _agreement_level(labels)
     cv = agreement(np.where(cv_fst > 0, cv_fst, None), human, ita=ita, level=level, n_boot=n_boot)
     before = agreement(prior.fst(np.nan_to_num(ita, nan=np.nan)), human, ita=ita, level=level, n_boot=n_boot)

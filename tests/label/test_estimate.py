@@ -1,0 +1,96 @@
+"""The estimator against phantoms of known ITA (seeds never used while developing it)."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fairskin.data import PhantomSpec, render_phantom
+from fairskin.data._phantoms import DEMO_DIAGNOSES, sample_ita
+from fairskin.label import estimate_image, estimate_rgb, get_scale, lab_to_srgb
+
+
+def _random_specs(n, seed, **fixed):
+    rng = np.random.default_rng(seed)
+    specs = []
+    for _ in range(n):
+        fst = int(rng.integers(1, 7))
+        derm = rng.random() < 0.6
+        kw = dict(ita=sample_ita(fst, rng), diagnosis=str(rng.choice(list(DEMO_DIAGNOSES))),
+                  style="dermoscopy" if derm else "clinical", hair=int(rng.integers(5, 25)),
+                  glare=int(rng.integers(0, 4)), ruler=bool(rng.random() < 0.15),
+                  background=bool(not derm and rng.random() < 0.4), seed=int(rng.integers(2**31)))
+        kw.update(fixed)
+        specs.append((fst, PhantomSpec(**kw)))
+    return specs
+
+
+def test_accuracy_on_unseen_phantoms_with_hair_lesion_vignette():
+    specs = _random_specs(160, seed=20261122)
+    err, exact = [], []
+    for fst, spec in specs:
+        est = estimate_rgb(render_phantom(spec))
+        assert est.status == "ok", est.reason
+        err.append(est.ita - spec.ita)
+        exact.append(est.fst == fst)
+    err = np.abs(np.array(err))
+    assert np.mean(err <= 3.0) >= 0.95, f"ITA within 3 deg: {np.mean(err <= 3):.3f}"
+    assert np.mean(exact) >= 0.90, f"exact FST: {np.mean(exact):.3f}"
+
+
+def test_flat_colour_of_known_ita():
+    for ita in (-40.0, 0.0, 25.0, 48.0, 62.0):
+        b = 14.0
+        L = 50 + b * np.tan(np.radians(ita))
+        rgb = np.broadcast_to(lab_to_srgb(np.array([L, 10.0, b])), (64, 64, 3))
+        est = estimate_rgb(rgb)
+        assert est.ita == pytest.approx(ita, abs=0.6)
+        assert est.fst == get_scale().fst(ita) or abs(est.ita - ita) < 0.6
+
+
+def test_result_does_not_depend_on_resolution():
+    spec = PhantomSpec(ita=33.0, diagnosis="melanoma", size=512, hair=12, glare=2, seed=5)
+    big = render_phantom(spec)
+    itas = []
+    for side in (128, 256, 512, 1024):
+        im = np.asarray(Image.fromarray(big).resize((side, side), Image.Resampling.LANCZOS))
+        itas.append(estimate_rgb(im).ita)
+    assert max(itas) - min(itas) < 0.75, itas
+
+
+def test_too_little_skin_leaves_type_empty_with_reason():
+    rgb = np.zeros((100, 100, 3), np.uint8)
+    rgb[...] = (30, 60, 200)  # blue cloth
+    rgb[45:55, 45:55] = (200, 150, 130)
+    est = estimate_rgb(rgb)
+    assert est.fst is None and est.status == "no_skin"
+    assert est.reason == ("only 0.3% of the image is healthy skin (minimum 4%); "
+                          "most excluded as non-skin (99%)")
+
+
+def test_user_lesion_mask_is_excluded():
+    # a large low-contrast lesion the automatic segmentation would keep: the mask removes it
+    rgb = np.broadcast_to(lab_to_srgb(np.array([65.0, 10.0, 15.0])), (128, 128, 3)).copy()
+    lesion = np.zeros((128, 128), bool)
+    lesion[:, :48] = True
+    rgb[lesion] = lab_to_srgb(np.array([57.0, 12.0, 17.0]))
+    with_mask = estimate_rgb(rgb, lesion_mask=lesion)
+    assert with_mask.L == pytest.approx(65.0, abs=0.3)
+
+
+def test_confidence_is_half_at_a_cut_and_high_in_the_middle():
+    s = get_scale()
+    b = 14.0
+    def at(ita):
+        L = 50 + b * np.tan(np.radians(ita))
+        return estimate_rgb(np.broadcast_to(lab_to_srgb(np.array([L, 10.0, b])), (96, 96, 3)))
+    mid = at(34.5)  # middle of type III (28, 41]
+    edge = at(s.cuts[2] + 0.05)
+    assert mid.confidence > 0.9
+    assert 0.4 < edge.confidence < 0.6
+
+
+def test_estimate_image_reports_unreadable(tmp_path):
+    p = tmp_path / "x.jpg"
+    p.write_bytes(b"")
+    est = estimate_image(p)
+    assert (est.status, est.reason) == ("unreadable", "file is empty (0 bytes)")
