@@ -1,0 +1,89 @@
+"""Stratified bootstrap weights, percentile intervals, bootstrap p-values and DeLong's test.
+
+Resampling ``m`` rows with replacement is the same as giving each row the number of times it
+was drawn as a weight, so a whole bootstrap is a matrix of counts ``(n_boot, n_rows)`` and every
+metric is computed for all resamples at once (see :mod:`._metrics`). Rows are resampled within
+strata (skin-type group x label), so every resample keeps each group's size and number of
+malignant images: a group's AUROC is defined in every resample whenever it is defined at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["stratified_counts", "percentile_ci", "bootstrap_p_value", "delong_variance", "delong_test"]
+
+
+def stratified_counts(strata: np.ndarray, *, n_boot: int, rng: np.random.Generator, chunk: int = 250
+                      ) -> Iterator[np.ndarray]:
+    """Yield count matrices ``(k, n_rows)`` (k <= ``chunk``, ``n_boot`` rows in all): within each
+    stratum, rows drawn with replacement as many times as the stratum has rows."""
+    strata = np.asarray(strata)
+    n = len(strata)
+    members = [np.flatnonzero(strata == s) for s in np.unique(strata)]
+    done = 0
+    while done < n_boot:
+        k = min(chunk, n_boot - done)
+        W = np.zeros((k, n))
+        flat = W.reshape(-1)
+        base = (np.arange(k) * n)[:, None]
+        for idx in members:
+            draws = idx[rng.integers(0, len(idx), size=(k, len(idx)))]
+            flat += np.bincount((base + draws).ravel(), minlength=k * n)
+        done += k
+        yield W
+
+
+def percentile_ci(samples: np.ndarray, *, level: float = 0.95) -> tuple[float | None, float | None, int]:
+    """Percentile interval of the defined (non-NaN) samples: (low, high, number defined)."""
+    s = np.asarray(samples, float)
+    s = s[~np.isnan(s)]
+    if len(s) == 0:
+        return None, None, 0
+    a = (1 - level) / 2
+    lo, hi = np.quantile(s, [a, 1 - a])
+    return float(lo), float(hi), len(s)
+
+
+def bootstrap_p_value(observed: float, samples: np.ndarray, *, null: float = 0.0) -> float | None:
+    """Two-sided bootstrap test of ``statistic = null`` (Hall & Wilson 1991): centre the bootstrap
+    distribution on the observed value and count resamples at least as far from it as the
+    observed value is from the null. ``p = (1 + #{|s* - obs| >= |obs - null|}) / (1 + B)``."""
+    s = np.asarray(samples, float)
+    s = s[~np.isnan(s)]
+    if len(s) == 0 or observed is None or np.isnan(observed):
+        return None
+    extreme = np.count_nonzero(np.abs(s - observed) >= abs(observed - null) - 1e-12)
+    return float((1 + extreme) / (1 + len(s)))
+
+
+def _midranks(x: np.ndarray) -> np.ndarray:
+    return stats.rankdata(x, method="average")
+
+
+def delong_variance(scores, labels) -> tuple[float, float]:
+    """AUROC and its DeLong (1988) variance, by the midrank formulation of Sun & Xu (2014)."""
+    s = np.asarray(scores, float)
+    y = np.asarray(labels, bool)
+    x, z = s[y], s[~y]
+    m, n = len(x), len(z)
+    if m < 2 or n < 2:
+        return float("nan"), float("nan")
+    tz = _midranks(np.r_[x, z])
+    v10 = (tz[:m] - _midranks(x)) / n
+    v01 = 1 - (tz[m:] - _midranks(z)) / m
+    auc = float(v10.mean())
+    return auc, float(v10.var(ddof=1) / m + v01.var(ddof=1) / n)
+
+
+def delong_test(scores_a, labels_a, scores_b, labels_b) -> float | None:
+    """Two-sided p-value of AUROC(a) = AUROC(b) for two independent samples (DeLong)."""
+    a, va = delong_variance(scores_a, labels_a)
+    b, vb = delong_variance(scores_b, labels_b)
+    if np.isnan(va) or np.isnan(vb) or va + vb <= 0:
+        return None
+    z = (a - b) / np.sqrt(va + vb)
+    return float(2 * stats.norm.sf(abs(z)))

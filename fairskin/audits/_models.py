@@ -1,0 +1,347 @@
+"""Loading a classifier safely and scoring a data set with it.
+
+Formats, detected from the file:
+
+* TorchScript (``torch.jit.save``): loaded with ``torch.jit.load``; no pickle is involved.
+* ``torch.export`` archives (``.pt2``): ``torch.export.load(...).module()``.
+* A state dict (``torch.save(model.state_dict())``, ``.pt``/``.pth``/``.bin``) or a
+  ``.safetensors`` file, rebuilt with ``arch`` (a timm model name, built with
+  ``pretrained=False``: nothing is downloaded) and ``num_classes``. State dicts are read with
+  ``torch.load(weights_only=True)``.
+* Anything else (a pickled ``nn.Module``) is refused unless ``trust_model=True``: unpickling
+  runs arbitrary code.
+
+Metadata saved with the model (a JSON sidecar ``MODEL.json`` or ``MODEL.<ext>.json``, or
+``fairskin.json`` in a TorchScript file's ``extra_files``) can give ``arch``, ``num_classes``,
+``class_names``, ``positive_class``, ``output`` ("logits"/"probabilities"), ``threshold`` and
+the preprocessing (``resize``, ``crop``, ``mean``, ``std``). Arguments override metadata;
+the defaults follow DDI's evaluation: resize to 299, centre crop 299, ImageNet mean/std.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from fairskin.errors import InputError
+
+__all__ = ["Preprocess", "LoadedModel", "load_model", "predict", "choose_device", "HAM_MALIGNANT_CLASSES"]
+
+#: HAM10000 diagnoses counted as malignant when a multi-class model names its classes that way
+HAM_MALIGNANT_CLASSES = ("mel", "bcc", "akiec")
+METADATA_KEY = "fairskin.json"
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Image preprocessing before the model (DDI's evaluation: resize 299, centre crop 299)."""
+
+    resize: int = 299  # shorter side, bilinear
+    crop: int = 299  # centre crop, square
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class LoadedModel:
+    module: Any  # a callable torch module
+    kind: Literal["torchscript", "export", "state_dict", "safetensors", "pickle"]
+    path: Path
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def choose_device(device: str = "auto") -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _sidecar(path: Path) -> dict[str, Any]:
+    for cand in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
+        if cand.is_file() and cand != path:
+            try:
+                meta = json.loads(cand.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{cand}: model metadata is not valid JSON: {exc}") from None
+            if not isinstance(meta, dict):
+                raise InputError(f"{cand}: model metadata must be a JSON object, got {type(meta).__name__}")
+            return meta
+    return {}
+
+
+def _zip_names(path: Path) -> list[str]:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return []
+
+
+def _build_timm(arch: str | None, num_classes: int | None, path: Path, kind: str):
+    if not arch:
+        raise InputError(f"{path}: a {kind} holds weights only; give the architecture with --arch NAME (a timm "
+                         "model name, e.g. resnet50) and --num-classes N, or save 'arch' in the model's metadata")
+    import timm
+
+    if not timm.is_model(arch):
+        import difflib
+
+        close = difflib.get_close_matches(arch, timm.list_models(), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise InputError(f"--arch: {arch!r} is not a timm model name.{hint}")
+    return timm.create_model(arch, pretrained=False, num_classes=int(num_classes or 1))
+
+
+def _load_state_dict(module, state: dict, path: Path, arch: str) -> None:
+    import torch
+
+    if not isinstance(state, dict) or not state:
+        raise InputError(f"{path}: expected a state dict (parameter name -> tensor), got {type(state).__name__}")
+    for key in ("state_dict", "model_state_dict", "model"):
+        if key in state and isinstance(state[key], dict):
+            state = state[key]
+            break
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise InputError(f"{path}: expected a state dict of tensors; {bad[0]!r} is a {type(state[bad[0]]).__name__}")
+    result = module.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise InputError(
+            f"{path}: weights do not fit --arch {arch}: {len(result.missing_keys)} missing "
+            f"(e.g. {result.missing_keys[:2]}), {len(result.unexpected_keys)} unexpected (e.g. "
+            f"{result.unexpected_keys[:2]}); check --arch and --num-classes")
+
+
+def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | None = None,
+               trust_model: bool = False) -> LoadedModel:
+    """Load a classifier without running pickled code (see the module docstring)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"model: file not found: {path}")
+    meta = _sidecar(path)
+    arch = arch or meta.get("arch")
+    num_classes = num_classes or meta.get("num_classes")
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        module = _build_timm(arch, num_classes, path, "safetensors file")
+        try:
+            state = load_file(str(path))
+        except Exception as exc:  # safetensors raises its own error types
+            raise InputError(f"{path}: not a readable safetensors file: {exc}") from None
+        try:
+            _load_state_dict(module, state, path, arch)
+        except RuntimeError as exc:
+            raise InputError(f"{path}: weights do not fit --arch {arch} --num-classes {num_classes}: "
+                             f"{str(exc).splitlines()[0]}") from None
+        return LoadedModel(module.eval(), "safetensors", path, meta)
+    names = _zip_names(path)
+    if any(n.endswith("/code/__torch__.py") or "/code/" in n for n in names) and not any(
+            n.endswith("serialized_exported_program.json") or "/models/" in n for n in names):
+        extra = {METADATA_KEY: ""}
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        if extra[METADATA_KEY]:
+            try:
+                meta = {**json.loads(extra[METADATA_KEY]), **meta}
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}: {METADATA_KEY} in the TorchScript file is not valid JSON: {exc}") from None
+        return LoadedModel(module.eval(), "torchscript", path, meta)
+    if suffix == ".pt2" or any(n.endswith("serialized_exported_program.json") or "/models/" in n for n in names):
+        try:
+            ep = torch.export.load(str(path))
+        except Exception as exc:
+            raise InputError(f"{path}: not a torch.export archive torch {torch.__version__} can load: {exc}") from None
+        return LoadedModel(ep.module(), "export", path, meta)
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for anything but tensors and plain containers
+        if not trust_model:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(
+                f"{path}: refusing to load: this file is not TorchScript, a torch.export archive, safetensors or a "
+                "plain state dict, and unpickling it could run arbitrary code. Re-export the model (torch.jit.save "
+                "or a state dict with --arch), or pass --trust-model (trust_model=True) only if you trust its "
+                f"source. (torch.load with weights_only=True said: {first[:200]})") from None
+        obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        if isinstance(obj, torch.nn.Module):
+            return LoadedModel(obj.eval(), "pickle", path, meta)
+    if isinstance(obj, torch.nn.Module):  # pragma: no cover - weights_only never returns modules
+        return LoadedModel(obj.eval(), "pickle", path, meta)
+    module = _build_timm(arch, num_classes, path, "state dict")
+    try:
+        _load_state_dict(module, obj, path, arch)
+    except RuntimeError as exc:
+        raise InputError(f"{path}: weights do not fit --arch {arch} --num-classes {num_classes}: "
+                         f"{str(exc).splitlines()[0]}") from None
+    return LoadedModel(module.eval(), "state_dict", path, meta)
+
+
+def _preprocess(meta: dict[str, Any], overrides: dict[str, Any]) -> Preprocess:
+    vals = {}
+    for f in fields(Preprocess):
+        v = overrides.get(f.name)
+        if v is None:
+            v = meta.get(f.name)
+        if v is not None:
+            vals[f.name] = tuple(float(x) for x in v) if f.name in ("mean", "std") else int(v)
+    p = replace(Preprocess(), **vals)
+    if p.crop > p.resize:
+        raise InputError(f"crop: {p.crop} is larger than resize {p.resize}; the centre crop must fit")
+    if len(p.mean) != 3 or len(p.std) != 3 or min(p.std) <= 0:
+        raise InputError(f"mean/std: expected three values each (std > 0), got mean={p.mean}, std={p.std}")
+    return p
+
+
+class _ImageSet:
+    """torch Dataset of (tensor, row position, status, reason); failed loads give a zero image."""
+
+    def __init__(self, root: Path, images: list[str], pre: Preprocess):
+        self.root, self.images, self.pre = root, images, pre
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i):
+        import torch
+        from PIL import Image
+
+        from fairskin.data import ImageLoadError, load_rgb
+
+        p = self.pre
+        try:
+            rgb = load_rgb(self.root / self.images[i]).rgb
+        except ImageLoadError as exc:
+            return torch.zeros(3, p.crop, p.crop), i, exc.status, exc.reason
+        im = Image.fromarray(rgb)
+        w, h = im.size
+        scale = p.resize / min(w, h)
+        im = im.resize((max(p.resize, round(w * scale)), max(p.resize, round(h * scale))), Image.BILINEAR)
+        w, h = im.size
+        left, top = (w - p.crop) // 2, (h - p.crop) // 2
+        im = im.crop((left, top, left + p.crop, top + p.crop))
+        x = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        x = (x - torch.tensor(p.mean).view(3, 1, 1)) / torch.tensor(p.std).view(3, 1, 1)
+        return x, i, "ok", ""
+
+
+def _to_probability(out, *, meta: dict, num_classes: int | None, positive_class: str | None,
+                    class_names: list[str] | None, output: str, path: Path):
+    """Model output (batch, C) or (batch,) -> probability of the positive class."""
+    import torch
+
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        out = out[0]
+    if not isinstance(out, torch.Tensor):
+        raise InputError(f"{path}: model output is a {type(out).__name__}, expected a tensor of shape (batch, classes)")
+    if out.ndim == 1:
+        out = out[:, None]
+    if out.ndim != 2:
+        raise InputError(f"{path}: model output shape {tuple(out.shape)} does not fit: expected (batch, classes)")
+    c = out.shape[1]
+    if num_classes is not None and c != int(num_classes):
+        raise InputError(f"{path}: model output shape {tuple(out.shape)} does not fit: expected (batch, {num_classes}) "
+                         f"for num_classes={num_classes}")
+    out = out.float()
+    if c == 1:
+        if positive_class:
+            raise InputError(f"positive_class: {path} has a single output, there are no classes to choose from")
+        return torch.sigmoid(out[:, 0]) if output == "logits" else out[:, 0]
+    probs = torch.softmax(out, 1) if output == "logits" else out
+    names = class_names or meta.get("class_names")
+    if names is not None and len(names) != c:
+        raise InputError(f"class_names: {len(names)} names given but the model has {c} outputs")
+    pos = positive_class or meta.get("positive_class")
+    if pos is not None:
+        if names is None:
+            raise InputError(f"positive_class: {pos!r} needs the class names (class_names=..., --class-names, or "
+                             "'class_names' in the model's metadata)")
+        if pos not in names:
+            raise InputError(f"positive_class: {pos!r} is not a class of {path}; classes: {', '.join(names)}")
+        return probs[:, names.index(pos)]
+    if c == 2:
+        return probs[:, 1]
+    malignant = [i for i, n in enumerate(names or []) if str(n).lower() in HAM_MALIGNANT_CLASSES]
+    if not malignant:
+        raise InputError(
+            f"{path}: model has {c} outputs; say which mean malignant: give class_names with HAM10000's "
+            f"{', '.join(HAM_MALIGNANT_CLASSES)} (summed as malignant) or choose positive_class (--positive-class)")
+    return probs[:, malignant].sum(1)
+
+
+def predict(model: LoadedModel, manifest: pd.DataFrame, *, root: str | Path | None = None, batch_size: int = 32,
+            num_workers: int = 0, device: str = "auto", num_classes: int | None = None,
+            positive_class: str | None = None, class_names: list[str] | None = None,
+            output: Literal["logits", "probabilities"] | None = None, preprocess: dict[str, Any] | None = None,
+            progress: bool = True) -> tuple[np.ndarray, list[str], list[str]]:
+    """Score every row of a manifest. Returns (probability per row, NaN where the image failed;
+    status per row; reason per row)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    root = Path(root if root is not None else manifest.attrs.get("root") or ".")
+    meta = model.metadata
+    pre = _preprocess(meta, preprocess or {})
+    output = output or meta.get("output", "logits")
+    if output not in ("logits", "probabilities"):
+        raise InputError(f"output: expected 'logits' or 'probabilities', got {output!r}")
+    num_classes = num_classes or meta.get("num_classes")
+    dev = choose_device(device)
+    module = model.module
+    if hasattr(module, "to"):
+        try:
+            module = module.to(dev)
+        except (RuntimeError, NotImplementedError):  # exported programs may not move
+            dev = "cpu"
+    ds = _ImageSet(root, manifest["image"].astype(str).tolist(), pre)
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, shuffle=False)
+    scores = np.full(len(ds), np.nan)
+    status = ["ok"] * len(ds)
+    reason = [""] * len(ds)
+    bar = None
+    if progress:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task(f"scoring with {model.path.name} on {dev}", total=len(ds))
+    try:
+        with torch.inference_mode():
+            for x, idx, st, rs in loader:
+                idx = idx.numpy()
+                ok = np.array([s == "ok" for s in st])
+                for j in np.flatnonzero(~ok):
+                    status[idx[j]], reason[idx[j]] = st[j], rs[j]
+                if ok.any():
+                    batch = x[torch.from_numpy(ok)].to(dev)
+                    try:
+                        out = module(batch)
+                    except (RuntimeError, TypeError, ValueError) as exc:
+                        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                        raise InputError(f"{model.path}: the model failed on a batch of shape {tuple(batch.shape)} "
+                                         f"(check resize/crop and the model's expected input): {first[:300]}") from None
+                    p = _to_probability(out, meta=meta, num_classes=num_classes, positive_class=positive_class,
+                                        class_names=class_names, output=output, path=model.path)
+                    scores[idx[ok]] = p.detach().cpu().double().numpy()
+                if bar is not None:
+                    bar.advance(task, len(idx))
+    finally:
+        if bar is not None:
+            bar.stop()
+    return scores, status, reason

@@ -1,0 +1,243 @@
+"""``fairskin audit``: models or prediction tables in, one :class:`AuditResult` out.
+
+Each input is either a predictions CSV (``image, score, label, fst[, diagnosis]``) or a model
+file, which is run over the data set ``data`` (read with :func:`fairskin.data.read_dataset`).
+Skin types come from the data set's human labels or from a ``labels.csv`` written by
+``fairskin label`` (``fst_source``); the result says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from fairskin.audits._classifier import (
+    DEFAULTS,
+    AuditResult,
+    Criterion,
+    _audit_frames,
+    _config,
+    _read_predictions_csv,
+    clean_predictions,
+)
+from fairskin.errors import InputError
+
+__all__ = ["audit", "audit_model", "read_labels_csv"]
+
+LABELS_COLUMNS = ("image", "fst")
+
+
+def read_labels_csv(path: str | Path) -> pd.DataFrame:
+    """Read ``fairskin label``'s ``labels.csv`` (columns ``image, ita, fst, confidence, status, reason``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"labels: file not found: {path}")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in LABELS_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"labels: {path} lacks column(s) {', '.join(repr(c) for c in missing)}; found: "
+                         f"{', '.join(df.columns)}; expected a labels.csv written by fairskin label "
+                         "(image, ita, fst, confidence, status, reason)")
+    return df
+
+
+def _skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source: str
+                ) -> tuple[list[object], list[str], str, str]:
+    """-> (fst value per row or None, reason when None, source, detail)."""
+    has_type = manifest["fst_human"].notna() if "fst_human" in manifest else pd.Series(False, index=manifest.index)
+    has_group = (manifest["fst_group_human"].notna() if "fst_group_human" in manifest
+                 else pd.Series(False, index=manifest.index))
+    if fst_source not in ("auto", "human", "estimated"):
+        raise InputError(f"fst_source: expected 'auto', 'human' or 'estimated', got {fst_source!r}")
+    if fst_source == "auto":
+        fst_source = "estimated" if labels is not None else "human"
+    if fst_source == "human":
+        if not (has_type | has_group).any():
+            raise InputError("fst_source='human': the data set has no human Fitzpatrick labels; run `fairskin label "
+                             "DATA` and pass its labels.csv (--labels, fst_source='estimated')")
+        vals, why = [], []
+        for t, g in zip(manifest["fst_human"], manifest["fst_group_human"]):
+            if not pd.isna(t):
+                vals.append(int(t)); why.append("")
+            elif not pd.isna(g):
+                vals.append(str(g)); why.append("")
+            else:
+                vals.append(None); why.append("no human Fitzpatrick label for this image")
+        detail = ("human Fitzpatrick types" if has_type.all() else "human Fitzpatrick groups (DDI skin_tone 12/34/56)"
+                  if not has_type.any() else "human Fitzpatrick types, groups where only the group is known")
+        return vals, why, "human", detail
+    if labels is None:
+        raise InputError("fst_source='estimated' needs a labels.csv from fairskin label (labels=..., --labels)")
+    lab = read_labels_csv(labels).drop_duplicates("image").set_index("image")
+    vals, why = [], []
+    for img in manifest["image"].astype(str):
+        if img not in lab.index:
+            vals.append(None); why.append(f"not in {Path(labels).name}")
+            continue
+        v = str(lab.at[img, "fst"]).strip()
+        if v in ("", "nan"):
+            st = lab.at[img, "status"] if "status" in lab.columns else ""
+            rs = lab.at[img, "reason"] if "reason" in lab.columns else ""
+            vals.append(None); why.append(f"no estimated skin type in {Path(labels).name} ({st}: {rs})".replace(" (: )", ""))
+        else:
+            vals.append(v); why.append("")
+    return vals, why, "estimated", f"estimated (ITA) from {Path(labels).name}"
+
+
+def _model_names(inputs: Sequence[Path]) -> list[str]:
+    names = [p.name for p in inputs]
+    if len(set(names)) < len(names):
+        names = [f"{p.parent.name}/{p.name}" for p in inputs]
+    if len(set(names)) < len(names):
+        names = [str(p) for p in inputs]
+    return names
+
+
+def audit(
+    inputs: Sequence[str | Path] | str | Path,
+    *,
+    data: str | Path | None = None,
+    data_format: str | None = None,
+    labels: str | Path | None = None,
+    fst_source: Literal["auto", "human", "estimated"] = "auto",
+    positive_class: str | None = None,
+    scores: Literal["probabilities", "logits"] = "probabilities",
+    arch: str | None = None,
+    num_classes: int | None = None,
+    class_names: Sequence[str] | None = None,
+    model_output: Literal["logits", "probabilities"] | None = None,
+    trust_model: bool = False,
+    resize: int | None = None,
+    crop: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    batch_size: int = 32,
+    num_workers: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    save_predictions: str | Path | None = None,
+    threshold: float | Literal["model"] = DEFAULTS.threshold,
+    target_sensitivity: float | None = None,
+    n_boot: int = DEFAULTS.n_boot,
+    seed: int = DEFAULTS.seed,
+    ci_level: float = DEFAULTS.ci_level,
+    group_level: Literal["auto", "type", "group"] = "auto",
+    reference_group: str | None = None,
+    min_group_n: int = DEFAULTS.min_group_n,
+    min_group_positives: int = DEFAULTS.min_group_positives,
+    min_cell_n: int = DEFAULTS.min_cell_n,
+    ratio_bounds: tuple[float, float] = DEFAULTS.ratio_bounds,
+    criteria: Sequence[Criterion] | None = None,
+    min_gain: float = DEFAULTS.min_gain,
+    max_drop: float = DEFAULTS.max_drop,
+) -> AuditResult:
+    """Audit one or more models (or predictions CSVs) per skin type; compare them when several.
+
+    ``inputs`` are predictions CSVs (``.csv``) or model files (TorchScript, ``torch.export``
+    ``.pt2``, state dict or ``.safetensors`` with ``arch``); models need ``data``. With two or
+    more inputs, every model after the first is compared with the first on their common images
+    (paired bootstrap) against ``criteria`` (default: :func:`default_criteria` with
+    ``min_gain``/``max_drop``). See :func:`audit_predictions` for the audit parameters and
+    :mod:`fairskin.audits._models` for the model parameters.
+    """
+    paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
+    if not paths:
+        raise InputError("inputs: give at least one model file or predictions CSV")
+    cfg = _config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds, min_gain,
+                  max_drop)
+    for p in paths:
+        if not p.is_file():
+            raise InputError(f"inputs: file not found: {p}")
+    names = _model_names(paths)
+    is_csv = [p.suffix.lower() == ".csv" for p in paths]
+    manifest = None
+    fst_src, fst_detail = "given", "predictions column 'fst'"
+    data_info = {"root": None, "format": "predictions", "n_rows": None}
+    if not all(is_csv):
+        if data is None:
+            raise InputError("data: auditing a model needs the images: give the data set directory (--data DIR)")
+        from fairskin.data import read_dataset
+
+        manifest = read_dataset(data, format=data_format)
+        data_info = {"root": str(Path(data).resolve()), "format": manifest.attrs.get("format"),
+                     "n_rows": len(manifest)}
+        fst_vals, fst_why, fst_src, fst_detail = _skin_types(manifest, labels=labels, fst_source=fst_source)
+        if positive_class is not None:
+            dx = manifest["diagnosis"].astype("string").str.strip().str.lower()
+            label = (dx == positive_class.strip().lower()).astype("boolean").where(dx.notna() & (dx != ""))
+            if not label.fillna(False).any():
+                found = ", ".join(sorted(set(dx.dropna()))[:10])
+                raise InputError(f"positive_class: no image has diagnosis {positive_class!r}; diagnoses found: {found}")
+        else:
+            label = manifest["malignant"]
+        pre_bad: list[dict] = []
+        keep = []
+        for i, (img, st, rs, lb, fv, fw) in enumerate(zip(manifest["image"].astype(str), manifest["status"],
+                                                          manifest["reason"].fillna(""), label, fst_vals, fst_why)):
+            if st != "ok":
+                pre_bad.append({"image": img, "status": st, "reason": rs})
+            elif pd.isna(lb):
+                pre_bad.append({"image": img, "status": "no_label", "reason": "malignant/benign is unknown" if
+                                positive_class is None else "no diagnosis"})
+            elif fv is None:
+                pre_bad.append({"image": img, "status": "no_fst", "reason": fw})
+            else:
+                keep.append(i)
+        rows = manifest.iloc[keep].reset_index(drop=True)
+        rows.attrs = manifest.attrs
+        if len(rows) == 0:
+            raise InputError(f"data: none of the {len(manifest)} rows is usable (no label, no skin type or missing "
+                             f"image); first problem: {pre_bad[0]['image']}: {pre_bad[0]['reason']}" if pre_bad
+                             else "data: the data set has no rows")
+        fst_kept = [fst_vals[i] for i in keep]
+
+    frames, bad, n_input, kinds, mthr = {}, {}, {}, {}, {}
+    for p, nm, csv in zip(paths, names, is_csv):
+        if csv:
+            df = _read_predictions_csv(p)
+            clean, b = clean_predictions(df, scores=scores, source=p.name)
+            frames[nm], bad[nm], n_input[nm], kinds[nm], mthr[nm] = clean, b, len(df), "predictions", None
+            continue
+        from fairskin.audits._models import load_model, predict
+
+        model = load_model(p, arch=arch, num_classes=num_classes, trust_model=trust_model)
+        prob, st, rs = predict(model, rows, root=data, batch_size=batch_size, num_workers=num_workers, device=device,
+                               num_classes=num_classes, positive_class=None if positive_class is None or
+                               (class_names is None and "class_names" not in model.metadata) else positive_class,
+                               class_names=list(class_names) if class_names else None, output=model_output,
+                               preprocess={"resize": resize, "crop": crop, "mean": mean, "std": std},
+                               progress=progress)
+        ok = np.array([s == "ok" for s in st])
+        pred = pd.DataFrame({"image": rows["image"].astype(str).to_numpy()[ok], "score": prob[ok],
+                             "label": label.iloc[keep].to_numpy(bool)[ok] if positive_class is not None
+                             else rows["malignant"].to_numpy(bool)[ok],
+                             "fst": np.array(fst_kept, dtype=object)[ok],
+                             "diagnosis": rows["diagnosis"].astype("string").fillna("").to_numpy(str)[ok]})
+        if save_predictions is not None:
+            out = Path(save_predictions)
+            out.mkdir(parents=True, exist_ok=True)
+            pred.assign(label=pred["label"].astype(int)).to_csv(out / f"{Path(nm).name}.predictions.csv", index=False)
+        load_bad = [{"image": str(rows["image"].iloc[i]), "status": st[i], "reason": rs[i]} for i in np.flatnonzero(~ok)]
+        clean, b = clean_predictions(pred, scores="probabilities", source=nm)
+        frames[nm], bad[nm], n_input[nm] = clean, pre_bad + load_bad + b, len(manifest)
+        kinds[nm], mthr[nm] = model.kind, model.metadata.get("threshold")
+    if data_info["n_rows"] is None:
+        data_info["n_rows"] = max(n_input.values())
+    if positive_class is not None:
+        data_info["positive_class"] = positive_class
+    return _audit_frames(
+        frames, bad_rows=bad, n_input=n_input, threshold=threshold, target_sensitivity=target_sensitivity, cfg=cfg,
+        group_level=group_level, reference_group=reference_group, criteria=criteria, fst_source=fst_src,
+        fst_source_detail=fst_detail, data_info=data_info, scores=scores if all(is_csv) else "probabilities",
+        paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr)
+
+
+def audit_model(model: str | Path | Sequence[str | Path], data: str | Path, **kwargs) -> AuditResult:
+    """Run a model (or several, compared with the first) over the data set ``data`` and audit it;
+    keyword arguments as :func:`audit`."""
+    return audit(model, data=data, **kwargs)
+

@@ -1,0 +1,175 @@
+"""``fairskin audit``: how well does a classifier do on each skin type, and are the gaps real?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from fairskin.audits._classifier import DEFAULTS
+from fairskin.cli import app, console
+from fairskin.errors import FairskinError, InputError
+
+
+def _floats(text: Optional[str], arg: str, n: int) -> Optional[tuple[float, ...]]:
+    if text is None:
+        return None
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != n:
+        raise InputError(f"{arg}: expected {n} comma-separated numbers, got {text!r}")
+    return vals
+
+
+def _threshold(text: str) -> float | str:
+    if text == "model":
+        return "model"
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"--threshold: expected a number in [0, 1] or 'model', got {text!r}") from None
+
+
+@app.command("audit")
+def audit(
+    inputs: List[Path] = typer.Argument(..., help="Model files (TorchScript .pt, torch.export .pt2, state dict or "
+                                        ".safetensors with --arch) or predictions CSVs (image, score, label, fst[, "
+                                        "diagnosis]). Several: each is compared with the first."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Data set directory the models are run on."),
+    data_format: Optional[str] = typer.Option(None, "--format", help="Data set format (detected when omitted)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="labels.csv from `fairskin label`: use estimated "
+                                          "skin types."),
+    fst_source: str = typer.Option("auto", "--fst-source", help="auto (estimated with --labels, else human), human "
+                                   "or estimated."),
+    positive_class: Optional[str] = typer.Option(None, "--positive-class", help="Diagnosis counted as positive "
+                                                 "(default: the data set's malignant flag)."),
+    scores: str = typer.Option("probabilities", "--scores", help="Predictions CSV scores: probabilities or logits."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="timm architecture for a state dict / safetensors file "
+                                       "(built with pretrained=False)."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Number of model outputs."),
+    class_names: Optional[str] = typer.Option(None, "--class-names", help="Comma-separated names of the model's "
+                                              "outputs (e.g. akiec,bcc,bkl,df,mel,nv,vasc)."),
+    model_output: Optional[str] = typer.Option(None, "--model-output", help="What the model returns: logits "
+                                               "(default) or probabilities."),
+    trust_model: bool = typer.Option(False, "--trust-model", help="Allow unpickling a model file (runs its code: "
+                                     "only for files you trust)."),
+    resize: Optional[int] = typer.Option(None, "--resize", help="Resize the shorter side to this (default: model "
+                                         "metadata, else 299 as in DDI)."),
+    crop: Optional[int] = typer.Option(None, "--crop", help="Centre crop size (default: metadata, else 299)."),
+    mean: Optional[str] = typer.Option(None, "--mean", help="Normalisation mean, 3 comma-separated values."),
+    std: Optional[str] = typer.Option(None, "--std", help="Normalisation std, 3 comma-separated values."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    num_workers: int = typer.Option(0, "--num-workers", "-j", min=0, help="Image-loading worker processes."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps."),
+    save_predictions: Optional[Path] = typer.Option(None, "--save-predictions", help="Directory to write each "
+                                                    "model's predictions CSV to (re-auditable)."),
+    threshold: str = typer.Option(str(DEFAULTS.threshold), "--threshold", help="Operating threshold, or 'model' "
+                                  "for the one saved with the model."),
+    target_sensitivity: Optional[float] = typer.Option(None, "--target-sensitivity", help="Choose the threshold "
+                                                       "on all rows to reach this sensitivity."),
+    n_boot: int = typer.Option(DEFAULTS.n_boot, "--n-boot", min=1, help="Bootstrap resamples."),
+    seed: int = typer.Option(DEFAULTS.seed, "--seed"),
+    ci_level: float = typer.Option(DEFAULTS.ci_level, "--ci-level"),
+    group_level: str = typer.Option("auto", "--group-level", help="Gaps over: auto, type (I-VI) or group "
+                                    "(I-II/III-IV/V-VI)."),
+    reference_group: Optional[str] = typer.Option(None, "--reference-group", help="Group the ratios are taken "
+                                                  "against (default: the largest)."),
+    min_group_n: int = typer.Option(DEFAULTS.min_group_n, "--min-group-n"),
+    min_group_positives: int = typer.Option(DEFAULTS.min_group_positives, "--min-group-positives"),
+    min_cell_n: int = typer.Option(DEFAULTS.min_cell_n, "--min-cell-n", help="Mask skin type x diagnosis cells "
+                                   "smaller than this."),
+    ratio_bounds: str = typer.Option(f"{DEFAULTS.ratio_bounds[0]},{DEFAULTS.ratio_bounds[1]}", "--ratio-bounds"),
+    min_gain: float = typer.Option(DEFAULTS.min_gain, "--min-gain", help="Comparison: relative AUROC gain needed "
+                                   "on V-VI."),
+    max_drop: float = typer.Option(DEFAULTS.max_drop, "--max-drop", help="Comparison: largest relative AUROC drop "
+                                   "allowed on FST I-III."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the audit as JSON (docs/audit-json.md)."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write the HTML report."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Audit a classifier per Fitzpatrick skin type with bootstrap confidence intervals."""
+    from fairskin.audits._run import audit as run_audit
+
+    result = run_audit(
+        inputs, data=data, data_format=data_format, labels=labels, fst_source=fst_source,
+        positive_class=positive_class, scores=scores, arch=arch, num_classes=num_classes,
+        class_names=class_names.split(",") if class_names else None, model_output=model_output,
+        trust_model=trust_model, resize=resize, crop=crop, mean=_floats(mean, "--mean", 3),
+        std=_floats(std, "--std", 3), batch_size=batch_size, num_workers=num_workers, device=device,
+        progress=not quiet, save_predictions=save_predictions, threshold=_threshold(threshold),
+        target_sensitivity=target_sensitivity, n_boot=n_boot, seed=seed, ci_level=ci_level, group_level=group_level,
+        reference_group=reference_group, min_group_n=min_group_n, min_group_positives=min_group_positives,
+        min_cell_n=min_cell_n, ratio_bounds=_floats(ratio_bounds, "--ratio-bounds", 2), min_gain=min_gain,
+        max_drop=max_drop)
+    d = result.to_dict()
+    print_audit(d)
+    if json_path:
+        result.to_json(json_path)
+        console.print(f"json: {json_path}")
+    if html:
+        try:
+            from fairskin.reports import render_audit_report
+        except ImportError:
+            raise FairskinError("--html: the audit report renderer (fairskin.reports.render_audit_report) is not "
+                                "available in this installation; write --json and render it later") from None
+        render_audit_report(d, html)
+        console.print(f"report: {html}")
+
+
+def _ci(m: dict, digits: int = 2) -> str:
+    if m["value"] is None:
+        return "n/a"
+    s = f"{m['value']:.{digits}f}"
+    if m["ci_low"] is not None:
+        s += f" ({m['ci_low']:.{digits}f}-{m['ci_high']:.{digits}f})"
+    return s
+
+
+def print_audit(d: dict) -> None:
+    meta = d["meta"]
+    console.print(f"skin types: [bold]{meta['fst_source']}[/] ({meta['fst_source_detail']}); gaps over "
+                  f"{meta['group_level']}s; {meta['n_boot']} bootstrap resamples (seed {meta['seed']}), "
+                  f"{meta['ci_level']:.0%} CI")
+    for m in d["models"]:
+        c = m["counts"]
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(c["skipped"].items()))
+        console.print(f"\n[bold]{m['name']}[/] ({m['kind']}): {c['n_used']} of {c['n_input']} rows used"
+                      + (f"; skipped: {skipped}" if skipped else "") + f"; threshold {m['threshold']:.3g} "
+                      f"({meta['threshold_policy']})")
+        t = Table(title="Per skin type", title_justify="left")
+        for col in ("group", "n", "malignant", "AUROC", "sensitivity", "specificity", "ECE", "flags"):
+            t.add_column(col, justify="left" if col in ("group", "flags") else "right")
+        for g in m["groups"] + [m["overall"]]:
+            mt = g["metrics"]
+            t.add_row(g["group"], str(g["n"]), str(g["positives"]), _ci(mt["auroc"]), _ci(mt["sensitivity"]),
+                      _ci(mt["specificity"]), _ci(mt["ece"]), ", ".join(g["flags"]),
+                      style="dim" if not g["reliable"] else None)
+        console.print(t)
+        f = Table(title="Fairness gaps", title_justify="left")
+        for col in ("measure", "groups", "value (95% CI)", "p", "flags"):
+            f.add_column(col)
+        for gap in m["fairness"]:
+            label = gap["name"] + (f" ({gap['method']}" + (f", {gap['agg']}" if gap["agg"] else "") + ")")
+            p = "" if gap["p_value"] is None else f"{gap['p_value']:.3g}"
+            if gap["p_value_delong"] is not None:
+                p += f" (DeLong {gap['p_value_delong']:.3g})"
+            f.add_row(label, " vs ".join(gap["groups"]), _ci(gap, 3), p, ", ".join(gap["flags"]))
+        console.print(f)
+        out = [r for r in m["ratios"] if "outside_bounds" in r["flags"]]
+        if out:
+            console.print(f"ratios to {meta['reference_group']} outside {meta['ratio_bounds']}: "
+                          + "; ".join(f"{r['metric']} {r['group']} {r['value']:.2f}" for r in out))
+    for cmp in d["comparisons"]:
+        t = Table(title=f"{cmp['candidate']} vs {cmp['baseline']} ({cmp['n_common']} common images): "
+                        f"{cmp['verdict'].upper()}", title_justify="left")
+        for col in ("criterion", "observed (95% CI)", "passed", "confident"):
+            t.add_column(col)
+        for c in cmp["criteria"]:
+            obs = "n/a" if c["observed"] is None else f"{c['observed']:+.1%} ({c['ci_low']:+.1%} to {c['ci_high']:+.1%})"
+            t.add_row(c["description"], obs, str(c["passed"]), str(c["confident"]))
+        console.print(t)
+        console.print(cmp["verdict_reason"])
