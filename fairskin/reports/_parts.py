@@ -1,0 +1,53 @@
+"""Pieces shared by the reports: skin swatches, reliability badges, figures, per-type sections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fairskin.errors import InputError
+from fairskin.reports._html import MIN_RELIABLE_N, Markup, esc
+from fairskin.reports._palette import ROMAN, skin_swatch, style_for
+
+__all__ = ["swatch", "type_badge", "figure", "type_section", "check_schema"]
+
+
+def swatch(fst: str, ita: float) -> Markup:
+    """A box of the skin colour of type ``fst`` at ``ita`` degrees, with its text alternative."""
+    colour = skin_swatch(ita)
+    return Markup(f'<span class="swatch" style="background:{colour}" role="img" '
+                  f'aria-label="skin colour of type {esc(ROMAN[fst])} at ITA {ita:.0f} degrees ({colour})" '
+                  f'title="ITA {ita:.0f}\u00b0, {colour}"></span>')
+
+
+def type_badge(n, min_n: int = MIN_RELIABLE_N, *, flags: Iterable[str] = ()) -> Markup:
+    """'unreliable: n<30' (plus any flags given) when ``n`` is below ``min_n`` or flags are set."""
+    flags = [f for f in flags if f]
+    small = n is not None and n < min_n
+    if not small and not flags:
+        return Markup("")
+    text = f"unreliable: n&lt;{int(min_n)}" if small else "unreliable"
+    extra = [f for f in flags if f != "small_n"]
+    if extra:
+        text += " (" + esc(", ".join(extra).replace("_", " ")) + ")"
+    return Markup(f'<span class="badge unreliable">{text}</span>')
+
+
+def figure(svg: Markup, caption: str) -> Markup:
+    return Markup(f"<figure>{svg}<figcaption>{esc(caption)}</figcaption></figure>")
+
+
+def type_section(fst: str, title: str, ita: float, badge: Markup, blocks: Iterable, *, sid: str | None = None) -> Markup:
+    """One skin type's block: swatch + heading + badge, then ``blocks``; left border in the type's colour."""
+    sid = sid or f"type-{fst}"
+    head = (f'<div class="typehead">{swatch(fst, ita)}<h3 id="{esc(sid)}-h">{esc(title)}</h3>{badge}</div>')
+    return Markup(f'<section id="{esc(sid)}" class="typesec" data-fst="{esc(fst)}" aria-labelledby="{esc(sid)}-h" '
+                  f'style="border-left-color:{style_for(fst).colour}">' + head + "".join(esc(b) for b in blocks)
+                  + "</section>")
+
+
+def check_schema(data, want: str, where: str) -> None:
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a dict (the parsed {want} JSON), got {type(data).__name__}")
+    got = data.get("schema")
+    if got != want:
+        raise InputError(f"{where}: expected schema {want!r}, got {got!r}")
