@@ -28,3 +28,19 @@ def demo_data(
     cfg = DemoConfig(n=n, size=size, seed=seed)
     meta = write_demo_dataset(out_dir, cfg, overwrite=overwrite)
     console.print(f"wrote {n} phantom images to {out_dir / 'images'} and metadata to {meta}")
+
+
+@app.command("demo")
+def demo(
+    out_dir: Path = typer.Argument(Path("demo-out"), help="Directory for the demo data, labels, manifests and reports."),
+    n: int = typer.Option(_D.n, "--n", min=20, help="Number of phantom images."),
+    workers: int = typer.Option(2, "--workers", "-j", min=1, help="Worker processes for labelling."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Reuse a non-empty OUT_DIR."),
+) -> None:
+    """Run the whole loop on built-in phantom data: label, balance, audit, reports."""
+    from fairskin.pipeline import run_demo
+
+    run = run_demo(out_dir, n=n, workers=workers, overwrite=overwrite, log=console.print)
+    console.print("[bold]done.[/] wrote:")
+    for stage, what in run.steps:
+        console.print(f"  {stage:>14}: {what}")
