@@ -198,7 +198,7 @@ class InceptionExtractor:
         try:
             self.model = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
                                                      feature_extractor_weights_path=str(path))
-        except (RuntimeError, KeyError, OSError, EOFError, ValueError) as exc:
+        except Exception as exc:  # a user's file: any failure to unpickle or fit becomes one clear message
             raise InputError(
                 f"--inception-weights: {path} is not torch-fidelity's inception-v3-compat state dict "
                 f"({INCEPTION_WEIGHTS_FILE}): {str(exc).splitlines()[0]}"

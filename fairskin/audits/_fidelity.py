@@ -45,9 +45,17 @@ def feature_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), np.cov(x, rowvar=False)
 
 
+def _clip_eigenvalues(w: np.ndarray) -> np.ndarray:
+    """Eigenvalues of a PSD matrix with round-off removed: negatives and those below
+    1e-12 x the largest are the null space of a singular covariance, set to 0 (their square
+    roots, ~1e-7 each, would otherwise add up to a visible error)."""
+    top = float(np.max(np.abs(w))) if w.size else 0.0
+    return np.where(w > top * 1e-12, w, 0.0)
+
+
 def _sqrt_psd(s: np.ndarray) -> np.ndarray:
     w, v = np.linalg.eigh((s + s.T) / 2)
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    return (v * np.sqrt(_clip_eigenvalues(w))) @ v.T
 
 
 def frechet_distance_from_statistics(mu1, sigma1, mu2, sigma2) -> float:
@@ -63,7 +71,7 @@ def frechet_distance_from_statistics(mu1, sigma1, mu2, sigma2) -> float:
         raise InputError(f"features: the two sets have different dimensions ({mu1.shape[0]} vs {mu2.shape[0]})")
     r1 = _sqrt_psd(sigma1)
     m = r1 @ sigma2 @ r1
-    tr_covmean = float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum())
+    tr_covmean = float(np.sqrt(_clip_eigenvalues(np.linalg.eigvalsh((m + m.T) / 2))).sum())
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_covmean)
 

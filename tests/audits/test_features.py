@@ -1,0 +1,190 @@
+"""Feature extraction: deterministic non-learned features, per-image cache, batch-size
+independence, failures as rows, and loading learned extractors from local files.
+
+Tests that build a network with random weights check only that the file is loaded and the
+plumbing works; no number they produce is a FID or LPIPS value and none is reported.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fairskin.audits.synthetic import (
+    INCEPTION_ENV, INCEPTION_WEIGHTS_FILE, INCEPTION_WEIGHTS_URL, ColourTextureExtractor, InceptionExtractor,
+    ThumbnailExtractor, extract_features, load_extractor,
+)
+from fairskin.data import PhantomSpec, render_phantom
+from fairskin.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> list[Path]:
+    d = tmp_path_factory.mktemp("feat")
+    paths = []
+    for i, ita in enumerate([60, 45, 30, 15, 0, -20, 50, 25]):
+        p = d / f"img{i}.png"
+        Image.fromarray(render_phantom(PhantomSpec(ita=ita, size=96, seed=i))).save(p)
+        paths.append(p)
+    return paths
+
+
+def test_colour_texture_features_are_deterministic_and_follow_skin_tone(images):
+    ext = ColourTextureExtractor()
+    a = extract_features(images, ext, progress=False)
+    b = extract_features(images, ext, progress=False)
+    assert a.features.shape == (len(images), ext.dim) == (8, 45)
+    np.testing.assert_array_equal(a.features, b.features)
+    # feature 0 is the mean L* / 25: lighter phantoms (higher ITA) have higher L*
+    itas = np.array([60, 45, 30, 15, 0, -20, 50, 25])
+    assert np.corrcoef(itas, a.features[:, 0])[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+def test_features_do_not_depend_on_batch_size(images, batch_size):
+    ref = extract_features(images, ColourTextureExtractor(), batch_size=8, progress=False).features
+    got = extract_features(images, ColourTextureExtractor(), batch_size=batch_size, progress=False).features
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_cache_is_reused_and_invalidated_by_a_changed_file(images, tmp_path):
+    paths = []
+    for p in images[:4]:
+        q = tmp_path / p.name
+        q.write_bytes(p.read_bytes())
+        paths.append(q)
+    cache = tmp_path / "cache"
+    first = extract_features(paths, ThumbnailExtractor(16), cache_dir=cache, progress=False)
+    assert (first.n_computed, first.n_cached) == (4, 0)
+    again = extract_features(paths, ThumbnailExtractor(16), cache_dir=cache, progress=False)
+    assert (again.n_computed, again.n_cached) == (0, 4)
+    np.testing.assert_array_equal(again.features, first.features)
+    # another extractor id does not read these entries
+    other = extract_features(paths, ThumbnailExtractor(8), cache_dir=cache, progress=False)
+    assert other.n_computed == 4
+    # an edited image is recomputed (mtime and size are in the key)
+    Image.fromarray(render_phantom(PhantomSpec(ita=-40, size=96, seed=99))).save(paths[0])
+    st = paths[0].stat()
+    os.utime(paths[0], ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
+    third = extract_features(paths, ThumbnailExtractor(16), cache_dir=cache, progress=False)
+    assert (third.n_computed, third.n_cached) == (1, 3)
+    assert not np.array_equal(third.features[0], first.features[0])
+
+
+def test_unreadable_images_become_rows_with_a_status(images, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    gone = tmp_path / "gone.png"
+    fs = extract_features([images[0], bad, gone], ColourTextureExtractor(), progress=False)
+    assert fs.status == ["ok", "unreadable", "missing"]
+    assert np.isfinite(fs.features[0]).all() and np.isnan(fs.features[1:]).all()
+    assert fs.ok.tolist() == [True, False, False]
+
+
+def test_missing_inception_weights_say_which_file_and_where(monkeypatch, tmp_path):
+    monkeypatch.delenv(INCEPTION_ENV, raising=False)
+    with pytest.raises(InputError) as err:
+        load_extractor("inception")
+    msg = str(err.value)
+    assert msg.startswith("--inception-weights: no Inception weights given")
+    assert INCEPTION_WEIGHTS_FILE in msg and INCEPTION_WEIGHTS_URL in msg and INCEPTION_ENV in msg
+    with pytest.raises(InputError, match=r"--inception-weights: file not found: .*nope\.pth\. Expected "
+                                         r"torch-fidelity's weights-inception-2015-12-05-6726825d\.pth"):
+        InceptionExtractor(tmp_path / "nope.pth")
+
+
+def test_unknown_extractor_suggests_the_closest():
+    with pytest.raises(InputError, match=r"--extractor: unknown extractor 'inceptoin'; expected one of inception, "
+                                         r"classifier, hf, colour-texture\. Did you mean 'inception'\?"):
+        load_extractor("inceptoin")
+
+
+def _random_inception_file(path: Path, monkeypatch) -> Path:
+    """PLUMBING ONLY: an inception-v3-compat state dict with random weights, to check that the
+    file named by --inception-weights / $FAIRSKIN_INCEPTION_WEIGHTS is what gets loaded."""
+    import torch
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    with monkeypatch.context() as m:
+        m.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})
+        m.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None)
+        torch.manual_seed(0)
+        net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    torch.save(net.state_dict(), path)
+    return path
+
+
+@pytest.mark.slow
+def test_inception_plumbing_loads_the_named_file(images, tmp_path, monkeypatch):
+    import torch
+
+    weights = _random_inception_file(tmp_path / "random-inception-plumbing-only.pth", monkeypatch)
+    monkeypatch.setenv(INCEPTION_ENV, str(weights))
+    ext = load_extractor("inception")
+    assert ext.is_fid and ext.dim == 2048 and weights.name in ext.description
+    sd = torch.load(weights)
+    assert torch.equal(ext.model.state_dict()["fc.weight"], sd["fc.weight"])
+    fs = extract_features(images[:3], ext, batch_size=2, progress=False)
+    assert fs.features.shape == (3, 2048) and np.isfinite(fs.features).all()
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"0" * 100)
+    with pytest.raises(InputError, match="is not torch-fidelity's inception-v3-compat state dict"):
+        InceptionExtractor(junk)
+
+
+def test_lpips_backbone_is_loaded_from_the_local_file(tmp_path):
+    """PLUMBING ONLY: a randomly initialised AlexNet stands in for torchvision's weights file."""
+    import torch
+    import torchvision
+
+    from fairskin.audits.synthetic import load_lpips, lpips_diversity
+
+    torch.manual_seed(0)
+    alex = torchvision.models.alexnet(weights=None)
+    path = tmp_path / "alexnet-random-plumbing-only.pth"
+    torch.save(alex.state_dict(), path)
+    model = load_lpips(path)
+    assert torch.equal(model.net.slice1[0].weight, alex.features[0].weight)
+    assert torch.equal(getattr(model.net.slice5, "10").weight, alex.features[10].weight)
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    same = lpips_diversity(model, np.stack([imgs[0], imgs[0]]))
+    assert same == pytest.approx(0.0, abs=1e-7)
+    assert lpips_diversity(model, imgs) > 0
+    with pytest.raises(InputError, match=r"--lpips-backbone: file not found: .*alexnet-owt-7be5be79\.pth"):
+        load_lpips(tmp_path / "missing.pth")
+    torch.save({"classifier.1.weight": torch.zeros(2, 2)}, tmp_path / "nofeat.pth")
+    with pytest.raises(InputError, match="has no 'features.\\*' tensors"):
+        load_lpips(tmp_path / "nofeat.pth")
+
+
+def test_classifier_penultimate_layer_from_a_timm_checkpoint(images, tmp_path):
+    """PLUMBING ONLY: a randomly initialised timm resnet18 checkpoint in the audited classifier's place."""
+    import timm
+    import torch
+
+    torch.manual_seed(0)
+    net = timm.create_model("resnet18", pretrained=False, num_classes=2)
+    ckpt = tmp_path / "classifier-random-plumbing-only.pt"
+    torch.save({"arch": "resnet18", "state_dict": net.state_dict()}, ckpt)
+    ext = load_extractor("classifier", classifier=ckpt)
+    assert ext.dim == 512 and not ext.is_fid and "resnet18" in ext.description
+    fs = extract_features(images[:2], ext, progress=False)
+    x = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB").resize((224, 224), Image.BICUBIC))
+                                   for p in images[:2]]))
+    net.eval()
+    with torch.no_grad():
+        ref = net.forward_head(net.forward_features(
+            (x.permute(0, 3, 1, 2).float() / 255 - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+            / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)), pre_logits=True)
+    # same layer as timm's pre-logits; small differences come from the resize (cv2 vs PIL)
+    cos = (torch.from_numpy(fs.features) * ref.double()).sum(1) / (
+        torch.from_numpy(fs.features).norm(dim=1) * ref.double().norm(dim=1))
+    assert (cos > 0.99).all()
+    torch.save(net.state_dict(), tmp_path / "bare.pt")
+    with pytest.raises(InputError, match="--classifier-arch: .*bare.pt does not name its timm architecture"):
+        load_extractor("classifier", classifier=tmp_path / "bare.pt")
