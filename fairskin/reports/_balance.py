@@ -93,7 +93,7 @@ def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> s
     # -- the cell table -------------------------------------------------------------------------------
     rows, classes = [], []
     for c in cells:
-        rows.append([Markup('<span class="nw">' + swatch(c["fst"], representative_ita(c["fst"], cuts)) + esc(ROMAN[c["fst"]]) + "</span>"), c["diagnosis"],
+        rows.append([Markup(f'<span class="nw">{swatch(c["fst"], representative_ita(c["fst"], cuts))}{esc(ROMAN[c["fst"]])}</span>'), c["diagnosis"],
                      c["real"], c["synthetic"], c["after"], c["target"],
                      Markup('<span class="badge bad">short</span>') if c["short"] else Markup('<span class="badge ok">met</span>'),
                      fmt(c["generated"]), fmt_pct(c["acceptance"], 0),

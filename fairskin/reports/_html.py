@@ -203,8 +203,8 @@ table.data td{overflow-wrap:break-word}.nw,small.ci{white-space:nowrap}
 .typehead h3,.typehead h2{margin:0;border:0}
 figure{margin:.6rem 0 1.2rem;break-inside:avoid}figcaption{font-size:.85rem;color:var(--muted);max-width:760px}
 svg.plot{max-width:100%;height:auto;display:block;font-family:system-ui,"DejaVu Sans",sans-serif}
-.grid{display:flex;flex-wrap:wrap;gap:1rem}
-.grid>figure{flex:0 1 auto;max-width:640px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:0 1.2rem;align-items:start}
+.grid>figure{min-width:0}.grid>p{grid-column:1/-1}
 .thumbs{display:flex;flex-wrap:wrap;gap:.5rem;margin:.4rem 0 1rem}
 .thumb{width:112px;font-size:.72rem;margin:0;overflow-wrap:anywhere}
 .thumb img,.thumb .missing{display:block;width:96px;height:96px;object-fit:cover;border:1px solid var(--line)}
@@ -215,6 +215,7 @@ svg.plot{max-width:100%;height:auto;display:block;font-family:system-ui,"DejaVu 
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;font-size:.9rem;margin:.3rem 0 1rem}
 dl.kv dt{font-weight:600}dl.kv dd{margin:0}
 .typesec{border-left:6px solid var(--line);padding-left:.9rem;margin:1rem 0 1.5rem}
+.cols{display:flex;flex-wrap:wrap;gap:0 2rem;align-items:flex-start}.cols table.data{margin-top:.3rem}
 .pass{color:var(--ok);font-weight:700}.fail{color:var(--bad);font-weight:700}.undef{color:var(--warn);font-weight:700}
 @media print{
  body{max-width:none;padding:0;font-size:10.5pt}

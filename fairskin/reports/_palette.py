@@ -84,20 +84,23 @@ def style_for(name, index: int = 0) -> SeriesStyle:
 
 
 def representative_ita(fst: str, cuts=DEFAULT_CUTS) -> float:
-    """Middle of the type's ITA interval; the open ends (types I and VI) 15 degrees past the cut."""
+    """Middle of the type's ITA interval; for the open ends, 10 degrees above the first cut
+    (type I) and 40 below the last (type VI: dark skin reaches far below the last cut)."""
     k = int(type_of_group(fst) or 0)
     if k not in range(1, 7):
         raise ValueError(f"skin type must be 1-6 or I-VI, got {fst!r}")
     cuts = [float(c) for c in cuts]
-    hi = cuts[0] + 30.0 if k == 1 else cuts[k - 2]
-    lo = cuts[-1] - 30.0 if k == 6 else cuts[k - 1]
-    return (hi + lo) / 2
+    if k == 1:
+        return cuts[0] + 10.0
+    if k == 6:
+        return cuts[-1] - 40.0
+    return (cuts[k - 2] + cuts[k - 1]) / 2
 
 
 def skin_swatch(ita: float) -> str:
-    """'#rrggbb' of skin with this ITA (b* fixed at 16, a* at 10), L* clipped to 20-95."""
+    """'#rrggbb' of skin with this ITA (b* fixed at 16, a* at 10), L* clipped to 28-95."""
     L = 50.0 + SWATCH_B * math.tan(math.radians(max(-80.0, min(80.0, float(ita)))))
-    L = min(95.0, max(20.0, L))
+    L = min(95.0, max(28.0, L))
     rgb = lab_to_srgb(np.array([L, SWATCH_A, SWATCH_B]))
     r, g, b = (int(round(float(v) * 255)) for v in rgb)
     return f"#{r:02x}{g:02x}{b:02x}"

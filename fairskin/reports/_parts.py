@@ -25,11 +25,11 @@ def type_badge(n, min_n: int = MIN_RELIABLE_N, *, flags: Iterable[str] = ()) -> 
     small = n is not None and n < min_n
     if not small and not flags:
         return Markup("")
-    text = f"unreliable: n&lt;{int(min_n)}" if small else "unreliable"
+    text = f"unreliable: n<{int(min_n)}" if small else "unreliable"
     extra = [f for f in flags if f != "small_n"]
     if extra:
-        text += " (" + esc(", ".join(extra).replace("_", " ")) + ")"
-    return Markup(f'<span class="badge unreliable">{text}</span>')
+        text += " (" + ", ".join(extra).replace("_", " ") + ")"
+    return Markup(f'<span class="badge unreliable">{esc(text)}</span>')
 
 
 def figure(svg: Markup, caption: str) -> Markup:

@@ -270,9 +270,11 @@ def curve_plot(curves: Sequence[dict], *, title: str, desc: str, xlabel: str, yl
                marker_every: int | None = None, xlim=(0.0, 1.0), ylim=(0.0, 1.0)) -> Markup:
     """Lines with optional CI bands. Each curve: ``{"name", "x", "y", "lo"?, "hi"?, "style":
     SeriesStyle, "label"?: legend text, "unreliable"?: bool}``; None values break the line."""
-    f = _Frame(width=width, height=height, xlim=xlim, ylim=ylim, title=title, desc=desc, kind=kind,
-               margin=(52, 14, 14, 44))
-    f.axes(xlabel=xlabel, ylabel=ylabel)
+    legend_h = 16 * len(curves) + 10
+    f = _Frame(width=width, height=height + legend_h, xlim=xlim, ylim=ylim, title=title, desc=desc, kind=kind,
+               margin=(52, 14, 14, 44 + legend_h))
+    f.axes(xlabel="", ylabel=ylabel)
+    f.text(f.ml + f.pw / 2, f.mt + f.ph + 34, xlabel, size=12)
     if diagonal:
         f.add(f'<line x1="{_n(f.x(xlim[0]))}" y1="{_n(f.y(ylim[0]))}" x2="{_n(f.x(xlim[1]))}" y2="{_n(f.y(ylim[1]))}" '
               f'stroke="#888" stroke-dasharray="3 3"/>')
@@ -288,7 +290,7 @@ def curve_plot(curves: Sequence[dict], *, title: str, desc: str, xlabel: str, yl
             bot = [(x, l) for x, l in zip(xs, lo) if x is not None and l is not None]
             if top and bot:
                 pts = " ".join(f"{_n(f.x(x))},{_n(f.y(v))}" for x, v in top + bot[::-1])
-                g.append(f'<polygon class="band" points="{pts}" fill="{st.colour}" fill-opacity="0.16" stroke="none"/>')
+                g.append(f'<polygon class="band" points="{pts}" fill="{st.colour}" fill-opacity="0.11" stroke="none"/>')
         segs, cur = [], []
         for x, y in zip(xs, ys):
             if x is None or y is None:
@@ -310,11 +312,10 @@ def curve_plot(curves: Sequence[dict], *, title: str, desc: str, xlabel: str, yl
         g.append("</g>")
         f.add("".join(g))
         legend.append((c.get("label", name), _legend_line(st)))
-    if legend:
-        lx = f.ml + f.pw * 0.42
-        ly = f.mt + f.ph - 16 * len(legend) - 8
+    if legend:  # below the plot, so it never hides a curve
+        lx = f.ml
+        ly = f.mt + f.ph + 48
         width_l = 34 + max(len(str(l)) for l, _ in legend) * 6.4
-        lx = min(lx, f.ml + f.pw - width_l - 4)
         f.add(f'<rect x="{_n(lx - 4)}" y="{_n(ly - 4)}" width="{_n(width_l)}" height="{_n(16 * len(legend) + 6)}" '
               f'fill="#fff" fill-opacity="0.9" stroke="#999"/>')
         for i, (lab, sym) in enumerate(legend):

@@ -125,7 +125,7 @@ def _group(name, level, types, n, pos, auroc, *, sens=0.8, bias=0.0):
     mflags = ["unreliable_group"] if flags else []
     metrics = {m: _metric(v, flags=mflags) for m, v in {
         "auroc": auroc, "auprc": None if auroc is None else auroc - 0.1, "sensitivity": sens, "specificity": 0.7,
-        "ppv": 0.55, "npv": 0.9, "balanced_accuracy": (sens + 0.7) / 2, "f1": 0.6, "ece": 0.05 + abs(bias) / 2,
+        "ppv": 0.55, "npv": 0.9, "balanced_accuracy": None if sens is None else (sens + 0.7) / 2, "f1": 0.6, "ece": 0.05 + abs(bias) / 2,
         "selection_rate": 0.3}.items()}
     g = {"group": name, "level": level, "types": types, "n": n, "positives": pos, "negatives": n - pos,
          "reliable": not flags, "flags": flags, "metrics": metrics}
