@@ -34,16 +34,18 @@ def _nn(q, ref, *, exclude_self: bool, block: int = 1024):
     import torch
 
     r = torch.from_numpy(np.ascontiguousarray(ref, dtype=np.float32))
-    idx, dist = [], []
+    idx = []
     for s in range(0, len(q), block):
         d = torch.cdist(torch.from_numpy(np.ascontiguousarray(q[s:s + block], dtype=np.float32)), r)
         if exclude_self:
             rows = torch.arange(d.shape[0])
             d[rows, rows + s] = float("inf")
-        v, i = d.min(dim=1)
-        idx.append(i)
-        dist.append(v)
-    return torch.cat(idx).numpy(), torch.cat(dist).double().numpy()
+        idx.append(d.argmin(dim=1))
+    idx = torch.cat(idx).numpy()
+    # cdist's matrix-product form loses precision for near-identical rows (a copy would sit at
+    # ~3e-4 instead of 0): the distance to the chosen neighbour is recomputed directly
+    dist = np.linalg.norm(np.asarray(q, np.float64) - np.asarray(ref, np.float64)[idx], axis=1)
+    return idx, dist
 
 
 def nearest_real(synthetic: np.ndarray, real: np.ndarray, *, threshold: float = 0.25) -> NearestReal:
