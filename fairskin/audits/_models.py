@@ -152,9 +152,9 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
             raise InputError(f"{path}: weights do not fit --arch {arch} --num-classes {num_classes}: "
                              f"{str(exc).splitlines()[0]}") from None
         return LoadedModel(module.eval(), "safetensors", path, meta)
-    names = _zip_names(path)
-    if any(n.endswith("/code/__torch__.py") or "/code/" in n for n in names) and not any(
-            n.endswith("serialized_exported_program.json") or "/models/" in n for n in names):
+    inner = {n.split("/", 1)[1] for n in _zip_names(path) if "/" in n}  # names below the archive's folder
+    is_export = "archive_format" in inner
+    if not is_export and any(n.startswith("code/") for n in inner):
         extra = {METADATA_KEY: ""}
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         if extra[METADATA_KEY]:
@@ -163,7 +163,7 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
             except json.JSONDecodeError as exc:
                 raise InputError(f"{path}: {METADATA_KEY} in the TorchScript file is not valid JSON: {exc}") from None
         return LoadedModel(module.eval(), "torchscript", path, meta)
-    if suffix == ".pt2" or any(n.endswith("serialized_exported_program.json") or "/models/" in n for n in names):
+    if suffix == ".pt2" or is_export:
         try:
             ep = torch.export.load(str(path))
         except Exception as exc:
@@ -179,7 +179,10 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
                 "plain state dict, and unpickling it could run arbitrary code. Re-export the model (torch.jit.save "
                 "or a state dict with --arch), or pass --trust-model (trust_model=True) only if you trust its "
                 f"source. (torch.load with weights_only=True said: {first[:200]})") from None
-        obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=False)
+        except Exception as exc2:
+            raise InputError(f"{path}: cannot load the model even with --trust-model: {exc2}") from None
         if isinstance(obj, torch.nn.Module):
             return LoadedModel(obj.eval(), "pickle", path, meta)
     if isinstance(obj, torch.nn.Module):  # pragma: no cover - weights_only never returns modules
