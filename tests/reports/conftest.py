@@ -40,7 +40,6 @@ def _label_dict(root) -> dict:
     est = {"1": 90, "2": 180, "3": 140, "4": 100, "5": 25, "6": 12}
     human = {"1": 80, "2": 170, "3": 150, "4": 105, "5": 28, "6": 14}
     edges = list(range(-60, 92, 2))
-    centers = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
     rng = np.random.default_rng(0)
     counts_by_fst = {}
     cuts = [55, 41, 28, 19, 10]
@@ -290,3 +289,61 @@ def evil() -> str:
 @pytest.fixture
 def deep():
     return copy.deepcopy
+
+
+# -- headless Chromium -------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
+
+
+class Chromium:
+    """Runs Debian's chromium headless on a local file; one fresh profile per call."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.n = 0
+
+    def _run(self, args, url, timeout=90):
+        import subprocess
+
+        self.n += 1
+        profile = self.tmp / f"profile-{self.n}"
+        cmd = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return proc
+
+    def dump_dom(self, path) -> tuple[str, list[str]]:
+        """(serialised DOM after load, console messages)."""
+        proc = self._run(["--dump-dom", "--virtual-time-budget=2000"], path.resolve().as_uri())
+        return proc.stdout, console_messages(proc.stderr)
+
+    def screenshot(self, path, out, size=(1280, 2400)) -> list[str]:
+        proc = self._run([f"--screenshot={out}", f"--window-size={size[0]},{size[1]}"], path.resolve().as_uri())
+        if not out.exists():
+            raise AssertionError(f"chromium wrote no screenshot; stderr tail: {proc.stderr[-2000:]}")
+        return console_messages(proc.stderr)
+
+
+def console_messages(stderr: str) -> list[str]:
+    """Console output of the page (errors, CSP violations, log calls): chromium logs each one as
+    ``...:INFO:CONSOLE(line)] "message", source: ...``; our pages have no scripts, so any
+    message is a problem."""
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+
+
+def not_blank(png_path, min_std=8.0) -> bool:
+    """A screenshot with content: the grey levels vary (a blank page has std 0)."""
+    im = np.asarray(Image.open(png_path).convert("L"), dtype=np.float64)
+    return float(im.std()) >= min_std
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory):
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (.ci/install-chromium) to run browser tests")
+    return Chromium(tmp_path_factory.mktemp("chromium"))
