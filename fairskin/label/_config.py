@@ -18,7 +18,7 @@ class LabelConfig:
     """
 
     scale: str = DEFAULT_SCALE
-    work_side: int = 320
+    work_side: int = 192
     #: images whose healthy skin covers less than this share of the valid pixels get no type
     min_skin_fraction: float = 0.04
     #: hair: black-hat kernel size and the L* contrast a hair must reach

@@ -44,7 +44,7 @@ def test_fitzpatrick17k(tmp_path):
         _img(tmp_path / "images" / f"{n}.jpg")
     df = read_dataset(tmp_path)
     assert df.attrs["format"] == "fitzpatrick17k"
-    assert df["fst_human"].iloc[0] == 3 and df["fst_human"].iloc[1:].isna().all()
+    assert df["fst_human"].iloc[0] == 3 and df["fst_human"].iloc[1:3].isna().all() and df["fst_human"].iloc[3] == 2
     assert pd.isna(df["fst_human"].iloc[1]) and df["reason"].iloc[1] == ""  # -1 = unknown, no warning
     assert df["reason"].iloc[2] == "fitzpatrick_scale='7' is not a Fitzpatrick type 1-6; human label ignored"
     assert df["status"].tolist() == ["ok", "ok", "ok", "missing"]

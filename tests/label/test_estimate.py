@@ -63,7 +63,7 @@ def test_too_little_skin_leaves_type_empty_with_reason():
     rgb[45:55, 45:55] = (200, 150, 130)
     est = estimate_rgb(rgb)
     assert est.fst is None and est.status == "no_skin"
-    assert est.reason == ("only 0.3% of the image is healthy skin (minimum 4%); "
+    assert est.reason == ("only 0.4% of the image is healthy skin (minimum 4%); "
                           "most excluded as non-skin (99%)")
 
 
