@@ -21,7 +21,7 @@ METRICS = ("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "balanc
            "selection_rate")
 METRIC_NAMES = {"auroc": "AUROC", "auprc": "AUPRC", "sensitivity": "sensitivity", "specificity": "specificity",
                 "ppv": "PPV", "npv": "NPV", "balanced_accuracy": "balanced accuracy", "f1": "F1",
-                "ece": "ECE (calibration error)", "selection_rate": "selection rate"}
+                "ece": "ECE", "selection_rate": "selection rate"}
 FOREST_METRICS = ("auroc", "sensitivity", "specificity", "ece")
 _GROUP_TYPES = {"I-II": ("1", "2"), "III-IV": ("3", "4"), "V-VI": ("5", "6")}
 
@@ -122,16 +122,15 @@ def plain_summary(data: Mapping) -> list[str]:
 
 
 def _metric_table(g: Mapping) -> Markup:
-    rows, classes = [], []
-    for k in METRICS:
-        m = (g.get("metrics") or {}).get(k)
-        if m is None:
-            continue
-        flags = [f for f in m.get("flags") or [] if f]
-        rows.append([METRIC_NAMES[k], fmt_ci(m, 3 if k == "ece" else 2), ", ".join(flags).replace("_", " "), m.get("reason") or ""])
-        classes.append("unreliable" if "unreliable_group" in flags or "undefined" in flags else "")
-    return table(["metric", "value (95% CI)", "flags", "reason"], rows, row_classes=classes,
-                 caption=f"Metrics for {_fst_label(g.get('group'))}")
+    """One column per metric: value, its CI below, and flags / reason when there are any."""
+    mets = [(k, (g.get("metrics") or {}).get(k)) for k in METRICS if (g.get("metrics") or {}).get(k) is not None]
+    values = [ci_cell(m, 3 if k == "ece" else 2) for k, m in mets]
+    flags = [", ".join(f for f in (m.get("flags") or []) if f).replace("_", " ")
+             + (f": {m['reason']}" if m.get("reason") else "") for _, m in mets]
+    rows = [values] + ([flags] if any(flags) else [])
+    unrel = not g.get("reliable", True)
+    return table([METRIC_NAMES[k] for k, _ in mets], rows, row_classes=["unreliable" if unrel else ""] * len(rows),
+                 caption=f"Metrics for {_fst_label(g.get('group'))} (95% CI below each value)", cls="data metrics")
 
 
 def _group_swatches(group: str) -> tuple[str | None, Markup]:
@@ -150,14 +149,15 @@ def _group_section(g: Mapping, prefix: str, min_n: int) -> Markup:
     sid = f"{prefix}{'type' if g.get('level') == 'type' else 'group'}-{_gid(group)}"
     badge = type_badge(g.get("n"), min_n, flags=g.get("flags") or []) if not g.get("reliable", True) else Markup("")
     head = Markup(f'<div class="typehead">{sw}<h3 id="{esc(sid)}-h">{esc(_fst_label(group))}</h3>{badge}</div>')
-    info = dl([("images", g.get("n")), ("malignant", g.get("positives")), ("benign", g.get("negatives")),
-               ("types", ", ".join(ROMAN.get(str(x), str(x)) for x in g.get("types") or [])),
-               ("flags", ", ".join(g.get("flags") or []).replace("_", " ") or "none")])
+    info = Markup(f'<p class="counts"><b>{esc(fmt(g.get("n")))}</b> images: <b>{esc(fmt(g.get("positives")))}</b> malignant, '
+                  f'<b>{esc(fmt(g.get("negatives")))}</b> benign \u00b7 types '
+                  f'{esc(", ".join(ROMAN.get(str(x), str(x)) for x in g.get("types") or []))} \u00b7 flags: '
+                  f'{esc(", ".join(g.get("flags") or []).replace("_", " ") or "none")}</p>')
     colour = style_for(group).colour
     fst_attr = f' data-fst="{esc(t)}"' if t and g.get("level") == "type" else ""
     return Markup(f'<section id="{esc(sid)}" class="typesec{" unreliable" if badge else ""}" data-group="{esc(group)}"'
                   f'{fst_attr} aria-labelledby="{esc(sid)}-h" style="border-left-color:{colour}">'
-                  f'{head}<div class="cols">{info}{_metric_table(g)}</div></section>')
+                  f'{head}{info}{_metric_table(g)}</section>')
 
 
 def _curves(groups: list[Mapping], key: str) -> list[dict]:

@@ -160,7 +160,7 @@ def table(headers: list, rows: Iterable[list], *, caption=None, row_classes: Ite
 
 def dl(items: Iterable[tuple]) -> Markup:
     """A key/value list; values are escaped unless Markup."""
-    body = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v if isinstance(v, Markup) else fmt(v) if _isnum(v) or v is None else v)}</dd>"
+    body = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v if isinstance(v, Markup) else fmt(v) if _isnum(v) or v is None or isinstance(v, bool) else v)}</dd>"
                    for k, v in items)
     return Markup(f'<dl class="kv">{body}</dl>')
 
@@ -216,6 +216,7 @@ dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;font-siz
 dl.kv dt{font-weight:600}dl.kv dd{margin:0}
 .typesec{border-left:6px solid var(--line);padding-left:.9rem;margin:1rem 0 1.5rem}
 .cols{display:flex;flex-wrap:wrap;gap:0 2rem;align-items:flex-start}.cols table.data{margin-top:.3rem}
+table.metrics td,table.metrics th{font-size:.8rem;padding:.18rem .35rem}.counts{margin:.3rem 0}
 .pass{color:var(--ok);font-weight:700}.fail{color:var(--bad);font-weight:700}.undef{color:var(--warn);font-weight:700}
 @media print{
  body{max-width:none;padding:0;font-size:10.5pt}

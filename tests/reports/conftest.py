@@ -327,6 +327,13 @@ class Chromium:
         return console_messages(proc.stderr)
 
 
+    def print_pdf(self, path, out) -> list[str]:
+        proc = self._run([f"--print-to-pdf={out}", "--no-pdf-header-footer"], path.resolve().as_uri())
+        if not out.exists():
+            raise AssertionError(f"chromium wrote no PDF; stderr tail: {proc.stderr[-2000:]}")
+        return console_messages(proc.stderr)
+
+
 def console_messages(stderr: str) -> list[str]:
     """Console output of the page (errors, CSP violations, log calls): chromium logs each one as
     ``...:INFO:CONSOLE(line)] "message", source: ...``; our pages have no scripts, so any
@@ -347,3 +354,12 @@ def chromium(tmp_path_factory):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (.ci/install-chromium) to run browser tests")
     return Chromium(tmp_path_factory.mktemp("chromium"))
+
+
+@pytest.fixture(scope="session")
+def helpers():
+    """The builders and checkers above, for tests that need them outside a fixture."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(label=_label_dict, audit=_audit_dict, balance=_balance_dict, synthetic=_synthetic_dict,
+                           console_messages=console_messages, not_blank=not_blank)
