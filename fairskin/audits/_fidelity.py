@@ -192,8 +192,10 @@ def _inside_any_ball(q: np.ndarray, centres: np.ndarray, radii: np.ndarray, bloc
 def precision_recall(synthetic: np.ndarray, real: np.ndarray, *, k: int = 3) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019), k-NN balls as torch-fidelity:
     precision = share of synthetic vectors inside some real vector's k-NN ball (fidelity),
-    recall = share of real vectors inside some synthetic vector's k-NN ball (diversity)."""
+    recall = share of real vectors inside some synthetic vector's k-NN ball (diversity).
+    Distances in float32, as torch-fidelity computes them on its extractors' float32 features."""
     s, r = _check("synthetic", synthetic, k + 1), _check("real", real, k + 1)
+    s, r = s.astype(np.float32), r.astype(np.float32)
     precision = _inside_any_ball(s, r, _kth_nn_radius(r, k)).mean()
     recall = _inside_any_ball(r, s, _kth_nn_radius(s, k)).mean()
     return float(precision), float(recall)
@@ -205,6 +207,7 @@ def density_coverage(synthetic: np.ndarray, real: np.ndarray, *, k: int = 5) -> 
     import torch
 
     s, r = _check("synthetic", synthetic, 1), _check("real", real, k + 1)
+    s, r = s.astype(np.float32), r.astype(np.float32)
     radii = torch.from_numpy(_kth_nn_radius(r, k))
     d = torch.cdist(torch.from_numpy(r), torch.from_numpy(s))  # real x synthetic
     inside = d <= radii[:, None]

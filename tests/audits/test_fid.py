@@ -97,7 +97,8 @@ def test_kid_detects_a_shift_and_is_near_zero_for_the_same_distribution():
 def test_precision_recall_equal_torch_fidelity():
     a, b = _sets(n1=300, n2=250, d=16, seed=4)
     p, r = precision_recall(a, b, k=3)
-    theirs = tf_prc.prc_features_to_metric(torch.from_numpy(a), torch.from_numpy(b), prc_neighborhood=3,
+    # torch-fidelity receives float32 features from its extractors
+    theirs = tf_prc.prc_features_to_metric(torch.from_numpy(a).float(), torch.from_numpy(b).float(), prc_neighborhood=3,
                                            prc_batch_size=10000, save_cpu_ram=False, verbose=False)
     assert 0 < p < 1 and 0 < r < 1
     # torch-fidelity averages in float32; one image is 1/300, so 1e-6 still means the same count

@@ -195,3 +195,32 @@ def test_ita_fidelity_known_answers():
     g = ita_fidelity([1, 1], [1, None], [60.0, float("nan")])
     assert (g["exact"], g["n_measured"], g["n_unmeasured"]) == (1.0, 1, 1)
     assert g["target"] == [55.0, None]
+
+
+def test_cli_writes_the_audit_and_prints_the_cells(synthetic_set, demo_data, cache, tmp_path, capsys):
+    from fairskin.cli import main
+
+    out = tmp_path / "out"
+    code = main(["audit-synthetic", str(synthetic_set), "--real", str(demo_data), "--extractor", "colour-texture",
+                 "--out", str(out), "--cache-dir", str(cache), "--quiet", "--html", str(out / "report.html")])
+    assert code == 0
+    html = (out / "report.html").read_text()
+    assert "copy_017.jpg" in html  # a memorised pair is shown
+    data = json.loads((out / "synthetic_audit.json").read_text())
+    assert data["memorisation"]["n_flagged"] == 5
+    printed = capsys.readouterr().out
+    assert "memorisation: 5 of 45 synthetic images flagged" in printed
+    assert "not Inception: FD here is not FID" in " ".join(printed.split())
+
+
+def test_cli_without_inception_weights_says_where_to_get_them(synthetic_set, demo_data, tmp_path, monkeypatch,
+                                                              capsys):
+    from fairskin.cli import main
+
+    monkeypatch.delenv("FAIRSKIN_INCEPTION_WEIGHTS", raising=False)
+    code = main(["audit-synthetic", str(synthetic_set), "--real", str(demo_data), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--inception-weights: no Inception weights given" in err
+    assert "weights-inception-2015-12-05-6726825d.pth" in err
+    assert not (tmp_path / "o").exists()
