@@ -33,7 +33,10 @@ def _cells(data: Mapping, min_n: int) -> list[dict]:
         d = dict(c)
         d["fst"] = fst
         d["label"] = ROMAN[fst] + ("" if c.get("diagnosis") in (None, "") else f" / {c['diagnosis']}")
-        d["unreliable"] = (n_real or 0) < min_n or (n_syn or 0) < min_n
+        if isinstance(c.get("reliable"), bool):  # the audit's own judgement, when it gives one
+            d["unreliable"] = not c["reliable"]
+        else:
+            d["unreliable"] = (n_real or 0) < min_n or (n_syn or 0) < min_n
         out.append(d)
     return out
 
@@ -48,6 +51,15 @@ def _interval(tgt) -> str:
     if lo is None and hi is None:
         return "any"
     return f"> {float(lo):g}°" if hi is None else f"≤ {float(hi):g}°"
+
+
+def _collapse_cell(c: Mapping) -> Markup:
+    flag, reason = c.get("mode_collapse"), c.get("mode_collapse_reason") or ""
+    if flag is True:
+        return Markup(f'<span class="badge bad">MODE COLLAPSE</span> {esc(reason)}')
+    if flag is None:
+        return Markup("not judged" + (f"<br><small>{esc(reason)}</small>" if reason else ""))
+    return Markup("no" + (f"<br><small>{esc(reason)}</small>" if reason else ""))
 
 
 def _forest_rows(cells, key):
@@ -100,6 +112,11 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
         v, c = min(fst_match, key=lambda t: t[0])
         lines.append(f"Lowest skin-type fidelity: {c['label']}, {fmt_pct(v)} of its synthetic images are estimated as "
                      f"type {ROMAN[c['fst']]}.")
+    overall = data.get("overall") or {}
+    if overall:
+        of = overall.get("ita_fidelity") or {}
+        lines.append(f"All synthetic images: {fmt(overall.get('n_synthetic'))} (against {fmt(overall.get('n_real'))} real); "
+                     f"{fmt_pct(of.get('fst_match'))} are estimated as the skin type they were generated for.")
     mem = data.get("memorisation") or {}
     pairs = mem.get("pairs") or []
     if mem:
@@ -156,8 +173,7 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
                          fmt_pct(itaf.get("fst_match")), ci_cell(c.get("fid"), 1), ci_cell(c.get("kid"), 3),
                          ci_cell(c.get("precision")), ci_cell(c.get("recall")),
                          f"{fmt(div.get('synthetic'))} / {fmt(div.get('real'))}",
-                         Markup('<span class="badge bad">MODE COLLAPSE</span>') + esc(c.get("mode_collapse_reason") or "")
-                         if c.get("mode_collapse") else "no"])
+                         _collapse_cell(c)])
             classes.append("unreliable" if c["unreliable"] else "")
         tbl = table(["diagnosis", "real", "synthetic", "ITA asked", "ITA error (\u00b0)", "ITA within tol.",
                      "type match", "FID", "KID", "precision", "recall", "LPIPS diversity syn / real",
