@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["stratified_counts", "percentile_ci", "bootstrap_p_value", "delong_variance", "delong_test"]
 
@@ -61,6 +60,8 @@ def bootstrap_p_value(observed: float, samples: np.ndarray, *, null: float = 0.0
 
 
 def _midranks(x: np.ndarray) -> np.ndarray:
+    from scipy import stats
+
     return stats.rankdata(x, method="average")
 
 
@@ -85,5 +86,7 @@ def delong_test(scores_a, labels_a, scores_b, labels_b) -> float | None:
     b, vb = delong_variance(scores_b, labels_b)
     if np.isnan(va) or np.isnan(vb) or va + vb <= 0:
         return None
+    from scipy import stats
+
     z = (a - b) / np.sqrt(va + vb)
     return float(2 * stats.norm.sf(abs(z)))

@@ -33,7 +33,7 @@ from fairskin.audits._metrics import METRICS, SortedRows, weighted_metrics
 from fairskin.errors import InputError
 
 __all__ = [
-    "AuditConfig", "AuditResult", "Criterion", "FST_TYPES", "PREDICTION_COLUMNS",
+    "AuditConfig", "AuditResult", "Criterion", "DDI_THRESHOLDS", "FST_TYPES", "PREDICTION_COLUMNS",
     "audit_predictions", "clean_predictions", "compare_audits", "default_criteria", "make_criteria",
     "parse_fst",
 ]
@@ -52,7 +52,13 @@ PREDICTION_COLUMNS: dict[str, str] = {
 OPTIONAL_COLUMNS = ("diagnosis",)
 RATIO_METRICS = ("auroc", "sensitivity", "specificity", "ppv", "npv", "balanced_accuracy", "selection_rate")
 COMPARE_METRICS = ("auroc", "auprc", "sensitivity", "specificity", "balanced_accuracy", "ece")
-ThresholdPolicy = Literal["fixed", "target_sensitivity", "model"]
+ThresholdPolicy = Literal["fixed", "target_sensitivity", "model", "ddi"]
+
+#: DDI's operating thresholds for its released models (Daneshjou et al., Sci. Adv. 2022, code
+#: ``ddi_model.py`` MODEL_THRESHOLDS: "determined by maximizing F1-score on the test split of the
+#: train dataset for the given algorithm"). Use as ``threshold="ddi:DeepDerm"``.
+DDI_THRESHOLDS: dict[str, float] = {"HAM10000": 0.733, "DeepDerm": 0.687, "GroupDRO": 0.980, "CORAL": 0.990,
+                                    "CDANN": 0.980}
 
 
 @dataclass(frozen=True)
@@ -326,6 +332,19 @@ def _choose_threshold(scores: np.ndarray, labels: np.ndarray, target: float) -> 
         raise InputError("target_sensitivity: no malignant rows to choose a threshold on")
     k = max(1, math.ceil(target * len(pos) - 1e-9))
     return float(pos[k - 1])
+
+
+def _ddi_threshold(spec: str) -> float:
+    name = spec.split(":", 1)[1].strip()
+    for k, v in DDI_THRESHOLDS.items():
+        if k.lower() == name.lower():
+            return v
+    import difflib
+
+    close = difflib.get_close_matches(name, list(DDI_THRESHOLDS), n=1, cutoff=0.5)
+    hint = f" Did you mean 'ddi:{close[0]}'?" if close else ""
+    raise InputError(f"threshold: {spec!r} names no DDI model; expected one of "
+                     f"{', '.join('ddi:' + k for k in DDI_THRESHOLDS)}.{hint}")
 
 
 def _undefined_reason(metric: str, group: str, n: int, P: int, N: int, threshold: float) -> str:
@@ -680,16 +699,19 @@ def _audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[d
             if not 0 < target_sensitivity <= 1:
                 raise InputError(f"target_sensitivity: expected a value in (0, 1], got {target_sensitivity}")
             thresholds[nm] = _choose_threshold(s, y, target_sensitivity)
+        elif isinstance(threshold, str) and threshold.lower().startswith("ddi:"):
+            thresholds[nm] = _ddi_threshold(threshold)
         elif threshold == "model":
             if model_thresholds.get(nm) is None:
                 raise InputError(f"threshold='model': {nm} has no threshold saved with it (metadata key 'threshold'); "
                                  "give a number instead")
             thresholds[nm] = float(model_thresholds[nm])
         else:
-            if not isinstance(threshold, (int, float)) or not 0 <= float(threshold) <= 1:
-                raise InputError(f"threshold: expected a number in [0, 1] or 'model', got {threshold!r}")
+            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= float(threshold) <= 1:
+                raise InputError(f"threshold: expected a number in [0, 1], 'model' or 'ddi:NAME', got {threshold!r}")
             thresholds[nm] = float(threshold)
-    policy = "target_sensitivity" if target_sensitivity is not None else "model" if threshold == "model" else "fixed"
+    policy = ("target_sensitivity" if target_sensitivity is not None else "model" if threshold == "model" else
+              "ddi" if isinstance(threshold, str) else "fixed")
 
     eng = _Engine(frame, {nm: frame["_score_" + nm].to_numpy(float) for nm in names}, thresholds, cfg)
     if group_level not in ("auto", "type", "group"):
@@ -761,7 +783,7 @@ def _config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n
 def audit_predictions(
     predictions: pd.DataFrame | str | Path,
     *,
-    threshold: float | Literal["model"] = DEFAULTS.threshold,
+    threshold: float | str = DEFAULTS.threshold,
     target_sensitivity: float | None = None,
     n_boot: int = DEFAULTS.n_boot,
     seed: int = DEFAULTS.seed,
@@ -784,8 +806,9 @@ def audit_predictions(
     predictions : a table (or CSV path) with columns ``image, score, label, fst`` and optionally
         ``diagnosis`` (see :data:`PREDICTION_COLUMNS`). Rows with an empty or unknown ``fst``, an
         empty label or a non-numeric score are skipped and listed in ``bad_rows``.
-    threshold : operating threshold (predict malignant when ``score >= threshold``), or
-        ``"model"`` for the threshold saved with the model (``predictions.attrs["threshold"]``).
+    threshold : operating threshold (predict malignant when ``score >= threshold``),
+        ``"model"`` for the threshold saved with the model (``predictions.attrs["threshold"]``), or
+        ``"ddi:NAME"`` for DDI's threshold of its model NAME (:data:`DDI_THRESHOLDS`).
     target_sensitivity : choose the threshold on all rows so that sensitivity reaches this value
         (overrides ``threshold``).
     n_boot, seed, ci_level : stratified bootstrap (rows resampled within group x label).
@@ -858,7 +881,7 @@ def compare_audits(
     policy = meta["threshold_policy"]
     return _audit_frames(
         frames, bad_rows=bad, n_input=n_input,
-        threshold="model" if policy in ("model", "fixed") else DEFAULTS.threshold,
+        threshold="model" if policy in ("model", "fixed", "ddi") else DEFAULTS.threshold,
         target_sensitivity=meta["target_sensitivity"], cfg=cfg, group_level=meta["group_level"],
         reference_group=meta["reference_group"], criteria=criteria, fst_source=meta["fst_source"],
         fst_source_detail=meta["fst_source_detail"], data_info=dict(first.data, positive_class=meta["positive_class"]),

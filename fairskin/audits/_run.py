@@ -120,7 +120,7 @@ def audit(
     device: str = "auto",
     progress: bool = True,
     save_predictions: str | Path | None = None,
-    threshold: float | Literal["model"] = DEFAULTS.threshold,
+    threshold: float | str = DEFAULTS.threshold,
     target_sensitivity: float | None = None,
     n_boot: int = DEFAULTS.n_boot,
     seed: int = DEFAULTS.seed,

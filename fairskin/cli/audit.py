@@ -26,12 +26,12 @@ def _floats(text: Optional[str], arg: str, n: int) -> Optional[tuple[float, ...]
 
 
 def _threshold(text: str) -> float | str:
-    if text == "model":
-        return "model"
+    if text == "model" or text.lower().startswith("ddi:"):
+        return text
     try:
         return float(text)
     except ValueError:
-        raise InputError(f"--threshold: expected a number in [0, 1] or 'model', got {text!r}") from None
+        raise InputError(f"--threshold: expected a number in [0, 1], 'model' or 'ddi:NAME', got {text!r}") from None
 
 
 @app.command("audit")
@@ -67,8 +67,9 @@ def audit(
     device: str = typer.Option("auto", "--device", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps."),
     save_predictions: Optional[Path] = typer.Option(None, "--save-predictions", help="Directory to write each "
                                                     "model's predictions CSV to (re-auditable)."),
-    threshold: str = typer.Option(str(DEFAULTS.threshold), "--threshold", help="Operating threshold, or 'model' "
-                                  "for the one saved with the model."),
+    threshold: str = typer.Option(str(DEFAULTS.threshold), "--threshold", help="Operating threshold, 'model' "
+                                  "(saved with the model) or 'ddi:NAME' (DDI's threshold for HAM10000, DeepDerm, "
+                                  "GroupDRO, CORAL, CDANN)."),
     target_sensitivity: Optional[float] = typer.Option(None, "--target-sensitivity", help="Choose the threshold "
                                                        "on all rows to reach this sensitivity."),
     n_boot: int = typer.Option(DEFAULTS.n_boot, "--n-boot", min=1, help="Bootstrap resamples."),

@@ -114,6 +114,18 @@ def test_target_sensitivity_threshold():
     assert res.group("all")["metrics"]["sensitivity"]["value"] == pytest.approx((pos >= t).mean())
 
 
+def test_ddi_thresholds():
+    res = audit_predictions(_df(200), threshold="ddi:DeepDerm", n_boot=10)
+    assert res.model()["threshold"] == 0.687 and res.meta["threshold_policy"] == "ddi"
+    with pytest.raises(InputError) as e:
+        audit_predictions(_df(50), threshold="ddi:DeepDerma", n_boot=10)
+    assert str(e.value) == ("threshold: 'ddi:DeepDerma' names no DDI model; expected one of ddi:HAM10000, ddi:DeepDerm, "
+                            "ddi:GroupDRO, ddi:CORAL, ddi:CDANN. Did you mean 'ddi:DeepDerm'?")
+    with pytest.raises(InputError) as e:
+        audit_predictions(_df(50), threshold=1.5, n_boot=10)
+    assert str(e.value) == "threshold: expected a number in [0, 1], 'model' or 'ddi:NAME', got 1.5"
+
+
 def test_ddi_groups_only_and_ratio_flags():
     df = _df(900, seed=3, dark_skill=0.3)
     df["fst"] = df["fst"].map({1: "12", 2: "12", 3: "34", 4: "34", 5: "56", 6: "56"})
