@@ -1,0 +1,180 @@
+"""Does the built-in tiny model learn skin tone? Training step time, generation images/s, ITA-gate
+pass rates (trained vs untrained vs unconditioned), ITA spread, and the noise-schedule comparison.
+
+    python benchmarks/bench_generation.py --minutes 10 --compare-minutes 10 --json bench.json
+
+Each model trains on the phantom demo data (600 images, 64 px, types labelled by the ITA estimator,
+as ``fairskin balance`` does without --labels). Then, per model, ``--per-type`` images per
+requested type are generated (prompt ``a dermoscopy photo of <diagnosis> on <fst-k> skin``, the
+diagnoses drawn from the type's real mix) and measured with the label estimator:
+
+* exact: measured type == requested type (the gate's rule for V and VI);
+* ITA spread: standard deviation of measured ITA within a type, generated vs real (both measured
+  with the same estimator), and their ratio.
+
+Reference rows: the *untrained* model (same classes and seeds, no training: the gate's pass rate
+by chance) and the trained model *unconditioned* (empty prompt, the FST embedding's null row,
+guidance 1: how often it lands in a type without being asked). The comparison model trains with
+Stable Diffusion's default schedule (scaled-linear betas, epsilon prediction, no offset noise)
+for the same time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def evaluate(cond_dir, frame, *, types, per_type, steps, guidance, seed, conditioned=True, batch=16):
+    from fairskin.balance import ConditionedGenerator, GenerateConfig
+    from fairskin.conditioning import Conditioning, PromptFields, build_prompt
+    from fairskin.label import estimate_rgb
+
+    cond = Conditioning.load(cond_dir)
+    gen = ConditionedGenerator(cond, config=GenerateConfig(steps=steps, guidance=guidance if conditioned else 1.0,
+                                                           batch_size=batch))
+    rng = np.random.default_rng(seed)
+    out, t_total, n_total = {}, 0.0, 0
+    for k in types:
+        dx = frame.loc[frame["fst"] == k, "diagnosis"].astype(str).to_numpy()
+        dxs = rng.choice(dx, per_type) if len(dx) else ["melanoma"] * per_type
+        if conditioned:
+            prompts = [build_prompt(PromptFields(diagnosis=d, fst=k)) for d in dxs]
+            fst = [k] * per_type
+        else:
+            prompts, fst = [""] * per_type, [None] * per_type
+        seeds = [int(s) for s in rng.integers(0, 2**31 - 1, per_type)]
+        t0 = time.perf_counter()
+        imgs = gen.generate(prompts, fst, seeds)
+        t_total += time.perf_counter() - t0
+        n_total += len(imgs)
+        est = [estimate_rgb(im) for im in imgs]
+        measured = np.array([e.fst or 0 for e in est])
+        ita = np.array([e.ita for e in est], float)
+        out[str(k)] = {"exact": float(np.mean(measured == k)), "n": per_type,
+                       "measured_types": {str(t): int((measured == t).sum()) for t in range(0, 7) if (measured == t).any()},
+                       "ita_mean": float(np.nanmean(ita)), "ita_sd": float(np.nanstd(ita))}
+    return out, n_total / t_total
+
+
+def real_spread(frame, root):
+    from fairskin.label import estimate_image
+
+    res = {}
+    for k in range(1, 7):
+        sub = frame[frame["fst"] == k]
+        ita = np.array([estimate_image(Path(root) / p).ita for p in sub["image"]], float)
+        res[str(k)] = {"n": len(sub), "ita_mean": float(np.nanmean(ita)) if len(ita) else None,
+                       "ita_sd": float(np.nanstd(ita)) if len(ita) else None}
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=8.5, help="UNet training minutes of the default model")
+    ap.add_argument("--compare-minutes", type=float, default=None, help="minutes for the default-schedule model (0: skip)")
+    ap.add_argument("--vae-steps", type=int, default=300)
+    ap.add_argument("--n", type=int, default=600)
+    ap.add_argument("--per-type", type=int, default=48)
+    ap.add_argument("--types", default="1,5,6")
+    ap.add_argument("--steps", type=int, default=25, help="inference steps")
+    ap.add_argument("--guidance", type=float, default=3.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1 is fastest on a CPU shared with other jobs: oversubscribed threads spin)")
+    ap.add_argument("--batch-size", type=int, default=16)
+    args = ap.parse_args(argv)
+
+    import faulthandler
+    import signal
+
+    import torch
+
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints where it is
+    from fairskin.conditioning import TrainConfig, labelled_manifest, train_conditioning
+    from fairskin.data import DemoConfig, write_demo_dataset
+
+    torch.set_num_threads(args.threads)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="fairskin-bench-"))
+    data = work / "demo"
+    if not (data / "ddi_metadata.csv").exists():
+        write_demo_dataset(data, DemoConfig(n=args.n, size=64, seed=args.seed))
+    t0 = time.perf_counter()
+    frame = labelled_manifest(data)
+    report = {"label_seconds": time.perf_counter() - t0, "n_images": len(frame),
+              "fst_counts": {str(k): int((frame["fst"] == k).sum()) for k in range(1, 7)}}
+    print("real images per type:", report["fst_counts"], flush=True)
+    types = [int(t) for t in args.types.split(",")]
+    report["real"] = real_spread(frame, data)
+
+    def log(step, total, loss, _last=[0.0]):
+        now = time.perf_counter()
+        if now - _last[0] > 30:
+            _last[0] = now
+            print(f"  step {step} loss {loss:.4f}", flush=True)
+
+    runs = {"zero_snr_vpred_offset": TrainConfig(steps=100_000, max_minutes=args.minutes, vae_steps=args.vae_steps,
+                                                 seed=args.seed, batch_size=args.batch_size)}
+    cmp_minutes = args.minutes if args.compare_minutes is None else args.compare_minutes
+    if cmp_minutes > 0:
+        runs["sd_default_schedule"] = TrainConfig(steps=100_000, max_minutes=cmp_minutes, vae_steps=args.vae_steps,
+                                                  seed=args.seed, batch_size=args.batch_size, zero_terminal_snr=False, prediction_type="epsilon",
+                                                  noise_offset=0.0)
+    report["models"] = {}
+    for name, cfg in runs.items():
+        print(f"training {name} ...", flush=True)
+        t0 = time.perf_counter()
+        res = train_conditioning(frame, out=work / name, config=cfg, progress=log)
+        train_s = time.perf_counter() - t0
+        entry = {"train_seconds": train_s, "unet_steps": res.steps, "seconds_per_step": res.seconds_per_step,
+                 "vae_seconds_per_step": res.vae_seconds_per_step, "final_loss": res.final_loss,
+                 "schedule": res.schedule, "batch_size": cfg.batch_size}
+        entry["conditioned"], ips = evaluate(work / name, frame, types=types, per_type=args.per_type, steps=args.steps,
+                                             guidance=args.guidance, seed=args.seed + 1)
+        entry["images_per_second"] = ips
+        entry["unconditioned"], _ = evaluate(work / name, frame, types=types, per_type=args.per_type, steps=args.steps,
+                                             guidance=1.0, seed=args.seed + 2, conditioned=False)
+        report["models"][name] = entry
+        print(json.dumps({name: entry}, indent=1), flush=True)
+    # untrained reference: the first model with its UNet replaced by a freshly initialised one
+    print("untrained reference ...", flush=True)
+    import shutil
+
+    from fairskin.conditioning import TinyModelConfig, build_tiny_components
+
+    first = next(iter(runs))
+    shutil.copytree(work / first, work / "untrained", dirs_exist_ok=True, ignore=shutil.ignore_patterns("checkpoints"))
+    fresh = build_tiny_components(TinyModelConfig(seed=args.seed))["unet"]
+    fresh.save_pretrained(work / "untrained" / "base" / "unet", safe_serialization=True)
+    report["models"]["untrained"] = {"conditioned": evaluate(work / "untrained", frame, types=types, per_type=args.per_type,
+                                                             steps=args.steps, guidance=args.guidance, seed=args.seed + 1)[0]}
+    for name, entry in report["models"].items():
+        for k in map(str, types):
+            g, r = entry["conditioned"][k], report["real"][k]
+            g["spread_ratio"] = (g["ita_sd"] / r["ita_sd"]) if r["ita_sd"] else None
+    print(summary_table(report, types))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return report
+
+
+def summary_table(report, types):
+    lines = [f"{'model':<24} {'step s':>7} {'img/s':>6} " + " ".join(f"{'exact ' + str(k):>8}" for k in types)
+             + " " + " ".join(f"{'sd ratio ' + str(k):>10}" for k in types) + "   uncond exact " + ",".join(map(str, types))]
+    for name, e in report["models"].items():
+        ex = " ".join(f"{e['conditioned'][str(k)]['exact']:>8.0%}" for k in types)
+        sr = " ".join(f"{(e['conditioned'][str(k)].get('spread_ratio') or 0):>10.2f}" for k in types)
+        un = ",".join(f"{e['unconditioned'][str(k)]['exact']:.0%}" for k in types) if "unconditioned" in e else "-"
+        lines.append(f"{name:<24} {e.get('seconds_per_step', float('nan')):>7.3f} {e.get('images_per_second', float('nan')):>6.1f} {ex} {sr}   {un}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

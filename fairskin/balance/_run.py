@@ -1,0 +1,433 @@
+"""``fairskin balance``: plan -> (train conditioning) -> generate -> ITA gate -> balanced manifest.
+
+Output folder
+-------------
+``OUT/plan.json``, ``OUT/plan.csv``
+    the plan (per cell: real, generate, final) and its fingerprint.
+``OUT/run.json``
+    what this folder was made with (plan fingerprint, conditioning hash, generation settings); a
+    rerun with other settings is refused unless ``overwrite=True``.
+``OUT/attempts-<rank>.csv``
+    every generation attempt with its provenance, accepted or rejected (append-only, one file per
+    process; a row is written and fsync'ed only after its image is on disk).
+``OUT/images/``
+    accepted images, plus ``metadata.csv``: a Hugging Face ``imagefolder`` data set
+    (``load_dataset("imagefolder", data_dir="OUT/images")``).
+``OUT/rejected/``
+    images the gate rejected (for inspection).
+``OUT/manifest.csv``
+    the balanced manifest: real rows (paths relative to OUT) and accepted synthetic rows, with the
+    columns of :data:`fairskin.data._manifest.SYNTHETIC_COLUMNS`.
+
+Resuming: a rerun reads the attempt logs, skips slots already accepted, and continues each
+unfinished slot at its next attempt; an image written without its row is regenerated with the
+same seed and replaced (images are written to a temporary name and renamed).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fairskin.balance._generate import GenerateConfig, gate_image, slot_seed
+from fairskin.balance._plan import BalancePlan, PlanConfig, plan_balance
+from fairskin.conditioning._prompts import PromptFields, build_prompt
+from fairskin.data._manifest import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS
+from fairskin.errors import InputError
+
+__all__ = ["balance", "BalanceResult", "ATTEMPT_COLUMNS"]
+
+#: columns of the attempt logs: the synthetic manifest row plus the plan slot and the gate's reason
+ATTEMPT_COLUMNS = ["image", "image_id", "slot", "diagnosis", "malignant", *SYNTHETIC_COLUMNS, "gate_reason"]
+
+
+@dataclass
+class BalanceResult:
+    out: Path
+    plan: BalancePlan
+    manifest: Path | None = None
+    metadata: Path | None = None
+    summary: dict = field(default_factory=dict)
+    dry_run: bool = False
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _atomic_save_png(path: Path, rgb: np.ndarray) -> None:
+    from PIL import Image
+
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}.png")
+    Image.fromarray(rgb).save(tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class _AttemptLog:
+    """Append-only CSV; each row flushed and fsync'ed before the next image is made."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        new = not path.exists() or path.stat().st_size == 0
+        if not new:
+            _truncate_partial_line(path)
+        self.fh = open(path, "a", newline="", encoding="utf-8")
+        self.writer = csv.DictWriter(self.fh, fieldnames=ATTEMPT_COLUMNS)
+        if new:
+            self.writer.writeheader()
+            self._sync()
+
+    def _sync(self):
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
+    def write(self, row: dict) -> None:
+        self.writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in ATTEMPT_COLUMNS})
+        self._sync()
+
+    def close(self):
+        self.fh.close()
+
+
+def _truncate_partial_line(path: Path) -> None:
+    """A process killed mid-write leaves a last line without its newline: drop it."""
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        if data and not data.endswith(b"\n"):
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
+def _read_attempts(out: Path) -> pd.DataFrame:
+    frames = []
+    for p in sorted(out.glob("attempts-*.csv")):
+        _truncate_partial_line(p)
+        df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        if len(df):
+            frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=ATTEMPT_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def balance(data, *, out: str | Path, labels: str | Path | None = None, target: str = PlanConfig.target,
+            max_per_real: float = PlanConfig.max_per_real, conditioning: str | Path | None = None,
+            base_model: str | Path | None = None, train_config=None, generate: GenerateConfig = GenerateConfig(),
+            dry_run: bool = False, overwrite: bool = False, format: str | None = None, device: str | None = None,
+            json_path: str | Path | None = None, html: str | Path | None = None, progress=None) -> BalanceResult:
+    """Balance ``data`` to ``target``: plan, generate the missing images, gate them, write the manifest."""
+    from fairskin.conditioning._data import labelled_manifest
+
+    out = Path(out)
+    frame = labelled_manifest(data, labels=labels, format=format)
+    data_root = Path(frame.attrs["root"])
+    plan = plan_balance(frame, target=target, max_per_real=max_per_real)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_plan_owner(out, plan, overwrite=overwrite)
+    plan_doc = {**plan.to_dict(), "fingerprint": plan.fingerprint(), "data": str(data_root)}
+    _atomic_write_text(out / "plan.json", json.dumps(plan_doc, indent=2, default=str))
+    plan.cells.to_csv(out / "plan.csv", index=False)
+    if dry_run:
+        return BalanceResult(out=out, plan=plan, dry_run=True, summary={"plan": plan_doc})
+
+    from fairskin.conditioning._bundle import Conditioning
+
+    # ---- conditioning: given, or trained here -----------------------------------------------------------
+    if conditioning is None:
+        from fairskin.conditioning._train import TrainConfig, train_conditioning
+
+        cond_dir = out / "conditioning"
+        if not (cond_dir / "conditioning.json").is_file():
+            train_conditioning(frame, out=cond_dir, base_model=base_model, config=train_config or TrainConfig(),
+                               device=device)
+        conditioning = cond_dir
+    elif base_model is not None:
+        raise InputError("--base-model: give it to train-conditioning; a trained --conditioning records its base model")
+    cond = Conditioning.load(conditioning)
+    cond_sha = cond.sha256()
+    run_doc = {"plan": plan.fingerprint(), "conditioning_sha256": cond_sha, "generate": asdict(generate)}
+    _check_run_owner(out, run_doc, overwrite=overwrite)
+    _atomic_write_text(out / "run.json", json.dumps(run_doc, indent=2))
+
+    # ---- which slots are this process's, and what is left --------------------------------------------------
+    rank, world = _process_split()
+    slots = plan.slots()
+    mine = [s for i, s in enumerate(slots) if i % world == rank]
+    done = _read_attempts(out)
+    accepted = set(done.loc[done["gate"] == "accepted", "slot"]) if len(done) else set()
+    tried = done.groupby("slot")["attempt"].apply(lambda a: max(int(x) for x in a)).to_dict() if len(done) else {}
+    todo = [dict(s, attempt=tried.get(s["slot"], 0) + 1) for s in mine if s["slot"] not in accepted]
+    todo = [s for s in todo if s["attempt"] <= generate.max_attempts]
+    (out / "images").mkdir(exist_ok=True)
+    (out / "rejected").mkdir(exist_ok=True)
+
+    t_gen = time.perf_counter()
+    n_images = 0
+    if todo:
+        from fairskin.balance._generate import ConditionedGenerator
+
+        gen = ConditionedGenerator(cond, config=generate, device=device)
+        sources = _source_pool(frame, data_root, gen.resolution) if generate.mode == "image" else None
+        malignant = _cell_malignant(frame)
+        base_sha = cond.config.get("base_model_sha256", "")
+        log = _AttemptLog(out / f"attempts-{rank}.csv")
+        try:
+            while todo:
+                batch, todo = todo[:generate.batch_size], todo[generate.batch_size:]
+                prompts = [build_prompt(PromptFields(diagnosis=s["diagnosis"], fst=s["fst"])) for s in batch]
+                seeds = [slot_seed(generate.seed, s["slot"], s["attempt"]) for s in batch]
+                src_imgs, src_paths = None, [None] * len(batch)
+                if sources is not None:
+                    picks = [_pick_source(sources, s["fst"], s["diagnosis"], seed) for s, seed in zip(batch, seeds)]
+                    src_imgs = [p[1] for p in picks]
+                    src_paths = [p[0] for p in picks]
+                images = gen.generate(prompts, [s["fst"] for s in batch], seeds, sources=src_imgs)
+                n_images += len(images)
+                retry = []
+                for s, prompt, seed, rgb, src in zip(batch, prompts, seeds, images, src_paths):
+                    g = gate_image(rgb, s["fst"], tolerance=generate.tolerance_for(s["fst"]))
+                    name = f"{s['slot']}-a{s['attempt']}.png"
+                    rel = f"images/{name}" if g.accepted else f"rejected/{name}"
+                    _atomic_save_png(out / rel, rgb)
+                    log.write({
+                        "image": rel, "image_id": f"{s['slot']}-a{s['attempt']}", "slot": s["slot"],
+                        "diagnosis": s["diagnosis"], "malignant": malignant.get(s["diagnosis"], ""),
+                        "synthetic": True, "fst": s["fst"], "fst_source": "requested", "fst_requested": s["fst"],
+                        "ita_measured": "" if g.ita != g.ita else f"{g.ita:.3f}",
+                        "fst_measured": g.fst or "", "gate": "accepted" if g.accepted else "rejected",
+                        "attempt": s["attempt"], "prompt": prompt, "negative_prompt": generate.negative_prompt,
+                        "seed": seed, "base_model": str(cond.base_model), "base_model_sha256": base_sha,
+                        "conditioning": str(cond.path / "conditioning.json"), "conditioning_sha256": cond_sha,
+                        "scheduler": gen.scheduler_name, "steps": generate.steps, "guidance": generate.guidance,
+                        "strength": generate.strength if generate.mode == "image" else "",
+                        "source_image": src or "", "gate_reason": g.reason,
+                    })
+                    if not g.accepted and s["attempt"] < generate.max_attempts:
+                        retry.append(dict(s, attempt=s["attempt"] + 1))
+                todo = retry + todo
+                if progress:
+                    progress(n_images)
+        finally:
+            log.close()
+    gen_seconds = time.perf_counter() - t_gen
+
+    if world > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+        if rank != 0:
+            return BalanceResult(out=out, plan=plan)
+    attempts = _read_attempts(out)
+    manifest_path, metadata_path = _write_manifests(out, frame, data_root, attempts)
+    summary = _summary(plan, attempts, frame, data_root, out, cond, generate,
+                       images_per_second=(n_images / gen_seconds) if n_images else None)
+    if json_path:
+        _atomic_write_text(Path(json_path), json.dumps(summary, indent=2, default=str))
+    if html:
+        try:
+            from fairskin.reports import render_balance_report
+        except ImportError as exc:
+            raise InputError("--html: the balance report renderer (fairskin.reports.render_balance_report) is not "
+                             "available in this install; use --json instead") from exc
+        render_balance_report(summary, html)
+    return BalanceResult(out=out, plan=plan, manifest=manifest_path, metadata=metadata_path, summary=summary)
+
+
+def _process_split() -> tuple[int, int]:
+    """(process index, number of processes) under ``accelerate launch``; (0, 1) otherwise."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    from fairskin.errors import require
+
+    require("accelerate", extra="generate", feature="multi-process balance")
+    from accelerate import PartialState
+
+    state = PartialState()
+    return state.process_index, state.num_processes
+
+
+def _check_plan_owner(out: Path, plan: BalancePlan, *, overwrite: bool) -> None:
+    p = out / "plan.json"
+    if not p.is_file():
+        return
+    old = json.loads(p.read_text(encoding="utf-8")).get("fingerprint")
+    if old == plan.fingerprint():
+        return
+    if not overwrite:
+        raise InputError(f"--out {out}: holds the output of a different plan (fingerprint {old}, this plan "
+                         f"{plan.fingerprint()}); choose another folder or pass --overwrite to delete it")
+    _clear(out)
+
+
+def _check_run_owner(out: Path, run_doc: dict, *, overwrite: bool) -> None:
+    p = out / "run.json"
+    if not p.is_file():
+        return
+    old = json.loads(p.read_text(encoding="utf-8"))
+    if old == json.loads(json.dumps(run_doc)):
+        return
+    if not overwrite:
+        changed = sorted(k for k in run_doc if old.get(k) != json.loads(json.dumps(run_doc)).get(k))
+        raise InputError(f"--out {out}: was generated with other settings ({', '.join(changed)} differ); a rerun "
+                         f"must use the same conditioning and generation options to resume, or pass --overwrite")
+    _clear(out, keep_conditioning=True)
+
+
+def _clear(out: Path, keep_conditioning: bool = False) -> None:
+    for p in list(out.glob("attempts-*.csv")) + [out / "manifest.csv", out / "run.json"]:
+        p.unlink(missing_ok=True)
+    for d in ("images", "rejected") + (() if keep_conditioning else ("conditioning",)):
+        shutil.rmtree(out / d, ignore_errors=True)
+
+
+def _cell_malignant(frame: pd.DataFrame) -> dict:
+    m = frame.dropna(subset=["malignant"]).groupby("diagnosis")["malignant"].agg(lambda s: bool(s.mode().iloc[0]))
+    return m.to_dict()
+
+
+def _source_pool(frame: pd.DataFrame, root: Path, resolution: int) -> dict:
+    from fairskin.conditioning._train import _load_images
+
+    f = frame[~frame["fst"].isna()].reset_index(drop=True)
+    imgs = _load_images(f, root, resolution)
+    return {"fst": f["fst"].astype(int).to_numpy(), "diagnosis": f["diagnosis"].astype(str).to_numpy(),
+            "image": f["image"].astype(str).to_numpy(), "pixels": imgs}
+
+
+def _pick_source(pool: dict, fst: int, diagnosis: str, seed: int):
+    """A real image of the same diagnosis with a lighter skin type (else any lighter one), seeded."""
+    lighter = pool["fst"] < fst
+    cand = np.flatnonzero(lighter & (pool["diagnosis"] == diagnosis))
+    if len(cand) == 0:
+        cand = np.flatnonzero(lighter)
+    if len(cand) == 0:
+        raise InputError(f"--mode image: no real image lighter than type {fst} to re-tone; use --mode text")
+    i = int(cand[np.random.default_rng(seed).integers(len(cand))])
+    return pool["image"][i], pool["pixels"][i]
+
+
+def _write_manifests(out: Path, frame: pd.DataFrame, data_root: Path, attempts: pd.DataFrame):
+    real = frame.copy()
+    rel = os.path.relpath(data_root.resolve(), out.resolve())
+    real["image"] = [Path(rel, p).as_posix() for p in real["image"]]
+    real["synthetic"] = False
+    acc = attempts[attempts["gate"] == "accepted"].drop_duplicates("slot", keep="last").copy()
+    acc = acc.sort_values("slot")
+    syn = acc.drop(columns=["slot", "gate_reason"])
+    syn["source"] = "synthetic"
+    syn["status"] = "ok"
+    syn["reason"] = ""
+    cols = list(MANIFEST_COLUMNS) + list(SYNTHETIC_COLUMNS)
+    merged = pd.concat([real.reindex(columns=cols), syn.reindex(columns=cols)], ignore_index=True)
+    merged = merged.replace({"": pd.NA})
+    for c, (dtype, _) in {**MANIFEST_COLUMNS, **SYNTHETIC_COLUMNS}.items():
+        if dtype == "boolean":
+            merged[c] = merged[c].map(lambda v: pd.NA if pd.isna(v) else str(v).lower() in ("true", "1")).astype("boolean")
+        elif dtype in ("Int64", "Float64"):
+            merged[c] = pd.to_numeric(merged[c], errors="coerce").astype(dtype)
+        else:
+            merged[c] = merged[c].astype(dtype)
+    manifest = out / "manifest.csv"
+    tmp = manifest.with_name("manifest.csv.tmp")
+    merged.to_csv(tmp, index=False)
+    os.replace(tmp, manifest)
+    # Hugging Face imagefolder: metadata.csv next to the accepted images
+    meta = pd.DataFrame({
+        "file_name": [Path(p).name for p in acc["image"]],
+        "fst": acc["fst"].to_numpy(), "diagnosis": acc["diagnosis"].to_numpy(),
+        "malignant": acc["malignant"].to_numpy(), "synthetic": True,
+        "ita_measured": acc["ita_measured"].to_numpy(), "prompt": acc["prompt"].to_numpy(),
+        "seed": acc["seed"].to_numpy(),
+    })
+    metadata = out / "images" / "metadata.csv"
+    tmp = metadata.with_name("metadata.csv.tmp")
+    meta.to_csv(tmp, index=False)
+    os.replace(tmp, metadata)
+    return manifest, metadata
+
+
+def _summary(plan: BalancePlan, attempts: pd.DataFrame, frame: pd.DataFrame, data_root: Path, out: Path, cond,
+             generate: GenerateConfig, images_per_second) -> dict:
+    """The ``fairskin.balance/1`` dict (docs/report-inputs.md) plus run figures."""
+    import fairskin
+    from fairskin.label import get_scale
+
+    scale = get_scale()
+    cells = []
+    for c in plan.cells.itertuples(index=False):
+        a = attempts[(attempts["fst_requested"] == str(c.fst)) & (attempts["diagnosis"] == str(c.diagnosis))] \
+            if len(attempts) else attempts
+        acc = a[a["gate"] == "accepted"].drop_duplicates("slot") if len(a) else a
+        rej = a[a["gate"] == "rejected"] if len(a) else a
+        reasons = rej["gate_reason"].str.split(":").str[0].value_counts().to_dict() if len(rej) else {}
+        real = frame[(frame["fst"] == c.fst) & (frame["diagnosis"].astype(str) == str(c.diagnosis))]
+        samples_syn = [{"image": str((out / p).resolve()), "ita": _f(i), "accepted": g == "accepted", "seed": int(s)}
+                       for p, i, g, s in zip(a["image"][:8], a["ita_measured"][:8], a["gate"][:8], a["seed"][:8])] if len(a) else []
+        samples_real = [{"image": str((data_root / p).resolve()), "ita": None} for p in real["image"][:8]]
+        cells.append({
+            "fst": str(int(c.fst)), "diagnosis": str(c.diagnosis), "real": int(c.real), "target": int(c.final),
+            "synthetic": int(len(acc)), "generated": int(len(a)), "to_generate": int(c.generate),
+            "acceptance_rate": (len(acc) / len(a)) if len(a) else None,
+            "rejected_reasons": {str(k): int(v) for k, v in reasons.items()},
+            "samples": {"synthetic": samples_syn, "real": samples_real},
+        })
+    n_syn = sum(c["synthetic"] for c in cells)
+    n_final = plan.n_real + n_syn
+    shares = []
+    for s in plan.shares():
+        got = sum(c["real"] + c["synthetic"] for c in cells if int(c["fst"]) in _types(s["set"]))
+        shares.append({**s, "achieved": got / max(n_final, 1)})
+    short = [c for c in cells if c["real"] + c["synthetic"] < c["target"]]
+    warnings = list(plan.notes)
+    if short:
+        warnings.append(f"{len(short)} cell(s) short of their target: the gate rejected every attempt "
+                        f"(--max-attempts {generate.max_attempts}) for {sum(c['target'] - c['real'] - c['synthetic'] for c in short)} image(s)")
+    return {
+        "schema": "fairskin.balance/1",
+        "fairskin_version": getattr(fairskin, "__version__", "0.1.0"),
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "image_root": str(out.resolve()),
+        "scale": {"name": scale.name, "cuts": list(scale.cuts)},
+        "target": {"rule": plan.target.text, "description":
+                   f"{plan.target.text}; each skin type keeps its diagnosis mix; at most {plan.max_per_real:g} synthetic "
+                   f"per real image in a cell"},
+        "gate": {"description": "measured Fitzpatrick type (fairskin label's ITA estimator) must equal the requested "
+                 "one for V and VI" + ("" if generate.tolerance == 0 else ", within one type otherwise")
+                 if generate.tolerance is None else f"measured type within {generate.tolerance} of the requested one",
+                 "fst_tolerance": generate.tolerance, "max_attempts": generate.max_attempts},
+        "generator": {"base_model": str(cond.config["base_model"]), "base_model_sha256": cond.config.get("base_model_sha256"),
+                      "conditioning": str(cond.path), "conditioning_sha256": cond.sha256(),
+                      "method": cond.config["train"]["trained"], "mode": generate.mode, "steps": generate.steps,
+                      "guidance": generate.guidance, "seed": generate.seed,
+                      "schedule": cond.config["schedule"]},
+        "cells": cells,
+        "shares": shares,
+        "counts": {"real": plan.n_real, "synthetic_accepted": n_syn, "final": n_final,
+                   "attempts": int(len(attempts)), "rejected": int((attempts["gate"] == "rejected").sum()) if len(attempts) else 0},
+        "run": {"images_per_second": images_per_second},
+        "warnings": warnings,
+    }
+
+
+def _types(set_name: str) -> set[int]:
+    return {int(ch) for ch in set_name[3:]}
+
+
+def _f(v):
+    try:
+        x = float(v)
+        return None if x != x else x
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,89 @@
+"""``fairskin balance``: generate the images a skin-type target needs, gated by measured ITA."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from fairskin.balance._generate import GenerateConfig
+from fairskin.balance._plan import PlanConfig
+from fairskin.cli import app, console
+
+_P = PlanConfig()
+_G = GenerateConfig()
+
+
+@app.command("balance")
+def balance(
+    data: Path = typer.Argument(..., help="Data set directory (any format fairskin reads)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: images, manifest.csv, plan."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="labels.csv from fairskin label (its fst where given, else the human type)."),
+    target: str = typer.Option(_P.target, "--target", help="'fst56=0.25' (share of V-VI), 'fst5=0.12,fst6=0.13' or 'uniform'."),
+    max_per_real: float = typer.Option(_P.max_per_real, "--max-per-real", help="At most this many synthetic images per real image in a cell."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print and write the plan (OUT/plan.json, plan.csv), generate nothing."),
+    conditioning: Optional[Path] = typer.Option(None, "--conditioning", help="Folder from fairskin train-conditioning (default: train one into OUT/conditioning)."),
+    base_model: Optional[str] = typer.Option(None, "--base-model", help="When training here: local diffusers folder or .safetensors (default: built-in tiny model)."),
+    train_steps: int = typer.Option(3000, "--train-steps", min=1, help="When training here: optimizer steps."),
+    train_minutes: Optional[float] = typer.Option(None, "--train-minutes", help="When training here: stop after this many minutes."),
+    mode: str = typer.Option(_G.mode, "--mode", help="text (text-to-image) or image (re-tone a lighter real image of the same diagnosis)."),
+    strength: float = typer.Option(_G.strength, "--strength", help="Image-to-image strength."),
+    steps: int = typer.Option(_G.steps, "--steps", min=1, help="Inference steps."),
+    guidance: float = typer.Option(_G.guidance, "--guidance", help="Classifier-free guidance scale."),
+    batch_size: int = typer.Option(_G.batch_size, "--batch-size", min=1),
+    tolerance: Optional[int] = typer.Option(_G.tolerance, "--tolerance", min=0, help="Types the measured FST may differ by (default: 0 for V-VI, 1 otherwise)."),
+    max_attempts: int = typer.Option(_G.max_attempts, "--max-attempts", min=1, help="Seeds tried per image before the cell is left short."),
+    seed: int = typer.Option(_G.seed, "--seed"),
+    mixed_precision: str = typer.Option(_G.mixed_precision, "--mixed-precision", help="no, bf16 or fp16 (GPU)."),
+    device: Optional[str] = typer.Option(None, "--device"),
+    format: Optional[str] = typer.Option(None, "--format", help="Data set format (detected when omitted)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete OUT's results when they come from another plan or other settings."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary (fairskin.balance/1) as JSON."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report."),
+) -> None:
+    """Make FST V-VI (or any types) a target share of DATA by generating the missing images.
+
+    Every generated image is measured with fairskin label's ITA estimator and kept only if its
+    skin type is the one asked for. A killed run resumes: run the same command again.
+    """
+    from fairskin.balance._run import balance as run
+    from fairskin.conditioning._train import TrainConfig
+    from fairskin.errors import InputError
+
+    if mode not in ("text", "image"):
+        raise InputError(f"--mode must be text or image, got {mode!r}")
+    gen = GenerateConfig(mode=mode, strength=strength, steps=steps, guidance=guidance, batch_size=batch_size,
+                         tolerance=tolerance, max_attempts=max_attempts, seed=seed, mixed_precision=mixed_precision)
+    train = TrainConfig(steps=train_steps, max_minutes=train_minutes, seed=seed)
+    done = {"n": 0}
+
+    def progress(n):
+        done["n"] = n
+
+    result = run(data, out=out, labels=labels, target=target, max_per_real=max_per_real, conditioning=conditioning,
+                 base_model=base_model, train_config=train, generate=gen, dry_run=dry_run, overwrite=overwrite,
+                 format=format, device=device, json_path=json_path, html=html, progress=progress)
+    console.print(result.plan.format_table(), highlight=False)
+    if dry_run:
+        console.print(f"plan: {out / 'plan.json'}  (dry run: nothing generated)")
+        return
+    s = result.summary
+    if not s:
+        return
+    t = Table(title="ITA gate per cell", title_justify="left")
+    for c in ("type", "diagnosis", "real", "target", "accepted", "tried", "acceptance"):
+        t.add_column(c, justify="left" if c in ("type", "diagnosis") else "right")
+    for c in s["cells"]:
+        if c["to_generate"]:
+            acc = "n/a" if c["acceptance_rate"] is None else f"{c['acceptance_rate']:.0%}"
+            t.add_row(c["fst"], c["diagnosis"], str(c["real"]), str(c["target"]), str(c["synthetic"]),
+                      str(c["generated"]), acc)
+    console.print(t)
+    for sh in s["shares"]:
+        console.print(f"{sh['types']}: {sh['share_before']:.1%} -> {sh['achieved']:.1%} (target {sh['target']:.1%})")
+    for w in s["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print(f"manifest: {result.manifest}   imagefolder metadata: {result.metadata}"
+                  + (f"   summary: {json_path}" if json_path else "") + (f"   report: {html}" if html else ""))

@@ -1,0 +1,225 @@
+"""Learned skin-tone conditioning: what is saved, how it loads into a plain diffusers pipeline.
+
+A conditioning folder holds only what was learned (safetensors) plus a small JSON config:
+
+* ``tokens/fst-<k>.safetensors``: ``{"<fst-k>": tensor[hidden]}`` each, the format diffusers'
+  ``pipe.load_textual_inversion(path)`` reads;
+* ``fst_embedding.safetensors``: ``{"weight": tensor[7, hidden]}``, row ``k-1`` for type k and row 6
+  for "no type" (classifier-free guidance); its vector is appended to the text encoder's hidden
+  states as one extra conditioning token;
+* ``pytorch_lora_weights.safetensors`` (optional): UNet attention LoRA, loadable with
+  ``pipe.load_lora_weights(folder)``;
+* ``conditioning.json``: base model (a path relative to the folder for the built-in tiny model,
+  which is trained whole and saved in ``base/``), its hash, noise schedule, training settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fairskin.conditioning._prompts import FST_TOKENS, NULL_FST
+from fairskin.errors import InputError
+
+__all__ = ["FstEmbedding", "Conditioning", "sha256_files", "load_base_pipeline", "FORMAT_VERSION",
+           "CONFIG_NAME", "inference_scheduler"]
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "conditioning.json"
+LORA_NAME = "pytorch_lora_weights.safetensors"
+FST_EMBEDDING_NAME = "fst_embedding.safetensors"
+
+
+def _torch():
+    from fairskin.errors import require
+
+    return require("torch", extra="generate", feature="skin-tone-conditioned generation")
+
+
+def FstEmbedding(hidden: int, num_types: int = 6):  # noqa: N802 - a module factory
+    """``nn.Embedding(num_types + 1, hidden)`` wrapped so that ``module(hidden_states, fst_index)``
+    returns the hidden states with one more token: the type's vector."""
+    torch = _torch()
+
+    class _FstEmbedding(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(num_types + 1, hidden)
+
+        def forward(self, hidden_states, fst_index):
+            extra = self.embedding(fst_index)[:, None, :].to(hidden_states.dtype)
+            return torch.cat([hidden_states, extra], dim=1)
+
+    return _FstEmbedding()
+
+
+def sha256_files(paths: list[Path]) -> str:
+    """One hash over files (sorted by name relative to their common folder, names included)."""
+    h = hashlib.sha256()
+    for p in sorted(paths, key=lambda q: q.as_posix()):
+        h.update(p.name.encode())
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def base_model_files(base: Path) -> list[Path]:
+    if base.is_file():
+        return [base]
+    return [p for p in base.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".json", ".txt")
+            and ".cache" not in p.parts]
+
+
+def load_base_pipeline(base_model: str | Path, *, dtype=None, img2img: bool = False):
+    """A StableDiffusion(Img2Img)Pipeline from a local diffusers folder or a single .safetensors file."""
+    _torch()
+    from fairskin.errors import require
+
+    diffusers = require("diffusers", extra="generate", feature="skin-tone-conditioned generation")
+    cls = diffusers.StableDiffusionImg2ImgPipeline if img2img else diffusers.StableDiffusionPipeline
+    path = Path(base_model)
+    kw = {"dtype": dtype} if dtype is not None else {}
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise InputError(f"--base-model {path}: not a diffusers folder (no model_index.json); give a folder "
+                             f"saved with save_pretrained or a single .safetensors checkpoint")
+        pipe = cls.from_pretrained(path, safety_checker=None, requires_safety_checker=False, local_files_only=True, **kw)
+    elif path.is_file() and path.suffix == ".safetensors":
+        pipe = cls.from_single_file(str(path), safety_checker=None, requires_safety_checker=False,
+                                    local_files_only=True, **kw)
+    else:
+        raise InputError(f"--base-model {path}: expected a local diffusers folder or a .safetensors file "
+                         f"(hub names are not fetched)")
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def inference_scheduler(base_config, schedule: dict):
+    """A DDIM scheduler with the noise schedule the conditioning was trained under."""
+    from diffusers import DDIMScheduler
+
+    kw = {"prediction_type": schedule["prediction_type"], "rescale_betas_zero_snr": schedule["zero_terminal_snr"]}
+    if schedule["zero_terminal_snr"]:
+        kw["timestep_spacing"] = "trailing"
+    return DDIMScheduler.from_config(base_config, **kw)
+
+
+@dataclass
+class Conditioning:
+    """Loaded (or freshly trained) skin-tone conditioning."""
+
+    path: Path | None
+    config: dict
+    token_embeddings: dict  # token -> tensor[hidden]
+    fst_embedding: object  # FstEmbedding module
+    lora_state: dict | None = None  # diffusers-format LoRA state dict, if any
+    files: list[Path] = field(default_factory=list)
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def base_model(self) -> Path:
+        base = Path(self.config["base_model"])
+        if not base.is_absolute() and self.path is not None:
+            base = self.path / base
+        return base
+
+    def sha256(self) -> str:
+        """Hash of the learned files and the config (the conditioning's identity in provenance)."""
+        return sha256_files(self.files) if self.files else ""
+
+    # -- save / load ----------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        torch = _torch()
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        (folder / "tokens").mkdir(parents=True, exist_ok=True)
+        files = []
+        for token, vec in self.token_embeddings.items():
+            p = folder / "tokens" / f"{token.strip('<>')}.safetensors"
+            save_file({token: vec.detach().float().contiguous().cpu()}, str(p))
+            files.append(p)
+        p = folder / FST_EMBEDDING_NAME
+        save_file({"weight": self.fst_embedding.embedding.weight.detach().float().contiguous().cpu()}, str(p))
+        files.append(p)
+        if self.lora_state:
+            from diffusers import StableDiffusionPipeline
+
+            StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=self.lora_state, safe_serialization=True)
+            files.append(folder / LORA_NAME)
+        cfg = dict(self.config)
+        cfg["files"] = {"tokens": {t: f"tokens/{t.strip('<>')}.safetensors" for t in self.token_embeddings},
+                        "fst_embedding": FST_EMBEDDING_NAME, "lora": LORA_NAME if self.lora_state else None}
+        tmp = folder / (CONFIG_NAME + ".tmp")
+        tmp.write_text(json.dumps(cfg, indent=2, default=str), encoding="utf-8")
+        tmp.replace(folder / CONFIG_NAME)
+        files.append(folder / CONFIG_NAME)
+        self.path, self.config, self.files = folder, cfg, files
+        del torch
+        return folder / CONFIG_NAME
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Conditioning":
+        _torch()
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        folder = path.parent if path.name == CONFIG_NAME else path
+        cfg_path = folder / CONFIG_NAME
+        if not cfg_path.is_file():
+            raise InputError(f"--conditioning {path}: no {CONFIG_NAME} found; give the folder that "
+                             f"fairskin train-conditioning wrote")
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        if cfg.get("format_version") != FORMAT_VERSION:
+            raise InputError(f"--conditioning {path}: format_version {cfg.get('format_version')!r} is not "
+                             f"supported (expected {FORMAT_VERSION})")
+        files = [cfg_path]
+        tokens = {}
+        for token, rel in cfg["files"]["tokens"].items():
+            tokens.update(load_file(str(folder / rel)))
+            files.append(folder / rel)
+        weight = load_file(str(folder / cfg["files"]["fst_embedding"]))["weight"]
+        files.append(folder / cfg["files"]["fst_embedding"])
+        emb = FstEmbedding(weight.shape[1], weight.shape[0] - 1)
+        emb.embedding.weight.data.copy_(weight)
+        lora = None
+        if cfg["files"].get("lora"):
+            lora = load_file(str(folder / cfg["files"]["lora"]))
+            files.append(folder / cfg["files"]["lora"])
+        return cls(path=folder, config=cfg, token_embeddings=tokens, fst_embedding=emb, lora_state=lora, files=files)
+
+    # -- use --------------------------------------------------------------------------------
+    def attach(self, pipe):
+        """Load the tokens (``load_textual_inversion``), the LoRA (``load_lora_weights``) and the
+        training noise schedule into a plain diffusers pipeline; returns it."""
+        vocab = pipe.tokenizer.get_vocab()
+        new = [(t, v) for t, v in self.token_embeddings.items() if t not in vocab]
+        if new:
+            pipe.load_textual_inversion([{t: v} for t, v in new], token=[t for t, _ in new])
+        if self.lora_state and self.path is not None:
+            pipe.load_lora_weights(self.path, weight_name=LORA_NAME)
+        pipe.scheduler = inference_scheduler(pipe.scheduler.config, self.config["schedule"])
+        self.fst_embedding.to(pipe.device)
+        return pipe
+
+    def encode(self, pipe, prompts: list[str], fst: list[int | None], *, negative_prompt: str | None,
+               guidance: float):
+        """(prompt_embeds, negative_prompt_embeds) with the FST token appended."""
+        torch = _torch()
+        device = pipe.device if pipe.device.type != "meta" else torch.device("cpu")
+        with torch.no_grad():
+            pos, neg = pipe.encode_prompt(prompts, device, 1, guidance > 1.0,
+                                          negative_prompt=[negative_prompt or ""] * len(prompts))
+            idx = torch.tensor([NULL_FST if f is None else int(f) - 1 for f in fst], device=device)
+            emb = self.fst_embedding.to(device)
+            pos = emb(pos, idx)
+            if neg is not None:
+                neg = emb(neg, torch.full_like(idx, NULL_FST))
+        return pos, neg
+
+
+def fst_tokens() -> dict[int, str]:
+    return dict(FST_TOKENS)

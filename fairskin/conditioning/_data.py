@@ -1,0 +1,74 @@
+"""Real images with a skin type: the manifest plus ``fst`` and ``fst_source`` per row.
+
+``fst`` comes from ``labels.csv`` (written by ``fairskin label``) where it has one, else from the
+data set's human type; without either, from the label estimator run here (same estimator, same
+scale), so that the demo loop also runs before ``fairskin label``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from fairskin.errors import InputError
+
+__all__ = ["labelled_manifest"]
+
+
+def labelled_manifest(data: str | Path | pd.DataFrame, *, labels: str | Path | None = None,
+                      format: str | None = None, estimate_missing: bool = True) -> pd.DataFrame:
+    """The manifest of ``data`` with ``fst`` (Int64) and ``fst_source`` for every usable row.
+
+    Rows whose status is not ``ok`` (missing or unreadable images) are dropped.
+    """
+    from fairskin.data import read_dataset
+
+    if isinstance(data, pd.DataFrame):
+        df = data.copy()
+        root = df.attrs.get("root")
+    else:
+        df = read_dataset(data, format=format)
+        root = df.attrs["root"]
+    df = df[df["status"] == "ok"].reset_index(drop=True)
+    df.attrs["root"] = root
+    fst = pd.Series(pd.NA, index=df.index, dtype="Int64")
+    source = pd.Series(pd.NA, index=df.index, dtype="string")
+    if labels is not None:
+        path = Path(labels)
+        if not path.is_file():
+            raise InputError(f"--labels: file not found: {path}")
+        lab = pd.read_csv(path, dtype={"image": str}, keep_default_na=True)
+        missing = {"image", "fst"} - set(lab.columns)
+        if missing:
+            raise InputError(f"--labels {path}: expected columns 'image' and 'fst' (as fairskin label writes), "
+                             f"missing {sorted(missing)}")
+        lab = lab.drop_duplicates("image", keep="last").set_index("image")
+        got = pd.to_numeric(lab["fst"], errors="coerce").reindex(df["image"].astype(str)).to_numpy()
+        got = pd.array([int(v) if v == v and 1 <= v <= 6 else pd.NA for v in got], dtype="Int64")
+        scale = ""
+        if "scale" in lab.columns and lab["scale"].notna().any():
+            scale = f" ({lab['scale'].dropna().iloc[0]})"
+        have = ~pd.isna(got)
+        fst[have] = got[have]
+        source[have] = "estimated" + scale
+        unmatched = int(df["image"].astype(str).isin(lab.index).sum() == 0)
+        if unmatched and len(df):
+            raise InputError(f"--labels {path}: no 'image' value matches an image of the data set (paths must be "
+                             f"relative to the data root, e.g. {df['image'].iloc[0]!r})")
+    human = df["fst_human"].astype("Int64")
+    use_human = pd.isna(fst) & ~pd.isna(human)
+    fst[use_human] = human[use_human]
+    source[use_human] = "human"
+    if estimate_missing and pd.isna(fst).any() and root is not None:
+        from fairskin.label import LabelConfig, estimate_image
+
+        cfg = LabelConfig()
+        for i in df.index[pd.isna(fst)]:
+            est = estimate_image(Path(root) / df.at[i, "image"], config=cfg)
+            if est.fst:
+                fst[i] = int(est.fst)
+                source[i] = f"estimated ({est.scale})"
+    df["fst"] = fst
+    df["fst_source"] = source
+    return df

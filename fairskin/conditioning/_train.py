@@ -1,0 +1,458 @@
+"""Train skin-tone conditioning, in the order of diffusers' textual-inversion example:
+add tokens, initialise, freeze, train, save only what was learned.
+
+Two kinds of base model
+-----------------------
+* a real Stable Diffusion (local diffusers folder or one ``.safetensors`` file): the
+  ``<fst-k>`` tokens and the FST embedding train, the UNet is frozen (plus attention LoRA with
+  ``lora_rank > 0``);
+* the built-in tiny model (``base_model=None``): the same classes built from small configs,
+  trained from scratch on the data (VAE first, then the whole UNet with the tokens and the FST
+  embedding); the trained model is saved as ``base/`` inside the conditioning folder.
+
+Noise schedule
+--------------
+Skin tone is an image's mean colour, and Stable Diffusion's default schedule (scaled-linear
+betas, epsilon prediction) never fully destroys the mean colour: at the last timestep some of
+the training image's tone survives, so at sampling time the model never learns to *choose* a
+tone from the condition. Zero terminal SNR (rescaled betas, trailing timesteps, Lin et al. 2024)
+with v-prediction, and offset noise (a per-channel constant added to the noise), fix that. They
+are the default when the UNet trains from scratch; with a frozen or LoRA-tuned pretrained UNet the
+model keeps its own prediction type (it cannot switch without retraining), and offset noise
+defaults on only when the UNet is tuned.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+
+from fairskin.conditioning._bundle import (
+    CONFIG_NAME, FORMAT_VERSION, Conditioning, FstEmbedding, base_model_files, load_base_pipeline, sha256_files,
+)
+from fairskin.conditioning._prompts import FST_TOKENS, NULL_FST, PromptFields, build_prompt
+from fairskin.conditioning._tiny import TinyModelConfig, build_tiny_components
+from fairskin.errors import InputError, require
+
+__all__ = ["TrainConfig", "TrainResult", "train_conditioning"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Defaults of ``fairskin train-conditioning`` (the CLI reads them)."""
+
+    resolution: int | None = None  # None: 64 for the tiny model, the UNet's sample size x 8 otherwise
+    steps: int = 3000
+    learning_rate: float | None = None  # None: 1e-3 tiny (whole UNet), 5e-4 tokens, 1e-4 LoRA
+    batch_size: int = 32
+    gradient_accumulation: int = 1
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    gradient_checkpointing: bool = False
+    checkpoint_every: int = 0  # 0: only at the end
+    seed: int = 0
+    lora_rank: int = 0  # > 0: LoRA on the UNet's attention (pretrained base only)
+    #: None = auto (see the module docstring)
+    zero_terminal_snr: bool | None = None
+    prediction_type: Literal["auto", "epsilon", "v_prediction"] = "auto"
+    noise_offset: float | None = None
+    condition_dropout: float = 0.1
+    #: tiny model only: steps of VAE training before the UNet
+    vae_steps: int = 300
+    #: stop after this many minutes of UNet training even if ``steps`` is not reached
+    max_minutes: float | None = None
+
+
+@dataclass
+class TrainResult:
+    path: Path  # conditioning.json
+    steps: int
+    seconds_per_step: float
+    vae_seconds_per_step: float | None
+    final_loss: float
+    schedule: dict
+
+
+def _resolve_schedule(config: TrainConfig, *, from_scratch: bool, tune_unet: bool, base_prediction: str) -> dict:
+    pred = config.prediction_type
+    if pred == "auto":
+        pred = "v_prediction" if from_scratch else base_prediction
+    zs = config.zero_terminal_snr
+    if zs is None:
+        zs = from_scratch and pred == "v_prediction"
+    if zs and pred != "v_prediction":
+        raise InputError("--zero-terminal-snr needs --prediction-type v_prediction: at zero SNR the last timestep is "
+                         "pure noise and an epsilon-predicting model cannot recover the image from it")
+    if not from_scratch and not tune_unet and pred != base_prediction:
+        raise InputError(f"--prediction-type {pred}: the base UNet predicts {base_prediction} and stays frozen "
+                         f"without --lora-rank; use {base_prediction} or train LoRA")
+    offset = config.noise_offset
+    if offset is None:
+        offset = 0.1 if from_scratch else (0.05 if tune_unet else 0.0)
+    return {"prediction_type": pred, "zero_terminal_snr": bool(zs), "noise_offset": float(offset),
+            "timestep_spacing": "trailing" if zs else "leading"}
+
+
+def _load_images(frame, root: Path, resolution: int) -> np.ndarray:
+    from PIL import Image
+
+    from fairskin.data import load_rgb
+
+    out = np.empty((len(frame), resolution, resolution, 3), np.uint8)
+    for i, rel in enumerate(frame["image"]):
+        rgb = load_rgb(root / rel).rgb
+        h, w = rgb.shape[:2]
+        s = min(h, w)  # centre crop to a square, then resize
+        rgb = rgb[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+        out[i] = np.asarray(Image.fromarray(rgb).resize((resolution, resolution), Image.BICUBIC))
+    return out
+
+
+def train_conditioning(data, *, out: str | Path, labels: str | Path | None = None, base_model: str | Path | None = None,
+                       config: TrainConfig = TrainConfig(), resume: str | Path | None = None,
+                       device: str | None = None, format: str | None = None,
+                       progress: Callable[[int, int, float], None] | None = None) -> TrainResult:
+    """Train ``<fst-1>``..``<fst-6>`` tokens and the FST embedding (and the tiny model / LoRA).
+
+    ``data`` is a data set directory (or a manifest with ``fst``); ``resume`` is ``"latest"`` or a
+    checkpoint folder. Returns where the conditioning was saved and the measured step time.
+    """
+    torch = require("torch", extra="generate", feature="train-conditioning")
+    require("diffusers", extra="generate", feature="train-conditioning")
+    import copy
+
+    import torch.nn.functional as F
+    from diffusers import DDPMScheduler, StableDiffusionPipeline
+
+    from fairskin.conditioning._data import labelled_manifest
+
+    out = Path(out)
+    if config.steps < 1:
+        raise InputError(f"--steps must be at least 1, got {config.steps}")
+    if config.batch_size < 1 or config.gradient_accumulation < 1:
+        raise InputError("--batch-size and --gradient-accumulation must be at least 1")
+    if config.mixed_precision not in ("no", "fp16", "bf16"):
+        raise InputError(f"--mixed-precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if config.mixed_precision == "fp16" and dev.type != "cuda":
+        raise InputError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
+    weight_dtype = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[config.mixed_precision]
+
+    # ---- data ----------------------------------------------------------------------------
+    frame = labelled_manifest(data, labels=labels, format=format)
+    frame = frame[~frame["fst"].isna()].reset_index(drop=True)
+    if len(frame) == 0:
+        raise InputError(f"{data}: no image has a skin type; run `fairskin label {data}` and pass --labels labels.csv")
+    root = Path(frame.attrs["root"])
+
+    # ---- base model ----------------------------------------------------------------------
+    from_scratch = base_model is None
+    if from_scratch:
+        tiny_cfg = TinyModelConfig(seed=config.seed, resolution=config.resolution or TinyModelConfig.resolution)
+        parts = build_tiny_components(tiny_cfg)
+        base_sha = ""
+    else:
+        pipe = load_base_pipeline(base_model)
+        parts = {k: getattr(pipe, k) for k in ("unet", "vae", "text_encoder", "tokenizer", "scheduler")}
+        base_sha = sha256_files(base_model_files(Path(base_model)))
+    unet, vae, text_encoder, tokenizer = parts["unet"], parts["vae"], parts["text_encoder"], parts["tokenizer"]
+    vae_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    resolution = config.resolution or unet.config.sample_size * vae_factor
+    tune_unet = from_scratch or config.lora_rank > 0
+    if from_scratch and config.lora_rank > 0:
+        raise InputError("--lora-rank applies to a pretrained --base-model; the built-in tiny model trains its whole UNet")
+    schedule = _resolve_schedule(config, from_scratch=from_scratch, tune_unet=tune_unet,
+                                 base_prediction=parts["scheduler"].config.get("prediction_type", "epsilon"))
+    noise_scheduler = DDPMScheduler.from_config(
+        parts["scheduler"].config, prediction_type=schedule["prediction_type"],
+        rescale_betas_zero_snr=schedule["zero_terminal_snr"], timestep_spacing=schedule["timestep_spacing"])
+    lr = config.learning_rate or (1e-3 if from_scratch else (1e-4 if config.lora_rank else 5e-4))
+
+    gen = torch.Generator("cpu").manual_seed(config.seed)
+    images = _load_images(frame, root, resolution)
+    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+    ckpt_dir = out / "checkpoints"
+    start_step = 0
+    resume_dir = None
+    if resume is not None:
+        resume_dir = _find_checkpoint(ckpt_dir, resume)
+        state = torch.load(resume_dir / "state.pt", weights_only=False)
+        start_step = int(state["step"])
+
+    # ---- tiny model: the VAE learns to reconstruct the images first ------------------------
+    vae_time = None
+    if from_scratch:
+        if resume_dir is not None:
+            from safetensors.torch import load_file
+
+            vae.load_state_dict(load_file(str(resume_dir / "vae.safetensors")))
+            saved = json.loads((resume_dir / "vae_config.json").read_text())
+            vae.register_to_config(scaling_factor=float(saved["scaling_factor"]))
+        else:
+            vae_time = _train_vae(vae, pixels, steps=config.vae_steps, batch=min(8, config.batch_size), gen=gen,
+                                  device=dev)
+    vae.requires_grad_(False).eval().to(dev, dtype=weight_dtype if not from_scratch else torch.float32)
+
+    # latents, once (flips are applied to latents; a convolutional VAE is close to equivariant)
+    with torch.no_grad():
+        moments = []
+        for i in range(0, len(pixels), 16):
+            dist = vae.encode(pixels[i:i + 16].to(dev, vae.dtype)).latent_dist
+            moments.append(torch.cat([dist.mean, dist.std], 1).float().cpu())
+        moments = torch.cat(moments)
+    if from_scratch and resume_dir is None:
+        # SD's 0.18215 for this VAE: unit variance latents
+        vae.register_to_config(scaling_factor=float(1.0 / moments[:, :4].std()))
+    scaling = vae.config.scaling_factor
+
+    # ---- add tokens and initialise them ----------------------------------------------------
+    base_tokenizer = copy.deepcopy(tokenizer)
+    base_vocab = len(tokenizer)
+    added = tokenizer.add_tokens(list(FST_TOKENS.values()))
+    if added != len(FST_TOKENS):
+        raise InputError(f"base model's tokenizer already has some of {list(FST_TOKENS.values())}; use a clean base model")
+    text_encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    token_ids = tokenizer.convert_tokens_to_ids(list(FST_TOKENS.values()))
+    init_id = tokenizer.encode("skin", add_special_tokens=False)[0]
+    emb_layer = text_encoder.get_input_embeddings()
+    with torch.no_grad():
+        noise = torch.randn((len(token_ids), emb_layer.weight.shape[1]), generator=gen) * 0.01
+        for k, tid in enumerate(token_ids):
+            emb_layer.weight[tid] = emb_layer.weight[init_id] + noise[k].to(emb_layer.weight.dtype)
+    orig_embeds = emb_layer.weight.detach().clone()
+    hidden = text_encoder.config.hidden_size
+    fst_emb = FstEmbedding(hidden)
+    with torch.no_grad():  # start every type at the end-of-sequence state the UNet already attends to
+        ids = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
+        eos_state = text_encoder(ids)[0][0, -1].float()
+        fst_emb.embedding.weight.copy_(eos_state + torch.randn(fst_emb.embedding.weight.shape, generator=gen) * 0.01)
+
+    # ---- freeze what does not train ------------------------------------------------------
+    text_encoder.requires_grad_(False)
+    emb_layer.weight.requires_grad_(True)
+    unet.requires_grad_(from_scratch)
+    if config.lora_rank > 0:
+        from peft import LoraConfig
+
+        unet.to(dev, dtype=weight_dtype)
+        unet.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_rank, init_lora_weights="gaussian",
+                                    target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    unet.to(dev)
+    if not tune_unet:
+        unet.to(dtype=weight_dtype)
+    # fp32 master weights for everything that trains (fp16 trainable params are what makes
+    # GradScaler fail with "Attempting to unscale FP16 gradients")
+    trainable_unet = [p for p in unet.parameters() if p.requires_grad]
+    for p in trainable_unet:
+        p.data = p.data.float()
+    text_encoder.to(dev)  # fp32: its token embedding trains
+    fst_emb.to(dev)
+    if config.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+        text_encoder.gradient_checkpointing_enable()
+    params = [{"params": [emb_layer.weight, *fst_emb.parameters()], "lr": lr if not from_scratch else lr * 5}]
+    if trainable_unet:
+        params.append({"params": trainable_unet, "lr": lr})
+    optimizer = torch.optim.AdamW(params, weight_decay=0.0)
+    use_scaler = config.mixed_precision == "fp16"
+    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+
+    if resume_dir is not None:
+        _load_checkpoint(resume_dir, unet=unet, text_encoder=text_encoder, fst_emb=fst_emb, token_ids=token_ids,
+                         optimizer=optimizer, gen=gen, from_scratch=from_scratch, lora=config.lora_rank > 0)
+
+    # ---- train -----------------------------------------------------------------------------
+    fst_idx = torch.tensor(frame["fst"].astype(int).to_numpy() - 1)
+    prompts = [build_prompt(PromptFields(diagnosis=d, fst=int(f))) for d, f in zip(frame["diagnosis"].fillna(""), frame["fst"])]
+    prompt_ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                           return_tensors="pt").input_ids
+    null_ids = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
+    unet.train()
+    autocast = (torch.autocast(dev.type, dtype=weight_dtype) if config.mixed_precision != "no"
+                else torch.autocast(dev.type, enabled=False))
+    keep = torch.ones(len(tokenizer), dtype=torch.bool)
+    keep[token_ids] = False
+    t0 = time.perf_counter()
+    step, losses, step_times = start_step, [], []
+    n_train = config.steps
+    while step < n_train:
+        ts = time.perf_counter()
+        for _ in range(config.gradient_accumulation):
+            idx = torch.randint(0, len(frame), (config.batch_size,), generator=gen)
+            m = moments[idx]
+            lat = m[:, :4] + m[:, 4:] * torch.randn(m[:, :4].shape, generator=gen)
+            flip = torch.rand(len(idx), generator=gen) < 0.5
+            lat = torch.where(flip[:, None, None, None], lat.flip(-1), lat) * scaling
+            noise = torch.randn(lat.shape, generator=gen)
+            if schedule["noise_offset"]:
+                noise = noise + schedule["noise_offset"] * torch.randn((lat.shape[0], lat.shape[1], 1, 1), generator=gen)
+            t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(idx),), generator=gen)
+            drop = torch.rand(len(idx), generator=gen) < config.condition_dropout
+            ids = torch.where(drop[:, None], null_ids.expand(len(idx), -1), prompt_ids[idx])
+            f = torch.where(drop, torch.full_like(idx, NULL_FST), fst_idx[idx])
+            lat, noise, t, ids, f = (x.to(dev) for x in (lat, noise, t, ids, f))
+            noisy = noise_scheduler.add_noise(lat, noise, t)
+            target = noise if schedule["prediction_type"] == "epsilon" else noise_scheduler.get_velocity(lat, noise, t)
+            with autocast:
+                states = fst_emb(text_encoder(ids)[0], f)
+                pred = unet(noisy.to(unet.dtype if not tune_unet else noisy.dtype), t,
+                            states.to(unet.dtype if not tune_unet else states.dtype)).sample
+            loss = F.mse_loss(pred.float(), target.float()) / config.gradient_accumulation
+            (scaler.scale(loss) if scaler else loss).backward()
+            losses.append(float(loss.detach()) * config.gradient_accumulation)
+        if scaler:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():  # only the new tokens' rows may change
+            emb_layer.weight[keep] = orig_embeds[keep].to(emb_layer.weight.dtype)
+        step += 1
+        step_times.append(time.perf_counter() - ts)
+        if progress:
+            progress(step, n_train, float(np.mean(losses[-20:])))
+        if config.checkpoint_every and step % config.checkpoint_every == 0 and step < n_train:
+            _save_checkpoint(ckpt_dir / f"step-{step:06d}", step=step, unet=unet, vae=vae, text_encoder=text_encoder,
+                             fst_emb=fst_emb, token_ids=token_ids, optimizer=optimizer, gen=gen,
+                             from_scratch=from_scratch, lora=config.lora_rank > 0)
+        if config.max_minutes is not None and time.perf_counter() - t0 > 60 * config.max_minutes:
+            break
+
+    # ---- save only what was learned --------------------------------------------------------
+    out.mkdir(parents=True, exist_ok=True)
+    unet.eval()
+    if from_scratch:
+        base_te = copy.deepcopy(text_encoder)
+        base_te.resize_token_embeddings(base_vocab, mean_resizing=False)
+        base_dir = out / "base"
+        StableDiffusionPipeline(vae=vae.float().cpu(), text_encoder=base_te.cpu(), tokenizer=base_tokenizer,
+                                unet=unet.float().cpu(), scheduler=_inference_base_scheduler(noise_scheduler),
+                                safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+                                ).save_pretrained(base_dir, safe_serialization=True)
+        base_ref = "base"
+        base_sha = sha256_files(base_model_files(base_dir))
+    else:
+        base_ref = str(Path(base_model).resolve())
+    lora_state = None
+    if config.lora_rank > 0:
+        from diffusers.utils import convert_state_dict_to_diffusers
+        from peft.utils import get_peft_model_state_dict
+
+        lora_state = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+        lora_state = {k: v.detach().float().cpu() for k, v in lora_state.items()}
+    tokens = {tok: emb_layer.weight[tid].detach().float().cpu().clone() for tok, tid in zip(FST_TOKENS.values(), token_ids)}
+    cond = Conditioning(path=None, config={
+        "format_version": FORMAT_VERSION,
+        "base_model": base_ref,
+        "base_model_sha256": base_sha,
+        "resolution": resolution,
+        "schedule": schedule,
+        "fst_embedding": {"num_types": 6, "null_index": NULL_FST, "hidden": hidden},
+        "train": {**asdict(config), "learning_rate": lr, "steps_done": step, "device": dev.type,
+                  "n_images": len(frame), "fst_sources": frame["fst_source"].value_counts().to_dict(),
+                  "trained": ("tiny model from scratch (VAE, UNet), " if from_scratch else "")
+                  + "tokens, FST embedding" + (f", UNet LoRA r={config.lora_rank}" if lora_state else "")},
+    }, token_embeddings=tokens, fst_embedding=fst_emb.cpu(), lora_state=lora_state)
+    path = cond.save(out)
+    sps = float(np.median(step_times)) if step_times else math.nan
+    return TrainResult(path=path, steps=step, seconds_per_step=sps, vae_seconds_per_step=vae_time,
+                       final_loss=float(np.mean(losses[-50:])) if losses else math.nan, schedule=schedule)
+
+
+def _inference_base_scheduler(noise_scheduler):
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler.from_config(noise_scheduler.config, clip_sample=False, set_alpha_to_one=False)
+
+
+def _train_vae(vae, pixels, *, steps: int, batch: int, gen, device) -> float | None:
+    """Reconstruction (L1 + L2) with a small KL term; returns the median seconds per step."""
+    import torch
+
+    vae.to(device).train()
+    opt = torch.optim.AdamW(vae.parameters(), lr=2e-3)
+    times = []
+    for _ in range(steps):
+        ts = time.perf_counter()
+        x = pixels[torch.randint(0, len(pixels), (batch,), generator=gen)].to(device)
+        post = vae.encode(x).latent_dist
+        z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen).to(device)
+        rec = vae.decode(z).sample
+        loss = (rec - x).abs().mean() + ((rec - x) ** 2).mean() + 1e-6 * post.kl().mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - ts)
+    vae.eval()
+    return float(np.median(times)) if times else None
+
+
+def _trainable_state(unet, text_encoder, fst_emb, token_ids, *, from_scratch: bool, lora: bool) -> dict:
+    state = {"fst_embedding": fst_emb.embedding.weight.detach().cpu().contiguous(),
+             "tokens": text_encoder.get_input_embeddings().weight[token_ids].detach().cpu().contiguous()}
+    if from_scratch:
+        state.update({f"unet.{k}": v.detach().cpu().contiguous() for k, v in unet.state_dict().items()})
+    elif lora:
+        from peft.utils import get_peft_model_state_dict
+
+        state.update({f"lora.{k}": v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(unet).items()})
+    return state
+
+
+def _save_checkpoint(folder: Path, *, step, unet, vae, text_encoder, fst_emb, token_ids, optimizer, gen,
+                     from_scratch, lora) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    save_file(_trainable_state(unet, text_encoder, fst_emb, token_ids, from_scratch=from_scratch, lora=lora),
+              str(tmp / "trainable.safetensors"))
+    if from_scratch:
+        save_file({k: v.detach().cpu().contiguous() for k, v in vae.state_dict().items()},
+                  str(tmp / "vae.safetensors"))
+        (tmp / "vae_config.json").write_text(json.dumps(dict(vae.config), default=str))
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save({"step": step, "generator": gen.get_state()}, tmp / "state.pt")
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+
+
+def _find_checkpoint(ckpt_dir: Path, resume) -> Path:
+    if str(resume) == "latest":
+        found = sorted(p for p in ckpt_dir.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
+        if not found:
+            raise InputError(f"--resume latest: no checkpoint in {ckpt_dir}")
+        return found[-1]
+    p = Path(resume)
+    if not (p / "state.pt").is_file():
+        raise InputError(f"--resume {p}: not a checkpoint folder (no state.pt)")
+    return p
+
+
+def _load_checkpoint(folder: Path, *, unet, text_encoder, fst_emb, token_ids, optimizer, gen, from_scratch, lora):
+    import torch
+    from safetensors.torch import load_file
+
+    state = load_file(str(folder / "trainable.safetensors"))
+    with torch.no_grad():
+        fst_emb.embedding.weight.copy_(state["fst_embedding"])
+        text_encoder.get_input_embeddings().weight[token_ids] = state["tokens"].to(text_encoder.dtype)
+        if from_scratch:
+            unet.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("unet.")})
+        elif lora:
+            from peft.utils import set_peft_model_state_dict
+
+            set_peft_model_state_dict(unet, {k[5:]: v for k, v in state.items() if k.startswith("lora.")})
+    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
+    gen.set_state(torch.load(folder / "state.pt", weights_only=False)["generator"])

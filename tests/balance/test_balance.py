@@ -1,0 +1,187 @@
+"""balance end to end on tiny models: manifest, provenance, gate, resume, process split."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from fairskin.balance import GenerateConfig, balance, gate_image, slot_seed  # noqa: E402
+from fairskin.balance import _run  # noqa: E402
+from fairskin.data import PhantomSpec, render_phantom  # noqa: E402
+from fairskin.data._manifest import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS  # noqa: E402
+from fairskin.errors import InputError  # noqa: E402
+
+#: 2 inference steps; the untrained tiny model's tones are arbitrary, so most tests accept any type
+FAST = GenerateConfig(steps=2, batch_size=4, tolerance=6, max_attempts=2)
+PROVENANCE = ["fst_requested", "ita_measured", "fst_measured", "gate", "attempt", "prompt", "negative_prompt", "seed",
+              "base_model", "base_model_sha256", "conditioning", "conditioning_sha256", "scheduler", "steps", "guidance"]
+
+
+def test_gate_accepts_the_right_type_and_rejects_the_wrong_one():
+    dark = render_phantom(PhantomSpec(ita=-20.0, size=64, seed=1))  # type VI on the default scale
+    assert gate_image(dark, 6, tolerance=0).accepted
+    r = gate_image(dark, 5, tolerance=0)
+    assert not r.accepted and r.fst == 6
+    assert r.reason.startswith("fst_mismatch: measured 6 (ITA ") and r.reason.endswith("asked 5, tolerance 0")
+    assert gate_image(dark, 5, tolerance=1).accepted
+
+
+def test_default_tolerance_is_exact_for_v_and_vi():
+    g = GenerateConfig()
+    assert [g.tolerance_for(k) for k in range(1, 7)] == [1, 1, 1, 1, 0, 0]
+
+
+def test_slot_seed_is_stable():
+    assert slot_seed(0, "fst5-melanoma-00000", 1) == slot_seed(0, "fst5-melanoma-00000", 1)
+    assert slot_seed(0, "fst5-melanoma-00000", 1) != slot_seed(0, "fst5-melanoma-00000", 2)
+    assert slot_seed(0, "fst5-melanoma-00000", 1) != slot_seed(1, "fst5-melanoma-00000", 1)
+
+
+def test_image_does_not_depend_on_batch(tiny_conditioning):
+    from fairskin.balance import ConditionedGenerator
+    from fairskin.conditioning import Conditioning
+
+    cond = Conditioning.load(tiny_conditioning)
+    g1 = ConditionedGenerator(cond, config=GenerateConfig(steps=2, batch_size=1))
+    g3 = ConditionedGenerator(cond, config=GenerateConfig(steps=2, batch_size=3))
+    prompts, fst, seeds = ["a photo on <fst-5> skin"] * 3, [5, 6, 5], [11, 12, 13]
+    a, b = g1.generate(prompts, fst, seeds), g3.generate(prompts, fst, seeds)
+    assert all(np.abs(x.astype(int) - y.astype(int)).max() <= 1 for x, y in zip(a, b))
+    assert np.abs(a[0].astype(int) - a[2].astype(int)).max() > 0  # different seeds, different images
+
+
+def test_dry_run_writes_plan_only(small_demo, small_labels, tmp_path):
+    res = balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5", dry_run=True)
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["n_generate"] == res.plan.n_generate > 0
+    assert (tmp_path / "plan.csv").is_file()
+    assert not (tmp_path / "images").exists() and not (tmp_path / "conditioning").exists()
+
+
+def _share56(manifest: pd.DataFrame) -> float:
+    return float(manifest["fst"].isin([5, 6]).mean())
+
+
+def test_balance_end_to_end(small_demo, small_labels, tiny_conditioning, tmp_path):
+    res = balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5",
+                  conditioning=tiny_conditioning, generate=FAST, json_path=tmp_path / "s.json")
+    m = pd.read_csv(res.manifest)
+    assert list(m.columns) == list(MANIFEST_COLUMNS) + list(SYNTHETIC_COLUMNS)
+    real, syn = m[~m["synthetic"]], m[m["synthetic"]]
+    assert len(real) == 40 and len(syn) == res.plan.n_generate
+    assert abs(_share56(m) - 0.5) <= 0.01
+    assert syn[PROVENANCE].notna().all().all()
+    assert (syn["gate"] == "accepted").all() and (syn["fst_source"] == "requested").all()
+    assert syn["source"].eq("synthetic").all() and syn["image_id"].is_unique
+    assert (real["fst_source"] == "estimated (kinyanjui_fst)").all()
+    assert all((tmp_path / p).is_file() for p in m["image"])  # real paths relative to OUT too
+    meta = pd.read_csv(res.metadata)
+    assert len(meta) == len(syn) and all((tmp_path / "images" / f).is_file() for f in meta["file_name"])
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["schema"] == "fairskin.balance/1"
+    v = [c for c in s["cells"] if c["fst"] in ("5", "6")]
+    assert sum(c["synthetic"] for c in v) == res.plan.n_generate
+    assert all(c["acceptance_rate"] == 1.0 for c in v if c["generated"])
+
+
+def test_rejections_are_retried_and_logged(small_demo, small_labels, tiny_conditioning, tmp_path):
+    # the barely trained tiny model makes dark images, so asking for type I with an exact gate
+    # rejects most of them: each slot is retried with a new seed up to max_attempts, then left short
+    gen = GenerateConfig(steps=2, batch_size=4, tolerance=0, max_attempts=2)
+    res = balance(small_demo, out=tmp_path, labels=small_labels, target="fst1=0.3", conditioning=tiny_conditioning,
+                  generate=gen)
+    log = _run._read_attempts(tmp_path)
+    rejected = log[log["gate"] == "rejected"]
+    assert len(rejected) > 0
+    assert set(log["attempt"]) <= {"1", "2"}
+    retried = set(log.loc[log["attempt"] == "2", "slot"])
+    assert retried <= set(log.loc[(log["attempt"] == "1") & (log["gate"] == "rejected"), "slot"])
+    assert all((tmp_path / p).is_file() and p.startswith("rejected/") for p in rejected["image"])
+    accepted = log[log["gate"] == "accepted"]
+    assert (accepted["fst_measured"] == "1").all()
+    m = pd.read_csv(res.manifest)
+    assert int(m["synthetic"].sum()) == len(accepted)
+    if len(accepted) < res.plan.n_generate:
+        assert any("short of their target" in w for w in res.summary["warnings"])
+
+
+def test_killed_run_resumes_without_duplicates(small_demo, small_labels, tiny_conditioning, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real_save = _run._atomic_save_png
+
+    def dying_save(path, rgb):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt  # killed after 5 images
+        real_save(path, rgb)
+
+    monkeypatch.setattr(_run, "_atomic_save_png", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5", conditioning=tiny_conditioning,
+                generate=FAST)
+    assert len(_run._read_attempts(tmp_path)) == 5
+    # a half-written log line (killed mid-write) is dropped on resume
+    with open(next(tmp_path.glob("attempts-*.csv")), "a") as fh:
+        fh.write("images/partial")
+    monkeypatch.setattr(_run, "_atomic_save_png", real_save)
+    res = balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5", conditioning=tiny_conditioning,
+                  generate=FAST)
+    log = _run._read_attempts(tmp_path)
+    assert log["slot"].is_unique and len(log) == res.plan.n_generate
+    # the same images as an uninterrupted run (same seeds per slot)
+    ref = tmp_path.parent / (tmp_path.name + "-ref")
+    balance(small_demo, out=ref, labels=small_labels, target="fst56=0.5", conditioning=tiny_conditioning, generate=FAST)
+    ref_log = _run._read_attempts(ref).set_index("slot")
+    assert (log.set_index("slot")["seed"] == ref_log.loc[log["slot"], "seed"]).all()
+    assert not list(tmp_path.glob("images/*.tmp*"))
+
+
+def test_other_plan_in_out_is_refused(small_demo, small_labels, tiny_conditioning, tmp_path):
+    balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5", dry_run=True)
+    with pytest.raises(InputError) as e:
+        balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.45", dry_run=True)
+    assert "holds the output of a different plan" in str(e.value) and "--overwrite" in str(e.value)
+    balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.45", dry_run=True, overwrite=True)
+
+
+def test_two_processes_split_the_plan(small_demo, small_labels, tiny_conditioning, tmp_path, monkeypatch):
+    for rank in (1, 0):  # rank 0 merges, so it finishes last
+        monkeypatch.setattr(_run, "_process_split", lambda r=rank: (r, 2))
+        res = balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5",
+                      conditioning=tiny_conditioning, generate=FAST)
+    a0 = pd.read_csv(tmp_path / "attempts-0.csv")
+    a1 = pd.read_csv(tmp_path / "attempts-1.csv")
+    assert not set(a0["slot"]) & set(a1["slot"])
+    assert len(a0) + len(a1) == res.plan.n_generate
+    assert int(pd.read_csv(res.manifest)["synthetic"].sum()) == res.plan.n_generate
+
+
+def test_image_to_image_retones_a_lighter_real_image(small_demo, small_labels, tiny_conditioning, tmp_path):
+    gen = GenerateConfig(mode="image", strength=0.6, steps=2, batch_size=4, tolerance=6, max_attempts=1)
+    res = balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5",
+                  conditioning=tiny_conditioning, generate=gen)
+    m = pd.read_csv(res.manifest)
+    syn = m[m["synthetic"]]
+    assert (syn["strength"] == 0.6).all() and syn["source_image"].notna().all()
+    labels = pd.read_csv(small_labels).set_index("image")["fst"]
+    assert (labels.loc[syn["source_image"]].to_numpy() < syn["fst_requested"].to_numpy()).all()
+
+
+def test_html_report(small_demo, small_labels, tiny_conditioning, tmp_path):
+    import fairskin.reports as reports
+
+    kw = dict(labels=small_labels, target="fst56=0.5", conditioning=tiny_conditioning, generate=FAST,
+              html=tmp_path / "r.html")
+    if not hasattr(reports, "render_balance_report"):
+        with pytest.raises(InputError, match="balance report renderer"):
+            balance(small_demo, out=tmp_path / "o", **kw)
+    else:
+        balance(small_demo, out=tmp_path / "o", **kw)
+        assert (tmp_path / "r.html").stat().st_size > 0
