@@ -274,6 +274,9 @@ def write_report(html_text: str, data: Mapping, path) -> Path:
         raise InputError(f"report path must end in .html, got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html_text, encoding="utf-8")
-    path.with_suffix(".json").write_text(json.dumps(to_jsonable(data), indent=1, allow_nan=False) + "\n",
-                                         encoding="utf-8")
+    try:  # plain JSON types already (the usual case): no copy
+        text = json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError):
+        text = json.dumps(to_jsonable(data), allow_nan=False)
+    path.with_suffix(".json").write_text(text + "\n", encoding="utf-8")
     return path

@@ -304,13 +304,12 @@ class Chromium:
 
     def __init__(self, tmp):
         self.tmp = tmp
-        self.n = 0
 
     def _run(self, args, url, timeout=90):
         import subprocess
+        import uuid
 
-        self.n += 1
-        profile = self.tmp / f"profile-{self.n}"
+        profile = self.tmp / f"profile-{uuid.uuid4().hex[:12]}"  # unique even from several threads
         cmd = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         return proc

@@ -30,17 +30,22 @@ def rendered(tmp_path_factory, phantom_root, chromium, helpers):
     makers = {"label": (render_label_report, _label_dict(phantom_root)), "audit": (render_audit_report, audit),
               "balance": (render_balance_report, _balance_dict(phantom_root)),
               "synthetic": (render_synthetic_report, _synthetic_dict(phantom_root))}
-    out = {}
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = {kind: fn(data, tmp / kind / "report.html") for kind, (fn, data) in makers.items()}
+    with ThreadPoolExecutor(max_workers=4) as pool:  # chromium start-up is mostly waiting
+        doms = {k: pool.submit(chromium.dump_dom, p) for k, p in paths.items()}
+        shots = {k: pool.submit(chromium.screenshot, p, tmp / f"{k}.png") for k, p in paths.items()}
+        out = {}
+        for k, p in paths.items():
+            dom, console = doms[k].result()
+            console = console + shots[k].result()
+            out[k] = {"dom": dom, "console": console, "png": tmp / f"{k}.png", "path": p}
     keep = os.environ.get("FAIRSKIN_SCREENSHOTS")
-    for kind, (fn, data) in makers.items():
-        path = fn(data, tmp / kind / "report.html")
-        dom, console = chromium.dump_dom(path)
-        png = tmp / f"{kind}.png"
-        console += chromium.screenshot(path, png)
-        if keep:
-            os.makedirs(keep, exist_ok=True)
-            shutil.copy(png, os.path.join(keep, f"{kind}.png"))
-        out[kind] = {"dom": dom, "console": console, "png": png, "path": path}
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        for k in out:
+            shutil.copy(out[k]["png"], os.path.join(keep, f"{k}.png"))
     return out
 
 

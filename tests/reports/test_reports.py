@@ -270,8 +270,9 @@ def test_report_on_100000_images_stays_small(tmp_path, label_dict, balance_dict,
     big.mkdir()
     from fairskin.data import PhantomSpec, render_phantom
 
-    for i in range(4):
-        Image.fromarray(render_phantom(PhantomSpec(ita=20.0 + 10 * i, size=1024, seed=i))).save(big / f"b{i}.png")
+    for i in range(4):  # 1024 px photographs (a phantom scaled up: rendering one at 1024 px is slow)
+        small = Image.fromarray(render_phantom(PhantomSpec(ita=20.0 + 10 * i, size=128, seed=i)))
+        small.resize((1024, 1024), Image.Resampling.BICUBIC).save(big / f"b{i}.png")
     label_dict["data"]["root"] = str(big)
     label_dict["unlabelled"] = [{"image": f"b{i % 4}.png", "status": "no_skin", "reason": "x"} for i in range(5000)]
     label_dict["least_confident"] = [{"image": f"b{i % 4}.png", "ita": 20.0, "fst": 4, "confidence": 0.5}
