@@ -283,11 +283,12 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float) -> tuple[li
         vals = [v for r in rrows for v in (r["value"], r["lo"], r["hi"]) if v is not None] + list(bounds)
         parts.append(figure(_svg.forest(rrows, title=f"Metric ratios to {meta.get('reference_group', 'reference')} ({name})",
                                         xlabel=f"ratio to {meta.get('reference_group', 'reference')} (1 = parity)",
-                                        ref=(1.0, "parity"), kind="ratios",
+                                        ref=(1.0, "parity"), kind="ratios", bounds=(float(bounds[0]), float(bounds[1])),
                                         xlim=(min(vals) - 0.05, max(vals) + 0.05),
                                         desc="; ".join(f"{r['label']}: {fmt_ci(x)}" + (" outside bounds" if "outside_bounds" in (x.get("flags") or []) else "")
                                                        for r, x in zip(rrows, ratios))),
-                            f"Ratios with 95% CI; accepted range {bounds[0]}\u2013{bounds[1]}."))
+                            f"Ratios with 95% CI; accepted range {bounds[0]}\u2013{bounds[1]} (red dotted lines; "
+                            "shaded = outside it)."))
         parts.append(table(["group", "reference", "metric", "ratio (95% CI)", "p", "flags"],
                            [[r.get("group"), r.get("reference"), METRIC_NAMES.get(r.get("metric"), r.get("metric")),
                              ci_cell(r), fmt_p(r.get("p_value")),

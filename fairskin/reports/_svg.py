@@ -393,7 +393,7 @@ def scatter(groups: Sequence[dict], *, title: str, desc: str, xlabel: str = "", 
 
 def forest(rows: Sequence[dict], *, title: str, desc: str, xlabel: str, xlim: tuple[float, float] | None = None,
            ref: tuple[float, str] | None = None, width: int = 560, kind: str = "forest",
-           value_fmt=lambda v: f"{v:.2f}") -> Markup:
+           value_fmt=lambda v: f"{v:.2f}", bounds: tuple[float, float] | None = None) -> Markup:
     """One row per group: point estimate with its CI as a whisker. Rows: ``{"label", "value",
     "lo", "hi", "style": SeriesStyle, "unreliable": bool}``; unreliable rows get a hatched band
     and the text "unreliable"."""
@@ -412,6 +412,16 @@ def forest(rows: Sequence[dict], *, title: str, desc: str, xlabel: str, xlim: tu
     f.axes(xlabel=xlabel, xticks=xt, yticks=[], grid=False)
     for v in xt:
         f.add(f'<line x1="{_n(f.x(v))}" y1="{_n(f.mt)}" x2="{_n(f.x(v))}" y2="{_n(f.mt + f.ph)}" stroke="#eee"/>')
+    if bounds is not None:  # accepted range: the area outside it is shaded
+        lo_b, hi_b = (min(max(b, xlim[0]), xlim[1]) for b in bounds)
+        for a, b in ((xlim[0], lo_b), (hi_b, xlim[1])):
+            if b > a:
+                f.add(f'<rect class="outside" x="{_n(f.x(a))}" y="{_n(f.mt)}" width="{_n(f.x(b) - f.x(a))}" '
+                      f'height="{_n(f.ph)}" fill="#f6e3e3"/>')
+        for b in bounds:
+            if xlim[0] <= b <= xlim[1]:
+                f.add(f'<line class="bound" x1="{_n(f.x(b))}" y1="{_n(f.mt)}" x2="{_n(f.x(b))}" y2="{_n(f.mt + f.ph)}" '
+                      f'stroke="#a0001e" stroke-dasharray="2 2"/>')
     if ref is not None and xlim[0] <= ref[0] <= xlim[1]:
         f.add(f'<line x1="{_n(f.x(ref[0]))}" y1="{_n(f.mt)}" x2="{_n(f.x(ref[0]))}" y2="{_n(f.mt + f.ph)}" '
               f'stroke="#555" stroke-dasharray="4 3"/>')

@@ -124,6 +124,8 @@ def test_audit_sections_and_plots(reports):
     for k in ("forest-auroc", "forest-sensitivity", "forest-specificity", "forest-ece", "ratios", "deltas", "embedding"):
         assert k in kinds, k
     assert "FAIL" in html and "dark_skin_auroc_gain" in html
+    ratios = html.split('data-kind="ratios"')[1].split("</svg>")[0]
+    assert ratios.count('class="bound"') == 2  # ratio_bounds 0.8 and 1.25
 
 
 def test_audit_without_curves_says_which_key_is_missing(tmp_path, audit_dict):
