@@ -87,6 +87,12 @@ def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> s
     parts = [figure(chart, "Per type, summed over diagnoses: blue solid = real images before balancing; orange dotted "
                            "= after adding synthetic images; grey striped = target. Hatched: fewer than "
                            f"{MIN_RELIABLE_N} real images (the synthetic ones rest on very few real examples).")]
+    shares = data.get("shares") or []
+    if shares:
+        parts.append(table(["set", "types", "target share", "real", "after", "share before", "share after"],
+                           [[x.get("set"), x.get("types"), fmt_pct(x.get("target"), 1), x.get("real"), x.get("final"),
+                             fmt_pct(x.get("share_before"), 1), fmt_pct(x.get("share_after"), 1)] for x in shares],
+                           caption="Target shares", numeric={3, 4}))
     body.append(section("Before and after, per skin type", parts, sid="totals"))
     toc.append(("totals", "Totals"))
 

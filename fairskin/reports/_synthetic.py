@@ -200,7 +200,9 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
                 lab = f"type {ROMAN.get(fst, p.get('fst'))}, {p.get('diagnosis')}, distance {fmt(p.get('distance'), 3)}"
                 a = budget.thumb(p.get("synthetic"), root, caption=f"synthetic: {p.get('synthetic')}",
                                  alt=f"synthetic image {p.get('synthetic')} ({lab})")
-                b = budget.thumb(p.get("real"), root, caption=f"nearest real: {p.get('real')}",
+                if p.get("is_source_image"):
+                    lab += " (its own source image: expected for image-to-image generation)"
+                b = budget.thumb(p.get("real"), data.get("real_root") or root, caption=f"nearest real: {p.get('real')}",
                                  alt=f"real image {p.get('real')}, nearest to the synthetic one")
                 out.append(f'<div class="pair" data-distance="{esc(fmt(p.get("distance"), 4))}">{a or ""}{b or ""}'
                            f'<p class="note">{esc(lab)}</p></div>')

@@ -341,3 +341,25 @@ def test_nice_ticks_and_histogram_checks():
     svg = histogram([0, 1, 2], [1, 2], title="t", desc="d", cuts=[(1.0, "a"), (5.0, "outside")])
     assert svg.count('class="cut"') == 1
     assert math.isfinite(len(svg))
+
+
+def test_optional_keys_of_the_producers(tmp_path, balance_dict, synthetic_dict, phantom_root):
+    """Keys the balance and synthetic-audit stages write beyond the minimum: shares, real_root,
+    is_source_image, reliable, mode_collapse None."""
+    balance_dict["shares"] = [{"set": "FST56", "types": "V-VI", "target": 0.25, "real": 80, "final": 200,
+                               "share_before": 0.12, "share_after": 0.25}]
+    html = _render("balance", balance_dict, tmp_path)
+    assert "Target shares" in html and "12.0%" in html
+
+    pair = synthetic_dict["memorisation"]["pairs"][0]
+    pair["real"] = "real_5_0.png"  # relative to real_root, not image_root
+    pair["is_source_image"] = True
+    synthetic_dict["real_root"] = str(phantom_root / "images")
+    synthetic_dict["cells"][0].update(mode_collapse=None, mode_collapse_reason="fewer than 20 images", reliable=False)
+    html = _render("synthetic", synthetic_dict, tmp_path)
+    first_pair = html.split('class="pair"')[1]
+    assert first_pair.count('src="data:image/jpeg') == 2
+    assert "its own source image" in first_pair
+    assert "not judged<br><small>fewer than 20 images</small>" in html
+    row = html.split('id="type-1"')[1].split("</section>")[0]
+    assert 'class="unreliable"' in row
