@@ -72,7 +72,8 @@ def plain_summary(data: Mapping) -> list[str]:
         pair = next((f for f in m.get("fairness") or [] if f.get("name") == "auroc_gap" and f.get("method") == "pair"), None)
         if pair and len(pair.get("groups") or []) == 2:
             g_ref, g_dark = (str(x) for x in pair["groups"])
-            dark = groups.get(g_dark) or {}
+            every = {str(g.get("group")): g for g in m.get("groups") or []}  # the pair is at group level
+            dark = groups.get(g_dark) or every.get(g_dark) or {}
             auc = (dark.get("metrics") or {}).get("auroc")
             v = pair.get("value")
             if v is not None:

@@ -363,3 +363,21 @@ def test_optional_keys_of_the_producers(tmp_path, balance_dict, synthetic_dict, 
     assert "not judged<br><small>fewer than 20 images</small>" in html
     row = html.split('id="type-1"')[1].split("</section>")[0]
     assert 'class="unreliable"' in row
+
+
+@pytest.mark.parametrize("kind,data", [
+    ("label", {"schema": "fairskin.label/1", "counts": {"total": 0}, "fst_distribution": {"estimated": {}}}),
+    ("audit", {"schema": "fairskin.audit/1", "models": []}),
+    ("audit", {"schema": "fairskin.audit/1", "models": [{"name": "m", "groups": [], "overall": None}]}),
+    ("balance", {"schema": "fairskin.balance/1", "cells": []}),
+    ("synthetic", {"schema": "fairskin.synthetic_audit/1", "cells": []}),
+])
+def test_minimal_inputs_render(tmp_path, kind, data):
+    html = _render(kind, data, tmp_path)
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+
+
+def test_plain_summary_when_gaps_are_over_types(audit_dict):
+    """At type level the AUROC pair gap is still I-II vs V-VI: its AUROC comes from the group entry."""
+    audit_dict["meta"]["group_level"] = "type"
+    assert plain_summary(audit_dict)[0].startswith("base.pt: AUROC on FST V-VI is 0.57 (0.51\u20130.63), 0.15 below FST I-II")
