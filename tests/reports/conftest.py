@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 
 import numpy as np
 import pytest
@@ -293,7 +294,7 @@ def deep():
 
 # -- headless Chromium -------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("FAIRSKIN_CHROMIUM", "/usr/bin/chromium")  # Debian's chromium by default
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
@@ -348,8 +349,6 @@ def not_blank(png_path, min_std=8.0) -> bool:
 
 @pytest.fixture(scope="session")
 def chromium(tmp_path_factory):
-    import os
-
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (.ci/install-chromium) to run browser tests")
     return Chromium(tmp_path_factory.mktemp("chromium"))
