@@ -403,9 +403,7 @@ def _summary(plan: BalancePlan, attempts: pd.DataFrame, frame: pd.DataFrame, dat
         "target": {"rule": plan.target.text, "description":
                    f"{plan.target.text}; each skin type keeps its diagnosis mix; at most {plan.max_per_real:g} synthetic "
                    f"per real image in a cell"},
-        "gate": {"description": "measured Fitzpatrick type (fairskin label's ITA estimator) must equal the requested "
-                 "one for V and VI" + ("" if generate.tolerance == 0 else ", within one type otherwise")
-                 if generate.tolerance is None else f"measured type within {generate.tolerance} of the requested one",
+        "gate": {"description": _gate_text(generate),
                  "fst_tolerance": generate.tolerance, "max_attempts": generate.max_attempts},
         "generator": {"base_model": str(cond.config["base_model"]), "base_model_sha256": cond.config.get("base_model_sha256"),
                       "conditioning": str(cond.path), "conditioning_sha256": cond.sha256(),
@@ -419,6 +417,15 @@ def _summary(plan: BalancePlan, attempts: pd.DataFrame, frame: pd.DataFrame, dat
         "run": {"images_per_second": images_per_second},
         "warnings": warnings,
     }
+
+
+def _gate_text(generate: GenerateConfig) -> str:
+    est = "the Fitzpatrick type measured by fairskin label's ITA estimator"
+    if generate.tolerance is None:
+        return f"{est} must equal the requested type for V and VI, and be within one type of it otherwise"
+    if generate.tolerance == 0:
+        return f"{est} must equal the requested type"
+    return f"{est} must be within {generate.tolerance} type(s) of the requested one"
 
 
 def _types(set_name: str) -> set[int]:

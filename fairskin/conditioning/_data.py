@@ -1,8 +1,8 @@
 """Real images with a skin type: the manifest plus ``fst`` and ``fst_source`` per row.
 
 ``fst`` comes from ``labels.csv`` (written by ``fairskin label``) where it has one, else from the
-data set's human type; without either, from the label estimator run here (same estimator, same
-scale), so that the demo loop also runs before ``fairskin label``.
+data set's human type. Without ``labels``, images with no human type are measured here with the
+label estimator (same estimator, default scale), so that the loop also runs before ``fairskin label``.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def labelled_manifest(data: str | Path | pd.DataFrame, *, labels: str | Path | N
     use_human = pd.isna(fst) & ~pd.isna(human)
     fst[use_human] = human[use_human]
     source[use_human] = "human"
-    if estimate_missing and pd.isna(fst).any() and root is not None:
+    if estimate_missing and labels is None and pd.isna(fst).any() and root is not None:
         from fairskin.label import LabelConfig, estimate_image
 
         cfg = LabelConfig()
