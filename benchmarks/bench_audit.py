@@ -7,7 +7,8 @@
    time is its *whole* audit (all metrics, both group levels, gaps, ratios), fairlearn's is AUROC
    only, so the ratio understates the difference.
 3. CI coverage: on simulated data sets from a binormal model with known AUROC Phi(d / sqrt(2)),
-   how often the 95% interval covers the truth (target: 93-97%).
+   how often the 95% interval covers the truth (target: 93-97%); and the type-I error of the gap
+   p-values on data with no skin-type difference.
 4. Model inference throughput: a timm ResNet-50 with RANDOM weights at 224 px on this CPU. This
    is a throughput measurement only; the weights classify nothing.
 
@@ -32,7 +33,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fairskin.audits.classifier import audit_predictions  # noqa: E402
+from fairskin.audits.classifier import audit_predictions, compare_audits  # noqa: E402
 
 
 def simulated_predictions(n: int = 10_000, seed: int = 0) -> pd.DataFrame:
@@ -115,6 +116,49 @@ def bench_coverage(n_sets: int, n_boot: int, n_pos: int, n_neg: int, d: float = 
     return {"n_sets": n_sets, "n_pos": n_pos, "n_neg": n_neg, "true_auc": true_auc, "coverage": cov, "mc_se": se}
 
 
+def bench_null_p_values(n_sets: int, n_boot: int, n: int = 1200) -> dict:
+    """Type-I error of the gap p-values: data with no difference between skin types (same score
+    model in every group), share of data sets with p < 0.05 (ideal: 5%)."""
+    rng = np.random.default_rng(1)
+    keys = [("auroc_gap", "pair"), ("auroc_gap", "between_groups"), ("equalized_odds_difference", "between_groups"),
+            ("demographic_parity_difference", "between_groups")]
+    rejections = {k: 0 for k in keys}
+    delong = ratio = cmp = n_cmp = 0
+    t = time.perf_counter()
+    for k in range(n_sets):
+        fst = rng.integers(1, 7, n)
+        y = rng.random(n) < 0.3
+        score = 1 / (1 + np.exp(-(rng.normal(0, 1, n) + 1.2 * y)))
+        df = pd.DataFrame({"image": np.arange(n).astype(str), "score": score, "label": y, "fst": fst})
+        res = audit_predictions(df, n_boot=n_boot, seed=k)
+        gaps = res.model()["fairness"]
+        r = next(r for r in res.model()["ratios"] if r["metric"] == "auroc" and r["group"] != res.meta["reference_group"])
+        ratio += r["p_value"] < 0.05
+        if k < n_sets // 2:  # a second model of the same skill: paired comparison, AUROC delta on V-VI
+            other = df.assign(score=1 / (1 + np.exp(-(rng.normal(0, 1, n) + 1.2 * y))))
+            c = compare_audits([audit_predictions(df, n_boot=n_boot, seed=k, name="a"),
+                                audit_predictions(other, n_boot=n_boot, seed=k, name="b")]).comparisons[0]
+            d = next(d for d in c["deltas"] if d["group"] == "V-VI" and d["metric"] == "auroc")
+            cmp += d["p_value"] < 0.05
+            n_cmp += 1
+        for g in gaps:
+            key = (g["name"], g["method"])
+            if key in rejections and g["agg"] in (None, "worst_case"):
+                rejections[key] += g["p_value"] < 0.05
+            if key == ("auroc_gap", "pair"):
+                delong += g["p_value_delong"] < 0.05
+    out = {f"{a} ({b})": r / n_sets for (a, b), r in rejections.items()}
+    out["auroc_gap (pair), DeLong"] = delong / n_sets
+    out["ratio auroc (one group vs reference), bootstrap"] = ratio / n_sets
+    out[f"comparison delta auroc V-VI, paired bootstrap ({n_cmp} pairs of equally good models)"] = cmp / max(n_cmp, 1)
+    print(f"[p-values] {n_sets} data sets with NO skin-type difference ({n} rows, 6 types, {n_boot} resamples), "
+          f"share with p < 0.05 (ideal 5%, Monte Carlo SE {np.sqrt(0.05 * 0.95 / n_sets):.1%}) "
+          f"[{time.perf_counter() - t:.0f} s]:")
+    for k, v in out.items():
+        print(f"   {k}: {v:.1%}")
+    return out
+
+
 def bench_inference(batch: int, batches: int) -> dict:
     import timm
     import torch
@@ -155,7 +199,7 @@ def bench_inference(batch: int, batches: int) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["fairlearn", "coverage", "inference"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["fairlearn", "coverage", "pvalues", "inference"])
     ap.add_argument("--coverage-sets", type=int, default=200)
     ap.add_argument("--json", type=Path, help="write the figures as JSON")
     a = ap.parse_args(argv)
@@ -171,6 +215,8 @@ def main(argv=None) -> int:
         figures["coverage"] = [bench_coverage(sets, n_boot, 60, 140)]
         if not a.quick:
             figures["coverage"].append(bench_coverage(sets, n_boot, 150, 350))
+    if "pvalues" not in a.skip:
+        figures["null_p_values"] = bench_null_p_values(20 if a.quick else 200, 200 if a.quick else 500)
     if "inference" not in a.skip:
         figures["inference"] = bench_inference(batch=8 if a.quick else 16, batches=2 if a.quick else 6)
     if a.json:

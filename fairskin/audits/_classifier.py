@@ -381,16 +381,109 @@ def _metric_entry(value: float, samples: np.ndarray, *, cfg: AuditConfig, unreli
     return {"value": value, "ci_low": lo, "ci_high": hi, "flags": flags, "reason": None}
 
 
-def _gap_entry(name, method, agg, groups, value, samples, *, cfg, p=True, delong=None, flags=(), reason=None,
-               fairlearn=None) -> dict:
+P_BOOTSTRAP = "bootstrap"  # centred bootstrap (Hall & Wilson 1991)
+P_PERM_LABEL = "permutation_within_label"  # skin types shuffled within malignant and within benign rows
+P_PERM_ALL = "permutation"  # skin types shuffled over all rows
+P_Q = "delong_chi2"  # Cochran's Q of the group AUROCs with DeLong variances, chi-square with K-1 df
+
+
+def _gap_entry(name, method, agg, groups, value, samples, *, cfg, p: Any = P_BOOTSTRAP, delong=None, flags=(),
+               reason=None, fairlearn=None) -> dict:
+    """``p``: P_BOOTSTRAP (computed here from ``samples``), None (no test), or (p_value, method)."""
     if value is None or math.isnan(value):
         return {"name": name, "method": method, "agg": agg, "groups": list(groups), "value": None, "ci_low": None,
-                "ci_high": None, "p_value": None, "p_value_delong": None, "flags": sorted(set(flags) | {"undefined"}),
+                "ci_high": None, "p_value": None, "p_value_delong": None, "p_value_method": None,
+                "flags": sorted(set(flags) | {"undefined"}),
                 "reason": reason or "fewer than two groups with the metric defined", "fairlearn": fairlearn}
     lo, hi, _ = percentile_ci(samples, level=cfg.ci_level)
+    if p == P_BOOTSTRAP:
+        p_val, p_method = bootstrap_p_value(value, samples), P_BOOTSTRAP
+    elif p is None:
+        p_val, p_method = None, None
+    else:
+        p_val, p_method = p
     return {"name": name, "method": method, "agg": agg, "groups": list(groups), "value": float(value), "ci_low": lo,
-            "ci_high": hi, "p_value": bootstrap_p_value(value, samples) if p else None, "p_value_delong": delong,
+            "ci_high": hi, "p_value": p_val, "p_value_delong": delong, "p_value_method": p_method,
             "flags": list(flags), "reason": reason, "fairlearn": fairlearn}
+
+
+def _range(x: np.ndarray) -> np.ndarray:
+    """max - min along the last axis, ignoring NaN columns (groups where the rate is undefined)."""
+    with np.errstate(invalid="ignore"):
+        return np.nanmax(x, axis=-1) - np.nanmin(x, axis=-1)
+
+
+def _rate_gaps(tp, fp, sel, P, N, n, tpr_all, fpr_all) -> dict[str, np.ndarray]:
+    """Threshold-metric gaps from per-group counts (last axis = groups), as fairlearn defines them."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpr = np.where(P > 0, tp / np.where(P > 0, P, 1), np.nan)
+        fpr = np.where(N > 0, fp / np.where(N > 0, N, 1), np.nan)
+        sr = np.where(n > 0, sel / np.where(n > 0, n, 1), np.nan)
+        dt, df = _range(tpr), _range(fpr)
+        to_overall = np.maximum(np.nanmax(np.abs(tpr - tpr_all), axis=-1), np.nanmax(np.abs(fpr - fpr_all), axis=-1))
+    return {"eod_worst": np.maximum(dt, df), "eod_mean": (dt + df) / 2, "eod_overall": to_overall, "eopp": dt,
+            "dp": _range(sr)}
+
+
+def _permutation_p_values(eng: "_Engine", model: str, keys: list, threshold: float) -> dict[str, float]:
+    """Permutation tests of "no skin-type difference" for the threshold-metric gaps.
+
+    Shuffling the skin-type labels among the malignant rows (and, separately, among the benign
+    rows) leaves every group's size and positives fixed and makes its number of true positives
+    a multivariate hypergeometric draw, so ``n_boot`` permutations cost almost nothing. The
+    demographic-parity null (selection independent of skin type) shuffles over all rows.
+    ``p = (1 + #{T* >= T}) / (1 + n_boot)``.
+    """
+    y = eng.y
+    pred = eng.frame["_score_" + model].to_numpy(float) >= threshold
+    idx = [eng.rows[k] for k in keys]
+    P = np.array([int(y[i].sum()) for i in idx])
+    n = np.array([len(i) for i in idx])
+    N = n - P
+    tp = np.array([int((y[i] & pred[i]).sum()) for i in idx])
+    fp = np.array([int((~y[i] & pred[i]).sum()) for i in idx])
+    tpr_all = tp.sum() / P.sum() if P.sum() else np.nan
+    fpr_all = fp.sum() / N.sum() if N.sum() else np.nan
+    obs = _rate_gaps(tp, fp, tp + fp, P, N, n, tpr_all, fpr_all)
+    B = eng.cfg.n_boot
+    rng = np.random.default_rng([eng.cfg.seed, 1])
+    tp_s = rng.multivariate_hypergeometric(P, int(tp.sum()), size=B)
+    fp_s = rng.multivariate_hypergeometric(N, int(fp.sum()), size=B)
+    sel_s = rng.multivariate_hypergeometric(n, int(tp.sum() + fp.sum()), size=B)
+    perm = _rate_gaps(tp_s, fp_s, tp_s + fp_s, P, N, n, tpr_all, fpr_all)
+    perm["dp"] = _rate_gaps(tp_s, fp_s, sel_s, P, N, n, tpr_all, fpr_all)["dp"]
+    out = {}
+    for k, v in obs.items():
+        if np.isnan(v):
+            out[k] = None
+        else:
+            s = perm[k][~np.isnan(perm[k])]
+            out[k] = float((1 + np.count_nonzero(s >= v - 1e-12)) / (1 + len(s)))
+    return out
+
+
+def _auroc_homogeneity(eng: "_Engine", model: str, keys: list) -> tuple[float | None, str | None]:
+    """Cochran's Q test that every group has the same AUROC (independent groups, DeLong variances)."""
+    from scipy import stats
+
+    from fairskin.audits._bootstrap import delong_variance
+
+    s = eng.frame["_score_" + model].to_numpy(float)
+    a, v = [], []
+    for k in keys:
+        i = eng.rows[k]
+        auc, var = delong_variance(s[i], eng.y[i])
+        if not np.isnan(auc):
+            a.append(auc)
+            v.append(var)
+    if len(a) < 2:
+        return None, "fewer than two groups with an AUROC"
+    a, v = np.array(a), np.array(v)
+    if (v <= 0).any():
+        return None, "a group's AUROC has zero DeLong variance (perfect separation); no homogeneity test"
+    w = 1 / v
+    q = float((w * (a - (w * a).sum() / w.sum()) ** 2).sum())
+    return float(stats.chi2.sf(q, len(a) - 1)), None
 
 
 def _spread(v: np.ndarray, S: np.ndarray, names: list[str]):
@@ -456,7 +549,7 @@ def _group_entry(eng: _Engine, model: str, key, types, threshold: float) -> dict
             "reliable": not unreliable, "flags": flags, "metrics": metrics}
 
 
-def _fairness(eng: _Engine, model: str, level: str, groups_out: list[dict]) -> list[dict]:
+def _fairness(eng: _Engine, model: str, level: str, groups_out: list[dict], threshold: float) -> list[dict]:
     cfg = eng.cfg
     keys = [(lvl, g) for lvl, g, _ in eng.keys if lvl == level]
     names = [g for _, g in keys]
@@ -487,16 +580,18 @@ def _fairness(eng: _Engine, model: str, level: str, groups_out: list[dict]) -> l
     av, aS, an, aex = arrays("auroc")
     d_t, d_tS, g_t = _spread(tv, tS, tn)
     d_f, d_fS, g_f = _spread(fv, fS, fn)
+    pp = _permutation_p_values(eng, model, keys, threshold)
     out = []
     # equalized odds, between groups
     worst_is_tpr = not (d_f > d_t)
     f_, r_ = flags_for(tn + fn, sorted(set(tex) | set(fex)))
     out.append(_gap_entry("equalized_odds_difference", "between_groups", "worst_case", g_t if worst_is_tpr else g_f,
                           max(d_t, d_f), np.maximum(d_tS, d_fS), cfg=cfg, flags=f_, reason=r_,
+                          p=(pp["eod_worst"], P_PERM_LABEL),
                           fairlearn="equalized_odds_difference(y_true, y_pred, " + fl.format(m="between_groups")
                           + ", agg='worst_case')"))
     out.append(_gap_entry("equalized_odds_difference", "between_groups", "mean", g_t, (d_t + d_f) / 2,
-                          (d_tS + d_fS) / 2, cfg=cfg, flags=f_, reason=r_,
+                          (d_tS + d_fS) / 2, cfg=cfg, flags=f_, reason=r_, p=(pp["eod_mean"], P_PERM_LABEL),
                           fairlearn="equalized_odds_difference(y_true, y_pred, " + fl.format(m="between_groups")
                           + ", agg='mean')"))
     # equalized odds, to overall
@@ -509,22 +604,26 @@ def _fairness(eng: _Engine, model: str, level: str, groups_out: list[dict]) -> l
         g_to = (tn[int(np.argmax(ot))],) if ot.max() >= of.max() else (fn[int(np.argmax(of))],)
         out.append(_gap_entry("equalized_odds_difference", "to_overall", "worst_case", g_to, v_to,
                               np.maximum(otS, ofS), cfg=cfg, flags=f_, reason=r_,
+                              p=(pp["eod_overall"], P_PERM_LABEL),
                               fairlearn="equalized_odds_difference(y_true, y_pred, " + fl.format(m="to_overall")
                               + ", agg='worst_case')"))
     else:
         out.append(_gap_entry("equalized_odds_difference", "to_overall", "worst_case", (), None, None, cfg=cfg))
     f_, r_ = flags_for(tn, tex)
     out.append(_gap_entry("equal_opportunity_difference", "between_groups", None, g_t, d_t, d_tS, cfg=cfg, flags=f_,
-                          reason=r_, fairlearn="equal_opportunity_difference(y_true, y_pred, "
+                          reason=r_, p=(pp["eopp"], P_PERM_LABEL), fairlearn="equal_opportunity_difference(y_true, y_pred, "
                           + fl.format(m="between_groups") + ")"))
     d_s, d_sS, g_s = _spread(sv, sS, sn)
     f_, r_ = flags_for(sn, sex)
     out.append(_gap_entry("demographic_parity_difference", "between_groups", None, g_s, d_s, d_sS, cfg=cfg,
-                          flags=f_, reason=r_, fairlearn="demographic_parity_difference(y_true, y_pred, "
+                          flags=f_, reason=r_, p=(pp["dp"], P_PERM_ALL), fairlearn="demographic_parity_difference(y_true, y_pred, "
                           + fl.format(m="between_groups") + ")"))
     d_a, d_aS, g_a = _spread(av, aS, an)
     f_, r_ = flags_for(an, aex)
-    out.append(_gap_entry("auroc_gap", "between_groups", None, g_a, d_a, d_aS, cfg=cfg, flags=f_, reason=r_))
+    q_p, q_why = _auroc_homogeneity(eng, model, [k for k, ok in zip(keys, [n in an for n in names]) if ok])
+    out.append(_gap_entry("auroc_gap", "between_groups", None, g_a, d_a, d_aS, cfg=cfg, flags=f_,
+                          reason=r_ if q_why is None else "; ".join(x for x in (r_, q_why) if x),
+                          p=(q_p, P_Q if q_p is not None else None)))
     # light vs dark, on the pooled DDI groups
     light, dark = ("group", "I-II"), ("group", "V-VI")
     if light in vals and dark in vals and not math.isnan(vals[light]["auroc"]) and not math.isnan(vals[dark]["auroc"]):
@@ -541,7 +640,7 @@ def _fairness(eng: _Engine, model: str, level: str, groups_out: list[dict]) -> l
                               reason=f"AUROC not available for {', '.join(miss)}"))
     if len(av):
         lo = int(np.argmin(av))
-        out.append(_gap_entry("worst_group_auroc", "min", None, (an[lo],), float(av[lo]), aS.min(1), cfg=cfg, p=False,
+        out.append(_gap_entry("worst_group_auroc", "min", None, (an[lo],), float(av[lo]), aS.min(1), cfg=cfg, p=None,
                               flags=f_, reason=r_))
     else:
         out.append(_gap_entry("worst_group_auroc", "min", None, (), None, None, cfg=cfg))
@@ -655,8 +754,11 @@ def _comparison(eng: _Engine, base: str, cand: str, criteria: Sequence[Criterion
 
 
 def _p_value_method() -> str:
-    return ("two-sided bootstrap test of gap = 0 (ratio = 1), bootstrap distribution centred on the observed value "
-            "(Hall & Wilson 1991); auroc_gap 'pair' also has DeLong's test for two independent AUROCs")
+    return ("equalized-odds and equal-opportunity gaps: permutation test (skin types shuffled within malignant and "
+            "within benign rows); demographic parity: permutation test (shuffled over all rows); AUROC gap between "
+            "groups: Cochran's Q of the group AUROCs with DeLong variances (chi-square, K-1 df); AUROC gap I-II vs "
+            "V-VI, ratios and model comparisons: two-sided bootstrap test, distribution centred on the observed "
+            "value (Hall & Wilson 1991), plus DeLong's test for the I-II vs V-VI gap")
 
 
 def _audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[dict]], n_input: dict[str, int],
@@ -744,7 +846,7 @@ def _audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[d
             "counts": {"n_input": n_input.get(nm, len(frames[nm])), "n_used": len(frame), "skipped": skipped},
             "bad_rows": bad_rows.get(nm, [])[:200],
             "overall": overall, "groups": groups,
-            "fairness": _fairness(eng, nm, level, groups),
+            "fairness": _fairness(eng, nm, level, groups, thresholds[nm]),
             "ratios": _ratios(eng, nm, level, reference, groups),
             "intersections": _intersections(frame, frame["_score_" + nm].to_numpy(float), thresholds[nm], level, cfg),
         })

@@ -114,3 +114,43 @@ def test_ci_covers_true_auroc_95_percent_of_the_time():
     cov = ci_coverage()
     print(f"95% CI coverage of the true AUROC on 200 simulated data sets: {cov:.1%}")
     assert 0.93 <= cov <= 0.97
+
+
+def test_permutation_p_values_equal_exact_enumeration():
+    """Two skin types, 4 malignant + 10 benign each; the model flags all 4 malignant of type I and
+    nothing else. Exact permutation p-values: equal opportunity, P(all 4 flagged positives land in
+    one type) = 2 / C(8, 4); demographic parity (shuffled over all 28 rows) = 2 C(14, 4) / C(28, 4)."""
+    from math import comb
+
+    rows = []
+    for t in (1, 6):
+        rows += [{"score": 0.9 if t == 1 else 0.1, "label": 1, "fst": t}] * 4
+        rows += [{"score": 0.2, "label": 0, "fst": t}] * 10
+    df = pd.DataFrame(rows).assign(image=lambda d: np.arange(len(d)).astype(str))
+    res = audit_predictions(df, n_boot=40_000, seed=3)
+    gaps = {(g["name"], g["method"], g["agg"]): g for g in res.model()["fairness"]}
+    eopp = gaps[("equal_opportunity_difference", "between_groups", None)]
+    assert eopp["value"] == 1.0
+    assert eopp["p_value"] == pytest.approx(2 / comb(8, 4), abs=0.003)
+    assert gaps[("equalized_odds_difference", "between_groups", "worst_case")]["p_value"] == pytest.approx(
+        2 / comb(8, 4), abs=0.003)
+    dp = gaps[("demographic_parity_difference", "between_groups", None)]
+    assert dp["value"] == pytest.approx(4 / 14)
+    assert dp["p_value"] == pytest.approx(2 * comb(14, 4) / comb(28, 4), abs=0.006)
+
+
+def test_auroc_homogeneity_with_two_groups_is_delong():
+    """With two groups, Cochran's Q equals the squared DeLong z: the same p-value."""
+    rng = np.random.default_rng(4)
+    n = 400
+    grp = rng.choice(["12", "56"], n)
+    y = rng.random(n) < 0.4
+    score = 1 / (1 + np.exp(-(rng.normal(size=n) + y * np.where(grp == "12", 1.5, 0.8))))
+    df = pd.DataFrame({"image": np.arange(n).astype(str), "score": score, "label": y, "fst": grp})
+    gaps = audit_predictions(df, n_boot=20).model()["fairness"]
+    between = next(g for g in gaps if g["name"] == "auroc_gap" and g["method"] == "between_groups")
+    pair = next(g for g in gaps if g["name"] == "auroc_gap" and g["method"] == "pair")
+    assert between["p_value_method"] == "delong_chi2"
+    a, b = (grp == "12"), (grp == "56")
+    assert between["p_value"] == pytest.approx(delong_test(score[a], y[a], score[b], y[b]), rel=1e-9)
+    assert pair["p_value_delong"] == pytest.approx(between["p_value"], rel=1e-9)

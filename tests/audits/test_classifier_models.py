@@ -234,3 +234,13 @@ def test_model_without_data_is_an_error(tmp_path):
     with pytest.raises(InputError) as e:
         audit(model)
     assert str(e.value) == "data: auditing a model needs the images: give the data set directory (--data DIR)"
+
+
+def test_positive_class_relabels_the_data(demo_data, tmp_path):
+    model = _script(RedMean(), tmp_path / "red.pt", IDENTITY)
+    meta = pd.read_csv(demo_data / "ddi_metadata.csv")
+    res = audit_model(model, demo_data, positive_class="melanoma", n_boot=5, progress=False)
+    assert res.group("all")["positives"] == int((meta["disease"] == "melanoma").sum())
+    assert res.meta["positive_class"] == "melanoma"
+    with pytest.raises(InputError, match=r"^positive_class: no image has diagnosis 'melanomma'; diagnoses found: "):
+        audit_model(model, demo_data, positive_class="melanomma", n_boot=5, progress=False)

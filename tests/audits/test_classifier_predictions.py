@@ -234,7 +234,10 @@ def test_json_follows_docs_schema(tmp_path):
     assert [x["group"] for x in m["groups"]] == ["I", "II", "III", "IV", "V", "VI", "I-II", "III-IV", "V-VI"]
     assert m["overall"]["group"] == "all" and m["overall"]["level"] == "all"
     assert list(m["fairness"][0]) == ["name", "method", "agg", "groups", "value", "ci_low", "ci_high", "p_value",
-                                      "p_value_delong", "flags", "reason", "fairlearn"]
+                                      "p_value_delong", "p_value_method", "flags", "reason", "fairlearn"]
+    assert [f["p_value_method"] for f in m["fairness"]] == [
+        "permutation_within_label", "permutation_within_label", "permutation_within_label",
+        "permutation_within_label", "permutation", "delong_chi2", "bootstrap", None]
     assert [(f["name"], f["method"], f["agg"]) for f in m["fairness"]] == [
         ("equalized_odds_difference", "between_groups", "worst_case"),
         ("equalized_odds_difference", "between_groups", "mean"),
