@@ -178,9 +178,10 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
         show = [ROMAN.get(x, x) for x in labs]
         sp_i = agreement.get("spearman_ita") or {}
         sp_f = agreement.get("spearman_fst") or {}
+        unit = "group" if agreement.get("level") == "group" else "type"
         parts = [dl([("level", agreement.get("level")), ("images with both labels", agreement.get("n")),
                      ("exact agreement", fmt_pct(agreement.get("exact"), 1)),
-                     ("within one type", fmt_pct(agreement.get("within_one"), 1)),
+                     (f"within one {unit}", fmt_pct(agreement.get("within_one"), 1)),
                      (f"weighted kappa ({agreement.get('kappa_weights', '')})", fmt(agreement.get("weighted_kappa"))),
                      ("Spearman ITA vs human", f"rho {fmt(sp_i.get('rho'))}, {fmt_p(sp_i.get('p'))}"),
                      ("Spearman type vs human", f"rho {fmt(sp_f.get('rho'))}, {fmt_p(sp_f.get('p'))}")])]
@@ -194,9 +195,9 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
                                  "Confusion matrix. Numbers are image counts; darker = larger share of the row; "
                                  "outlined cells = agreement."))
         if per_type_agree:
-            parts.append(table(["type", "n", "exact", "within one"],
+            parts.append(table([unit, "n", "exact", "within one"],
                                [[ROMAN.get(k, k), v.get("n"), fmt_pct(v.get("exact")), fmt_pct(v.get("within_one"))]
-                                for k, v in per_type_agree.items()], caption="Agreement per human type", numeric={1}))
+                                for k, v in per_type_agree.items()], caption=f"Agreement per human {unit}", numeric={1}))
     else:
         parts = [note("No human skin-type labels in this data set, so there is no agreement to show.")]
     body.append(section("Agreement with human labels", parts, sid="agreement"))
