@@ -227,81 +227,63 @@ def _normalise(images: np.ndarray, mean, std):
 
 
 class ClassifierExtractor:
-    """Penultimate layer (pooled pre-logits features) of a classifier file.
+    """Penultimate layer of the audited classifier, loaded exactly as ``fairskin audit`` loads it
+    (:func:`fairskin.audits._models.load_model`: TorchScript, torch.export, safetensors or a
+    plain state dict with ``arch``; pickled modules only with ``trust_model``).
 
-    Accepted: a TorchScript file whose module has ``forward_features`` and ``forward_head``
-    (timm models scripted with ``torch.jit.script``); a ``.pt``/``.pth`` dict with the timm
-    architecture under ``arch`` (or ``model_name``) and the weights under ``state_dict``; or a
-    bare state dict / ``.safetensors`` file together with ``arch``.
+    The features are timm's pre-logits (``forward_head(forward_features(x), pre_logits=True)``)
+    when the model has those methods (timm models, also scripted), else the input of the
+    model's last ``nn.Linear`` (a forward hook). Preprocessing: the model's metadata ``mean``,
+    ``std`` and ``crop`` (default ImageNet statistics, 299 px as in ``fairskin audit``).
     """
 
     learned = True
     is_fid = False
 
-    def __init__(self, path: str | os.PathLike, *, arch: str | None = None, input_side: int | None = None):
+    def __init__(self, path: str | os.PathLike, *, arch: str | None = None, num_classes: int | None = None,
+                 trust_model: bool = False, input_side: int | None = None):
         import torch
+
+        from fairskin.audits._models import load_model
 
         path = Path(path)
         if not path.is_file():
             raise InputError(f"--classifier: file not found: {path}")
-        self.path = path
-        self._script = None
-        mean, std, side = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 224
-        try:
-            self._script = torch.jit.load(str(path), map_location="cpu").eval()
-        except (RuntimeError, ValueError):
-            self._script = None
-        if self._script is not None:
-            if not (hasattr(self._script, "forward_features") and hasattr(self._script, "forward_head")):
-                raise InputError(
-                    f"--classifier: the TorchScript module in {path} has no forward_features/forward_head "
-                    "methods, so its penultimate layer cannot be reached; give the timm checkpoint and "
-                    "--classifier-arch instead"
-                )
-            name = "torchscript"
-        else:
-            timm = _require("timm", "the classifier feature extractor")
-            if path.suffix == ".safetensors":
-                from safetensors.torch import load_file
-
-                state, meta = load_file(str(path)), {}
-            else:
-                obj = torch.load(str(path), map_location="cpu", weights_only=False)
-                if isinstance(obj, torch.nn.Module):
-                    state, meta = obj.state_dict(), {"arch": getattr(obj, "default_cfg", {}).get("architecture")}
-                elif isinstance(obj, dict) and "state_dict" in obj:
-                    state, meta = obj["state_dict"], obj
-                elif isinstance(obj, dict):
-                    state, meta = obj, {}
-                else:
-                    raise InputError(f"--classifier: {path} holds a {type(obj).__name__}, not a model or state dict")
-            arch = arch or meta.get("arch") or meta.get("model_name") or meta.get("architecture")
-            if not arch:
-                raise InputError(f"--classifier-arch: {path} does not name its timm architecture; pass it, e.g. "
-                                 "--classifier-arch resnet50")
+        if path.suffix.lower() != ".safetensors" and not _is_torchscript_or_export(path):
+            # a state dict saved with its architecture: {"arch": ..., "state_dict": ...}
             try:
-                model = timm.create_model(arch, pretrained=False)
-            except RuntimeError as exc:
-                raise InputError(f"--classifier-arch: unknown timm architecture {arch!r} ({exc})") from None
-            head = {k for k in state if k.split(".")[0] in ("fc", "head", "classifier", "last_linear")}
-            ncls = None
-            for k in head:
-                if k.endswith("weight") and state[k].ndim == 2:
-                    ncls = state[k].shape[0]
-            if ncls is not None:
-                model.reset_classifier(ncls)
-            missing, unexpected = model.load_state_dict(state, strict=False)
-            missing = [k for k in missing if k.split(".")[0] not in ("fc", "head", "classifier", "last_linear")]
-            if missing or len(unexpected) > 0:
-                raise InputError(f"--classifier: weights in {path} do not fit timm {arch!r} "
-                                 f"(missing {missing[:3]}, unexpected {list(unexpected)[:3]})")
-            model.eval()
-            cfg = timm.data.resolve_data_config({}, model=model)
-            mean, std, side = cfg["mean"], cfg["std"], cfg["input_size"][-1]
-            self._model = model
-            name = arch
-        self.mean, self.std = mean, std
-        self.input_side = int(input_side or side)
+                obj = torch.load(str(path), map_location="cpu", weights_only=True)
+            except Exception:  # load_model below gives the precise message
+                obj = None
+            if isinstance(obj, dict):
+                arch = arch or (obj.get("arch") if isinstance(obj.get("arch"), str) else None)
+                if num_classes is None:
+                    num_classes = _head_size(obj.get("state_dict", obj))
+        elif path.suffix.lower() == ".safetensors" and num_classes is None:
+            from safetensors.torch import load_file
+
+            num_classes = _head_size(load_file(str(path)))
+        try:
+            lm = load_model(path, arch=arch, num_classes=num_classes, trust_model=trust_model)
+        except InputError as exc:
+            raise InputError(f"--classifier: {exc}".replace("--arch", "--classifier-arch")) from None
+        self._model, self.kind, meta = lm.module, lm.kind, lm.metadata
+        self._hook_out = None
+        if not (hasattr(self._model, "forward_features") and hasattr(self._model, "forward_head")):
+            linears = [m for m in getattr(self._model, "modules", lambda: [])() if isinstance(m, torch.nn.Linear)]
+            if not linears or self.kind in ("torchscript", "export"):
+                raise InputError(
+                    f"--classifier: cannot reach the penultimate layer of {path} ({lm.kind}): it has no "
+                    "forward_features/forward_head methods (timm) and no nn.Linear head to hook")
+
+            def hook(_module, inputs, _output):
+                self._hook_out = inputs[0]
+
+            linears[-1].register_forward_hook(hook)
+        self.mean = tuple(meta.get("mean", (0.485, 0.456, 0.406)))
+        self.std = tuple(meta.get("std", (0.229, 0.224, 0.225)))
+        self.input_side = int(input_side or meta.get("crop") or 299)
+        name = arch or meta.get("arch") or lm.kind
         self.dim = int(self(np.zeros((1, self.input_side, self.input_side, 3), np.uint8)).shape[1])
         self.id = f"classifier-{name}-{_file_id(path)}-{self.input_side}"
         self.description = f"classifier penultimate layer ({name}, {self.dim}-d, {path.name})"
@@ -310,10 +292,36 @@ class ClassifierExtractor:
         import torch
 
         x = _normalise(images, self.mean, self.std)
+        m = self._model
         with torch.no_grad():
-            m = self._script if self._script is not None else self._model
-            f = m.forward_head(m.forward_features(x), pre_logits=True)
+            if hasattr(m, "forward_features") and hasattr(m, "forward_head"):
+                f = m.forward_head(m.forward_features(x), pre_logits=True)
+            else:
+                m(x)
+                f = self._hook_out
         return f.reshape(len(images), -1).double().numpy()
+
+
+def _is_torchscript_or_export(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            inner = {n.split("/", 1)[1] for n in z.namelist() if "/" in n}
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return "archive_format" in inner or any(n.startswith("code/") for n in inner)
+
+
+def _head_size(state) -> int | None:
+    """Number of outputs of a state dict's classification head (timm names: fc, head, classifier)."""
+    if not isinstance(state, dict):
+        return None
+    for key in ("fc.weight", "head.weight", "head.fc.weight", "classifier.weight", "last_linear.weight"):
+        v = state.get(key, state.get("module." + key))
+        if v is not None and getattr(v, "ndim", 0) == 2:
+            return int(v.shape[0])
+    return None
 
 
 class HFExtractor:
@@ -379,14 +387,14 @@ def _require(module: str, feature: str):
 
 
 def load_extractor(name: ExtractorName, *, inception_weights=None, classifier=None, classifier_arch=None,
-                   hf_model=None) -> FeatureExtractor:
+                   hf_model=None, trust_model: bool = False) -> FeatureExtractor:
     """Build the extractor the user named, from local files only."""
     if name == "inception":
         return InceptionExtractor(inception_weights)
     if name == "classifier":
         if classifier is None:
             raise InputError("--classifier: --extractor classifier needs the classifier file (--classifier PATH)")
-        return ClassifierExtractor(classifier, arch=classifier_arch)
+        return ClassifierExtractor(classifier, arch=classifier_arch, trust_model=trust_model)
     if name == "hf":
         if hf_model is None:
             raise InputError("--hf-model: --extractor hf needs a local checkpoint directory (--hf-model DIR)")

@@ -325,9 +325,10 @@ def _mode_collapse(cell: dict, cfg: SyntheticAuditConfig) -> None:
 # --------------------------------------------------------------------------- audit
 
 def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | os.PathLike | pd.DataFrame,
-                    extractor: ExtractorName | FeatureExtractor = SyntheticAuditConfig.extractor,
+                    extractor: ExtractorName | FeatureExtractor | None = None,
                     inception_weights: str | os.PathLike | None = None,
                     classifier: str | os.PathLike | None = None, classifier_arch: str | None = None,
+                    trust_model: bool = False,
                     hf_model: str | os.PathLike | None = None, lpips_backbone: str | os.PathLike | None = None,
                     image_root: str | os.PathLike | None = None, real_format: str | None = None,
                     cache_dir: str | os.PathLike | None = None, config: SyntheticAuditConfig = SyntheticAuditConfig(),
@@ -343,17 +344,20 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
         trained on, or its manifest. Its images are the reference of every cell and the
         candidates for memorisation. A real image's type is its human type, else the type
         estimated from its ITA.
-    extractor : ``inception`` (needs ``inception_weights`` or ``$FAIRSKIN_INCEPTION_WEIGHTS``),
+    extractor : default ``config.extractor``; ``inception`` (needs ``inception_weights`` or ``$FAIRSKIN_INCEPTION_WEIGHTS``),
         ``classifier`` (``classifier`` file), ``hf`` (``hf_model`` directory), ``colour-texture``
         (non-learned; not FID), or an extractor object.
+    classifier, classifier_arch, trust_model : the audited classifier, loaded as ``fairskin audit``
+        loads it (pickled modules are refused unless ``trust_model``).
     lpips_backbone : torchvision's AlexNet weights file; without it diversity is measured in
         feature space only.
     cache_dir : per-image cache of features and ITA; a rerun reads it instead of recomputing.
     """
     cfg = config
+    extractor = cfg.extractor if extractor is None else extractor
     ext = extractor if not isinstance(extractor, str) else load_extractor(
         extractor, inception_weights=inception_weights, classifier=classifier, classifier_arch=classifier_arch,
-        hf_model=hf_model)
+        hf_model=hf_model, trust_model=trust_model)
     lp_model = load_lpips(lpips_backbone) if lpips_backbone is not None else None
     syn, syn_root = _read_synthetic(manifest, image_root)
     rl, real_root = _read_real(real, real_format)
@@ -468,13 +472,19 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
         syn.loc[s_idx, "nearest_ratio"] = nr.ratio
         syn.loc[s_idx, "memorised"] = nr.flagged
         pairs = []
+        src = syn["source_image"].astype("string") if "source_image" in syn.columns else None
         for k in np.flatnonzero(nr.flagged)[np.argsort(nr.ratio[nr.flagged])]:
-            i = s_idx[k]
-            pairs.append({"synthetic": str(syn.at[i, "image"]),
-                          "real": str(Path(rl.at[r_idx[nr.index[k]], "path"])),
-                          "distance": float(nr.ratio[k]), "rms_distance": float(nr.distance[k]),
-                          "fst": None if pd.isna(syn.at[i, "fst_requested"]) else str(int(syn.at[i, "fst_requested"])),
-                          "diagnosis": None if pd.isna(syn.at[i, "diagnosis"]) else str(syn.at[i, "diagnosis"])})
+            i, r = s_idx[k], r_idx[nr.index[k]]
+            fst = syn.at[i, "fst_requested"]
+            dx = syn.at[i, "diagnosis"]
+            pairs.append({
+                "synthetic": str(syn.at[i, "image"]), "real": str(rl.at[r, "path"]),
+                "distance": float(nr.ratio[k]), "rms_distance": float(nr.distance[k]),
+                "fst": None if pd.isna(fst) else str(int(fst)), "diagnosis": None if pd.isna(dx) else str(dx),
+                # image-to-image outputs are expected near their source: said, not hidden
+                "is_source_image": bool(src is not None and not pd.isna(src.iloc[i])
+                                        and src.iloc[i] == str(rl.at[r, "image"])),
+            })
         memo = {"metric": (f"RMS distance of {cfg.thumbnail_side}x{cfg.thumbnail_side} RGB thumbnails / median "
                            "real-to-nearest-real distance"),
                 "threshold": cfg.memorisation_threshold, "reference_rms_distance": nr.reference,

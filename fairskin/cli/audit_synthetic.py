@@ -33,6 +33,7 @@ def audit_synthetic_command(
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth (or $FAIRSKIN_INCEPTION_WEIGHTS)."),
     classifier: Optional[Path] = typer.Option(None, "--classifier", help="Classifier file whose penultimate layer is the feature space (TorchScript or timm checkpoint)."),
     classifier_arch: Optional[str] = typer.Option(None, "--classifier-arch", help="timm architecture of --classifier when the file does not name it."),
+    trust_model: bool = typer.Option(False, "--trust-model", help="Allow a pickled classifier module (unpickling runs code: only for files you trust)."),
     hf_model: Optional[Path] = typer.Option(None, "--hf-model", help="Local DINO/DINOv2/CLIP checkpoint directory (transformers save_pretrained)."),
     lpips_backbone: Optional[Path] = typer.Option(None, "--lpips-backbone", help="torchvision AlexNet weights (alexnet-owt-7be5be79.pth) for LPIPS diversity."),
     image_root: Optional[Path] = typer.Option(None, "--image-root", help="Base of the manifest's image paths (default: the manifest's folder)."),
@@ -54,7 +55,8 @@ def audit_synthetic_command(
     cfg = replace(_D, extractor=extractor, memorisation_threshold=memorisation_threshold, embedding=embedding,
                   batch_size=batch_size)
     result = audit_synthetic(manifest, real=real, extractor=extractor, inception_weights=inception_weights,
-                             classifier=classifier, classifier_arch=classifier_arch, hf_model=hf_model,
+                             classifier=classifier, classifier_arch=classifier_arch, trust_model=trust_model,
+                             hf_model=hf_model,
                              lpips_backbone=lpips_backbone, image_root=image_root, real_format=real_format,
                              cache_dir=cache_dir or out / "cache", config=cfg, progress=not quiet)
     paths = result.write(out)

@@ -174,17 +174,24 @@ def test_classifier_penultimate_layer_from_a_timm_checkpoint(images, tmp_path):
     ext = load_extractor("classifier", classifier=ckpt)
     assert ext.dim == 512 and not ext.is_fid and "resnet18" in ext.description
     fs = extract_features(images[:2], ext, progress=False)
-    x = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB").resize((224, 224), Image.BICUBIC))
+    assert ext.input_side == 299  # fairskin audit's default preprocessing size
+    x = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB").resize((299, 299), Image.BICUBIC))
                                    for p in images[:2]]))
     net.eval()
+    x = (x.permute(0, 3, 1, 2).float() / 255 - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) \
+        / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
-        ref = net.forward_head(net.forward_features(
-            (x.permute(0, 3, 1, 2).float() / 255 - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-            / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)), pre_logits=True)
+        ref = net.forward_head(net.forward_features(x), pre_logits=True).double()
     # same layer as timm's pre-logits; small differences come from the resize (cv2 vs PIL)
-    cos = (torch.from_numpy(fs.features) * ref.double()).sum(1) / (
-        torch.from_numpy(fs.features).norm(dim=1) * ref.double().norm(dim=1))
-    assert (cos > 0.99).all()
+    f = torch.from_numpy(fs.features)
+    assert (torch.nn.functional.cosine_similarity(f, ref) > 0.99).all()
+    # a TorchScript export of a plain module: the input of its last Linear layer cannot be hooked
+    scripted = torch.jit.script(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2)))
+    torch.jit.save(scripted, tmp_path / "plain.pt")
+    with pytest.raises(InputError, match="--classifier: cannot reach the penultimate layer of .*plain.pt "
+                                         r"\(torchscript\)"):
+        load_extractor("classifier", classifier=tmp_path / "plain.pt")
     torch.save(net.state_dict(), tmp_path / "bare.pt")
-    with pytest.raises(InputError, match="--classifier-arch: .*bare.pt does not name its timm architecture"):
+    with pytest.raises(InputError, match="--classifier: .*bare.pt: a state dict holds weights only; give the "
+                                         "architecture with --classifier-arch NAME"):
         load_extractor("classifier", classifier=tmp_path / "bare.pt")
