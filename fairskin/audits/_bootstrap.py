@@ -16,9 +16,9 @@ import numpy as np
 __all__ = ["stratified_counts", "percentile_ci", "bootstrap_p_value", "delong_variance", "delong_test"]
 
 
-def stratified_counts(strata: np.ndarray, *, n_boot: int, rng: np.random.Generator, chunk: int = 250
+def stratified_counts(strata: np.ndarray, *, n_boot: int, rng: np.random.Generator, chunk: int = 64
                       ) -> Iterator[np.ndarray]:
-    """Yield count matrices ``(k, n_rows)`` (k <= ``chunk``, ``n_boot`` rows in all): within each
+    """Yield count matrices ``(n_rows, k)`` (k <= ``chunk``, ``n_boot`` columns in all): within each
     stratum, rows drawn with replacement as many times as the stratum has rows."""
     strata = np.asarray(strata)
     n = len(strata)
@@ -26,14 +26,13 @@ def stratified_counts(strata: np.ndarray, *, n_boot: int, rng: np.random.Generat
     done = 0
     while done < n_boot:
         k = min(chunk, n_boot - done)
-        W = np.zeros((k, n))
-        flat = W.reshape(-1)
-        base = (np.arange(k) * n)[:, None]
+        counts = np.zeros(n * k)
+        col = np.arange(k)[:, None]
         for idx in members:
             draws = idx[rng.integers(0, len(idx), size=(k, len(idx)))]
-            flat += np.bincount((base + draws).ravel(), minlength=k * n)
+            counts += np.bincount((draws * k + col).ravel(), minlength=n * k)
         done += k
-        yield W
+        yield counts.reshape(n, k)
 
 
 def percentile_ci(samples: np.ndarray, *, level: float = 0.95) -> tuple[float | None, float | None, int]:

@@ -512,19 +512,23 @@ class _Engine:
         self.rows = {(lvl, g): _rows_of(frame, lvl, g) for lvl, g, _ in self.keys}
         self.prep = {m: {k: SortedRows.build(idx, s, y, threshold=thresholds[m], ece_bins=cfg.ece_bins)
                          for k, idx in self.rows.items()} for m, s in scores.items()}
-        self.values = {m: {k: {name: float(v[0]) for name, v in weighted_metrics(p, np.ones((1, p.n))).items()}
+        self.values = {m: {k: {name: float(v[0]) for name, v in weighted_metrics(p, np.ones((p.n, 1))).items()}
                            for k, p in d.items()} for m, d in self.prep.items()}
         B = cfg.n_boot
         self.samples = {m: {k: {name: np.empty(B) for name in METRICS} for k in d} for m, d in self.prep.items()}
         rng = np.random.default_rng(cfg.seed)
         done = 0
-        for W in stratified_counts(self.strata, n_boot=B, rng=rng):
-            k = W.shape[0]
-            for m, d in self.prep.items():
-                for key, p in d.items():
-                    for name, v in weighted_metrics(p, W[:, p.index]).items():
-                        self.samples[m][key][name][done:done + k] = v
-            done += k
+        # The only BLAS call (the ECE bin sums) is small; BLAS threads just fight for the cores.
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            for W in stratified_counts(self.strata, n_boot=B, rng=rng):
+                k = W.shape[1]
+                for m, d in self.prep.items():
+                    for key, p in d.items():
+                        for name, v in weighted_metrics(p, W[p.index]).items():
+                            self.samples[m][key][name][done:done + k] = v
+                done += k
 
 
 def _group_entry(eng: _Engine, model: str, key, types, threshold: float) -> dict:

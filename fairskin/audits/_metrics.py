@@ -1,8 +1,8 @@
 """Binary classification metrics on weighted rows, vectorised over many weightings at once.
 
 A bootstrap resample is a vector of row counts (how often each row was drawn), so every
-metric here takes a weight matrix ``W`` of shape ``(n_weightings, n_rows)`` and returns one
-value per weighting. ``W = ones((1, n))`` gives the metric on the rows as they are; that is
+metric here takes a weight matrix ``W`` of shape ``(n_rows, n_weightings)`` and returns one
+value per weighting. ``W = ones((n, 1))`` gives the metric on the rows as they are; that is
 the code path the point estimates use too, and the tests check it against scikit-learn.
 
 AUROC is the Mann-Whitney statistic computed from weighted rank sums: the rows are sorted by
@@ -11,7 +11,9 @@ score once, tied scores are merged into one "unique score" column, and for each 
     AUROC = sum_u P_u * (N_<u + N_u / 2) / (P * N)
 
 where ``P_u``/``N_u`` are the weights of positive/negative rows with score ``u`` and ``N_<u``
-the weight of negatives below ``u`` (ties count one half, as in ``roc_auc_score``). Average
+the weight of negatives below ``u`` (ties count one half, as in ``roc_auc_score``); only the
+positive rows' terms are needed, so one running sum over all rows and gathers at the positive
+rows suffice. Average
 precision follows scikit-learn's step-wise definition (``average_precision_score``).
 Undefined values (one-class AUROC, PPV with nothing predicted positive) are ``NaN`` here and
 become ``null`` with a reason in the report.
@@ -50,14 +52,21 @@ def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class SortedRows:
     """One set of rows (a skin-type group) scored by one model, sorted once for all weightings.
 
-    ``index`` selects the rows from the full arrays (and the columns of a full weight matrix).
+    ``index`` selects the rows from the full arrays (and the rows of a full weight matrix). For
+    every positive row the positions that bound its run of tied scores are precomputed, so
+    that a weighting needs one running sum over all rows and a few gathers at positive rows.
     """
 
     index: np.ndarray  # positions of the rows in the full arrays, in ascending score order
     pos: np.ndarray  # bool, label of each sorted row
-    starts: np.ndarray  # first sorted position of each unique score
     first_at_threshold: int  # first sorted position with score >= threshold
-    bin_gap: np.ndarray = field(repr=False)  # (n_rows, n_bins): one-hot bin x (score - label)
+    pos_rows: np.ndarray  # sorted positions of the positive rows
+    block_start: np.ndarray  # per positive row: first sorted position of its tie block
+    block_end: np.ndarray  # per positive row: one past the last sorted position of its tie block
+    pos_before_block: np.ndarray  # per positive row: positive rows before its tie block
+    pos_through_block: np.ndarray  # per positive row: positive rows up to the end of its tie block
+    pos_before_threshold: int  # positive rows scored below the threshold
+    bin_gap: np.ndarray = field(repr=False)  # (n_bins, n_rows): one-hot bin x (score - label), C-contiguous
 
     @classmethod
     def build(cls, index: np.ndarray, scores: np.ndarray, labels: np.ndarray, *, threshold: float,
@@ -67,12 +76,22 @@ class SortedRows:
         order = np.argsort(s, kind="mergesort")
         s = s[order]
         y = np.asarray(labels, bool)[index][order]
-        starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]]) if len(s) else np.zeros(0, int)
+        n = len(s)
+        new_block = np.r_[True, s[1:] != s[:-1]] if n else np.zeros(0, bool)
+        block_id = np.cumsum(new_block) - 1
+        starts = np.flatnonzero(new_block)
+        ends = np.r_[starts[1:], n]
+        pos_rows = np.flatnonzero(y)
+        cum_pos = np.r_[0, np.cumsum(y)]  # cum_pos[j] = positive rows before sorted position j
+        bs, be = starts[block_id[pos_rows]], ends[block_id[pos_rows]]
         k0 = int(np.searchsorted(s, threshold, side="left"))
         b = np.minimum((s * ece_bins).astype(int), ece_bins - 1).clip(0)
-        onehot = np.zeros((len(s), ece_bins))
-        onehot[np.arange(len(s)), b] = 1.0
-        return cls(index=index[order], pos=y, starts=starts, first_at_threshold=k0, bin_gap=onehot * (s - y)[:, None])
+        onehot = np.zeros((n, ece_bins))
+        onehot[np.arange(n), b] = 1.0
+        return cls(index=index[order], pos=y, first_at_threshold=k0, pos_rows=pos_rows, block_start=bs,
+                   block_end=be, pos_before_block=cum_pos[bs], pos_through_block=cum_pos[be],
+                   pos_before_threshold=int(cum_pos[k0]),
+                   bin_gap=np.ascontiguousarray((onehot * (s - y)[:, None]).T))
 
     @property
     def n(self) -> int:
@@ -80,48 +99,47 @@ class SortedRows:
 
 
 def weighted_metrics(rows: SortedRows, W: np.ndarray) -> dict[str, np.ndarray]:
-    """Every metric of :data:`METRICS` for each row of ``W`` (weights of ``rows.index``, in that order).
+    """Every metric of :data:`METRICS` for each column of ``W``.
 
-    ``W`` has shape ``(k, rows.n)``; the result maps metric name -> array of ``k`` values.
+    ``W`` has shape ``(rows.n, k)``: row ``i`` holds the weights of ``rows.index[i]`` (rows in
+    ascending score order) in each of ``k`` weightings. Returns metric name -> ``k`` values.
+
+    With ``C[j]`` the total weight of rows before sorted position ``j`` and ``Cp`` the same over
+    positive rows, a positive row ``i`` in a tie block ``[s, e)`` sees ``C[s] - Cp[s]`` negative
+    weight below it and ``(C[e] - C[s]) - (Cp[e] - Cp[s])`` tied with it; at its threshold
+    everything from ``s`` on is called positive, so precision is ``(P - Cp[s]) / (T - C[s])``.
     """
     W = np.asarray(W, float)
-    k = W.shape[0]
+    k = W.shape[1]
     if rows.n == 0:
         return {m: np.full(k, np.nan) for m in METRICS}
-    Wp = W * rows.pos
-    Wn = W - Wp
-    if len(rows.starts) < rows.n:  # tied scores: merge each run of equal scores into one column
-        Pu = np.add.reduceat(Wp, rows.starts, axis=1)
-        Nu = np.add.reduceat(Wn, rows.starts, axis=1)
-    else:
-        Pu, Nu = Wp, Wn
-    cumP = np.cumsum(Pu, axis=1)
-    cumN = np.cumsum(Nu, axis=1)
-    P = cumP[:, -1].copy()
-    N = cumN[:, -1].copy()
-    n_below = cumN
-    n_below -= Nu  # negatives strictly below each unique score
-    auroc = _div(np.einsum("ij,ij->i", Pu, n_below) + 0.5 * np.einsum("ij,ij->i", Pu, Nu), P * N)
-    # average precision: at unique score u everything scored >= u is called positive
-    tp_at = cumP
-    np.subtract(P[:, None], cumP, out=tp_at)
-    tp_at += Pu  # positives scored >= u
-    den = N[:, None] - n_below
-    den += tp_at  # all rows scored >= u; zero only where Pu is zero too
-    np.maximum(den, 1e-300, out=den)
-    np.divide(tp_at, den, out=tp_at)  # precision at u
-    auprc = _div(np.einsum("ij,ij->i", Pu, tp_at), P)
-    auprc = np.where(N + P > 0, auprc, np.nan)
+    C = np.empty((rows.n + 1, k))
+    C[0] = 0.0
+    np.cumsum(W, axis=0, out=C[1:])
+    Wpos = W[rows.pos_rows]
+    Cp = np.empty((len(rows.pos_rows) + 1, k))
+    Cp[0] = 0.0
+    np.cumsum(Wpos, axis=0, out=Cp[1:])
+    T = C[-1]
+    P = Cp[-1]
+    N = T - P
+    c_start = C[rows.block_start]
+    p_start = Cp[rows.pos_before_block]
+    n_below = c_start - p_start
+    n_tied = (C[rows.block_end] - c_start) - (Cp[rows.pos_through_block] - p_start)
+    n_below += 0.5 * n_tied
+    auroc = _div(np.einsum("ij,ij->j", Wpos, n_below), P * N)
+    precision = _div(P - p_start, T - c_start)
+    auprc = _div(np.einsum("ij,ij->j", Wpos, np.nan_to_num(precision)), P)
 
     k0 = rows.first_at_threshold
-    TP = Wp[:, k0:].sum(1)
-    FP = Wn[:, k0:].sum(1)
+    TP = P - Cp[rows.pos_before_threshold]
+    FP = (T - C[k0]) - TP
     FN = P - TP
     TN = N - FP
     sens = _div(TP, P)
     spec = _div(TN, N)
-    total = P + N
-    ece = _div(np.abs(W @ rows.bin_gap).sum(1), total)
+    ece = _div(np.abs(rows.bin_gap @ W).sum(0), T)
     return {
         "auroc": auroc,
         "auprc": auprc,
@@ -132,7 +150,7 @@ def weighted_metrics(rows: SortedRows, W: np.ndarray) -> dict[str, np.ndarray]:
         "balanced_accuracy": (sens + spec) / 2,
         "f1": _div(2 * TP, 2 * TP + FP + FN),
         "ece": ece,
-        "selection_rate": _div(TP + FP, total),
+        "selection_rate": _div(TP + FP, T),
     }
 
 
@@ -140,4 +158,4 @@ def point_metrics(scores, labels, *, threshold: float = 0.5, ece_bins: int = 10)
     """Every metric on the rows as given (``nan`` where undefined)."""
     s = np.asarray(scores, float)
     rows = SortedRows.build(np.arange(len(s)), s, labels, threshold=threshold, ece_bins=ece_bins)
-    return {m: float(v[0]) for m, v in weighted_metrics(rows, np.ones((1, rows.n))).items()}
+    return {m: float(v[0]) for m, v in weighted_metrics(rows, np.ones((rows.n, 1))).items()}

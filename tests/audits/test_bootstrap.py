@@ -21,11 +21,11 @@ from fairskin.audits.classifier import audit_predictions
 def test_counts_keep_every_stratum_size_and_are_seeded():
     strata = np.array([0] * 7 + [1] * 3 + [2] * 20)
     chunks = list(stratified_counts(strata, n_boot=30, rng=np.random.default_rng(9), chunk=8))
-    assert [c.shape for c in chunks] == [(8, 30), (8, 30), (8, 30), (6, 30)]
-    W = np.vstack(chunks)
+    assert [c.shape for c in chunks] == [(30, 8), (30, 8), (30, 8), (30, 6)]
+    W = np.hstack(chunks)
     for s, size in ((0, 7), (1, 3), (2, 20)):
-        assert (W[:, strata == s].sum(1) == size).all()
-    again = np.vstack(list(stratified_counts(strata, n_boot=30, rng=np.random.default_rng(9), chunk=8)))
+        assert (W[strata == s].sum(0) == size).all()
+    again = np.hstack(list(stratified_counts(strata, n_boot=30, rng=np.random.default_rng(9), chunk=8)))
     assert (W == again).all()
     assert not (W == 1).all()  # it does resample
 
@@ -75,11 +75,11 @@ def test_audit_ci_equals_loop_bootstrap_with_sklearn():
     res = audit_predictions(df, n_boot=200, seed=5)
     # redraw the same resamples: strata are (type, label) in order of first appearance
     strata = pd.factorize(np.char.add(np.char.add("t", fst.astype(str)), np.where(y, ":1", ":0")))[0]
-    W = np.vstack(list(stratified_counts(strata, n_boot=200, rng=np.random.default_rng(5))))
+    W = np.hstack(list(stratified_counts(strata, n_boot=200, rng=np.random.default_rng(5))))
     rows = fst == 5
     aucs = []
     for b in range(200):
-        rep = np.repeat(np.flatnonzero(rows), W[b, rows].astype(int))
+        rep = np.repeat(np.flatnonzero(rows), W[rows, b].astype(int))
         aucs.append(roc_auc_score(y[rep], score[rep]))
     m = res.group("V")["metrics"]["auroc"]
     assert m["ci_low"] == pytest.approx(np.quantile(aucs, 0.025), abs=1e-12)

@@ -60,7 +60,7 @@ def test_weights_are_repeated_rows():
     rng = np.random.default_rng(1)
     counts = rng.multinomial(len(s), np.full(len(s), 1 / len(s)), size=5).astype(float)
     rows = SortedRows.build(np.arange(len(s)), s, y, threshold=0.4)
-    got = weighted_metrics(rows, counts[:, rows.index])
+    got = weighted_metrics(rows, counts[:, rows.index].T)
     for b in range(5):
         rep = np.repeat(np.arange(len(s)), counts[b].astype(int))
         ref = point_metrics(s[rep], y[rep], threshold=0.4)
