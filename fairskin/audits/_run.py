@@ -199,6 +199,13 @@ def audit(
     for p, nm, csv in zip(paths, names, is_csv):
         if csv:
             df = _read_predictions_csv(p)
+            if positive_class is not None:
+                if "diagnosis" not in df.columns:
+                    raise InputError(f"positive_class: {p.name} has no 'diagnosis' column to choose the positive "
+                                     f"class from; found: {', '.join(df.columns)}")
+                dx = df["diagnosis"].astype(str).str.strip().str.lower()
+                df = df.assign(label=np.where(dx == "", "", (dx == positive_class.strip().lower()).astype(int)
+                                              .astype(str)))
             clean, b = clean_predictions(df, scores=scores, source=p.name)
             frames[nm], bad[nm], n_input[nm], kinds[nm], mthr[nm] = clean, b, len(df), "predictions", None
             continue

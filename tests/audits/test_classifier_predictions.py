@@ -287,3 +287,18 @@ def test_cli_logits_message_and_exit_code(tmp_path, capsys):
     assert main(["audit", str(csv), "--n-boot", "10"]) == 2
     assert "these look like logits" in " ".join(capsys.readouterr().err.split())
     assert main(["audit", str(csv), "--n-boot", "10", "--scores", "logits"]) == 0
+
+
+def test_positive_class_on_a_predictions_csv(tmp_path):
+    from fairskin.audits.classifier import audit
+
+    df = _df(300)
+    df.to_csv(tmp_path / "p.csv", index=False)
+    res = audit(tmp_path / "p.csv", positive_class="melanoma", n_boot=10)
+    assert res.group("all")["positives"] == int((df["diagnosis"] == "melanoma").sum())
+    assert res.meta["positive_class"] == "melanoma"
+    df.drop(columns="diagnosis").to_csv(tmp_path / "q.csv", index=False)
+    with pytest.raises(InputError) as e:
+        audit(tmp_path / "q.csv", positive_class="melanoma", n_boot=10)
+    assert str(e.value) == ("positive_class: q.csv has no 'diagnosis' column to choose the positive class from; "
+                            "found: image, score, label, fst")
