@@ -326,7 +326,8 @@ def _head_size(state) -> int | None:
 
 class HFExtractor:
     """A local transformers checkpoint directory (DINO, DINOv2, CLIP, ViT): CLIP's image
-    embedding, else the pooled output, else the [CLS] token of the last hidden state."""
+    embedding, else the [CLS] token of the last hidden state. A checkpoint missing weights
+    (which transformers would initialise randomly) is refused."""
 
     learned = True
     is_fid = False
@@ -341,12 +342,16 @@ class HFExtractor:
 
         cfg = tr.AutoConfig.from_pretrained(path, local_files_only=True)
         self.kind = cfg.model_type
-        if self.kind == "clip":
-            self._model = tr.CLIPModel.from_pretrained(path, local_files_only=True).eval()
-            vcfg = cfg.vision_config
-        else:
-            self._model = tr.AutoModel.from_pretrained(path, local_files_only=True).eval()
-            vcfg = cfg
+        cls = tr.CLIPModel if self.kind == "clip" else tr.AutoModel
+        self._model, info = cls.from_pretrained(path, local_files_only=True, output_loading_info=True)
+        self._model.eval()
+        vcfg = cfg.vision_config if self.kind == "clip" else cfg
+        # weights the checkpoint lacks are randomly initialised by transformers: refuse them
+        # (except a pooler, which is not used: features are the [CLS] token)
+        missing = [k for k in info.get("missing_keys", []) if "pooler" not in k and "text" not in k]
+        if missing:
+            raise InputError(f"--hf-model: {path} lacks weights {missing[:3]} (transformers would initialise them "
+                             "randomly); give the complete checkpoint")
         try:
             proc = tr.AutoImageProcessor.from_pretrained(path, local_files_only=True)
             self.mean, self.std = tuple(proc.image_mean), tuple(proc.image_std)
@@ -369,10 +374,8 @@ class HFExtractor:
             if self.kind == "clip":
                 f = self._model.get_image_features(pixel_values=x)
                 f = getattr(f, "pooler_output", f)
-            else:
-                out = self._model(pixel_values=x)
-                pooled = getattr(out, "pooler_output", None)
-                f = pooled if pooled is not None else out.last_hidden_state[:, 0]
+            else:  # the [CLS] token: DINO's and DINOv2's image feature (a pooler may be untrained)
+                f = self._model(pixel_values=x).last_hidden_state[:, 0]
         return f.reshape(len(images), -1).double().numpy()
 
 

@@ -195,3 +195,39 @@ def test_classifier_penultimate_layer_from_a_timm_checkpoint(images, tmp_path):
     with pytest.raises(InputError, match="--classifier: .*bare.pt: a state dict holds weights only; give the "
                                          "architecture with --classifier-arch NAME"):
         load_extractor("classifier", classifier=tmp_path / "bare.pt")
+
+
+def test_hf_checkpoint_directory_is_loaded_locally(images, tmp_path):
+    """PLUMBING ONLY: a tiny randomly initialised ViT saved with save_pretrained stands in for a
+    local DINO checkpoint; checks loading, preprocessing size and the [CLS]/pooled output."""
+    import torch
+    transformers = pytest.importorskip("transformers")
+
+    torch.manual_seed(0)
+    cfg = transformers.ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                                 image_size=32, patch_size=8)
+    model = transformers.ViTModel(cfg, add_pooling_layer=False)
+    d = tmp_path / "tiny-vit-random-plumbing-only"
+    model.save_pretrained(d)
+    transformers.ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3,
+                                   image_std=[0.5] * 3).save_pretrained(d)
+    ext = load_extractor("hf", hf_model=d)
+    assert (ext.kind, ext.dim, ext.input_side, ext.mean) == ("vit", 32, 32, (0.5, 0.5, 0.5))
+    fs = extract_features(images[:3], ext, progress=False)
+    x = torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB").resize((32, 32), Image.BICUBIC))
+                                   for p in images[:3]])).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        ref = model(pixel_values=(x - 0.5) / 0.5).last_hidden_state[:, 0].double()
+    assert (torch.nn.functional.cosine_similarity(torch.from_numpy(fs.features), ref) > 0.98).all()
+    # a checkpoint without its encoder weights would be a random network: refused
+    partial = tmp_path / "partial"
+    model.save_pretrained(partial)
+    from safetensors.torch import load_file, save_file
+
+    full = load_file(partial / "model.safetensors")
+    save_file({k: v for k, v in full.items() if "encoder" not in k}, partial / "model.safetensors",
+              metadata={"format": "pt"})
+    with pytest.raises(InputError, match=r"--hf-model: .*partial lacks weights \[.*\(transformers would initialise them randomly\)"):
+        load_extractor("hf", hf_model=partial)
+    with pytest.raises(InputError, match=r"--hf-model: .* is not a local transformers checkpoint directory"):
+        load_extractor("hf", hf_model=tmp_path)
