@@ -409,8 +409,19 @@ def _gap_entry(name, method, agg, groups, value, samples, *, cfg, p: Any = P_BOO
 
 def _range(x: np.ndarray) -> np.ndarray:
     """max - min along the last axis, ignoring NaN columns (groups where the rate is undefined)."""
-    with np.errstate(invalid="ignore"):
+    import warnings
+
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: the gap is undefined (NaN)
         return np.nanmax(x, axis=-1) - np.nanmin(x, axis=-1)
+
+
+def _nanmax(x: np.ndarray) -> np.ndarray:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: undefined
+        return np.nanmax(x, axis=-1)
 
 
 def _rate_gaps(tp, fp, sel, P, N, n, tpr_all, fpr_all) -> dict[str, np.ndarray]:
@@ -420,7 +431,7 @@ def _rate_gaps(tp, fp, sel, P, N, n, tpr_all, fpr_all) -> dict[str, np.ndarray]:
         fpr = np.where(N > 0, fp / np.where(N > 0, N, 1), np.nan)
         sr = np.where(n > 0, sel / np.where(n > 0, n, 1), np.nan)
         dt, df = _range(tpr), _range(fpr)
-        to_overall = np.maximum(np.nanmax(np.abs(tpr - tpr_all), axis=-1), np.nanmax(np.abs(fpr - fpr_all), axis=-1))
+        to_overall = np.maximum(_nanmax(np.abs(tpr - tpr_all)), _nanmax(np.abs(fpr - fpr_all)))
     return {"eod_worst": np.maximum(dt, df), "eod_mean": (dt + df) / 2, "eod_overall": to_overall, "eopp": dt,
             "dp": _range(sr)}
 
