@@ -224,3 +224,36 @@ def test_cli_without_inception_weights_says_where_to_get_them(synthetic_set, dem
     assert "--inception-weights: no Inception weights given" in err
     assert "weights-inception-2015-12-05-6726825d.pth" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_image_to_image_copies_are_marked_as_their_source(synthetic_set, demo_data, demo_meta, cache, tmp_path):
+    df = pd.read_csv(synthetic_set)
+    df["source_image"] = ""
+    for j in PLANTED[:2]:  # two of the copies declare the real image they were made from
+        df.loc[df["image"] == f"images/copy_{j:03d}.jpg", "source_image"] = f"images/{demo_meta.iloc[j]['DDI_file']}"
+    m = tmp_path / "manifest.csv"
+    df.to_csv(m, index=False)
+    res = audit_synthetic(m, real=demo_data, image_root=synthetic_set.parent, extractor="colour-texture",
+                          cache_dir=cache, config=CFG, progress=False)
+    marked = sorted(p["synthetic"] for p in res.data["memorisation"]["pairs"] if p["is_source_image"])
+    assert marked == sorted(f"images/copy_{j:03d}.jpg" for j in PLANTED[:2])
+    assert res.data["memorisation"]["n_flagged"] == 5
+
+
+def test_tsne_embedding_of_real_and_synthetic_points():
+    from fairskin.audits._synthetic import _embedding
+
+    rng = np.random.default_rng(0)
+    fs, fr = rng.standard_normal((12, 6)), rng.standard_normal((20, 6)) + 3
+    syn = pd.DataFrame({"fst_requested": [5] * 12, "diagnosis": ["melanoma"] * 12,
+                        "image": [f"s{i}.png" for i in range(12)]})
+    rl = pd.DataFrame({"fst": [5] * 20, "diagnosis": [None] * 20, "path": [f"/r/{i}.png" for i in range(20)]})
+    for method in ("pca", "tsne"):
+        emb = _embedding(fs, fr, syn, rl, SyntheticAuditConfig(embedding=method))
+        assert emb["method"].startswith("PCA" if method == "pca" else "t-SNE")
+        pts = emb["points"]
+        assert [p["source"] for p in pts] == ["synthetic"] * 12 + ["real"] * 20
+        xy = np.array([[p["x"], p["y"]] for p in pts])
+        # the two well-separated groups stay apart in 2-D
+        gap = np.linalg.norm(xy[:12].mean(0) - xy[12:].mean(0))
+        assert gap > 2 * max(xy[:12].std(0).max(), xy[12:].std(0).max())
