@@ -838,8 +838,8 @@ def _audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[d
                          "not an exact type; use group_level='group'")
     level = ("type" if eng.all_typed else "group") if group_level == "auto" else group_level
     level_groups = [(g, len(eng.rows[(lvl, g)])) for lvl, g, _ in eng.keys if lvl == level]
-    if reference_group is None:
-        reference = max(level_groups, key=lambda t: t[1])[0]
+    if reference_group is None:  # the lightest group with enough images (the usual reference in dermatology)
+        reference = next((g for g, n in level_groups if n >= cfg.min_group_n), max(level_groups, key=lambda t: t[1])[0])
     else:
         valid = [g for g, _ in level_groups]
         if reference_group not in valid:
@@ -932,7 +932,8 @@ def audit_predictions(
     scores : ``"logits"`` applies a sigmoid; probabilities outside [0, 1] are refused otherwise.
     group_level : level the fairness gaps are computed over: exact types when every row has
         one (``"auto"``), else the DDI groups.
-    reference_group : group the ratios are taken against (default: the largest group).
+    reference_group : group the ratios are taken against (default: the lightest group with at least
+        ``min_group_n`` images, else the largest).
     """
     cfg = _config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds,
                   DEFAULTS.min_gain, DEFAULTS.max_drop)

@@ -78,7 +78,7 @@ def audit(
     group_level: str = typer.Option("auto", "--group-level", help="Gaps over: auto, type (I-VI) or group "
                                     "(I-II/III-IV/V-VI)."),
     reference_group: Optional[str] = typer.Option(None, "--reference-group", help="Group the ratios are taken "
-                                                  "against (default: the largest)."),
+                                                  "against (default: the lightest with --min-group-n images)."),
     min_group_n: int = typer.Option(DEFAULTS.min_group_n, "--min-group-n"),
     min_group_positives: int = typer.Option(DEFAULTS.min_group_positives, "--min-group-positives"),
     min_cell_n: int = typer.Option(DEFAULTS.min_cell_n, "--min-cell-n", help="Mask skin type x diagnosis cells "

@@ -219,6 +219,7 @@ def test_json_follows_docs_schema(tmp_path):
     d = json.loads(path.read_text())
     assert list(d) == ["schema", "fairskin_version", "created", "meta", "data", "models", "comparisons"]
     assert d["schema"] == "fairskin.audit/1"
+    assert d["meta"]["reference_group"] == "I"  # the lightest group with >= 30 images
     assert list(d["meta"]) == ["fst_source", "fst_source_detail", "group_level", "levels", "threshold_policy",
                                "target_sensitivity", "n_boot", "seed", "ci_level", "ci_method", "p_value_method",
                                "reference_group", "ratio_bounds", "min_group_n", "min_group_positives", "min_cell_n",
@@ -302,3 +303,11 @@ def test_positive_class_on_a_predictions_csv(tmp_path):
         audit(tmp_path / "q.csv", positive_class="melanoma", n_boot=10)
     assert str(e.value) == ("positive_class: q.csv has no 'diagnosis' column to choose the positive class from; "
                             "found: image, score, label, fst")
+
+
+def test_reference_group_skips_small_light_groups():
+    df = _df(900)
+    df = df[(df["fst"] != 1) | (df.index % 20 == 0)]  # ~8 type-I rows
+    res = audit_predictions(df, n_boot=10)
+    assert res.group("I")["n"] < 30 and res.meta["reference_group"] == "II"
+    assert {r["reference"] for r in res.model()["ratios"]} == {"II"}
