@@ -27,6 +27,7 @@ from typing import Callable, Literal, Protocol, Sequence
 import cv2
 import numpy as np
 
+from fairskin.audits._synthetic_config import ExtractorName
 from fairskin.data._images import ImageLoadError, load_rgb
 from fairskin.errors import InputError, MissingDependencyError
 
@@ -37,7 +38,6 @@ __all__ = [
     "ExtractorName",
 ]
 
-ExtractorName = Literal["inception", "classifier", "hf", "colour-texture"]
 
 #: the file torch-fidelity's ``inception-v3-compat`` loads (TensorFlow FID weights, converted)
 INCEPTION_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"

@@ -31,7 +31,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy.stats import wasserstein_distance
 
 from fairskin.audits._features import (
     ExtractorName, FeatureExtractor, ThumbnailExtractor, _prepare, extract_features, load_extractor,
@@ -41,46 +40,13 @@ from fairskin.audits._fidelity import (
     precision_recall,
 )
 from fairskin.audits._memorisation import nearest_real
+from fairskin.audits._synthetic_config import SyntheticAuditConfig
 from fairskin.data._images import ImageLoadError
 from fairskin.errors import InputError
 
 __all__ = ["SyntheticAuditConfig", "SyntheticAudit", "audit_synthetic", "ita_fidelity", "SCHEMA"]
 
 SCHEMA = "fairskin.synthetic_audit/1"
-
-
-@dataclass(frozen=True)
-class SyntheticAuditConfig:
-    """Defaults of the synthetic-image audit (the CLI reads them too)."""
-
-    extractor: ExtractorName = "inception"
-    batch_size: int = 32
-    #: ITA scale for the requested type's interval and for the measured type
-    scale: str = "kinyanjui_fst"
-    #: degrees outside the requested interval still counted as "within tolerance"
-    ita_tolerance: float = 5.0
-    #: FID only when both sets have at least max(feature dim + 1, this) images; else KID only
-    fid_min_images: int = 500
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    #: k of the k-NN balls: precision/recall (torch-fidelity's default 3), density/coverage (5)
-    prc_k: int = 3
-    dc_k: int = 5
-    #: random pairs per cell for diversity, images per cell loaded for LPIPS, their side
-    diversity_pairs: int = 200
-    lpips_images: int = 40
-    lpips_side: int = 128
-    #: mode collapse when synthetic diversity < this x real diversity of the cell
-    mode_collapse_ratio: float = 0.5
-    #: the flag needs at least this many images on each side (diversity of 2-3 images is noise)
-    mode_collapse_min_n: int = 5
-    #: memorised when nearest-real distance < this x median real-to-nearest-real distance
-    memorisation_threshold: float = 0.25
-    thumbnail_side: int = 32
-    embedding: Literal["pca", "tsne"] = "pca"
-    #: cells with fewer images than this are marked unreliable in the report
-    min_reliable_n: int = 30
-    seed: int = 0
 
 
 @dataclass
@@ -196,13 +162,16 @@ def _measure_ita(paths: list[str], *, scale: str, cache_dir, progress: bool, lab
     return out
 
 
-def ita_fidelity(requested, measured_fst, measured_ita, *, scale: str = "kinyanjui_fst", tolerance: float = 5.0,
+def ita_fidelity(requested, measured_fst, measured_ita, *, scale: str = SyntheticAuditConfig.scale,
+                 tolerance: float = SyntheticAuditConfig.ita_tolerance,
                  real_ita=None) -> dict:
     """ITA fidelity of a set of synthetic images of one requested type (or several).
 
     ``exact`` and ``within_one`` are shares of the *measured* images (those where the estimator
     found skin); ``n_unmeasured`` counts the rest. ``fst_match`` = ``exact`` (report key).
     """
+    from scipy.stats import wasserstein_distance
+
     from fairskin.label import get_scale
 
     sc = get_scale(scale)

@@ -15,13 +15,9 @@ from fairskin.errors import InputError, MissingDependencyError
 _EXTRACTORS = ("inception", "classifier", "hf", "colour-texture")
 
 
-def _defaults():
-    from fairskin.audits._synthetic import SyntheticAuditConfig
+from fairskin.audits._synthetic_config import SyntheticAuditConfig
 
-    return SyntheticAuditConfig()
-
-
-_D = _defaults()
+_D = SyntheticAuditConfig()
 
 
 @app.command("audit-synthetic")
