@@ -257,3 +257,26 @@ def test_tsne_embedding_of_real_and_synthetic_points():
         # the two well-separated groups stay apart in 2-D
         gap = np.linalg.norm(xy[:12].mean(0) - xy[12:].mean(0))
         assert gap > 2 * max(xy[:12].std(0).max(), xy[12:].std(0).max())
+
+
+@pytest.mark.slow
+def test_lpips_backbone_plumbing_through_the_audit(synthetic_set, demo_data, cache, tmp_path):
+    """PLUMBING ONLY: a randomly initialised AlexNet file stands in for torchvision's weights;
+    checks that --lpips-backbone reaches every cell and drives the collapse flag, not the values."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    path = tmp_path / "alexnet-random-plumbing-only.pth"
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), path)
+    cfg = SyntheticAuditConfig(extractor="colour-texture", kid_subsets=5, lpips_images=6, diversity_pairs=10,
+                               lpips_side=64)
+    res = audit_synthetic(synthetic_set, real=demo_data, lpips_backbone=path, cache_dir=cache, config=cfg,
+                          progress=False)
+    assert res.data["lpips_backbone"] == str(path)
+    judged = [c for c in res.data["cells"] if c["mode_collapse"] is not None]
+    assert judged and all(c["mode_collapse_reason"].startswith("LPIPS diversity ratio") for c in judged)
+    for c in res.data["cells"]:
+        lp = c["lpips_diversity"]
+        assert set(lp) == {"synthetic", "real"}
+        assert (lp["synthetic"] is None) == (c["n_synthetic"] < 2)
