@@ -284,6 +284,7 @@ def train_classifier(
         raise InputError(f"train_on: expected 'all', 'real' or 'synthetic', got {train_on!r}")
     if not real_weight > 0:
         raise InputError(f"real_weight: expected a positive number, got {real_weight!r}")
+    _check_arch(arch)
     resize = resize or int(round(image_size * 8 / 7))
     if resize < image_size:
         raise InputError(f"resize: {resize} is smaller than image_size {image_size}; the crop must fit")

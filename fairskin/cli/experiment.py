@@ -1,0 +1,121 @@
+"""``fairskin experiment``: train real-only and augmented arms with several seeds, audit, decide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from fairskin.cli import app, console
+from fairskin.experiment._run import ARMS, ExperimentConfig
+
+_C = ExperimentConfig()
+
+
+def _ci(m) -> str:
+    if m is None or m.get("value") is None:
+        return "n/a"
+    if m.get("ci_low") is None:
+        return f"{m['value']:.3f}"
+    return f"{m['value']:.3f} ({m['ci_low']:.3f}-{m['ci_high']:.3f})"
+
+
+@app.command("experiment")
+def experiment(
+    real: Optional[Path] = typer.Option(None, "--real", help="Real training data (directory or manifest CSV). With "
+                                        "no data option at all, the built-in phantom demo runs."),
+    synthetic: Optional[Path] = typer.Option(None, "--synthetic", help="Synthetic images: fairskin balance's "
+                                             "manifest.csv."),
+    test: Optional[Path] = typer.Option(None, "--test", help="Held-out test data (default: held out from --real "
+                                        "by patient)."),
+    conditioning: Optional[Path] = typer.Option(None, "--conditioning", help="Skin-tone conditioning (fairskin "
+                                                "train-conditioning) to generate synthetic images here."),
+    out: Path = typer.Option(Path("fairskin-experiment"), "--out", help="Output folder (resumable)."),
+    arms: Optional[str] = typer.Option(None, "--arms", help=f"Comma-separated arms or 'all': {', '.join(ARMS)} "
+                                       f"(default: {','.join(_C.arms)}; demo: real,mixed)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help=f"Seeds per arm (default {_C.seeds})."),
+    arch: Optional[str] = typer.Option(None, "--arch", help=f"timm architecture (default {_C.arch})."),
+    pretrained: Optional[str] = typer.Option(None, "--pretrained", help="Local weights to start every run from."),
+    image_size: Optional[int] = typer.Option(None, "--image-size"),
+    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    pretrain_epochs: Optional[int] = typer.Option(None, "--pretrain-epochs"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    patience: Optional[int] = typer.Option(None, "--patience"),
+    balance: Optional[str] = typer.Option(None, "--balance", help="class_weights, sampler or none."),
+    real_weight: Optional[float] = typer.Option(None, "--real-weight", help="mixed_weighted arm: weight of a real "
+                                                f"image (default {_C.real_weight})."),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction"),
+    test_fraction: Optional[float] = typer.Option(None, "--test-fraction"),
+    split_seed: Optional[int] = typer.Option(None, "--split-seed"),
+    n_boot: Optional[int] = typer.Option(None, "--n-boot"),
+    threshold: Optional[float] = typer.Option(None, "--threshold"),
+    min_gain: Optional[float] = typer.Option(None, "--min-gain", help="Verdict: relative AUROC gain needed on FST "
+                                             f"V-VI (default {_C.min_gain})."),
+    max_drop: Optional[float] = typer.Option(None, "--max-drop", help="Verdict: largest relative AUROC drop allowed "
+                                             f"on FST I-III (default {_C.max_drop})."),
+    rounds: Optional[int] = typer.Option(None, "--rounds", help="Hard-case loop rounds (0: none)."),
+    per_round: Optional[int] = typer.Option(None, "--per-round", help="Images generated per hard-case round."),
+    num_workers: Optional[int] = typer.Option(None, "--num-workers"),
+    device: Optional[str] = typer.Option(None, "--device"),
+    config: Optional[Path] = typer.Option(None, "--config", help="JSON or TOML file of settings (keys: these "
+                                          "options' names with underscores); options given here win."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the runs (and which are finished) and stop."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo runs made with other settings."),
+    html: Optional[Path] = typer.Option(None, "--html", help="HTML report (needs an experiment renderer in "
+                                        "fairskin.reports)."),
+) -> None:
+    """Does synthetic augmentation close the skin-tone gap? Train, audit on held-out data, decide."""
+    from fairskin.errors import InputError
+    from fairskin.experiment import run_experiment
+
+    if html is not None:
+        import fairskin.reports as reports
+
+        if not hasattr(reports, "render_experiment_report"):
+            raise InputError("--html: fairskin.reports has no experiment renderer (render_experiment_report) in this "
+                             "install; the results are in OUT/experiment.json")
+    res = run_experiment(
+        real, out=out, synthetic=synthetic, test=test, conditioning=conditioning,
+        arms=arms.split(",") if arms else None, seeds=seeds, arch=arch, pretrained=pretrained,
+        image_size=image_size, epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
+        patience=patience, balance=balance, real_weight=real_weight, val_fraction=val_fraction,
+        test_fraction=test_fraction, split_seed=split_seed, n_boot=n_boot, threshold=threshold, min_gain=min_gain,
+        max_drop=max_drop, rounds=rounds, per_round=per_round, num_workers=num_workers, device=device,
+        config=config, dry_run=dry_run, overwrite=overwrite, progress=lambda m: console.print(m, highlight=False))
+    if res.dry_run:
+        n = sum(r.status == "todo" for r in res.runs)
+        console.print(f"{len(res.runs)} runs, {n} to do (dry run: nothing trained)")
+        return
+    doc = res.doc
+    stats = doc["statistics"]
+    if doc["synthetic"].get("note"):
+        console.print(f"[bold yellow]note:[/] {doc['synthetic']['note']}")
+    t = Table(title=f"AUROC per skin-type group, mean of {doc['config']['seeds']} seeds (95% CI: {stats['ci_method']})",
+              title_justify="left")
+    t.add_column("arm")
+    groups = [g["group"] for g in next(iter(stats["arms"].values()))["groups"] if g["level"] != "type"]
+    for g in groups:
+        t.add_column(g)
+    t.add_column("EOD")
+    for arm, a in stats["arms"].items():
+        by = {g["group"]: g for g in a["groups"]}
+        t.add_row(arm, *[_ci(by[g]["metrics"]["auroc"]) for g in groups], _ci(a["equalized_odds_difference"]))
+    console.print(t)
+    for c in stats["comparisons"]:
+        console.print(f"[bold]{c['candidate']}[/] vs {c['baseline']}: [bold]{c['verdict']}[/] ({c['verdict_reason']})")
+        for cr in c["criteria"]:
+            if cr["observed"] is None:
+                console.print(f"  {cr['description']}: undefined")
+                continue
+            console.print(f"  {cr['description']}: observed {cr['observed']:+.1%} (95% CI {cr['ci_low']:+.1%} to "
+                          f"{cr['ci_high']:+.1%}) -> {'met' if cr['passed'] else 'not met'}"
+                          f"{'' if cr['confident'] else ' (not conclusive)'}")
+    if html is not None:
+        import fairskin.reports as reports
+
+        reports.render_experiment_report(doc, html)
+        console.print(f"report: {html}")
+    console.print(f"results: {res.out / 'experiment.json'} ({doc['seconds']:.0f} s)")

@@ -1,0 +1,65 @@
+"""``fairskin train-classifier``: train a timm classifier that `fairskin audit` loads as it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from fairskin.cli import app, console
+from fairskin.train._train import ARCHS, TINY_ARCH, TrainConfig
+
+_C = TrainConfig()
+
+
+@app.command("train-classifier")
+def train_classifier(
+    manifest: Path = typer.Argument(..., help="Data set directory or manifest CSV (a 'split' column train/val/test "
+                                    "is used as given; rows with synthetic=True are training images only)."),
+    out: Path = typer.Option(..., "--out", help="Model file: .pt/.pth (state dict) or .safetensors; metadata is "
+                             "written beside it as OUT.json."),
+    arch: str = typer.Option(_C.arch, "--arch", help=f"timm architecture ({', '.join(ARCHS)}; {TINY_ARCH} for tests)."),
+    synthetic: Optional[Path] = typer.Option(None, "--synthetic", help="Manifest CSV of synthetic training images."),
+    test: Optional[Path] = typer.Option(None, "--test", help="Held-out test set (checked to stay out of training and "
+                                        "model selection; never used for either)."),
+    pretrained: Optional[Path] = typer.Option(None, "--pretrained", help="Local weights file to start from (state "
+                                              "dict or safetensors); otherwise from scratch."),
+    epochs: int = typer.Option(_C.epochs, "--epochs", min=1),
+    batch_size: int = typer.Option(_C.batch_size, "--batch-size", min=1),
+    lr: float = typer.Option(_C.lr, "--lr"),
+    weight_decay: float = typer.Option(_C.weight_decay, "--weight-decay"),
+    image_size: int = typer.Option(_C.image_size, "--image-size", help="Side of the centre crop the model sees."),
+    resize: Optional[int] = typer.Option(_C.resize, "--resize", help="Shorter side before cropping (default "
+                                         "image size x 8/7)."),
+    balance: str = typer.Option(_C.balance, "--balance", help="class_weights, sampler or none."),
+    real_weight: float = typer.Option(_C.real_weight, "--real-weight", help="Weight of a real image relative to a "
+                                      "synthetic one."),
+    train_on: str = typer.Option(_C.train_on, "--train-on", help="all, real or synthetic."),
+    val_fraction: float = typer.Option(_C.val_fraction, "--val-fraction"),
+    group_by: str = typer.Option(_C.group_by, "--group-by", help="Split unit: auto (patient_id, else lesion_id), "
+                                 "patient_id, lesion_id or image."),
+    patience: int = typer.Option(_C.patience, "--patience", min=1, help="Epochs without a better validation AUROC "
+                                 "before stopping."),
+    num_workers: int = typer.Option(_C.num_workers, "--num-workers", min=0),
+    device: str = typer.Option(_C.device, "--device"),
+    amp: bool = typer.Option(_C.amp, "--amp/--no-amp", help="Mixed precision + channels-last (GPU only)."),
+    seed: int = typer.Option(_C.seed, "--seed"),
+    split_seed: int = typer.Option(_C.split_seed, "--split-seed"),
+) -> None:
+    """Train a malignant-vs-benign classifier with early stopping on a patient-level validation split."""
+    from fairskin.train import train_classifier as run
+
+    def show(rec):
+        auc = "n/a" if rec["val_auroc"] is None else f"{rec['val_auroc']:.3f}"
+        console.print(f"epoch {rec['epoch']}: train loss {rec['train_loss']:.3f}, validation AUROC {auc}, "
+                      f"{rec['train_images_per_s']:.0f} images/s")
+
+    res = run(manifest, out=out, arch=arch, synthetic=synthetic, test=test, pretrained=pretrained, epochs=epochs,
+              batch_size=batch_size, lr=lr, weight_decay=weight_decay, image_size=image_size, resize=resize,
+              balance=balance, real_weight=real_weight, train_on=train_on, val_fraction=val_fraction,
+              group_by=group_by, patience=patience, num_workers=num_workers, device=device, amp=amp, seed=seed,
+              split_seed=split_seed, progress=show)
+    auc = "n/a" if res.best_val_auroc is None else f"{res.best_val_auroc:.3f}"
+    console.print(f"saved {res.model_path} (best epoch {res.best_epoch}, validation AUROC {auc}) and "
+                  f"{res.metadata_path}; audit it with: fairskin audit {res.model_path} --data TEST_DATA")

@@ -1,0 +1,176 @@
+"""Training: patient-level splits, the test-set refusals (exact messages), and a saved model that
+`fairskin audit` loads and scores exactly as training's validation did."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairskin.errors import InputError
+from fairskin.train import check_test_isolation, group_ids, split_manifest, train_classifier
+
+
+def _frame(n=300, n_patients=60, seed=0, root="/data"):
+    rng = np.random.default_rng(seed)
+    pat = rng.integers(0, n_patients, n)
+    df = pd.DataFrame({
+        "image": [f"images/{i:04d}.png" for i in range(n)],
+        "malignant": rng.random(n) < 0.3,
+        "fst_group_human": rng.choice(["I-II", "III-IV", "V-VI"], n),
+        "patient_id": [f"P{p}" for p in pat],
+        "lesion_id": [f"L{i // 2}" for i in range(n)],
+    })
+    df.attrs["root"] = root
+    return df
+
+
+def test_split_never_puts_one_patient_on_two_sides():
+    df = _frame()
+    split = split_manifest(df, val_fraction=0.2, test_fraction=0.2, seed=3)
+    per_patient = pd.Series(split).groupby(df["patient_id"].to_numpy()).nunique()
+    assert per_patient.max() == 1
+    shares = pd.Series(split).value_counts(normalize=True)
+    assert set(shares.index) == {"train", "val", "test"}
+    assert 0.1 < shares["val"] < 0.3 and 0.1 < shares["test"] < 0.3
+    # same seed, same split; another seed, another split
+    assert (split_manifest(df, val_fraction=0.2, test_fraction=0.2, seed=3) == split).all()
+    assert (split_manifest(df, val_fraction=0.2, test_fraction=0.2, seed=4) != split).any()
+
+
+def test_split_unit_is_patient_then_lesion_then_image():
+    df = _frame()
+    assert group_ids(df)[1] == "patient_id"
+    assert group_ids(df.drop(columns="patient_id"))[1] == "lesion_id"
+    lesion_split = split_manifest(df.drop(columns="patient_id"), val_fraction=0.3, seed=0)
+    assert pd.Series(lesion_split).groupby(df["lesion_id"].to_numpy()).nunique().max() == 1
+    assert group_ids(df.drop(columns=["patient_id", "lesion_id"]))[1] == "image"
+
+
+def test_validation_images_in_the_test_set_are_refused():
+    df = _frame(40)
+    train, val, test = df.iloc[:20], df.iloc[20:30], df.iloc[27:40]
+    for p in (train, val, test):
+        p.attrs["root"] = "/data"
+    with pytest.raises(InputError) as e:
+        check_test_isolation(train=train, val=val, test=test.drop(columns=["patient_id", "lesion_id"]))
+    assert str(e.value) == ("val: 3 of the 10 validation images are in the held-out test set (e.g. "
+                            "'/data/images/0027.png'); the test set must never be used for model selection or early "
+                            "stopping")
+
+
+def test_training_images_in_the_test_set_are_refused():
+    df = _frame(40)
+    train, test = df.iloc[:20], df.iloc[19:30]
+    with pytest.raises(InputError) as e:
+        check_test_isolation(train=train, val=None, test=test)
+    assert str(e.value) == ("train: 1 of the 20 training images are in the held-out test set (e.g. "
+                            "'/data/images/0019.png'); a test image must never be trained on")
+
+
+def test_a_patient_on_both_sides_is_refused():
+    df = _frame(40)
+    train, test = df.iloc[:20].copy(), df.iloc[20:].copy()
+    test["patient_id"] = "Q"
+    test.iloc[3, test.columns.get_loc("patient_id")] = train["patient_id"].iloc[5]
+    with pytest.raises(InputError) as e:
+        check_test_isolation(train=train, val=None, test=test)
+    assert str(e.value) == (f"patient_id: 1 patient(s) have images both in the training data and in the held-out test "
+                            f"set (e.g. {train['patient_id'].iloc[5]!r}); split by patient_id so that one patient "
+                            "never sits on both sides")
+
+
+def test_synthetic_image_made_from_a_test_image_is_refused():
+    df = _frame(40).drop(columns=["patient_id", "lesion_id"])
+    train, test = df.iloc[:30].copy(), df.iloc[30:].copy()
+    syn = pd.DataFrame({"image": ["images/s1.png", "images/s2.png"], "malignant": [True, True], "synthetic": True,
+                        "source_image": ["images/0003.png", "images/0033.png"]})
+    syn.attrs["root"] = "/data/out"
+    # source_image is relative to the real data root
+    with pytest.raises(InputError) as e:
+        check_test_isolation(train=train, val=None, test=test, synthetic=syn)
+    assert str(e.value) == ("synthetic: 1 synthetic image(s) were generated from held-out test images (source_image "
+                            "'images/0033.png'); a synthetic training image must never start from a test image: "
+                            "regenerate them from training images only")
+    # the same relative name in another data set's test folder is not a leak
+    other = test.copy()
+    other.attrs["root"] = "/elsewhere"
+    check_test_isolation(train=train, val=None, test=other, synthetic=syn)
+
+
+def test_train_classifier_refuses_a_planted_test_source_before_training(demo_data, tmp_path):
+    from fairskin.data import read_dataset
+
+    df = read_dataset(demo_data)
+    df["split"] = ["test" if i < 20 else "val" if i < 40 else "train" for i in range(len(df))]
+    planted = df["image"].iloc[4]
+    syn = pd.DataFrame({"image": [df["image"].iloc[50]], "malignant": [True], "synthetic": [True],
+                        "source_image": [planted]})
+    syn.attrs["root"] = str(demo_data)
+    with pytest.raises(InputError) as e:
+        train_classifier(df, out=tmp_path / "m.pt", arch="test_resnet", synthetic=syn, epochs=1, image_size=32)
+    assert str(e.value) == (f"synthetic: 1 synthetic image(s) were generated from held-out test images (source_image "
+                            f"{planted!r}); a synthetic training image must never start from a test image: "
+                            "regenerate them from training images only")
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_train_classifier_refuses_validation_on_the_test_set(demo_data, tmp_path):
+    from fairskin.data import read_dataset
+
+    df = read_dataset(demo_data)
+    df["split"] = ["val" if i < 30 else "train" for i in range(len(df))]
+    test = df.iloc[:10].drop(columns="split").copy()
+    test.attrs = dict(df.attrs)
+    with pytest.raises(InputError, match=r"^val: 10 of the 30 validation images are in the held-out test set"):
+        train_classifier(df, out=tmp_path / "m.pt", arch="test_resnet", test=test, epochs=1, image_size=32)
+
+
+def test_unknown_arch_suggests_the_closest(demo_data, tmp_path):
+    with pytest.raises(InputError) as e:
+        train_classifier(demo_data, out=tmp_path / "m.pt", arch="resnet81", epochs=1, image_size=32)
+    assert str(e.value).startswith("arch: 'resnet81' is not a timm model name")
+    assert "Did you mean" in str(e.value)
+
+
+def test_bad_out_suffix_is_refused(demo_data, tmp_path):
+    with pytest.raises(InputError) as e:
+        train_classifier(demo_data, out=tmp_path / "m.pkl", arch="test_resnet", epochs=1)
+    assert str(e.value) == ("out: 'm.pkl' must end in .pt, .pth or .safetensors (a state dict fairskin audit loads "
+                            "without --trust-model)")
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_saved_model_loads_in_the_audit_and_scores_like_validation(demo_data, tmp_path, suffix):
+    """The audit loads the file without trust_model and, with the saved preprocessing, gives the
+    validation images the same scores training computed."""
+    from fairskin.audits.classifier import load_model, predict
+    from fairskin.data import read_dataset
+
+    out = tmp_path / f"model{suffix}"
+    res = train_classifier(demo_data, out=out, arch="test_resnet", epochs=1, image_size=32, batch_size=16, seed=1)
+    meta = json.loads(Path(str(out) + ".json").read_text())
+    assert meta["arch"] == "test_resnet" and meta["crop"] == 32 and meta["resize"] == 37
+    assert meta["positive_class"] == "malignant" and meta["training"]["split_unit"] == "image"
+    model = load_model(out)  # no trust_model
+    assert model.kind == ("safetensors" if suffix == ".safetensors" else "state_dict")
+    df = read_dataset(demo_data)
+    val = df[df["image"].isin(res.val_predictions["image"])].set_index("image").loc[res.val_predictions["image"]]
+    val = val.reset_index()
+    val.attrs = dict(df.attrs)
+    scores, status, _ = predict(model, val, device="cpu", progress=False)
+    assert set(status) == {"ok"}
+    np.testing.assert_allclose(scores, res.val_predictions["score"].to_numpy(), atol=1e-5)
+
+
+def test_cli_train_classifier_writes_an_auditable_model(demo_data, tmp_path):
+    from fairskin.cli import main
+
+    out = tmp_path / "cli.pt"
+    code = main(["train-classifier", str(demo_data), "--out", str(out), "--arch", "test_resnet", "--epochs", "1",
+                 "--image-size", "32", "--batch-size", "32"])
+    assert code == 0
+    assert out.is_file() and Path(str(out) + ".json").is_file()
