@@ -27,7 +27,7 @@ def audit_synthetic_command(
     out: Path = typer.Option(Path("synthetic-audit"), "--out", "-o", help="Output folder: synthetic_audit.json and synthetic_images.csv."),
     extractor: str = typer.Option(_D.extractor, "--extractor", help=f"Feature space: {', '.join(_EXTRACTORS)}. Only inception gives FID."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth (or $FAIRSKIN_INCEPTION_WEIGHTS)."),
-    classifier: Optional[Path] = typer.Option(None, "--classifier", help="Classifier file whose penultimate layer is the feature space (TorchScript or timm checkpoint)."),
+    classifier: Optional[Path] = typer.Option(None, "--classifier", help="Audited classifier whose penultimate layer is the feature space, loaded as `fairskin audit` loads it (TorchScript, torch.export, safetensors or a timm state dict)."),
     classifier_arch: Optional[str] = typer.Option(None, "--classifier-arch", help="timm architecture of --classifier when the file does not name it."),
     trust_model: bool = typer.Option(False, "--trust-model", help="Allow a pickled classifier module (unpickling runs code: only for files you trust)."),
     hf_model: Optional[Path] = typer.Option(None, "--hf-model", help="Local DINO/DINOv2/CLIP checkpoint directory (transformers save_pretrained)."),

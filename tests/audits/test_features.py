@@ -231,3 +231,30 @@ def test_hf_checkpoint_directory_is_loaded_locally(images, tmp_path):
         load_extractor("hf", hf_model=partial)
     with pytest.raises(InputError, match=r"--hf-model: .* is not a local transformers checkpoint directory"):
         load_extractor("hf", hf_model=tmp_path)
+
+
+@pytest.mark.slow
+def test_inception_pipeline_equals_torch_fidelitys_calculate_metrics(tmp_path, monkeypatch):
+    """fairskin's Inception features + Fréchet distance vs torch_fidelity.calculate_metrics on
+    the same two image folders and the same weights file. PLUMBING ONLY: the weights are random
+    (no real ones can be downloaded here), so the number is compared for equality, never reported."""
+    import torch_fidelity
+
+    from fairskin.audits.synthetic import frechet_distance
+
+    weights = _random_inception_file(tmp_path / "random-inception-plumbing-only.pth", monkeypatch)
+    dirs = []
+    for name, base in (("a", 0), ("b", 40)):
+        d = tmp_path / name
+        d.mkdir()
+        for i in range(12):  # 299 px: no resizing on either side
+            img = render_phantom(PhantomSpec(ita=60 - 6 * i - base / 4, size=299, seed=base + i))
+            Image.fromarray(img).save(d / f"{i:02d}.png")
+        dirs.append(d)
+    theirs = torch_fidelity.calculate_metrics(input1=str(dirs[0]), input2=str(dirs[1]), fid=True, cuda=False,
+                                              cache=False, verbose=False, feature_extractor="inception-v3-compat",
+                                              feature_extractor_weights_path=str(weights))
+    ext = InceptionExtractor(weights)
+    fa = extract_features(sorted(dirs[0].glob("*.png")), ext, progress=False).features
+    fb = extract_features(sorted(dirs[1].glob("*.png")), ext, progress=False).features
+    assert frechet_distance(fa, fb) == pytest.approx(theirs["frechet_inception_distance"], rel=1e-4)
