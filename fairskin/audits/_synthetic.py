@@ -430,6 +430,12 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
     treal = extract_features(list(rl["path"]), thumb, batch_size=256, cache_dir=cache_dir, progress=progress,
                              description="thumbnails (real)")
     s_idx, r_idx = np.flatnonzero(tsyn.ok), np.flatnonzero(treal.ok)
+    candidates = "every readable real image"
+    if "split" in rl.columns:  # only the training split can have been memorised
+        train = rl["split"].astype("string").str.strip().str.lower().isin(["train", "training"]).fillna(False)
+        if train.any():
+            r_idx = r_idx[train.to_numpy()[r_idx]]
+            candidates = "real images with split == train"
     syn["nearest_real"], syn["nearest_distance"], syn["nearest_ratio"] = None, np.nan, np.nan
     syn["memorised"] = False
     memo = None
@@ -457,7 +463,8 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
         memo = {"metric": (f"RMS distance of {cfg.thumbnail_side}x{cfg.thumbnail_side} RGB thumbnails / median "
                            "real-to-nearest-real distance"),
                 "threshold": cfg.memorisation_threshold, "reference_rms_distance": nr.reference,
-                "n_checked": int(len(s_idx)), "n_real_candidates": int(len(r_idx)), "n_flagged": int(nr.flagged.sum()),
+                "n_checked": int(len(s_idx)), "n_real_candidates": int(len(r_idx)),
+                "candidates": candidates, "n_flagged": int(nr.flagged.sum()),
                 "pairs": pairs}
         if "source_image" in syn.columns:
             src = syn["source_image"].astype("string")

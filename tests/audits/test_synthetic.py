@@ -280,3 +280,17 @@ def test_lpips_backbone_plumbing_through_the_audit(synthetic_set, demo_data, cac
         lp = c["lpips_diversity"]
         assert set(lp) == {"synthetic", "real"}
         assert (lp["synthetic"] is None) == (c["n_synthetic"] < 2)
+
+
+def test_memorisation_searches_only_the_training_split(synthetic_set, demo_data, cache):
+    from fairskin.data import read_dataset
+
+    real = read_dataset(demo_data)
+    real["split"] = "train"
+    real.loc[PLANTED[:2], "split"] = "test"  # two of the copied images were never trained on
+    res = audit_synthetic(synthetic_set, real=real, extractor="colour-texture", cache_dir=cache, config=CFG,
+                          progress=False)
+    memo = res.data["memorisation"]
+    assert memo["candidates"] == "real images with split == train"
+    assert memo["n_real_candidates"] == len(real) - 2
+    assert sorted(p["synthetic"] for p in memo["pairs"]) == sorted(f"images/copy_{j:03d}.jpg" for j in PLANTED[2:])
