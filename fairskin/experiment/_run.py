@@ -105,8 +105,8 @@ class DemoSetup:
     arms: tuple[str, ...] = ("real", "mixed")
     arch: str = TINY_ARCH
     image_size: int = 32
-    epochs: int = 12
-    patience: int = 4
+    epochs: int = 8
+    patience: int = 3
     batch_size: int = 32
     n_boot: int = 1000
 

@@ -1,0 +1,201 @@
+"""The experiment: runs planned, resumed and listed exactly; seed-pooled statistics against the
+audit's own values; ratio selection and generation plans with known counts; exact errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairskin.audits.classifier import audit_predictions, default_criteria
+from fairskin.errors import InputError
+from fairskin.experiment import (
+    ARMS,
+    arm_statistics,
+    load_config_file,
+    plan_requests,
+    plan_runs,
+    run_experiment,
+    select_ratio,
+)
+
+
+def _test_frame(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    grp = rng.choice(["I-II", "III-IV", "V-VI"], n)
+    y = (rng.random(n) < 0.4).astype(int)
+    return pd.DataFrame({"image": [f"t{i}.png" for i in range(n)], "label": y, "fst_type": 0, "fst_group": grp})
+
+
+def _scores(frame, skill, seed):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 1, len(frame)) + frame["label"].to_numpy() * skill
+    return 1 / (1 + np.exp(-(z - skill / 2)))
+
+
+def test_dry_run_lists_exactly_the_runs_and_touches_no_data(tmp_path):
+    res = run_experiment(out=tmp_path, arms=["mixed", "ratio_0.5"], seeds=2, dry_run=True)
+    assert [(r.arm, r.seed, r.status) for r in res.runs] == [
+        ("real", 0, "todo"), ("real", 1, "todo"), ("mixed", 0, "todo"), ("mixed", 1, "todo"),
+        ("ratio_0.5", 0, "todo"), ("ratio_0.5", 1, "todo")]
+    assert [p.name for p in tmp_path.iterdir()] == []  # the demo data were not even written
+
+
+def test_finished_runs_are_skipped_and_stale_ones_flagged(tmp_path):
+    d = tmp_path / "runs" / "real" / "seed-1"
+    d.mkdir(parents=True)
+    (d / "done.json").write_text(json.dumps({"fingerprint": "abc"}))
+    runs = plan_runs(tmp_path, ["real"], 3, "abc")
+    assert [r.status for r in runs] == ["todo", "done", "todo"]
+    assert [r.status for r in plan_runs(tmp_path, ["real"], 3, "other")] == ["todo", "stale", "todo"]
+    res = run_experiment(out=tmp_path, arms=["real"], seeds=3, dry_run=True)
+    assert [r.status for r in res.runs] == ["todo", "done", "todo"]
+
+
+def test_unknown_arm_suggests_the_closest(tmp_path):
+    with pytest.raises(InputError) as e:
+        run_experiment(out=tmp_path, arms=["mixd"], dry_run=True)
+    assert str(e.value) == (f"arms: unknown arm 'mixd'; expected some of {', '.join(ARMS)} (or 'all'). "
+                            "Did you mean 'mixed'?")
+
+
+def test_augmented_arms_without_synthetic_images_are_refused(demo_data, tmp_path):
+    with pytest.raises(InputError) as e:
+        run_experiment(demo_data, out=tmp_path, arms=["mixed"])
+    assert str(e.value) == ("synthetic: arms mixed need synthetic images: give --synthetic MANIFEST (fairskin balance's "
+                            "manifest.csv) or --conditioning DIR (fairskin train-conditioning) to generate them here")
+
+
+def test_config_file_json_and_toml(tmp_path):
+    (tmp_path / "c.toml").write_text('arms = ["real", "mixed"]\nseeds = 2\nepochs = 3\n')
+    assert load_config_file(tmp_path / "c.toml") == {"arms": ("real", "mixed"), "seeds": 2, "epochs": 3}
+    (tmp_path / "c.json").write_text(json.dumps({"seed": 2}))
+    with pytest.raises(InputError, match=r"^config: unknown setting 'seed' in .*Did you mean 'seeds'\?$"):
+        load_config_file(tmp_path / "c.json")
+    res = run_experiment(out=tmp_path / "o", config=tmp_path / "c.toml", seeds=1, dry_run=True)
+    assert [(r.arm, r.seed) for r in res.runs] == [("real", 0), ("mixed", 0)]  # argument beats the file
+
+
+def test_one_seed_matches_the_audit_and_identical_seeds_change_nothing():
+    frame = _test_frame()
+    s = _scores(frame, 2.0, 1)
+    crit = default_criteria("group")
+    one = arm_statistics(frame, {"real": s[None]}, baseline="real", criteria=crit, n_boot=200)
+    audit = audit_predictions(pd.DataFrame({"image": frame["image"], "score": s, "label": frame["label"],
+                                            "fst": frame["fst_group"]}), n_boot=50)
+    for g in ("I-II", "III-IV", "V-VI", "all"):
+        mine = next(x for x in one["arms"]["real"]["groups"] if x["group"] == g)["metrics"]
+        theirs = audit.group(g)["metrics"]
+        for m in ("auroc", "sensitivity", "specificity"):
+            assert mine[m]["value"] == pytest.approx(theirs[m]["value"], abs=1e-12)
+    eod = next(f for f in audit.to_dict()["models"][0]["fairness"]
+               if f["name"] == "equalized_odds_difference" and f.get("method") == "between_groups"
+               and f.get("aggregation") in ("worst_case", None))
+    assert one["arms"]["real"]["equalized_odds_difference"]["value"] == pytest.approx(eod["value"], abs=1e-12)
+    # three identical seeds: same point and same interval as one seed (seed resampling adds nothing)
+    three = arm_statistics(frame, {"real": np.stack([s, s, s])}, baseline="real", criteria=crit, n_boot=200)
+    a = one["arms"]["real"]["groups"][2]["metrics"]["auroc"]
+    b = three["arms"]["real"]["groups"][2]["metrics"]["auroc"]
+    assert (a["value"], a["ci_low"], a["ci_high"]) == pytest.approx((b["value"], b["ci_low"], b["ci_high"]))
+
+
+def test_seed_variation_widens_the_interval_and_verdict_follows_the_criteria():
+    frame = _test_frame(900, seed=2)
+    dark = frame["fst_group"].to_numpy() == "V-VI"
+    base = np.stack([_scores(frame, 1.0, k) for k in range(3)])
+    # candidate: much better on V-VI, same elsewhere -> passes
+    better = base.copy()
+    for k in range(3):
+        better[k, dark] = _scores(frame, 3.0, 10 + k)[dark]
+    crit = default_criteria("group")
+    st = arm_statistics(frame, {"real": base, "better": better, "same": base.copy()}, baseline="real",
+                        criteria=crit, n_boot=300)
+    cmp = {c["candidate"]: c for c in st["comparisons"]}
+    assert cmp["better"]["verdict"] == "pass"
+    assert cmp["same"]["verdict"] == "fail"  # no gain on V-VI
+    same_gain = next(c for c in cmp["same"]["criteria"] if c["group"] == "V-VI")
+    assert same_gain["observed"] == 0.0
+    # seeds that disagree give a wider interval than one seed alone
+    noisy = np.stack([_scores(frame, sk, 20 + k) for k, sk in enumerate((0.5, 1.5, 2.5))])
+    wide = arm_statistics(frame, {"real": noisy}, baseline="real", criteria=crit, n_boot=300)
+    narrow = arm_statistics(frame, {"real": noisy[1:2]}, baseline="real", criteria=crit, n_boot=300)
+    w = wide["arms"]["real"]["groups"][-1]["metrics"]["auroc"]
+    n = narrow["arms"]["real"]["groups"][-1]["metrics"]["auroc"]
+    assert w["ci_high"] - w["ci_low"] > 1.5 * (n["ci_high"] - n["ci_low"])
+
+
+def test_ratio_selection_counts_per_cell():
+    train = pd.DataFrame({"image": [f"r{i}" for i in range(30)], "fst_group_human": ["V-VI"] * 10 + ["I-II"] * 20,
+                          "diagnosis": ["melanoma"] * 10 + ["nevus"] * 20, "malignant": [True] * 10 + [False] * 20})
+    syn = pd.DataFrame({"image": [f"s{i}" for i in range(40)], "fst": [5] * 20 + [6] * 10 + [1] * 10,
+                        "diagnosis": ["melanoma"] * 30 + ["nevus"] * 10})
+    syn.attrs["root"] = "/x"
+    counts = {r: len(select_ratio(syn, train, r, seed=0)) for r in (0.25, 0.5, 1.0)}
+    # V-VI melanoma: 10 real -> 2 (round 2.5 -> 2), 5, 10 of 30; I-II nevus: 20 real -> 5, 10, 10 (only 10 exist)
+    assert counts == {0.25: 2 + 5, 0.5: 5 + 10, 1.0: 10 + 10}
+
+
+def test_generation_plan_reaches_the_malignant_share_of_the_other_groups():
+    train = pd.DataFrame({
+        "image": [f"i{i}" for i in range(140)],
+        "fst_group_human": ["I-II"] * 100 + ["V-VI"] * 40,
+        "malignant": [True] * 40 + [False] * 60 + [True] * 4 + [False] * 36,
+        "diagnosis": ["melanoma"] * 40 + ["nevus"] * 60 + ["melanoma"] * 4 + ["nevus"] * 36,
+        "fst_human": [2] * 100 + [5, 6, 5, 6] + [5] * 36,
+    })
+    reqs, plan = plan_requests(train)
+    # r = 0.4; ceil(0.4 * 36 / 0.6) = 24 malignant needed, 4 there -> 20
+    assert plan["requested"] == 20 and len(reqs) == 20
+    assert {r.source_image for r in reqs} == {"i100", "i101", "i102", "i103"}
+    assert [r.fst for r in reqs[:4]] == [5, 6, 5, 6] and all(r.malignant for r in reqs)
+
+
+@pytest.mark.slow
+def test_small_experiment_end_to_end_and_resume(demo_data, tmp_path):
+    """Two arms x one seed on the test phantoms with 1 epoch; a rerun redoes nothing."""
+    from fairskin.data import read_dataset
+    from fairskin.experiment import PhantomGenerator, generate_synthetic
+
+    df = read_dataset(demo_data)
+    msgs = []
+    res = run_experiment(demo_data, out=tmp_path / "exp", arms=["real"], seeds=1, arch="test_resnet", image_size=32,
+                         epochs=1, n_boot=50, test_fraction=0.3, progress=msgs.append)
+    assert res.doc["statistics"]["arms"]["real"]["n_seeds"] == 1
+    model = tmp_path / "exp" / "runs" / "real" / "seed-0" / "model.pt"
+    before = model.stat().st_mtime_ns
+    msgs.clear()
+    run_experiment(demo_data, out=tmp_path / "exp", arms=["real"], seeds=1, arch="test_resnet", image_size=32,
+                   epochs=1, n_boot=50, test_fraction=0.3, progress=msgs.append)
+    assert "[1/1] real seed 0: finished earlier, skipped" in msgs
+    assert model.stat().st_mtime_ns == before
+    with pytest.raises(InputError, match=r"^out: run real/seed-0 in .* was made with other settings or data"):
+        run_experiment(demo_data, out=tmp_path / "exp", arms=["real"], seeds=1, arch="test_resnet", image_size=32,
+                       epochs=2, n_boot=50, test_fraction=0.3)
+
+
+@pytest.mark.slow
+def test_hard_case_loop_records_each_round_on_the_demo(tmp_path):
+    """One round on a small built-in demo: targeted images start from misclassified validation
+    images only, untargeted ones from training images, same count."""
+    from fairskin.experiment import DemoSetup
+
+    setup = DemoSetup(n_train=160, n_test=90, size=48, epochs=1, patience=1, n_boot=50)
+    res = run_experiment(out=tmp_path, arms=["real"], seeds=1, rounds=1, per_round=6, demo=setup)
+    rounds = res.doc["rounds"]["rounds"]
+    assert len(rounds) == 1
+    rec = rounds[0]
+    assert rec["requested"] == 6 and rec["untargeted_accepted"] <= rec["targeted_accepted"] <= 6
+    splits = pd.read_csv(tmp_path / "splits.csv")
+    val = set(splits.loc[splits["split"] == "val", "image"])
+    train = set(splits.loc[splits["split"] == "train", "image"])
+    t = pd.read_csv(tmp_path / "rounds" / "round-1" / "targeted" / "manifest.csv")
+    u = pd.read_csv(tmp_path / "rounds" / "round-1" / "untargeted" / "manifest.csv")
+    assert len(t) == rec["targeted_accepted"] and len(u) == rec["untargeted_accepted"]
+    assert set(t["source_image"]) <= val  # hard cases come from the validation split only
+    assert set(u["source_image"]) <= train
+    assert (t["gate"] == "accepted").all() and (t["base_model"] == "phantom-renderer").all()
+    assert set(rec["test"]) == {"untargeted", "targeted"}
+    assert {"V-VI", "all"} <= set(rec["test"]["targeted"])
+    assert val and train and not (val & train)
