@@ -74,6 +74,81 @@ def real_spread(frame, root):
     return res
 
 
+def sd15_components(resolution: int, dtype, device):
+    """Stable Diffusion 1.5's published architecture with random (seeded) weights: the compute of
+    the real model without its weights (no hub access). The tokenizer is the tiny one, padded to 77."""
+    import torch
+    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from fairskin.conditioning._tiny import tiny_tokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=resolution // 8, in_channels=4, out_channels=4, layers_per_block=2,
+        block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, attention_head_dim=8,
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2,
+                        block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4, sample_size=resolution, scaling_factor=0.18215)
+    tok = tiny_tokenizer(77)
+    text = CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072,
+                                        num_hidden_layers=12, num_attention_heads=12, max_position_embeddings=77,
+                                        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                        pad_token_id=tok.pad_token_id, hidden_act="quick_gelu"))
+    sched = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
+                          steps_offset=1, set_alpha_to_one=False)
+    return dict(unet=unet, vae=vae, text_encoder=text, tokenizer=tok, scheduler=sched)
+
+
+def bench_sd15(*, resolution=512, n_images=8, batch=8, steps=25, device="cuda", default_steps=50):
+    """images/s of fairskin's generation settings (bf16, DDIM 25 steps, batched, channels-last,
+    SDPA) against a plain diffusers StableDiffusionPipeline call in its defaults (fp32, PNDM 50
+    steps, guidance 7.5, one image per call), same architecture, same run."""
+    import torch
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    parts = sd15_components(resolution, torch.float32, device)
+    plain = StableDiffusionPipeline(**parts, safety_checker=None, feature_extractor=None,
+                                    requires_safety_checker=False).to(device)
+    plain.set_progress_bar_config(disable=True)
+    prompt = "a dermoscopy photo of melanoma on skin"
+
+    def timed(fn, n):
+        fn()  # warm-up
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        made = fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return made / (time.perf_counter() - t0)
+
+    def plain_call():
+        for _ in range(max(1, n_images // batch)):
+            plain(prompt, height=resolution, width=resolution, num_inference_steps=default_steps)
+        return max(1, n_images // batch)
+
+    ips_plain = timed(plain_call, n_images)
+    dtype = torch.bfloat16
+    fast = StableDiffusionPipeline(**{**plain.components, "scheduler": DDIMScheduler.from_config(plain.scheduler.config)})
+    fast.to(device, dtype)
+    fast.unet.to(memory_format=torch.channels_last)
+    fast.set_progress_bar_config(disable=True)
+
+    def fast_call():
+        fast([prompt] * batch, height=resolution, width=resolution, num_inference_steps=steps,
+             generator=[torch.Generator(device).manual_seed(i) for i in range(batch)])
+        return batch
+
+    ips_fast = timed(fast_call, batch)
+    return {"resolution": resolution, "device": device, "plain_images_per_second": ips_plain,
+            "fairskin_images_per_second": ips_fast, "speedup": ips_fast / ips_plain,
+            "plain": f"fp32, PNDM {default_steps} steps, guidance 7.5, 1 image/call",
+            "fairskin": f"bf16, DDIM {steps} steps, guidance 7.5, batch {batch}, channels-last"}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=8.5, help="UNet training minutes of the default model")
@@ -83,14 +158,30 @@ def main(argv=None):
     ap.add_argument("--per-type", type=int, default=48)
     ap.add_argument("--types", default="1,5,6")
     ap.add_argument("--steps", type=int, default=25, help="inference steps")
-    ap.add_argument("--guidance", type=float, default=3.0)
+    ap.add_argument("--guidance", default="1.0,1.5,3.0", help="guidance scales to evaluate (the first is the headline)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--json", default=None)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1 is fastest on a CPU shared with other jobs: oversubscribed threads spin)")
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--sd15", action="store_true", help="also (or only, with --minutes 0) time SD 1.5's architecture")
+    ap.add_argument("--sd15-device", default="cuda")
+    ap.add_argument("--sd15-resolution", type=int, default=512)
+    ap.add_argument("--sd15-steps", type=int, default=25)
     args = ap.parse_args(argv)
+    if args.sd15:
+        import torch
+
+        if args.sd15_device == "cuda" and not torch.cuda.is_available():
+            print("--sd15: no CUDA device; skipped (use --sd15-device cpu for a functional check)")
+        else:
+            r = bench_sd15(resolution=args.sd15_resolution, steps=args.sd15_steps, device=args.sd15_device,
+                           default_steps=2 * args.sd15_steps, batch=8 if args.sd15_device == "cuda" else 1,
+                           n_images=8 if args.sd15_device == "cuda" else 1)
+            print(json.dumps({"sd15": r}, indent=1), flush=True)
+        if args.minutes == 0:
+            return None
 
     import faulthandler
     import signal
@@ -136,9 +227,14 @@ def main(argv=None):
         entry = {"train_seconds": train_s, "unet_steps": res.steps, "seconds_per_step": res.seconds_per_step,
                  "vae_seconds_per_step": res.vae_seconds_per_step, "final_loss": res.final_loss,
                  "schedule": res.schedule, "batch_size": cfg.batch_size}
-        entry["conditioned"], ips = evaluate(work / name, frame, types=types, per_type=args.per_type, steps=args.steps,
-                                             guidance=args.guidance, seed=args.seed + 1)
-        entry["images_per_second"] = ips
+        guidances = [float(g) for g in args.guidance.split(",")]
+        entry["by_guidance"] = {}
+        for g in guidances:
+            res_g, ips = evaluate(work / name, frame, types=types, per_type=args.per_type, steps=args.steps,
+                                  guidance=g, seed=args.seed + 1)
+            entry["by_guidance"][str(g)] = {"conditioned": res_g, "images_per_second": ips}
+        entry["conditioned"] = entry["by_guidance"][str(guidances[0])]["conditioned"]
+        entry["images_per_second"] = entry["by_guidance"][str(guidances[0])]["images_per_second"]
         entry["unconditioned"], _ = evaluate(work / name, frame, types=types, per_type=args.per_type, steps=args.steps,
                                              guidance=1.0, seed=args.seed + 2, conditioned=False)
         report["models"][name] = entry
@@ -154,11 +250,13 @@ def main(argv=None):
     fresh = build_tiny_components(TinyModelConfig(seed=args.seed))["unet"]
     fresh.save_pretrained(work / "untrained" / "base" / "unet", safe_serialization=True)
     report["models"]["untrained"] = {"conditioned": evaluate(work / "untrained", frame, types=types, per_type=args.per_type,
-                                                             steps=args.steps, guidance=args.guidance, seed=args.seed + 1)[0]}
+                                                             steps=args.steps, guidance=float(args.guidance.split(",")[0]),
+                                                             seed=args.seed + 1)[0]}
     for name, entry in report["models"].items():
-        for k in map(str, types):
-            g, r = entry["conditioned"][k], report["real"][k]
-            g["spread_ratio"] = (g["ita_sd"] / r["ita_sd"]) if r["ita_sd"] else None
+        for cond in [entry["conditioned"]] + [v["conditioned"] for v in entry.get("by_guidance", {}).values()]:
+            for k in map(str, types):
+                g, r = cond[k], report["real"][k]
+                g["spread_ratio"] = (g["ita_sd"] / r["ita_sd"]) if r["ita_sd"] else None
     print(summary_table(report, types))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
@@ -173,6 +271,10 @@ def summary_table(report, types):
         sr = " ".join(f"{(e['conditioned'][str(k)].get('spread_ratio') or 0):>10.2f}" for k in types)
         un = ",".join(f"{e['unconditioned'][str(k)]['exact']:.0%}" for k in types) if "unconditioned" in e else "-"
         lines.append(f"{name:<24} {e.get('seconds_per_step', float('nan')):>7.3f} {e.get('images_per_second', float('nan')):>6.1f} {ex} {sr}   {un}")
+        for g, v in e.get("by_guidance", {}).items():
+            ex = " ".join(f"{v['conditioned'][str(k)]['exact']:>8.0%}" for k in types)
+            sr = " ".join(f"{(v['conditioned'][str(k)].get('spread_ratio') or 0):>10.2f}" for k in types)
+            lines.append(f"{'  guidance ' + g:<24} {'':>7} {v['images_per_second']:>6.1f} {ex} {sr}")
     return "\n".join(lines)
 
 
