@@ -519,6 +519,12 @@ def run_experiment(
 
     scores = {arm: np.stack([_read_scores(out / "runs" / arm / f"seed-{s}", test_frame) for s in range(cfg.seeds)])
               for arm in arm_list}
+    scored = np.all([np.isfinite(S).all(0) for S in scores.values()], axis=0)
+    n_unscored = int((~scored).sum())
+    if n_unscored:
+        say(f"{n_unscored} test image(s) could not be scored by every model (unreadable); left out of the statistics")
+        test_frame = test_frame[scored].reset_index(drop=True)
+        scores = {a: S[:, scored] for a, S in scores.items()}
     level = "type" if (test_frame["fst_type"] > 0).all() else "group"
     criteria = default_criteria(level, min_gain=cfg.min_gain, max_drop=cfg.max_drop)
     stats = arm_statistics(test_frame, scores, baseline=BASELINE, criteria=criteria, threshold=cfg.threshold,
@@ -536,7 +542,7 @@ def run_experiment(
         "fingerprint": fingerprint,
         "data": {"real": str(real), "root": train_df.attrs.get("root"), "test": test_source,
                  "n_train": int((train_df["split"] == "train").sum()), "n_val": int((train_df["split"] == "val").sum()),
-                 "n_test": len(test_frame), "train_by_group": _group_counts(train_df[train_df["split"] == "train"]),
+                 "n_test": len(test_frame), "n_test_unscored": n_unscored, "train_by_group": _group_counts(train_df[train_df["split"] == "train"]),
                  "test_by_group": _group_counts(ok_test)},
         "synthetic": syn_info,
         "criteria": [asdict(c) for c in criteria],

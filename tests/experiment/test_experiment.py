@@ -199,3 +199,14 @@ def test_hard_case_loop_records_each_round_on_the_demo(tmp_path):
     assert set(rec["test"]) == {"untargeted", "targeted"}
     assert {"V-VI", "all"} <= set(rec["test"]["targeted"])
     assert val and train and not (val & train)
+
+
+def test_cli_dry_run_lists_the_runs(tmp_path, capsys):
+    from fairskin.cli import main
+
+    code = main(["experiment", "--out", str(tmp_path), "--arms", "real,pretrain_finetune", "--seeds", "2",
+                 "--dry-run"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "4 runs, 4 to do (dry run: nothing trained)" in text
+    assert "todo  pretrain_finetune seed 1" in text

@@ -174,3 +174,16 @@ def test_cli_train_classifier_writes_an_auditable_model(demo_data, tmp_path):
                  "--image-size", "32", "--batch-size", "32"])
     assert code == 0
     assert out.is_file() and Path(str(out) + ".json").is_file()
+
+
+@pytest.mark.slow
+def test_same_seed_same_weights(demo_data, tmp_path):
+    import torch
+
+    kw = dict(arch="test_resnet", epochs=1, image_size=32, batch_size=16)
+    train_classifier(demo_data, out=tmp_path / "a.pt", seed=5, **kw)
+    train_classifier(demo_data, out=tmp_path / "b.pt", seed=5, **kw)
+    train_classifier(demo_data, out=tmp_path / "c.pt", seed=6, **kw)
+    a, b, c = (torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
