@@ -306,7 +306,7 @@ class Chromium:
     def __init__(self, tmp):
         self.tmp = tmp
 
-    def _run(self, args, url, timeout=90):
+    def _run(self, args, url, timeout=300):  # generous: CI machines are small and busy
         import subprocess
         import uuid
 
