@@ -26,7 +26,9 @@ class GenerateConfig:
     mode: Literal["text", "image"] = "text"  # text-to-image, or re-tone a lighter real image
     strength: float = 0.75  # image-to-image only
     steps: int = 25
-    guidance: float = 3.0
+    #: classifier-free guidance; None: 1.0 (no guidance) for the built-in tiny model, whose tones are
+    #: most exact without it (benchmarks/bench_generation.py), 7.5 for a pretrained base
+    guidance: float | None = None
     #: Lin et al. 2024: rescale classifier-free guidance with zero-terminal-SNR models
     guidance_rescale: float = 0.7
     batch_size: int = 16
@@ -97,6 +99,8 @@ class ConditionedGenerator:
             self.img2img.set_progress_bar_config(disable=True)
         self.resolution = int(conditioning.config.get("resolution") or pipe.unet.config.sample_size * pipe.vae_scale_factor)
         self.zero_snr = bool(conditioning.config["schedule"]["zero_terminal_snr"])
+        from_scratch = str(conditioning.config.get("train", {}).get("trained", "")).startswith("tiny")
+        self.guidance = float(config.guidance if config.guidance is not None else (1.0 if from_scratch else 7.5))
         self.dtype = dtype
 
     @property
@@ -113,13 +117,13 @@ class ConditionedGenerator:
         for i in range(0, len(prompts), cfg.batch_size):
             sl = slice(i, i + cfg.batch_size)
             pos, neg = self.conditioning.encode(self.pipe, prompts[sl], fst[sl], negative_prompt=cfg.negative_prompt,
-                                                guidance=cfg.guidance)
+                                                guidance=self.guidance)
             gens = [torch.Generator(self.device).manual_seed(int(s)) for s in seeds[sl]]
             kw = dict(prompt_embeds=pos.to(self.dtype), negative_prompt_embeds=None if neg is None else neg.to(self.dtype),
-                      num_inference_steps=cfg.steps, guidance_scale=cfg.guidance, generator=gens, output_type="np")
+                      num_inference_steps=cfg.steps, guidance_scale=self.guidance, generator=gens, output_type="np")
             with torch.inference_mode():
                 if sources is None:
-                    if self.zero_snr and cfg.guidance > 1:
+                    if self.zero_snr and self.guidance > 1:
                         kw["guidance_rescale"] = cfg.guidance_rescale
                     res = self.pipe(height=self.resolution, width=self.resolution, **kw).images
                 else:

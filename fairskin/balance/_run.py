@@ -210,7 +210,7 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
                         "attempt": s["attempt"], "prompt": prompt, "negative_prompt": generate.negative_prompt,
                         "seed": seed, "base_model": str(cond.base_model), "base_model_sha256": base_sha,
                         "conditioning": str(cond.path / "conditioning.json"), "conditioning_sha256": cond_sha,
-                        "scheduler": gen.scheduler_name, "steps": generate.steps, "guidance": generate.guidance,
+                        "scheduler": gen.scheduler_name, "steps": generate.steps, "guidance": gen.guidance,
                         "strength": generate.strength if generate.mode == "image" else "",
                         "source_image": src or "", "gate_reason": g.reason,
                     })
@@ -222,6 +222,11 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
         finally:
             log.close()
     gen_seconds = time.perf_counter() - t_gen
+    if generate.guidance is None:  # record the value "auto" resolved to
+        from dataclasses import replace
+
+        from_scratch = str(cond.config.get("train", {}).get("trained", "")).startswith("tiny")
+        generate = replace(generate, guidance=1.0 if from_scratch else 7.5)
 
     if world > 1:
         from accelerate import PartialState

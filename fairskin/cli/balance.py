@@ -31,7 +31,7 @@ def balance(
     mode: str = typer.Option(_G.mode, "--mode", help="text (text-to-image) or image (re-tone a lighter real image of the same diagnosis)."),
     strength: float = typer.Option(_G.strength, "--strength", help="Image-to-image strength."),
     steps: int = typer.Option(_G.steps, "--steps", min=1, help="Inference steps."),
-    guidance: float = typer.Option(_G.guidance, "--guidance", help="Classifier-free guidance scale."),
+    guidance: Optional[float] = typer.Option(_G.guidance, "--guidance", help="Classifier-free guidance scale (default: 1.0 for the built-in tiny model, 7.5 for a pretrained base)."),
     batch_size: int = typer.Option(_G.batch_size, "--batch-size", min=1),
     tolerance: Optional[int] = typer.Option(_G.tolerance, "--tolerance", min=0, help="Types the measured FST may differ by (default: 0 for V-VI, 1 otherwise)."),
     max_attempts: int = typer.Option(_G.max_attempts, "--max-attempts", min=1, help="Seeds tried per image before the cell is left short."),

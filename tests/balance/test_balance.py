@@ -79,6 +79,7 @@ def test_balance_end_to_end(small_demo, small_labels, tiny_conditioning, tmp_pat
     assert abs(_share56(m) - 0.5) <= 0.01
     assert syn[PROVENANCE].notna().all().all()
     assert (syn["gate"] == "accepted").all() and (syn["fst_source"] == "requested").all()
+    assert (syn["guidance"] == 1.0).all()  # "auto" guidance of the built-in tiny model, recorded as used
     assert syn["source"].eq("synthetic").all() and syn["image_id"].is_unique
     assert (real["fst_source"] == "estimated (kinyanjui_fst)").all()
     assert all((tmp_path / p).is_file() for p in m["image"])  # real paths relative to OUT too
