@@ -18,8 +18,8 @@ def _ci(m) -> str:
     if m is None or m.get("value") is None:
         return "n/a"
     if m.get("ci_low") is None:
-        return f"{m['value']:.3f}"
-    return f"{m['value']:.3f} ({m['ci_low']:.3f}-{m['ci_high']:.3f})"
+        return f"{m['value']:.2f}"
+    return f"{m['value']:.2f} ({m['ci_low']:.2f}-{m['ci_high']:.2f})"
 
 
 @app.command("experiment")

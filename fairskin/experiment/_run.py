@@ -479,6 +479,13 @@ def run_experiment(
                                     "Diffusion: a perfect-generator stand-in with a known answer; the effect "
                                     "measured is a ceiling, not what fairskin balance's generator achieves")
         syn_info["n"] = int(len(syn_df))
+        if "pretrain_finetune" in arm_list and len(syn_df):
+            classes = set(labels_of(syn_df, arg="synthetic").tolist())
+            if len(classes) < 2:
+                only = "malignant" if classes == {1} else "benign"
+                raise InputError(f"arms: pretrain_finetune pretrains on the synthetic images alone, but all "
+                                 f"{len(syn_df)} of them are {only}; give synthetic images of both classes (e.g. "
+                                 "fairskin balance over every cell) or leave this arm out")
         if not len(syn_df):
             raise InputError("synthetic: no synthetic image to train on (none given, or every generated image was "
                              "rejected by the ITA gate)")

@@ -221,7 +221,7 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
             sure = all(c["confident"] for c in crit_out)
             verdict = "pass"
             reason = f"all {len(crit_out)} criteria met" + ("" if sure else
-                                                           " (but a confidence interval crosses a bound)")
+                                                           "; not conclusive: a 95% interval crosses a bound")
         else:
             verdict = "fail"
             reason = "not met: " + "; ".join(c["description"] or c["name"] for c in crit_out if not c["passed"])
