@@ -35,7 +35,7 @@ class GenerateConfig:
     negative_prompt: str = NEGATIVE_PROMPT
     #: types the measured FST may differ from the requested one; None: 0 for V and VI, else 1
     tolerance: int | None = None
-    max_attempts: int = 6
+    max_attempts: int = 10
     seed: int = 0
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
 

@@ -157,7 +157,10 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
         raise InputError("--base-model: give it to train-conditioning; a trained --conditioning records its base model")
     cond = Conditioning.load(conditioning)
     cond_sha = cond.sha256()
-    run_doc = {"plan": plan.fingerprint(), "conditioning_sha256": cond_sha, "generate": asdict(generate)}
+    # settings that change an image; batch size and the number of attempts do not (seeds are per slot
+    # and attempt), so a rerun with more --max-attempts continues the slots a run left short
+    run_doc = {"plan": plan.fingerprint(), "conditioning_sha256": cond_sha,
+               "generate": {k: v for k, v in asdict(generate).items() if k not in ("batch_size", "max_attempts")}}
     _check_run_owner(out, run_doc, overwrite=overwrite)
     _atomic_write_text(out / "run.json", json.dumps(run_doc, indent=2))
 
