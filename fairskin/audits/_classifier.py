@@ -29,7 +29,7 @@ from fairskin.audits._bootstrap import (
     percentile_ci,
     stratified_counts,
 )
-from fairskin.audits._metrics import METRICS, SortedRows, weighted_metrics
+from fairskin.audits._metrics import METRICS, ROC_GRID_POINTS, SortedRows, calibration_bins, roc_grid, weighted_metrics
 from fairskin.errors import InputError
 
 __all__ = [
@@ -506,8 +506,8 @@ def _spread(v: np.ndarray, S: np.ndarray, names: list[str]):
 
 
 class _Engine:
-    """Point values and bootstrap samples of every metric, for every model and group, sharing one
-    stratified resampling of the rows."""
+    """Point values and bootstrap samples of every metric and of the ROC curve (TPR on the fixed
+    FPR grid), for every model and group, sharing one stratified resampling of the rows."""
 
     def __init__(self, frame: pd.DataFrame, scores: dict[str, np.ndarray], thresholds: dict[str, float],
                  cfg: AuditConfig):
@@ -523,10 +523,17 @@ class _Engine:
         self.rows = {(lvl, g): _rows_of(frame, lvl, g) for lvl, g, _ in self.keys}
         self.prep = {m: {k: SortedRows.build(idx, s, y, threshold=thresholds[m], ece_bins=cfg.ece_bins)
                          for k, idx in self.rows.items()} for m, s in scores.items()}
-        self.values = {m: {k: {name: float(v[0]) for name, v in weighted_metrics(p, np.ones((p.n, 1))).items()}
-                           for k, p in d.items()} for m, d in self.prep.items()}
+        G = ROC_GRID_POINTS
+        self.values, self.roc = {}, {}  # roc: model -> group -> TPR on the grid :func:`roc_grid` (NaN: one class)
+        for m, d in self.prep.items():
+            self.values[m], self.roc[m] = {}, {}
+            for k, p in d.items():
+                out = weighted_metrics(p, np.ones((p.n, 1)), roc_points=G)
+                self.roc[m][k] = out.pop("roc_tpr")[0]
+                self.values[m][k] = {name: float(v[0]) for name, v in out.items()}
         B = cfg.n_boot
         self.samples = {m: {k: {name: np.empty(B) for name in METRICS} for k in d} for m, d in self.prep.items()}
+        self.roc_samples = {m: {k: np.empty((B, G)) for k in d} for m, d in self.prep.items()}
         rng = np.random.default_rng(cfg.seed)
         done = 0
         # The only BLAS call (the ECE bin sums) is small; BLAS threads just fight for the cores.
@@ -537,7 +544,9 @@ class _Engine:
                 k = W.shape[1]
                 for m, d in self.prep.items():
                     for key, p in d.items():
-                        for name, v in weighted_metrics(p, W[p.index]).items():
+                        out = weighted_metrics(p, W[p.index], roc_points=G)
+                        self.roc_samples[m][key][done:done + k] = out.pop("roc_tpr")
+                        for name, v in out.items():
                             self.samples[m][key][name][done:done + k] = v
                 done += k
 
@@ -560,8 +569,29 @@ def _group_entry(eng: _Engine, model: str, key, types, threshold: float) -> dict
     vals, samp = eng.values[model][key], eng.samples[model][key]
     metrics = {m: _metric_entry(vals[m], samp[m], cfg=cfg, unreliable=unreliable,
                                 reason=_undefined_reason(m, g, n, P, N, threshold)) for m in METRICS}
+    roc, roc_reason = _roc_entry(eng, model, key, flags, metrics["auroc"]["reason"])
+    scores = eng.frame["_score_" + model].to_numpy(float)[idx]
     return {"group": g, "level": lvl, "types": list(types), "n": n, "positives": P, "negatives": N,
-            "reliable": not unreliable, "flags": flags, "metrics": metrics}
+            "reliable": not unreliable, "flags": flags, "metrics": metrics, "roc": roc, "roc_reason": roc_reason,
+            "calibration": calibration_bins(scores, eng.y[idx], cfg.ece_bins)}
+
+
+def _roc_entry(eng: _Engine, model: str, key, flags: list[str], auroc_reason: str | None
+               ) -> tuple[dict | None, str | None]:
+    """The group's ROC on the fixed FPR grid with a percentile band of the bootstrap TPR at each
+    grid point (the resamples of every other CI), and why the curve or its band is missing."""
+    tpr = eng.roc[model][key]
+    if "one_class" in flags or np.isnan(tpr).any():
+        return None, auroc_reason or "the ROC curve needs malignant and benign images"
+    out = {"fpr": roc_grid(len(tpr)).tolist(), "tpr": tpr.tolist(), "tpr_ci_low": None, "tpr_ci_high": None}
+    if flags:
+        return out, f"no CI band: unreliable group ({', '.join(flags).replace('_', ' ')})"
+    S = eng.roc_samples[model][key]
+    a = (1 - eng.cfg.ci_level) / 2
+    q = np.quantile if not np.isnan(S).any() else np.nanquantile
+    lo, hi = q(S, [a, 1 - a], axis=0)
+    out["tpr_ci_low"], out["tpr_ci_high"] = lo.tolist(), hi.tolist()
+    return out, None
 
 
 def _fairness(eng: _Engine, model: str, level: str, groups_out: list[dict], threshold: float) -> list[dict]:
