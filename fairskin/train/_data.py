@@ -41,6 +41,16 @@ def read_manifest(manifest, *, arg: str = "manifest") -> pd.DataFrame:
             raise InputError(f"{arg}: {path} has no 'image' column; expected a fairskin manifest CSV "
                              f"(columns image, malignant, ...); found: {', '.join(df.columns)}")
         df.attrs["root"] = str(path.parent.resolve())
+        plan = path.parent / "plan.json"  # fairskin balance: source_image is relative to its input data root
+        if plan.is_file():
+            import json
+
+            try:
+                data_root = json.loads(plan.read_text(encoding="utf-8")).get("data")
+            except (json.JSONDecodeError, AttributeError):
+                data_root = None
+            if isinstance(data_root, str) and data_root:
+                df.attrs["source_root"] = str(Path(data_root).resolve())
         return df
     raise InputError(f"{arg}: {path} is neither a data set directory nor a manifest .csv file")
 
@@ -167,6 +177,7 @@ def check_test_isolation(*, train: pd.DataFrame, val: pd.DataFrame | None, test:
             # source_image is relative to the real data root the generator read (fairskin balance's input)
             roots = {Path(p.attrs["root"]) for p in (train, val) if p is not None and p.attrs.get("root")}
             roots.add(Path(synthetic.attrs.get("root") or "."))
+            roots |= {Path(p.attrs["source_root"]) for p in (train, synthetic) if p.attrs.get("source_root")}
             hits = []
             for s in src.astype(str):
                 cands = {str((r / s).resolve()) for r in roots}

@@ -187,3 +187,26 @@ def test_same_seed_same_weights(demo_data, tmp_path):
     a, b, c = (torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in "abc")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_balance_manifest_sources_are_resolved_against_the_balance_input(tmp_path):
+    """fairskin balance writes real rows relative to its OUT folder and source_image relative to
+    its input data root (plan.json 'data'); a test image used as a source is still caught."""
+    from fairskin.train import read_manifest
+
+    data, out = tmp_path / "data", tmp_path / "balanced"
+    out.mkdir()
+    (out / "plan.json").write_text(json.dumps({"data": str(data)}))
+    pd.DataFrame({"image": ["../data/images/0001.png", "images/s1.png"], "malignant": [False, True],
+                  "synthetic": [False, True], "source_image": ["", "images/0009.png"]}).to_csv(out / "manifest.csv",
+                                                                                                index=False)
+    df = read_manifest(out / "manifest.csv")
+    syn = df[df["synthetic"] == "True"].copy()
+    syn.attrs = dict(df.attrs)
+    train = df[df["synthetic"] == "False"].copy()
+    train.attrs = dict(df.attrs)
+    test = pd.DataFrame({"image": ["images/0009.png"], "malignant": [True]})
+    test.attrs["root"] = str(data)
+    with pytest.raises(InputError, match=r"^synthetic: 1 synthetic image\(s\) were generated from held-out test "
+                                         r"images \(source_image 'images/0009.png'\)"):
+        check_test_isolation(train=train, val=None, test=test, synthetic=syn)
