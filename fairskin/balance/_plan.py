@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -216,7 +216,6 @@ def plan_balance(frame: pd.DataFrame, *, target: str | TargetSpec = PlanConfig.t
     cells["generate"] = 0
     cells["target_set"] = ""
 
-    targeted = {t for types, _ in spec.shares for t in types}
     r_set = {types: int(cells.loc[cells["fst"].isin(types), "real"].sum()) for types, _ in spec.shares}
     n_other = n_real - sum(r_set.values())
     total_share = sum(s for _, s in spec.shares)
@@ -267,7 +266,6 @@ def plan_balance(frame: pd.DataFrame, *, target: str | TargetSpec = PlanConfig.t
     cells["real"] = cells["real"].astype(int)
     cells["generate"] = cells["generate"].astype(int)
     cells["final"] = cells["final"].astype(int)
-    del targeted
     return BalancePlan(cells=cells, target=spec, n_real=n_real, n_unknown_fst=n_unknown,
                        max_per_real=max_per_real, notes=notes)
 

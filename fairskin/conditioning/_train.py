@@ -27,14 +27,14 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
 
 from fairskin.conditioning._bundle import (
-    CONFIG_NAME, FORMAT_VERSION, Conditioning, FstEmbedding, base_model_files, load_base_pipeline, sha256_files,
+    FORMAT_VERSION, Conditioning, FstEmbedding, base_model_files, load_base_pipeline, sha256_files,
 )
 from fairskin.conditioning._prompts import FST_TOKENS, NULL_FST, PromptFields, build_prompt
 from fairskin.conditioning._tiny import TinyModelConfig, build_tiny_components
