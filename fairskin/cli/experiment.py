@@ -113,6 +113,18 @@ def experiment(
             console.print(f"  {cr['description']}: observed {cr['observed']:+.1%} (95% CI {cr['ci_low']:+.1%} to "
                           f"{cr['ci_high']:+.1%}) -> {'met' if cr['passed'] else 'not met'}"
                           f"{'' if cr['confident'] else ' (not conclusive)'}")
+    if doc.get("rounds"):
+        rt = Table(title=f"Hard-case loop ({doc['rounds']['generator']}): test AUROC, targeted vs untargeted "
+                   "generation of the same count (one seed)", title_justify="left")
+        for col in ("round", "hard cases", "new images", "V-VI targeted", "V-VI untargeted", "all targeted",
+                    "all untargeted"):
+            rt.add_column(col)
+        for r in doc["rounds"]["rounds"]:
+            t, u = r["test"]["targeted"], r["test"]["untargeted"]
+            rt.add_row(str(r["round"]), str(r["hard_cases"]), f"{r['targeted_accepted']}/{r['untargeted_accepted']}",
+                       _ci(t.get("V-VI")), _ci(u.get("V-VI")), _ci(t.get("all")), _ci(u.get("all")))
+        console.print(rt)
+        console.print(f"[dim]{doc['rounds']['caveat']}[/]")
     if html is not None:
         import fairskin.reports as reports
 
