@@ -228,7 +228,8 @@ def test_json_follows_docs_schema(tmp_path):
     assert list(m) == ["name", "path", "kind", "threshold", "counts", "bad_rows", "overall", "groups", "fairness",
                        "ratios", "intersections"]
     g = m["groups"][0]
-    assert list(g) == ["group", "level", "types", "n", "positives", "negatives", "reliable", "flags", "metrics"]
+    assert list(g) == ["group", "level", "types", "n", "positives", "negatives", "reliable", "flags", "metrics",
+                       "roc", "roc_reason", "calibration"]
     assert list(g["metrics"]) == ["auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "balanced_accuracy",
                                   "f1", "ece", "selection_rate"]
     assert list(g["metrics"]["auroc"]) == ["value", "ci_low", "ci_high", "flags", "reason"]
