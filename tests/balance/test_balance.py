@@ -185,3 +185,21 @@ def test_html_report(small_demo, small_labels, tiny_conditioning, tmp_path):
     else:
         balance(small_demo, out=tmp_path / "o", **kw)
         assert (tmp_path / "r.html").stat().st_size > 0
+
+
+def test_balance_trains_conditioning_when_none_given(small_demo, small_labels, tmp_path):
+    from fairskin.conditioning import TrainConfig
+
+    res = balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5", generate=FAST,
+                  train_config=TrainConfig(steps=2, vae_steps=1, batch_size=4))
+    cfg = json.loads((tmp_path / "conditioning" / "conditioning.json").read_text())
+    assert cfg["train"]["steps_done"] == 2
+    m = pd.read_csv(res.manifest)
+    assert m.loc[m["synthetic"], "conditioning"].str.endswith("conditioning/conditioning.json").all()
+    assert (m.loc[m["synthetic"], "base_model_sha256"] == cfg["base_model_sha256"]).all()
+
+
+def test_base_model_with_trained_conditioning_is_refused(small_demo, small_labels, tiny_conditioning, tmp_path):
+    with pytest.raises(InputError, match="a trained --conditioning records its base model"):
+        balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5", conditioning=tiny_conditioning,
+                base_model=tmp_path, generate=FAST)
