@@ -27,7 +27,7 @@ def balance(
     conditioning: Optional[Path] = typer.Option(None, "--conditioning", help="Folder from fairskin train-conditioning (default: train one into OUT/conditioning)."),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="When training here: local diffusers folder or .safetensors (default: built-in tiny model)."),
     train_steps: int = typer.Option(3000, "--train-steps", min=1, help="When training here: optimizer steps."),
-    train_minutes: Optional[float] = typer.Option(10.0, "--train-minutes", help="When training here: stop after this many minutes of UNet training."),
+    train_minutes: Optional[float] = typer.Option(8.5, "--train-minutes", help="When training here: stop after this many minutes of UNet training (with the VAE, about 10 minutes on a 2-core CPU)."),
     mode: str = typer.Option(_G.mode, "--mode", help="text (text-to-image) or image (re-tone a lighter real image of the same diagnosis)."),
     strength: float = typer.Option(_G.strength, "--strength", help="Image-to-image strength."),
     steps: int = typer.Option(_G.steps, "--steps", min=1, help="Inference steps."),
