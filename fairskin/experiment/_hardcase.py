@@ -83,6 +83,10 @@ def hard_case_loop(*, out: Path, cfg, train_df: pd.DataFrame, test_df: pd.DataFr
 
     say("hard-case loop: round 0 (real only)")
     res0, s0 = fit("round-0", None)
+    st0 = arm_statistics(test_frame, {"real": s0[None]}, baseline="real", criteria=criteria, threshold=cfg.threshold,
+                         n_boot=cfg.n_boot, seed=cfg.split_seed)
+    round0 = {"round": 0, "val_auroc": res0.best_val_auroc,
+              "test": {g["group"]: g["metrics"]["auroc"] for g in st0["arms"]["real"]["groups"]}}
     tracks = {"targeted": {"res": res0, "scores": s0, "pool": None},
               "untargeted": {"res": res0, "scores": s0, "pool": None}}
     rounds = []
@@ -121,6 +125,6 @@ def hard_case_loop(*, out: Path, cfg, train_df: pd.DataFrame, test_df: pd.DataFr
         rec["targeted_vs_untargeted"] = st["comparisons"][0]["deltas"]
         rounds.append(rec)
         (out / "rounds.json").write_text(json.dumps(rounds, indent=2, default=str), encoding="utf-8")
-    return {"per_round": cfg.per_round, "seed": 17, "generator": generator.name, "rounds": rounds,
+    return {"per_round": cfg.per_round, "seed": 17, "generator": generator.name, "round_0": round0, "rounds": rounds,
             "caveat": "targeted images start from validation images while validation still selects the epoch: "
                       "validation AUROC of the targeted track is optimistic; compare on the test set"}

@@ -183,6 +183,7 @@ def test_hard_case_loop_records_each_round_on_the_demo(tmp_path):
 
     setup = DemoSetup(n_train=160, n_test=90, size=48, epochs=1, patience=1, n_boot=50)
     res = run_experiment(out=tmp_path, arms=["real"], seeds=1, rounds=1, per_round=6, demo=setup)
+    assert {"V-VI", "all"} <= set(res.doc["rounds"]["round_0"]["test"])
     rounds = res.doc["rounds"]["rounds"]
     assert len(rounds) == 1
     rec = rounds[0]
