@@ -104,6 +104,15 @@ def experiment(
         by = {g["group"]: g for g in a["groups"]}
         t.add_row(arm, *[_ci(by[g]["metrics"]["auroc"]) for g in groups], _ci(a["equalized_odds_difference"]))
     console.print(t)
+    st = Table(title="Sensitivity per skin-type group at threshold "
+               f"{stats['threshold']} (mean of seeds, 95% CI)", title_justify="left")
+    st.add_column("arm")
+    for g in groups:
+        st.add_column(g)
+    for arm, a in stats["arms"].items():
+        by = {g["group"]: g for g in a["groups"]}
+        st.add_row(arm, *[_ci(by[g]["metrics"]["sensitivity"]) for g in groups])
+    console.print(st)
     for c in stats["comparisons"]:
         console.print(f"[bold]{c['candidate']}[/] vs {c['baseline']}: [bold]{c['verdict']}[/] ({c['verdict_reason']})")
         for cr in c["criteria"]:

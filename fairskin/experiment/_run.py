@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
-from fairskin.train._data import image_paths, labels_of, read_manifest, split_manifest
+from fairskin.train._data import labels_of, read_manifest, split_manifest
 from fairskin.train._train import TINY_ARCH, is_synthetic, train_classifier
 
 __all__ = ["ARMS", "ExperimentConfig", "DemoSetup", "ExperimentResult", "Run", "plan_runs", "run_experiment",

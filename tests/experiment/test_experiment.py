@@ -155,10 +155,6 @@ def test_generation_plan_reaches_the_malignant_share_of_the_other_groups():
 @pytest.mark.slow
 def test_small_experiment_end_to_end_and_resume(demo_data, tmp_path):
     """Two arms x one seed on the test phantoms with 1 epoch; a rerun redoes nothing."""
-    from fairskin.data import read_dataset
-    from fairskin.experiment import PhantomGenerator, generate_synthetic
-
-    df = read_dataset(demo_data)
     msgs = []
     res = run_experiment(demo_data, out=tmp_path / "exp", arms=["real"], seeds=1, arch="test_resnet", image_size=32,
                          epochs=1, n_boot=50, test_fraction=0.3, progress=msgs.append)
