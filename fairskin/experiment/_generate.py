@@ -33,6 +33,13 @@ __all__ = ["GenerationRequest", "ImageGenerator", "PhantomGenerator", "Condition
            "generate_synthetic"]
 
 
+#: columns of the synthetic manifest written here (the manifest schema plus provenance)
+SYNTHETIC_ROW_COLUMNS = ["image", "image_id", "diagnosis", "malignant", "fst_human", "fst_group_human", "source",
+                         "patient_id", "lesion_id", "status", "reason", "synthetic", "fst", "fst_source",
+                         "fst_requested", "ita_measured", "fst_measured", "gate", "attempt", "seed", "base_model",
+                         "strength", "source_image", "request"]
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     fst: int  # Fitzpatrick type 1-6 asked for
@@ -149,8 +156,6 @@ def generate_synthetic(requests: Sequence[GenerationRequest], *, generator: Imag
             })
         if progress:
             progress(len(rows), len(requests))
-    df = pd.DataFrame(rows)
-    if not len(df):
-        df = pd.DataFrame(columns=["image", "image_id", "diagnosis", "malignant", "synthetic", "fst", "source_image"])
+    df = pd.DataFrame(rows, columns=SYNTHETIC_ROW_COLUMNS)
     df.attrs.update(root=str(out.resolve()), attempts=attempts, rejected=rejected, failed=failed)
     return df

@@ -207,3 +207,22 @@ def test_cli_dry_run_lists_the_runs(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "4 runs, 4 to do (dry run: nothing trained)" in text
     assert "todo  pretrain_finetune seed 1" in text
+
+
+@pytest.mark.slow
+def test_conditioned_generator_goes_through_the_gate_with_provenance(small_demo, tiny_conditioning, tmp_path):
+    """fairskin balance's generator (tiny untrained Stable Diffusion), image-to-image from real images:
+    every attempt is gated and counted; accepted rows carry the base model and their source."""
+    from fairskin.data import read_dataset
+    from fairskin.experiment import ConditionedImageGenerator, GenerationRequest, generate_synthetic
+
+    df = read_dataset(small_demo)
+    rows = df.iloc[:3]
+    reqs = [GenerationRequest(fst=5, diagnosis=str(r.diagnosis), malignant=bool(r.malignant), source_image=r.image)
+            for r in rows.itertuples()]
+    gen = ConditionedImageGenerator(tiny_conditioning, steps=2, device="cpu")
+    syn = generate_synthetic(reqs, generator=gen, out=tmp_path, root=small_demo, max_attempts=1)
+    assert syn.attrs["attempts"] == 3
+    assert len(syn) + syn.attrs["failed"] == 3 and syn.attrs["rejected"] == syn.attrs["failed"]
+    assert set(syn["source_image"]) <= set(rows["image"])
+    assert (syn["base_model"] == gen.name).all()
