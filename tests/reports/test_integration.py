@@ -51,5 +51,6 @@ def test_audit_report_from_audit_predictions(predictions, tmp_path):
     line = plain_summary(data)[0]
     assert re.match(r"model\.pt: AUROC on FST V-VI is \d\.\d\d \(\d\.\d\d\u2013\d\.\d\d\), \d\.\d\d (below|above) FST I-II; "
                     r"the gap is (significant|not significant) \(p [=<] [\d.]+", line), line
-    # the audit JSON has no curve points yet: the report says so instead of drawing an empty plot
-    assert "has no &#x27;roc&#x27; key" in html
+    # the audit JSON carries curve points: the report draws them rather than its "no curve points" note
+    assert "ROC curves per group (model.pt)" in html
+    assert "No ROC curve points" not in html
