@@ -142,8 +142,9 @@ def healthy_skin_mask(lab: np.ndarray, *, valid: np.ndarray | None = None, lesio
         m = skin[::2, ::2] if skin[::2, ::2].sum() >= 16 else cand[::2, ::2]
         ref = np.median(sub[m], axis=0) if m.sum() >= 4 else np.median(lab[cand], axis=0)
         glare = _dilate((L > ref[0] + config.glare_delta_l) & fov, margin * 0.5)
-        dist = np.sqrt(((smooth - ref) ** 2).sum(axis=-1))
-        thr = max(config.outlier_delta_e, _otsu(dist[cand], hi=60.0))
+        diff = smooth - ref.astype(np.float32)
+        dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        thr = max(config.outlier_delta_e, _otsu(dist[::2, ::2][cand[::2, ::2]], hi=60.0))
         outlier = _dilate((dist > thr) & fov, margin)
         skin = cand & ~glare & ~outlier
     parts["glare"] = glare & fov
@@ -164,11 +165,16 @@ def _vignette(L: np.ndarray, skin: np.ndarray, fov: np.ndarray, config: LabelCon
     if ys.size == 0:
         return np.zeros_like(skin)
     cy, cx = ys.mean(), xs.mean()
-    yy, xx = np.ogrid[:h, :w]
-    r = np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2)
     r_max = np.sqrt((ys - cy) ** 2 + (xs - cx) ** 2).max() + 1e-6
-    ring = np.minimum((r / r_max * 20).astype(np.int32), 19)
-    Ls, rings = L[::2, ::2][skin[::2, ::2]], ring[::2, ::2][skin[::2, ::2]]
+
+    def rings_of(yy, xx):
+        r = np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2)
+        return np.minimum((r * (20 / r_max)).astype(np.int32), 19)
+
+    # ring medians from every other pixel; the full-resolution rings only if one is cut
+    sy, sx = np.ogrid[:h:2, :w:2]
+    sub_skin = skin[::2, ::2]
+    Ls, rings = L[::2, ::2][sub_skin], rings_of(sy, sx)[sub_skin]
     if Ls.size < 32:
         return np.zeros_like(skin)
     inner = Ls[rings < 10]
@@ -179,7 +185,10 @@ def _vignette(L: np.ndarray, skin: np.ndarray, fov: np.ndarray, config: LabelCon
         if sel.size >= 8 and np.median(sel) < ref - config.vignette_delta_l:
             cut = k
             break
-    return (ring >= cut) & fov
+    if cut == 20:
+        return np.zeros_like(skin)
+    yy, xx = np.ogrid[:h, :w]
+    return (rings_of(yy, xx) >= cut) & fov
 
 
 def _to_work_size(rgb: np.ndarray, side: int, valid=None, lesion=None):
