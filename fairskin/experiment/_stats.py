@@ -116,7 +116,7 @@ def _eod(sens: np.ndarray, spec: np.ndarray) -> np.ndarray:
 
 def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baseline: str, criteria: Sequence[Any],
                    threshold: float = 0.5, n_boot: int = 1000, seed: int = 0, ci_level: float = 0.95,
-                   min_group_positives: int = 5) -> dict[str, Any]:
+                   min_group_positives: int = 5, min_group_n: int = 30) -> dict[str, Any]:
     """Seed-pooled metrics per arm and group, comparisons with ``baseline``, and the verdict.
 
     ``test`` has one row per test image with ``label`` (0/1), ``fst_type`` (1-6, 0 unknown) and
@@ -170,7 +170,8 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
         for lvl, g, idx in keys:
             P = int(y[idx].sum())
             entry = {"group": g, "level": lvl, "n": len(idx), "positives": P, "negatives": len(idx) - P,
-                     "reliable": P >= min_group_positives and len(idx) - P >= 1, "metrics": {}}
+                     "reliable": len(idx) >= min_group_n and P >= min_group_positives and len(idx) - P >= 1,
+                     "metrics": {}}
             for m in REPORT_METRICS:
                 point, rep, per_seed = pooled[arm][(lvl, g)][m]
                 lo, hi = _ci(rep, ci_level) if not math.isnan(point) else (None, None)
@@ -200,6 +201,9 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
                            "delta": _none(pc - pb), "ci_low": dlo, "ci_high": dhi, "relative": _none(rel),
                            "relative_ci_low": lo, "relative_ci_high": hi})
         by_group = {(d["group"], d["metric"]): d for d in deltas}
+        # the test set's size per group, the same for every arm: a verdict on a group the audit
+        # would flag as unreliable (n < min_group_n or < min_group_positives positives) is never conclusive
+        sizes = {g: (len(idx), int(y[idx].sum())) for _, g, idx in keys}
         for c in criteria:
             d = by_group.get((c.group, c.metric))
             if c.metric != "auroc":
@@ -210,9 +214,14 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
                 entry.update(observed=None, ci_low=None, ci_high=None, passed=None, confident=None)
             else:
                 ok = c.passes(d["relative"])
+                n_g, p_g = sizes.get(c.group, (0, 0))
+                small = n_g < min_group_n or p_g < min_group_positives or n_g - p_g < 1
                 entry.update(observed=d["relative"], ci_low=d["relative_ci_low"], ci_high=d["relative_ci_high"],
-                             passed=ok, confident=(c.passes(d["relative_ci_low"]) if ok
-                                                   else not c.passes(d["relative_ci_high"])))
+                             passed=ok, confident=False if small else (c.passes(d["relative_ci_low"]) if ok
+                                                                      else not c.passes(d["relative_ci_high"])))
+                if small:
+                    entry["reason"] = (f"group {c.group} is too small to judge: {n_g} test images, {p_g} positive "
+                                       f"(need {min_group_n} and {min_group_positives})")
             crit_out.append(entry)
         if any(c["passed"] is None for c in crit_out):
             verdict = "undefined"
@@ -225,6 +234,8 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
         else:
             verdict = "fail"
             reason = "not met: " + "; ".join(c["description"] or c["name"] for c in crit_out if not c["passed"])
+            if not all(c["confident"] for c in crit_out if not c["passed"]):
+                reason += "; not conclusive: a 95% interval crosses a bound or a group is too small to judge"
         comparisons.append({"baseline": baseline, "candidate": arm, "deltas": deltas, "criteria": crit_out,
                             "verdict": verdict, "verdict_reason": reason})
     return {"group_level": level, "n_boot": n_boot, "seed": seed, "ci_level": ci_level, "threshold": threshold,

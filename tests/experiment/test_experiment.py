@@ -226,3 +226,22 @@ def test_conditioned_generator_goes_through_the_gate_with_provenance(small_demo,
     assert len(syn) + syn.attrs["failed"] == 3 and syn.attrs["rejected"] == syn.attrs["failed"]
     assert set(syn["source_image"]) <= set(rows["image"])
     assert (syn["base_model"] == gen.name).all()
+
+
+def test_a_group_too_small_to_judge_never_gives_a_conclusive_verdict():
+    frame = _test_frame(900, seed=3)
+    dark = np.flatnonzero(frame["fst_group"].to_numpy() == "V-VI")
+    keep = np.ones(len(frame), bool)
+    keep[dark[12:]] = False  # V-VI left with 12 test images
+    small = frame[keep].reset_index(drop=True)
+    base = _scores(small, 1.0, 0)[None]
+    better = base.copy()
+    d = small["fst_group"].to_numpy() == "V-VI"
+    better[0, d] = _scores(small, 4.0, 1)[d]
+    st = arm_statistics(small, {"real": base, "better": better}, baseline="real",
+                        criteria=default_criteria("group"), n_boot=200)
+    v56 = next(g for g in st["arms"]["real"]["groups"] if g["group"] == "V-VI")
+    assert v56["n"] == 12 and v56["reliable"] is False
+    crit = next(c for c in st["comparisons"][0]["criteria"] if c["group"] == "V-VI")
+    assert crit["confident"] is False
+    assert crit["reason"].startswith("group V-VI is too small to judge: 12 test images, ")
