@@ -32,3 +32,38 @@ def pad_sample() -> Path:
     if not PAD_SAMPLE.is_dir():
         pytest.skip(f"real PAD-UFES-20 sample not found at {PAD_SAMPLE}")
     return PAD_SAMPLE
+
+
+# -- tiny generation fixtures, shared by tests/conditioning, tests/balance and tests/experiment ----
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> Path:
+    """40 phantoms at 64 px (every type present)."""
+    from fairskin.data import DemoConfig, write_demo_dataset
+
+    root = tmp_path_factory.mktemp("small-demo")
+    write_demo_dataset(root, DemoConfig(n=40, size=64, seed=7, fst_weights=(1, 1, 1, 1, 1, 1)))
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_labels(small_demo, tmp_path_factory) -> Path:
+    """labels.csv of small_demo, written by fairskin label itself."""
+    from fairskin.label import label_dataset
+
+    out = tmp_path_factory.mktemp("labels") / "labels.csv"
+    label_dataset(small_demo, out=out, progress=False, n_boot=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_conditioning(small_demo, small_labels, tmp_path_factory) -> Path:
+    """A tiny Stable Diffusion with skin-type conditioning, trained 2 steps (every part of training runs)."""
+    pytest.importorskip("diffusers")
+    pytest.importorskip("peft")
+    from fairskin.conditioning import TrainConfig, train_conditioning
+
+    out = tmp_path_factory.mktemp("cond")
+    train_conditioning(small_demo, out=out, labels=small_labels,
+                       config=TrainConfig(steps=2, vae_steps=2, batch_size=4, seed=0))
+    return out
