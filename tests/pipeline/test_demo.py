@@ -8,10 +8,13 @@ from fairskin.pipeline import run_demo
 
 @pytest.mark.slow
 def test_demo_runs_the_whole_loop(tmp_path):
-    run = run_demo(tmp_path / "demo", n=120, train_minutes=0.3, progress=False, log=lambda *a: None)
+    run = run_demo(tmp_path / "demo", n=120, train_minutes=0.3, experiment_seeds=1, progress=False,
+                   log=lambda *a: None)
     stages = [s for s, _ in run.steps]
-    assert stages == ["demo-data", "label", "label report", "balance", "balance report", "synthetic audit",
-                      "synthetic report"]
+    assert stages[:8] == ["demo-data", "label", "label report", "balance", "balance report", "synthetic audit",
+                          "synthetic report", "experiment"]
+    exp = json.loads((tmp_path / "demo" / "experiment" / "experiment.json").read_text())
+    assert [c["candidate"] for c in exp["statistics"]["comparisons"]] == ["mixed"]
     manifest = pd.read_csv(tmp_path / "demo" / "balanced" / "manifest.csv")
     syn = manifest[manifest["synthetic"] == True]  # noqa: E712
     assert len(syn) > 0 and syn["seed"].notna().all() and syn["prompt"].notna().all()
