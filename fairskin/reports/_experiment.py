@@ -26,7 +26,10 @@ _VERDICT_WORDS = {"pass": "passes the criteria", "fail": "fails the criteria", "
 
 
 def _pct(x) -> str:
-    return "n/a" if x is None else f"{100 * float(x):+.0f}%"
+    if x is None:
+        return "n/a"
+    v = 100 * float(x)
+    return f"{v:+.1f}%" if abs(v) < 1 else f"{v:+.0f}%"  # no "-0%": small changes keep a decimal
 
 
 def _stand_in(text: str) -> Markup:
