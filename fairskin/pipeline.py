@@ -86,13 +86,15 @@ def run_demo(out: str | Path, *, n: int = 600, size: int = 256, seed: int = 0, w
     run.steps.append(("synthetic audit", str(paths["json"])))
     run.steps.append(("synthetic report", str(out / "synthetic-report.html")))
 
-    from fairskin.experiment import run_experiment
+    from fairskin.experiment import DemoSetup, run_experiment
 
     log("[5] experiment: train a small classifier on real images, and on real + the balanced synthetic images; "
         "audit both per skin type on the same held-out images. Caveat: the demo's generator was trained on every "
         "demo image, test split included; a real study trains the conditioning on the training split only")
+    small = DemoSetup()  # the experiment's own CPU settings: a tiny model at low resolution
     exp = run_experiment(data, out=out / "experiment", synthetic=bal.manifest, arms=["real", "mixed"],
-                         seeds=experiment_seeds, overwrite=True)
+                         seeds=experiment_seeds, arch=small.arch, image_size=small.image_size, epochs=small.epochs,
+                         patience=small.patience, batch_size=small.batch_size, n_boot=small.n_boot, overwrite=True)
     for c in exp.doc.get("statistics", {}).get("comparisons", []):
         log(f"    {c['candidate']} vs {c['baseline']}: {c['verdict']} ({c['verdict_reason']})")
     run.steps.append(("experiment", str(out / "experiment" / "experiment.json")))
