@@ -31,34 +31,39 @@ __all__ = ["audit", "audit_model", "read_labels_csv"]
 LABELS_COLUMNS = ("image", "fst")
 
 
-def read_labels_csv(path: str | Path) -> pd.DataFrame:
-    """Read ``fairskin label``'s ``labels.csv`` (columns ``image, ita, fst, confidence, status, reason``)."""
+def read_labels_csv(path: str | Path, *, arg: str = "labels") -> pd.DataFrame:
+    """Read ``fairskin label``'s ``labels.csv`` (columns ``image, ita, fst, confidence, status, reason``);
+    errors name the argument ``arg``."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"labels: file not found: {path}")
+        raise InputError(f"{arg}: file not found: {path}")
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in LABELS_COLUMNS if c not in df.columns]
     if missing:
-        raise InputError(f"labels: {path} lacks column(s) {', '.join(repr(c) for c in missing)}; found: "
+        raise InputError(f"{arg}: {path} lacks column(s) {', '.join(repr(c) for c in missing)}; found: "
                          f"{', '.join(df.columns)}; expected a labels.csv written by fairskin label "
                          "(image, ita, fst, confidence, status, reason)")
     return df
 
 
-def _skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source: str
+def _skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source: str, arg: str = "labels",
+                source_arg: str = "fst_source", data: str = "data set", data_hint: str = "DATA"
                 ) -> tuple[list[object], list[str], str, str]:
-    """-> (fst value per row or None, reason when None, source, detail)."""
+    """-> (fst value per row or None, reason when None, source, detail). Errors name ``arg`` (the
+    labels.csv), ``source_arg`` and ``data`` (``fairskin experiment``: test_labels, test_fst_source,
+    test set)."""
+    flag = "--" + arg.replace("_", "-")
     has_type = manifest["fst_human"].notna() if "fst_human" in manifest else pd.Series(False, index=manifest.index)
     has_group = (manifest["fst_group_human"].notna() if "fst_group_human" in manifest
                  else pd.Series(False, index=manifest.index))
     if fst_source not in ("auto", "human", "estimated"):
-        raise InputError(f"fst_source: expected 'auto', 'human' or 'estimated', got {fst_source!r}")
+        raise InputError(f"{source_arg}: expected 'auto', 'human' or 'estimated', got {fst_source!r}")
     if fst_source == "auto":
         fst_source = "estimated" if labels is not None else "human"
     if fst_source == "human":
         if not (has_type | has_group).any():
-            raise InputError("fst_source='human': the data set has no human Fitzpatrick labels; run `fairskin label "
-                             "DATA` and pass its labels.csv (--labels, fst_source='estimated')")
+            raise InputError(f"{source_arg}='human': the {data} has no human Fitzpatrick labels; run `fairskin label "
+                             f"{data_hint}` and pass its labels.csv ({flag}, {source_arg}='estimated')")
         vals, why = [], []
         for t, g in zip(manifest["fst_human"], manifest["fst_group_human"]):
             if not pd.isna(t):
@@ -71,8 +76,8 @@ def _skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source
                   if not has_type.any() else "human Fitzpatrick types, groups where only the group is known")
         return vals, why, "human", detail
     if labels is None:
-        raise InputError("fst_source='estimated' needs a labels.csv from fairskin label (labels=..., --labels)")
-    lab = read_labels_csv(labels).drop_duplicates("image").set_index("image")
+        raise InputError(f"{source_arg}='estimated' needs a labels.csv from fairskin label ({arg}=..., {flag})")
+    lab = read_labels_csv(labels, arg=arg).drop_duplicates("image").set_index("image")
     vals, why = [], []
     for img in manifest["image"].astype(str):
         if img not in lab.index:

@@ -30,6 +30,12 @@ def experiment(
                                              "manifest.csv."),
     test: Optional[Path] = typer.Option(None, "--test", help="Held-out test data (default: held out from --real "
                                         "by patient)."),
+    test_labels: Optional[Path] = typer.Option(None, "--test-labels", help="labels.csv of `fairskin label` for the "
+                                               "test set: its skin types estimated from ITA (for test data without "
+                                               "human Fitzpatrick labels)."),
+    test_fst_source: Optional[str] = typer.Option(None, "--test-fst-source", help="The test set's skin types: auto "
+                                                  "(estimated with --test-labels, else human), human or estimated "
+                                                  f"(default {_C.test_fst_source})."),
     conditioning: Optional[Path] = typer.Option(None, "--conditioning", help="Skin-tone conditioning (fairskin "
                                                 "train-conditioning) to generate synthetic images here."),
     out: Path = typer.Option(Path("fairskin-experiment"), "--out", help="Output folder (resumable)."),
@@ -70,7 +76,8 @@ def experiment(
     from fairskin.experiment import run_experiment
 
     res = run_experiment(
-        real, out=out, synthetic=synthetic, test=test, conditioning=conditioning,
+        real, out=out, synthetic=synthetic, test=test, test_labels=test_labels, test_fst_source=test_fst_source,
+        conditioning=conditioning,
         arms=arms.split(",") if arms else None, seeds=seeds, arch=arch, pretrained=pretrained,
         image_size=image_size, epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
         patience=patience, balance=balance, real_weight=real_weight, val_fraction=val_fraction,
@@ -83,6 +90,9 @@ def experiment(
         return
     doc = res.doc
     stats = doc["statistics"]
+    fst = doc["data"]["test_skin_types"]  # the run's progress said where they came from
+    if fst.get("caution"):
+        console.print(f"[bold yellow]caution:[/] {fst['caution']}", highlight=False)
     if doc["synthetic"].get("note"):
         console.print(f"[bold yellow]note:[/] {doc['synthetic']['note']}")
     t = Table(title=f"AUROC per skin-type group, mean of {doc['config']['seeds']} seeds (95% CI: {stats['ci_method']})",

@@ -8,6 +8,7 @@ Output folder ``OUT``::
 
     experiment.json        settings, data summary, runs, per-arm metrics with CIs, verdicts
     splits.csv             image, split (train / val) of the real training data
+    test_skipped.csv       test rows left out of the statistics (no skin type, unusable image) and why
     synthetic/             synthetic images generated here (and their manifest.csv)
     runs/ARM/seed-K/       model.pt (+ model.pt.json: loads in `fairskin audit`), predictions.csv,
                            audit.json (the audit of this run alone), done.json (written last)
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -83,6 +84,9 @@ class ExperimentConfig:
     per_round: int = 32  # images generated per hard-case round (and per untargeted round)
     num_workers: int = 0
     device: str = "auto"
+    #: the test set's skin types: its human labels, or ITA estimates from test_labels (fairskin label's
+    #: labels.csv); auto: estimated when test_labels is given, else human (as fairskin audit's fst_source)
+    test_fst_source: Literal["auto", "human", "estimated"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
                          f"{exc}") from None
     if not isinstance(doc, dict):
         raise InputError(f"config: {path} must hold a table of settings, got {type(doc).__name__}")
-    allowed = {f.name for f in fields(ExperimentConfig)} | {"real", "synthetic", "test", "conditioning", "out"}
+    allowed = {f.name for f in fields(ExperimentConfig)} | {"real", "synthetic", "test", "test_labels", "conditioning",
+                                                            "out"}
     for k in doc:
         if k not in allowed:
             import difflib
@@ -200,6 +205,77 @@ def _fst_group(df: pd.DataFrame) -> np.ndarray:
     if "fst_group_human" not in df:
         return np.full(len(df), "", object)
     return df["fst_group_human"].astype("string").fillna("").to_numpy(object)
+
+
+#: shown wherever the test set's skin types are estimated (figures: docs/label.md and
+#: ../shared/data/reference/README.md)
+ESTIMATED_CAUTION = (
+    "The test set's skin types are estimated from ITA, not given by dermatologists, and carry the estimator's "
+    "error: exact-type agreement with dermatologists' labels is low (26-27% on the PAD-UFES-20 sample); "
+    "agreement within one (adjacent) type is what the estimator supports (67-73% there; 45.8-53.0% reported on "
+    "Fitzpatrick17k by Groh et al. 2021). A difference between neighbouring types may be labelling error; the "
+    "groups I-II, III-IV and V-VI are the safer reading.")
+
+
+def _test_skin_types(test_df: pd.DataFrame, *, labels: str | Path | None, fst_source: str
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict], dict]:
+    """The skin type of each test row, read as ``fairskin audit`` reads them (its ``_skin_types``):
+    the human labels, or the ITA estimates of ``labels`` (``fairskin label``'s labels.csv).
+
+    Returns (type 1-6 or 0, group or '', usable, skipped rows ``{image, status, reason}``, the record
+    kept in experiment.json). A row without a usable image or a skin type is skipped and listed with
+    its reason, never dropped silently."""
+    from fairskin.audits._run import _skin_types, read_labels_csv
+    from fairskin.audits.classifier import parse_fst
+
+    images = test_df["image"].astype(str).to_numpy()
+    t, g = _fst_type(test_df), _fst_group(test_df)
+    if labels is None and fst_source == "auto" and not ((t > 0) | (g != "")).any():
+        raise InputError("test: no test image has a human Fitzpatrick type or group and no test_labels were given; "
+                         "the experiment compares skin types: run `fairskin label TEST` and pass its labels.csv "
+                         "(--test-labels)")
+    human = pd.DataFrame({"image": images, "fst_human": pd.Series(t, dtype="Int64").where(t > 0),
+                          "fst_group_human": pd.Series(g, dtype="string").replace("", pd.NA)})
+    vals, why, source, detail = _skin_types(human, labels=labels, fst_source=fst_source, arg="test_labels",
+                                            source_arg="test_fst_source", data="test set", data_hint="TEST")
+    record: dict[str, Any] = {"source": source, "detail": detail, "fst_source": fst_source,
+                              "labels": None if source == "human" else str(labels)}
+    if source == "estimated":
+        lab = read_labels_csv(labels, arg="test_labels")
+        matched = int(np.isin(images, lab["image"].astype(str).to_numpy()).sum())
+        if not matched:
+            theirs = f"; first image there: {lab['image'].iloc[0]!r}" if len(lab) else " (it has no rows)"
+            raise InputError(f"test_labels: none of the {len(images)} test images is in {labels} (first test image: "
+                             f"{images[0] if len(images) else None!r}{theirs}); give the labels.csv that `fairskin "
+                             "label` wrote for this test set, whose 'image' column holds the same relative paths")
+        record.update(labels_sha256=hashlib.sha256(Path(labels).read_bytes()).hexdigest(), labels_rows=len(lab),
+                      matched=matched, caution=ESTIMATED_CAUTION)
+    types, groups, parsed = parse_fst(vals)
+    status = (test_df["status"].astype("string").fillna("").to_numpy(object) if "status" in test_df
+              else np.full(len(images), "ok", object))
+    reason = (test_df["reason"].astype("string").fillna("").to_numpy(object) if "reason" in test_df
+              else np.full(len(images), "", object))
+    usable = np.zeros(len(images), bool)
+    skipped = []
+    for i, img in enumerate(images):
+        if status[i] != "ok":
+            skipped.append({"image": img, "status": status[i], "reason": reason[i] or "image not usable"})
+        elif parsed[i] == "no_fst":
+            skipped.append({"image": img, "status": "no_fst", "reason": why[i]})
+        elif parsed[i] == "bad_fst":
+            skipped.append({"image": img, "status": "bad_fst",
+                            "reason": f"unreadable skin type {vals[i]!r} in {Path(labels).name}"})
+        else:
+            usable[i] = True
+    by_reason = pd.Series([r["reason"] for r in skipped], dtype=object).value_counts()
+    record.update(n_rows=len(images), n_with_type=int(usable.sum()), n_skipped=len(skipped),
+                  skipped_by_reason={str(k): int(v) for k, v in by_reason.head(20).items()},
+                  skipped_other_reasons=int(by_reason.iloc[20:].sum()))
+    if not usable.any():
+        first = f"; most common reason: {by_reason.index[0]} ({by_reason.iloc[0]} rows)" if len(by_reason) else ""
+        raise InputError(f"test: none of the {len(images)} test rows has a usable image and a skin type "
+                         f"({detail}){first}")
+    return types, groups, usable, skipped, record
 
 
 def _exact_type(row) -> int | None:
@@ -283,9 +359,10 @@ def _demo_data(out: Path, setup: DemoSetup) -> tuple[Path, Path]:
     return train_dir, test_dir
 
 
-def _group_counts(df: pd.DataFrame) -> dict:
-    y = labels_of(df)
-    g = _fst_group(df)
+def _group_counts(df: pd.DataFrame, *, y: np.ndarray | None = None, g: np.ndarray | None = None) -> dict:
+    """Images and malignant images per group: the manifest's human groups, or the given ``y`` and ``g``."""
+    y = labels_of(df) if y is None else y
+    g = _fst_group(df) if g is None else g
     return {grp: {"n": int((g == grp).sum()), "malignant": int(y[g == grp].sum())} for grp in ("I-II", "III-IV", "V-VI")}
 
 
@@ -317,6 +394,8 @@ def run_experiment(
     out: str | Path,
     synthetic=None,
     test=None,
+    test_labels: str | Path | None = None,
+    test_fst_source: Literal["auto", "human", "estimated"] | None = None,
     conditioning: str | Path | None = None,
     arms: Sequence[str] | None = None,
     seeds: int | None = None,
@@ -356,6 +435,10 @@ def run_experiment(
     ``manifest.csv``); without it, images are generated here with the skin-tone ``conditioning`` of
     ``fairskin train-conditioning`` (image-to-image from the training split's dark-skin malignant
     images, through the ITA gate). Settings: arguments > ``config`` file > :class:`ExperimentConfig`.
+
+    The test set's skin types are its human labels, or (``test_labels``: ``fairskin label``'s labels.csv
+    of the test set, for data without human labels such as HAM10000) ITA estimates; ``test_fst_source``
+    as ``fairskin audit``'s ``fst_source``. experiment.json records which, and every test row left out.
     """
     say = progress or (lambda msg: None)
     t_start = time.perf_counter()
@@ -365,11 +448,13 @@ def run_experiment(
         pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr, patience=patience, balance=balance,
         real_weight=real_weight, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed,
         n_boot=n_boot, threshold=threshold, min_gain=min_gain, max_drop=max_drop, rounds=rounds,
-        per_round=per_round, num_workers=num_workers, device=device).items() if v is not None}
+        per_round=per_round, num_workers=num_workers, device=device, test_fst_source=test_fst_source).items()
+        if v is not None}
     file_doc = load_config_file(config) if config is not None else {}
     real = real if real is not None else file_doc.pop("real", None)
     synthetic = synthetic if synthetic is not None else file_doc.pop("synthetic", None)
     test = test if test is not None else file_doc.pop("test", None)
+    test_labels = test_labels if test_labels is not None else file_doc.pop("test_labels", None)
     conditioning = conditioning if conditioning is not None else file_doc.pop("conditioning", None)
     file_doc.pop("out", None)
     is_demo = real is None and synthetic is None and test is None
@@ -432,12 +517,16 @@ def run_experiment(
     train_df.attrs = dict(real_only.attrs)
     pd.DataFrame({"image": train_df["image"].astype(str), "split": train_df["split"]}).to_csv(out / "splits.csv",
                                                                                              index=False)
-    ok_test = test_df[(test_df["status"].astype(str) == "ok") if "status" in test_df else slice(None)]
-    test_frame = pd.DataFrame({"image": ok_test["image"].astype(str).to_numpy(), "label": labels_of(ok_test, arg="test"),
-                               "fst_type": _fst_type(ok_test), "fst_group": _fst_group(ok_test)})
-    test_frame = test_frame[(test_frame["fst_type"] > 0) | (test_frame["fst_group"] != "")].reset_index(drop=True)
-    if not len(test_frame):
-        raise InputError("test: no test image has a human Fitzpatrick type or group; the experiment compares skin types")
+    types, groups, usable, skipped, test_fst_doc = _test_skin_types(test_df, labels=test_labels,
+                                                                    fst_source=cfg.test_fst_source)
+    pd.DataFrame(skipped, columns=["image", "status", "reason"]).to_csv(out / "test_skipped.csv", index=False)
+    test_fst_doc["skipped_csv"] = "test_skipped.csv"
+    say(f"test skin types: {test_fst_doc['detail']}; {test_fst_doc['n_with_type']} of {test_fst_doc['n_rows']} "
+        "test rows used" + (f", {len(skipped)} left out (reasons in test_skipped.csv)" if skipped else ""))
+    test_fst = np.where(usable, np.where(types > 0, types, groups), "").astype(object)  # per-run audits read these
+    test_frame = pd.DataFrame({"image": test_df["image"].astype(str).to_numpy()[usable],
+                               "label": labels_of(test_df[usable], arg="test"),
+                               "fst_type": types[usable], "fst_group": groups[usable]})
 
     # ---- synthetic images ------------------------------------------------------------------------------
     syn_df = None
@@ -493,10 +582,13 @@ def run_experiment(
     # ---- fingerprint, resume, dry run -------------------------------------------------------------------
     train_settings = {k: v for k, v in asdict(cfg).items() if k not in ("arms", "seeds", "n_boot", "threshold",
                                                                        "min_gain", "max_drop", "num_workers",
-                                                                       "rounds", "per_round")}
+                                                                       "rounds", "per_round", "test_fst_source")}
+    # estimated test types enter the fingerprint (per-run audits use them); with human ones it stays as before
+    estimated = ({"test_fst": test_frame[["image", "fst_type", "fst_group"]].astype(str).values.tolist()}
+                 if test_fst_doc["source"] == "estimated" else {})
     data_fp = _sha({"train": train_df[["image", "split"]].astype(str).values.tolist(),
                     "test": test_frame["image"].tolist(),
-                    "synthetic": None if syn_df is None else syn_df["image"].astype(str).tolist()})
+                    "synthetic": None if syn_df is None else syn_df["image"].astype(str).tolist(), **estimated})
     fingerprint = _sha({"settings": train_settings, "data": data_fp})
     runs = plan_runs(out, arm_list, cfg.seeds, fingerprint)
     stale = [r for r in runs if r.status == "stale"]
@@ -514,7 +606,7 @@ def run_experiment(
         say(f"[{i}/{len(runs)}] {r.arm} seed {r.seed}: training {cfg.arch} ...")
         rec = _train_run(r, cfg=cfg, train_df=train_df, test_df=test_df, syn_df=syn_df, say=say)
         scores = _score_test(r.dir / "model.pt", test_df, cfg)
-        _save_run(r, scores=scores, test_df=test_df, cfg=cfg, fingerprint=fingerprint, rec=rec,
+        _save_run(r, scores=scores, test_df=test_df, test_fst=test_fst, cfg=cfg, fingerprint=fingerprint, rec=rec,
                   seconds=time.perf_counter() - t0)
         say(f"[{i}/{len(runs)}] {r.arm} seed {r.seed}: done in {time.perf_counter() - t0:.0f} s "
             f"(best epoch {rec['best_epoch']}, validation AUROC {_f(rec['best_val_auroc'])})")
@@ -550,7 +642,9 @@ def run_experiment(
         "data": {"real": str(real), "root": train_df.attrs.get("root"), "test": test_source,
                  "n_train": int((train_df["split"] == "train").sum()), "n_val": int((train_df["split"] == "val").sum()),
                  "n_test": len(test_frame), "n_test_unscored": n_unscored, "train_by_group": _group_counts(train_df[train_df["split"] == "train"]),
-                 "test_by_group": _group_counts(ok_test)},
+                 "test_by_group": _group_counts(test_frame, y=test_frame["label"].to_numpy(),
+                                                g=test_frame["fst_group"].to_numpy()),
+                 "test_skin_types": test_fst_doc},
         "synthetic": syn_info,
         "criteria": [asdict(c) for c in criteria],
         "runs": [json.loads((r.dir / "done.json").read_text()) for r in runs],
@@ -616,12 +710,12 @@ def _score_test(model_path: Path, test_df: pd.DataFrame, cfg) -> np.ndarray:
     return scores
 
 
-def _save_run(r: Run, *, scores, test_df, cfg, fingerprint, rec, seconds) -> None:
+def _save_run(r: Run, *, scores, test_df, test_fst, cfg, fingerprint, rec, seconds) -> None:
     from fairskin.audits.classifier import audit_predictions
 
     pred = pd.DataFrame({"image": test_df["image"].astype(str).to_numpy(), "score": scores,
                          "label": labels_of(test_df, arg="test"),
-                         "fst": [t if t > 0 else g for t, g in zip(_fst_type(test_df), _fst_group(test_df))],
+                         "fst": test_fst,
                          "diagnosis": test_df["diagnosis"].astype("string").fillna("").to_numpy(object)})
     pred.to_csv(r.dir / "predictions.csv", index=False)
     audit = audit_predictions(pred[pred["score"].notna()], threshold=cfg.threshold, n_boot=min(cfg.n_boot, 500),

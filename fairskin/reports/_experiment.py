@@ -32,10 +32,27 @@ def _pct(x) -> str:
     return f"{v:+.1f}%" if abs(v) < 1 else f"{v:+.0f}%"  # no "-0%": small changes keep a decimal
 
 
+def _warning(text: str, badge: str, cls: str) -> Markup:
+    """A warning as a hatched box + badge, so it reads as a warning without colour."""
+    return Markup(f'<p class="unreliable-box {esc(cls)}" style="padding:.5rem .8rem;border:2px solid #8a4b00">'
+                  f'<span class="badge unreliable">{esc(badge)}</span> {esc(text)}</p>')
+
+
 def _stand_in(text: str) -> Markup:
-    """The stand-in-generator warning: hatched box + badge, so it reads as a warning without colour."""
-    return Markup('<p class="unreliable-box stand-in" style="padding:.5rem .8rem;border:2px solid #8a4b00">'
-                  f'<span class="badge unreliable">stand-in images</span> {esc(text)}</p>')
+    """The stand-in-generator warning."""
+    return _warning(text, "stand-in images", "stand-in")
+
+
+def _test_types(data: Mapping) -> Mapping | None:
+    """Where the test set's skin types came from (``data.test_skin_types``; absent in older files)."""
+    return (data.get("data") or {}).get("test_skin_types")
+
+
+def _test_types_sentence(fst: Mapping) -> str:
+    left = (f"; {fst.get('n_skipped')} test row(s) had no usable image or skin type and were left out (listed in "
+            f"{fst.get('skipped_csv')})" if fst.get("n_skipped") else "")
+    return (f"Skin types of the test set: {fst.get('detail')}, {fst.get('n_with_type')} of {fst.get('n_rows')} "
+            f"test rows{left}.")
 
 
 def _arm_style(i: int):
@@ -81,6 +98,8 @@ def experiment_summary(data: Mapping) -> list[str]:
         out.append(s)
     if not out:
         out.append(f"Only the baseline arm ({data.get('baseline', 'real')}) was run: nothing to compare, no verdict.")
+    if _test_types(data):
+        out.append(_test_types_sentence(_test_types(data)))
     rd = data.get("rounds") or {}
     for r in rd.get("rounds", []):
         t = metric_parts(r.get("test", {}).get("targeted", {}).get("V-VI"))[0]
@@ -188,6 +207,32 @@ def _rounds_section(rd: Mapping) -> Markup:
     return section("Hard-case rounds", body, sid="rounds")
 
 
+def _test_set_section(data: Mapping) -> Markup:
+    d = data.get("data") or {}
+    fst = _test_types(data)
+    if not fst:
+        return section("Test set and its skin types", [
+            dl([("test data", d.get("test")), ("test images", d.get("n_test"))]),
+            note("This experiment.json does not record where the test set's skin types came from (files written "
+                 "before it was recorded used the data set's human labels).")], sid="test-set")
+    labels = ([("labels file", fst.get("labels")), ("labels file SHA-256", fst.get("labels_sha256")),
+               ("rows in the labels file", fst.get("labels_rows")), ("test rows found in it", fst.get("matched"))]
+              if fst.get("source") == "estimated" else [])
+    body = [dl([("test data", d.get("test")), ("skin types", fst.get("detail")), *labels,
+                ("test rows", fst.get("n_rows")), ("with a skin type (used)", fst.get("n_with_type")),
+                ("left out", fst.get("n_skipped")), ("left out, listed in", fst.get("skipped_csv")),
+                ("not scored by every model", d.get("n_test_unscored")), ("in the statistics", d.get("n_test"))])]
+    if fst.get("caution"):
+        body.append(_warning(fst["caution"], "estimated skin types", "estimated-types"))
+    reasons = [[r, n] for r, n in (fst.get("skipped_by_reason") or {}).items()]
+    if fst.get("skipped_other_reasons"):
+        reasons.append(["(other reasons)", fst["skipped_other_reasons"]])
+    if reasons:
+        body.append(table(["why left out", "test rows"], reasons, numeric={1},
+                          caption="Test rows without a usable image or skin type"))
+    return section("Test set and its skin types", body, sid="test-set")
+
+
 def build_experiment_html(data: Mapping) -> str:
     check_schema(data, SCHEMA, "render_experiment_report")
     stats = require(data, "statistics", "experiment")
@@ -202,6 +247,9 @@ def build_experiment_html(data: Mapping) -> str:
         summ.append(_stand_in("These synthetic images are stand-in images from the demo's phantom renderer, not a "
                               "generative model's output: the effect measured is a ceiling, not what a real "
                               "generator achieves."))
+    fst = _test_types(data)
+    if fst and fst.get("caution"):
+        summ.append(_warning(fst["caution"], "estimated skin types", "estimated-types"))
     body.append(section("Summary", [Markup('<div class="summary">' + "".join(esc(x) for x in summ) + "</div>")], sid="summary"))
     toc.append(("summary", "Summary"))
 
@@ -214,8 +262,10 @@ def build_experiment_html(data: Mapping) -> str:
          "seconds"], run_rows, numeric=set(range(1, 9)))], sid="runs"))
     toc.append(("runs", "Runs"))
 
+    types_note = [note(f"Skin-type groups of the test set: {fst.get('detail')}"
+                       + (" (see the caution above)." if fst.get("caution") else "."))] if fst else []
     for metric, label in METRICS:
-        body.append(section(f"{label} per group and arm", [_forest(stats, metric, label),
+        body.append(section(f"{label} per group and arm", [*types_note, _forest(stats, metric, label),
                                                             _metric_table(stats, metric, label)],
                             sid=f"metric-{metric}", data_attrs={"metric": metric}))
         toc.append((f"metric-{metric}", label))
@@ -243,6 +293,9 @@ def build_experiment_html(data: Mapping) -> str:
         comps.append(note("No comparison: only the baseline arm was run."))
     body.append(section("Verdict against the criteria", comps, sid="verdict"))
     toc.append(("verdict", "Verdict"))
+
+    body.append(_test_set_section(data))
+    toc.append(("test-set", "Test set"))
 
     src = [dl([("generator", syn.get("generator")), ("source", syn.get("source")), ("images", syn.get("n")),
                ("attempts", syn.get("attempts")), ("rejected", syn.get("rejected")), ("failed", syn.get("failed"))])]
