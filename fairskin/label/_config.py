@@ -22,8 +22,8 @@ class LabelConfig:
     #: images whose healthy skin covers less than this share of the valid pixels get no type
     min_skin_fraction: float = 0.04
     #: hair: black-hat kernel size and the L* contrast a hair must reach
-    hair_kernel: float = 0.035
-    hair_contrast: float = 7.0
+    hair_kernel: float = 0.06
+    hair_contrast: float = 4.0
     #: lesion / non-skin: colour distance (Delta E 1976) from the skin colour beyond which a
     #: pixel is not healthy skin, at least this and at least the Otsu split of the distances
     outlier_delta_e: float = 11.0
