@@ -89,7 +89,8 @@ class ConditionedGenerator:
         if config.mixed_precision == "fp16" and self.device.type != "cuda":
             raise InputError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
         dtype = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[config.mixed_precision]
-        pipe = load_base_pipeline(conditioning.base_model, dtype=None if dtype == torch.float32 else dtype)
+        pipe = load_base_pipeline(conditioning.base_model, config=conditioning.base_config,
+                                  dtype=None if dtype == torch.float32 else dtype)
         conditioning.attach(pipe)
         pipe.to(self.device)
         self.pipe = pipe

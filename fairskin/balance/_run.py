@@ -124,8 +124,9 @@ def _read_attempts(out: Path) -> pd.DataFrame:
 
 def balance(data, *, out: str | Path, labels: str | Path | None = None, target: str = PlanConfig.target,
             max_per_real: float = PlanConfig.max_per_real, conditioning: str | Path | None = None,
-            base_model: str | Path | None = None, train_config=None, generate: GenerateConfig = GenerateConfig(),
-            dry_run: bool = False, overwrite: bool = False, format: str | None = None, device: str | None = None,
+            base_model: str | Path | None = None, base_config: str | Path | None = None, train_config=None,
+            generate: GenerateConfig = GenerateConfig(), dry_run: bool = False, overwrite: bool = False,
+            format: str | None = None, device: str | None = None,
             json_path: str | Path | None = None, html: str | Path | None = None, progress=None) -> BalanceResult:
     """Balance ``data`` to ``target``: plan, generate the missing images, gate them, write the manifest."""
     from fairskin.conditioning._data import labelled_manifest
@@ -150,11 +151,14 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
 
         cond_dir = out / "conditioning"
         if not (cond_dir / "conditioning.json").is_file():
-            train_conditioning(frame, out=cond_dir, base_model=base_model, config=train_config or TrainConfig(),
-                               device=device)
+            train_conditioning(frame, out=cond_dir, base_model=base_model, base_config=base_config,
+                               config=train_config or TrainConfig(), device=device)
         conditioning = cond_dir
     elif base_model is not None:
         raise InputError("--base-model: give it to train-conditioning; a trained --conditioning records its base model")
+    elif base_config is not None:
+        raise InputError("--base-config: give it to train-conditioning; a trained --conditioning records its base "
+                         "model's configs")
     cond = Conditioning.load(conditioning)
     cond_sha = cond.sha256()
     # settings that change an image; batch size and the number of attempts do not (seeds are per slot

@@ -26,6 +26,7 @@ def balance(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print and write the plan (OUT/plan.json, plan.csv), generate nothing."),
     conditioning: Optional[Path] = typer.Option(None, "--conditioning", help="Folder from fairskin train-conditioning (default: train one into OUT/conditioning)."),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="When training here: local diffusers folder or .safetensors (default: built-in tiny model)."),
+    base_config: Optional[Path] = typer.Option(None, "--base-config", help="With a single .safetensors --base-model: a local diffusers folder with the configs of its architecture (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/; no weights needed)."),
     train_steps: int = typer.Option(3000, "--train-steps", min=1, help="When training here: optimizer steps."),
     train_minutes: Optional[float] = typer.Option(8.5, "--train-minutes", help="When training here: stop after this many minutes of UNet training (with the VAE, about 10 minutes on a 2-core CPU)."),
     mode: str = typer.Option(_G.mode, "--mode", help="text (text-to-image) or image (re-tone a lighter real image of the same diagnosis)."),
@@ -63,8 +64,8 @@ def balance(
         done["n"] = n
 
     result = run(data, out=out, labels=labels, target=target, max_per_real=max_per_real, conditioning=conditioning,
-                 base_model=base_model, train_config=train, generate=gen, dry_run=dry_run, overwrite=overwrite,
-                 format=format, device=device, json_path=json_path, html=html, progress=progress)
+                 base_model=base_model, base_config=base_config, train_config=train, generate=gen, dry_run=dry_run,
+                 overwrite=overwrite, format=format, device=device, json_path=json_path, html=html, progress=progress)
     console.print(result.plan.format_table(), highlight=False)
     if dry_run:
         console.print(f"plan: {out / 'plan.json'}  (dry run: nothing generated)")

@@ -20,6 +20,7 @@ def train_conditioning(
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write the conditioning into."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="labels.csv from fairskin label (else human types, else estimated here)."),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="Local diffusers folder or .safetensors file (default: the built-in tiny model, trained from scratch)."),
+    base_config: Optional[Path] = typer.Option(None, "--base-config", help="With a single .safetensors --base-model: a local diffusers folder with the configs of its architecture (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/; no weights needed)."),
     format: Optional[str] = typer.Option(None, "--format", help="Data set format (detected when omitted)."),
     resume: Optional[str] = typer.Option(None, "--resume", help="'latest' or a checkpoint folder."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
@@ -58,8 +59,8 @@ def train_conditioning(
         def progress(step, total, loss):
             bar.update(task, completed=step, description=f"training (loss {loss:.4f})")
 
-        result = run(data, out=out, labels=labels, base_model=base_model, config=config, resume=resume,
-                     device=device, format=format, progress=progress)
+        result = run(data, out=out, labels=labels, base_model=base_model, base_config=base_config, config=config,
+                     resume=resume, device=device, format=format, progress=progress)
     s = result.schedule
     console.print(f"trained {result.steps} steps ({result.seconds_per_step:.3f} s/step, final loss {result.final_loss:.4f}); "
                   f"schedule: {s['prediction_type']}, zero terminal SNR {'on' if s['zero_terminal_snr'] else 'off'}, "

@@ -10,7 +10,8 @@ A conditioning folder holds only what was learned (safetensors) plus a small JSO
 * ``pytorch_lora_weights.safetensors`` (optional): UNet attention LoRA, loadable with
   ``pipe.load_lora_weights(folder)``;
 * ``conditioning.json``: base model (a path relative to the folder for the built-in tiny model,
-  which is trained whole and saved in ``base/``), its hash, noise schedule, training settings.
+  which is trained whole and saved in ``base/``), its hash, the config folder a single-file base
+  model needs (``base_config``), noise schedule, training settings.
 """
 
 from __future__ import annotations
@@ -73,8 +74,30 @@ def base_model_files(base: Path) -> list[Path]:
             and ".cache" not in p.parts]
 
 
-def load_base_pipeline(base_model: str | Path, *, dtype=None, img2img: bool = False):
-    """A StableDiffusion(Img2Img)Pipeline from a local diffusers folder or a single .safetensors file."""
+def base_config_files(config: Path) -> list[Path]:
+    """The files of a ``--base-config`` folder that are read: configs and tokenizer files, not weights."""
+    return [p for p in config.rglob("*") if p.is_file() and p.suffix in (".json", ".txt") and ".cache" not in p.parts]
+
+
+_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+#: what diffusers reads from a config folder for a single-file checkpoint (as in its hub fetch)
+_CONFIG_PATTERNS = ["**/*.json", "*.json", "*.txt", "**/*.txt", "**/*.model"]
+_CONFIG_HELP = ("pass --base-config FOLDER, a local diffusers folder with the configs of the same architecture "
+                "(model_index.json and the unet/, vae/, text_encoder/, tokenizer/ and scheduler/ configs, e.g. those "
+                "of stable-diffusion-v1-5 for an SD 1.5 checkpoint; weights are not needed)")
+
+
+def load_base_pipeline(base_model: str | Path, *, config: str | Path | None = None, dtype=None,
+                       img2img: bool = False):
+    """A StableDiffusion(Img2Img)Pipeline from a local diffusers folder or a single .safetensors file.
+
+    A single file in the original LDM layout (``model.diffusion_model.*``, ``first_stage_model.*``,
+    ``cond_stage_model.transformer.*``, as SD 1.5's ``v1-5-pruned-emaonly.safetensors``) holds weights
+    only. ``config`` is a local diffusers folder with the configs of the same architecture; diffusers
+    builds each part from it and converts the file's weights into it (its weights, if any, are not read).
+    Without ``config`` the configs diffusers would fetch from the hub for this kind of checkpoint are used
+    when they are in the local Hugging Face cache. Nothing is downloaded.
+    """
     _torch()
     from fairskin.errors import require
 
@@ -83,18 +106,80 @@ def load_base_pipeline(base_model: str | Path, *, dtype=None, img2img: bool = Fa
     path = Path(base_model)
     kw = {"dtype": dtype} if dtype is not None else {}
     if path.is_dir():
+        if config is not None:
+            raise InputError(f"--base-config {config}: applies to a single .safetensors --base-model; the diffusers "
+                             f"folder {path} has its own configs")
         if not (path / "model_index.json").is_file():
             raise InputError(f"--base-model {path}: not a diffusers folder (no model_index.json); give a folder "
                              f"saved with save_pretrained or a single .safetensors checkpoint")
         pipe = cls.from_pretrained(path, safety_checker=None, requires_safety_checker=False, local_files_only=True, **kw)
-    elif path.is_file() and path.suffix == ".safetensors":
-        pipe = cls.from_single_file(str(path), safety_checker=None, requires_safety_checker=False,
-                                    local_files_only=True, **kw)
+    elif path.suffix == ".safetensors":
+        if not path.is_file():
+            raise InputError(f"--base-model {path}: no such file")
+        folder = _single_file_config(path, config)
+        try:
+            pipe = cls.from_single_file(str(path), config=str(folder), safety_checker=None,
+                                        requires_safety_checker=False, local_files_only=True, **kw)
+        except ValueError as e:  # weights of another shape
+            raise InputError(f"--base-model {path} does not fit the configs in {folder}: {e}") from e
+        except OSError as e:  # not a safetensors file
+            raise InputError(f"--base-model {path}: {e}") from e
+        except NotImplementedError as e:  # diffusers moves a UNet or VAE that has tensors with no weights
+            if "meta tensor" not in str(e):
+                raise
+            raise InputError(f"--base-model {path}: has no weights for some tensors of the UNet or VAE that the "
+                             f"configs in {folder} describe; give the configs of this checkpoint's architecture") from e
+        _check_filled(pipe, path, folder)
     else:
         raise InputError(f"--base-model {path}: expected a local diffusers folder or a .safetensors file "
                          f"(hub names are not fetched)")
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def _single_file_config(path: Path, config: str | Path | None) -> Path:
+    """The diffusers config folder for a single-file checkpoint: the one given, else the hub's in the local cache."""
+    if config is not None:
+        folder = Path(config)
+        if folder.suffix in (".yaml", ".yml"):
+            # diffusers 0.42 builds only the UNet, VAE and scheduler from an original LDM yaml; the tokenizer and
+            # text encoder config come from the hub cache (and with transformers 5 it cannot infer the tokenizer)
+            raise InputError(f"--base-config {folder}: an original LDM config (.yaml) does not describe the text "
+                             f"encoder and tokenizer, so it cannot load {path.name} offline; {_CONFIG_HELP}")
+        if not (folder / "model_index.json").is_file():
+            raise InputError(f"--base-config {folder}: not a diffusers folder (no model_index.json); {_CONFIG_HELP}")
+        missing = [name for name in _PARTS if not (folder / name).is_dir()]
+        if missing:
+            raise InputError(f"--base-config {folder}: no {', '.join(f'{m}/' for m in missing)} folder; {_CONFIG_HELP}")
+        return folder
+    from diffusers.loaders.single_file_utils import fetch_diffusers_config
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+    from safetensors import SafetensorError, safe_open
+
+    torch = _torch()
+    try:  # diffusers guesses the architecture from key names and shapes: read the header only
+        with safe_open(str(path), framework="pt") as f:
+            shapes = {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in f.keys()}
+    except SafetensorError as e:
+        raise InputError(f"--base-model {path}: not a readable .safetensors file ({e})") from e
+    repo = fetch_diffusers_config(shapes)["pretrained_model_name_or_path"]
+    try:
+        return Path(snapshot_download(repo, allow_patterns=_CONFIG_PATTERNS, local_files_only=True))
+    except LocalEntryNotFoundError:
+        raise InputError(f"--base-model {path}: a single .safetensors checkpoint holds weights only, and the configs "
+                         f"of its architecture ({repo}, which diffusers would fetch) are not in the local Hugging Face "
+                         f"cache, and nothing is downloaded: {_CONFIG_HELP}") from None
+
+
+def _check_filled(pipe, path: Path, folder: Path) -> None:
+    """diffusers leaves parameters the file has no weights for empty (on the meta device) without a word."""
+    for name in _PARTS[:3]:
+        empty = [k for k, v in getattr(pipe, name).state_dict().items() if v.is_meta]
+        if empty:
+            raise InputError(f"--base-model {path}: has no weights for {len(empty)} tensors of the {name} that the "
+                             f"configs in {folder} describe (e.g. {empty[0]}); give the configs of this checkpoint's "
+                             f"architecture")
 
 
 def inference_scheduler(base_config, schedule: dict):
@@ -125,6 +210,16 @@ class Conditioning:
         if not base.is_absolute() and self.path is not None:
             base = self.path / base
         return base
+
+    @property
+    def base_config(self) -> Path | None:
+        """The diffusers config folder a single-file base model was loaded with (None: none was needed)."""
+        if not self.config.get("base_config"):
+            return None
+        config = Path(self.config["base_config"])
+        if not config.is_absolute() and self.path is not None:
+            config = self.path / config
+        return config
 
     def sha256(self) -> str:
         """Hash of the learned files and the config (the conditioning's identity in provenance)."""

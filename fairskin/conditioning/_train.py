@@ -34,7 +34,7 @@ from typing import Callable, Literal
 import numpy as np
 
 from fairskin.conditioning._bundle import (
-    FORMAT_VERSION, Conditioning, FstEmbedding, base_model_files, load_base_pipeline, sha256_files,
+    FORMAT_VERSION, Conditioning, FstEmbedding, base_config_files, base_model_files, load_base_pipeline, sha256_files,
 )
 from fairskin.conditioning._prompts import FST_TOKENS, NULL_FST, PromptFields, build_prompt
 from fairskin.conditioning._tiny import TinyModelConfig, build_tiny_components
@@ -114,12 +114,13 @@ def _load_images(frame, root: Path, resolution: int) -> np.ndarray:
 
 
 def train_conditioning(data, *, out: str | Path, labels: str | Path | None = None, base_model: str | Path | None = None,
-                       config: TrainConfig = TrainConfig(), resume: str | Path | None = None,
-                       device: str | None = None, format: str | None = None,
+                       base_config: str | Path | None = None, config: TrainConfig = TrainConfig(),
+                       resume: str | Path | None = None, device: str | None = None, format: str | None = None,
                        progress: Callable[[int, int, float], None] | None = None) -> TrainResult:
     """Train ``<fst-1>``..``<fst-6>`` tokens and the FST embedding (and the tiny model / LoRA).
 
-    ``data`` is a data set directory (or a manifest with ``fst``); ``resume`` is ``"latest"`` or a
+    ``data`` is a data set directory (or a manifest with ``fst``); ``base_config`` is the diffusers config
+    folder a single-file ``base_model`` needs (see ``load_base_pipeline``); ``resume`` is ``"latest"`` or a
     checkpoint folder. Returns where the conditioning was saved and the measured step time.
     """
     torch = require("torch", extra="generate", feature="train-conditioning")
@@ -152,14 +153,20 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
 
     # ---- base model ----------------------------------------------------------------------
     from_scratch = base_model is None
+    if from_scratch and base_config is not None:
+        raise InputError(f"--base-config {base_config}: applies to a single .safetensors --base-model; the built-in "
+                         f"tiny model needs none")
+    base_config_sha = None
     if from_scratch:
         tiny_cfg = TinyModelConfig(seed=config.seed, resolution=config.resolution or TinyModelConfig.resolution)
         parts = build_tiny_components(tiny_cfg)
         base_sha = ""
     else:
-        pipe = load_base_pipeline(base_model)
+        pipe = load_base_pipeline(base_model, config=base_config)
         parts = {k: getattr(pipe, k) for k in ("unet", "vae", "text_encoder", "tokenizer", "scheduler")}
         base_sha = sha256_files(base_model_files(Path(base_model)))
+        if base_config is not None:
+            base_config_sha = sha256_files(base_config_files(Path(base_config)))
     unet, vae, text_encoder, tokenizer = parts["unet"], parts["vae"], parts["text_encoder"], parts["tokenizer"]
     vae_factor = 2 ** (len(vae.config.block_out_channels) - 1)
     resolution = config.resolution or unet.config.sample_size * vae_factor
@@ -352,6 +359,8 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
         "format_version": FORMAT_VERSION,
         "base_model": base_ref,
         "base_model_sha256": base_sha,
+        "base_config": str(Path(base_config).resolve()) if base_config is not None else None,
+        "base_config_sha256": base_config_sha,
         "resolution": resolution,
         "schedule": schedule,
         "fst_embedding": {"num_types": 6, "null_index": NULL_FST, "hidden": hidden},
