@@ -94,7 +94,8 @@ class ConditionedGenerator:
         conditioning.attach(pipe)
         pipe.to(self.device)
         self.pipe = pipe
-        self.img2img = StableDiffusionImg2ImgPipeline(**pipe.components) if config.mode == "image" else None
+        self.img2img = (StableDiffusionImg2ImgPipeline(**pipe.components, requires_safety_checker=False)
+                        if config.mode == "image" else None)
         if self.img2img is not None:
             self.img2img.set_progress_bar_config(disable=True)
         self.resolution = int(conditioning.config.get("resolution") or pipe.unet.config.sample_size * pipe.vae_scale_factor)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 import typer
@@ -50,9 +51,19 @@ def _register_commands() -> None:
             importlib.import_module(full)
 
 
+def _quiet_model_libraries() -> None:
+    """The commands show their own progress: silence the advisory warnings and per-file progress
+    bars of diffusers and transformers (errors still show). Environment variables, so that nothing
+    is imported here; a user's own settings win."""
+    for var, value in (("TRANSFORMERS_VERBOSITY", "error"), ("DIFFUSERS_VERBOSITY", "error"),
+                       ("HF_HUB_DISABLE_PROGRESS_BARS", "1")):
+        os.environ.setdefault(var, value)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     _register_commands()
+    _quiet_model_libraries()
     try:
         app(args=argv, standalone_mode=False)
     except FairskinError as exc:

@@ -71,10 +71,17 @@ def experiment(
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs (and which are finished) and stop."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo runs made with other settings."),
     html: Optional[Path] = typer.Option(None, "--html", help="HTML report (plus its JSON beside it)."),
+    demo_generator: str = typer.Option("tiny-sd", "--demo-generator", help="Built-in demo only: tiny-sd (train the "
+                                       "built-in tiny Stable Diffusion on the training split, a few CPU minutes) or "
+                                       "phantom (the demo's own renderer: a perfect-generator stand-in, a ceiling)."),
 ) -> None:
     """Does synthetic augmentation close the skin-tone gap? Train, audit on held-out data, decide."""
-    from fairskin.experiment import run_experiment
+    from dataclasses import replace
 
+    from fairskin.experiment import DemoSetup, run_experiment
+
+    if demo_generator not in ("tiny-sd", "phantom"):
+        raise typer.BadParameter(f"expected tiny-sd or phantom, got {demo_generator!r}", param_hint="--demo-generator")
     res = run_experiment(
         real, out=out, synthetic=synthetic, test=test, test_labels=test_labels, test_fst_source=test_fst_source,
         conditioning=conditioning,
@@ -83,7 +90,8 @@ def experiment(
         patience=patience, balance=balance, real_weight=real_weight, val_fraction=val_fraction,
         test_fraction=test_fraction, split_seed=split_seed, n_boot=n_boot, threshold=threshold, min_gain=min_gain,
         max_drop=max_drop, rounds=rounds, per_round=per_round, num_workers=num_workers, device=device,
-        config=config, dry_run=dry_run, overwrite=overwrite, progress=lambda m: console.print(m, highlight=False))
+        config=config, dry_run=dry_run, overwrite=overwrite, demo=replace(DemoSetup(), generator=demo_generator),
+        progress=lambda m: console.print(m, highlight=False))
     if res.dry_run:
         n = sum(r.status == "todo" for r in res.runs)
         console.print(f"{len(res.runs)} runs, {n} to do (dry run: nothing trained)")

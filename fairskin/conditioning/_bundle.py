@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +103,8 @@ def load_base_pipeline(base_model: str | Path, *, config: str | Path | None = No
     from fairskin.errors import require
 
     diffusers = require("diffusers", extra="generate", feature="skin-tone-conditioned generation")
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").lower() in ("1", "true", "yes"):
+        diffusers.utils.logging.disable_progress_bar()  # diffusers' own bars ignore the hub's switch
     cls = diffusers.StableDiffusionImg2ImgPipeline if img2img else diffusers.StableDiffusionPipeline
     path = Path(base_model)
     kw = {"dtype": dtype} if dtype is not None else {}

@@ -95,8 +95,13 @@ class DemoSetup:
 
     Training data: few dark-skin images are malignant (6% of types V-VI against 35-40% of I-IV);
     the test set has every type equally often and 40% malignant in each, so the dark-skin
-    groups can be measured. Synthetic images come from :class:`PhantomGenerator`: a known-answer
-    stand-in for a generator, not Stable Diffusion (see :mod:`._generate`)."""
+    groups can be measured.
+
+    Synthetic images (``generator``): ``"tiny-sd"`` trains the built-in tiny Stable Diffusion
+    (``fairskin train-conditioning`` without a base model) on the training split alone for
+    ``generator_minutes`` and generates image-to-image through the ITA gate, as ``fairskin
+    balance`` does; ``"phantom"`` renders new phantoms with the demo data's own renderer
+    (:class:`PhantomGenerator`), a perfect-generator stand-in whose effect is a ceiling."""
 
     n_train: int = 600
     n_test: int = 420
@@ -113,6 +118,9 @@ class DemoSetup:
     patience: int = 3
     batch_size: int = 32
     n_boot: int = 1000
+    generator: Literal["tiny-sd", "phantom"] = "tiny-sd"
+    generator_minutes: float = 7.0
+    generator_vae_steps: int = 300
 
 
 @dataclass(frozen=True)
@@ -211,8 +219,9 @@ def _fst_group(df: pd.DataFrame) -> np.ndarray:
 #: ../shared/data/reference/README.md)
 ESTIMATED_CAUTION = (
     "The test set's skin types are estimated from ITA, not given by dermatologists, and carry the estimator's "
-    "error: exact-type agreement with dermatologists' labels is low (26-27% on the PAD-UFES-20 sample); "
-    "agreement within one (adjacent) type is what the estimator supports (67-73% there; 45.8-53.0% reported on "
+    "error: exact-type agreement with dermatologists' labels is low (15-19% on the PAD-UFES-20 sample, 25% with "
+    "cut-points calibrated on its own labels); agreement within one (adjacent) type is what the estimator "
+    "supports (52-56% there, 73% calibrated; 45.8-53.0% reported on "
     "Fitzpatrick17k by Groh et al. 2021). A difference between neighbouring types may be labelling error; the "
     "groups I-II, III-IV and V-VI are the safer reading.")
 
@@ -359,6 +368,37 @@ def _demo_data(out: Path, setup: DemoSetup) -> tuple[Path, Path]:
     return train_dir, test_dir
 
 
+def _demo_generator(cond_dir: Path, train: pd.DataFrame, demo: DemoSetup, cfg: ExperimentConfig, say):
+    """The built-in tiny Stable Diffusion, trained on the training split only (never on validation
+    or test images), reused when ``cond_dir`` already holds one trained on the same images."""
+    from fairskin.conditioning import TrainConfig, labelled_manifest, train_conditioning
+    from fairskin.experiment._generate import ConditionedImageGenerator
+
+    device = None if cfg.device == "auto" else cfg.device
+    images_sha = _sha(sorted(train["image"].astype(str)))
+    stamp = cond_dir / "trained_on.json"
+    if (cond_dir / "conditioning.json").is_file() and stamp.is_file() and \
+            json.loads(stamp.read_text()).get("images_sha") == images_sha:
+        say(f"generator: reusing the tiny Stable Diffusion in {cond_dir}")
+        return ConditionedImageGenerator(cond_dir, device=device)
+    frame = labelled_manifest(train.drop(columns=["split"]))
+    say(f"generator: training the built-in tiny Stable Diffusion on the {len(frame)} training-split images "
+        f"({demo.generator_minutes:g} min, CPU; fairskin train-conditioning without --base-model)")
+    t0 = time.perf_counter()
+
+    def tick(step, total, loss, _last=[0.0]):
+        now = time.perf_counter()
+        if now - _last[0] > 30:
+            _last[0] = now
+            say(f"  generator step {step}, loss {loss:.3f}, {now - t0:.0f} s")
+
+    train_conditioning(frame, out=cond_dir, device=device, progress=tick,
+                       config=TrainConfig(steps=100_000, max_minutes=demo.generator_minutes,
+                                          vae_steps=demo.generator_vae_steps, seed=demo.seed))
+    _atomic_json(stamp, {"images_sha": images_sha, "n_images": len(frame), "seconds": time.perf_counter() - t0})
+    return ConditionedImageGenerator(cond_dir, device=device)
+
+
 def _group_counts(df: pd.DataFrame, *, y: np.ndarray | None = None, g: np.ndarray | None = None) -> dict:
     """Images and malignant images per group: the manifest's human groups, or the given ``y`` and ``g``."""
     y = labels_of(df) if y is None else y
@@ -488,9 +528,12 @@ def run_experiment(
         say("built-in demo: phantom data with few malignant FST V-VI training images; tiny model "
             f"{cfg.arch} at {cfg.image_size} px")
         real, test = _demo_data(out, demo)
-        from fairskin.experiment._generate import PhantomGenerator
+        if demo.generator == "phantom":
+            from fairskin.experiment._generate import PhantomGenerator
 
-        generator = PhantomGenerator(size=demo.size)
+            generator = PhantomGenerator(size=demo.size)
+        elif demo.generator != "tiny-sd":
+            raise InputError(f"generator: expected 'tiny-sd' or 'phantom', got {demo.generator!r}")
     elif synthetic is None and needs_syn:
         if conditioning is None:
             raise InputError(f"synthetic: arms {', '.join(a for a in arm_list if a != BASELINE)} need synthetic "
@@ -528,6 +571,9 @@ def run_experiment(
                                "label": labels_of(test_df[usable], arg="test"),
                                "fst_type": types[usable], "fst_group": groups[usable]})
 
+    if is_demo and generator is None and needs_syn and synthetic is None:
+        generator = _demo_generator(out / "conditioning", train_df[train_df["split"] == "train"], demo, cfg, say)
+
     # ---- synthetic images ------------------------------------------------------------------------------
     syn_df = None
     syn_info: dict[str, Any] = {"source": None}
@@ -563,6 +609,11 @@ def run_experiment(
                 _atomic_json(syn_dir / "plan.json", gen_doc)
                 syn_df = read_manifest(manifest_csv, arg="synthetic")
             syn_info = {"source": str(manifest_csv), **gen_doc}
+            if is_demo and demo.generator == "tiny-sd":
+                syn_info["note"] = (f"synthetic images come from the built-in tiny Stable Diffusion (64 px, trained "
+                                    f"{demo.generator_minutes:g} CPU minutes from scratch on the training split): "
+                                    "real generated images through the ITA gate, but from a toy model; a full "
+                                    "Stable Diffusion fine-tuned on real photographs is what a study would use")
             if generator.name == "phantom-renderer":
                 syn_info["note"] = ("synthetic images are new phantoms from the demo data's own renderer, NOT Stable "
                                     "Diffusion: a perfect-generator stand-in with a known answer; the effect "

@@ -177,7 +177,7 @@ def test_hard_case_loop_records_each_round_on_the_demo(tmp_path):
     images only, untargeted ones from training images, same count."""
     from fairskin.experiment import DemoSetup
 
-    setup = DemoSetup(n_train=160, n_test=90, size=48, epochs=1, patience=1, n_boot=50)
+    setup = DemoSetup(n_train=160, n_test=90, size=48, epochs=1, patience=1, n_boot=50, generator="phantom")
     res = run_experiment(out=tmp_path, arms=["real"], seeds=1, rounds=1, per_round=6, demo=setup)
     assert {"V-VI", "all"} <= set(res.doc["rounds"]["round_0"]["test"])
     rounds = res.doc["rounds"]["rounds"]
@@ -196,6 +196,52 @@ def test_hard_case_loop_records_each_round_on_the_demo(tmp_path):
     assert set(rec["test"]) == {"untargeted", "targeted"}
     assert {"V-VI", "all"} <= set(rec["test"]["targeted"])
     assert val and train and not (val & train)
+
+
+def test_demo_default_trains_its_generator_on_the_training_split_only(tmp_path, monkeypatch):
+    """The built-in default's generator (the tiny Stable Diffusion) sees the training split's images
+    and nothing else: not the validation split, not the test set."""
+    import fairskin.experiment._run as run_mod
+    from fairskin.experiment import DemoSetup
+    from fairskin.experiment._generate import PhantomGenerator
+
+    seen = {}
+
+    class Recorded(PhantomGenerator):  # stands in for the trained tiny model (trained in the slow test below)
+        name = "recorded"
+
+    def fake_generator(cond_dir, train, demo, cfg, say):  # records what it would train on
+        seen["images"] = set(train["image"].astype(str))
+        return Recorded(size=demo.size)
+
+    monkeypatch.setattr(run_mod, "_demo_generator", fake_generator)
+    setup = DemoSetup(n_train=160, n_test=90, size=48, epochs=1, patience=1, n_boot=50)
+    res = run_experiment(out=tmp_path, arms=["real", "mixed"], seeds=1, demo=setup)
+    splits = pd.read_csv(tmp_path / "splits.csv")
+    assert seen["images"] == set(splits.loc[splits["split"] == "train", "image"])
+    assert "tiny Stable Diffusion" in res.doc["synthetic"]["note"]
+
+
+@pytest.mark.slow
+def test_demo_generator_is_trained_once_and_reused(small_demo, tmp_path):
+    """_demo_generator trains the tiny model on the frame it is given, records which images, and
+    reuses the trained model when called again with the same images."""
+    from fairskin.data import read_dataset
+    from fairskin.experiment import DemoSetup, ExperimentConfig
+    from fairskin.experiment._run import _demo_generator
+
+    frame = read_dataset(small_demo)
+    frame["split"] = "train"
+    setup = DemoSetup(generator_minutes=0.02, generator_vae_steps=2)
+    cond = tmp_path / "conditioning"
+    gen = _demo_generator(cond, frame, setup, ExperimentConfig(device="cpu"), say=lambda m: None)
+    stamp = json.loads((cond / "trained_on.json").read_text())
+    assert stamp["n_images"] == len(frame) == json.loads((cond / "conditioning.json").read_text())["train"]["n_images"]
+    assert gen.name.endswith("base")
+    before = (cond / "conditioning.json").stat().st_mtime_ns
+    messages = []
+    _demo_generator(cond, frame, setup, ExperimentConfig(device="cpu"), say=messages.append)
+    assert (cond / "conditioning.json").stat().st_mtime_ns == before and "reusing" in messages[0]
 
 
 def test_cli_dry_run_lists_the_runs(tmp_path, capsys):
