@@ -146,6 +146,12 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
     from fairskin.conditioning._bundle import Conditioning
 
     # ---- conditioning: given, or trained here -----------------------------------------------------------
+    rank, world = _process_split()
+    device = _process_device(device, world)
+    if conditioning is None and world > 1 and not (out / "conditioning" / "conditioning.json").is_file():
+        raise InputError(f"--conditioning: {world} processes would each train their own conditioning into "
+                         f"{out / 'conditioning'}; train it once first (fairskin train-conditioning DATA --out DIR, "
+                         "or fairskin balance in one process) and pass --conditioning DIR")
     if conditioning is None:
         from fairskin.conditioning._train import TrainConfig, train_conditioning
 
@@ -169,7 +175,6 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
     _atomic_write_text(out / "run.json", json.dumps(run_doc, indent=2))
 
     # ---- which slots are this process's, and what is left --------------------------------------------------
-    rank, world = _process_split()
     slots = plan.slots()
     mine = [s for i, s in enumerate(slots) if i % world == rank]
     done = _read_attempts(out)
@@ -258,16 +263,35 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
 
 
 def _process_split() -> tuple[int, int]:
-    """(process index, number of processes) under ``accelerate launch``; (0, 1) otherwise."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    """(process index, number of processes) under ``accelerate launch`` (or torchrun); (0, 1) otherwise.
+
+    Processes that see no GPU join over gloo (accelerate's multi-CPU mode). If accelerate does not set
+    up as many processes as the launcher started, every process would generate the whole plan into
+    the same files: that is refused."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
         return 0, 1
     from fairskin.errors import require
 
+    torch = require("torch", extra="generate", feature="multi-process balance")
     require("accelerate", extra="generate", feature="multi-process balance")
     from accelerate import PartialState
 
-    state = PartialState()
+    state = PartialState(cpu=not torch.cuda.is_available())
+    if state.num_processes != world:
+        raise InputError(f"WORLD_SIZE={world} but accelerate set up {state.num_processes} process(es) "
+                         f"({state.distributed_type}); launch with `accelerate launch --multi_gpu --num_processes "
+                         f"{world} -m fairskin balance ...` so that the plan is split, not generated {world} times")
     return state.process_index, state.num_processes
+
+
+def _process_device(device: str | None, world: int) -> str | None:
+    """Under several processes each takes its own GPU (accelerate's per-process device) unless told."""
+    if device is not None or world <= 1:
+        return device
+    from accelerate import PartialState
+
+    return str(PartialState().device)
 
 
 def _check_plan_owner(out: Path, plan: BalancePlan, *, overwrite: bool) -> None:

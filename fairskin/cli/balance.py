@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -66,6 +67,10 @@ def balance(
     result = run(data, out=out, labels=labels, target=target, max_per_real=max_per_real, conditioning=conditioning,
                  base_model=base_model, base_config=base_config, train_config=train, generate=gen, dry_run=dry_run,
                  overwrite=overwrite, format=format, device=device, json_path=json_path, html=html, progress=progress)
+    if not dry_run and not result.summary:  # another process of `accelerate launch`: rank 0 reports for all
+        console.print(f"process {os.environ.get('RANK', '?')}: its share of the plan is done; process 0 writes the "
+                      "manifest", highlight=False)
+        return
     console.print(result.plan.format_table(), highlight=False)
     if dry_run:
         console.print(f"plan: {out / 'plan.json'}  (dry run: nothing generated)")
