@@ -1,7 +1,7 @@
 """Does the built-in tiny model learn skin tone? Training step time, generation images/s, ITA-gate
 pass rates (trained vs untrained vs unconditioned), ITA spread, and the noise-schedule comparison.
 
-    python benchmarks/bench_generation.py --minutes 10 --compare-minutes 10 --json bench.json
+    python benchmarks/bench_generation.py --minutes 8.5 --compare-minutes 8.5 --json bench.json
 
 Each model trains on the phantom demo data (600 images, 64 px, types labelled by the ITA estimator,
 as ``fairskin balance`` does without --labels). Then, per model, ``--per-type`` images per
@@ -11,6 +11,10 @@ diagnoses drawn from the type's real mix) and measured with the label estimator:
 * exact: measured type == requested type (the gate's rule for V and VI);
 * ITA spread: standard deviation of measured ITA within a type, generated vs real (both measured
   with the same estimator), and their ratio.
+
+Per model it also prints the VAE round trip: the share of real images of each type whose measured
+type survives encode -> decode, which bounds what the whole model can reach (the gate measures the
+decoded image).
 
 Reference rows: the *untrained* model (same classes and seeds, no training: the gate's pass rate
 by chance) and the trained model *unconditioned* (empty prompt, the FST embedding's null row,
@@ -71,6 +75,37 @@ def real_spread(frame, root):
         ita = np.array([estimate_image(Path(root) / p).ita for p in sub["image"]], float)
         res[str(k)] = {"n": len(sub), "ita_mean": float(np.nanmean(ita)) if len(ita) else None,
                        "ita_sd": float(np.nanstd(ita)) if len(ita) else None}
+    return res
+
+
+def vae_round_trip(vae_dir, frame, root, batch=50):
+    """Per type: share of real images whose measured type survives encode -> decode, and the ITA
+    shift: what the VAE alone lets through, before the UNet makes any choice."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    from fairskin.conditioning._train import _load_images
+    from fairskin.label import estimate_rgb
+
+    vae = AutoencoderKL.from_pretrained(vae_dir).eval()
+    images = _load_images(frame, Path(root), vae.config.sample_size)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    with torch.no_grad():
+        rec = torch.cat([vae.decode(vae.encode(x[i:i + batch]).latent_dist.mean).sample
+                         for i in range(0, len(x), batch)]).clamp(-1, 1)
+    out = ((rec + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    before = [estimate_rgb(a) for a in images]
+    after = [estimate_rgb(a) for a in out]
+    f0 = np.array([e.fst or 0 for e in before])
+    f1 = np.array([e.fst or 0 for e in after])
+    shift = np.array([b.ita - a.ita for a, b in zip(before, after)])
+    res = {"l1": float((rec - x).abs().mean())}
+    for k in range(1, 7):
+        m = f0 == k
+        if m.any():
+            res[str(k)] = {"same_type": round(float(np.mean(f1[m] == k)), 3),
+                           "ita_shift_mean": round(float(np.nanmean(shift[m])), 2),
+                           "ita_shift_sd": round(float(np.nanstd(shift[m])), 2)}
     return res
 
 
@@ -153,7 +188,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=8.5, help="UNet training minutes of the default model")
     ap.add_argument("--compare-minutes", type=float, default=None, help="minutes for the default-schedule model (0: skip)")
-    ap.add_argument("--vae-steps", type=int, default=300)
+    ap.add_argument("--vae-steps", type=int, default=None, help="default: TrainConfig.vae_steps")
     ap.add_argument("--n", type=int, default=600)
     ap.add_argument("--per-type", type=int, default=48)
     ap.add_argument("--types", default="1,5,6")
@@ -211,6 +246,8 @@ def main(argv=None):
             _last[0] = now
             print(f"  step {step} loss {loss:.4f}", flush=True)
 
+    if args.vae_steps is None:
+        args.vae_steps = TrainConfig.vae_steps
     runs = {"zero_snr_vpred_offset": TrainConfig(steps=100_000, max_minutes=args.minutes, vae_steps=args.vae_steps,
                                                  seed=args.seed, batch_size=args.batch_size)}
     cmp_minutes = args.minutes if args.compare_minutes is None else args.compare_minutes
@@ -227,6 +264,8 @@ def main(argv=None):
         entry = {"train_seconds": train_s, "unet_steps": res.steps, "seconds_per_step": res.seconds_per_step,
                  "vae_seconds_per_step": res.vae_seconds_per_step, "final_loss": res.final_loss,
                  "schedule": res.schedule, "batch_size": cfg.batch_size}
+        entry["vae_round_trip"] = vae_round_trip(work / name / "base" / "vae", frame, data)
+        print("VAE round trip (real image -> latents -> image, measured again):", entry["vae_round_trip"], flush=True)
         guidances = [float(g) for g in args.guidance.split(",")]
         entry["by_guidance"] = {}
         for g in guidances:
