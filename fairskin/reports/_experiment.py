@@ -247,6 +247,8 @@ def build_experiment_html(data: Mapping) -> str:
         summ.append(_stand_in("These synthetic images are stand-in images from the demo's phantom renderer, not a "
                               "generative model's output: the effect measured is a ceiling, not what a real "
                               "generator achieves."))
+    elif syn.get("note"):
+        summ.append(note(syn["note"], "note warn"))
     fst = _test_types(data)
     if fst and fst.get("caution"):
         summ.append(_warning(fst["caution"], "estimated skin types", "estimated-types"))

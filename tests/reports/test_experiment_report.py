@@ -96,6 +96,9 @@ def test_stand_in_warning_follows_the_generator(tmp_path):
     data["synthetic"]["generator"] = "stable-diffusion"
     data["synthetic"].pop("note", None)
     assert "stand-in" not in _render(data, tmp_path / "b")
+    data["synthetic"]["note"] = "synthetic images come from the built-in tiny Stable Diffusion (a toy model)"
+    html = _render(data, tmp_path / "c")
+    assert html.count("a toy model") == 2 and "stand-in" not in html  # the generator's caveat in the summary too
 
 
 def test_data_strings_are_escaped(tmp_path):
