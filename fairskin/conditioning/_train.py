@@ -189,8 +189,9 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
     resume_dir = None
     if resume is not None:
         resume_dir = _find_checkpoint(ckpt_dir, resume)
-        state = torch.load(resume_dir / "state.pt", weights_only=False)
-        start_step = int(state["step"])
+        # step and generator state only: tensors and numbers, so nothing in a checkpoint can run code
+        resume_state = torch.load(resume_dir / "state.pt", weights_only=True)
+        start_step = int(resume_state["step"])
 
     # ---- tiny model: the VAE learns to reconstruct the images first ------------------------
     vae_time = None
@@ -271,8 +272,9 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
     scaler = torch.amp.GradScaler("cuda") if use_scaler else None
 
     if resume_dir is not None:
-        _load_checkpoint(resume_dir, unet=unet, text_encoder=text_encoder, fst_emb=fst_emb, token_ids=token_ids,
-                         optimizer=optimizer, gen=gen, from_scratch=from_scratch, lora=config.lora_rank > 0)
+        _load_checkpoint(resume_dir, resume_state, unet=unet, text_encoder=text_encoder, fst_emb=fst_emb,
+                         token_ids=token_ids, optimizer=optimizer, gen=gen, from_scratch=from_scratch,
+                         lora=config.lora_rank > 0)
 
     # ---- train -----------------------------------------------------------------------------
     fst_idx = torch.tensor(frame["fst"].astype(int).to_numpy() - 1)
@@ -449,7 +451,7 @@ def _find_checkpoint(ckpt_dir: Path, resume) -> Path:
     return p
 
 
-def _load_checkpoint(folder: Path, *, unet, text_encoder, fst_emb, token_ids, optimizer, gen, from_scratch, lora):
+def _load_checkpoint(folder: Path, resume_state: dict, *, unet, text_encoder, fst_emb, token_ids, optimizer, gen, from_scratch, lora):
     import torch
     from safetensors.torch import load_file
 
@@ -463,5 +465,5 @@ def _load_checkpoint(folder: Path, *, unet, text_encoder, fst_emb, token_ids, op
             from peft.utils import set_peft_model_state_dict
 
             set_peft_model_state_dict(unet, {k[5:]: v for k, v in state.items() if k.startswith("lora.")})
-    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
-    gen.set_state(torch.load(folder / "state.pt", weights_only=False)["generator"])
+    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+    gen.set_state(resume_state["generator"])
