@@ -27,7 +27,7 @@ def train_conditioning(
     resolution: Optional[int] = typer.Option(_T.resolution, "--resolution", help="Training resolution (default: 64 for the tiny model, the base model's own otherwise)."),
     steps: int = typer.Option(_T.steps, "--steps", min=1, help="Optimizer steps."),
     learning_rate: Optional[float] = typer.Option(_T.learning_rate, "--lr", help="Learning rate (default: 1e-3 tiny model, 5e-4 tokens only, 1e-4 LoRA)."),
-    batch_size: int = typer.Option(_T.batch_size, "--batch-size", min=1),
+    batch_size: Optional[int] = typer.Option(_T.batch_size, "--batch-size", min=1, help="Images per optimizer step (default: 16 for the tiny model, 32 otherwise)."),
     gradient_accumulation: int = typer.Option(_T.gradient_accumulation, "--gradient-accumulation", min=1),
     mixed_precision: str = typer.Option(_T.mixed_precision, "--mixed-precision", help="no, bf16 or fp16 (fp16: GPU only; trainable weights stay fp32)."),
     gradient_checkpointing: bool = typer.Option(_T.gradient_checkpointing, "--gradient-checkpointing"),
@@ -37,6 +37,9 @@ def train_conditioning(
     zero_terminal_snr: Optional[bool] = typer.Option(None, "--zero-terminal-snr/--no-zero-terminal-snr", help="Zero terminal SNR (rescaled betas, trailing timesteps). Default: on when the UNet trains from scratch."),
     prediction_type: str = typer.Option(_T.prediction_type, "--prediction-type", help="auto, epsilon or v_prediction."),
     noise_offset: Optional[float] = typer.Option(_T.noise_offset, "--noise-offset", help="Offset noise (default: 0.1 from scratch, 0.05 with LoRA, 0 tokens only)."),
+    type_sampling: str = typer.Option(_T.type_sampling, "--type-sampling", help="balanced (every skin type drawn equally often in training batches) or natural (images drawn uniformly)."),
+    lr_schedule: str = typer.Option(_T.lr_schedule, "--lr-schedule", help="auto, constant or cosine (auto: cosine to 5% of --lr over the run for the tiny model, constant otherwise)."),
+    ema_decay: Optional[float] = typer.Option(_T.ema_decay, "--ema-decay", help="Save an exponential moving average of the trained weights (with warm-up; default: 0.999 for the tiny model, 0 = off otherwise)."),
     vae_steps: int = typer.Option(_T.vae_steps, "--vae-steps", min=0, help="Tiny model only: VAE training steps."),
     max_minutes: Optional[float] = typer.Option(_T.max_minutes, "--max-minutes", help="Stop training after this many minutes."),
 ) -> None:
@@ -52,7 +55,8 @@ def train_conditioning(
                          gradient_accumulation=gradient_accumulation, mixed_precision=mixed_precision,
                          gradient_checkpointing=gradient_checkpointing, checkpoint_every=checkpoint_every, seed=seed,
                          lora_rank=lora_rank, zero_terminal_snr=zero_terminal_snr, prediction_type=prediction_type,
-                         noise_offset=noise_offset, vae_steps=vae_steps, max_minutes=max_minutes)
+                         noise_offset=noise_offset, type_sampling=type_sampling, lr_schedule=lr_schedule, ema_decay=ema_decay, vae_steps=vae_steps,
+                         max_minutes=max_minutes)
     with Progress(transient=True, console=console) as bar:
         task = bar.add_task("training", total=config.steps)
 

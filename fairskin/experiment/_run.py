@@ -120,7 +120,7 @@ class DemoSetup:
     n_boot: int = 1000
     generator: Literal["tiny-sd", "phantom"] = "tiny-sd"
     generator_minutes: float = 7.0
-    generator_vae_steps: int = 300
+    generator_vae_steps: int | None = None  # None: train-conditioning's default
 
 
 @dataclass(frozen=True)
@@ -394,7 +394,7 @@ def _demo_generator(cond_dir: Path, train: pd.DataFrame, demo: DemoSetup, cfg: E
 
     train_conditioning(frame, out=cond_dir, device=device, progress=tick,
                        config=TrainConfig(steps=100_000, max_minutes=demo.generator_minutes,
-                                          vae_steps=demo.generator_vae_steps, seed=demo.seed))
+                                          vae_steps=demo.generator_vae_steps or TrainConfig.vae_steps, seed=demo.seed))
     _atomic_json(stamp, {"images_sha": images_sha, "n_images": len(frame), "seconds": time.perf_counter() - t0})
     return ConditionedImageGenerator(cond_dir, device=device)
 

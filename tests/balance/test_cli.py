@@ -27,8 +27,10 @@ def test_balance_cli_error_is_exact(small_demo, small_labels, tmp_path, capsys):
 
 def test_train_conditioning_cli(small_demo, small_labels, tmp_path, capsys):
     rc = main(["train-conditioning", str(small_demo), "--labels", str(small_labels), "--out", str(tmp_path),
-               "--steps", "2", "--vae-steps", "1", "--batch-size", "4"])
+               "--steps", "2", "--vae-steps", "1", "--batch-size", "4", "--lr-schedule", "constant", "--ema-decay", "0",
+               "--type-sampling", "natural"])
     assert rc == 0
     assert "trained 2 steps" in " ".join(capsys.readouterr().out.split())
     cfg = json.loads((tmp_path / "conditioning.json").read_text())
     assert cfg["train"]["steps_done"] == 2 and cfg["train"]["batch_size"] == 4
+    assert (cfg["train"]["lr_schedule"], cfg["train"]["ema_decay"], cfg["train"]["type_sampling"]) == ("constant", 0.0, "natural")

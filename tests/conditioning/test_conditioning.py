@@ -129,6 +129,13 @@ def test_resume_continues_exactly(small_demo, small_labels, tmp_path):
     ua = load_file(str(tmp_path / "a" / "base" / "unet" / "diffusion_pytorch_model.safetensors"))
     ub = load_file(str(tmp_path / "b" / "base" / "unet" / "diffusion_pytorch_model.safetensors"))
     assert all(torch.allclose(ua[k], ub[k], atol=1e-6) for k in ua)
+    # the minutes trained before the checkpoint count against --max-minutes after a resume:
+    # a limit of half of them stops the resumed run after its first step
+    state = torch.load(tmp_path / "a" / "checkpoints" / "step-000002" / "state.pt", weights_only=True)
+    assert state["elapsed_seconds"] > 0
+    shutil.copytree(tmp_path / "a" / "checkpoints", tmp_path / "c" / "checkpoints")
+    capped = TrainConfig(steps=4, vae_steps=2, batch_size=4, max_minutes=state["elapsed_seconds"] / 120)
+    assert train_conditioning(small_demo, out=tmp_path / "c", labels=small_labels, config=capped, resume="latest").steps == 3
 
 
 def test_bf16_keeps_trainable_weights_fp32(small_demo, small_labels, tmp_path):
@@ -157,3 +164,36 @@ def test_base_model_must_be_local(small_demo, small_labels, tmp_path):
     with pytest.raises(InputError, match="expected a local diffusers folder or a .safetensors file"):
         train_conditioning(small_demo, out=tmp_path, labels=small_labels, base_model="runwayml/stable-diffusion-v1-5",
                            config=TINY_TRAIN)
+
+
+def test_cosine_schedule_and_balanced_draws():
+    from fairskin.conditioning._train import _cosine_scale, _draw_weights
+
+    assert _cosine_scale(0.0) == 1.0 and _cosine_scale(1.0) == pytest.approx(0.05)
+    assert _cosine_scale(0.5) == pytest.approx(0.525) and _cosine_scale(2.0) == pytest.approx(0.05)
+    fst = torch.tensor([0] * 90 + [4] * 8 + [5] * 2)  # 90 type I, 8 type V, 2 type VI
+    draws = torch.multinomial(_draw_weights(fst), 30_000, replacement=True, generator=torch.Generator().manual_seed(0))
+    share = torch.bincount(fst[draws], minlength=6).float() / 30_000
+    assert share[[0, 4, 5]].tolist() == pytest.approx([1 / 3] * 3, abs=0.02)
+
+
+def test_ema_changes_what_is_saved_not_training(small_demo, small_labels, tmp_path):
+    runs = {}
+    for name, decay in (("raw", 0.0), ("ema", 0.9)):
+        cfg = TrainConfig(steps=4, vae_steps=2, batch_size=4, checkpoint_every=2, ema_decay=decay, learning_rate=1e-2)
+        train_conditioning(small_demo, out=tmp_path / name, labels=small_labels, config=cfg)
+        runs[name] = (load_file(str(tmp_path / name / "checkpoints" / "step-000002" / "trainable.safetensors")),
+                      load_file(str(tmp_path / name / "base" / "unet" / "diffusion_pytorch_model.safetensors")))
+    (ck_raw, final_raw), (ck_ema, final_ema) = runs["raw"], runs["ema"]
+    assert all(torch.equal(ck_raw[k], ck_ema[k]) for k in ck_raw)  # the same optimisation...
+    assert (tmp_path / "ema" / "checkpoints" / "step-000002" / "ema.pt").is_file()
+    assert not all(torch.allclose(final_raw[k], final_ema[k]) for k in final_raw)  # ...a different average saved
+    cfg = json.loads((tmp_path / "ema" / "conditioning.json").read_text())["train"]
+    assert cfg["ema_decay"] == 0.9 and cfg["lr_schedule"] == "cosine"
+    # a run with EMA cannot resume from a checkpoint written without one
+    import shutil
+
+    shutil.copytree(tmp_path / "raw" / "checkpoints", tmp_path / "mixed" / "checkpoints")
+    with pytest.raises(InputError, match="has no ema.pt"):
+        train_conditioning(small_demo, out=tmp_path / "mixed", labels=small_labels, resume="latest",
+                           config=TrainConfig(steps=4, vae_steps=2, batch_size=4, ema_decay=0.9))
