@@ -158,6 +158,12 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
         raise InputError(f"--steps must be at least 1, got {config.steps}")
     if (config.batch_size is not None and config.batch_size < 1) or config.gradient_accumulation < 1:
         raise InputError("--batch-size and --gradient-accumulation must be at least 1")
+    if config.lr_schedule not in ("auto", "constant", "cosine"):
+        raise InputError(f"--lr-schedule must be auto, constant or cosine, got {config.lr_schedule!r}")
+    if config.ema_decay is not None and not 0.0 <= config.ema_decay < 1.0:
+        raise InputError(f"--ema-decay must be in [0, 1), got {config.ema_decay}")
+    if config.type_sampling not in ("balanced", "natural"):
+        raise InputError(f"--type-sampling must be balanced or natural, got {config.type_sampling!r}")
     if config.mixed_precision not in ("no", "fp16", "bf16"):
         raise InputError(f"--mixed-precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -291,11 +297,7 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
         params.append({"params": trainable_unet, "lr": lr})
     optimizer = torch.optim.AdamW(params, weight_decay=0.0)
     lr_schedule = config.lr_schedule if config.lr_schedule != "auto" else ("cosine" if from_scratch else "constant")
-    if lr_schedule not in ("constant", "cosine"):
-        raise InputError(f"--lr-schedule must be auto, constant or cosine, got {config.lr_schedule!r}")
     ema_decay = config.ema_decay if config.ema_decay is not None else (0.999 if from_scratch else 0.0)
-    if not 0.0 <= ema_decay < 1.0:
-        raise InputError(f"--ema-decay must be in [0, 1), got {ema_decay}")
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     trained_params = [emb_layer.weight, *fst_emb.parameters(), *trainable_unet]
     ema = None
@@ -313,8 +315,6 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
 
     # ---- train -----------------------------------------------------------------------------
     fst_idx = torch.tensor(frame["fst"].astype(int).to_numpy() - 1)
-    if config.type_sampling not in ("balanced", "natural"):
-        raise InputError(f"--type-sampling must be balanced or natural, got {config.type_sampling!r}")
     draw_weight = _draw_weights(fst_idx) if config.type_sampling == "balanced" else None
     prompts = [build_prompt(PromptFields(diagnosis=d, fst=int(f))) for d, f in zip(frame["diagnosis"].fillna(""), frame["fst"])]
     prompt_ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,

@@ -394,7 +394,7 @@ def _demo_generator(cond_dir: Path, train: pd.DataFrame, demo: DemoSetup, cfg: E
 
     train_conditioning(frame, out=cond_dir, device=device, progress=tick,
                        config=TrainConfig(steps=100_000, max_minutes=demo.generator_minutes,
-                                          vae_steps=demo.generator_vae_steps or TrainConfig.vae_steps, seed=demo.seed))
+                                          vae_steps=TrainConfig.vae_steps if demo.generator_vae_steps is None else demo.generator_vae_steps, seed=demo.seed))
     _atomic_json(stamp, {"images_sha": images_sha, "n_images": len(frame), "seconds": time.perf_counter() - t0})
     return ConditionedImageGenerator(cond_dir, device=device)
 

@@ -197,3 +197,16 @@ def test_ema_changes_what_is_saved_not_training(small_demo, small_labels, tmp_pa
     with pytest.raises(InputError, match="has no ema.pt"):
         train_conditioning(small_demo, out=tmp_path / "mixed", labels=small_labels, resume="latest",
                            config=TrainConfig(steps=4, vae_steps=2, batch_size=4, ema_decay=0.9))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"lr_schedule": "linear"}, "--lr-schedule must be auto, constant or cosine"),
+    ({"ema_decay": 1.0}, r"--ema-decay must be in \[0, 1\)"),
+    ({"type_sampling": "uniform"}, "--type-sampling must be balanced or natural"),
+])
+def test_bad_training_options_are_refused_before_any_work(small_demo, small_labels, tmp_path, bad, message):
+    from dataclasses import replace
+
+    with pytest.raises(InputError, match=message):
+        train_conditioning(small_demo, out=tmp_path / "out", labels=small_labels, config=replace(TINY_TRAIN, **bad))
+    assert not (tmp_path / "out").exists()  # refused before the VAE trained or anything was written
