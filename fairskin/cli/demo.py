@@ -33,14 +33,19 @@ def demo_data(
 @app.command("demo")
 def demo(
     out_dir: Path = typer.Argument(Path("demo-out"), help="Directory for the demo data, labels, manifests and reports."),
-    n: int = typer.Option(_D.n, "--n", min=20, help="Number of phantom images."),
+    n: int = typer.Option(_D.n, "--n", min=20, help="Number of phantom images to label, balance and train on."),
+    n_test: int = typer.Option(None, "--n-test", min=6, show_default="n / 2",
+                               help="Size of the separate held-out test set (every skin type equally often)."),
     workers: int = typer.Option(2, "--workers", "-j", min=1, help="Worker processes for labelling."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse a non-empty OUT_DIR."),
 ) -> None:
-    """Run the whole loop on built-in phantom data: label, balance, audit, reports."""
+    """Run the whole loop on built-in phantom data: label, balance, audit, reports.
+
+    The classifier is audited on a separate phantom test set that the generator never sees.
+    """
     from fairskin.pipeline import run_demo
 
-    run = run_demo(out_dir, n=n, workers=workers, overwrite=overwrite, log=console.print)
+    run = run_demo(out_dir, n=n, n_test=n_test, workers=workers, overwrite=overwrite, log=console.print)
     console.print("[bold]done.[/] wrote:")
     for stage, what in run.steps:
         console.print(f"  {stage:>14}: {what}")

@@ -36,7 +36,7 @@ def train_conditioning(
     lora_rank: int = typer.Option(_T.lora_rank, "--lora-rank", min=0, help="LoRA rank on the UNet attention (pretrained base only; 0: no LoRA)."),
     zero_terminal_snr: Optional[bool] = typer.Option(None, "--zero-terminal-snr/--no-zero-terminal-snr", help="Zero terminal SNR (rescaled betas, trailing timesteps). Default: on when the UNet trains from scratch."),
     prediction_type: str = typer.Option(_T.prediction_type, "--prediction-type", help="auto, epsilon or v_prediction."),
-    noise_offset: Optional[float] = typer.Option(_T.noise_offset, "--noise-offset", help="Offset noise (default: 0.1 from scratch, 0.05 with LoRA, 0 tokens only)."),
+    noise_offset: Optional[float] = typer.Option(_T.noise_offset, "--noise-offset", help="Offset noise (default: 0.1 from scratch, 0.05 with LoRA, 0 tokens only). More pulls generated tones towards each type's mean: more exact types, less spread of tones."),
     type_sampling: str = typer.Option(_T.type_sampling, "--type-sampling", help="balanced (every skin type drawn equally often in training batches) or natural (images drawn uniformly)."),
     lr_schedule: str = typer.Option(_T.lr_schedule, "--lr-schedule", help="auto, constant or cosine (auto: cosine to 5% of --lr over the run for the tiny model, constant otherwise)."),
     ema_decay: Optional[float] = typer.Option(_T.ema_decay, "--ema-decay", help="Save an exponential moving average of the trained weights (with warm-up; default: 0.999 for the tiny model, 0 = off otherwise)."),

@@ -3,18 +3,33 @@ import json
 import pandas as pd
 import pytest
 
+from fairskin.errors import InputError
 from fairskin.pipeline import run_demo
+
+
+def test_demo_refuses_a_test_set_too_small_before_writing(tmp_path):
+    with pytest.raises(InputError, match="n_test: expected at least 6"):
+        run_demo(tmp_path / "demo", n=120, n_test=3, log=lambda *a: None)
+    assert not (tmp_path / "demo").exists()
 
 
 @pytest.mark.slow
 def test_demo_runs_the_whole_loop(tmp_path):
-    run = run_demo(tmp_path / "demo", n=120, train_minutes=0.3, experiment_seeds=1, progress=False,
+    run = run_demo(tmp_path / "demo", n=120, train_minutes=1.0, experiment_seeds=1, progress=False,
                    log=lambda *a: None)
     stages = [s for s, _ in run.steps]
-    assert stages[:8] == ["demo-data", "label", "label report", "balance", "balance report", "synthetic audit",
-                          "synthetic report", "experiment"]
+    assert stages[:9] == ["demo-data", "demo test data", "label", "label report", "balance", "balance report",
+                          "synthetic audit", "synthetic report", "experiment"]
     exp = json.loads((tmp_path / "demo" / "experiment" / "experiment.json").read_text())
     assert [c["candidate"] for c in exp["statistics"]["comparisons"]] == ["mixed"]
+    # the classifier is audited on the separate test set (60 = n // 2 phantoms, every type equally likely), which the
+    # generator never saw: it trained on demo/data alone, and every test image is in demo/test-data
+    assert exp["data"]["test"] == str(tmp_path / "demo" / "test-data")
+    assert exp["data"]["n_test"] + exp["data"]["n_test_unscored"] == 60
+    test_meta = pd.read_csv(tmp_path / "demo" / "test-data" / "ddi_metadata.csv")
+    assert len(test_meta) == 60 and set(test_meta["fst_true"]) == set(range(1, 7))
+    cond = json.loads(next((tmp_path / "demo" / "balanced").rglob("conditioning.json")).read_text())
+    assert cond["train"]["n_images"] == 120
     manifest = pd.read_csv(tmp_path / "demo" / "balanced" / "manifest.csv")
     syn = manifest[manifest["synthetic"] == True]  # noqa: E712
     assert len(syn) > 0 and syn["seed"].notna().all() and syn["prompt"].notna().all()
