@@ -5,7 +5,9 @@ demo data -> label (ITA -> FST) -> balance (generate V-VI, ITA gate) -> syntheti
 
 The held-out test set is a separate phantom set (``out/test-data``: every skin type equally often,
 40% malignant, so the dark-skin groups can be measured) that neither the generator nor the
-classifier ever sees; the training data (``out/data``) is what gets labelled and balanced.
+classifier ever sees. The training data (``out/data``) is labelled; its training split (the one
+the experiment trains the classifier on) is balanced, so the generator never sees the validation
+images either.
 Stages whose optional dependencies are missing are skipped with a message saying what to
 install; nothing is faked.
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pandas as pd
 
 from fairskin.data._phantoms import DemoConfig, write_demo_dataset
 from fairskin.errors import InputError
@@ -76,9 +80,22 @@ def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: 
     except ImportError as exc:
         log(f"[3] balance skipped: {exc}. Install the generation extra: pip install 'fairskin[generate]'")
         return run
-    log(f"[3] balance: train the built-in tiny Stable Diffusion on the phantoms (~{train_minutes:g} min on 2 CPU cores), "
-        "generate FST V-VI images to a 25% share, ITA gate")
-    bal = balance(data, out=out / "balanced", labels=labels, target="fst56=0.25",
+    # the classifier's training split, as the experiment (step 5) will split the data: the generator
+    # trains on it alone and the balance targets it, so neither sees the validation images
+    from fairskin.experiment import ExperimentConfig
+    from fairskin.train._data import read_manifest, split_manifest
+    from fairskin.train._train import is_synthetic
+
+    real = read_manifest(data, arg="data")
+    real = real[~is_synthetic(real)]
+    xcfg = ExperimentConfig()
+    split = split_manifest(real, val_fraction=xcfg.val_fraction, seed=xcfg.split_seed)
+    train_rows = real[split == "train"].copy()
+    train_rows.attrs = dict(real.attrs)
+    log(f"[3] balance the classifier's training split ({len(train_rows)} of {len(real)} images; the other "
+        f"{len(real) - len(train_rows)} validate it): train the built-in tiny Stable Diffusion on them "
+        f"(~{train_minutes:g} min on 2 CPU cores), generate FST V-VI images to a 25% share, ITA gate")
+    bal = balance(train_rows, out=out / "balanced", labels=labels, target="fst56=0.25",
                   train_config=TrainConfig(max_minutes=train_minutes), json_path=out / "balance.json",
                   html=out / "balance-report.html", overwrite=True)
     for sh in bal.summary.get("shares", []):
@@ -106,12 +123,17 @@ def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: 
     from fairskin.experiment import DemoSetup, run_experiment
 
     log("[5] experiment: train a small classifier on real images, and on real + the balanced synthetic images; "
-        f"audit both per skin type on the held-out test set ({test_data}: never seen by the generator or the "
-        "classifier; the generator did see the classifier's validation split, which picks its epoch)")
+        f"audit both per skin type on the held-out test set ({test_data}), which neither the generator nor the "
+        "classifier saw; the validation split that picks the classifier's epoch is real images only")
     small = DemoSetup()  # the experiment's own CPU settings: a tiny model at low resolution
     exp = run_experiment(data, out=out / "experiment", synthetic=bal.manifest, test=test_data, arms=["real", "mixed"],
                          seeds=experiment_seeds, arch=small.arch, image_size=small.image_size, epochs=small.epochs,
-                         patience=small.patience, batch_size=small.batch_size, n_boot=small.n_boot, overwrite=True)
+                         patience=small.patience, batch_size=small.batch_size, n_boot=small.n_boot,
+                         val_fraction=xcfg.val_fraction, split_seed=xcfg.split_seed, overwrite=True)
+    used = pd.read_csv(out / "experiment" / "splits.csv", dtype={"image": str})
+    if set(used.loc[used["split"] == "train", "image"]) != set(train_rows["image"].astype(str)):
+        raise RuntimeError("demo: the experiment split the data differently from the balance step; the generator "
+                           "may have seen validation images (a fairskin bug: please report it)")
     for c in exp.doc.get("statistics", {}).get("comparisons", []):
         log(f"    {c['candidate']} vs {c['baseline']}: {c['verdict']} ({c['verdict_reason']})")
     run.steps.append(("experiment", str(out / "experiment" / "experiment.json")))

@@ -23,13 +23,17 @@ def test_demo_runs_the_whole_loop(tmp_path):
     exp = json.loads((tmp_path / "demo" / "experiment" / "experiment.json").read_text())
     assert [c["candidate"] for c in exp["statistics"]["comparisons"]] == ["mixed"]
     # the classifier is audited on the separate test set (60 = n // 2 phantoms, every type equally likely), which the
-    # generator never saw: it trained on demo/data alone, and every test image is in demo/test-data
+    # generator never saw: every test image is in demo/test-data
     assert exp["data"]["test"] == str(tmp_path / "demo" / "test-data")
     assert exp["data"]["n_test"] + exp["data"]["n_test_unscored"] == 60
     test_meta = pd.read_csv(tmp_path / "demo" / "test-data" / "ddi_metadata.csv")
     assert len(test_meta) == 60 and set(test_meta["fst_true"]) == set(range(1, 7))
+    # the generator trained on the classifier's training split alone: not its validation images either
+    splits = pd.read_csv(tmp_path / "demo" / "experiment" / "splits.csv")
+    n_train = int((splits["split"] == "train").sum())
+    assert 0 < n_train < 120 and (splits["split"] == "val").any()
     cond = json.loads(next((tmp_path / "demo" / "balanced").rglob("conditioning.json")).read_text())
-    assert cond["train"]["n_images"] == 120
+    assert cond["train"]["n_images"] == n_train
     manifest = pd.read_csv(tmp_path / "demo" / "balanced" / "manifest.csv")
     syn = manifest[manifest["synthetic"] == True]  # noqa: E712
     assert len(syn) > 0 and syn["seed"].notna().all() and syn["prompt"].notna().all()
