@@ -74,12 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         err_console.print("aborted")
         return 130
-    except Exception as exc:  # click usage errors
+    except Exception as exc:  # usage errors: click's, or those of the click that newer typer vendors
         import click
 
-        if isinstance(exc, click.exceptions.ClickException):
+        if isinstance(exc, (click.exceptions.ClickException, typer.TyperException)) and hasattr(exc, "show"):
             exc.show()
-            return exc.exit_code
+            return int(getattr(exc, "exit_code", 2))
         raise
     return 0
 
