@@ -8,6 +8,7 @@ The held-out test set is a separate phantom set (``out/test-data``: every skin t
 classifier ever sees. The training data (``out/data``) is labelled; its training split (the one
 the experiment trains the classifier on) is balanced, so the generator never sees the validation
 images either.
+
 Stages whose optional dependencies are missing are skipped with a message saying what to
 install; nothing is faked.
 """
@@ -83,13 +84,10 @@ def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: 
     # the classifier's training split, as the experiment (step 5) will split the data: the generator
     # trains on it alone and the balance targets it, so neither sees the validation images
     from fairskin.experiment import ExperimentConfig
-    from fairskin.train._data import read_manifest, split_manifest
-    from fairskin.train._train import is_synthetic
+    from fairskin.experiment._run import split_real
 
-    real = read_manifest(data, arg="data")
-    real = real[~is_synthetic(real)]
     xcfg = ExperimentConfig()
-    split = split_manifest(real, val_fraction=xcfg.val_fraction, seed=xcfg.split_seed)
+    real, split = split_real(data, xcfg, test_given=True)
     train_rows = real[split == "train"].copy()
     train_rows.attrs = dict(real.attrs)
     log(f"[3] balance the classifier's training split ({len(train_rows)} of {len(real)} images; the other "

@@ -353,6 +353,17 @@ def select_ratio(synthetic: pd.DataFrame, train: pd.DataFrame, ratio: float, *, 
     return out
 
 
+def split_real(real, cfg: ExperimentConfig, *, test_given: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    """The real rows of the manifest ``real`` (synthetic rows dropped) and each one's split, exactly as
+    :func:`run_experiment` splits them: train / val, plus test when no separate test set is given."""
+    real_df = read_manifest(real, arg="real")
+    real_only = real_df[~is_synthetic(real_df)].copy()
+    real_only.attrs = dict(real_df.attrs)
+    split = split_manifest(real_only, val_fraction=cfg.val_fraction,
+                           test_fraction=0.0 if test_given else cfg.test_fraction, seed=cfg.split_seed)
+    return real_only, split
+
+
 def _demo_data(out: Path, setup: DemoSetup) -> tuple[Path, Path]:
     from fairskin.data import DemoConfig, write_demo_dataset
 
@@ -542,18 +553,13 @@ def run_experiment(
         from fairskin.experiment._generate import ConditionedImageGenerator
 
         generator = ConditionedImageGenerator(conditioning, device=None if cfg.device == "auto" else cfg.device)
-    real_df = read_manifest(real, arg="real")
-    real_only = real_df[~is_synthetic(real_df)].copy()
-    real_only.attrs = dict(real_df.attrs)
+    real_only, split = split_real(real, cfg, test_given=test is not None)
     if test is None:
-        split = split_manifest(real_only, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
-                               seed=cfg.split_seed)
         test_df = real_only[split == "test"].copy()
         test_df.attrs = dict(real_only.attrs)
         test_source = f"held out from the real data by patient (test_fraction={cfg.test_fraction})"
     else:
         test_df = read_manifest(test, arg="test")
-        split = split_manifest(real_only, val_fraction=cfg.val_fraction, seed=cfg.split_seed)
         test_source = str(test)
     train_df = real_only[split != "test"].copy()
     train_df["split"] = split[split != "test"]
