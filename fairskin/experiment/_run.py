@@ -585,9 +585,9 @@ def run_experiment(
     syn_info: dict[str, Any] = {"source": None}
     if needs_syn:
         if synthetic is not None:
-            syn_df = read_manifest(synthetic, arg="synthetic")
-            syn_df = syn_df[is_synthetic(syn_df)] if "synthetic" in syn_df.columns else syn_df
-            syn_df.attrs = dict(read_manifest(synthetic, arg="synthetic").attrs)
+            syn_all = read_manifest(synthetic, arg="synthetic")
+            syn_df = syn_all[is_synthetic(syn_all)] if "synthetic" in syn_all.columns else syn_all
+            syn_df.attrs = dict(syn_all.attrs)
             syn_info = {"source": str(synthetic), "generator": "given manifest",
                         "base_model": sorted(set(syn_df["base_model"].dropna().astype(str)))
                         if "base_model" in syn_df else None}
