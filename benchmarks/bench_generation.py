@@ -10,7 +10,9 @@ diagnoses drawn from the type's real mix) and measured with the label estimator:
 
 * exact: measured type == requested type (the gate's rule for V and VI);
 * ITA spread: standard deviation of measured ITA within a type, generated vs real (both measured
-  with the same estimator), and their ratio.
+  with the same estimator), and their ratio;
+* request miss (with tone requests): measured minus requested ITA, mean and standard deviation;
+* V-VI exact on the first try: the two types pooled, the figure the issue sets at 90%.
 
 Per model it also prints the VAE round trip: the share of real images of each type whose measured
 type survives encode -> decode, which bounds what the whole model can reach (the gate measures the
@@ -60,6 +62,11 @@ def evaluate(cond_dir, frame, *, types, per_type, steps, guidance, seed, conditi
         est = [estimate_rgb(im) for im in imgs]
         measured = np.array([e.fst or 0 for e in est])
         ita = np.array([e.ita for e in est], float)
+        asked = np.array([np.nan if f is None or cond.tone_request(f, q) is None else cond.tone_request(f, q)
+                          for f, q in zip(fst, seeds)], float)
+        miss = ita - asked
+        if np.isfinite(miss).any():  # tone requests: how far the measured ITA lands from the asked one
+            out.setdefault("request_miss", {})[str(k)] = {"mean": float(np.nanmean(miss)), "sd": float(np.nanstd(miss))}
         out[str(k)] = {"exact": float(np.mean(measured == k)), "n": per_type,
                        "measured_types": {str(t): int((measured == t).sum()) for t in range(0, 7) if (measured == t).any()},
                        "ita_mean": float(np.nanmean(ita)), "ita_sd": float(np.nanstd(ita))}
@@ -314,6 +321,11 @@ def summary_table(report, types):
             ex = " ".join(f"{v['conditioned'][str(k)]['exact']:>8.0%}" for k in types)
             sr = " ".join(f"{(v['conditioned'][str(k)].get('spread_ratio') or 0):>10.2f}" for k in types)
             lines.append(f"{'  guidance ' + g:<24} {'':>7} {v['images_per_second']:>6.1f} {ex} {sr}")
+    if {5, 6} <= set(types):
+        for name, e in report["models"].items():
+            c = e["conditioned"]
+            pooled = (c["5"]["exact"] * c["5"]["n"] + c["6"]["exact"] * c["6"]["n"]) / (c["5"]["n"] + c["6"]["n"])
+            lines.append(f"{name}: V-VI exact on the first try {pooled:.0%}")
     return "\n".join(lines)
 
 

@@ -117,8 +117,9 @@ class ConditionedGenerator:
         out: list[np.ndarray] = []
         for i in range(0, len(prompts), cfg.batch_size):
             sl = slice(i, i + cfg.batch_size)
+            ita = [self.conditioning.tone_request(f, s) for f, s in zip(fst[sl], seeds[sl])]
             pos, neg = self.conditioning.encode(self.pipe, prompts[sl], fst[sl], negative_prompt=cfg.negative_prompt,
-                                                guidance=self.guidance)
+                                                guidance=self.guidance, ita=ita)
             gens = [torch.Generator(self.device).manual_seed(int(s)) for s in seeds[sl]]
             kw = dict(prompt_embeds=pos.to(self.dtype), negative_prompt_embeds=None if neg is None else neg.to(self.dtype),
                       num_inference_steps=cfg.steps, guidance_scale=self.guidance, generator=gens, output_type="np")

@@ -82,10 +82,13 @@ class _AttemptLog:
     def __init__(self, path: Path):
         self.path = path
         new = not path.exists() or path.stat().st_size == 0
+        self.columns = ATTEMPT_COLUMNS
         if not new:
             _truncate_partial_line(path)
+            with open(path, newline="", encoding="utf-8") as fh:  # a log begun by an older version keeps its columns
+                self.columns = next(csv.reader(fh))
         self.fh = open(path, "a", newline="", encoding="utf-8")
-        self.writer = csv.DictWriter(self.fh, fieldnames=ATTEMPT_COLUMNS)
+        self.writer = csv.DictWriter(self.fh, fieldnames=self.columns, extrasaction="ignore")
         if new:
             self.writer.writeheader()
             self._sync()
@@ -95,7 +98,7 @@ class _AttemptLog:
         os.fsync(self.fh.fileno())
 
     def write(self, row: dict) -> None:
-        self.writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in ATTEMPT_COLUMNS})
+        self.writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in self.columns})
         self._sync()
 
     def close(self):
@@ -210,6 +213,7 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
                 retry = []
                 for s, prompt, seed, rgb, src in zip(batch, prompts, seeds, images, src_paths):
                     g = gate_image(rgb, s["fst"], tolerance=generate.tolerance_for(s["fst"]))
+                    asked = cond.tone_request(s["fst"], seed)
                     name = f"{s['slot']}-a{s['attempt']}.png"
                     rel = f"images/{name}" if g.accepted else f"rejected/{name}"
                     _atomic_save_png(out / rel, rgb)
@@ -217,7 +221,7 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
                         "image": rel, "image_id": f"{s['slot']}-a{s['attempt']}", "slot": s["slot"],
                         "diagnosis": s["diagnosis"], "malignant": malignant.get(s["diagnosis"], ""),
                         "synthetic": True, "fst": s["fst"], "fst_source": "requested", "fst_requested": s["fst"],
-                        "ita_measured": "" if g.ita != g.ita else f"{g.ita:.3f}",
+                        "ita_requested": "" if asked is None else f"{asked:.3f}", "ita_measured": "" if g.ita != g.ita else f"{g.ita:.3f}",
                         "fst_measured": g.fst or "", "gate": "accepted" if g.accepted else "rejected",
                         "attempt": s["attempt"], "prompt": prompt, "negative_prompt": generate.negative_prompt,
                         "seed": seed, "base_model": str(cond.base_model), "base_model_sha256": base_sha,

@@ -36,12 +36,13 @@ def train_conditioning(
     lora_rank: int = typer.Option(_T.lora_rank, "--lora-rank", min=0, help="LoRA rank on the UNet attention (pretrained base only; 0: no LoRA)."),
     zero_terminal_snr: Optional[bool] = typer.Option(None, "--zero-terminal-snr/--no-zero-terminal-snr", help="Zero terminal SNR (rescaled betas, trailing timesteps). Default: on when the UNet trains from scratch."),
     prediction_type: str = typer.Option(_T.prediction_type, "--prediction-type", help="auto, epsilon or v_prediction."),
-    noise_offset: Optional[float] = typer.Option(_T.noise_offset, "--noise-offset", help="Offset noise (default: 0.1 from scratch, 0.05 with LoRA, 0 tokens only). More pulls generated tones towards each type's mean: more exact types, less spread of tones."),
+    noise_offset: Optional[float] = typer.Option(_T.noise_offset, "--noise-offset", help="Offset noise (default: 0.5 from scratch with tone requests, 0.1 without, 0.05 with LoRA, 0 tokens only). More pulls each generated tone towards what its condition asks: more exact types; without tone requests also less spread of tones."),
     type_sampling: str = typer.Option(_T.type_sampling, "--type-sampling", help="balanced (every skin type drawn equally often in training batches) or natural (images drawn uniformly)."),
     lr_schedule: str = typer.Option(_T.lr_schedule, "--lr-schedule", help="auto, constant or cosine (auto: cosine to 5% of --lr over the run for the tiny model, constant otherwise)."),
     ema_decay: Optional[float] = typer.Option(_T.ema_decay, "--ema-decay", help="Save an exponential moving average of the trained weights (with warm-up; default: 0.999 for the tiny model, 0 = off otherwise)."),
     vae_steps: int = typer.Option(_T.vae_steps, "--vae-steps", min=0, help="Tiny model only: VAE training steps."),
     max_minutes: Optional[float] = typer.Option(_T.max_minutes, "--max-minutes", help="Stop training after this many minutes."),
+    tone: bool = typer.Option(_T.tone, "--tone/--no-tone", help="Tone requests: the FST embedding also learns each image's ITA, and each generated image asks for an ITA drawn from its type's real images."),
 ) -> None:
     """Learn skin-tone conditioning: <fst-1>..<fst-6> tokens and an FST embedding (plus LoRA).
 
@@ -56,7 +57,7 @@ def train_conditioning(
                          gradient_checkpointing=gradient_checkpointing, checkpoint_every=checkpoint_every, seed=seed,
                          lora_rank=lora_rank, zero_terminal_snr=zero_terminal_snr, prediction_type=prediction_type,
                          noise_offset=noise_offset, type_sampling=type_sampling, lr_schedule=lr_schedule, ema_decay=ema_decay, vae_steps=vae_steps,
-                         max_minutes=max_minutes)
+                         max_minutes=max_minutes, tone=tone)
     with Progress(transient=True, console=console) as bar:
         task = bar.add_task("training", total=config.steps)
 

@@ -1,6 +1,7 @@
 """Skin-tone conditioning for Stable Diffusion: ``<fst-1>``..``<fst-6>`` textual-inversion tokens,
-a learned FST embedding appended to the text encoder's hidden states, optional UNet attention
-LoRA; training (:func:`train_conditioning`) and loading into plain diffusers pipelines
+a learned FST embedding appended to the text encoder's hidden states (which also takes the ITA
+each image asks for: tone requests), optional UNet attention LoRA; training
+(:func:`train_conditioning`) and loading into plain diffusers pipelines
 (:class:`Conditioning`). Needs the ``generate`` extra; prompts are built here, in one place."""
 
 from fairskin.conditioning._prompts import (

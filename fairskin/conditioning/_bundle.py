@@ -6,23 +6,27 @@ A conditioning folder holds only what was learned (safetensors) plus a small JSO
   ``pipe.load_textual_inversion(path)`` reads;
 * ``fst_embedding.safetensors``: ``{"weight": tensor[7, hidden]}``, row ``k-1`` for type k and row 6
   for "no type" (classifier-free guidance); its vector is appended to the text encoder's hidden
-  states as one extra conditioning token;
+  states as one extra conditioning token; with tone requests also ``tone.*``, the small network
+  that adds the requested ITA to that token (``fairskin.conditioning._tone``);
 * ``pytorch_lora_weights.safetensors`` (optional): UNet attention LoRA, loadable with
   ``pipe.load_lora_weights(folder)``;
 * ``conditioning.json``: base model (a path relative to the folder for the built-in tiny model,
   which is trained whole and saved in ``base/``), its hash, the config folder a single-file base
-  model needs (``base_config``), noise schedule, training settings.
+  model needs (``base_config``), noise schedule, training settings, and ``tone``: per type, the
+  ITAs tone requests are drawn from.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fairskin.conditioning._prompts import FST_TOKENS, NULL_FST
+from fairskin.conditioning._tone import draw_request
 from fairskin.errors import InputError
 
 __all__ = ["FstEmbedding", "Conditioning", "sha256_files", "load_base_pipeline", "FORMAT_VERSION",
@@ -40,19 +44,34 @@ def _torch():
     return require("torch", extra="generate", feature="skin-tone-conditioned generation")
 
 
-def FstEmbedding(hidden: int, num_types: int = 6):  # noqa: N802 - a module factory
+def FstEmbedding(hidden: int, num_types: int = 6, tone: bool = False):  # noqa: N802 - a module factory
     """``nn.Embedding(num_types + 1, hidden)`` wrapped so that ``module(hidden_states, fst_index)``
-    returns the hidden states with one more token: the type's vector."""
+    returns the hidden states with one more token: the type's vector.
+
+    With ``tone``, ``module(hidden_states, fst_index, ita)`` adds a learned function of the
+    requested ITA (degrees; NaN: no request) to that vector (see ``fairskin.conditioning._tone``).
+    """
     torch = _torch()
+    from fairskin.conditioning._tone import TONE_FEATURES, tone_features
 
     class _FstEmbedding(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.embedding = torch.nn.Embedding(num_types + 1, hidden)
+            self.tone = None
+            if tone:
+                self.tone = torch.nn.Sequential(torch.nn.Linear(TONE_FEATURES, 64), torch.nn.SiLU(),
+                                                torch.nn.Linear(64, hidden))
+                torch.nn.init.zeros_(self.tone[2].weight)  # starts as the type embedding alone
+                torch.nn.init.zeros_(self.tone[2].bias)
 
-        def forward(self, hidden_states, fst_index):
-            extra = self.embedding(fst_index)[:, None, :].to(hidden_states.dtype)
-            return torch.cat([hidden_states, extra], dim=1)
+        def forward(self, hidden_states, fst_index, ita=None):
+            extra = self.embedding(fst_index)
+            if self.tone is not None and ita is not None:
+                ita = ita.to(extra.device, torch.float32)
+                asked = ~torch.isnan(ita)
+                extra = extra + self.tone(tone_features(torch.nan_to_num(ita))) * asked[:, None]
+            return torch.cat([hidden_states, extra[:, None, :].to(hidden_states.dtype)], dim=1)
 
     return _FstEmbedding()
 
@@ -241,7 +260,11 @@ class Conditioning:
             save_file({token: vec.detach().float().contiguous().cpu()}, str(p))
             files.append(p)
         p = folder / FST_EMBEDDING_NAME
-        save_file({"weight": self.fst_embedding.embedding.weight.detach().float().contiguous().cpu()}, str(p))
+        state = {"weight": self.fst_embedding.embedding.weight.detach().float().contiguous().cpu()}
+        if self.fst_embedding.tone is not None:
+            state.update({f"tone.{k}": v.detach().float().contiguous().cpu()
+                          for k, v in self.fst_embedding.tone.state_dict().items()})
+        save_file(state, str(p))
         files.append(p)
         if self.lora_state:
             from diffusers import StableDiffusionPipeline
@@ -279,10 +302,13 @@ class Conditioning:
         for token, rel in cfg["files"]["tokens"].items():
             tokens.update(load_file(str(folder / rel)))
             files.append(folder / rel)
-        weight = load_file(str(folder / cfg["files"]["fst_embedding"]))["weight"]
+        state = load_file(str(folder / cfg["files"]["fst_embedding"]))
         files.append(folder / cfg["files"]["fst_embedding"])
-        emb = FstEmbedding(weight.shape[1], weight.shape[0] - 1)
-        emb.embedding.weight.data.copy_(weight)
+        tone = {k[len("tone."):]: v for k, v in state.items() if k.startswith("tone.")}
+        emb = FstEmbedding(state["weight"].shape[1], state["weight"].shape[0] - 1, tone=bool(tone))
+        emb.embedding.weight.data.copy_(state["weight"])
+        if tone:
+            emb.tone.load_state_dict(tone)
         lora = None
         if cfg["files"].get("lora"):
             lora = load_file(str(folder / cfg["files"]["lora"]))
@@ -303,9 +329,16 @@ class Conditioning:
         self.fst_embedding.to(pipe.device)
         return pipe
 
+    def tone_request(self, fst: int | None, seed: int) -> float | None:
+        """The ITA (degrees) asked of the image of type ``fst`` made with ``seed``: drawn from the
+        training images of that type in its band; None without tone conditioning or type."""
+        table = (self.config.get("tone") or {}).get("requests", {}).get(str(fst)) if fst else None
+        return None if not table else draw_request(table, seed)
+
     def encode(self, pipe, prompts: list[str], fst: list[int | None], *, negative_prompt: str | None,
-               guidance: float):
-        """(prompt_embeds, negative_prompt_embeds) with the FST token appended."""
+               guidance: float, ita: list[float | None] | None = None):
+        """(prompt_embeds, negative_prompt_embeds) with the FST token appended; ``ita``: each
+        image's tone request (``tone_request``; None: none)."""
         torch = _torch()
         device = pipe.device if pipe.device.type != "meta" else torch.device("cpu")
         with torch.no_grad():
@@ -313,7 +346,10 @@ class Conditioning:
                                           negative_prompt=[negative_prompt or ""] * len(prompts))
             idx = torch.tensor([NULL_FST if f is None else int(f) - 1 for f in fst], device=device)
             emb = self.fst_embedding.to(device)
-            pos = emb(pos, idx)
+            asked = None
+            if ita is not None and emb.tone is not None:
+                asked = torch.tensor([math.nan if a is None else a for a in ita], dtype=torch.float32)
+            pos = emb(pos, idx, asked)
             if neg is not None:
                 neg = emb(neg, torch.full_like(idx, NULL_FST))
         return pos, neg

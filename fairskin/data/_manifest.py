@@ -46,6 +46,7 @@ SYNTHETIC_COLUMNS: dict[str, tuple[str, str]] = {
     "fst": ("Int64", "skin type the row counts toward (human, else estimated; requested for synthetic rows)"),
     "fst_source": ("string", "where fst came from: human, estimated (scale name), requested"),
     "fst_requested": ("Int64", "skin type the generator was asked for"),
+    "ita_requested": ("Float64", "ITA (degrees) the generator was asked for (tone request; empty without one)"),
     "ita_measured": ("Float64", "ITA of the generated image measured by fairskin label's estimator"),
     "fst_measured": ("Int64", "skin type measured on the generated image"),
     "gate": ("string", "accepted or rejected by the ITA gate"),

@@ -13,13 +13,14 @@ pytest.importorskip("diffusers")
 
 from fairskin.balance import GenerateConfig, balance, gate_image, slot_seed  # noqa: E402
 from fairskin.balance import _run  # noqa: E402
+from fairskin.conditioning import Conditioning  # noqa: E402
 from fairskin.data import PhantomSpec, render_phantom  # noqa: E402
 from fairskin.data._manifest import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS  # noqa: E402
 from fairskin.errors import InputError  # noqa: E402
 
 #: 2 inference steps; the untrained tiny model's tones are arbitrary, so most tests accept any type
 FAST = GenerateConfig(steps=2, batch_size=4, tolerance=6, max_attempts=2)
-PROVENANCE = ["fst_requested", "ita_measured", "fst_measured", "gate", "attempt", "prompt", "negative_prompt", "seed",
+PROVENANCE = ["fst_requested", "ita_requested", "ita_measured", "fst_measured", "gate", "attempt", "prompt", "negative_prompt", "seed",
               "base_model", "base_model_sha256", "conditioning", "conditioning_sha256", "scheduler", "steps", "guidance"]
 
 
@@ -77,6 +78,9 @@ def test_balance_end_to_end(small_demo, small_labels, tiny_conditioning, tmp_pat
     assert len(real) == 40 and len(syn) == res.plan.n_generate
     assert abs(_share56(m) - 0.5) <= 0.01
     assert syn[PROVENANCE].notna().all().all()
+    cond = Conditioning.load(tiny_conditioning)  # the tone each image asked for, as generation drew it
+    asked = [cond.tone_request(int(f), int(s)) for f, s in zip(syn["fst_requested"], syn["seed"])]
+    assert np.allclose(syn["ita_requested"].to_numpy(float), asked, atol=1e-3)
     assert (syn["gate"] == "accepted").all() and (syn["fst_source"] == "requested").all()
     assert (syn["guidance"] == 1.0).all()  # "auto" guidance of the built-in tiny model, recorded as used
     assert syn["source"].eq("synthetic").all() and syn["image_id"].is_unique
@@ -141,6 +145,17 @@ def test_killed_run_resumes_without_duplicates(small_demo, small_labels, tiny_co
     ref_log = _run._read_attempts(ref).set_index("slot")
     assert (log.set_index("slot")["seed"] == ref_log.loc[log["slot"], "seed"]).all()
     assert not list(tmp_path.glob("images/*.tmp*"))
+
+
+def test_resume_keeps_the_columns_of_an_older_attempt_log(tmp_path):
+    old = [c for c in _run.ATTEMPT_COLUMNS if c != "ita_requested"]  # a log begun before tone requests
+    path = tmp_path / "attempts-0.csv"
+    path.write_text(",".join(old) + "\n" + ",".join("x" for _ in old) + "\n")
+    log = _run._AttemptLog(path)
+    log.write({c: "y" for c in _run.ATTEMPT_COLUMNS})
+    log.close()
+    df = _run._read_attempts(tmp_path)
+    assert list(df.columns) == old and list(df["image"]) == ["x", "y"]
 
 
 def test_other_plan_in_out_is_refused(small_demo, small_labels, tiny_conditioning, tmp_path):

@@ -34,3 +34,4 @@ def test_train_conditioning_cli(small_demo, small_labels, tmp_path, capsys):
     cfg = json.loads((tmp_path / "conditioning.json").read_text())
     assert cfg["train"]["steps_done"] == 2 and cfg["train"]["batch_size"] == 4
     assert (cfg["train"]["lr_schedule"], cfg["train"]["ema_decay"], cfg["train"]["type_sampling"]) == ("constant", 0.0, "natural")
+    assert cfg["train"]["tone"] and sorted(cfg["tone"]["requests"]) == [str(k) for k in range(1, 7)]

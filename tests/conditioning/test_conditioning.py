@@ -63,7 +63,7 @@ def test_labels_csv_types_win_over_human(small_demo, small_labels):
 
 def test_saved_files_load_in_plain_diffusers(tiny_conditioning):
     cfg = json.loads((tiny_conditioning / "conditioning.json").read_text())
-    assert cfg["schedule"] == {"prediction_type": "v_prediction", "zero_terminal_snr": True, "noise_offset": 0.1,
+    assert cfg["schedule"] == {"prediction_type": "v_prediction", "zero_terminal_snr": True, "noise_offset": 0.5,
                                "timestep_spacing": "trailing"}
     pipe = StableDiffusionPipeline.from_pretrained(tiny_conditioning / "base")
     pipe.load_textual_inversion(str(tiny_conditioning / "tokens" / "fst-5.safetensors"))
