@@ -62,8 +62,7 @@ def evaluate(cond_dir, frame, *, types, per_type, steps, guidance, seed, conditi
         est = [estimate_rgb(im) for im in imgs]
         measured = np.array([e.fst or 0 for e in est])
         ita = np.array([e.ita for e in est], float)
-        asked = np.array([np.nan if f is None or cond.tone_request(f, q) is None else cond.tone_request(f, q)
-                          for f, q in zip(fst, seeds)], float)
+        asked = np.array([cond.tone_request(f, q) for f, q in zip(fst, seeds)], float)  # None -> NaN
         miss = ita - asked
         if np.isfinite(miss).any():  # tone requests: how far the measured ITA lands from the asked one
             out.setdefault("request_miss", {})[str(k)] = {"mean": float(np.nanmean(miss)), "sd": float(np.nanstd(miss))}

@@ -24,8 +24,8 @@ defaults on only when the UNet is tuned.
 Training the tiny model
 -----------------------
 Ten minutes on two CPU cores is little, so the from-scratch defaults make each minute count
-(measured by ``benchmarks/bench_generation.py`` on the 600-image demo data): the VAE trains on random half-side crops with a one-cycle learning rate (see
-``_train_vae``), and the UNet's learning rate follows a cosine down to 5% while an exponential
+(measured by ``benchmarks/bench_generation.py`` on the 600-image demo data): the VAE trains on
+random half-side crops with a one-cycle learning rate (see ``_train_vae``), and the UNet's learning rate follows a cosine down to 5% while an exponential
 moving average of the weights (0.999, with warm-up) is what gets saved. Against the earlier
 recipe (300 full-frame VAE steps, constant rate, no average), same 8.5 minutes and evaluation
 seeds, 96 images per requested type: type V 32% -> 56% exact, VI 99% both, I 94% -> 83%. The
