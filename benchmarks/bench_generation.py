@@ -5,8 +5,8 @@ pass rates (trained vs untrained vs unconditioned), ITA spread, and the noise-sc
 
 Each model trains on the phantom demo data (600 images, 64 px, types labelled by the ITA estimator,
 as ``fairskin balance`` does without --labels). Then, per model, ``--per-type`` images per
-requested type are generated (prompt ``a dermoscopy photo of <diagnosis> on <fst-k> skin``, the
-diagnoses drawn from the type's real mix) and measured with the label estimator:
+requested type are generated (prompt ``a <style> photo of <diagnosis> on <fst-k> skin``, each with
+the diagnosis and photo style of a real image of the type) and measured with the label estimator:
 
 * exact: measured type == requested type (the gate's rule for V and VI);
 * ITA spread: standard deviation of measured ITA within a type, generated vs real (both measured
@@ -38,19 +38,22 @@ import numpy as np
 
 def evaluate(cond_dir, frame, *, types, per_type, steps, guidance, seed, conditioned=True, batch=16):
     from fairskin.balance import ConditionedGenerator, GenerateConfig
-    from fairskin.conditioning import Conditioning, PromptFields, build_prompt
+    from fairskin.conditioning import STYLES, Conditioning, PromptFields, build_prompt, image_styles
     from fairskin.label import estimate_rgb
 
     cond = Conditioning.load(cond_dir)
+    styles = image_styles(frame)
     gen = ConditionedGenerator(cond, config=GenerateConfig(steps=steps, guidance=guidance if conditioned else 1.0,
                                                            batch_size=batch))
     rng = np.random.default_rng(seed)
     out, t_total, n_total = {}, 0.0, 0
     for k in types:
-        dx = frame.loc[frame["fst"] == k, "diagnosis"].astype(str).to_numpy()
-        dxs = rng.choice(dx, per_type) if len(dx) else ["melanoma"] * per_type
+        rows = np.flatnonzero(frame["fst"].to_numpy() == k)  # each image: the diagnosis and style of a real one
+        pick = rows[rng.integers(0, len(rows), per_type)] if len(rows) else None
+        dxs = frame["diagnosis"].astype(str).to_numpy()[pick] if len(rows) else ["melanoma"] * per_type
+        sts = styles[pick] if len(rows) else [STYLES[0]] * per_type
         if conditioned:
-            prompts = [build_prompt(PromptFields(diagnosis=d, fst=k)) for d in dxs]
+            prompts = [build_prompt(PromptFields(diagnosis=d, fst=k, style=st)) for d, st in zip(dxs, sts)]
             fst = [k] * per_type
         else:
             prompts, fst = [""] * per_type, [None] * per_type

@@ -40,7 +40,7 @@ import pandas as pd
 
 from fairskin.balance._generate import GenerateConfig, gate_image, slot_seed
 from fairskin.balance._plan import BalancePlan, PlanConfig, plan_balance
-from fairskin.conditioning._prompts import PromptFields, build_prompt
+from fairskin.conditioning._prompts import PromptFields, StyleMix, build_prompt, image_styles
 from fairskin.data._manifest import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS
 from fairskin.errors import InputError
 
@@ -148,6 +148,7 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
 
     from fairskin.conditioning._bundle import Conditioning
 
+    style_mix = StyleMix(frame)  # checks the manifest's style column before anything trains
     # ---- conditioning: given, or trained here -----------------------------------------------------------
     rank, world = _process_split()
     device = _process_device(device, world)
@@ -201,13 +202,17 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
         try:
             while todo:
                 batch, todo = todo[:generate.batch_size], todo[generate.batch_size:]
-                prompts = [build_prompt(PromptFields(diagnosis=s["diagnosis"], fst=s["fst"])) for s in batch]
                 seeds = [slot_seed(generate.seed, s["slot"], s["attempt"]) for s in batch]
                 src_imgs, src_paths = None, [None] * len(batch)
-                if sources is not None:
+                if sources is not None:  # image-to-image: the source's style
                     picks = [_pick_source(sources, s["fst"], s["diagnosis"], seed) for s, seed in zip(batch, seeds)]
                     src_imgs = [p[1] for p in picks]
                     src_paths = [p[0] for p in picks]
+                    styles = [p[2] for p in picks]
+                else:
+                    styles = [style_mix.draw(s["fst"], s["diagnosis"], seed) for s, seed in zip(batch, seeds)]
+                prompts = [build_prompt(PromptFields(diagnosis=s["diagnosis"], fst=s["fst"], style=st))
+                           for s, st in zip(batch, styles)]
                 images = gen.generate(prompts, [s["fst"] for s in batch], seeds, sources=src_imgs)
                 n_images += len(images)
                 retry = []
@@ -343,7 +348,7 @@ def _source_pool(frame: pd.DataFrame, root: Path, resolution: int) -> dict:
     f = frame[~frame["fst"].isna()].reset_index(drop=True)
     imgs = _load_images(f, root, resolution)
     return {"fst": f["fst"].astype(int).to_numpy(), "diagnosis": f["diagnosis"].astype(str).to_numpy(),
-            "image": f["image"].astype(str).to_numpy(), "pixels": imgs}
+            "image": f["image"].astype(str).to_numpy(), "style": image_styles(f), "pixels": imgs}
 
 
 def _pick_source(pool: dict, fst: int, diagnosis: str, seed: int):
@@ -355,7 +360,7 @@ def _pick_source(pool: dict, fst: int, diagnosis: str, seed: int):
     if len(cand) == 0:
         raise InputError(f"--mode image: no real image lighter than type {fst} to re-tone; use --mode text")
     i = int(cand[np.random.default_rng(seed).integers(len(cand))])
-    return pool["image"][i], pool["pixels"][i]
+    return pool["image"][i], pool["pixels"][i], pool["style"][i]
 
 
 def _write_manifests(out: Path, frame: pd.DataFrame, data_root: Path, attempts: pd.DataFrame):

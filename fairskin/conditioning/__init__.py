@@ -5,11 +5,13 @@ each image asks for: tone requests), optional UNet attention LoRA; training
 (:class:`Conditioning`). Needs the ``generate`` extra; prompts are built here, in one place."""
 
 from fairskin.conditioning._prompts import (
-    FST_TOKENS, NEGATIVE_PROMPT, NULL_FST, PromptFields, build_prompt, fst_token,
+    FST_TOKENS, NEGATIVE_PROMPT, NULL_FST, STYLES, PromptFields, StyleMix, build_prompt, fst_token, image_styles,
+    style_of,
 )
 
 __all__ = [
-    "FST_TOKENS", "NEGATIVE_PROMPT", "NULL_FST", "PromptFields", "build_prompt", "fst_token",
+    "FST_TOKENS", "NEGATIVE_PROMPT", "NULL_FST", "STYLES", "PromptFields", "StyleMix", "build_prompt", "fst_token",
+    "image_styles", "style_of",
     "Conditioning", "FstEmbedding", "TrainConfig", "TrainResult", "TinyModelConfig", "build_tiny_components",
     "labelled_manifest", "load_base_pipeline", "train_conditioning",
 ]

@@ -47,6 +47,7 @@ class GenerationRequest:
     malignant: bool
     source_image: str | None = None  # path relative to the real data root (image-to-image source)
     tag: str = ""  # why it was asked for (e.g. "hard-case round 1")
+    style: str = "dermoscopy"  # the source image's (its manifest's style column), named in the prompt
 
 
 class ImageGenerator(Protocol):
@@ -109,7 +110,7 @@ class ConditionedImageGenerator:
                 raise InputError(f"source_image: image-to-image generation needs a source image for {r}")
             im = Image.fromarray(load_rgb(Path(root) / r.source_image).rgb).resize((res, res), Image.BICUBIC)
             sources.append(np.asarray(im))
-        prompts = [build_prompt(PromptFields(diagnosis=r.diagnosis, fst=r.fst)) for r in requests]
+        prompts = [build_prompt(PromptFields(diagnosis=r.diagnosis, fst=r.fst, style=r.style)) for r in requests]
         return self.gen.generate(prompts, [r.fst for r in requests], list(seeds), sources=sources)
 
 

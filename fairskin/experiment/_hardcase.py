@@ -33,6 +33,7 @@ _GROUP_TYPES = {"I-II": (1, 2), "III-IV": (3, 4), "V-VI": (5, 6)}
 
 
 def _requests_from(rows: list[dict], n: int, tag: str, rng: np.random.Generator | None = None):
+    from fairskin.conditioning._prompts import style_of
     from fairskin.experiment._generate import GenerationRequest
     from fairskin.experiment._run import _exact_type
 
@@ -48,7 +49,8 @@ def _requests_from(rows: list[dict], n: int, tag: str, rng: np.random.Generator 
         mal = str(row.get("malignant")).strip().lower() in ("true", "1")
         reqs.append(GenerationRequest(fst=int(t), diagnosis=str(row.get("diagnosis") or ("malignant" if mal else
                                                                                            "benign")),
-                                      malignant=mal, source_image=str(row["image"]), tag=tag))
+                                      malignant=mal, source_image=str(row["image"]), style=style_of(row.get("style")),
+                                      tag=tag))
     return reqs
 
 

@@ -306,6 +306,7 @@ def plan_requests(train: pd.DataFrame, *, group: str = "V-VI", tag: str = "balan
     ``M``: its benign and malignant training images; ``r``: the malignant share elsewhere), each
     image-to-image from one of the group's malignant training images in turn (same type and
     diagnosis)."""
+    from fairskin.conditioning._prompts import style_of
     from fairskin.experiment._generate import GenerationRequest
 
     y = labels_of(train)
@@ -328,7 +329,7 @@ def plan_requests(train: pd.DataFrame, *, group: str = "V-VI", tag: str = "balan
         row = rows[i % len(rows)]
         t = _exact_type(row) or (5 + i % 2)
         reqs.append(GenerationRequest(fst=t, diagnosis=str(row.get("diagnosis") or "malignant"), malignant=True,
-                                      source_image=str(row["image"]), tag=tag))
+                                      source_image=str(row["image"]), style=style_of(row.get("style")), tag=tag))
     return reqs, {"group": group, "malignant_share_elsewhere": r, "benign": B, "malignant": M, "requested": need}
 
 

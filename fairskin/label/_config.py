@@ -33,6 +33,10 @@ class LabelConfig:
     glare_delta_l: float = 14.0
     #: vignette: radial rings darker than the centre by more than this many L* units are dropped
     vignette_delta_l: float = 1.5
+    #: ITA is read from the healthy skin at least this share of the long side away from anything
+    #: excluded (the blurred edges of lesions, hair and a dermoscope's rim are not the skin's
+    #: tone), or from the farthest quarter of the skin where less lies that far; 0: all of it
+    core_distance: float = 0.02
     #: confidence model: systematic ITA uncertainty (degrees) of a photograph
     ita_systematic_sd: float = 2.0
 

@@ -10,6 +10,11 @@ shadow; and one angle from robust L*, b* is how a colorimeter reading is turned 
 the studies the scales come from. The spread (inter-quartile range of per-pixel ITA) is kept
 as a measure of how uneven the skin and its lighting are, and feeds the confidence.
 
+The medians are taken over the mask's core: the skin at least ``core_distance`` of the long
+side from anything excluded. The edge of an exclusion is soft (a lesion's border, a
+dermoscope's rim fading into skin): those pixels pass every colour test but sit a few L* units
+darker, and on dark skin one L* unit is three degrees of ITA (``docs/label.md``, measured).
+
 The confidence
 --------------
 The probability that the true ITA lies inside the interval of the estimated type, under a
@@ -242,15 +247,25 @@ def estimate_rgb(rgb: np.ndarray, *, valid: np.ndarray | None = None, lesion_mas
         est.reason = (f"only {frac:.1%} of the image is healthy skin (minimum {config.min_skin_fraction:.0%}); "
                       f"most excluded as {top.replace('_', '-')} ({excluded[top]:.0%})")
         return est
-    px = lab[m.skin]
+    core = _skin_core(m.skin, config.core_distance * max(rgb.shape[:2]))
+    px = lab[core]
     L, a, b = (float(v) for v in np.median(px, axis=0))
     ita = float(ita_degrees(L, b))
     q1, q3 = np.percentile(ita_degrees(px[:, 0], px[:, 2]), [25, 75])
     fst = int(scale.fst(ita))
     est.L, est.a, est.b, est.ita, est.fst = L, a, b, ita, fst
     est.ita_spread = float(q3 - q1)
-    est.confidence = _confidence(ita, est.ita_spread, n_skin, frac, scale, fst, config)
+    est.confidence = _confidence(ita, est.ita_spread, len(px), frac, scale, fst, config)
     return est
+
+
+def _skin_core(skin: np.ndarray, distance: float) -> np.ndarray:
+    """The healthy skin at least ``distance`` pixels from any pixel that is not (the image's own
+    edge does not count), or the farthest quarter of it when less lies that far."""
+    if distance <= 0:
+        return skin
+    dist = cv2.distanceTransform(skin.view(np.uint8), cv2.DIST_L2, 3)
+    return skin & (dist >= min(distance, float(np.quantile(dist[skin], 0.75))))
 
 
 def valid_count(rgb: np.ndarray) -> int:

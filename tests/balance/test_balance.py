@@ -13,7 +13,7 @@ pytest.importorskip("diffusers")
 
 from fairskin.balance import GenerateConfig, balance, gate_image, slot_seed  # noqa: E402
 from fairskin.balance import _run  # noqa: E402
-from fairskin.conditioning import Conditioning  # noqa: E402
+from fairskin.conditioning import Conditioning, StyleMix, image_styles, labelled_manifest  # noqa: E402
 from fairskin.data import PhantomSpec, render_phantom  # noqa: E402
 from fairskin.data._manifest import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS  # noqa: E402
 from fairskin.errors import InputError  # noqa: E402
@@ -83,6 +83,11 @@ def test_balance_end_to_end(small_demo, small_labels, tiny_conditioning, tmp_pat
     assert np.allclose(syn["ita_requested"].to_numpy(float), asked, atol=1e-3)
     assert (syn["gate"] == "accepted").all() and (syn["fst_source"] == "requested").all()
     assert (syn["guidance"] == 1.0).all()  # "auto" guidance of the built-in tiny model, recorded as used
+    # each prompt names the photo style of a real image of its cell, drawn by the image's seed
+    mix = StyleMix(labelled_manifest(small_demo, labels=small_labels))
+    styles = [mix.draw(int(f), d, int(q)) for f, d, q in zip(syn["fst_requested"], syn["diagnosis"], syn["seed"])]
+    assert [p.split(" photo of ")[0] for p in syn["prompt"]] == [f"a {st}" for st in styles]
+    assert set(styles) == {"clinical", "dermoscopy"}  # the demo has both
     assert syn["source"].eq("synthetic").all() and syn["image_id"].is_unique
     assert (real["fst_source"] == "estimated (kinyanjui_fst)").all()
     assert all((tmp_path / p).is_file() for p in m["image"])  # real paths relative to OUT too
@@ -187,6 +192,9 @@ def test_image_to_image_retones_a_lighter_real_image(small_demo, small_labels, t
     assert (syn["strength"] == 0.6).all() and syn["source_image"].notna().all()
     labels = pd.read_csv(small_labels).set_index("image")["fst"]
     assert (labels.loc[syn["source_image"]].to_numpy() < syn["fst_requested"].to_numpy()).all()
+    frame = labelled_manifest(small_demo, labels=small_labels)  # the prompt names the source's photo style
+    style = dict(zip(frame["image"], image_styles(frame)))
+    assert all(p.startswith(f"a {style[src]} photo of ") for p, src in zip(syn["prompt"], syn["source_image"]))
 
 
 def test_html_report(small_demo, small_labels, tiny_conditioning, tmp_path):

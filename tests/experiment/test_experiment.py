@@ -150,6 +150,9 @@ def test_generation_plan_reaches_the_malignant_share_of_the_other_groups():
     assert plan["requested"] == 20 and len(reqs) == 20
     assert {r.source_image for r in reqs} == {"i100", "i101", "i102", "i103"}
     assert [r.fst for r in reqs[:4]] == [5, 6, 5, 6] and all(r.malignant for r in reqs)
+    assert {r.style for r in reqs} == {"dermoscopy"}  # no style column
+    styled, _ = plan_requests(train.assign(style=["clinical"] * 102 + ["dermoscopy"] * 38))
+    assert [r.style for r in styled[:4]] == ["clinical", "clinical", "dermoscopy", "dermoscopy"]  # the source's
 
 
 @pytest.mark.slow
