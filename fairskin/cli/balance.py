@@ -48,7 +48,8 @@ def balance(
     """Make FST V-VI (or any types) a target share of DATA by generating the missing images.
 
     Every generated image is measured with fairskin label's ITA estimator and kept only if its
-    skin type is the one asked for. A killed run resumes: run the same command again.
+    skin type is the one asked for. A killed run resumes: run the same command again. Prompts name
+    the photo style (dermoscopy or clinical) where DATA's manifest has a style column.
     """
     from fairskin.balance._run import balance as run
     from fairskin.conditioning._train import TrainConfig
