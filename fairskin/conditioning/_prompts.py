@@ -108,6 +108,4 @@ class StyleMix:
 
     def draw(self, fst: int, diagnosis: str, seed: int) -> str:
         pool = self._by_cell.get((int(fst), str(diagnosis))) or self._by_type.get(int(fst)) or self._all or [STYLES[0]]
-        if len(set(pool)) == 1:
-            return pool[0]
         return pool[int(np.random.default_rng([int(seed), 0x571E]).integers(len(pool)))]
