@@ -6,8 +6,9 @@ Two generators:
 * :class:`ConditionedImageGenerator` wraps :class:`fairskin.balance.ConditionedGenerator`
   (Stable Diffusion with the skin-tone conditioning of ``fairskin train-conditioning``) in
   image-to-image mode: each image starts from its request's source image.
-* :class:`PhantomGenerator` renders a new phantom of the requested type and diagnosis with the
-  demo data's renderer (:func:`fairskin.data.render_phantom`). It is **not** a generative model:
+* :class:`PhantomGenerator` renders a new phantom of the requested type, diagnosis and photo style
+  with the demo data's renderer (:func:`fairskin.data.render_phantom`), at an ITA drawn inside the
+  type (recorded as the row's ``ita_requested``). It is **not** a generative model:
   it is a stand-in with a known answer, a perfect generator that draws from the very distribution
   the demo data came from, so the experiment on it measures the ceiling of what synthetic images
   could do, not what Stable Diffusion does. Its rows say ``base_model = "phantom-renderer"``.
@@ -36,8 +37,8 @@ __all__ = ["GenerationRequest", "ImageGenerator", "PhantomGenerator", "Condition
 #: columns of the synthetic manifest written here (the manifest schema plus provenance)
 SYNTHETIC_ROW_COLUMNS = ["image", "image_id", "diagnosis", "malignant", "fst_human", "fst_group_human", "source",
                          "patient_id", "lesion_id", "status", "reason", "synthetic", "fst", "fst_source",
-                         "fst_requested", "ita_measured", "fst_measured", "gate", "attempt", "seed", "base_model",
-                         "strength", "source_image", "request"]
+                         "fst_requested", "ita_requested", "ita_measured", "fst_measured", "gate", "attempt", "seed",
+                         "base_model", "strength", "source_image", "request"]
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,12 @@ class ImageGenerator(Protocol):
     def generate(self, requests: Sequence[GenerationRequest], seeds: Sequence[int], *, root: Path
                  ) -> list[np.ndarray]: ...
 
+    def ita_requested(self, request: GenerationRequest, seed: int) -> float | None:
+        """The ITA (degrees) the image made for ``request`` with ``seed`` is asked to have (None: none)."""
+
 
 class PhantomGenerator:
-    """New phantoms of the requested type and diagnosis (a known-answer stand-in, not a generative model)."""
+    """New phantoms of the requested type, diagnosis and style (a known-answer stand-in, not a generative model)."""
 
     name = "phantom-renderer"
     strength = None
@@ -66,21 +70,25 @@ class PhantomGenerator:
     def __init__(self, size: int = 64):
         self.size = int(size)
 
-    def generate(self, requests, seeds, *, root: Path) -> list[np.ndarray]:
-        from fairskin.data import PhantomSpec, render_phantom
+    def _spec(self, r: GenerationRequest, seed: int):
+        """The phantom drawn for ``r`` by ``seed``: an ITA inside the requested type, the request's style."""
+        from fairskin.data import PhantomSpec
         from fairskin.data._phantoms import sample_ita
 
-        out = []
-        for r, s in zip(requests, seeds):
-            rng = np.random.default_rng(int(s))
-            derm = bool(rng.random() < 0.6)
-            spec = PhantomSpec(ita=sample_ita(int(r.fst), rng), diagnosis=r.diagnosis, size=self.size,
-                               style="dermoscopy" if derm else "clinical",
-                               hair=int(rng.integers(0, 25)) if rng.random() < 0.7 else 0,
-                               glare=int(rng.integers(0, 4)), ruler=bool(rng.random() < 0.15),
-                               background=bool(not derm and rng.random() < 0.4), seed=int(rng.integers(2**31)))
-            out.append(render_phantom(spec))
-        return out
+        rng = np.random.default_rng(int(seed))
+        derm = r.style == "dermoscopy"
+        return PhantomSpec(ita=sample_ita(int(r.fst), rng), diagnosis=r.diagnosis, size=self.size, style=r.style,
+                           hair=int(rng.integers(0, 25)) if rng.random() < 0.7 else 0,
+                           glare=int(rng.integers(0, 4)), ruler=bool(rng.random() < 0.15),
+                           background=bool(not derm and rng.random() < 0.4), seed=int(rng.integers(2**31)))
+
+    def generate(self, requests, seeds, *, root: Path) -> list[np.ndarray]:
+        from fairskin.data import render_phantom
+
+        return [render_phantom(self._spec(r, s)) for r, s in zip(requests, seeds)]
+
+    def ita_requested(self, request, seed) -> float | None:
+        return float(self._spec(request, seed).ita)
 
 
 class ConditionedImageGenerator:
@@ -112,6 +120,13 @@ class ConditionedImageGenerator:
             sources.append(np.asarray(im))
         prompts = [build_prompt(PromptFields(diagnosis=r.diagnosis, fst=r.fst, style=r.style)) for r in requests]
         return self.gen.generate(prompts, [r.fst for r in requests], list(seeds), sources=sources)
+
+    def ita_requested(self, request, seed) -> float | None:
+        return self.cond.tone_request(int(request.fst), int(seed))
+
+
+def _rounded(ita: float | None):
+    return pd.NA if ita is None else round(float(ita), 3)
 
 
 def generate_synthetic(requests: Sequence[GenerationRequest], *, generator: ImageGenerator, out: str | Path,
@@ -151,6 +166,7 @@ def generate_synthetic(requests: Sequence[GenerationRequest], *, generator: Imag
                 "fst_human": pd.NA, "fst_group_human": pd.NA, "source": "synthetic",
                 "patient_id": pd.NA, "lesion_id": pd.NA, "status": "ok", "reason": "",
                 "synthetic": True, "fst": int(r.fst), "fst_source": "requested", "fst_requested": int(r.fst),
+                "ita_requested": _rounded(generator.ita_requested(r, s)),
                 "ita_measured": round(float(g.ita), 3), "fst_measured": g.fst, "gate": "accepted", "attempt": a,
                 "seed": int(s), "base_model": generator.name, "strength": getattr(generator, "strength", None),
                 "source_image": r.source_image or pd.NA, "request": r.tag,

@@ -275,6 +275,31 @@ def test_conditioned_generator_goes_through_the_gate_with_provenance(small_demo,
     assert len(syn) + syn.attrs["failed"] == 3 and syn.attrs["rejected"] == syn.attrs["failed"]
     assert set(syn["source_image"]) <= set(rows["image"])
     assert (syn["base_model"] == gen.name).all()
+    asked = [gen.cond.tone_request(5, int(seed)) for seed in syn["seed"]]
+    assert np.allclose(syn["ita_requested"].to_numpy(float), np.array(asked, float), atol=1e-3, equal_nan=True)
+
+
+def test_phantom_stand_in_renders_the_requested_style_and_records_its_tone(tmp_path):
+    """The known-answer generator draws an ITA inside the requested type, records it as the row's
+    ita_requested (the label estimator reads it back), and renders the request's photo style: a
+    dermoscope's dark frame in the corners for dermoscopy, skin there for clinical."""
+    from fairskin.experiment import GenerationRequest, PhantomGenerator, generate_synthetic
+    from fairskin.label import LabelConfig, get_scale
+
+    reqs = [GenerationRequest(fst=k, diagnosis="melanoma", malignant=True, style=st)
+            for k in range(1, 7) for st in ("dermoscopy", "clinical") for _ in range(4)]
+    syn = generate_synthetic(reqs, generator=PhantomGenerator(size=64), out=tmp_path, root=tmp_path)
+    assert len(syn) == len(reqs) - syn.attrs["failed"] >= 44
+    scale = get_scale(LabelConfig().scale)
+    asked = syn["ita_requested"].to_numpy(float)
+    assert all(scale.fst(a) == k for a, k in zip(asked, syn["fst_requested"]))
+    miss = syn["ita_measured"].to_numpy(float) - asked
+    assert np.median(np.abs(miss)) < 1.5 and np.mean(np.abs(miss) < 3) >= 0.9
+    index = {f"syn-{i:05d}": r.style for i, r in enumerate(reqs)}
+    from PIL import Image
+    for row in syn.itertuples():
+        corner = np.asarray(Image.open(tmp_path / row.image))[:3, :3].mean()
+        assert (corner < 30) == (index[row.image_id] == "dermoscopy"), (row.image_id, corner)
 
 
 def test_a_group_too_small_to_judge_never_gives_a_conclusive_verdict():
