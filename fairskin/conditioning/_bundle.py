@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fairskin.conditioning._prompts import FST_TOKENS, NULL_FST
-from fairskin.conditioning._tone import draw_request
+from fairskin.conditioning._tone import LEGACY_TONE_FREQUENCIES, draw_request
 from fairskin.errors import InputError
 
 __all__ = ["FstEmbedding", "Conditioning", "sha256_files", "load_base_pipeline", "FORMAT_VERSION",
@@ -44,21 +44,28 @@ def _torch():
     return require("torch", extra="generate", feature="skin-tone-conditioned generation")
 
 
-def FstEmbedding(hidden: int, num_types: int = 6, tone: bool = False):  # noqa: N802 - a module factory
+def FstEmbedding(hidden: int, num_types: int = 6, tone: bool = False,  # noqa: N802 - a module factory
+                 tone_frequencies: tuple[float, ...] | None = None):
     """``nn.Embedding(num_types + 1, hidden)`` wrapped so that ``module(hidden_states, fst_index)``
     returns the hidden states with one more token: the type's vector.
 
     With ``tone``, ``module(hidden_states, fst_index, ita)`` adds a learned function of the
-    requested ITA (degrees; NaN: no request) to that vector (see ``fairskin.conditioning._tone``).
+    requested ITA (degrees; NaN: no request) to that vector, read through the sine / cosine
+    features of ``tone_frequencies`` (None: ``TONE_FREQUENCIES``; see ``fairskin.conditioning._tone``).
     """
     torch = _torch()
-    from fairskin.conditioning._tone import TONE_FEATURES, tone_features
+    from fairskin.conditioning._tone import TONE_FEATURES, TONE_FREQUENCIES, tone_features
+
+    frequencies = tuple(float(f) for f in (tone_frequencies or TONE_FREQUENCIES))
+    if 2 * len(frequencies) + 1 != TONE_FEATURES:
+        raise InputError(f"tone_frequencies: {TONE_FEATURES // 2} expected, got {list(frequencies)}")
 
     class _FstEmbedding(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.embedding = torch.nn.Embedding(num_types + 1, hidden)
             self.tone = None
+            self.tone_frequencies = frequencies
             if tone:
                 self.tone = torch.nn.Sequential(torch.nn.Linear(TONE_FEATURES, 64), torch.nn.SiLU(),
                                                 torch.nn.Linear(64, hidden))
@@ -70,7 +77,7 @@ def FstEmbedding(hidden: int, num_types: int = 6, tone: bool = False):  # noqa: 
             if self.tone is not None and ita is not None:
                 ita = ita.to(extra.device, torch.float32)
                 asked = ~torch.isnan(ita)
-                extra = extra + self.tone(tone_features(torch.nan_to_num(ita))) * asked[:, None]
+                extra = extra + self.tone(tone_features(torch.nan_to_num(ita), self.tone_frequencies)) * asked[:, None]
             return torch.cat([hidden_states, extra[:, None, :].to(hidden_states.dtype)], dim=1)
 
     return _FstEmbedding()
@@ -272,6 +279,8 @@ class Conditioning:
             StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=self.lora_state, safe_serialization=True)
             files.append(folder / LORA_NAME)
         cfg = dict(self.config)
+        cfg["fst_embedding"] = {**(cfg.get("fst_embedding") or {}),
+                                "tone_frequencies": list(self.fst_embedding.tone_frequencies)}
         cfg["files"] = {"tokens": {t: f"tokens/{t.strip('<>')}.safetensors" for t in self.token_embeddings},
                         "fst_embedding": FST_EMBEDDING_NAME, "lora": LORA_NAME if self.lora_state else None}
         tmp = folder / (CONFIG_NAME + ".tmp")
@@ -305,7 +314,9 @@ class Conditioning:
         state = load_file(str(folder / cfg["files"]["fst_embedding"]))
         files.append(folder / cfg["files"]["fst_embedding"])
         tone = {k[len("tone."):]: v for k, v in state.items() if k.startswith("tone.")}
-        emb = FstEmbedding(state["weight"].shape[1], state["weight"].shape[0] - 1, tone=bool(tone))
+        frequencies = (cfg.get("fst_embedding") or {}).get("tone_frequencies", LEGACY_TONE_FREQUENCIES)
+        emb = FstEmbedding(state["weight"].shape[1], state["weight"].shape[0] - 1, tone=bool(tone),
+                           tone_frequencies=frequencies)
         emb.embedding.weight.data.copy_(state["weight"])
         if tone:
             emb.tone.load_state_dict(tone)

@@ -68,9 +68,57 @@ def test_tone_network_is_saved_and_loaded(tiny_conditioning, tmp_path):
     assert torch.allclose(again.fst_embedding(x, torch.tensor([4]), ita), cond.fst_embedding(x, torch.tensor([4]), ita))
 
 
+def test_tone_frequencies_are_recorded_and_older_files_keep_theirs(tiny_conditioning, tmp_path):
+    """conditioning.json records the tone network's feature frequencies; a file written before they
+    were recorded is read with the ones it was trained with (1, 2, 4), not today's defaults."""
+    import json
+
+    from fairskin.conditioning._tone import LEGACY_TONE_FREQUENCIES, TONE_FREQUENCIES, tone_features
+
+    cond = Conditioning.load(tiny_conditioning)
+    assert cond.config["fst_embedding"]["tone_frequencies"] == list(TONE_FREQUENCIES)
+    assert TONE_FREQUENCIES != LEGACY_TONE_FREQUENCIES
+    with torch.no_grad():
+        cond.fst_embedding.tone[2].weight.normal_(0, 0.5)
+    cond.save(tmp_path)
+    cfg = json.loads((tmp_path / "conditioning.json").read_text())
+    del cfg["fst_embedding"]["tone_frequencies"]
+    (tmp_path / "conditioning.json").write_text(json.dumps(cfg))
+    old = Conditioning.load(tmp_path)
+    assert old.fst_embedding.tone_frequencies == LEGACY_TONE_FREQUENCIES
+    x, k, ita = torch.zeros(1, 3, cond.fst_embedding.embedding.weight.shape[1]), torch.tensor([4]), torch.tensor([14.0])
+    with torch.no_grad():
+        want = cond.fst_embedding.embedding.weight[4] + old.fst_embedding.tone(tone_features(ita, LEGACY_TONE_FREQUENCIES))[0]
+        assert torch.allclose(old.fst_embedding(x, k, ita)[0, -1], want)
+        assert not torch.allclose(old.fst_embedding(x, k, ita), cond.fst_embedding(x, k, ita))
+    old.save(tmp_path / "again")  # saved again, the file now says which frequencies it holds
+    again = json.loads((tmp_path / "again" / "conditioning.json").read_text())
+    assert again["fst_embedding"]["tone_frequencies"] == list(LEGACY_TONE_FREQUENCIES)
+
+
 def test_resume_needs_the_same_tone_setting(small_demo, small_labels, tmp_path):
     cfg = TrainConfig(steps=2, vae_steps=2, batch_size=4, checkpoint_every=1)
     train_conditioning(small_demo, out=tmp_path, labels=small_labels, config=cfg)
     without = TrainConfig(steps=2, vae_steps=2, batch_size=4, tone=False)
     with pytest.raises(InputError, match="written with tone requests; resume with them"):
         train_conditioning(small_demo, out=tmp_path, labels=small_labels, config=without, resume="latest")
+
+
+def test_resume_keeps_the_checkpoints_tone_frequencies(small_demo, small_labels, tmp_path):
+    """A checkpoint written before the frequencies were recorded resumes with the ones it was
+    trained with, and the finished conditioning says so."""
+    import json
+
+    from fairskin.conditioning._tone import LEGACY_TONE_FREQUENCIES
+
+    cfg = TrainConfig(steps=2, vae_steps=2, batch_size=4, checkpoint_every=1)
+    train_conditioning(small_demo, out=tmp_path, labels=small_labels, config=cfg)  # checkpoint at step 1
+    (ckpt,) = [p for p in (tmp_path / "checkpoints").glob("step-*")]
+    state = torch.load(ckpt / "state.pt", weights_only=True)
+    del state["tone_frequencies"]
+    torch.save(state, ckpt / "state.pt")
+    train_conditioning(small_demo, out=tmp_path, labels=small_labels, resume="latest",
+                       config=cfg)
+    saved = json.loads((tmp_path / "conditioning.json").read_text())
+    assert saved["fst_embedding"]["tone_frequencies"] == list(LEGACY_TONE_FREQUENCIES)
+    assert saved["train"]["steps_done"] == 2
