@@ -87,8 +87,8 @@ Slower tone features
 The tone network read each request through sine / cosine pairs with periods of 90, 45 and 22.5
 degrees of ITA, waves faster than anything 40-odd type V images can pin down. With periods of
 180, 90 and 45 degrees (``fairskin.conditioning._tone.TONE_FREQUENCIES``), same benchmark, three
-runs: exact I / V / VI 92% / 90% / 97%, 90% / 96% / 96% and 96% / 86% / 100%; V and VI pooled 93.2%, 95.8% and 93.2%,
-542 of 576 (94.1%, Wilson 95% interval 91.9-95.7%) against 513 of 576 (89.1%, 86.3-91.4%);
+runs: exact I / V / VI 92% / 90% / 97%, 90% / 96% / 96% and 96% / 86% / 100%; V and VI pooled
+93.2%, 95.8% and 93.2%, 542 of 576 (94.1%, Wilson 95% interval 91.9-95.7%) against 513 of 576 (89.1%, 86.3-91.4%);
 spread I / VI 0.92 / 0.99, 0.94 / 1.10 and 0.99 / 0.82. The runs had 2,762, 2,556 and 2,711 UNet
 steps in their 8.5 minutes, the old features' 2,424, 2,114 and 2,285 (this machine's step time
 varied from 0.18 to 0.22 s, and other work ran beside some of the older runs). A control of the old

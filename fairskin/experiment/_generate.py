@@ -57,8 +57,8 @@ class ImageGenerator(Protocol):
     def generate(self, requests: Sequence[GenerationRequest], seeds: Sequence[int], *, root: Path
                  ) -> list[np.ndarray]: ...
 
-    def ita_requested(self, request: GenerationRequest, seed: int) -> float | None:
-        """The ITA (degrees) the image made for ``request`` with ``seed`` is asked to have (None: none)."""
+    # optional: ``ita_requested(request, seed) -> float | None``, the ITA (degrees) the image made
+    # for ``request`` with ``seed`` is asked to have; a generator without it leaves the column empty
 
 
 class PhantomGenerator:
@@ -143,6 +143,7 @@ def generate_synthetic(requests: Sequence[GenerationRequest], *, generator: Imag
     (out / "images").mkdir(parents=True, exist_ok=True)
     gcfg = GenerateConfig()
     rows, attempts, rejected, failed = [], 0, 0, 0
+    asked = getattr(generator, "ita_requested", lambda request, seed: None)
     todo = [(i, r, 1) for i, r in enumerate(requests)]
     while todo:
         batch, todo = todo[:16], todo[16:]
@@ -166,7 +167,7 @@ def generate_synthetic(requests: Sequence[GenerationRequest], *, generator: Imag
                 "fst_human": pd.NA, "fst_group_human": pd.NA, "source": "synthetic",
                 "patient_id": pd.NA, "lesion_id": pd.NA, "status": "ok", "reason": "",
                 "synthetic": True, "fst": int(r.fst), "fst_source": "requested", "fst_requested": int(r.fst),
-                "ita_requested": _rounded(generator.ita_requested(r, s)),
+                "ita_requested": _rounded(asked(r, s)),
                 "ita_measured": round(float(g.ita), 3), "fst_measured": g.fst, "gate": "accepted", "attempt": a,
                 "seed": int(s), "base_model": generator.name, "strength": getattr(generator, "strength", None),
                 "source_image": r.source_image or pd.NA, "request": r.tag,

@@ -302,6 +302,21 @@ def test_phantom_stand_in_renders_the_requested_style_and_records_its_tone(tmp_p
         assert (corner < 30) == (index[row.image_id] == "dermoscopy"), (row.image_id, corner)
 
 
+def test_a_generator_without_tone_requests_leaves_ita_requested_empty(tmp_path):
+    from fairskin.experiment import GenerationRequest, PhantomGenerator, generate_synthetic
+
+    class OwnGenerator:  # a user's generator: a name and generate(), nothing else
+        name = "own"
+
+        def generate(self, requests, seeds, *, root):
+            return PhantomGenerator(size=48).generate(requests, seeds, root=root)
+
+    reqs = [GenerationRequest(fst=2, diagnosis="melanoma", malignant=True)] * 3
+    syn = generate_synthetic(reqs, generator=OwnGenerator(), out=tmp_path, root=tmp_path)
+    assert len(syn) == 3 - syn.attrs["failed"] > 0
+    assert syn["ita_requested"].isna().all() and (syn["base_model"] == "own").all()
+
+
 def test_a_group_too_small_to_judge_never_gives_a_conclusive_verdict():
     frame = _test_frame(900, seed=3)
     dark = np.flatnonzero(frame["fst_group"].to_numpy() == "V-VI")
