@@ -49,9 +49,11 @@ def evaluate(cond_dir, frame, *, types, per_type, steps, guidance, seed, conditi
     out, t_total, n_total = {}, 0.0, 0
     for k in types:
         rows = np.flatnonzero(frame["fst"].to_numpy() == k)  # each image: the diagnosis and style of a real one
-        pick = rows[rng.integers(0, len(rows), per_type)] if len(rows) else None
-        dxs = frame["diagnosis"].astype(str).to_numpy()[pick] if len(rows) else ["melanoma"] * per_type
-        sts = styles[pick] if len(rows) else [STYLES[0]] * per_type
+        if len(rows):
+            pick = rows[rng.integers(0, len(rows), per_type)]
+            dxs, sts = frame["diagnosis"].astype(str).to_numpy()[pick], styles[pick]
+        else:
+            dxs, sts = ["melanoma"] * per_type, [STYLES[0]] * per_type
         if conditioned:
             prompts = [build_prompt(PromptFields(diagnosis=d, fst=k, style=st)) for d, st in zip(dxs, sts)]
             fst = [k] * per_type

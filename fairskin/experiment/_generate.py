@@ -28,6 +28,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from fairskin.conditioning._prompts import STYLES
 from fairskin.errors import InputError
 
 __all__ = ["GenerationRequest", "ImageGenerator", "PhantomGenerator", "ConditionedImageGenerator",
@@ -48,7 +49,7 @@ class GenerationRequest:
     malignant: bool
     source_image: str | None = None  # path relative to the real data root (image-to-image source)
     tag: str = ""  # why it was asked for (e.g. "hard-case round 1")
-    style: str = "dermoscopy"  # the source image's (its manifest's style column), named in the prompt
+    style: str = STYLES[0]  # the source image's (its manifest's style column), named in the prompt
 
 
 class ImageGenerator(Protocol):
