@@ -31,17 +31,15 @@ from fairskin.audits._bootstrap import (
 )
 from fairskin.audits._metrics import METRICS, ROC_GRID_POINTS, SortedRows, calibration_bins, roc_grid, weighted_metrics
 from fairskin.errors import InputError
+from fairskin.skintone import FST_GROUPS, ROMAN, parse_fst
 
 __all__ = [
-    "AuditConfig", "AuditResult", "Criterion", "DDI_THRESHOLDS", "FST_TYPES", "PREDICTION_COLUMNS",
+    "AuditConfig", "AuditResult", "Criterion", "DDI_THRESHOLDS", "PREDICTION_COLUMNS",
     "audit_predictions", "clean_predictions", "compare_audits", "default_criteria", "make_criteria",
     "parse_fst",
 ]
 
 SCHEMA = "fairskin.audit/1"
-FST_TYPES = ("I", "II", "III", "IV", "V", "VI")
-GROUP_TYPES: dict[str, tuple[int, ...]] = {"I-II": (1, 2), "III-IV": (3, 4), "V-VI": (5, 6)}
-_TYPE_TO_GROUP = {t: g for g, ts in GROUP_TYPES.items() for t in ts}
 #: columns of a predictions table: name -> meaning
 PREDICTION_COLUMNS: dict[str, str] = {
     "image": "image path or identifier (one row per image; used to pair models)",
@@ -130,35 +128,6 @@ def _check_metric(metric: str, arg: str) -> None:
 
 
 # --- cleaning ------------------------------------------------------------------------------
-
-_ROMAN = {r: i + 1 for i, r in enumerate(FST_TYPES)}
-_GROUP_ALIASES = {"I-II": "I-II", "III-IV": "III-IV", "V-VI": "V-VI", "12": "I-II", "34": "III-IV", "56": "V-VI",
-                  "1-2": "I-II", "3-4": "III-IV", "5-6": "V-VI"}
-
-
-def parse_fst(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
-    """Parse skin types. Returns (type 1-6 or 0 when only the group is known or unusable,
-    group name or '' when unusable, status per value: None, 'no_fst' or 'bad_fst')."""
-    types = np.zeros(len(values), int)
-    groups = np.full(len(values), "", dtype=object)
-    status: list[str | None] = [None] * len(values)
-    for i, v in enumerate(values):
-        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-            status[i] = "no_fst"
-            continue
-        s = str(v).strip()
-        s = s[:-2] if s.endswith(".0") else s
-        if s == "" or s.lower() in ("nan", "na", "<na>", "none", "unknown"):
-            status[i] = "no_fst"
-        elif s in ("1", "2", "3", "4", "5", "6") or s.upper() in _ROMAN:
-            t = int(s) if s.isdigit() else _ROMAN[s.upper()]
-            types[i], groups[i] = t, _TYPE_TO_GROUP[t]
-        elif s.upper() in _GROUP_ALIASES:
-            groups[i] = _GROUP_ALIASES[s.upper()]
-        else:
-            status[i] = "bad_fst"
-    return types, groups, status
-
 
 _LABELS = {"1": True, "0": False, "true": True, "false": False, "malignant": True, "benign": False,
            "yes": True, "no": False, "1.0": True, "0.0": False}
@@ -310,8 +279,8 @@ def _group_keys(frame: pd.DataFrame) -> tuple[list[tuple[str, str, tuple[int, ..
     if (frame["fst_type"] > 0).any():
         for t in range(1, 7):
             if (frame["fst_type"] == t).any():
-                keys.append(("type", FST_TYPES[t - 1], (t,)))
-    for g, ts in GROUP_TYPES.items():
+                keys.append(("type", ROMAN[t - 1], (t,)))
+    for g, ts in FST_GROUPS.items():
         if (frame["fst_group"] == g).any():
             keys.append(("group", g, ts))
     return keys, all_typed
@@ -319,7 +288,7 @@ def _group_keys(frame: pd.DataFrame) -> tuple[list[tuple[str, str, tuple[int, ..
 
 def _rows_of(frame: pd.DataFrame, level: str, name: str) -> np.ndarray:
     if level == "type":
-        return np.flatnonzero(frame["fst_type"].to_numpy() == FST_TYPES.index(name) + 1)
+        return np.flatnonzero(frame["fst_type"].to_numpy() == ROMAN.index(name) + 1)
     if level == "group":
         return np.flatnonzero(frame["fst_group"].to_numpy() == name)
     return np.arange(len(frame))
@@ -514,7 +483,7 @@ class _Engine:
         self.frame, self.cfg = frame, cfg
         self.keys, self.all_typed = _group_keys(frame)
         self.keys.append(("all", "all", tuple(sorted(int(t) for t in set(frame["fst_type"]) if t > 0))
-                          or tuple(t for g in sorted(set(frame["fst_group"])) for t in GROUP_TYPES.get(g, ()))))
+                          or tuple(t for g in sorted(set(frame["fst_group"])) for t in FST_GROUPS.get(g, ()))))
         y = frame["label"].to_numpy(bool)
         self.y = y
         strata = np.where(frame["fst_type"].to_numpy() > 0, "t" + frame["fst_type"].astype(str),
@@ -724,11 +693,11 @@ def _ratios(eng: _Engine, model: str, level: str, reference: str, groups_out: li
 def _intersections(frame: pd.DataFrame, score: np.ndarray, threshold: float, level: str, cfg: AuditConfig):
     if not (frame["diagnosis"] != "").any():
         return None
-    col = frame["fst_group"] if level == "group" else frame["fst_type"].map(lambda t: FST_TYPES[t - 1])
+    col = frame["fst_group"] if level == "group" else frame["fst_type"].map(lambda t: ROMAN[t - 1])
     pred = score >= threshold
     y = frame["label"].to_numpy(bool)
     cells = []
-    names = list(GROUP_TYPES) if level == "group" else list(FST_TYPES)
+    names = list(FST_GROUPS) if level == "group" else list(ROMAN)
     for g in names:
         for dx in sorted(set(frame["diagnosis"]) - {""}):
             idx = np.flatnonzero((col.to_numpy() == g) & (frame["diagnosis"].to_numpy() == dx))

@@ -102,7 +102,7 @@ class ColourTextureExtractor:
         return self.side
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        from fairskin.label._color import srgb_to_lab
+        from fairskin.skintone import srgb_to_lab
 
         out = np.empty((len(images), self.dim), np.float64)
         for i, rgb in enumerate(images):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from fairskin.label._scales import DEFAULT_SCALE
+from fairskin.skintone import DEFAULT_SCALE
 
 __all__ = ["SyntheticAuditConfig"]
 

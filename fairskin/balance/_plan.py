@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
+from fairskin.skintone import roman
 
 __all__ = ["PlanConfig", "BalancePlan", "parse_target", "plan_balance", "TargetSpec"]
 
-_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI"}
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class TargetSpec:
 
 
 def _types_label(types: tuple[int, ...]) -> str:
-    return "-".join(_ROMAN[t] for t in types) if len(types) <= 2 else ",".join(_ROMAN[t] for t in types)
+    return "-".join(roman(t) for t in types) if len(types) <= 2 else ",".join(roman(t) for t in types)
 
 
 def parse_target(text: str) -> TargetSpec:
@@ -165,7 +165,7 @@ class BalancePlan:
     def format_table(self) -> str:
         lines = [f"{'type':>5} {'diagnosis':<34} {'real':>6} {'generate':>9} {'final':>6}"]
         for r in self.cells.itertuples(index=False):
-            lines.append(f"{_ROMAN[int(r.fst)]:>5} {str(r.diagnosis):<34} {int(r.real):>6} {int(r.generate):>9} {int(r.final):>6}")
+            lines.append(f"{roman(r.fst):>5} {str(r.diagnosis):<34} {int(r.real):>6} {int(r.generate):>9} {int(r.final):>6}")
         lines.append(f"{'':>5} {'total':<34} {self.n_real:>6} {self.n_generate:>9} {self.n_final:>6}")
         for s in self.shares():
             lines.append(f"{s['types']}: {s['share_before']:.1%} -> {s['share_after']:.1%} (target {s['target']:.1%})")
@@ -255,7 +255,7 @@ def plan_balance(frame: pd.DataFrame, *, target: str | TargetSpec = PlanConfig.t
         needed = float(w["generate"]) / float(w["real"])
         reach = _reachable(cells, spec, n_other, max_per_real)
         raise InputError(
-            f"--target {spec.text}: cell type {_ROMAN[int(w['fst'])]} x {w['diagnosis']} has {int(w['real'])} real "
+            f"--target {spec.text}: cell type {roman(w['fst'])} x {w['diagnosis']} has {int(w['real'])} real "
             f"image(s) and would need {int(w['generate'])} synthetic ones ({needed:.2f} per real image), more than "
             f"--max-per-real {max_per_real:g} allows ({int(over.sum())} cell(s) over the cap). What would work: "
             f"--max-per-real {math.ceil(needed * 100) / 100:g}, or a target of at most {reach}")
@@ -272,7 +272,7 @@ def plan_balance(frame: pd.DataFrame, *, target: str | TargetSpec = PlanConfig.t
 
 def _present(cells: pd.DataFrame) -> str:
     types = sorted(set(int(t) for t in cells["fst"]))
-    return ", ".join(_ROMAN[t] for t in types) if types else "none"
+    return ", ".join(roman(t) for t in types) if types else "none"
 
 
 def _reachable(cells: pd.DataFrame, spec: TargetSpec, n_other: int, max_per_real: float) -> str:

@@ -11,7 +11,7 @@ from rich.table import Table
 from fairskin.cli import app, console
 from fairskin.cli._common import fmt_ci
 from fairskin.label._config import LabelConfig
-from fairskin.label._scales import list_scales
+from fairskin.skintone import list_scales, roman
 
 _D = LabelConfig()
 
@@ -72,11 +72,10 @@ def _print_summary(s: dict) -> None:
     if s["fst_distribution"]["human"]:
         t.add_column("human n", justify="right")
     total = max(c["labelled"], 1)
-    roman = ["I", "II", "III", "IV", "V", "VI"]
     for k in range(1, 7):
         n = s["fst_distribution"]["estimated"][str(k)]
         med = s["ita_summary_by_fst"].get(str(k), {}).get("median")
-        row = [roman[k - 1], str(n), f"{n / total:.1%}", f"{med:.1f}" if med is not None else "-"]
+        row = [roman(k), str(n), f"{n / total:.1%}", f"{med:.1f}" if med is not None else "-"]
         if s["fst_distribution"]["human"]:
             row.append(str(s["fst_distribution"]["human"][str(k)]))
         t.add_row(*row)

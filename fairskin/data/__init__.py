@@ -2,9 +2,10 @@
 the phantom demo data set with a known answer."""
 
 from fairskin.data._images import IMAGE_EXTENSIONS, ImageLoadError, LoadedImage, load_rgb
-from fairskin.data._manifest import FST_GROUPS, MANIFEST_COLUMNS, finalize_manifest, fst_to_group
+from fairskin.data._manifest import MANIFEST_COLUMNS, finalize_manifest, fst_to_group
 from fairskin.data._phantoms import DEMO_DIAGNOSES, DemoConfig, PhantomSpec, render_phantom, write_demo_dataset
 from fairskin.data._readers import FORMATS, detect_format, read_dataset
+from fairskin.skintone import FST_GROUPS
 
 __all__ = [
     "FORMATS", "FST_GROUPS", "MANIFEST_COLUMNS", "IMAGE_EXTENSIONS", "DEMO_DIAGNOSES",

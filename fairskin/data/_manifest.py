@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fairskin.skintone import FST_TYPES, group_of
+
 __all__ = [
     "MANIFEST_COLUMNS",
     "SYNTHETIC_COLUMNS",
-    "FST_GROUPS",
     "fst_to_group",
     "empty_manifest",
     "finalize_manifest",
@@ -65,18 +66,14 @@ SYNTHETIC_COLUMNS: dict[str, tuple[str, str]] = {
     "source_image": ("string", "image-to-image source (path relative to the real data root)"),
 }
 
-#: Fitzpatrick groups as DDI reports them: DDI skin_tone code -> group name, and the types in it.
-FST_GROUPS: dict[str, tuple[int, ...]] = {"I-II": (1, 2), "III-IV": (3, 4), "V-VI": (5, 6)}
-DDI_CODE_TO_GROUP = {"12": "I-II", "34": "III-IV", "56": "V-VI"}
-
-
 def fst_to_group(fst) -> object:
     """Map a Fitzpatrick type 1-6 (or an array of them) to its DDI group name; NA stays NA."""
-    lookup = {t: g for g, types in FST_GROUPS.items() for t in types}
+    def one(v):
+        return pd.NA if pd.isna(v) or int(v) not in FST_TYPES else group_of(int(v))
+
     if np.ndim(fst) == 0:
-        return lookup.get(int(fst), pd.NA) if not pd.isna(fst) else pd.NA
-    s = pd.Series(fst, dtype="Int64")
-    return s.map(lambda v: lookup.get(int(v), pd.NA) if not pd.isna(v) else pd.NA).astype("string")
+        return one(fst)
+    return pd.Series(fst, dtype="Int64").map(one).astype("string")
 
 
 def empty_manifest(root: str | Path | None = None) -> pd.DataFrame:

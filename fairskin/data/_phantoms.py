@@ -21,8 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fairskin.label._color import lab_to_srgb
-from fairskin.label._scales import DEFAULT_SCALE, get_scale
+from fairskin.skintone import DEFAULT_SCALE, get_scale, lab_to_srgb
 
 __all__ = ["PhantomSpec", "render_phantom", "sample_ita", "write_demo_dataset", "DEMO_DIAGNOSES",
            "DemoConfig"]

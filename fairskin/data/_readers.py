@@ -16,8 +16,9 @@ import pandas as pd
 
 from fairskin.data._csv import read_metadata_csv, require_columns
 from fairskin.data._images import IMAGE_EXTENSIONS
-from fairskin.data._manifest import DDI_CODE_TO_GROUP, finalize_manifest
+from fairskin.data._manifest import finalize_manifest
 from fairskin.errors import InputError
+from fairskin.skintone import DDI_CODE_TO_GROUP, parse_fst
 
 __all__ = ["read_dataset", "detect_format", "FORMATS", "DatasetFormat"]
 
@@ -89,27 +90,11 @@ def _parse_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _parse_fst(df: pd.DataFrame, values: pd.Series, *, column: str, unknown: set[str] = frozenset()) -> pd.Series:
     """Parse 1-6 (also '3.0', 'III'); empty/unknown -> NA; anything else -> NA with a warning."""
-    roman = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6}
-    out = []
-    bad = []
-    for v in values.astype(str).str.strip():
-        if v == "" or v.lower() in ("nan", "na", "unknown") or v in unknown:
-            out.append(pd.NA)
-            bad.append(False)
-            continue
-        try:
-            f = float(v)
-            ok = f.is_integer() and 1 <= f <= 6
-            out.append(int(f) if ok else pd.NA)
-            bad.append(not ok)
-        except ValueError:
-            r = roman.get(v.lower())
-            out.append(r if r else pd.NA)
-            bad.append(r is None)
-    bad_s = pd.Series(bad, index=df.index)
+    types, _, status = parse_fst(values.tolist(), groups=False, unknown=unknown)
+    bad_s = pd.Series([st == "bad_fst" for st in status], index=df.index)
     raw = values.reset_index(drop=True)
     _warn(df, bad_s, lambda i: f"{column}={raw.iloc[i]!r} is not a Fitzpatrick type 1-6; human label ignored")
-    return pd.Series(out, index=df.index, dtype="Int64")
+    return pd.Series(types, index=df.index, dtype="Int64").where(types > 0, pd.NA)
 
 
 def _dupes(df: pd.DataFrame) -> None:

@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
+from fairskin.skintone import types_of
 
 __all__ = ["hard_case_loop"]
 
-_GROUP_TYPES = {"I-II": (1, 2), "III-IV": (3, 4), "V-VI": (5, 6)}
 
 
 def _requests_from(rows: list[dict], n: int, tag: str, rng: np.random.Generator | None = None):
@@ -42,7 +42,7 @@ def _requests_from(rows: list[dict], n: int, tag: str, rng: np.random.Generator 
         row = rows[i % len(rows)] if rng is None else rows[int(rng.integers(len(rows)))]
         t = _exact_type(row)
         if t is None:
-            types = _GROUP_TYPES.get(str(row.get("fst_group_human") or ""), ())
+            types = types_of(str(row.get("fst_group_human") or ""))
             if not types:
                 continue  # no skin type to ask for
             t = types[i % 2]

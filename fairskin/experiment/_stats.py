@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
+from fairskin.skintone import FST_GROUPS, ROMAN
 
 __all__ = ["CI_METHOD", "arm_statistics", "REPORT_METRICS"]
 
@@ -37,8 +38,6 @@ CI_METHOD = ("two-level bootstrap: test rows resampled within skin-type group x 
              "over seeds; percentile interval")
 #: metrics reported per arm and group
 REPORT_METRICS = ("auroc", "sensitivity", "specificity", "balanced_accuracy", "auprc")
-GROUP_TYPES = {"I-II": (1, 2), "III-IV": (3, 4), "V-VI": (5, 6)}
-TYPE_NAMES = ("I", "II", "III", "IV", "V", "VI")
 
 
 def _weights(strata: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -81,8 +80,8 @@ def _group_rows(test: pd.DataFrame) -> tuple[list[tuple[str, str, np.ndarray]], 
         for t in range(1, 7):
             idx = np.flatnonzero(fst_type == t)
             if len(idx):
-                keys.append(("type", TYPE_NAMES[t - 1], idx))
-    for g in GROUP_TYPES:
+                keys.append(("type", ROMAN[t - 1], idx))
+    for g in FST_GROUPS:
         idx = np.flatnonzero(fst_group == g)
         if len(idx):
             keys.append(("group", g, idx))

@@ -1,10 +1,9 @@
 """Skin tone of real images: healthy-skin mask -> CIELAB -> ITA -> Fitzpatrick type."""
 
-from fairskin.label._color import ita_degrees, lab_to_srgb, srgb_to_lab
 from fairskin.label._config import LabelConfig
 from fairskin.label._estimate import ItaEstimate, SkinMask, estimate_image, estimate_rgb, healthy_skin_mask
 from fairskin.label._run import LABEL_COLUMNS, LabelResult, label_dataset
-from fairskin.label._scales import DEFAULT_SCALE, ItaScale, get_scale, list_scales
+from fairskin.skintone import DEFAULT_SCALE, ItaScale, get_scale, ita_degrees, lab_to_srgb, list_scales, srgb_to_lab
 
 __all__ = [
     "DEFAULT_SCALE", "LABEL_COLUMNS", "ItaEstimate", "LabelResult", "ItaScale", "LabelConfig", "SkinMask",

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.stats import spearmanr
 from sklearn.metrics import cohen_kappa_score
 
-from fairskin.data._manifest import FST_GROUPS
+from fairskin.skintone import FST_GROUPS
 
 __all__ = ["agreement"]
 

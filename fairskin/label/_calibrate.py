@@ -18,7 +18,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 from fairskin.errors import InputError
-from fairskin.label._scales import ItaScale
+from fairskin.skintone import ROMAN, ItaScale
 
 __all__ = ["fit_scale"]
 
@@ -67,7 +67,7 @@ def fit_scale(ita, lo, hi, *, prior: ItaScale, prior_sd: float = 10.0, name: str
                 cuts[k - 1] = cuts[ref - 1] + (prior_cuts[k - 1] - prior_cuts[ref - 1])
     for k in range(1, 5):  # keep the order strict after placement and rounding
         cuts[k] = min(cuts[k], cuts[k - 1] - 0.01)
-    return ItaScale(name=name, categories=("I", "II", "III", "IV", "V", "VI"),
+    return ItaScale(name=name, categories=ROMAN,
                     cuts=tuple(float(round(c, 4)) for c in cuts),
                     source=source or f"fitted by fairskin to {ita.size} human labels (prior: {prior.name}, sd {prior_sd} deg)")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fairskin.label._scales import DEFAULT_SCALE
+from fairskin.skintone import DEFAULT_SCALE
 
 __all__ = ["LabelConfig"]
 

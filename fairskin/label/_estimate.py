@@ -34,9 +34,8 @@ import cv2
 import numpy as np
 
 from fairskin.data._images import ImageLoadError, load_rgb
-from fairskin.label._color import ita_degrees, srgb_to_lab
 from fairskin.label._config import LabelConfig
-from fairskin.label._scales import ItaScale, get_scale
+from fairskin.skintone import ItaScale, get_scale, ita_degrees, srgb_to_lab
 
 __all__ = ["ItaEstimate", "estimate_image", "estimate_rgb", "healthy_skin_mask", "SkinMask"]
 

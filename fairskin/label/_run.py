@@ -31,7 +31,7 @@ from fairskin.label._agreement import agreement
 from fairskin.label._calibrate import fit_scale
 from fairskin.label._config import LabelConfig
 from fairskin.label._estimate import estimate_image
-from fairskin.label._scales import ItaScale, get_scale
+from fairskin.skintone import FST_GROUPS, ItaScale, get_scale
 
 __all__ = ["label_dataset", "LabelResult", "LABEL_COLUMNS"]
 
@@ -305,9 +305,8 @@ def _human_intervals(labels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     for i in range(len(labels)):
         if not pd.isna(t.iloc[i]):
             lo[i] = hi[i] = int(t.iloc[i])
-        elif not pd.isna(g.iloc[i]) and g.iloc[i] in ("I-II", "III-IV", "V-VI"):
-            lo[i] = {"I-II": 1, "III-IV": 3, "V-VI": 5}[g.iloc[i]]
-            hi[i] = lo[i] + 1
+        elif not pd.isna(g.iloc[i]) and g.iloc[i] in FST_GROUPS:
+            lo[i], hi[i] = FST_GROUPS[g.iloc[i]][0], FST_GROUPS[g.iloc[i]][-1]
     return lo, hi
 
 
@@ -379,7 +378,7 @@ def summarize(labels: pd.DataFrame, *, manifest: pd.DataFrame, scale: ItaScale, 
         human = {str(k): int((labels["fst_human"] == k).sum()) for k in range(1, 7)}
     human_group = None
     if labels["fst_group_human"].notna().any():
-        human_group = {g: int((labels["fst_group_human"] == g).sum()) for g in ("I-II", "III-IV", "V-VI")}
+        human_group = {g: int((labels["fst_group_human"] == g).sum()) for g in FST_GROUPS}
     edges = np.arange(-60, 92, 2.0)
     ita_vals = lab["ita"].to_numpy()
     hist = {str(k): np.histogram(np.clip(ita_vals[lab["fst"].to_numpy() == k], edges[0], edges[-1] - 1e-9), edges)[0].tolist()

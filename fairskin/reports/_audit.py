@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from fairskin.skintone import FST_GROUPS
 from fairskin.reports import _svg
 from fairskin.reports._html import (Markup, ci_cell, dl, esc, fmt, fmt_ci, fmt_p, metric_parts, note, page, require,
                                     section, table, write_report)
@@ -23,7 +24,7 @@ METRIC_NAMES = {"auroc": "AUROC", "auprc": "AUPRC", "sensitivity": "sensitivity"
                 "ppv": "PPV", "npv": "NPV", "balanced_accuracy": "balanced accuracy", "f1": "F1",
                 "ece": "ECE", "selection_rate": "selection rate"}
 FOREST_METRICS = ("auroc", "sensitivity", "specificity", "ece")
-_GROUP_TYPES = {"I-II": ("1", "2"), "III-IV": ("3", "4"), "V-VI": ("5", "6")}
+_GROUP_TYPES = {g: tuple(str(t) for t in ts) for g, ts in FST_GROUPS.items()}
 
 
 def _fst_label(group: str) -> str:

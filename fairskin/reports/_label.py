@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from fairskin.skintone import FST_GROUPS
 from fairskin.reports import _svg
 from fairskin.reports._html import (MIN_RELIABLE_N, Markup, dl, esc, fmt, fmt_p, fmt_pct, note, page, require, section,
                                     table, write_report)
@@ -14,7 +15,7 @@ from fairskin.reports._thumbs import ThumbBudget
 
 __all__ = ["render_label_report", "build_label_html"]
 
-_GROUP_TYPES = {"I-II": ("1", "2"), "III-IV": ("3", "4"), "V-VI": ("5", "6")}
+_GROUP_TYPES = {g: tuple(str(t) for t in ts) for g, ts in FST_GROUPS.items()}
 
 
 def _counts(d: Mapping | None) -> dict[str, int] | None:

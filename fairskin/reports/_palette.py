@@ -4,7 +4,7 @@ Plot colours are Okabe & Ito's colour-blind-safe palette (Okabe & Ito 2008, "Col
 Design"); every type also has its own dash pattern and marker shape and is labelled in text,
 so no meaning is carried by colour alone. The swatch is the skin colour of a representative ITA:
 L* = 50 + b* tan(ITA) with b* fixed, converted to sRGB with the same CIELAB code that labels
-the images (``fairskin.label._color.lab_to_srgb``).
+the images (``fairskin.skintone.lab_to_srgb``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fairskin.label._color import lab_to_srgb
+from fairskin import skintone
+from fairskin.skintone import FST_TYPES, GROUP_NAMES, lab_to_srgb
 
 __all__ = ["TYPE_KEYS", "ROMAN", "GROUPS", "style_for", "SeriesStyle", "skin_swatch", "representative_ita",
            "type_of_group", "DEFAULT_CUTS", "OKABE_ITO"]
@@ -22,9 +23,10 @@ __all__ = ["TYPE_KEYS", "ROMAN", "GROUPS", "style_for", "SeriesStyle", "skin_swa
 OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
              "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000"}
 
-TYPE_KEYS = ("1", "2", "3", "4", "5", "6")
-ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V", "6": "VI"}
-GROUPS = ("I-II", "III-IV", "V-VI")
+#: skin types as the JSON documents key them ("1".."6"), their numerals, and the groups
+TYPE_KEYS = tuple(str(t) for t in FST_TYPES)
+ROMAN = dict(zip(TYPE_KEYS, skintone.ROMAN))
+GROUPS = GROUP_NAMES
 #: Kinyanjui et al. 2020 cut-points (fairskin's default scale), used only when a dict has none
 DEFAULT_CUTS = (55.0, 41.0, 28.0, 19.0, 10.0)
 

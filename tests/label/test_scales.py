@@ -5,7 +5,7 @@ import pytest
 
 from fairskin.errors import InputError
 from fairskin.label import get_scale, list_scales
-from fairskin.label._scales import ItaScale, load_scale_file
+from fairskin.skintone import ItaScale, load_scale_file
 
 
 def test_registry_has_published_scales_with_sources():

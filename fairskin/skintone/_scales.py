@@ -22,8 +22,6 @@ from fairskin.errors import InputError
 __all__ = ["ItaScale", "get_scale", "list_scales", "DEFAULT_SCALE", "load_scale_file"]
 
 DEFAULT_SCALE = "kinyanjui_fst"
-_ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
-ROMAN = {v: k for k, v in _ROMAN.items()}
 
 
 @dataclass(frozen=True)
@@ -122,7 +120,7 @@ def _parse_rows(rows: list[dict], origin: str) -> dict[str, ItaScale]:
 
 
 def _builtin() -> dict[str, ItaScale]:
-    text = resources.files("fairskin.label").joinpath("ita_scales.csv").read_text(encoding="utf-8")
+    text = resources.files("fairskin.skintone").joinpath("ita_scales.csv").read_text(encoding="utf-8")
     return _parse_rows(list(csv.DictReader(text.splitlines())), "built-in ita_scales.csv")
 
 
