@@ -15,15 +15,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fairskin.audits._classifier import (
-    DEFAULTS,
-    AuditResult,
-    Criterion,
-    _audit_frames,
-    _config,
-    _read_predictions_csv,
-    clean_predictions,
-)
+from fairskin.audits._classifier import audit_frames, make_config
+from fairskin.audits._compare import Criterion
+from fairskin.audits._predictions import CLUSTER_COLUMNS, clean_predictions, read_predictions_csv
+from fairskin.audits._result import DEFAULTS, AuditResult
 from fairskin.errors import InputError
 
 __all__ = ["audit", "audit_model", "read_labels_csv"]
@@ -134,6 +129,7 @@ def audit(
     reference_group: str | None = None,
     min_group_n: int = DEFAULTS.min_group_n,
     min_group_positives: int = DEFAULTS.min_group_positives,
+    min_group_negatives: int = DEFAULTS.min_group_negatives,
     min_cell_n: int = DEFAULTS.min_cell_n,
     ratio_bounds: tuple[float, float] = DEFAULTS.ratio_bounds,
     criteria: Sequence[Criterion] | None = None,
@@ -152,8 +148,8 @@ def audit(
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     if not paths:
         raise InputError("inputs: give at least one model file or predictions CSV")
-    cfg = _config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds, min_gain,
-                  max_drop)
+    cfg = make_config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds, min_gain,
+                      max_drop, min_group_negatives)
     for p in paths:
         if not p.is_file():
             raise InputError(f"inputs: file not found: {p}")
@@ -203,7 +199,7 @@ def audit(
     frames, bad, n_input, kinds, mthr = {}, {}, {}, {}, {}
     for p, nm, csv in zip(paths, names, is_csv):
         if csv:
-            df = _read_predictions_csv(p)
+            df = read_predictions_csv(p)
             if positive_class is not None:
                 if "diagnosis" not in df.columns:
                     raise InputError(f"positive_class: {p.name} has no 'diagnosis' column to choose the positive "
@@ -228,7 +224,9 @@ def audit(
                              "label": label.iloc[keep].to_numpy(bool)[ok] if positive_class is not None
                              else rows["malignant"].to_numpy(bool)[ok],
                              "fst": np.array(fst_kept, dtype=object)[ok],
-                             "diagnosis": rows["diagnosis"].astype("string").fillna("").to_numpy(str)[ok]})
+                             "diagnosis": rows["diagnosis"].astype("string").fillna("").to_numpy(str)[ok],
+                             **{c: rows[c].astype("string").fillna("").to_numpy(str)[ok]
+                                for c in CLUSTER_COLUMNS if c in rows}})
         if save_predictions is not None:
             out = Path(save_predictions)
             out.mkdir(parents=True, exist_ok=True)
@@ -241,7 +239,7 @@ def audit(
         data_info["n_rows"] = max(n_input.values())
     if positive_class is not None:
         data_info["positive_class"] = positive_class
-    return _audit_frames(
+    return audit_frames(
         frames, bad_rows=bad, n_input=n_input, threshold=threshold, target_sensitivity=target_sensitivity, cfg=cfg,
         group_level=group_level, reference_group=reference_group, criteria=criteria, fst_source=fst_src,
         fst_source_detail=fst_detail, data_info=data_info, scores=scores if all(is_csv) else "probabilities",

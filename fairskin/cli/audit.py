@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from fairskin.audits._classifier import DEFAULTS
+from fairskin.audits.classifier import DEFAULTS
 from fairskin.cli import app, console
 from fairskin.errors import FairskinError, InputError
 

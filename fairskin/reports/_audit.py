@@ -360,7 +360,7 @@ def _pct(x) -> str:
 
 
 def build_audit_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str:
-    check_schema(data, "fairskin.audit/1", "render_audit_report")
+    check_schema(data, ("fairskin.audit/2", "fairskin.audit/1"), "render_audit_report")
     budget = budget or ThumbBudget()
     meta = data.get("meta") or {}
     alpha = _alpha(meta)

@@ -31,7 +31,7 @@ def test_missing_column_names_found_and_expected():
     with pytest.raises(InputError) as e:
         audit_predictions(df, n_boot=10)
     assert str(e.value) == ("predictions: missing column(s) 'score'; found: image, prob, label, fst, diagnosis; "
-                            "expected: image, score, label, fst (optional: diagnosis)")
+                            "expected: image, score, label, fst (optional: diagnosis, patient_id, lesion_id)")
 
 
 def test_logits_refused_unless_declared():
