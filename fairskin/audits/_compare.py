@@ -155,4 +155,14 @@ def comparison(eng, base: str, cand: str, criteria: Sequence[Criterion], n_commo
         crit_out.append(judge_criterion(c, by_group.get((c.group, c.metric)), too_small=small))
     verdict, conclusive, reason = judge(crit_out)
     return {"baseline": base, "candidate": cand, "paired": True, "n_common": n_common, "deltas": deltas,
-            "criteria": crit_out, "verdict": verdict, "conclusive": conclusive, "verdict_reason": reason}
+            "criteria": crit_out, "verdict": verdict, "conclusive": conclusive, "verdict_reason": reason,
+            "verdict_title": verdict_title(verdict, conclusive)}
+
+
+def verdict_title(verdict: str, conclusive: bool) -> str:
+    """``PASS``/``FAIL``/``UNDEFINED``, with "not conclusive" when an interval or a group's size
+    does not support it (the words the CLI, the reports and the experiment show)."""
+    v = str(verdict).upper()
+    if verdict in ("pass", "fail") and not conclusive:
+        return f"{v} on the point estimates, NOT CONCLUSIVE"
+    return v

@@ -16,7 +16,7 @@ from fairskin.audits._bootstrap import bootstrap_p_value, delong_test, holm
 from fairskin.audits._groups import metric_interval
 from fairskin.audits._registry import GAPS, Gap, gap_terms, gap_value
 
-__all__ = ["fairness", "ratios", "RATIO_METRICS", "LIGHT_DARK"]
+__all__ = ["fairness", "ratios", "gap_reading", "RATIO_METRICS", "LIGHT_DARK"]
 
 RATIO_METRICS = ("auroc", "sensitivity", "specificity", "ppv", "npv", "balanced_accuracy", "selection_rate")
 #: the pair of the ``auroc_gap`` with method "pair"
@@ -226,6 +226,7 @@ def fairness(eng, model: str, level: str, groups_out: list[dict]) -> list[dict]:
                           reason=reason, fairlearn=fl))
     for e, adj in zip(out, holm([e["p_value"] for e in out])):
         e["p_value_holm"] = adj
+        e["evidence"], e["reading"] = gap_reading(e, ci_level=cfg.ci_level)
     return out
 
 
@@ -302,3 +303,23 @@ def ratios(eng, model: str, level: str, reference: str, groups_out: list[dict]) 
         for e, adj in zip(fam, holm([e["p_value"] for e in fam])):
             e["p_value_holm"] = adj
     return out
+
+
+def gap_reading(gap: dict, *, ci_level: float = 0.95) -> tuple[str, str]:
+    """How to read one gap entry, in the words every output uses: ``("gap", ...)`` when its
+    Holm-adjusted p-value is below ``1 - ci_level``, ``("no_evidence", "no evidence of a gap (CI
+    ...)")`` otherwise, ``("undefined", reason)`` without a value. A gap whose test is not
+    significant is never shown as a pass: it may be real and undetected."""
+    if gap.get("value") is None:
+        return "undefined", gap.get("reason") or "undefined"
+    if gap.get("name") == "worst_group_auroc":
+        ci = "" if gap.get("ci_low") is None else f" (CI {gap['ci_low']:.3f} to {gap['ci_high']:.3f})"
+        return "estimate", f"lowest group AUROC {gap['value']:.3f}{ci}"
+    ci = ("" if gap.get("ci_low") is None else f"CI {gap['ci_low']:.3f} to {gap['ci_high']:.3f}")
+    p = gap.get("p_value_holm", gap.get("p_value"))
+    if p is None:
+        return "estimate", f"{gap['value']:.3f}" + (f" ({ci})" if ci else "") + "; not tested"
+    if p < 1 - ci_level:
+        return "gap", f"gap {gap['value']:.3f} ({ci}; Holm-adjusted p = {p:.3g})"
+    return "no_evidence", f"no evidence of a gap ({ci}; Holm-adjusted p = {p:.3g})"
+

@@ -106,7 +106,11 @@ def _metric_entry(eng, model, key, metric, *, unreliable: bool, reason: str) -> 
     s = eng.samples[model][key][metric]
     if np.isnan(s).any():
         flags.append("ci_partial")
-    return {"value": value, "ci_low": lo, "ci_high": hi, "ci_method": method, "flags": flags, "reason": None}
+    entry = {"value": value, "ci_low": lo, "ci_high": hi, "ci_method": method, "flags": flags, "reason": None}
+    before = getattr(eng, "uncorrected", {}).get(model, {}).get(key, {}).get(metric)
+    if before is not None and eng.is_corrected(key, metric):
+        entry["uncorrected"] = before  # on the estimated types, as if they were right
+    return entry
 
 
 def group_entry(eng, model: str, key, types, threshold: float) -> dict:

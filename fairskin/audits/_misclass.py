@@ -71,8 +71,9 @@ class LabelConfusion:
 
 
 def read_label_confusion(path, *, arg: str = "label_confusion") -> LabelConfusion:
-    """Read the confusion JSON that ``fairskin label`` writes beside its labels when the data have
-    human skin types (``labels_confusion.json``; schema :data:`CONFUSION_SCHEMA`)."""
+    """Read the labeller's confusion that ``fairskin label`` writes when the data have human skin
+    types (``--confusion FILE``, schema :data:`CONFUSION_SCHEMA`; or its ``--json`` summary, which
+    holds it as ``label_confusion``)."""
     import json
     from pathlib import Path
 
@@ -83,10 +84,12 @@ def read_label_confusion(path, *, arg: str = "label_confusion") -> LabelConfusio
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{arg}: {path} is not a JSON file: {exc}") from None
+    if isinstance(doc, dict) and isinstance(doc.get("label_confusion"), dict):  # a label --json summary
+        doc = doc["label_confusion"]
     if not isinstance(doc, dict) or doc.get("schema") != CONFUSION_SCHEMA:
         got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
         raise InputError(f"{arg}: {path} is not a label confusion file (expected schema {CONFUSION_SCHEMA!r}, got "
-                         f"{got!r}); `fairskin label` writes one beside labels.csv when the data have human types")
+                         f"{got!r}); `fairskin label DATA --confusion FILE` writes one when the data have human types")
     return LabelConfusion(np.asarray(doc.get("counts"), float), source=str(path),
                           cross_validated=bool(doc.get("cross_validated")))
 
@@ -193,6 +196,7 @@ def correct_engine(eng, confusion: LabelConfusion) -> None:
     cfg = eng.cfg
     eng.corrected = {}
     eng.correction_failed = {}
+    eng.uncorrected = {}
     rng = np.random.default_rng([cfg.seed, 7])
     for level in ("type", "group"):
         keys = [(lvl, g) for lvl, g, _ in eng.keys if lvl == level]
@@ -228,7 +232,14 @@ def correct_engine(eng, confusion: LabelConfusion) -> None:
                 for m in CORRECTED_METRICS:
                     samples[m][done:done + k] = out[m]
                 done += k
+            from fairskin.audits._groups import metric_interval
+
             for gi, key in enumerate(keys):
+                before = eng.uncorrected.setdefault(model, {}).setdefault(key, {})
+                for m in CORRECTED_METRICS:
+                    if not np.isnan(eng.values[model][key][m]):
+                        lo, hi, _ = metric_interval(eng, model, key, m)
+                        before[m] = {"value": eng.values[model][key][m], "ci_low": lo, "ci_high": hi}
                 for m in CORRECTED_METRICS:
                     # a moment estimate can leave [0, 1]; the metric cannot
                     eng.values[model][key][m] = float(np.clip(point[m][0, gi], 0.0, 1.0))

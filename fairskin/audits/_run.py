@@ -133,6 +133,7 @@ def audit(
     min_cell_n: int = DEFAULTS.min_cell_n,
     ratio_bounds: tuple[float, float] = DEFAULTS.ratio_bounds,
     criteria: Sequence[Criterion] | None = None,
+    label_confusion=None,
     min_gain: float = DEFAULTS.min_gain,
     max_drop: float = DEFAULTS.max_drop,
 ) -> AuditResult:
@@ -243,7 +244,8 @@ def audit(
         frames, bad_rows=bad, n_input=n_input, threshold=threshold, target_sensitivity=target_sensitivity, cfg=cfg,
         group_level=group_level, reference_group=reference_group, criteria=criteria, fst_source=fst_src,
         fst_source_detail=fst_detail, data_info=data_info, scores=scores if all(is_csv) else "probabilities",
-        paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr)
+        paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr,
+        label_confusion=label_confusion)
 
 
 def audit_model(model: str | Path | Sequence[str | Path], data: str | Path, **kwargs) -> AuditResult:

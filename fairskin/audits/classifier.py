@@ -20,8 +20,17 @@ from fairskin.audits._bootstrap import (
     stratified_counts,
 )
 from fairskin.audits._classifier import DDI_THRESHOLDS, audit_predictions, compare_audits
-from fairskin.audits._compare import COMPARE_METRICS, Criterion, default_criteria, judge, judge_criterion, make_criteria
-from fairskin.audits._fairness import RATIO_METRICS
+from fairskin.audits._compare import (
+    COMPARE_METRICS,
+    Criterion,
+    default_criteria,
+    judge,
+    judge_criterion,
+    make_criteria,
+    verdict_title,
+)
+from fairskin.audits._fairness import RATIO_METRICS, gap_reading
+from fairskin.audits._misclass import CORRECTED_METRICS, LabelConfusion, read_label_confusion
 from fairskin.audits._intervals import METHODS as CI_METHODS
 from fairskin.audits._intervals import extremum, logit_delong, mover_difference, wilson
 from fairskin.audits._metrics import METRICS, SortedRows, point_metrics, weighted_metrics
@@ -38,7 +47,7 @@ __all__ = [
     "AuditConfig", "AuditResult", "Criterion", "Gap", "GroupMetric", "LoadedModel", "Preprocess", "SortedRows",
     "audit", "audit_model", "audit_predictions", "bootstrap_p_value", "choose_device", "clean_predictions",
     "cluster_counts", "compare_audits", "default_criteria", "delong_test", "extremum", "gap_terms", "gap_value",
-    "holm", "judge", "judge_criterion", "load_model", "logit_delong", "make_criteria", "mover_difference",
+    "holm", "judge", "gap_reading", "verdict_title", "CORRECTED_METRICS", "LabelConfusion", "read_label_confusion", "judge_criterion", "load_model", "logit_delong", "make_criteria", "mover_difference",
     "parse_fst", "percentile_ci", "point_metrics", "predict", "read_labels_csv", "stratified_counts",
     "weighted_metrics", "wilson",
 ]

@@ -43,6 +43,9 @@ def audit(
     data_format: Optional[str] = typer.Option(None, "--format", help="Data set format (detected when omitted)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="labels.csv from `fairskin label`: use estimated "
                                           "skin types."),
+    label_confusion: Optional[Path] = typer.Option(None, "--label-confusion", help="The labeller's confusion with "
+                                                   "human types (`fairskin label --confusion` or its --json): "
+                                                   "estimate metrics for the true skin types."),
     fst_source: str = typer.Option("auto", "--fst-source", help="auto (estimated with --labels, else human), human "
                                    "or estimated."),
     positive_class: Optional[str] = typer.Option(None, "--positive-class", help="Diagnosis counted as positive "
@@ -81,6 +84,7 @@ def audit(
                                                   "against (default: the lightest with --min-group-n images)."),
     min_group_n: int = typer.Option(DEFAULTS.min_group_n, "--min-group-n"),
     min_group_positives: int = typer.Option(DEFAULTS.min_group_positives, "--min-group-positives"),
+    min_group_negatives: int = typer.Option(DEFAULTS.min_group_negatives, "--min-group-negatives"),
     min_cell_n: int = typer.Option(DEFAULTS.min_cell_n, "--min-cell-n", help="Mask skin type x diagnosis cells "
                                    "smaller than this."),
     ratio_bounds: str = typer.Option(f"{DEFAULTS.ratio_bounds[0]},{DEFAULTS.ratio_bounds[1]}", "--ratio-bounds"),
@@ -93,7 +97,7 @@ def audit(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Audit a classifier per Fitzpatrick skin type with bootstrap confidence intervals."""
-    from fairskin.audits._run import audit as run_audit
+    from fairskin.audits.classifier import audit as run_audit
 
     result = run_audit(
         inputs, data=data, data_format=data_format, labels=labels, fst_source=fst_source,
@@ -104,7 +108,7 @@ def audit(
         progress=not quiet, save_predictions=save_predictions, threshold=_threshold(threshold),
         target_sensitivity=target_sensitivity, n_boot=n_boot, seed=seed, ci_level=ci_level, group_level=group_level,
         reference_group=reference_group, min_group_n=min_group_n, min_group_positives=min_group_positives,
-        min_cell_n=min_cell_n, ratio_bounds=_floats(ratio_bounds, "--ratio-bounds", 2), min_gain=min_gain,
+        min_group_negatives=min_group_negatives, label_confusion=label_confusion, min_cell_n=min_cell_n, ratio_bounds=_floats(ratio_bounds, "--ratio-bounds", 2), min_gain=min_gain,
         max_drop=max_drop)
     d = result.to_dict()
     print_audit(d)
@@ -151,14 +155,14 @@ def print_audit(d: dict) -> None:
                       style="dim" if not g["reliable"] else None)
         console.print(t)
         f = Table(title="Fairness gaps", title_justify="left")
-        for col in ("measure", "groups", "value (95% CI)", "p", "flags"):
+        for col in ("measure", "groups", f"value ({meta['ci_level']:.0%} CI)", "p (Holm)", "reading", "flags"):
             f.add_column(col)
         for gap in m["fairness"]:
             label = gap["name"] + (f" ({gap['method']}" + (f", {gap['agg']}" if gap["agg"] else "") + ")")
-            p = "" if gap["p_value"] is None else f"{gap['p_value']:.3g}"
-            if gap["p_value_delong"] is not None:
-                p += f" (DeLong {gap['p_value_delong']:.3g})"
-            f.add_row(label, " vs ".join(gap["groups"]), _ci(gap, 3), p, ", ".join(gap["flags"]))
+            p = "" if gap["p_value"] is None else f"{gap['p_value']:.3g} ({gap['p_value_holm']:.3g})"
+            words = {"gap": "[bold]gap[/]", "no_evidence": "no evidence of a gap", "estimate": "estimate only",
+                     "undefined": "undefined"}[gap["evidence"]]
+            f.add_row(label, " vs ".join(gap["groups"]), _ci(gap, 3), p, words, ", ".join(gap["flags"]))
         console.print(f)
         out = [r for r in m["ratios"] if "outside_bounds" in r["flags"]]
         if out:
@@ -166,11 +170,12 @@ def print_audit(d: dict) -> None:
                           + "; ".join(f"{r['metric']} {r['group']} {r['value']:.2f}" for r in out))
     for cmp in d["comparisons"]:
         t = Table(title=f"{cmp['candidate']} vs {cmp['baseline']} ({cmp['n_common']} common images): "
-                        f"{cmp['verdict'].upper()}", title_justify="left")
+                        f"{cmp['verdict_title']}", title_justify="left")
         for col in ("criterion", "observed (95% CI)", "passed", "confident"):
             t.add_column(col)
         for c in cmp["criteria"]:
-            obs = "n/a" if c["observed"] is None else f"{c['observed']:+.1%} ({c['ci_low']:+.1%} to {c['ci_high']:+.1%})"
+            obs = ("n/a" if c["observed"] is None else f"{c['observed']:+.1%}" + (
+                "" if c["ci_low"] is None else f" ({c['ci_low']:+.1%} to {c['ci_high']:+.1%})"))
             t.add_row(c["description"], obs, str(c["passed"]), str(c["confident"]))
         console.print(t)
         console.print(cmp["verdict_reason"])
