@@ -169,6 +169,8 @@ def _flatten(result) -> dict:
     out = {}
     for g in m["groups"] + [m["overall"]]:
         for name, e in g["metrics"].items():
+            if "not_corrected" in e["flags"]:
+                continue  # estimated types taken as right: not an estimate of the true type's metric
             out[("metric", g["group"], name)] = (e["ci_low"], e["ci_high"], e["value"])
     for f in m["fairness"]:
         out[("gap", "/".join(x for x in (f["name"], f["method"], f["agg"]) if x))] = (f["ci_low"], f["ci_high"],

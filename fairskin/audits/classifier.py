@@ -39,10 +39,19 @@ from fairskin.audits._predictions import CLUSTER_COLUMNS, PREDICTION_COLUMNS, cl
 from fairskin.audits._registry import GAPS, GROUP_METRICS, Gap, GroupMetric, gap_terms, gap_value
 from fairskin.audits._result import DEFAULTS, SCHEMA, AuditConfig, AuditResult
 from fairskin.audits._run import audit, audit_model, read_labels_csv
+from fairskin.audits._simulation import (
+    Design,
+    calibration_confusion,
+    coverage_study,
+    ita_like_confusion,
+    simulate_predictions,
+    true_values,
+)
 from fairskin.skintone import parse_fst
 
 __all__ = [
-    "CI_METHODS", "CLUSTER_COLUMNS", "COMPARE_METRICS", "DEFAULTS", "DDI_THRESHOLDS", "GAPS", "GROUP_METRICS",
+    "CI_METHODS", "Design", "calibration_confusion", "coverage_study", "ita_like_confusion", "simulate_predictions",
+    "true_values", "CLUSTER_COLUMNS", "COMPARE_METRICS", "DEFAULTS", "DDI_THRESHOLDS", "GAPS", "GROUP_METRICS",
     "METRICS", "PREDICTION_COLUMNS", "RATIO_METRICS", "SCHEMA",
     "AuditConfig", "AuditResult", "Criterion", "Gap", "GroupMetric", "LoadedModel", "Preprocess", "SortedRows",
     "audit", "audit_model", "audit_predictions", "bootstrap_p_value", "choose_device", "clean_predictions",
