@@ -221,13 +221,16 @@ class AuditResult:
     frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
     config: AuditConfig = field(default=DEFAULTS, repr=False)
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    #: optional top-level sections written after ``comparisons`` (``saliency``, ``counterfactual``:
+    #: one entry per model, from ``fairskin.audits._explain``)
+    sections: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from fairskin import __version__
 
         return _jsonable({"schema": SCHEMA, "fairskin_version": __version__, "created": self.created,
                           "meta": self.meta, "data": self.data, "models": self.models,
-                          "comparisons": self.comparisons})
+                          "comparisons": self.comparisons, **self.sections})
 
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)
