@@ -1,7 +1,7 @@
 """Where an image is lesion, healthy skin, or neither: the parts the "why" audits measure.
 
-The lesion is the data set's own mask where it has one (``--masks``), else the label stage's
-automatic segmentation; healthy skin is the label stage's mask
+The lesion is the data set's own mask where it has one (``--masks``), else the largest part of
+the label stage's automatic segmentation (hair left out, holes filled); healthy skin is the label stage's mask
 (:func:`fairskin.label.healthy_skin_mask`, the pixels whose colour gives the ITA); background is
 everything else: the dermoscope's frame, non-skin background, rulers, hair, glare and the margin
 the label stage leaves around each exclusion. The three partition the image.
@@ -57,7 +57,24 @@ def image_regions(rgb: np.ndarray, *, lesion: np.ndarray | None = None,
     small = cv2.resize(rgb, work, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     m = healthy_skin_mask(srgb_to_lab(small), lesion=None if lesion is None else _resize(lesion, work), config=config)
     parts = {k: _resize(v, (w, h)) for k, v in m.parts.items()}
-    les = lesion if lesion is not None else parts.get("lesion", np.zeros((h, w), bool))
+    les = lesion if lesion is not None else _main_lesion(parts.get("lesion"), parts.get("hair"), (h, w))
     skin = _resize(m.skin, (w, h)) & ~les
     return Regions(lesion=les, skin=skin, background=~(les | skin), lesion_source="given" if lesion is not None
                    else "automatic", parts=parts)
+
+
+def _main_lesion(auto: np.ndarray | None, hair: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """The automatic segmentation's largest connected part, holes filled: the label stage marks every
+    colour outlier (hair edges, stray spots) as "lesion", which is right for excluding them from
+    the skin but not for saying where the lesion is."""
+    if auto is None or not auto.any():
+        return np.zeros(shape, bool)
+    m = auto & ~hair if hair is not None else auto
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return np.zeros(shape, bool)
+    biggest = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    filled = biggest.copy()
+    contours, _ = cv2.findContours(biggest, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
+    return filled.astype(bool)
