@@ -170,7 +170,7 @@ def audit(
         if not p.is_file():
             raise InputError(f"inputs: file not found: {p}")
     explain = saliency is not None or counterfactual_tone
-    if explain:
+    if explain or saliency_layer is not None:
         _check_explain(paths, saliency, saliency_layer)
     lesion_masks = None
     if masks is not None:
@@ -294,6 +294,8 @@ def audit(
 
 def _check_explain(paths: Sequence[Path], saliency: str | None, saliency_layer: str | None) -> None:
     """Saliency and counterfactuals run a model: refuse predictions CSVs and unknown methods up front."""
+    if saliency is None and saliency_layer is not None:
+        raise InputError("saliency_layer: given without saliency; choose a method with --saliency (e.g. gradcam)")
     csvs = [p.name for p in paths if p.suffix.lower() == ".csv"]
     if csvs:
         raise InputError(f"saliency / counterfactual_tone: {csvs[0]} is a predictions CSV; these audits run the model "
@@ -302,8 +304,6 @@ def _check_explain(paths: Sequence[Path], saliency: str | None, saliency_layer: 
         from fairskin.audits._saliency import _import_cam
 
         _import_cam(saliency)
-    elif saliency_layer is not None:
-        raise InputError("saliency_layer: given without saliency; choose a method with --saliency (e.g. gradcam)")
 
 
 class _ProgressBar:

@@ -260,3 +260,59 @@ def test_unit_ids_use_patients_where_named():
     assert unit == "patient" and list(ids) == ["patient:p1", "patient:p1", "image:c"]
     ids, unit = unit_ids(df.drop(columns="patient_id"), df["image"])
     assert unit == "image" and list(ids) == ["image:a", "image:b", "image:c"]
+
+
+@pytest.fixture(scope="module")
+def phantom_model(tmp_path_factory):
+    """A seeded timm ResNet-18 (random weights) saved as a state dict, and 24 phantoms in DDI's layout."""
+    import json
+
+    timm = pytest.importorskip("timm")
+    from fairskin.data import DemoConfig, write_demo_dataset
+
+    root = tmp_path_factory.mktemp("why-cli")
+    write_demo_dataset(root / "data", DemoConfig(n=24, size=48, seed=3))
+    torch.manual_seed(0)
+    model = timm.create_model("resnet18", pretrained=False, num_classes=2)
+    torch.save(model.state_dict(), root / "r18.pt")
+    (root / "r18.pt.json").write_text(json.dumps({"arch": "resnet18", "num_classes": 2, "resize": 48, "crop": 48}))
+    return root
+
+
+def test_cli_writes_the_sections_and_the_report(phantom_model, tmp_path):
+    import json
+
+    from fairskin.cli import main
+
+    out, html = tmp_path / "audit.json", tmp_path / "report.html"
+    rc = main(["audit", str(phantom_model / "r18.pt"), "--data", str(phantom_model / "data"), "--n-boot", "50",
+               "--saliency", "gradcam++", "--counterfactual-tone", "--min-group-n", "5", "--json", str(out),
+               "--html", str(html), "--save-predictions", str(tmp_path / "preds"), "-q"])
+    assert rc == 0
+    d = json.loads(out.read_text())
+    assert d["schema"] == "fairskin.audit/1" and list(d)[-2:] == ["saliency", "counterfactual"]
+    s, c = d["saliency"][0], d["counterfactual"][0]
+    assert s["model"] == "r18.pt" and s["layer"] == "layer4" and s["method"] == "gradcam++"
+    assert s["n_images"] + s["n_bad"] == 24 and s["level"] == "group"
+    for g in s["groups"]:
+        total = sum(g["shares"][k]["value"] for k in ("lesion", "skin", "background"))
+        assert total == pytest.approx(1.0)
+    assert c["n_retoned"] == 24 * 4 and c["landed"] >= 0.9  # groups: each image to the 4 types outside its group
+    per_image = pd.read_csv(tmp_path / "preds" / "r18.pt.counterfactual.csv")
+    assert len(per_image) == 24 * 4
+    text = html.read_text()
+    assert 'id="why-saliency-0"' in text and 'id="why-counterfactual-0"' in text
+
+
+def test_cli_errors_name_the_option(phantom_model, tmp_path, capsys):
+    from fairskin.cli import main
+
+    data = str(phantom_model / "data")
+    assert main(["audit", str(phantom_model / "r18.pt"), "--data", data, "--saliency", "gradcm", "-q"]) == 2
+    assert "saliency: unknown method 'gradcm'" in capsys.readouterr().err
+    assert main(["audit", str(phantom_model / "r18.pt"), "--data", data, "--saliency-layer", "layer4", "-q"]) == 2
+    assert "saliency_layer: given without saliency" in " ".join(capsys.readouterr().err.split())
+    csv = tmp_path / "p.csv"
+    pd.DataFrame({"image": ["a"], "score": [0.5], "label": [1], "fst": [3]}).to_csv(csv, index=False)
+    assert main(["audit", str(csv), "--counterfactual-tone", "-q"]) == 2
+    assert "p.csv is a predictions CSV" in " ".join(capsys.readouterr().err.split())
