@@ -135,6 +135,7 @@ def label_dataset(
     overwrite: bool = False,
     progress: bool = True,
     n_boot: int = 1000,
+    hair_removal: bool | None = None,
 ) -> LabelResult:
     """Estimate the skin type of every image of a data set and write ``labels.csv``.
 
@@ -149,8 +150,11 @@ def label_dataset(
     calibrate : fit cut-points to the human labels (where the data set has them), save them to
         ``calibrated_scale_path`` (default ``<out stem>_scale.csv``) and label with them.
     json_path : write the summary (``docs/label-json.md``) there.
+    hair_removal : inpaint hair (DullRazor) before the skin mask (default: ``config.hair_removal``).
     """
     config = config or LabelConfig()
+    if hair_removal is not None:
+        config = replace(config, hair_removal=bool(hair_removal))
     if scale is not None:
         scale_obj = get_scale(scale)
         config = replace(config, scale=scale_obj.name)
