@@ -181,10 +181,6 @@ def counterfactual_scores(images, *, score, config: CounterfactualConfig = Count
     return pd.DataFrame(rows, columns=cols), examples
 
 
-def _source_label(source) -> tuple[str, str]:
-    return (ROMAN[int(source) - 1], "type") if not isinstance(source, str) else (source, "group")
-
-
 def counterfactual_summary(rows: pd.DataFrame, units: dict[str, str], *, threshold: float, n_boot: int, seed: int,
                            ci_level: float, min_group_n: int) -> dict:
     """Per source x target: images, units, landing rate, mean score change and flip rate (the
@@ -208,7 +204,8 @@ def counterfactual_summary(rows: pd.DataFrame, units: dict[str, str], *, thresho
             m, b, nu = group_means(pooled[["delta", "flip"]].to_numpy(float), pooled["unit"].to_numpy(), n_boot=n_boot,
                                    rng=rng)
             toward = {}
-            for direction, sel in (("darker", part["target"] > _darkest(s)), ("lighter", part["target"] < _lightest(s))):
+            for direction, sel in (("darker", part["target"] > _darkest(s)),
+                                   ("lighter", part["target"] < _lightest(s))):
                 d = part[sel].groupby("image").agg(delta=("delta", "mean"), unit=("unit", "first"))
                 if len(d):
                     dm, db, _ = group_means(d[["delta"]].to_numpy(float), d["unit"].to_numpy(), n_boot=n_boot, rng=rng)
@@ -230,14 +227,14 @@ def counterfactual_summary(rows: pd.DataFrame, units: dict[str, str], *, thresho
                               "landed": float(c["landed"].mean()),
                               "mean_score_change": ci_entry(m[0], b[:, 0], level=ci_level),
                               "flip_rate": ci_entry(m[1], b[:, 1], level=ci_level)})
-    all_m, all_b, all_u = group_means(ok.groupby("image").agg(flip=("flip", "mean"), unit=("unit", "first"))[["flip"]]
-                                      .to_numpy(float) if len(ok) else np.zeros((0, 1)),
-                                      ok.groupby("image")["unit"].first().to_numpy() if len(ok) else np.array([]),
-                                      n_boot=n_boot, rng=rng)
+    per_image = ok.groupby("image").agg(flip=("flip", "mean"), unit=("unit", "first"))
+    flip = ci_entry(math.nan, np.array([]), level=ci_level)
+    if len(per_image):
+        m, b, _ = group_means(per_image[["flip"]].to_numpy(float), per_image["unit"].to_numpy(), n_boot=n_boot,
+                              rng=rng)
+        flip = ci_entry(m[0], b[:, 0], level=ci_level)
     return {"n_images": int(rows["image"].nunique()), "n_retoned": int(len(rows)), "n_failed": int(len(rows) - len(ok)),
-            "landed": float(rows["landed"].mean()) if len(rows) else None,
-            "flip_rate": ci_entry(all_m[0], all_b[:, 0], level=ci_level) if len(ok) else ci_entry(math.nan, np.array([]),
-                                                                                                    level=ci_level),
+            "landed": float(rows["landed"].mean()) if len(rows) else None, "flip_rate": flip,
             "sources": sources, "cells": cells}
 
 

@@ -174,7 +174,9 @@ def _share_statistics(table: pd.DataFrame, units: dict[str, str], *, n_boot, see
     present = [g for g in groups if g["level"] == level]
     tests = []
     if len(present) >= 2:
-        ref, dark = present[0], present[-1]
+        # the lightest group with enough images (as the audit's reference group), against the darkest
+        ref = next((g for g in present[:-1] if g["reliable"]), present[0])
+        dark = present[-1]
         a, b = boots[(level, ref["group"])], boots[(level, dark["group"])]
         flags = sorted({f for g in (ref, dark) for f in g["flags"]})
         for j, k in enumerate(REGIONS[:2]):
