@@ -53,6 +53,9 @@ class AuditResult:
     #: the cleaned predictions of each model (what ``compare_audits`` resamples)
     frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
     config: AuditConfig = field(default=DEFAULTS, repr=False)
+    #: optional top-level sections written after ``comparisons`` (``saliency``, ``counterfactual``:
+    #: one entry per model; see docs/audit-json.md)
+    sections: dict[str, Any] = field(default_factory=dict)
     #: the labeller's confusion the audit corrected estimated skin types with (``None``: none)
     label_confusion: Any = field(default=None, repr=False)
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -62,7 +65,7 @@ class AuditResult:
 
         return jsonable({"schema": SCHEMA, "fairskin_version": __version__, "created": self.created,
                           "meta": self.meta, "data": self.data, "models": self.models,
-                          "comparisons": self.comparisons})
+                          "comparisons": self.comparisons, **self.sections})
 
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)

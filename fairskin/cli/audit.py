@@ -92,6 +92,15 @@ def audit(
                                    "on V-VI."),
     max_drop: float = typer.Option(DEFAULTS.max_drop, "--max-drop", help="Comparison: largest relative AUROC drop "
                                    "allowed on FST I-III."),
+    saliency: Optional[str] = typer.Option(None, "--saliency", help="Attribution method for the saliency audit per "
+                                           "skin type: gradcam, gradcam++, hirescam, xgradcam, layercam, eigencam, "
+                                           "scorecam (pytorch-grad-cam)."),
+    saliency_layer: Optional[str] = typer.Option(None, "--saliency-layer", help="Module name the saliency map is "
+                                                 "built from (default: chosen for CNNs and ViTs)."),
+    counterfactual_tone: bool = typer.Option(False, "--counterfactual-tone", help="Re-tone each image's healthy "
+                                             "skin to every other skin type and report score changes and flips."),
+    masks: Optional[Path] = typer.Option(None, "--masks", help="Directory of lesion masks (<stem>_mask.png, white = "
+                                         "lesion) for --saliency and --counterfactual-tone."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the audit as JSON (docs/audit-json.md)."),
     html: Optional[Path] = typer.Option(None, "--html", help="Write the HTML report."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -108,10 +117,12 @@ def audit(
         progress=not quiet, save_predictions=save_predictions, threshold=_threshold(threshold),
         target_sensitivity=target_sensitivity, n_boot=n_boot, seed=seed, ci_level=ci_level, group_level=group_level,
         reference_group=reference_group, min_group_n=min_group_n, min_group_positives=min_group_positives,
-        min_group_negatives=min_group_negatives, label_confusion=label_confusion, min_cell_n=min_cell_n, ratio_bounds=_floats(ratio_bounds, "--ratio-bounds", 2), min_gain=min_gain,
-        max_drop=max_drop)
+        min_group_negatives=min_group_negatives, label_confusion=label_confusion, min_cell_n=min_cell_n,
+        ratio_bounds=_floats(ratio_bounds, "--ratio-bounds", 2), min_gain=min_gain, max_drop=max_drop,
+        saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone, masks=masks)
     d = result.to_dict()
     print_audit(d)
+    print_why(d)
     if json_path:
         result.to_json(json_path)
         console.print(f"json: {json_path}")
@@ -179,3 +190,30 @@ def print_audit(d: dict) -> None:
             t.add_row(c["description"], obs, str(c["passed"]), str(c["confident"]))
         console.print(t)
         console.print(cmp["verdict_reason"])
+
+
+def print_why(d: dict) -> None:
+    """The saliency and counterfactual sections, when the audit has them."""
+    for s in d.get("saliency") or []:
+        t = Table(title=f"{s['model']}: where {s['method']} puts the attribution (layer {s['layer']}; share, 95% CI "
+                        f"over {s['resampling_unit']}s)", title_justify="left")
+        for col in ("group", "n", "lesion", "healthy skin", "background", "flags"):
+            t.add_column(col, justify="left" if col in ("group", "flags") else "right")
+        for g in s["groups"]:
+            sh = g["shares"]
+            t.add_row(g["group"], str(g["n"]), _ci(sh["lesion"]), _ci(sh["skin"]), _ci(sh["background"]),
+                      ", ".join(g["flags"]), style="dim" if not g["reliable"] else None)
+        console.print(t)
+        for x in s["tests"]:
+            p = "" if x["p_value"] is None else f", p = {x['p_value']:.3g} ({x['p_value_method']})"
+            console.print(f"  {x['definition']}: {_ci(x, 3)}{p}")
+    for c in d.get("counterfactual") or []:
+        t = Table(title=f"{c['model']}: healthy skin re-toned to other types ({c['landed']:.0%} landed in the "
+                        f"requested type; 95% CI over {c['resampling_unit']}s)", title_justify="left")
+        for col in ("source", "n", "flip rate", "score change", "toward darker", "toward lighter", "flags"):
+            t.add_column(col, justify="left" if col in ("source", "flags") else "right")
+        for x in c["sources"]:
+            t.add_row(x["source"], str(x["n"]), _ci(x["flip_rate"]), _ci(x["mean_score_change"], 3),
+                      _ci(x["score_change_darker"], 3), _ci(x["score_change_lighter"], 3), ", ".join(x["flags"]),
+                      style="dim" if not x["reliable"] else None)
+        console.print(t)

@@ -24,6 +24,8 @@ def label(
     masks: Optional[Path] = typer.Option(None, "--masks", help="Directory of lesion masks (<stem>_mask.png, white = lesion)."),
     scale: str = typer.Option(_D.scale, "--scale", help=f"ITA scale: {', '.join(list_scales())}, or a scale CSV (e.g. one --calibrate wrote)."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
+    hair_removal: bool = typer.Option(_D.hair_removal, "--hair-removal", help="Inpaint hair (DullRazor) before "
+                                      "finding the healthy skin."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Fit cut-points to the data set's human skin types, save them and label with them."),
     calibrated_scale: Optional[Path] = typer.Option(None, "--calibrated-scale", help="Where --calibrate saves the fitted scale (default: <out stem>_scale.csv)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary as JSON (schema: docs/label-json.md)."),
@@ -41,7 +43,7 @@ def label(
     result = label_dataset(data, out=out, format=format, masks=masks, scale=scale, workers=workers,
                            calibrate=calibrate, calibrated_scale_path=calibrated_scale, json_path=json_path,
                            confusion_path=confusion,
-                           overwrite=overwrite, progress=not quiet)
+                           overwrite=overwrite, progress=not quiet, hair_removal=hair_removal)
     s = result.summary
     _print_summary(s)
     if result.calibrated_scale is not None:

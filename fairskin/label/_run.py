@@ -31,6 +31,7 @@ from fairskin.label._agreement import agreement
 from fairskin.label._calibrate import fit_scale
 from fairskin.label._config import LabelConfig
 from fairskin.label._estimate import estimate_image
+from fairskin.label._masks import LesionMasks
 from fairskin.skintone import FST_GROUPS, ItaScale, get_scale
 
 __all__ = ["label_dataset", "LabelResult", "LABEL_COLUMNS"]
@@ -42,7 +43,6 @@ LABEL_COLUMNS = [
 ]
 _RESULT_FIELDS = ["image", "ita", "fst", "confidence", "status", "reason", "scale", "L", "a", "b",
                   "ita_spread", "skin_fraction"]
-_MASK_SUFFIXES = ("_mask", "_segmentation", "_Segmentation", "")
 
 # worker globals (set by the pool initializer)
 _W_CONFIG: LabelConfig | None = None
@@ -83,26 +83,6 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
     return str(v)
-
-
-def _index_masks(masks: Path | None) -> dict[str, str]:
-    if masks is None:
-        return {}
-    if not masks.is_dir():
-        raise InputError(f"--masks: directory not found: {masks}")
-    index = {}
-    for p in sorted(masks.rglob("*")):
-        if p.is_file():
-            index.setdefault(p.stem, str(p))
-    return index
-
-
-def _mask_for(index: dict[str, str], image: str) -> str | None:
-    stem = Path(image).stem
-    for suf in _MASK_SUFFIXES:
-        if stem + suf in index:
-            return index[stem + suf]
-    return None
 
 
 def _read_partial(partial: Path) -> dict[str, dict]:
@@ -156,6 +136,7 @@ def label_dataset(
     overwrite: bool = False,
     progress: bool = True,
     n_boot: int = 1000,
+    hair_removal: bool | None = None,
 ) -> LabelResult:
     """Estimate the skin type of every image of a data set and write ``labels.csv``.
 
@@ -173,8 +154,11 @@ def label_dataset(
     confusion_path : where the data have human types, write the labeller's confusion there (human x
         estimated type counts, cross-validated with ``calibrate``; ``fairskin audit
         --label-confusion`` reads it, or the summary JSON, which holds it too).
+    hair_removal : inpaint hair (DullRazor) before the skin mask (default: ``config.hair_removal``).
     """
     config = config or LabelConfig()
+    if hair_removal is not None:
+        config = replace(config, hair_removal=bool(hair_removal))
     if scale is not None:
         scale_obj = get_scale(scale)
         config = replace(config, scale=scale_obj.name)
@@ -190,7 +174,7 @@ def label_dataset(
     if confusion_path is not None and Path(confusion_path).exists() and not overwrite:
         raise InputError(f"--confusion: {confusion_path} already exists; pass --overwrite to replace it")
     masks = Path(masks) if masks else None
-    mask_index = _index_masks(masks)
+    lesion_masks = LesionMasks(masks)
     partial = out.with_name(out.name + ".partial")
     state_path = out.with_name(out.name + ".partial.json")
     settings = _settings(manifest, config, scale_obj, masks)
@@ -219,7 +203,7 @@ def label_dataset(
             done[rel] = row
             n_skipped_bad += 1
             continue
-        tasks.append((rel, str(root / rel), _mask_for(mask_index, rel)))
+        tasks.append((rel, str(root / rel), lesion_masks.path_for(rel)))
     fh.flush()
     n_resumed = len(done) - n_skipped_bad
 

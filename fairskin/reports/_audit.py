@@ -15,6 +15,7 @@ from fairskin.reports._palette import DEFAULT_CUTS, ROMAN, representative_ita, s
 from fairskin.reports._parts import check_schema, figure, swatch, type_badge
 from fairskin.reports._synthetic import synthetic_sections
 from fairskin.reports._thumbs import ThumbBudget
+from fairskin.reports._why import why_sections
 
 __all__ = ["render_audit_report", "build_audit_html", "plain_summary"]
 
@@ -409,6 +410,9 @@ def build_audit_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str
         b, t = synthetic_sections(syn, budget, prefix="syn-")
         body += b
         toc += t
+    b, t = why_sections(data)
+    body += b
+    toc += t
     ds = data.get("data") or {}
     body.append(section("Method", [dl([(k.replace("_", " "), v if isinstance(v, (int, float, str, bool)) or v is None else
                                         ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v))
@@ -425,6 +429,7 @@ def render_audit_report(data: Mapping, path) -> Path:
 
     ``data`` is ``AuditResult.to_dict()`` (``docs/audit-json.md``); optional keys drawn when
     present: ``roc`` and ``calibration`` in each group, ``synthetic`` at the top level
-    (``docs/report-inputs.md``).
+    (``docs/report-inputs.md``), ``saliency`` and ``counterfactual`` at the top level
+    (``docs/audit-json.md``).
     """
     return write_report(build_audit_html(data), data, path)
