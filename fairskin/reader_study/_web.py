@@ -112,7 +112,7 @@ def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig 
     def _headers(resp: Response):
         n = g.get("nonce", "")
         resp.headers["Content-Security-Policy"] = (
-            f"default-src 'none'; img-src 'self'; style-src 'nonce-{n}'; script-src 'nonce-{n}'; "
+            f"default-src 'none'; img-src 'self' data:; style-src 'nonce-{n}'; script-src 'nonce-{n}'; "
             "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["X-Frame-Options"] = "DENY"
