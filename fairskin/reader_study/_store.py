@@ -11,10 +11,12 @@ Tokens are stored as SHA-256 hashes only; the tokens themselves are shown once, 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +60,10 @@ def display_url(url: str) -> str:
     return normalise_url(url).render_as_string(hide_password=True)
 
 
-def _sqlite_engine(u: sa.engine.URL) -> sa.engine.Engine:
+_SYNC = {"FULL": "PRAGMA synchronous=FULL", "NORMAL": "PRAGMA synchronous=NORMAL"}
+
+
+def _sqlite_engine(u: sa.engine.URL, synchronous: str = "FULL") -> sa.engine.Engine:
     engine = sa.create_engine(u, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=20,
                               max_overflow=10, pool_timeout=60)
 
@@ -66,7 +71,7 @@ def _sqlite_engine(u: sa.engine.URL) -> sa.engine.Engine:
     def _on_connect(dbapi_conn, _record):  # SQLAlchemy's documented recipe: we emit BEGIN ourselves
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON",
+        for pragma in ("PRAGMA journal_mode=WAL", _SYNC[synchronous], "PRAGMA foreign_keys=ON",
                        "PRAGMA busy_timeout=30000"):
             cur.execute(pragma)
         cur.close()
@@ -96,15 +101,35 @@ class AnswerOutcome:
 
 
 class Store:
-    """The answer database of one study."""
+    """The answer database of one study.
 
-    def __init__(self, engine: sa.engine.Engine, url: str):
+    With SQLite the server process is the only writer, so writes queue on a lock here instead of
+    polling SQLite's busy handler (whose sleeps made the slowest answers wait hundreds of ms), and
+    the first-view times go through a second connection pool with ``synchronous=NORMAL``: they
+    reach the disk with the next answer's commit (an answer's fsync covers the whole log) and
+    survive a killed process either way, so only answers pay for an fsync of their own.
+    """
+
+    def __init__(self, engine: sa.engine.Engine, url: str, *, light_engine: sa.engine.Engine | None = None):
         self.engine = engine
         self.url = url
+        self._light = light_engine or engine
+        sqlite = engine.dialect.name == "sqlite"
+        self._lock = threading.Lock() if sqlite else contextlib.nullcontext()
+        if sqlite:
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        self._insert = insert
+        self._readers: dict[str, ReaderRow] = {}  # token hash -> reader (readers are never deleted)
+        self._shown: set[tuple[int, str]] = set()
 
     # -- transactions
-    def _write(self):
-        return self.engine.connect().execution_options(fs_write=True)
+    @contextlib.contextmanager
+    def _write(self, *, light: bool = False):
+        engine = self._light if light else self.engine
+        with self._lock, engine.connect().execution_options(fs_write=True) as conn, conn.begin():
+            yield conn
 
     def _read(self):
         return self.engine.connect()
@@ -113,7 +138,7 @@ class Store:
     def add_readers(self, names: list[str], *, role: str, study_seed: int) -> list[tuple[str, str]]:
         """Create readers (or admins); returns (name, token) pairs. Names must be new."""
         out = []
-        with self._write() as conn, conn.begin():
+        with self._write() as conn:
             taken = set(conn.scalars(sa.select(readers.c.name)))
             n_before = conn.scalar(sa.select(sa.func.count()).select_from(readers)) or 0
             clash = sorted(set(names) & taken)
@@ -134,17 +159,23 @@ class Store:
     def reader_by_token(self, token: str) -> ReaderRow | None:
         if not token or len(token) > 200:
             return None
+        h = hash_token(token)
+        if h in self._readers:
+            return self._readers[h]
         with self._read() as conn:
-            r = conn.execute(sa.select(readers).where(readers.c.token_sha256 == hash_token(token))).first()
+            r = conn.execute(sa.select(readers).where(readers.c.token_sha256 == h)).first()
         if r is None:
             return None
-        return ReaderRow(id=r.id, name=r.name, role=r.role, order_seed=int(r.order_seed),
-                         calibrated=r.calibrated_at is not None, token_sha256=r.token_sha256)
+        row = ReaderRow(id=r.id, name=r.name, role=r.role, order_seed=int(r.order_seed),
+                        calibrated=r.calibrated_at is not None, token_sha256=r.token_sha256)
+        self._readers[h] = row
+        return row
 
-    def set_calibrated(self, reader_id: int) -> None:
-        with self._write() as conn, conn.begin():
-            conn.execute(sa.update(readers).where(readers.c.id == reader_id, readers.c.calibrated_at.is_(None))
+    def set_calibrated(self, reader: ReaderRow) -> None:
+        with self._write() as conn:
+            conn.execute(sa.update(readers).where(readers.c.id == reader.id, readers.c.calibrated_at.is_(None))
                          .values(calibrated_at=utcnow()))
+        self._readers[reader.token_sha256] = replace(reader, calibrated=True)
 
     def csrf_token(self, reader: ReaderRow) -> str:
         return hmac.new(self._secret(), f"csrf|{reader.token_sha256}".encode(), hashlib.sha256).hexdigest()
@@ -163,10 +194,12 @@ class Store:
 
     def mark_shown(self, reader_id: int, item: str) -> None:
         """Remember when the reader first saw ``item`` (a reload keeps the first time)."""
-        with self._write() as conn, conn.begin():
-            seen = conn.scalar(sa.select(views.c.shown_at).where(views.c.reader_id == reader_id, views.c.item == item))
-            if seen is None:
-                conn.execute(sa.insert(views).values(reader_id=reader_id, item=item, shown_at=utcnow()))
+        if (reader_id, item) in self._shown:
+            return
+        with self._write(light=True) as conn:
+            conn.execute(self._insert(views).values(reader_id=reader_id, item=item, shown_at=utcnow())
+                         .on_conflict_do_nothing())
+        self._shown.add((reader_id, item))
 
     def record_answer(self, reader: ReaderRow, *, order: list[str], item: str, values: dict,
                       time_limit_s: float = 0.0) -> AnswerOutcome:
@@ -178,7 +211,7 @@ class Store:
             return AnswerOutcome("conflict", n, "this image was answered from another window; reload to continue")
 
     def _record(self, reader, *, order, item, values, time_limit_s) -> AnswerOutcome:
-        with self._write() as conn, conn.begin():
+        with self._write() as conn:
             n = int(conn.scalar(sa.select(sa.func.count()).select_from(answers)
                                 .where(answers.c.reader_id == reader.id)) or 0)
             again = conn.scalar(sa.select(answers.c.item).where(answers.c.reader_id == reader.id,
@@ -225,6 +258,7 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self._light.dispose()
 
 
 def open_store(study: str | Path | None = None, *, db: str | None = None, create: bool = True) -> Store:
@@ -237,8 +271,9 @@ def open_store(study: str | Path | None = None, *, db: str | None = None, create
         if u.database and u.database != ":memory:" and not create and not Path(u.database).is_file():
             raise InputError(f"--db: {u.database} does not exist; invite readers first "
                              f"(`fairskin reader-study invite STUDY --readers N`)")
-        engine = _sqlite_engine(u)
+        engine, light = _sqlite_engine(u), _sqlite_engine(u, "NORMAL")
     else:
+        light = None
         try:
             import psycopg  # noqa: F401
         except ImportError:
@@ -251,4 +286,4 @@ def open_store(study: str | Path | None = None, *, db: str | None = None, create
     except OperationalError as exc:
         engine.dispose()
         raise InputError(f"--db: cannot open {display_url(url)}: {str(exc.orig).strip().splitlines()[0]}") from None
-    return Store(engine, url)
+    return Store(engine, url, light_engine=light)

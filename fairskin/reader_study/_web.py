@@ -190,7 +190,7 @@ def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig 
     @app.post("/calibration")
     @role("reader")
     def calibration_done():
-        store.set_calibrated(g.reader.id)
+        store.set_calibrated(g.reader)
         return redirect("/study", code=303)
 
     @app.post("/answer")
