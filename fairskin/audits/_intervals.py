@@ -51,16 +51,20 @@ METHODS: dict[str, str] = {
 EXTREMUM_KAPPA = 3.0
 
 
-def z_value(level: float) -> float:
+def z_value(level: float, df: float | None = None) -> float:
+    """Two-sided critical value: normal, or Student's t with ``df`` degrees of freedom (few clusters)."""
+    if df is not None and df >= 1:
+        return float(stats.t.ppf(0.5 + level / 2, df))
     return float(stats.norm.ppf(0.5 + level / 2))
 
 
-def wilson(k, n, *, level: float = 0.95) -> tuple[float | None, float | None]:
-    """Wilson score interval for ``k`` successes of ``n`` (``n`` may be fractional: an effective size)."""
+def wilson(k, n, *, level: float = 0.95, df: float | None = None) -> tuple[float | None, float | None]:
+    """Wilson score interval for ``k`` successes of ``n`` (``n`` may be fractional: an effective
+    size; then ``df``, the number of clusters less one, takes a t critical value)."""
     k, n = float(k), float(n)
     if not n > 0:
         return None, None
-    z = z_value(level)
+    z = z_value(level, df)
     p = min(max(k / n, 0.0), 1.0)
     d = 1 + z * z / n
     c = (p + z * z / (2 * n)) / d
@@ -68,17 +72,22 @@ def wilson(k, n, *, level: float = 0.95) -> tuple[float | None, float | None]:
     return max(0.0, float(c - h)), min(1.0, float(c + h))
 
 
-def wilson_effective(value: float, n: float, samples: np.ndarray, *, level: float = 0.95
+def wilson_effective(value: float, n: float, samples: np.ndarray, *, level: float = 0.95, clusters: int | None = None
                      ) -> tuple[float | None, float | None]:
     """Wilson interval with the denominator shrunk by the design effect ``var* / (p (1 - p) / n)``
-    of a (cluster) bootstrap: clustered rows carry less information than ``n`` independent ones."""
+    of a (cluster) bootstrap: clustered rows carry less information than ``n`` independent ones;
+    with ``clusters``, a t critical value on ``clusters - 1`` degrees of freedom (the variance is
+    estimated from that many units)."""
     s = np.asarray(samples, float)
     s = s[~np.isnan(s)]
     n_eff = float(n)
     if len(s) > 1 and 0 < value < 1:
-        deff = s.var(ddof=1) / (value * (1 - value) / n)
+        var = s.var(ddof=1)
+        if clusters is not None and clusters > 1:
+            var *= clusters / (clusters - 1)  # the bootstrap variance of a mean of C units is (C - 1) / C too small
+        deff = var / (value * (1 - value) / n)
         n_eff = n / max(deff, 1.0)
-    return wilson(value * n_eff, n_eff, level=level)
+    return wilson(value * n_eff, n_eff, level=level, df=None if clusters is None else clusters - 1)
 
 
 def mover_mean(values: Sequence[float], intervals: Sequence[tuple[float, float]]) -> tuple[float, float]:
