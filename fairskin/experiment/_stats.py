@@ -28,6 +28,7 @@ The verdict uses the audit's rule (:func:`fairskin.audits.classifier.judge`).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
