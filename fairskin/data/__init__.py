@@ -1,15 +1,16 @@
 """Data in: readers for dermatology data sets, one manifest schema, safe image loading, and
 the phantom demo data set with a known answer."""
 
-from fairskin.data._images import IMAGE_EXTENSIONS, ImageLoadError, LoadedImage, load_rgb
+from fairskin.data._csv import read_csv_table
+from fairskin.data._images import IMAGE_EXTENSIONS, MAX_DECODE_PIXELS, ImageLoadError, LoadedImage, load_mask, load_rgb
 from fairskin.data._manifest import MANIFEST_COLUMNS, finalize_manifest, fst_to_group
 from fairskin.data._phantoms import DEMO_DIAGNOSES, DemoConfig, PhantomSpec, render_phantom, write_demo_dataset
 from fairskin.data._readers import FORMATS, detect_format, read_dataset
 from fairskin.skintone import FST_GROUPS
 
 __all__ = [
-    "FORMATS", "FST_GROUPS", "MANIFEST_COLUMNS", "IMAGE_EXTENSIONS", "DEMO_DIAGNOSES",
+    "FORMATS", "FST_GROUPS", "MANIFEST_COLUMNS", "IMAGE_EXTENSIONS", "DEMO_DIAGNOSES", "MAX_DECODE_PIXELS",
     "DemoConfig", "ImageLoadError", "LoadedImage", "PhantomSpec",
-    "detect_format", "finalize_manifest", "fst_to_group", "load_rgb", "read_dataset",
+    "detect_format", "finalize_manifest", "fst_to_group", "load_mask", "load_rgb", "read_csv_table", "read_dataset",
     "render_phantom", "write_demo_dataset",
 ]
