@@ -104,7 +104,7 @@ def restore_frame(df):
 
 # --------------------------------------------------------------------------- atomic writes
 
-_TMP = re.compile(r"^\..+\.\d+\.tmp(\.[A-Za-z0-9]+)?$")
+_TMP = re.compile(r"^\..+\.(\d+)\.tmp(\.[A-Za-z0-9]+)?$")
 
 
 def _tmp_name(path: Path) -> Path:
@@ -151,16 +151,29 @@ def write_csv(df, path: str | os.PathLike, **to_csv) -> Path:
     return path
 
 
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def remove_stale_temporaries(folder: str | os.PathLike, *, name: str | None = None) -> int:
-    """Remove the temporaries :func:`atomic_path` leaves when its process is killed, in ``folder``
-    (only those of the file ``name`` when given). Call it while holding the folder's or file's lock
-    (:func:`claim_outputs`), so no live writer owns them. Returns how many were removed."""
+    """Remove the temporaries :func:`atomic_path` left behind in ``folder`` when its process was
+    killed (those of the file ``name`` only, when given). A temporary names its writer's PID; one
+    whose writer still runs is left alone. Returns how many were removed."""
     folder = Path(folder)
     if not folder.is_dir():
         return 0
     n = 0
     for p in folder.iterdir():
-        if _TMP.match(p.name) and (name is None or p.name.startswith(f".{name}.")) and p.is_file():
+        m = _TMP.match(p.name)
+        if m and (name is None or p.name.startswith(f".{name}.")) and not _alive(int(m.group(1))) and p.is_file():
             with contextlib.suppress(OSError):
                 p.unlink()
                 n += 1
@@ -169,8 +182,8 @@ def remove_stale_temporaries(folder: str | os.PathLike, *, name: str | None = No
 
 # --------------------------------------------------------------------------- output paths and locks
 
-def _lock_file(path: Path, kind: OutputKind) -> Path:
-    return path / ".fairskin.lock" if kind == "dir" else path.with_name(f".{path.name}.lock")
+def _lock_file(path: Path, kind: OutputKind, tag: str = "") -> Path:
+    return path / f".fairskin{tag}.lock" if kind == "dir" else path.with_name(f".{path.name}{tag}.lock")
 
 
 def _writable_folder(folder: Path, arg: str, path: Path) -> None:
@@ -284,13 +297,15 @@ def _release(held: _Held, *, finished: bool) -> None:
 
 @contextlib.contextmanager
 def claim_outputs(outputs: Mapping[str, str | os.PathLike | None], *, overwrite: bool,
-                  kinds: Mapping[str, OutputKind] | None = None) -> Iterator[dict[str, Path]]:
+                  kinds: Mapping[str, OutputKind] | None = None, lock_tag: str = "") -> Iterator[dict[str, Path]]:
     """Check and lock every output of a run before it starts; hold the locks while it runs.
 
     ``outputs`` maps the argument that names an output (``"--out"``, ``"--json"``, ...) to its path
     (``None``: not asked for). ``kinds`` marks folder outputs (``"dir"``: an existing folder is fine,
     the stage decides what it may reuse in it); everything else is a file. The same path named
     twice is one output. Claims nest: a stage may claim again what its command already claimed.
+    ``lock_tag`` names the locks of one of several cooperating processes (``-rank1``): each of
+    them holds its own, and two launches of the same job still exclude each other.
 
     Raises :class:`InputError` (before anything is written) for an existing file without
     ``overwrite``, a folder given for a file (or a file for a folder), an unwritable place, or an
@@ -320,11 +335,11 @@ def claim_outputs(outputs: Mapping[str, str | os.PathLike | None], *, overwrite:
     finished = False  # True once the run ended well, or when it never started (a check failed)
     started = False
     try:
-        h, previous = _acquire(_lock_file(first, kinds.get(first_arg, "file")), first_arg, first)
+        h, previous = _acquire(_lock_file(first, kinds.get(first_arg, "file"), lock_tag), first_arg, first)
         held.append(h)
         made_by_previous = set(previous.get("created", [])) if isinstance(previous.get("created"), list) else set()
         for arg, path in list(asked.items())[1:]:
-            held.append(_acquire(_lock_file(path, kinds.get(arg, "file")), arg, path)[0])
+            held.append(_acquire(_lock_file(path, kinds.get(arg, "file"), lock_tag), arg, path)[0])
         created = []
         for arg, path in asked.items():
             kind = kinds.get(arg, "file")

@@ -25,26 +25,9 @@ from fairskin.audits._classifier import (
     clean_predictions,
 )
 from fairskin.errors import InputError
+from fairskin.label import read_labels_csv
 
 __all__ = ["audit", "audit_model", "read_labels_csv"]
-
-LABELS_COLUMNS = ("image", "fst")
-
-
-def read_labels_csv(path: str | Path, *, arg: str = "labels") -> pd.DataFrame:
-    """Read ``fairskin label``'s ``labels.csv`` (columns ``image, ita, fst, confidence, status, reason``);
-    errors name the argument ``arg``."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{arg}: file not found: {path}")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in LABELS_COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(f"{arg}: {path} lacks column(s) {', '.join(repr(c) for c in missing)}; found: "
-                         f"{', '.join(df.columns)}; expected a labels.csv written by fairskin label "
-                         "(image, ita, fst, confidence, status, reason)")
-    return df
-
 
 def _skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source: str, arg: str = "labels",
                 source_arg: str = "fst_source", data: str = "data set", data_hint: str = "DATA"

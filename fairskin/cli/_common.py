@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.table import Table
 
-__all__ = ["fmt_ci", "html_outputs", "kv_table"]
-
-
-def html_outputs(html: Path | None) -> dict[str, Path]:
-    """The files ``--html`` writes (the report and its data beside it), for
-    :func:`fairskin.outputs.claim_outputs`: both follow the rule of every output."""
-    if html is None:
-        return {}
-    from fairskin.reports import report_paths
-
-    page, data = report_paths(html)
-    return {"--html": page, f"--html (its data, {data.name})": data}
+__all__ = ["fmt_ci", "kv_table"]
 
 
 def fmt_ci(value, ci, digits: int = 2) -> str:

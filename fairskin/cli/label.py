@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from fairskin.cli import app, console
-from fairskin.cli._common import fmt_ci, html_outputs
+from fairskin.cli._common import fmt_ci
 from fairskin.label import LabelConfig
 from fairskin.skintone import list_scales, roman
 
@@ -40,13 +40,19 @@ def label(
     from fairskin.label import label_dataset
     from fairskin.outputs import claim_outputs
 
+    reports = {}
+    if html:
+        from fairskin.reports import report_outputs
+
+        reports = report_outputs(html)
+
     def report(summary: dict) -> None:
         from fairskin.reports import render_label_report
 
         render_label_report(summary, html, image_root=Path(summary["data"]["root"]))
 
     # every file this command writes is checked (and locked) before the run starts
-    with claim_outputs({"--out": out, "--json": json_path, **html_outputs(html)}, overwrite=overwrite):
+    with claim_outputs({"--out": out, "--json": json_path, **reports}, overwrite=overwrite):
         result = label_dataset(data, out=out, format=format, masks=masks, scale=scale, workers=workers,
                                calibrate=calibrate, calibrated_scale_path=calibrated_scale, json_path=json_path,
                                overwrite=overwrite, progress=not quiet, finish=report if html else None)

@@ -9,10 +9,11 @@ CDN, no network; they open from disk and print cleanly. Inputs are documented in
 from fairskin.reports._audit import plain_summary, render_audit_report
 from fairskin.reports._balance import render_balance_report
 from fairskin.reports._experiment import render_experiment_report
-from fairskin.reports._html import report_paths
+from fairskin.reports._html import report_outputs, report_paths
 from fairskin.reports._label import render_label_report
 from fairskin.reports._synthetic import render_synthetic_report
 from fairskin.reports._thumbs import ThumbBudget
 
 __all__ = ["ThumbBudget", "plain_summary", "render_audit_report", "render_balance_report", "render_experiment_report",
-           "render_label_report", "render_synthetic_report", "report_paths"]
+           "render_label_report", "render_synthetic_report", "report_outputs",
+           "report_paths"]

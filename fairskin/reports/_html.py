@@ -279,6 +279,15 @@ def report_paths(path) -> tuple[Path, Path]:
     return path, path.with_suffix(".json")
 
 
+def report_outputs(path) -> dict[str, Path]:
+    """``{argument: path}`` of the files ``--html PATH`` writes, for
+    :func:`fairskin.outputs.claim_outputs` (both follow the rule of every output); {} for None."""
+    if path is None:
+        return {}
+    page, data = report_paths(path)
+    return {"--html": page, f"--html (its data, {data.name})": data}
+
+
 def write_report(html_text: str, data: Mapping, path) -> Path:
     """Write ``path`` (the HTML) and ``path.with_suffix('.json')`` (the data it renders), each atomically."""
     path, data_path = report_paths(path)
