@@ -30,7 +30,9 @@ from fairskin.audits._bootstrap import (
     stratified_counts,
 )
 from fairskin.audits._metrics import METRICS, ROC_GRID_POINTS, SortedRows, calibration_bins, roc_grid, weighted_metrics
+from fairskin.audits._predictions import read_predictions_csv, resolve_duplicates
 from fairskin.errors import InputError
+from fairskin.outputs import atomic_write
 from fairskin.skintone import FST_GROUPS, ROMAN, parse_fst
 
 __all__ = [
@@ -166,7 +168,9 @@ def clean_predictions(predictions: pd.DataFrame, *, scores: Literal["probabiliti
             f"{source}: missing column(s) {', '.join(repr(c) for c in missing)}; found: "
             f"{', '.join(map(str, predictions.columns))}; expected: {', '.join(PREDICTION_COLUMNS)} "
             f"(optional: {', '.join(OPTIONAL_COLUMNS)})")
-    df = predictions.reset_index(drop=True)
+    if len(predictions) == 0:
+        raise InputError(f"{source}: the predictions table has no rows; expected one row per image")
+    df, dup_bad = resolve_duplicates(predictions.reset_index(drop=True), source=source)
     images = df["image"].astype(str).to_numpy()
     status: list[str | None] = [None] * len(df)
     reason: list[str] = [""] * len(df)
@@ -203,7 +207,7 @@ def clean_predictions(predictions: pd.DataFrame, *, scores: Literal["probabiliti
                  else np.full(len(df), "", dtype=object))
     clean = pd.DataFrame({"image": images[ok], "score": s[ok], "label": y[ok], "fst_type": types[ok],
                           "fst_group": groups[ok].astype(str), "diagnosis": np.asarray(diagnosis)[ok].astype(str)})
-    bad = [{"image": images[i], "status": status[i], "reason": reason[i]} for i in np.flatnonzero(~ok)]
+    bad = dup_bad + [{"image": images[i], "status": status[i], "reason": reason[i]} for i in np.flatnonzero(~ok)]
     return clean, bad
 
 
@@ -232,8 +236,7 @@ class AuditResult:
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        return path
+        return atomic_write(path, json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
 
     def model(self, name: str | None = None) -> dict[str, Any]:
         """The entry of one model (the first when ``name`` is omitted)."""
@@ -806,7 +809,9 @@ def _audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[d
         frame = base.reset_index(drop=True).copy()
         frame["_score_" + names[0]] = frame["score"].to_numpy(float)
     if len(frame) == 0:
-        raise InputError("no usable rows: every row was skipped (see bad_rows)")
+        skipped = [r for rows in bad_rows.values() for r in rows]
+        first = f"; first: {skipped[0]['image']!r}: {skipped[0]['reason']}" if skipped else ""
+        raise InputError(f"no usable rows: every one of the {len(skipped)} row(s) was skipped{first}")
     y = frame["label"].to_numpy(bool)
     thresholds: dict[str, float] = {}
     for nm in names:
@@ -921,7 +926,9 @@ def audit_predictions(
     ----------
     predictions : a table (or CSV path) with columns ``image, score, label, fst`` and optionally
         ``diagnosis`` (see :data:`PREDICTION_COLUMNS`). Rows with an empty or unknown ``fst``, an
-        empty label or a non-numeric score are skipped and listed in ``bad_rows``.
+        empty label or a non-numeric score are skipped and listed in ``bad_rows``; an image listed
+        twice counts once when its rows agree and is refused when they differ
+        (:func:`fairskin.audits._predictions.resolve_duplicates`).
     threshold : operating threshold (predict malignant when ``score >= threshold``),
         ``"model"`` for the threshold saved with the model (``predictions.attrs["threshold"]``), or
         ``"ddi:NAME"`` for DDI's threshold of its model NAME (:data:`DDI_THRESHOLDS`).
@@ -955,13 +962,7 @@ def audit_predictions(
 
 
 def _read_predictions_csv(path: str | Path) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"predictions: file not found: {path}")
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"predictions: {path} is not a readable CSV file: {exc}") from None
+    return read_predictions_csv(path)
 
 
 def compare_audits(

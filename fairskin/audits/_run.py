@@ -26,6 +26,7 @@ from fairskin.audits._classifier import (
 )
 from fairskin.errors import InputError
 from fairskin.label import read_labels_csv
+from fairskin.outputs import claim_outputs, write_csv
 
 __all__ = ["audit", "audit_model", "read_labels_csv"]
 
@@ -122,6 +123,7 @@ def audit(
     criteria: Sequence[Criterion] | None = None,
     min_gain: float = DEFAULTS.min_gain,
     max_drop: float = DEFAULTS.max_drop,
+    overwrite: bool = False,
 ) -> AuditResult:
     """Audit one or more models (or predictions CSVs) per skin type; compare them when several.
 
@@ -130,7 +132,8 @@ def audit(
     more inputs, every model after the first is compared with the first on their common images
     (paired bootstrap) against ``criteria`` (default: :func:`default_criteria` with
     ``min_gain``/``max_drop``). See :func:`audit_predictions` for the audit parameters and
-    :mod:`fairskin.audits._models` for the model parameters.
+    :mod:`fairskin.audits._models` for the model parameters. ``save_predictions`` (a folder) gets
+    ``NAME.predictions.csv`` per model; existing ones are replaced only with ``overwrite``.
     """
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     if not paths:
@@ -138,97 +141,106 @@ def audit(
     cfg = _config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds, min_gain,
                   max_drop)
     for p in paths:
+        if p.is_dir():
+            raise InputError(f"inputs: {p} is a folder; expected a model file (TorchScript .pt, torch.export .pt2, "
+                             "a state dict or .safetensors) or a predictions .csv")
         if not p.is_file():
             raise InputError(f"inputs: file not found: {p}")
     names = _model_names(paths)
-    is_csv = [p.suffix.lower() == ".csv" for p in paths]
-    manifest = None
-    fst_src, fst_detail = "given", "predictions column 'fst'"
-    data_info = {"root": None, "format": "predictions", "n_rows": None}
-    if not all(is_csv):
-        if data is None:
-            raise InputError("data: auditing a model needs the images: give the data set directory (--data DIR)")
-        from fairskin.data import read_dataset
+    saved = {}
+    if save_predictions is not None:  # checked (and locked) before any model runs
+        saved = {f"--save-predictions ({nm})": Path(save_predictions) / f"{Path(nm).name}.predictions.csv"
+                 for nm, p in zip(names, paths) if p.suffix.lower() != ".csv"}
+    with claim_outputs(saved, overwrite=overwrite):
+        is_csv = [p.suffix.lower() == ".csv" for p in paths]
+        manifest = None
+        fst_src, fst_detail = "given", "predictions column 'fst'"
+        data_info = {"root": None, "format": "predictions", "n_rows": None}
+        if not all(is_csv):
+            if data is None:
+                raise InputError("data: auditing a model needs the images: give the data set directory (--data DIR)")
+            from fairskin.data import read_dataset
 
-        manifest = read_dataset(data, format=data_format)
-        data_info = {"root": str(Path(data).resolve()), "format": manifest.attrs.get("format"),
-                     "n_rows": len(manifest)}
-        fst_vals, fst_why, fst_src, fst_detail = _skin_types(manifest, labels=labels, fst_source=fst_source)
-        if positive_class is not None:
-            dx = manifest["diagnosis"].astype("string").str.strip().str.lower()
-            label = (dx == positive_class.strip().lower()).astype("boolean").where(dx.notna() & (dx != ""))
-            if not label.fillna(False).any():
-                found = ", ".join(sorted(set(dx.dropna()))[:10])
-                raise InputError(f"positive_class: no image has diagnosis {positive_class!r}; diagnoses found: {found}")
-        else:
-            label = manifest["malignant"]
-        pre_bad: list[dict] = []
-        keep = []
-        for i, (img, st, rs, lb, fv, fw) in enumerate(zip(manifest["image"].astype(str), manifest["status"],
-                                                          manifest["reason"].fillna(""), label, fst_vals, fst_why)):
-            if st != "ok":
-                pre_bad.append({"image": img, "status": st, "reason": rs})
-            elif pd.isna(lb):
-                pre_bad.append({"image": img, "status": "no_label", "reason": "malignant/benign is unknown" if
-                                positive_class is None else "no diagnosis"})
-            elif fv is None:
-                pre_bad.append({"image": img, "status": "no_fst", "reason": fw})
-            else:
-                keep.append(i)
-        rows = manifest.iloc[keep].reset_index(drop=True)
-        rows.attrs = manifest.attrs
-        if len(rows) == 0:
-            raise InputError(f"data: none of the {len(manifest)} rows is usable (no label, no skin type or missing "
-                             f"image); first problem: {pre_bad[0]['image']}: {pre_bad[0]['reason']}" if pre_bad
-                             else "data: the data set has no rows")
-        fst_kept = [fst_vals[i] for i in keep]
-
-    frames, bad, n_input, kinds, mthr = {}, {}, {}, {}, {}
-    for p, nm, csv in zip(paths, names, is_csv):
-        if csv:
-            df = _read_predictions_csv(p)
+            manifest = read_dataset(data, format=data_format)
+            data_info = {"root": str(Path(data).resolve()), "format": manifest.attrs.get("format"),
+                         "n_rows": len(manifest)}
+            fst_vals, fst_why, fst_src, fst_detail = _skin_types(manifest, labels=labels, fst_source=fst_source)
             if positive_class is not None:
-                if "diagnosis" not in df.columns:
-                    raise InputError(f"positive_class: {p.name} has no 'diagnosis' column to choose the positive "
-                                     f"class from; found: {', '.join(df.columns)}")
-                dx = df["diagnosis"].astype(str).str.strip().str.lower()
-                df = df.assign(label=np.where(dx == "", "", (dx == positive_class.strip().lower()).astype(int)
-                                              .astype(str)))
-            clean, b = clean_predictions(df, scores=scores, source=p.name)
-            frames[nm], bad[nm], n_input[nm], kinds[nm], mthr[nm] = clean, b, len(df), "predictions", None
-            continue
-        from fairskin.audits._models import load_model, predict
+                dx = manifest["diagnosis"].astype("string").str.strip().str.lower()
+                label = (dx == positive_class.strip().lower()).astype("boolean").where(dx.notna() & (dx != ""))
+                if not label.fillna(False).any():
+                    found = ", ".join(sorted(set(dx.dropna()))[:10])
+                    raise InputError(f"positive_class: no image has diagnosis {positive_class!r}; diagnoses found: "
+                                     f"{found}")
+            else:
+                label = manifest["malignant"]
+            pre_bad: list[dict] = []
+            keep = []
+            for i, (img, st, rs, lb, fv, fw) in enumerate(zip(manifest["image"].astype(str), manifest["status"],
+                                                              manifest["reason"].fillna(""), label, fst_vals, fst_why)):
+                if st != "ok":
+                    pre_bad.append({"image": img, "status": st, "reason": rs})
+                elif pd.isna(lb):
+                    pre_bad.append({"image": img, "status": "no_label", "reason": "malignant/benign is unknown" if
+                                    positive_class is None else "no diagnosis"})
+                elif fv is None:
+                    pre_bad.append({"image": img, "status": "no_fst", "reason": fw})
+                else:
+                    keep.append(i)
+            rows = manifest.iloc[keep].reset_index(drop=True)
+            rows.attrs = manifest.attrs
+            if len(rows) == 0:
+                raise InputError(f"data: none of the {len(manifest)} rows is usable (no label, no skin type or missing "
+                                 f"image); first problem: {pre_bad[0]['image']}: {pre_bad[0]['reason']}" if pre_bad
+                                 else "data: the data set has no rows")
+            fst_kept = [fst_vals[i] for i in keep]
 
-        model = load_model(p, arch=arch, num_classes=num_classes, trust_model=trust_model)
-        prob, st, rs = predict(model, rows, root=data, batch_size=batch_size, num_workers=num_workers, device=device,
-                               num_classes=num_classes, positive_class=None if positive_class is None or
-                               (class_names is None and "class_names" not in model.metadata) else positive_class,
-                               class_names=list(class_names) if class_names else None, output=model_output,
-                               preprocess={"resize": resize, "crop": crop, "mean": mean, "std": std},
-                               progress=progress)
-        ok = np.array([s == "ok" for s in st])
-        pred = pd.DataFrame({"image": rows["image"].astype(str).to_numpy()[ok], "score": prob[ok],
-                             "label": label.iloc[keep].to_numpy(bool)[ok] if positive_class is not None
-                             else rows["malignant"].to_numpy(bool)[ok],
-                             "fst": np.array(fst_kept, dtype=object)[ok],
-                             "diagnosis": rows["diagnosis"].astype("string").fillna("").to_numpy(str)[ok]})
-        if save_predictions is not None:
-            out = Path(save_predictions)
-            out.mkdir(parents=True, exist_ok=True)
-            pred.assign(label=pred["label"].astype(int)).to_csv(out / f"{Path(nm).name}.predictions.csv", index=False)
-        load_bad = [{"image": str(rows["image"].iloc[i]), "status": st[i], "reason": rs[i]} for i in np.flatnonzero(~ok)]
-        clean, b = clean_predictions(pred, scores="probabilities", source=nm)
-        frames[nm], bad[nm], n_input[nm] = clean, pre_bad + load_bad + b, len(manifest)
-        kinds[nm], mthr[nm] = model.kind, model.metadata.get("threshold")
-    if data_info["n_rows"] is None:
-        data_info["n_rows"] = max(n_input.values())
-    if positive_class is not None:
-        data_info["positive_class"] = positive_class
-    return _audit_frames(
-        frames, bad_rows=bad, n_input=n_input, threshold=threshold, target_sensitivity=target_sensitivity, cfg=cfg,
-        group_level=group_level, reference_group=reference_group, criteria=criteria, fst_source=fst_src,
-        fst_source_detail=fst_detail, data_info=data_info, scores=scores if all(is_csv) else "probabilities",
-        paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr)
+        frames, bad, n_input, kinds, mthr = {}, {}, {}, {}, {}
+        for p, nm, csv in zip(paths, names, is_csv):
+            if csv:
+                df = _read_predictions_csv(p)
+                if positive_class is not None:
+                    if "diagnosis" not in df.columns:
+                        raise InputError(f"positive_class: {p.name} has no 'diagnosis' column to choose the positive "
+                                         f"class from; found: {', '.join(df.columns)}")
+                    dx = df["diagnosis"].astype(str).str.strip().str.lower()
+                    df = df.assign(label=np.where(dx == "", "", (dx == positive_class.strip().lower()).astype(int)
+                                                  .astype(str)))
+                clean, b = clean_predictions(df, scores=scores, source=p.name)
+                frames[nm], bad[nm], n_input[nm], kinds[nm], mthr[nm] = clean, b, len(df), "predictions", None
+                continue
+            from fairskin.audits._models import load_model, predict
+
+            model = load_model(p, arch=arch, num_classes=num_classes, trust_model=trust_model)
+            prob, st, rs = predict(model, rows, root=data, batch_size=batch_size, num_workers=num_workers,
+                                   device=device,
+                                   num_classes=num_classes, positive_class=None if positive_class is None or
+                                   (class_names is None and "class_names" not in model.metadata) else positive_class,
+                                   class_names=list(class_names) if class_names else None, output=model_output,
+                                   preprocess={"resize": resize, "crop": crop, "mean": mean, "std": std},
+                                   progress=progress)
+            ok = np.array([s == "ok" for s in st])
+            pred = pd.DataFrame({"image": rows["image"].astype(str).to_numpy()[ok], "score": prob[ok],
+                                 "label": label.iloc[keep].to_numpy(bool)[ok] if positive_class is not None
+                                 else rows["malignant"].to_numpy(bool)[ok],
+                                 "fst": np.array(fst_kept, dtype=object)[ok],
+                                 "diagnosis": rows["diagnosis"].astype("string").fillna("").to_numpy(str)[ok]})
+            if save_predictions is not None:  # spreadsheet-safe cells; the audit's readers restore them
+                write_csv(pred.assign(label=pred["label"].astype(int)), saved[f"--save-predictions ({nm})"])
+            load_bad = [{"image": str(rows["image"].iloc[i]), "status": st[i], "reason": rs[i]}
+                        for i in np.flatnonzero(~ok)]
+            clean, b = clean_predictions(pred, scores="probabilities", source=nm)
+            frames[nm], bad[nm], n_input[nm] = clean, pre_bad + load_bad + b, len(manifest)
+            kinds[nm], mthr[nm] = model.kind, model.metadata.get("threshold")
+        if data_info["n_rows"] is None:
+            data_info["n_rows"] = max(n_input.values())
+        if positive_class is not None:
+            data_info["positive_class"] = positive_class
+        return _audit_frames(
+            frames, bad_rows=bad, n_input=n_input, threshold=threshold, target_sensitivity=target_sensitivity, cfg=cfg,
+            group_level=group_level, reference_group=reference_group, criteria=criteria, fst_source=fst_src,
+            fst_source_detail=fst_detail, data_info=data_info, scores=scores if all(is_csv) else "probabilities",
+            paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr)
 
 
 def audit_model(model: str | Path | Sequence[str | Path], data: str | Path, **kwargs) -> AuditResult:
