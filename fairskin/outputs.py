@@ -186,8 +186,14 @@ def _lock_file(path: Path, kind: OutputKind, tag: str = "") -> Path:
     return path / f".fairskin{tag}.lock" if kind == "dir" else path.with_name(f".{path.name}{tag}.lock")
 
 
-def _writable_folder(folder: Path, arg: str, path: Path) -> None:
-    """Create ``folder`` (and its parents) and make sure a file can be created in it."""
+def _writable_folder(folder: Path, arg: str, path: Path) -> list[Path]:
+    """Create ``folder`` (and its parents) and make sure a file can be created in it. Returns the
+    folders it created, deepest first."""
+    made = []
+    probe_up = folder
+    while not probe_up.exists() and probe_up != probe_up.parent:
+        made.append(probe_up)
+        probe_up = probe_up.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -201,19 +207,20 @@ def _writable_folder(folder: Path, arg: str, path: Path) -> None:
     except OSError as exc:
         raise InputError(f"{arg}: cannot write into {folder} ({exc.strerror or exc}); choose a writable path") \
             from None
+    return made
 
 
-def _check_one(path: Path, arg: str, kind: OutputKind, overwrite: bool, replaceable: bool) -> None:
+def _check_one(path: Path, arg: str, kind: OutputKind, overwrite: bool, replaceable: bool) -> list[Path]:
     if kind == "file":
         if path.is_dir():
             raise InputError(f"{arg}: {path} is a folder; give the path of a file to write")
         if (path.exists() or path.is_symlink()) and not overwrite and not replaceable:
             raise InputError(f"{arg}: {path} already exists; pass --overwrite to replace it, or choose another path")
-        _writable_folder(path.parent if str(path.parent) else Path("."), arg, path)
+        return _writable_folder(path.parent if str(path.parent) else Path("."), arg, path)
     else:
         if path.exists() and not path.is_dir():
             raise InputError(f"{arg}: {path} is a file; give a folder to write into")
-        _writable_folder(path, arg, path)
+        return _writable_folder(path, arg, path)
 
 
 class _Held:
@@ -281,15 +288,14 @@ def _acquire(lock: Path, arg: str, path: Path) -> tuple[_Held, dict]:
         return held, previous
 
 
-def _release(held: _Held, *, finished: bool) -> None:
-    """Unlock; the lock file goes when the run finished, or when it never started and no earlier
-    run's journal is in it (else it stays: the journal of a run to be resumed)."""
+def _release(held: _Held, *, remove: bool) -> None:
+    """Unlock; with ``remove`` the lock file goes too (else it stays: the journal of a run to finish)."""
     with _HELD_GUARD:
         held.count -= 1
         if held.count > 0:
             return
         _HELD.pop(str(held.lock.resolve()), None)
-        if finished:
+        if remove:
             with contextlib.suppress(OSError):
                 held.lock.unlink()  # still locked: nobody can take it between unlink and close
         os.close(held.fd)
@@ -329,18 +335,18 @@ def claim_outputs(outputs: Mapping[str, str | os.PathLike | None], *, overwrite:
     # the first output's lock file carries the journal of the run (which outputs it created)
     first_arg = next(iter(asked))
     first = asked[first_arg]
-    for arg, path in asked.items():  # folders exist before the first lock goes beside its output
-        _check_one(path, arg, kinds.get(arg, "file"), overwrite=True, replaceable=True)
+    made: list[Path] = []  # folders made here: removed again if the run leaves nothing in them
     held: list[_Held] = []
-    finished = False  # True once the run ended well, or when it never started (a check failed)
-    started = False
+    finished = False
+    created: list[str] = []
     try:
+        for arg, path in asked.items():  # folders exist before the first lock goes beside its output
+            made += _check_one(path, arg, kinds.get(arg, "file"), overwrite=True, replaceable=True)
         h, previous = _acquire(_lock_file(first, kinds.get(first_arg, "file"), lock_tag), first_arg, first)
         held.append(h)
         made_by_previous = set(previous.get("created", [])) if isinstance(previous.get("created"), list) else set()
         for arg, path in list(asked.items())[1:]:
             held.append(_acquire(_lock_file(path, kinds.get(arg, "file"), lock_tag), arg, path)[0])
-        created = []
         for arg, path in asked.items():
             kind = kinds.get(arg, "file")
             key = str(path.resolve())
@@ -351,12 +357,18 @@ def claim_outputs(outputs: Mapping[str, str | os.PathLike | None], *, overwrite:
                     created.append(key)
         if h.count == 1:  # the outermost claim of this run writes the journal
             _write_journal(h.fd, {"pid": os.getpid(), "created": created})
-        started = True
         yield asked
         finished = True
     finally:
-        for h in reversed(held):
-            _release(h, finished=finished or (not started and not h.previous))
+        # an unfinished run's journal stays only if it wrote one of its outputs (a rerun may replace
+        # those) or an earlier unfinished run's journal was there
+        wrote = any(Path(k).exists() for k in created)
+        for i, h in reversed(list(enumerate(held))):
+            _release(h, remove=finished or not ((wrote and i == 0) or h.previous))
+        if not finished and not wrote:
+            for folder in sorted(set(made), key=lambda f: len(f.parts), reverse=True):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if empty
 
 
 # --------------------------------------------------------------------------- interrupts
