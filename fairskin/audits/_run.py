@@ -15,15 +15,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fairskin.audits._classifier import (
-    DEFAULTS,
-    AuditResult,
-    Criterion,
-    _audit_frames,
-    _config,
-    _read_predictions_csv,
-    clean_predictions,
-)
+from fairskin.audits._classifier import audit_frames, make_config
+from fairskin.audits._compare import Criterion
+from fairskin.audits._predictions import CLUSTER_COLUMNS, clean_predictions, read_predictions_csv
+from fairskin.audits._result import DEFAULTS, AuditResult
 from fairskin.errors import InputError
 from fairskin.label import read_labels_csv
 from fairskin.outputs import claim_outputs, write_csv
@@ -118,11 +113,17 @@ def audit(
     reference_group: str | None = None,
     min_group_n: int = DEFAULTS.min_group_n,
     min_group_positives: int = DEFAULTS.min_group_positives,
+    min_group_negatives: int = DEFAULTS.min_group_negatives,
     min_cell_n: int = DEFAULTS.min_cell_n,
     ratio_bounds: tuple[float, float] = DEFAULTS.ratio_bounds,
     criteria: Sequence[Criterion] | None = None,
+    label_confusion=None,
     min_gain: float = DEFAULTS.min_gain,
     max_drop: float = DEFAULTS.max_drop,
+    saliency: str | None = None,
+    saliency_layer: str | None = None,
+    counterfactual_tone: bool = False,
+    masks: str | Path | None = None,
     overwrite: bool = False,
 ) -> AuditResult:
     """Audit one or more models (or predictions CSVs) per skin type; compare them when several.
@@ -133,24 +134,44 @@ def audit(
     (paired bootstrap) against ``criteria`` (default: :func:`default_criteria` with
     ``min_gain``/``max_drop``). See :func:`audit_predictions` for the audit parameters and
     :mod:`fairskin.audits._models` for the model parameters. ``save_predictions`` (a folder) gets
-    ``NAME.predictions.csv`` per model; existing ones are replaced only with ``overwrite``.
+    ``NAME.predictions.csv`` per model (and the tables of ``saliency`` / ``counterfactual_tone``);
+    existing files are replaced only with ``overwrite``.
+
+    Why a model does worse on some skin (model files only; ``docs/audit-json.md``): ``saliency``
+    (a method of :data:`SALIENCY_METHODS`, e.g. ``"gradcam"``; ``saliency_layer`` overrides the
+    automatic layer) adds the section ``saliency``: the share of attribution on lesion, healthy
+    skin and background per skin type; ``counterfactual_tone`` adds ``counterfactual``: score
+    changes and prediction flips when each image's healthy skin is re-toned to every other type.
+    ``masks``: a directory of lesion masks (as ``fairskin label --masks``); without it the label
+    stage's automatic lesion segmentation is used.
     """
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     if not paths:
         raise InputError("inputs: give at least one model file or predictions CSV")
-    cfg = _config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds, min_gain,
-                  max_drop)
+    cfg = make_config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds, min_gain,
+                      max_drop, min_group_negatives)
     for p in paths:
         if p.is_dir():
             raise InputError(f"inputs: {p} is a folder; expected a model file (TorchScript .pt, torch.export .pt2, "
                              "a state dict or .safetensors) or a predictions .csv")
         if not p.is_file():
             raise InputError(f"inputs: file not found: {p}")
+    explain = saliency is not None or counterfactual_tone
+    if explain or saliency_layer is not None:
+        _check_explain(paths, saliency, saliency_layer)
+    lesion_masks = None
+    if masks is not None:
+        from fairskin.label import LesionMasks
+
+        lesion_masks = LesionMasks(masks, arg="masks")
     names = _model_names(paths)
     saved = {}
     if save_predictions is not None:  # checked (and locked) before any model runs
-        saved = {f"--save-predictions ({nm})": Path(save_predictions) / f"{Path(nm).name}.predictions.csv"
-                 for nm, p in zip(names, paths) if p.suffix.lower() != ".csv"}
+        keys = ["predictions"] + (["saliency"] if saliency is not None else []) + \
+            (["counterfactual"] if counterfactual_tone else [])
+        saved = {f"--save-predictions ({nm}{'' if key == 'predictions' else ', ' + key})":
+                 Path(save_predictions) / f"{Path(nm).name}.{key}.csv"
+                 for nm, p in zip(names, paths) if p.suffix.lower() != ".csv" for key in keys}
     with claim_outputs(saved, overwrite=overwrite):
         is_csv = [p.suffix.lower() == ".csv" for p in paths]
         manifest = None
@@ -198,7 +219,7 @@ def audit(
         frames, bad, n_input, kinds, mthr = {}, {}, {}, {}, {}
         for p, nm, csv in zip(paths, names, is_csv):
             if csv:
-                df = _read_predictions_csv(p)
+                df = read_predictions_csv(p)
                 if positive_class is not None:
                     if "diagnosis" not in df.columns:
                         raise InputError(f"positive_class: {p.name} has no 'diagnosis' column to choose the positive "
@@ -224,7 +245,9 @@ def audit(
                                  "label": label.iloc[keep].to_numpy(bool)[ok] if positive_class is not None
                                  else rows["malignant"].to_numpy(bool)[ok],
                                  "fst": np.array(fst_kept, dtype=object)[ok],
-                                 "diagnosis": rows["diagnosis"].astype("string").fillna("").to_numpy(str)[ok]})
+                                 "diagnosis": rows["diagnosis"].astype("string").fillna("").to_numpy(str)[ok],
+                                 **{c: rows[c].astype("string").fillna("").to_numpy(str)[ok]
+                                    for c in CLUSTER_COLUMNS if c in rows}})
             if save_predictions is not None:  # spreadsheet-safe cells; the audit's readers restore them
                 write_csv(pred.assign(label=pred["label"].astype(int)), saved[f"--save-predictions ({nm})"])
             load_bad = [{"image": str(rows["image"].iloc[i]), "status": st[i], "reason": rs[i]}
@@ -236,15 +259,70 @@ def audit(
             data_info["n_rows"] = max(n_input.values())
         if positive_class is not None:
             data_info["positive_class"] = positive_class
-        return _audit_frames(
+        result = audit_frames(
             frames, bad_rows=bad, n_input=n_input, threshold=threshold, target_sensitivity=target_sensitivity, cfg=cfg,
             group_level=group_level, reference_group=reference_group, criteria=criteria, fst_source=fst_src,
             fst_source_detail=fst_detail, data_info=data_info, scores=scores if all(is_csv) else "probabilities",
-            paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr)
+            paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr,
+            label_confusion=label_confusion)
+        if explain:
+            from fairskin.audits._explain import explain_model
+            from fairskin.audits._models import choose_device, load_model
+            from fairskin.audits._unitstats import unit_ids
+
+            ids, unit = unit_ids(manifest, manifest["image"].astype(str))
+            units = dict(zip(manifest["image"].astype(str), ids))
+            for p, nm in zip(paths, names):
+                model = load_model(p, arch=arch, num_classes=num_classes, trust_model=trust_model)
+                sec, tables = explain_model(
+                    model, result.frames[nm], root=data, threshold=result.model(nm)["threshold"], units=units,
+                    saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone,
+                    masks=lesion_masks, preprocess={"resize": resize, "crop": crop, "mean": mean, "std": std},
+                    num_classes=num_classes, positive_class=None if positive_class is None or
+                    (class_names is None and "class_names" not in model.metadata) else positive_class,
+                    class_names=class_names, output=model_output, device=choose_device(device), n_boot=cfg.n_boot,
+                    seed=cfg.seed, ci_level=cfg.ci_level, min_group_n=cfg.min_group_n,
+                    group_level=result.meta["group_level"], progress=_ProgressBar if progress else None)
+                for key, entry in sec.items():
+                    result.sections.setdefault(key, []).append({"model": nm, "resampling_unit": unit, **entry})
+                if save_predictions is not None:
+                    for key, table in tables.items():
+                        write_csv(table, saved[f"--save-predictions ({nm}, {key})"])
+        return result
+
+
+def _check_explain(paths: Sequence[Path], saliency: str | None, saliency_layer: str | None) -> None:
+    """Saliency and counterfactuals run a model: refuse predictions CSVs and unknown methods up front."""
+    if saliency is None and saliency_layer is not None:
+        raise InputError("saliency_layer: given without saliency; choose a method with --saliency (e.g. gradcam)")
+    csvs = [p.name for p in paths if p.suffix.lower() == ".csv"]
+    if csvs:
+        raise InputError(f"saliency / counterfactual_tone: {csvs[0]} is a predictions CSV; these audits run the model "
+                         "itself: give model files (and --data)")
+    if saliency is not None:
+        from fairskin.audits._saliency import _import_cam
+
+        _import_cam(saliency)
+
+
+class _ProgressBar:
+    """A rich progress bar: call it once per image, close it at the end."""
+
+    def __init__(self, label: str, total: int):
+        from rich.progress import Progress
+
+        self.bar = Progress(transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task(label, total=total)
+
+    def __call__(self) -> None:
+        self.bar.advance(self.task)
+
+    def close(self) -> None:
+        self.bar.stop()
 
 
 def audit_model(model: str | Path | Sequence[str | Path], data: str | Path, **kwargs) -> AuditResult:
     """Run a model (or several, compared with the first) over the data set ``data`` and audit it;
     keyword arguments as :func:`audit`."""
     return audit(model, data=data, **kwargs)
-

@@ -119,13 +119,14 @@ def _abs(root: Path, rel) -> str:
 
 # --------------------------------------------------------------------------- ITA
 
-def _measure_ita(paths: list[str], *, scale: str, cache_dir, progress: bool, label: str) -> pd.DataFrame:
+def _measure_ita(paths: list[str], *, scale: str, cache_dir, progress: bool, label: str,
+                 hair_removal: bool = False) -> pd.DataFrame:
     """``estimate_image`` on every path (cached per image like the features)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from fairskin.label import LabelConfig, estimate_image
 
-    cfg = LabelConfig(scale=scale)
+    cfg = LabelConfig(scale=scale, hair_removal=hair_removal)
     key_id = f"ita-{cfg.fingerprint()}"
     rows = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -336,11 +337,11 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
 
     # ITA, re-measured with label's estimator
     m = _measure_ita(list(syn["path"]), scale=cfg.scale, cache_dir=cache_dir, progress=progress,
-                     label="ITA (synthetic)")
+                     label="ITA (synthetic)", hair_removal=cfg.hair_removal)
     syn["ita_remeasured"], syn["fst_remeasured"] = m["ita"].to_numpy(), m["fst"].array
     syn["ita_status"], syn["ita_reason"] = m["status"].to_numpy(), m["reason"].to_numpy()
     mr = _measure_ita(list(rl["path"]), scale=cfg.scale, cache_dir=cache_dir, progress=progress,
-                      label="ITA (real)")
+                      label="ITA (real)", hair_removal=cfg.hair_removal)
     rl["ita"], rl["fst_estimated"] = mr["ita"].to_numpy(), mr["fst"].array
     human = rl["fst_human"] if "fst_human" in rl.columns else pd.Series(pd.NA, index=rl.index, dtype="Int64")
     human = pd.to_numeric(human, errors="coerce").astype("Int64")

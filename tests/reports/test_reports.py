@@ -140,8 +140,8 @@ def test_audit_without_curves_says_which_key_is_missing(tmp_path, audit_dict):
 
 def test_plain_summary_states_the_gap(audit_dict):
     lines = plain_summary(audit_dict)
-    assert lines[0] == ("base.pt: AUROC on FST V-VI is 0.57 (0.51\u20130.63), 0.15 below FST I-II; the gap is "
-                        "significant (p = 0.004; DeLong p = 0.030). FST V-VI is a small group: treat this with caution.")
+    assert lines[0] == ("base.pt: AUROC on FST V-VI is 0.57 (0.51\u20130.63), 0.15 below FST I-II (difference 0.15 "
+                        "(0.05\u20130.26)): a gap (p = 0.004). FST V-VI is a small group: treat this with caution.")
     assert lines[-1] == "augmented.pt against base.pt: FAIL \u2014 1 of 2 criteria failed: dark_skin_auroc_gain."
 
 
@@ -149,7 +149,10 @@ def test_plain_summary_not_significant(audit_dict):
     gap = audit_dict["models"][0]["fairness"][1]
     gap.update(value=-0.04, ci_low=-0.12, ci_high=0.05, p_value=0.31, p_value_delong=None, flags=[])
     line = plain_summary(audit_dict)[0]
-    assert line == "base.pt: AUROC on FST V-VI is 0.57 (0.51\u20130.63), 0.04 above FST I-II; the gap is not significant (p = 0.310)."
+    assert line == ("base.pt: AUROC on FST V-VI is 0.57 (0.51\u20130.63), 0.04 above FST I-II (difference -0.04 "
+                    "(-0.12\u20130.05)): no evidence of a gap (p = 0.310).")
+    gap.update(p_value_holm=0.62, evidence="no_evidence")  # a version-2 audit says Holm's adjusted p-value
+    assert plain_summary(audit_dict)[0].endswith("no evidence of a gap (Holm-adjusted p = 0.620).")
 
 
 def test_balance_sections(reports):
