@@ -98,6 +98,11 @@ class Engine:
             self.mixed_clusters = int(pd.DataFrame({"c": codes, "t": type_key}).groupby("c")["t"].nunique().gt(1)
                                       .sum())
             self.resampling = "clusters"
+        elif confusion is not None:
+            # estimated types are themselves random (the labeller's error): resampling within them
+            # would hold each estimated group's size fixed and miss that part of the variance
+            self.strata = y.astype(int)
+            self.resampling = "rows_within_label"
         else:
             self.strata = pd.factorize(type_key + np.where(y, ":1", ":0"))[0]
             self.resampling = "rows"
@@ -120,6 +125,21 @@ class Engine:
             from fairskin.audits._misclass import correct_engine
 
             correct_engine(self, confusion)
+
+    def clusters_in(self, key, denominator: str = "n") -> int:
+        """Clusters among a group's rows that enter a count's denominator (malignant rows for
+        ``positives``, benign for ``negatives``, rows predicted positive for
+        ``predicted_positive``...): the independent units behind a clustered proportion."""
+        idx = self.rows[key]
+        y = self.y[idx]
+        pick = {"positives": y, "negatives": ~y}.get(denominator)
+        if pick is None and denominator in ("predicted_positive", "predicted_negative"):
+            m = next(iter(self.scores))
+            pred = self.scores[m][idx] >= self.thresholds[m]
+            pick = pred if denominator == "predicted_positive" else ~pred
+        if pick is not None:
+            idx = idx[pick]
+        return int(len(np.unique(self.cluster_codes[idx])))
 
     @property
     def bootstrap_only(self) -> bool:
@@ -238,4 +258,7 @@ class Engine:
         if self.clustered:
             return (f"clusters ({self.n_clusters} ids for {len(self.y)} rows) resampled within the skin type of "
                     "their rows")
+        if self.resampling == "rows_within_label":
+            return ("rows resampled within malignant and within benign (estimated skin types vary between "
+                    "resamples), and the labeller's calibration counts redrawn")
         return "rows resampled within each (skin type or group, label) stratum"

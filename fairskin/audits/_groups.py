@@ -68,7 +68,8 @@ def metric_interval(eng, model: str, key, metric: str) -> tuple[float | None, fl
     if method == "wilson":
         k, n = c[spec.count[0]], c[spec.count[1]]
         if eng.clustered:
-            return (*iv.wilson_effective(value, n, samples, level=level), "wilson_effective")
+            units = eng.clusters_in(key, spec.count[1])
+            return (*iv.wilson_effective(value, n, samples, level=level, clusters=units), "wilson_effective")
         return (*iv.wilson(k, n, level=level), "wilson")
     if method == "mover":  # balanced accuracy: mean of sensitivity and specificity
         parts = [metric_interval(eng, model, key, m) for m in ("sensitivity", "specificity")]

@@ -27,7 +27,8 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["METHODS", "z_value", "wilson", "wilson_effective", "mover_mean", "mover_difference", "mover_ratio",
-           "logit_wald", "logit_bootstrap", "percentile", "extremum", "pairwise", "EXTREMUM_KAPPA"]
+           "logit_wald", "logit_bootstrap", "percentile", "extremum", "extremum_noise", "extremum_bounds", "pairwise",
+           "EXTREMUM_KAPPA"]
 
 #: interval method key -> one-line description with its reference (written to ``meta.ci_methods``)
 METHODS: dict[str, str] = {
@@ -51,16 +52,20 @@ METHODS: dict[str, str] = {
 EXTREMUM_KAPPA = 3.0
 
 
-def z_value(level: float) -> float:
+def z_value(level: float, df: float | None = None) -> float:
+    """Two-sided critical value: normal, or Student's t with ``df`` degrees of freedom (few clusters)."""
+    if df is not None and df >= 1:
+        return float(stats.t.ppf(0.5 + level / 2, df))
     return float(stats.norm.ppf(0.5 + level / 2))
 
 
-def wilson(k, n, *, level: float = 0.95) -> tuple[float | None, float | None]:
-    """Wilson score interval for ``k`` successes of ``n`` (``n`` may be fractional: an effective size)."""
+def wilson(k, n, *, level: float = 0.95, df: float | None = None) -> tuple[float | None, float | None]:
+    """Wilson score interval for ``k`` successes of ``n`` (``n`` may be fractional: an effective
+    size; then ``df``, the number of clusters less one, takes a t critical value)."""
     k, n = float(k), float(n)
     if not n > 0:
         return None, None
-    z = z_value(level)
+    z = z_value(level, df)
     p = min(max(k / n, 0.0), 1.0)
     d = 1 + z * z / n
     c = (p + z * z / (2 * n)) / d
@@ -68,17 +73,22 @@ def wilson(k, n, *, level: float = 0.95) -> tuple[float | None, float | None]:
     return max(0.0, float(c - h)), min(1.0, float(c + h))
 
 
-def wilson_effective(value: float, n: float, samples: np.ndarray, *, level: float = 0.95
+def wilson_effective(value: float, n: float, samples: np.ndarray, *, level: float = 0.95, clusters: int | None = None
                      ) -> tuple[float | None, float | None]:
     """Wilson interval with the denominator shrunk by the design effect ``var* / (p (1 - p) / n)``
-    of a (cluster) bootstrap: clustered rows carry less information than ``n`` independent ones."""
+    of a (cluster) bootstrap: clustered rows carry less information than ``n`` independent ones;
+    with ``clusters``, a t critical value on ``clusters - 1`` degrees of freedom (the variance is
+    estimated from that many units)."""
     s = np.asarray(samples, float)
     s = s[~np.isnan(s)]
     n_eff = float(n)
     if len(s) > 1 and 0 < value < 1:
-        deff = s.var(ddof=1) / (value * (1 - value) / n)
+        var = s.var(ddof=1)
+        if clusters is not None and clusters > 1:
+            var *= clusters / (clusters - 1)  # the bootstrap variance of a mean of C units is (C - 1) / C too small
+        deff = var / (value * (1 - value) / n)
         n_eff = n / max(deff, 1.0)
-    return wilson(value * n_eff, n_eff, level=level)
+    return wilson(value * n_eff, n_eff, level=level, df=None if clusters is None else clusters - 1)
 
 
 def mover_mean(values: Sequence[float], intervals: Sequence[tuple[float, float]]) -> tuple[float, float]:
@@ -174,6 +184,42 @@ def percentile(samples: np.ndarray, *, level: float = 0.95) -> tuple[float | Non
     return float(lo), float(hi)
 
 
+def extremum_noise(v: np.ndarray, S: np.ndarray, *, kappa: float = EXTREMUM_KAPPA
+                   ) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """One term of :func:`extremum`: ``(max_p v_p, lower-bound noise, upper-bound noise)``, the
+    noises per resample (``B``): the largest centred noise among the near-maximal candidates, and
+    the observed maximiser's centred noise. None when no candidate is defined."""
+    v = np.asarray(v, float)
+    S = np.asarray(S, float).reshape(-1, len(v))
+    ok = ~np.isnan(v)
+    if not ok.any():
+        return None
+    v, S = v[ok], S[:, ok]
+    m = int(np.argmax(v))
+    E = S - v
+    with np.errstate(invalid="ignore"):
+        sd = np.nanstd(S[:, [m]] - S, axis=0, ddof=1) if len(S) > 1 else np.zeros(len(v))
+    slack = v[m] - v
+    near = (slack <= 0) | (slack <= kappa * np.where(sd > 0, sd, 0.0))
+    return float(v[m]), E[:, near].max(1), E[:, m]
+
+
+def extremum_bounds(est: float, low_noise: np.ndarray, up_noise: np.ndarray, *, level: float = 0.95,
+                    bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[float | None, float | None]:
+    """``(est - q_{1-a}(low_noise), est - q_a(up_noise))`` clipped to ``bounds``; resamples with an
+    undefined noise are dropped."""
+    a = (1 - level) / 2
+    low_noise = np.asarray(low_noise, float)
+    up_noise = np.asarray(up_noise, float)
+    keep = ~(np.isnan(low_noise) | np.isnan(up_noise))
+    if keep.sum() < 2:
+        return None, None
+    lo = est - float(np.quantile(low_noise[keep], 1 - a))
+    hi = est - float(np.quantile(up_noise[keep], a))
+    lo_b, hi_b = bounds
+    return float(min(max(lo, lo_b), hi_b)), float(max(min(hi, hi_b), lo_b))
+
+
 def extremum(terms: Sequence[tuple[np.ndarray, np.ndarray]], *, level: float = 0.95,
              kappa: float = EXTREMUM_KAPPA, weights: Sequence[float] | None = None,
              bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[float | None, float | None]:
@@ -193,35 +239,16 @@ def extremum(terms: Sequence[tuple[np.ndarray, np.ndarray]], *, level: float = 0
     Candidates with NaN values are ignored; resamples where a used candidate is undefined are
     dropped.
     """
-    a = (1 - level) / 2
     w = np.ones(len(terms)) if weights is None else np.asarray(weights, float)
-    est = 0.0
-    low_noise, up_noise = 0.0, 0.0
+    est, low, up = 0.0, 0.0, 0.0
     for wj, (v, S) in zip(w, terms):
-        v = np.asarray(v, float)
-        S = np.asarray(S, float).reshape(-1, len(v))
-        ok = ~np.isnan(v)
-        if not ok.any():
+        t = extremum_noise(v, S, kappa=kappa)
+        if t is None:
             return None, None
-        v, S = v[ok], S[:, ok]
-        m = int(np.argmax(v))
-        est += wj * v[m]
-        E = S - v
-        with np.errstate(invalid="ignore"):
-            sd = np.nanstd(S[:, [m]] - S, axis=0, ddof=1) if len(S) > 1 else np.zeros(len(v))
-        slack = v[m] - v
-        near = (slack <= 0) | (slack <= kappa * np.where(sd > 0, sd, 0.0))
-        low_noise = low_noise + wj * E[:, near].max(1)
-        up_noise = up_noise + wj * E[:, m]
-    low_noise = np.asarray(low_noise, float)
-    up_noise = np.asarray(up_noise, float)
-    keep = ~(np.isnan(low_noise) | np.isnan(up_noise))
-    if keep.sum() < 2:
-        return None, None
-    lo = est - float(np.quantile(low_noise[keep], 1 - a))
-    hi = est - float(np.quantile(up_noise[keep], a))
-    lo_b, hi_b = bounds
-    return float(min(max(lo, lo_b), hi_b)), float(max(min(hi, hi_b), lo_b))
+        est += wj * t[0]
+        low = low + wj * t[1]
+        up = up + wj * t[2]
+    return extremum_bounds(est, low, up, level=level, bounds=bounds)
 
 
 def pairwise(v: np.ndarray, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -35,7 +35,7 @@ CONFUSION_SCHEMA = "fairskin.label-confusion/1"
 CORRECTED_METRICS = ("auroc", "sensitivity", "specificity", "ppv", "npv", "balanced_accuracy", "f1",
                      "selection_rate")
 #: largest condition number of the confusion matrix the correction accepts
-MAX_CONDITION = 200.0
+MAX_CONDITION = 30.0
 
 
 @dataclass(frozen=True)

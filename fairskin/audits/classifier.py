@@ -32,7 +32,14 @@ from fairskin.audits._compare import (
 from fairskin.audits._fairness import RATIO_METRICS, gap_reading
 from fairskin.audits._misclass import CORRECTED_METRICS, LabelConfusion, read_label_confusion
 from fairskin.audits._intervals import METHODS as CI_METHODS
-from fairskin.audits._intervals import extremum, logit_delong, mover_difference, wilson
+from fairskin.audits._intervals import (
+    extremum,
+    extremum_bounds,
+    extremum_noise,
+    logit_delong,
+    mover_difference,
+    wilson,
+)
 from fairskin.audits._metrics import METRICS, SortedRows, point_metrics, weighted_metrics
 from fairskin.audits._models import LoadedModel, Preprocess, choose_device, load_model, predict
 from fairskin.audits._predictions import CLUSTER_COLUMNS, PREDICTION_COLUMNS, clean_predictions
@@ -55,7 +62,8 @@ __all__ = [
     "METRICS", "PREDICTION_COLUMNS", "RATIO_METRICS", "SCHEMA",
     "AuditConfig", "AuditResult", "Criterion", "Gap", "GroupMetric", "LoadedModel", "Preprocess", "SortedRows",
     "audit", "audit_model", "audit_predictions", "bootstrap_p_value", "choose_device", "clean_predictions",
-    "cluster_counts", "compare_audits", "default_criteria", "delong_test", "extremum", "gap_terms", "gap_value",
+    "cluster_counts", "compare_audits", "default_criteria", "delong_test", "extremum", "extremum_bounds",
+    "extremum_noise", "gap_terms", "gap_value",
     "holm", "judge", "gap_reading", "verdict_title", "CORRECTED_METRICS", "LabelConfusion", "read_label_confusion", "judge_criterion", "load_model", "logit_delong", "make_criteria", "mover_difference",
     "parse_fst", "percentile_ci", "point_metrics", "predict", "read_labels_csv", "stratified_counts",
     "weighted_metrics", "wilson",

@@ -128,7 +128,8 @@ def experiment(
         st.add_row(arm, *[_ci(by[g]["metrics"]["sensitivity"]) for g in groups])
     console.print(st)
     for c in stats["comparisons"]:
-        console.print(f"[bold]{c['candidate']}[/] vs {c['baseline']}: [bold]{c['verdict']}[/] ({c['verdict_reason']})")
+        console.print(f"[bold]{c['candidate']}[/] vs {c['baseline']}: [bold]{c.get('verdict_title') or c['verdict']}[/] "
+                      f"({c['verdict_reason']})")
         for cr in c["criteria"]:
             if cr["observed"] is None:
                 console.print(f"  {cr['description']}: undefined")
