@@ -151,23 +151,33 @@ def bootstrap_p_value(observed: float, samples: np.ndarray, *, null: float = 0.0
     return float((1 + extreme) / (1 + len(s)))
 
 
-def _midranks(x: np.ndarray) -> np.ndarray:
-    from scipy import stats
-
-    return stats.rankdata(x, method="average")
+def _midranks_of_sorted(v: np.ndarray) -> np.ndarray:
+    """Midranks (1-based, ties share their mean rank: ``scipy.stats.rankdata(method="average")``) of
+    values already in ascending order."""
+    n = len(v)
+    new = np.r_[True, v[1:] != v[:-1]] if n else np.zeros(0, bool)
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], n]
+    return ((starts + ends + 1) / 2)[np.cumsum(new) - 1]
 
 
 def delong_variance(scores, labels) -> tuple[float, float]:
-    """AUROC and its DeLong (1988) variance, by the midrank formulation of Sun & Xu (2014)."""
+    """AUROC and its DeLong (1988) variance, by the midrank formulation of Sun & Xu (2014). One sort
+    gives all three midrankings (all rows, positives, negatives)."""
     s = np.asarray(scores, float)
     y = np.asarray(labels, bool)
-    x, z = s[y], s[~y]
-    m, n = len(x), len(z)
+    m, n = int(y.sum()), int((~y).sum())
     if m < 2 or n < 2:
         return float("nan"), float("nan")
-    tz = _midranks(np.r_[x, z])
-    v10 = (tz[:m] - _midranks(x)) / n
-    v01 = 1 - (tz[m:] - _midranks(z)) / m
+    order = np.argsort(s, kind="mergesort")
+    s_sorted, y_sorted = s[order], y[order]
+    ranks = np.empty(len(s))
+    ranks[order] = _midranks_of_sorted(s_sorted)
+    within = np.empty(len(s))  # each row's midrank among the rows of its own label
+    within[order[y_sorted]] = _midranks_of_sorted(s_sorted[y_sorted])
+    within[order[~y_sorted]] = _midranks_of_sorted(s_sorted[~y_sorted])
+    v10 = (ranks[y] - within[y]) / n
+    v01 = 1 - (ranks[~y] - within[~y]) / m
     auc = float(v10.mean())
     return auc, float(v10.var(ddof=1) / m + v01.var(ddof=1) / n)
 

@@ -57,8 +57,16 @@ def _counts(scores: np.ndarray, y: np.ndarray, idx: np.ndarray, threshold: float
 
 
 def _chunk(n_rows: int) -> int:
-    """Resamples per block: ~32 M weights in flight (256 MB), at most 64."""
+    """Resamples per block of draws: ~32 M counts (128 MB), at most 64. It fixes the order in which
+    the generator's draws become resamples, so it stays what it was for the same seed to give the
+    same resamples."""
     return int(max(1, min(64, 2 ** 25 // max(n_rows, 1))))
+
+
+def _pass_rows(n_rows: int) -> int:
+    """Resamples per pass of the metrics: the work arrays hold ~8 times the counts of one pass, so
+    ~16 M counts per pass (~0.4 GB of work arrays) keeps a million rows well under 2 GB."""
+    return int(max(1, min(64, 2 ** 24 // max(n_rows, 1))))
 
 
 class Engine:
@@ -243,14 +251,17 @@ class Engine:
 
         with threadpool_limits(limits=1, user_api="blas"):
             scratch = Scratch()
+            step = _pass_rows(len(self.y))
             for counts in self.count_blocks(reuse=True):
-                k = counts.shape[0]
-                for m, d in self._metrics(counts, scratch).items():
-                    for key, out in d.items():
-                        self.roc_samples[m][key][done:done + k] = out.pop("roc_tpr")
-                        for name, v in out.items():
-                            self.samples[m][key][name][done:done + k] = v
-                done += k
+                for a in range(0, counts.shape[0], step):
+                    part = counts[a:a + step]
+                    at = slice(done + a, done + a + part.shape[0])
+                    for m, d in self._metrics(part, scratch).items():
+                        for key, out in d.items():
+                            self.roc_samples[m][key][at] = out.pop("roc_tpr")
+                            for name, v in out.items():
+                                self.samples[m][key][name][at] = v
+                done += counts.shape[0]
 
     @property
     def resampling_unit(self) -> str:
