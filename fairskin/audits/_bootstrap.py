@@ -13,27 +13,93 @@ from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["stratified_counts", "cluster_counts", "percentile_ci", "bootstrap_p_value", "delong_variance",
-           "delong_test", "holm"]
+__all__ = ["stratified_counts", "stratified_count_rows", "cluster_counts", "cluster_count_rows", "percentile_ci",
+           "bootstrap_p_value", "delong_variance", "delong_test", "holm"]
+
+
+def _draw_counts(sizes: list[int], k: int, rng: np.random.Generator) -> Iterator[tuple[int, int, np.ndarray]]:
+    """For each stratum (in order) and each of ``k`` resamples, the counts of its ``m`` members when
+    ``m`` of them are drawn with replacement: yields ``(stratum, resample, counts (m,))``. The
+    draws are ``rng.integers(0, m, size=(k, m))``, one call per stratum, so the same generator
+    state gives the same resamples whatever is done with them."""
+    for s, m in enumerate(sizes):
+        draws = rng.integers(0, m, size=(k, m), dtype=np.int32 if m < 2 ** 31 else np.int64)
+        for c in range(k):
+            yield s, c, np.bincount(draws[c], minlength=m)
+
+
+def _targets(where: np.ndarray, strata: np.ndarray) -> list[tuple[slice | np.ndarray, np.ndarray | None]]:
+    """Per stratum (in order), where its members' counts go: ``(slice, order)`` when they fill a run
+    of consecutive columns (member ``order[j]`` in the run's ``j``-th column; ``None``: in
+    order), else ``(columns, None)``."""
+    out = []
+    for s in np.unique(strata):
+        cols = where[strata == s]
+        a, b = int(cols.min()), int(cols.max()) + 1
+        if b - a == len(cols):
+            order = np.argsort(cols)
+            out.append((slice(a, b), None if (np.diff(cols) > 0).all() else order))
+        else:
+            out.append((cols, None))
+    return out
+
+
+def stratified_count_rows(strata: np.ndarray, *, n_boot: int, rng: np.random.Generator, chunk: int = 64,
+                          columns: np.ndarray | None = None, reuse: bool = False) -> Iterator[np.ndarray]:
+    """The resamples of :func:`stratified_counts` as count *rows*: int32 blocks ``(k, n_rows)``, one
+    resample per row (contiguous, so running sums along it vectorise). With ``columns`` (a
+    permutation), row ``i``'s count goes to column ``columns[i]`` (e.g. rows grouped by stratum
+    and sorted by score, where a group's rows are consecutive columns). With ``reuse``, every
+    block is written into the same array (the caller is done with a block when it asks for the
+    next): a fresh array of that size costs its page faults again for every block."""
+    strata = np.asarray(strata)
+    n = len(strata)
+    targets = _targets(np.arange(n) if columns is None else np.asarray(columns), strata)
+    sizes = [int((strata == s).sum()) for s in np.unique(strata)]
+    buffer = np.empty((min(chunk, n_boot), n), np.int32) if reuse else None
+    done = 0
+    while done < n_boot:
+        k = min(chunk, n_boot - done)
+        out = buffer[:k] if reuse else np.empty((k, n), np.int32)
+        for s, c, counts in _draw_counts(sizes, k, rng):
+            at, order = targets[s]
+            if order is not None:
+                np.take(counts, order, out=out[c, at])
+            else:
+                out[c, at] = counts
+        done += k
+        yield out
 
 
 def stratified_counts(strata: np.ndarray, *, n_boot: int, rng: np.random.Generator, chunk: int = 64
                       ) -> Iterator[np.ndarray]:
     """Yield count matrices ``(n_rows, k)`` (k <= ``chunk``, ``n_boot`` columns in all): within each
     stratum, rows drawn with replacement as many times as the stratum has rows."""
-    strata = np.asarray(strata)
-    n = len(strata)
-    members = [np.flatnonzero(strata == s) for s in np.unique(strata)]
+    for block in stratified_count_rows(strata, n_boot=n_boot, rng=rng, chunk=chunk):
+        yield block.T.astype(float)
+
+
+def cluster_count_rows(clusters: np.ndarray, cluster_strata: np.ndarray, *, n_boot: int, rng: np.random.Generator,
+                       chunk: int = 64, columns: np.ndarray | None = None, reuse: bool = False
+                       ) -> Iterator[np.ndarray]:
+    """The resamples of :func:`cluster_counts` as int32 count rows ``(k, n_rows)``; ``columns`` and
+    ``reuse`` as in :func:`stratified_count_rows`."""
+    clusters = np.asarray(clusters)
+    cluster_strata = np.asarray(cluster_strata)
+    n, C = len(clusters), len(cluster_strata)
+    at_column = clusters.copy()
+    if columns is not None:
+        at_column[np.asarray(columns)] = clusters  # the cluster of the row in each column
+    members = [np.flatnonzero(cluster_strata == s) for s in np.unique(cluster_strata)]
+    buffer = np.empty((min(chunk, n_boot), n), np.int32) if reuse else None
     done = 0
     while done < n_boot:
         k = min(chunk, n_boot - done)
-        counts = np.zeros(n * k)
-        col = np.arange(k)[:, None]
-        for idx in members:
-            draws = idx[rng.integers(0, len(idx), size=(k, len(idx)))]
-            counts += np.bincount((draws * k + col).ravel(), minlength=n * k)
+        ccounts = np.empty((k, C), np.int32)
+        for s, c, counts in _draw_counts([len(m) for m in members], k, rng):
+            ccounts[c, members[s]] = counts
         done += k
-        yield counts.reshape(n, k)
+        yield np.take(ccounts, at_column, axis=1, out=buffer[:k] if reuse else None)
 
 
 def cluster_counts(clusters: np.ndarray, cluster_strata: np.ndarray, *, n_boot: int, rng: np.random.Generator,
@@ -44,20 +110,8 @@ def cluster_counts(clusters: np.ndarray, cluster_strata: np.ndarray, *, n_boot: 
 
     ``clusters`` gives each row's cluster code ``0..C-1``; ``cluster_strata`` each cluster's stratum.
     """
-    clusters = np.asarray(clusters)
-    n = len(clusters)
-    C = len(cluster_strata)
-    members = [np.flatnonzero(np.asarray(cluster_strata) == s) for s in np.unique(cluster_strata)]
-    done = 0
-    while done < n_boot:
-        k = min(chunk, n_boot - done)
-        ccounts = np.zeros(C * k)
-        col = np.arange(k)[:, None]
-        for idx in members:
-            draws = idx[rng.integers(0, len(idx), size=(k, len(idx)))]
-            ccounts += np.bincount((draws * k + col).ravel(), minlength=C * k)
-        done += k
-        yield ccounts.reshape(C, k)[clusters]
+    for block in cluster_count_rows(clusters, cluster_strata, n_boot=n_boot, rng=rng, chunk=chunk):
+        yield block.T.astype(float)
 
 
 def holm(p_values) -> list[float | None]:
@@ -97,23 +151,33 @@ def bootstrap_p_value(observed: float, samples: np.ndarray, *, null: float = 0.0
     return float((1 + extreme) / (1 + len(s)))
 
 
-def _midranks(x: np.ndarray) -> np.ndarray:
-    from scipy import stats
-
-    return stats.rankdata(x, method="average")
+def _midranks_of_sorted(v: np.ndarray) -> np.ndarray:
+    """Midranks (1-based, ties share their mean rank: ``scipy.stats.rankdata(method="average")``) of
+    values already in ascending order."""
+    n = len(v)
+    new = np.r_[True, v[1:] != v[:-1]] if n else np.zeros(0, bool)
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], n]
+    return ((starts + ends + 1) / 2)[np.cumsum(new) - 1]
 
 
 def delong_variance(scores, labels) -> tuple[float, float]:
-    """AUROC and its DeLong (1988) variance, by the midrank formulation of Sun & Xu (2014)."""
+    """AUROC and its DeLong (1988) variance, by the midrank formulation of Sun & Xu (2014). One sort
+    gives all three midrankings (all rows, positives, negatives)."""
     s = np.asarray(scores, float)
     y = np.asarray(labels, bool)
-    x, z = s[y], s[~y]
-    m, n = len(x), len(z)
+    m, n = int(y.sum()), int((~y).sum())
     if m < 2 or n < 2:
         return float("nan"), float("nan")
-    tz = _midranks(np.r_[x, z])
-    v10 = (tz[:m] - _midranks(x)) / n
-    v01 = 1 - (tz[m:] - _midranks(z)) / m
+    order = np.argsort(s, kind="mergesort")
+    s_sorted, y_sorted = s[order], y[order]
+    ranks = np.empty(len(s))
+    ranks[order] = _midranks_of_sorted(s_sorted)
+    within = np.empty(len(s))  # each row's midrank among the rows of its own label
+    within[order[y_sorted]] = _midranks_of_sorted(s_sorted[y_sorted])
+    within[order[~y_sorted]] = _midranks_of_sorted(s_sorted[~y_sorted])
+    v10 = (ranks[y] - within[y]) / n
+    v01 = 1 - (ranks[~y] - within[~y]) / m
     auc = float(v10.mean())
     return auc, float(v10.var(ddof=1) / m + v01.var(ddof=1) / n)
 

@@ -7,8 +7,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fairskin.audits._bootstrap import cluster_counts, delong_variance, stratified_counts
-from fairskin.audits._metrics import METRICS, ROC_GRID_POINTS, SortedRows, weighted_metrics
+from fairskin.audits._bootstrap import cluster_count_rows, delong_variance, stratified_count_rows
+from fairskin.audits._metrics import (
+    METRICS,
+    ROC_GRID_POINTS,
+    Scratch,
+    SortedRows,
+    add_sums,
+    count_sums,
+    rank_metrics,
+    rate_metrics,
+    running_sums,
+)
 from fairskin.skintone import FST_GROUPS, ROMAN
 
 __all__ = ["Engine", "group_keys", "rows_of"]
@@ -47,8 +57,16 @@ def _counts(scores: np.ndarray, y: np.ndarray, idx: np.ndarray, threshold: float
 
 
 def _chunk(n_rows: int) -> int:
-    """Resamples per block: ~32 M weights in flight (256 MB), at most 64."""
+    """Resamples per block of draws: ~32 M counts (128 MB), at most 64. It fixes the order in which
+    the generator's draws become resamples, so it stays what it was for the same seed to give the
+    same resamples."""
     return int(max(1, min(64, 2 ** 25 // max(n_rows, 1))))
+
+
+def _pass_rows(n_rows: int) -> int:
+    """Resamples per pass of the metrics: the work arrays hold ~8 times the counts of one pass, so
+    ~16 M counts per pass (~0.4 GB of work arrays) keeps a million rows well under 2 GB."""
+    return int(max(1, min(64, 2 ** 24 // max(n_rows, 1))))
 
 
 class Engine:
@@ -96,18 +114,16 @@ class Engine:
         else:
             self.strata = pd.factorize(type_key + np.where(y, ":1", ":0"))[0]
             self.resampling = "rows"
-        self.prep = {m: {k: SortedRows.build(idx, s, y, threshold=thresholds[m], ece_bins=cfg.ece_bins)
-                         for k, idx in self.rows.items()} for m, s in scores.items()}
+        self._layout(type_key, y, scores, thresholds, cfg)
         self.counts = {m: {k: _counts(s, y, idx, thresholds[m]) for k, idx in self.rows.items()}
                        for m, s in scores.items()}
         self.delong = {m: {k: delong_variance(s[idx], y[idx]) for k, idx in self.rows.items()}
                        for m, s in scores.items()}
-        G = ROC_GRID_POINTS
+        point = self._metrics(np.ones((1, len(y)), np.int32))
         self.values, self.roc = {}, {}
-        for m, d in self.prep.items():
+        for m, d in point.items():
             self.values[m], self.roc[m] = {}, {}
-            for k, p in d.items():
-                out = weighted_metrics(p, np.ones((p.n, 1)), roc_points=G)
+            for k, out in d.items():
                 self.roc[m][k] = out.pop("roc_tpr")[0]
                 self.values[m][k] = {name: (v[0] if name == "ece_bins" else float(v[0])) for name, v in out.items()}
         self.corrected: dict = {}
@@ -144,15 +160,82 @@ class Engine:
 
         return key[0] in self.corrected and metric in CORRECTED_METRICS
 
-    def weight_blocks(self):
-        """The bootstrap's count matrices ``(n_rows, k)``, block by block; the same resamples on
-        every call (the seed is the config's)."""
+    def _layout(self, type_key: np.ndarray, y: np.ndarray, scores: dict[str, np.ndarray], thresholds, cfg) -> None:
+        """Order the bootstrap's count columns: rows grouped by cell (skin type, or group for rows
+        with only a group) and label, each run in the first model's score order, so that a cell's
+        rows are consecutive columns (views, no gathers) and every group is a union of cells
+        whose additive sums (:func:`count_sums`) just add up."""
+        cell = pd.factorize(type_key)[0]
+        first = scores[next(iter(scores))]
+        self.order = np.lexsort((first, y, cell))  # column j holds row order[j]
+        self.column = np.empty_like(self.order)
+        self.column[self.order] = np.arange(len(y))
+        y_col = y[self.order]
+        cells = {c: self.column[np.flatnonzero(cell == c)] for c in np.unique(cell)}
+        self.key_cells = {}
+        for key, idx in self.rows.items():
+            cs = [int(c) for c in np.unique(cell[idx])]
+            self.key_cells[key] = cs if sum(len(cells[c]) for c in cs) == len(idx) else None
+        self.prep, self.cell_prep = {}, {}
+        for m, s in scores.items():
+            s_col = s[self.order]
+            self.prep[m] = {k: SortedRows.build(self.column[idx], s_col, y_col, threshold=thresholds[m],
+                                                ece_bins=cfg.ece_bins) for k, idx in self.rows.items()}
+            self.cell_prep[m] = {}
+            for c, cols in cells.items():
+                same = next((k for k, cs in self.key_cells.items() if cs == [c]), None)
+                self.cell_prep[m][c] = self.prep[m][same] if same else SortedRows.build(
+                    cols, s_col, y_col, threshold=thresholds[m], ece_bins=cfg.ece_bins)
+        # keys whose rows are one cell take that cell's rank metrics
+        self.cell_keys = {c: [k for k, cs in self.key_cells.items() if cs == [c]] for c in cells}
+
+    def _metrics(self, counts: np.ndarray, scratch: Scratch | None = None) -> dict:
+        """model -> key -> metric name -> values, one per row of ``counts`` ``(k, n_rows)`` (columns
+        in the engine's layout): every metric, ``ece_bins`` ``(k, n_bins)`` and ``roc_tpr`` ``(k, G)``."""
+        out = {}
+        scratch = scratch or Scratch()
+        G = ROC_GRID_POINTS
+        for m in self.scores:
+            sums, ranks = {}, {}
+            for c, rows in self.cell_prep[m].items():
+                Wn, Wp = rows.split(counts, scratch=scratch)
+                Cn, Cp = running_sums(Wn, scratch=scratch, role="Cn"), running_sums(Wp, scratch=scratch, role="Cp")
+                sums[c] = count_sums(rows, Wn, Wp, Cn, Cp)
+                if self.cell_keys[c]:
+                    r = rank_metrics(rows, Wp, Cn, Cp, roc_points=G, scratch=scratch)
+                    ranks.update({k: r for k in self.cell_keys[c]})
+            out[m] = {}
+            for key, rows in self.prep[m].items():
+                cs = self.key_cells[key]
+                if key not in ranks or cs is None:
+                    Wn, Wp = rows.split(counts, scratch=scratch)
+                    Cn, Cp = (running_sums(Wn, scratch=scratch, role="Cn"),
+                              running_sums(Wp, scratch=scratch, role="Cp"))
+                    ranks[key] = rank_metrics(rows, Wp, Cn, Cp, roc_points=G, scratch=scratch)
+                    if cs is None:
+                        sums[key] = count_sums(rows, Wn, Wp, Cn, Cp)
+                d = rate_metrics(sums[key] if cs is None else add_sums([sums[c] for c in cs]))
+                d.update(ranks[key])
+                out[m][key] = d
+        return out
+
+    def count_blocks(self, *, reuse: bool = False):
+        """The bootstrap's count rows ``(k, n_rows)`` int32, columns in the engine's layout
+        (``self.column[i]`` holds row ``i``), block by block; the same resamples on every call
+        (the seed is the config's). ``reuse``: see :func:`stratified_count_rows`."""
         rng = np.random.default_rng(self.cfg.seed)
         n = len(self.y)
         if self.clustered:
-            return cluster_counts(self.cluster_codes, self.cluster_strata, n_boot=self.cfg.n_boot, rng=rng,
-                                  chunk=_chunk(n))
-        return stratified_counts(self.strata, n_boot=self.cfg.n_boot, rng=rng, chunk=_chunk(n))
+            return cluster_count_rows(self.cluster_codes, self.cluster_strata, n_boot=self.cfg.n_boot, rng=rng,
+                                      chunk=_chunk(n), columns=self.column, reuse=reuse)
+        return stratified_count_rows(self.strata, n_boot=self.cfg.n_boot, rng=rng, chunk=_chunk(n),
+                                     columns=self.column, reuse=reuse)
+
+    def weight_blocks(self):
+        """The bootstrap's count matrices ``(n_rows, k)`` (rows in the data's order), block by block;
+        the same resamples on every call (the seed is the config's)."""
+        for block in self.count_blocks(reuse=True):
+            yield np.take(block, self.column, axis=1).T.astype(float)
 
     def _resample(self) -> None:
         cfg = self.cfg
@@ -162,21 +245,23 @@ class Engine:
             for k in d:
                 self.samples[m][k]["ece_bins"] = np.empty((B, cfg.ece_bins))
         self.roc_samples = {m: {k: np.empty((B, G)) for k in d} for m, d in self.prep.items()}
-        blocks = self.weight_blocks()
         done = 0
-        # The only BLAS call (the ECE bin sums) is small; BLAS threads just fight for the cores.
+        # The only BLAS calls (the calibration bins' dot products) are small; BLAS threads just fight for the cores.
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1, user_api="blas"):
-            for W in blocks:
-                k = W.shape[1]
-                for m, d in self.prep.items():
-                    for key, p in d.items():
-                        out = weighted_metrics(p, W[p.index], roc_points=G)
-                        self.roc_samples[m][key][done:done + k] = out.pop("roc_tpr")
-                        for name, v in out.items():
-                            self.samples[m][key][name][done:done + k] = v
-                done += k
+            scratch = Scratch()
+            step = _pass_rows(len(self.y))
+            for counts in self.count_blocks(reuse=True):
+                for a in range(0, counts.shape[0], step):
+                    part = counts[a:a + step]
+                    at = slice(done + a, done + a + part.shape[0])
+                    for m, d in self._metrics(part, scratch).items():
+                        for key, out in d.items():
+                            self.roc_samples[m][key][at] = out.pop("roc_tpr")
+                            for name, v in out.items():
+                                self.samples[m][key][name][at] = v
+                done += counts.shape[0]
 
     @property
     def resampling_unit(self) -> str:

@@ -40,12 +40,21 @@ _LABELS = {"1": True, "0": False, "true": True, "false": False, "malignant": Tru
            "yes": True, "no": False, "1.0": True, "0.0": False}
 
 
+def _by_distinct(col: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """``(codes, distinct)``: each value's position among the column's distinct values (missing
+    values included), so that a per-value parse runs once per distinct value, not once per row."""
+    codes, distinct = pd.factorize(col, use_na_sentinel=False)
+    return codes, pd.Series(distinct, dtype=object)
+
+
 def _parse_labels(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """-> (label, missing). Raises InputError for values that are not binary."""
-    raw = col.astype("string").str.strip().str.lower()
-    missing = raw.isna() | (raw == "") | raw.isin(["nan", "<na>", "none"])
+    codes, distinct = _by_distinct(col)
+    raw = distinct.astype("string").str.strip().str.lower()
+    missing = (raw.isna() | (raw == "") | raw.isin(["nan", "<na>", "none"])).to_numpy(bool)
     mapped = raw.map(_LABELS)
-    bad = mapped.isna() & ~missing
+    bad = (mapped.isna().to_numpy(bool) & ~missing)[codes]
+    missing = missing[codes]
     if bad.any():
         distinct = sorted(pd.unique(col[~missing].astype(str).str.strip()))
         shown = ", ".join(distinct[:8]) + (", ..." if len(distinct) > 8 else "")
@@ -53,7 +62,20 @@ def _parse_labels(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
             f"label: expected binary labels (1/0, True/False, malignant/benign), found {len(distinct)} distinct "
             f"values: {shown}. For multi-class data choose a positive class (positive_class=..., --positive-class)"
             " or map diagnoses to malignant first")
-    return mapped.fillna(False).to_numpy(bool), missing.to_numpy(bool)
+    return mapped.fillna(False).to_numpy(bool)[codes], missing
+
+
+def _parse_fst_column(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`parse_fst` of a column, once per distinct value: ``(types, groups, status)`` with
+    ``status`` an object array (``None`` where parsed). A column that mixes kinds of values
+    (``True`` beside ``1`` would count as one distinct value) is parsed value by value."""
+    if pd.api.types.infer_dtype(col, skipna=True) in ("integer", "floating", "mixed-integer-float", "string",
+                                                      "empty"):
+        codes, distinct = _by_distinct(col)
+        types, groups, status = parse_fst(distinct.tolist())
+        return types[codes], groups[codes], np.asarray(status, dtype=object)[codes]
+    types, groups, status = parse_fst(col.tolist())
+    return types, groups, np.asarray(status, dtype=object)
 
 
 def clean_predictions(predictions: pd.DataFrame, *, scores: Literal["probabilities", "logits"] = "probabilities",
@@ -78,8 +100,8 @@ def clean_predictions(predictions: pd.DataFrame, *, scores: Literal["probabiliti
         raise InputError(f"{source}: the predictions table has no rows; expected one row per image")
     df, dup_bad = resolve_duplicates(predictions.reset_index(drop=True), source=source)
     images = df["image"].astype(str).to_numpy()
-    status: list[str | None] = [None] * len(df)
-    reason: list[str] = [""] * len(df)
+    status = np.full(len(df), None, dtype=object)
+    reason = np.full(len(df), "", dtype=object)
 
     s = pd.to_numeric(df["score"], errors="coerce").to_numpy(float)
     for i in np.flatnonzero(~np.isfinite(s)):
@@ -101,14 +123,14 @@ def clean_predictions(predictions: pd.DataFrame, *, scores: Literal["probabiliti
         if status[i] is None:
             status[i], reason[i] = "no_label", "label is empty"
 
-    types, groups, fst_status = parse_fst(df["fst"].tolist())
-    for i, st in enumerate(fst_status):
-        if st and status[i] is None:
-            status[i] = st
-            reason[i] = ("fst is empty" if st == "no_fst" else
+    types, groups, fst_status = _parse_fst_column(df["fst"])
+    for i in np.flatnonzero(pd.notna(fst_status)):
+        if status[i] is None:
+            status[i] = fst_status[i]
+            reason[i] = ("fst is empty" if fst_status[i] == "no_fst" else
                          f"fst={df['fst'].iloc[i]!r} is not a Fitzpatrick type (1-6, I-VI) or group (I-II, III-IV, "
                          "V-VI, 12, 34, 56)")
-    ok = np.array([st is None for st in status])
+    ok = pd.isna(status)
     diagnosis = (df["diagnosis"].astype("string").fillna("").to_numpy(str) if "diagnosis" in df
                  else np.full(len(df), "", dtype=object))
     cluster, cluster_by = images.astype(object).copy(), None
