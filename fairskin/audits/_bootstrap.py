@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["stratified_counts", "percentile_ci", "bootstrap_p_value", "delong_variance", "delong_test"]
+__all__ = ["stratified_counts", "cluster_counts", "percentile_ci", "bootstrap_p_value", "delong_variance",
+           "delong_test", "holm"]
 
 
 def stratified_counts(strata: np.ndarray, *, n_boot: int, rng: np.random.Generator, chunk: int = 64
@@ -33,6 +34,44 @@ def stratified_counts(strata: np.ndarray, *, n_boot: int, rng: np.random.Generat
             counts += np.bincount((draws * k + col).ravel(), minlength=n * k)
         done += k
         yield counts.reshape(n, k)
+
+
+def cluster_counts(clusters: np.ndarray, cluster_strata: np.ndarray, *, n_boot: int, rng: np.random.Generator,
+                   chunk: int = 64) -> Iterator[np.ndarray]:
+    """Like :func:`stratified_counts` for clustered rows (several images of one patient or lesion):
+    within each stratum of clusters, clusters are drawn with replacement as many times as the
+    stratum has clusters, and every row counts as often as its cluster was drawn.
+
+    ``clusters`` gives each row's cluster code ``0..C-1``; ``cluster_strata`` each cluster's stratum.
+    """
+    clusters = np.asarray(clusters)
+    n = len(clusters)
+    C = len(cluster_strata)
+    members = [np.flatnonzero(np.asarray(cluster_strata) == s) for s in np.unique(cluster_strata)]
+    done = 0
+    while done < n_boot:
+        k = min(chunk, n_boot - done)
+        ccounts = np.zeros(C * k)
+        col = np.arange(k)[:, None]
+        for idx in members:
+            draws = idx[rng.integers(0, len(idx), size=(k, len(idx)))]
+            ccounts += np.bincount((draws * k + col).ravel(), minlength=C * k)
+        done += k
+        yield ccounts.reshape(C, k)[clusters]
+
+
+def holm(p_values) -> list[float | None]:
+    """Holm's step-down adjustment of a family of p-values (``None`` entries are not in the
+    family and stay ``None``): the adjusted p-value of the i-th smallest of m is
+    ``max_{j <= i} min(1, (m - j + 1) p_(j))`` (Holm 1979), which controls the family-wise error."""
+    idx = [i for i, p in enumerate(p_values) if p is not None and not np.isnan(p)]
+    out: list[float | None] = [None] * len(p_values)
+    m = len(idx)
+    running = 0.0
+    for rank, i in enumerate(sorted(idx, key=lambda i: p_values[i])):
+        running = max(running, min(1.0, (m - rank) * float(p_values[i])))
+        out[i] = running
+    return out
 
 
 def percentile_ci(samples: np.ndarray, *, level: float = 0.95) -> tuple[float | None, float | None, int]:

@@ -34,22 +34,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fairskin.audits._registry import METRICS
+
 __all__ = ["METRICS", "THRESHOLD_METRICS", "ROC_GRID_POINTS", "SortedRows", "bin_edges", "bin_index",
            "calibration_bins", "roc_grid", "weighted_metrics", "weighted_roc", "point_metrics"]
 
-#: metric name -> one-line definition (the report's glossary)
-METRICS: dict[str, str] = {
-    "auroc": "area under the ROC curve (Mann-Whitney U / (P N), ties count 1/2); sklearn roc_auc_score",
-    "auprc": "average precision (step-wise area under the precision-recall curve); sklearn average_precision_score",
-    "sensitivity": "TP / (TP + FN): malignant lesions flagged (true positive rate, recall)",
-    "specificity": "TN / (TN + FP): benign lesions passed (1 - false positive rate)",
-    "ppv": "TP / (TP + FP): flagged lesions that are malignant (precision)",
-    "npv": "TN / (TN + FN): passed lesions that are benign",
-    "balanced_accuracy": "(sensitivity + specificity) / 2",
-    "f1": "2 TP / (2 TP + FP + FN)",
-    "ece": "expected calibration error: sum over equal-width score bins of bin share x |mean score - share malignant|",
-    "selection_rate": "(TP + FP) / n: share predicted malignant",
-}
 #: points of the fixed FPR grid the ROC curves are given on (0, 0.01, ..., 1)
 ROC_GRID_POINTS = 101
 #: a FPR within this of a grid point counts as on it (FPRs are ratios of counts, far coarser)
@@ -159,7 +148,8 @@ def weighted_metrics(rows: SortedRows, W: np.ndarray, *, roc_points: int = 0) ->
 
     ``W`` has shape ``(rows.n, k)``: row ``i`` holds the weights of ``rows.index[i]`` (rows in
     ascending score order) in each of ``k`` weightings. Returns metric name -> ``k`` values;
-    with ``roc_points > 0`` also ``"roc_tpr"``, shape ``(k, roc_points)``: the TPR on the grid
+    ``"ece_bins"``, shape ``(k, n_bins)``: each bin's ``share x (mean score - share malignant)``
+    (the ECE is the sum of their absolute values); with ``roc_points > 0`` also ``"roc_tpr"``, shape ``(k, roc_points)``: the TPR on the grid
     :func:`roc_grid` of each weighting (see :func:`weighted_roc`).
 
     With ``C[j]`` the total weight of rows before sorted position ``j`` and ``Cp`` the same over
@@ -171,6 +161,7 @@ def weighted_metrics(rows: SortedRows, W: np.ndarray, *, roc_points: int = 0) ->
     k = W.shape[1]
     if rows.n == 0:
         out = {m: np.full(k, np.nan) for m in METRICS}
+        out["ece_bins"] = np.full((k, rows.bin_gap.shape[0]), np.nan)
         if roc_points:
             out["roc_tpr"] = np.full((k, roc_points), np.nan)
         return out
@@ -200,7 +191,8 @@ def weighted_metrics(rows: SortedRows, W: np.ndarray, *, roc_points: int = 0) ->
     TN = N - FP
     sens = _div(TP, P)
     spec = _div(TN, N)
-    ece = _div(np.abs(rows.bin_gap @ W).sum(0), T)
+    bins = _div(rows.bin_gap @ W, T)  # (n_bins, k): signed share-weighted gap of each bin
+    ece = np.abs(bins).sum(0)
     out = {
         "auroc": auroc,
         "auprc": auprc,
@@ -212,6 +204,7 @@ def weighted_metrics(rows: SortedRows, W: np.ndarray, *, roc_points: int = 0) ->
         "f1": _div(2 * TP, 2 * TP + FP + FN),
         "ece": ece,
         "selection_rate": _div(TP + FP, T),
+        "ece_bins": bins.T,
     }
     if roc_points:
         out["roc_tpr"] = _roc_tpr(rows, C, Cp, roc_points)
@@ -271,4 +264,5 @@ def point_metrics(scores, labels, *, threshold: float = 0.5, ece_bins: int = 10)
     """Every metric on the rows as given (``nan`` where undefined)."""
     s = np.asarray(scores, float)
     rows = SortedRows.build(np.arange(len(s)), s, labels, threshold=threshold, ece_bins=ece_bins)
-    return {m: float(v[0]) for m, v in weighted_metrics(rows, np.ones((rows.n, 1))).items()}
+    out = weighted_metrics(rows, np.ones((rows.n, 1)))
+    return {m: float(out[m][0]) for m in METRICS}

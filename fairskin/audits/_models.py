@@ -31,7 +31,9 @@ import pandas as pd
 
 from fairskin.errors import InputError
 
-__all__ = ["Preprocess", "LoadedModel", "load_model", "predict", "choose_device", "HAM_MALIGNANT_CLASSES"]
+__all__ = ["Preprocess", "LoadedModel", "load_model", "predict", "choose_device", "crop_rgb", "to_tensor",
+           "positive_log_odds",
+           "HAM_MALIGNANT_CLASSES"]
 
 #: HAM10000 diagnoses counted as malignant when a multi-class model names its classes that way
 HAM_MALIGNANT_CLASSES = ("mel", "bcc", "akiec")
@@ -46,6 +48,8 @@ class Preprocess:
     crop: int = 299  # centre crop, square
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    #: DullRazor before anything else (:func:`fairskin.data.remove_hair`), as the model was trained
+    hair_removal: bool = False
 
 
 @dataclass
@@ -203,7 +207,8 @@ def _preprocess(meta: dict[str, Any], overrides: dict[str, Any]) -> Preprocess:
         if v is None:
             v = meta.get(f.name)
         if v is not None:
-            vals[f.name] = tuple(float(x) for x in v) if f.name in ("mean", "std") else int(v)
+            vals[f.name] = (tuple(float(x) for x in v) if f.name in ("mean", "std") else bool(v)
+                            if f.name == "hair_removal" else int(v))
     p = replace(Preprocess(), **vals)
     if p.crop > p.resize:
         raise InputError(f"crop: {p.crop} is larger than resize {p.resize}; the centre crop must fit")
@@ -223,30 +228,48 @@ class _ImageSet:
 
     def __getitem__(self, i):
         import torch
-        from PIL import Image
 
-        from fairskin.data import ImageLoadError, load_rgb
+        from fairskin.data import ImageLoadError, load_rgb, remove_hair
 
         p = self.pre
         try:
             rgb = load_rgb(self.root / self.images[i]).rgb
         except ImageLoadError as exc:
             return torch.zeros(3, p.crop, p.crop), i, exc.status, exc.reason
-        im = Image.fromarray(rgb)
-        w, h = im.size
-        scale = p.resize / min(w, h)
-        im = im.resize((max(p.resize, round(w * scale)), max(p.resize, round(h * scale))), Image.BILINEAR)
-        w, h = im.size
-        left, top = (w - p.crop) // 2, (h - p.crop) // 2
-        im = im.crop((left, top, left + p.crop, top + p.crop))
-        x = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1)
-        x = (x - torch.tensor(p.mean).view(3, 1, 1)) / torch.tensor(p.std).view(3, 1, 1)
-        return x, i, "ok", ""
+        if p.hair_removal:
+            rgb = remove_hair(rgb)
+        return to_tensor(crop_rgb(rgb, p), p), i, "ok", ""
 
 
-def _to_probability(out, *, meta: dict, num_classes: int | None, positive_class: str | None,
-                    class_names: list[str] | None, output: str, path: Path):
-    """Model output (batch, C) or (batch,) -> probability of the positive class."""
+def crop_rgb(rgb: np.ndarray, pre: Preprocess, *, mask: np.ndarray | None = None):
+    """What the model sees of an image, as 8-bit RGB: the shorter side resized to ``pre.resize``
+    (bilinear), then the centre ``pre.crop`` square. With ``mask`` (bool, the image's shape) returns
+    (crop, the mask put through the same geometry, nearest neighbour)."""
+    from PIL import Image
+
+    im = Image.fromarray(rgb)
+    w, h = im.size
+    scale = pre.resize / min(w, h)
+    size = (max(pre.resize, round(w * scale)), max(pre.resize, round(h * scale)))
+    left, top = (size[0] - pre.crop) // 2, (size[1] - pre.crop) // 2
+    box = (left, top, left + pre.crop, top + pre.crop)
+    crop = np.asarray(im.resize(size, Image.BILINEAR).crop(box))
+    if mask is None:
+        return crop
+    m = Image.fromarray(np.asarray(mask, bool).astype(np.uint8) * 255).resize(size, Image.NEAREST).crop(box)
+    return crop, np.asarray(m) > 127
+
+
+def to_tensor(crop: np.ndarray, pre: Preprocess):
+    """An 8-bit RGB crop -> the normalised (3, crop, crop) float tensor the model takes."""
+    import torch
+
+    x = torch.from_numpy(np.asarray(crop, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    return (x - torch.tensor(pre.mean).view(3, 1, 1)) / torch.tensor(pre.std).view(3, 1, 1)
+
+
+def _output_matrix(out, *, num_classes: int | None, path: Path):
+    """A model's output as a float (batch, classes) tensor, checked."""
     import torch
 
     if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
@@ -261,12 +284,12 @@ def _to_probability(out, *, meta: dict, num_classes: int | None, positive_class:
     if num_classes is not None and c != int(num_classes):
         raise InputError(f"{path}: model output shape {tuple(out.shape)} does not fit: expected (batch, {num_classes}) "
                          f"for num_classes={num_classes}")
-    out = out.float()
-    if c == 1:
-        if positive_class:
-            raise InputError(f"positive_class: {path} has a single output, there are no classes to choose from")
-        return torch.sigmoid(out[:, 0]) if output == "logits" else out[:, 0]
-    probs = torch.softmax(out, 1) if output == "logits" else out
+    return out.float()
+
+
+def _positive_columns(c: int, *, meta: dict, positive_class: str | None, class_names: list[str] | None,
+                      path: Path) -> list[int]:
+    """The output columns whose probabilities add up to the positive class's (a model with c >= 2 outputs)."""
     names = class_names or meta.get("class_names")
     if names is not None and len(names) != c:
         raise InputError(f"class_names: {len(names)} names given but the model has {c} outputs")
@@ -277,15 +300,53 @@ def _to_probability(out, *, meta: dict, num_classes: int | None, positive_class:
                              "'class_names' in the model's metadata)")
         if pos not in names:
             raise InputError(f"positive_class: {pos!r} is not a class of {path}; classes: {', '.join(names)}")
-        return probs[:, names.index(pos)]
+        return [list(names).index(pos)]
     if c == 2:
-        return probs[:, 1]
+        return [1]
     malignant = [i for i, n in enumerate(names or []) if str(n).lower() in HAM_MALIGNANT_CLASSES]
     if not malignant:
         raise InputError(
             f"{path}: model has {c} outputs; say which mean malignant: give class_names with HAM10000's "
             f"{', '.join(HAM_MALIGNANT_CLASSES)} (summed as malignant) or choose positive_class (--positive-class)")
-    return probs[:, malignant].sum(1)
+    return malignant
+
+
+def _to_probability(out, *, meta: dict, num_classes: int | None, positive_class: str | None,
+                    class_names: list[str] | None, output: str, path: Path):
+    """Model output (batch, C) or (batch,) -> probability of the positive class."""
+    import torch
+
+    out = _output_matrix(out, num_classes=num_classes, path=path)
+    if out.shape[1] == 1:
+        if positive_class:
+            raise InputError(f"positive_class: {path} has a single output, there are no classes to choose from")
+        return torch.sigmoid(out[:, 0]) if output == "logits" else out[:, 0]
+    cols = _positive_columns(out.shape[1], meta=meta, positive_class=positive_class, class_names=class_names,
+                             path=path)
+    probs = torch.softmax(out, 1) if output == "logits" else out
+    return probs[:, cols].sum(1)
+
+
+def positive_log_odds(out, *, meta: dict, num_classes: int | None = None, positive_class: str | None = None,
+                      class_names: list[str] | None = None, output: str = "logits", path: Path = Path("model")):
+    """log(p / (1 - p)) of the positive class, from a model's output: the differentiable score that
+    attribution methods explain (the audited probability is its sigmoid). From logits it is exact
+    (log-sum-exp of the positive columns minus that of the others); from probabilities clipped at
+    1e-7."""
+    import torch
+
+    out = _output_matrix(out, num_classes=num_classes, path=path)
+    c = out.shape[1]
+    if c == 1:
+        if output == "logits":
+            return out[:, 0]
+        p = out[:, 0].clamp(1e-7, 1 - 1e-7)
+        return torch.log(p) - torch.log1p(-p)
+    cols = _positive_columns(c, meta=meta, positive_class=positive_class, class_names=class_names, path=path)
+    rest = [i for i in range(c) if i not in cols]
+    if output == "logits":
+        return torch.logsumexp(out[:, cols], 1) - torch.logsumexp(out[:, rest], 1)
+    return torch.log(out[:, cols].sum(1).clamp_min(1e-7)) - torch.log(out[:, rest].sum(1).clamp_min(1e-7))
 
 
 def predict(model: LoadedModel, manifest: pd.DataFrame, *, root: str | Path | None = None, batch_size: int = 32,

@@ -15,15 +15,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fairskin.audits._classifier import (
-    DEFAULTS,
-    AuditResult,
-    Criterion,
-    _audit_frames,
-    _config,
-    _read_predictions_csv,
-    clean_predictions,
-)
+from fairskin.audits._classifier import audit_frames, make_config
+from fairskin.audits._compare import Criterion
+from fairskin.audits._predictions import CLUSTER_COLUMNS, clean_predictions, read_predictions_csv
+from fairskin.audits._result import DEFAULTS, AuditResult
 from fairskin.errors import InputError
 
 __all__ = ["audit", "audit_model", "read_labels_csv"]
@@ -134,11 +129,17 @@ def audit(
     reference_group: str | None = None,
     min_group_n: int = DEFAULTS.min_group_n,
     min_group_positives: int = DEFAULTS.min_group_positives,
+    min_group_negatives: int = DEFAULTS.min_group_negatives,
     min_cell_n: int = DEFAULTS.min_cell_n,
     ratio_bounds: tuple[float, float] = DEFAULTS.ratio_bounds,
     criteria: Sequence[Criterion] | None = None,
+    label_confusion=None,
     min_gain: float = DEFAULTS.min_gain,
     max_drop: float = DEFAULTS.max_drop,
+    saliency: str | None = None,
+    saliency_layer: str | None = None,
+    counterfactual_tone: bool = False,
+    masks: str | Path | None = None,
 ) -> AuditResult:
     """Audit one or more models (or predictions CSVs) per skin type; compare them when several.
 
@@ -148,15 +149,31 @@ def audit(
     (paired bootstrap) against ``criteria`` (default: :func:`default_criteria` with
     ``min_gain``/``max_drop``). See :func:`audit_predictions` for the audit parameters and
     :mod:`fairskin.audits._models` for the model parameters.
+
+    Why a model does worse on some skin (model files only; ``docs/audit-json.md``): ``saliency``
+    (a method of :data:`SALIENCY_METHODS`, e.g. ``"gradcam"``; ``saliency_layer`` overrides the
+    automatic layer) adds the section ``saliency``: the share of attribution on lesion, healthy
+    skin and background per skin type; ``counterfactual_tone`` adds ``counterfactual``: score
+    changes and prediction flips when each image's healthy skin is re-toned to every other type.
+    ``masks``: a directory of lesion masks (as ``fairskin label --masks``); without it the label
+    stage's automatic lesion segmentation is used.
     """
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     if not paths:
         raise InputError("inputs: give at least one model file or predictions CSV")
-    cfg = _config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds, min_gain,
-                  max_drop)
+    cfg = make_config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds, min_gain,
+                      max_drop, min_group_negatives)
     for p in paths:
         if not p.is_file():
             raise InputError(f"inputs: file not found: {p}")
+    explain = saliency is not None or counterfactual_tone
+    if explain or saliency_layer is not None:
+        _check_explain(paths, saliency, saliency_layer)
+    lesion_masks = None
+    if masks is not None:
+        from fairskin.label import LesionMasks
+
+        lesion_masks = LesionMasks(masks, arg="masks")
     names = _model_names(paths)
     is_csv = [p.suffix.lower() == ".csv" for p in paths]
     manifest = None
@@ -203,7 +220,7 @@ def audit(
     frames, bad, n_input, kinds, mthr = {}, {}, {}, {}, {}
     for p, nm, csv in zip(paths, names, is_csv):
         if csv:
-            df = _read_predictions_csv(p)
+            df = read_predictions_csv(p)
             if positive_class is not None:
                 if "diagnosis" not in df.columns:
                     raise InputError(f"positive_class: {p.name} has no 'diagnosis' column to choose the positive "
@@ -228,7 +245,9 @@ def audit(
                              "label": label.iloc[keep].to_numpy(bool)[ok] if positive_class is not None
                              else rows["malignant"].to_numpy(bool)[ok],
                              "fst": np.array(fst_kept, dtype=object)[ok],
-                             "diagnosis": rows["diagnosis"].astype("string").fillna("").to_numpy(str)[ok]})
+                             "diagnosis": rows["diagnosis"].astype("string").fillna("").to_numpy(str)[ok],
+                             **{c: rows[c].astype("string").fillna("").to_numpy(str)[ok]
+                                for c in CLUSTER_COLUMNS if c in rows}})
         if save_predictions is not None:
             out = Path(save_predictions)
             out.mkdir(parents=True, exist_ok=True)
@@ -241,15 +260,70 @@ def audit(
         data_info["n_rows"] = max(n_input.values())
     if positive_class is not None:
         data_info["positive_class"] = positive_class
-    return _audit_frames(
+    result = audit_frames(
         frames, bad_rows=bad, n_input=n_input, threshold=threshold, target_sensitivity=target_sensitivity, cfg=cfg,
         group_level=group_level, reference_group=reference_group, criteria=criteria, fst_source=fst_src,
         fst_source_detail=fst_detail, data_info=data_info, scores=scores if all(is_csv) else "probabilities",
-        paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr)
+        paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr,
+        label_confusion=label_confusion)
+    if explain:
+        from fairskin.audits._explain import explain_model
+        from fairskin.audits._models import choose_device, load_model
+        from fairskin.audits._unitstats import unit_ids
+
+        ids, unit = unit_ids(manifest, manifest["image"].astype(str))
+        units = dict(zip(manifest["image"].astype(str), ids))
+        for p, nm in zip(paths, names):
+            model = load_model(p, arch=arch, num_classes=num_classes, trust_model=trust_model)
+            sec, tables = explain_model(
+                model, result.frames[nm], root=data, threshold=result.model(nm)["threshold"], units=units,
+                saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone,
+                masks=lesion_masks, preprocess={"resize": resize, "crop": crop, "mean": mean, "std": std},
+                num_classes=num_classes, positive_class=None if positive_class is None or
+                (class_names is None and "class_names" not in model.metadata) else positive_class,
+                class_names=class_names, output=model_output, device=choose_device(device), n_boot=cfg.n_boot,
+                seed=cfg.seed, ci_level=cfg.ci_level, min_group_n=cfg.min_group_n,
+                group_level=result.meta["group_level"], progress=_ProgressBar if progress else None)
+            for key, entry in sec.items():
+                result.sections.setdefault(key, []).append({"model": nm, "resampling_unit": unit, **entry})
+            if save_predictions is not None:
+                for key, table in tables.items():
+                    table.to_csv(Path(save_predictions) / f"{Path(nm).name}.{key}.csv", index=False)
+    return result
+
+
+def _check_explain(paths: Sequence[Path], saliency: str | None, saliency_layer: str | None) -> None:
+    """Saliency and counterfactuals run a model: refuse predictions CSVs and unknown methods up front."""
+    if saliency is None and saliency_layer is not None:
+        raise InputError("saliency_layer: given without saliency; choose a method with --saliency (e.g. gradcam)")
+    csvs = [p.name for p in paths if p.suffix.lower() == ".csv"]
+    if csvs:
+        raise InputError(f"saliency / counterfactual_tone: {csvs[0]} is a predictions CSV; these audits run the model "
+                         "itself: give model files (and --data)")
+    if saliency is not None:
+        from fairskin.audits._saliency import _import_cam
+
+        _import_cam(saliency)
+
+
+class _ProgressBar:
+    """A rich progress bar: call it once per image, close it at the end."""
+
+    def __init__(self, label: str, total: int):
+        from rich.progress import Progress
+
+        self.bar = Progress(transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task(label, total=total)
+
+    def __call__(self) -> None:
+        self.bar.advance(self.task)
+
+    def close(self) -> None:
+        self.bar.stop()
 
 
 def audit_model(model: str | Path | Sequence[str | Path], data: str | Path, **kwargs) -> AuditResult:
     """Run a model (or several, compared with the first) over the data set ``data`` and audit it;
     keyword arguments as :func:`audit`."""
     return audit(model, data=data, **kwargs)
-

@@ -123,13 +123,14 @@ def _abs(root: Path, rel) -> str:
 
 # --------------------------------------------------------------------------- ITA
 
-def _measure_ita(paths: list[str], *, scale: str, cache_dir, progress: bool, label: str) -> pd.DataFrame:
+def _measure_ita(paths: list[str], *, scale: str, cache_dir, progress: bool, label: str,
+                 hair_removal: bool = False) -> pd.DataFrame:
     """``estimate_image`` on every path (cached per image like the features)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from fairskin.label import LabelConfig, estimate_image
 
-    cfg = LabelConfig(scale=scale)
+    cfg = LabelConfig(scale=scale, hair_removal=hair_removal)
     key_id = f"ita-{cfg.fingerprint()}"
     rows = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -239,7 +240,13 @@ def _cell_realism(fs: np.ndarray, fr: np.ndarray, *, dim: int, is_fid: bool, cfg
                            f"dimension + 1 and a {cfg.fid_min_images}-image floor); use KID")
     if min(n_s, n_r) >= 2:
         k = kid(fs, fr, subsets=cfg.kid_subsets, subset_size=cfg.kid_subset_size, seed=cfg.seed)
-        out["kid"] = {"value": k.value, "ci": None, "std": k.std, "subset_size": k.subset_size}
+        # a set that fits in one subset: a jackknife standard error gives the interval (the spread over
+        # subsets of the same images is ~0 by construction); otherwise torch-fidelity's std over subsets
+        ci = None
+        if k.std_method == "jackknife" and np.isfinite(k.std):
+            ci = [k.value - 1.959964 * k.std, k.value + 1.959964 * k.std]
+        out["kid"] = {"value": k.value, "ci": ci, "std": k.std, "std_method": k.std_method,
+                      "subset_size": k.subset_size}
     else:
         out["kid"] = None
     if n_s > cfg.prc_k and n_r > cfg.prc_k:
@@ -340,11 +347,11 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
 
     # ITA, re-measured with label's estimator
     m = _measure_ita(list(syn["path"]), scale=cfg.scale, cache_dir=cache_dir, progress=progress,
-                     label="ITA (synthetic)")
+                     label="ITA (synthetic)", hair_removal=cfg.hair_removal)
     syn["ita_remeasured"], syn["fst_remeasured"] = m["ita"].to_numpy(), m["fst"].array
     syn["ita_status"], syn["ita_reason"] = m["status"].to_numpy(), m["reason"].to_numpy()
     mr = _measure_ita(list(rl["path"]), scale=cfg.scale, cache_dir=cache_dir, progress=progress,
-                      label="ITA (real)")
+                      label="ITA (real)", hair_removal=cfg.hair_removal)
     rl["ita"], rl["fst_estimated"] = mr["ita"].to_numpy(), mr["fst"].array
     human = rl["fst_human"] if "fst_human" in rl.columns else pd.Series(pd.NA, index=rl.index, dtype="Int64")
     human = pd.to_numeric(human, errors="coerce").astype("Int64")
@@ -483,7 +490,9 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
         "fid_is_inception": bool(ext.is_fid),
         "fid_min_images": fid_min_images(ext.dim, cfg.fid_min_images),
         "kid": {"kernel": "polynomial (x.y/d + 1)^3", "subsets": cfg.kid_subsets, "subset_size": cfg.kid_subset_size,
-                "estimator": "u-statistic, paired subsets"},
+                "estimator": "u-statistic, paired subsets",
+                "uncertainty": "std over subsets when both sets exceed the subset size; otherwise a 95% "
+                               "interval from the two-sample jackknife standard error on the whole sets"},
         "lpips_backbone": None if lp_model is None else str(lpips_backbone),
         "min_reliable_n": cfg.min_reliable_n, "config": asdict(cfg),
         "run": {"features_computed": fsyn.n_computed + freal.n_computed,

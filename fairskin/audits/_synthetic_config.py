@@ -23,6 +23,8 @@ class SyntheticAuditConfig:
     batch_size: int = 32
     #: ITA scale for the requested type's interval and for the measured type
     scale: str = DEFAULT_SCALE
+    #: inpaint hair (DullRazor) before the ITA of each image is measured
+    hair_removal: bool = False
     #: degrees outside the requested interval still counted as "within tolerance"
     ita_tolerance: float = 5.0
     #: FID only when both sets have at least max(feature dim + 1, this) images; else KID only

@@ -11,29 +11,60 @@ Building blocks: ``stratified_counts`` yields bootstrap count matrices of shape 
 ``weighted_metrics(SortedRows.build(...), W)`` computes every metric for each of the k columns.
 """
 
-from fairskin.audits._bootstrap import bootstrap_p_value, delong_test, percentile_ci, stratified_counts
-from fairskin.audits._classifier import (
-    DDI_THRESHOLDS,
-    DEFAULTS,
-    PREDICTION_COLUMNS,
-    AuditConfig,
-    AuditResult,
+from fairskin.audits._bootstrap import (
+    bootstrap_p_value,
+    cluster_counts,
+    delong_test,
+    holm,
+    percentile_ci,
+    stratified_counts,
+)
+from fairskin.audits._classifier import DDI_THRESHOLDS, audit_predictions, compare_audits
+from fairskin.audits._compare import (
+    COMPARE_METRICS,
     Criterion,
-    audit_predictions,
-    clean_predictions,
-    compare_audits,
     default_criteria,
+    judge,
+    judge_criterion,
     make_criteria,
-    parse_fst,
+    verdict_title,
+)
+from fairskin.audits._fairness import RATIO_METRICS, gap_reading
+from fairskin.audits._misclass import CORRECTED_METRICS, LabelConfusion, read_label_confusion
+from fairskin.audits._intervals import METHODS as CI_METHODS
+from fairskin.audits._intervals import (
+    extremum,
+    extremum_bounds,
+    extremum_noise,
+    logit_delong,
+    mover_difference,
+    wilson,
 )
 from fairskin.audits._metrics import METRICS, SortedRows, point_metrics, weighted_metrics
-from fairskin.audits._models import LoadedModel, Preprocess, load_model, predict
+from fairskin.audits._models import LoadedModel, Preprocess, choose_device, load_model, predict
+from fairskin.audits._predictions import CLUSTER_COLUMNS, PREDICTION_COLUMNS, clean_predictions
+from fairskin.audits._registry import GAPS, GROUP_METRICS, Gap, GroupMetric, gap_terms, gap_value
+from fairskin.audits._result import DEFAULTS, SCHEMA, AuditConfig, AuditResult
 from fairskin.audits._run import audit, audit_model, read_labels_csv
+from fairskin.audits._simulation import (
+    Design,
+    calibration_confusion,
+    coverage_study,
+    ita_like_confusion,
+    simulate_predictions,
+    true_values,
+)
+from fairskin.skintone import parse_fst
 
 __all__ = [
-    "DEFAULTS", "DDI_THRESHOLDS", "METRICS", "PREDICTION_COLUMNS",
-    "AuditConfig", "AuditResult", "Criterion", "LoadedModel", "Preprocess", "SortedRows",
-    "audit", "audit_model", "audit_predictions", "bootstrap_p_value", "clean_predictions", "compare_audits",
-    "default_criteria", "delong_test", "load_model", "make_criteria", "parse_fst", "percentile_ci",
-    "point_metrics", "predict", "read_labels_csv", "stratified_counts", "weighted_metrics",
+    "CI_METHODS", "Design", "calibration_confusion", "coverage_study", "ita_like_confusion", "simulate_predictions",
+    "true_values", "CLUSTER_COLUMNS", "COMPARE_METRICS", "DEFAULTS", "DDI_THRESHOLDS", "GAPS", "GROUP_METRICS",
+    "METRICS", "PREDICTION_COLUMNS", "RATIO_METRICS", "SCHEMA",
+    "AuditConfig", "AuditResult", "Criterion", "Gap", "GroupMetric", "LoadedModel", "Preprocess", "SortedRows",
+    "audit", "audit_model", "audit_predictions", "bootstrap_p_value", "choose_device", "clean_predictions",
+    "cluster_counts", "compare_audits", "default_criteria", "delong_test", "extremum", "extremum_bounds",
+    "extremum_noise", "gap_terms", "gap_value",
+    "holm", "judge", "gap_reading", "verdict_title", "CORRECTED_METRICS", "LabelConfusion", "read_label_confusion", "judge_criterion", "load_model", "logit_delong", "make_criteria", "mover_difference",
+    "parse_fst", "percentile_ci", "point_metrics", "predict", "read_labels_csv", "stratified_counts",
+    "weighted_metrics", "wilson",
 ]

@@ -41,6 +41,7 @@ _COMMAND_MODULES = (
     "audit_synthetic",
     "train_classifier",
     "experiment",
+    "reader_study",
 )
 
 

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from fairskin.audits._classifier import DEFAULTS
+from fairskin.audits.classifier import DEFAULTS
 from fairskin.cli import app, console
 from fairskin.errors import FairskinError, InputError
 
@@ -43,6 +43,9 @@ def audit(
     data_format: Optional[str] = typer.Option(None, "--format", help="Data set format (detected when omitted)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="labels.csv from `fairskin label`: use estimated "
                                           "skin types."),
+    label_confusion: Optional[Path] = typer.Option(None, "--label-confusion", help="The labeller's confusion with "
+                                                   "human types (`fairskin label --confusion` or its --json): "
+                                                   "estimate metrics for the true skin types."),
     fst_source: str = typer.Option("auto", "--fst-source", help="auto (estimated with --labels, else human), human "
                                    "or estimated."),
     positive_class: Optional[str] = typer.Option(None, "--positive-class", help="Diagnosis counted as positive "
@@ -81,6 +84,7 @@ def audit(
                                                   "against (default: the lightest with --min-group-n images)."),
     min_group_n: int = typer.Option(DEFAULTS.min_group_n, "--min-group-n"),
     min_group_positives: int = typer.Option(DEFAULTS.min_group_positives, "--min-group-positives"),
+    min_group_negatives: int = typer.Option(DEFAULTS.min_group_negatives, "--min-group-negatives"),
     min_cell_n: int = typer.Option(DEFAULTS.min_cell_n, "--min-cell-n", help="Mask skin type x diagnosis cells "
                                    "smaller than this."),
     ratio_bounds: str = typer.Option(f"{DEFAULTS.ratio_bounds[0]},{DEFAULTS.ratio_bounds[1]}", "--ratio-bounds"),
@@ -88,12 +92,21 @@ def audit(
                                    "on V-VI."),
     max_drop: float = typer.Option(DEFAULTS.max_drop, "--max-drop", help="Comparison: largest relative AUROC drop "
                                    "allowed on FST I-III."),
+    saliency: Optional[str] = typer.Option(None, "--saliency", help="Attribution method for the saliency audit per "
+                                           "skin type: gradcam, gradcam++, hirescam, xgradcam, layercam, eigencam, "
+                                           "scorecam (pytorch-grad-cam)."),
+    saliency_layer: Optional[str] = typer.Option(None, "--saliency-layer", help="Module name the saliency map is "
+                                                 "built from (default: chosen for CNNs and ViTs)."),
+    counterfactual_tone: bool = typer.Option(False, "--counterfactual-tone", help="Re-tone each image's healthy "
+                                             "skin to every other skin type and report score changes and flips."),
+    masks: Optional[Path] = typer.Option(None, "--masks", help="Directory of lesion masks (<stem>_mask.png, white = "
+                                         "lesion) for --saliency and --counterfactual-tone."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the audit as JSON (docs/audit-json.md)."),
     html: Optional[Path] = typer.Option(None, "--html", help="Write the HTML report."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Audit a classifier per Fitzpatrick skin type with bootstrap confidence intervals."""
-    from fairskin.audits._run import audit as run_audit
+    from fairskin.audits.classifier import audit as run_audit
 
     result = run_audit(
         inputs, data=data, data_format=data_format, labels=labels, fst_source=fst_source,
@@ -104,10 +117,12 @@ def audit(
         progress=not quiet, save_predictions=save_predictions, threshold=_threshold(threshold),
         target_sensitivity=target_sensitivity, n_boot=n_boot, seed=seed, ci_level=ci_level, group_level=group_level,
         reference_group=reference_group, min_group_n=min_group_n, min_group_positives=min_group_positives,
-        min_cell_n=min_cell_n, ratio_bounds=_floats(ratio_bounds, "--ratio-bounds", 2), min_gain=min_gain,
-        max_drop=max_drop)
+        min_group_negatives=min_group_negatives, label_confusion=label_confusion, min_cell_n=min_cell_n,
+        ratio_bounds=_floats(ratio_bounds, "--ratio-bounds", 2), min_gain=min_gain, max_drop=max_drop,
+        saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone, masks=masks)
     d = result.to_dict()
     print_audit(d)
+    print_why(d)
     if json_path:
         result.to_json(json_path)
         console.print(f"json: {json_path}")
@@ -151,14 +166,14 @@ def print_audit(d: dict) -> None:
                       style="dim" if not g["reliable"] else None)
         console.print(t)
         f = Table(title="Fairness gaps", title_justify="left")
-        for col in ("measure", "groups", "value (95% CI)", "p", "flags"):
+        for col in ("measure", "groups", f"value ({meta['ci_level']:.0%} CI)", "p (Holm)", "reading", "flags"):
             f.add_column(col)
         for gap in m["fairness"]:
             label = gap["name"] + (f" ({gap['method']}" + (f", {gap['agg']}" if gap["agg"] else "") + ")")
-            p = "" if gap["p_value"] is None else f"{gap['p_value']:.3g}"
-            if gap["p_value_delong"] is not None:
-                p += f" (DeLong {gap['p_value_delong']:.3g})"
-            f.add_row(label, " vs ".join(gap["groups"]), _ci(gap, 3), p, ", ".join(gap["flags"]))
+            p = "" if gap["p_value"] is None else f"{gap['p_value']:.3g} ({gap['p_value_holm']:.3g})"
+            words = {"gap": "[bold]gap[/]", "no_evidence": "no evidence of a gap", "estimate": "estimate only",
+                     "undefined": "undefined"}[gap["evidence"]]
+            f.add_row(label, " vs ".join(gap["groups"]), _ci(gap, 3), p, words, ", ".join(gap["flags"]))
         console.print(f)
         out = [r for r in m["ratios"] if "outside_bounds" in r["flags"]]
         if out:
@@ -166,11 +181,39 @@ def print_audit(d: dict) -> None:
                           + "; ".join(f"{r['metric']} {r['group']} {r['value']:.2f}" for r in out))
     for cmp in d["comparisons"]:
         t = Table(title=f"{cmp['candidate']} vs {cmp['baseline']} ({cmp['n_common']} common images): "
-                        f"{cmp['verdict'].upper()}", title_justify="left")
+                        f"{cmp['verdict_title']}", title_justify="left")
         for col in ("criterion", "observed (95% CI)", "passed", "confident"):
             t.add_column(col)
         for c in cmp["criteria"]:
-            obs = "n/a" if c["observed"] is None else f"{c['observed']:+.1%} ({c['ci_low']:+.1%} to {c['ci_high']:+.1%})"
+            obs = ("n/a" if c["observed"] is None else f"{c['observed']:+.1%}" + (
+                "" if c["ci_low"] is None else f" ({c['ci_low']:+.1%} to {c['ci_high']:+.1%})"))
             t.add_row(c["description"], obs, str(c["passed"]), str(c["confident"]))
         console.print(t)
         console.print(cmp["verdict_reason"])
+
+
+def print_why(d: dict) -> None:
+    """The saliency and counterfactual sections, when the audit has them."""
+    for s in d.get("saliency") or []:
+        t = Table(title=f"{s['model']}: where {s['method']} puts the attribution (layer {s['layer']}; share, 95% CI "
+                        f"over {s['resampling_unit']}s)", title_justify="left")
+        for col in ("group", "n", "lesion", "healthy skin", "background", "flags"):
+            t.add_column(col, justify="left" if col in ("group", "flags") else "right")
+        for g in s["groups"]:
+            sh = g["shares"]
+            t.add_row(g["group"], str(g["n"]), _ci(sh["lesion"]), _ci(sh["skin"]), _ci(sh["background"]),
+                      ", ".join(g["flags"]), style="dim" if not g["reliable"] else None)
+        console.print(t)
+        for x in s["tests"]:
+            p = "" if x["p_value"] is None else f", p = {x['p_value']:.3g} ({x['p_value_method']})"
+            console.print(f"  {x['definition']}: {_ci(x, 3)}{p}")
+    for c in d.get("counterfactual") or []:
+        t = Table(title=f"{c['model']}: healthy skin re-toned to other types ({c['landed']:.0%} landed in the "
+                        f"requested type; 95% CI over {c['resampling_unit']}s)", title_justify="left")
+        for col in ("source", "n", "flip rate", "score change", "toward darker", "toward lighter", "flags"):
+            t.add_column(col, justify="left" if col in ("source", "flags") else "right")
+        for x in c["sources"]:
+            t.add_row(x["source"], str(x["n"]), _ci(x["flip_rate"]), _ci(x["mean_score_change"], 3),
+                      _ci(x["score_change_darker"], 3), _ci(x["score_change_lighter"], 3), ", ".join(x["flags"]),
+                      style="dim" if not x["reliable"] else None)
+        console.print(t)

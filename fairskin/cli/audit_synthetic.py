@@ -38,6 +38,8 @@ def audit_synthetic_command(
     memorisation_threshold: float = typer.Option(_D.memorisation_threshold, "--memorisation-threshold", help="Flag a synthetic image whose nearest real thumbnail is closer than this x the median real-real nearest distance."),
     embedding: str = typer.Option(_D.embedding, "--embedding", help="2-D embedding: pca or tsne."),
     batch_size: int = typer.Option(_D.batch_size, "--batch-size", min=1, help="Images per feature-extraction batch."),
+    hair_removal: bool = typer.Option(_D.hair_removal, "--hair-removal", help="Inpaint hair (DullRazor) before each "
+                                      "image's ITA is measured."),
     html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -49,7 +51,7 @@ def audit_synthetic_command(
     if embedding not in ("pca", "tsne"):
         raise InputError(f"--embedding: expected 'pca' or 'tsne', got {embedding!r}")
     cfg = replace(_D, extractor=extractor, memorisation_threshold=memorisation_threshold, embedding=embedding,
-                  batch_size=batch_size)
+                  batch_size=batch_size, hair_removal=hair_removal)
     result = audit_synthetic(manifest, real=real, extractor=extractor, inception_weights=inception_weights,
                              classifier=classifier, classifier_arch=classifier_arch, trust_model=trust_model,
                              hf_model=hf_model,

@@ -66,6 +66,9 @@ def experiment(
     per_round: Optional[int] = typer.Option(None, "--per-round", help="Images generated per hard-case round."),
     num_workers: Optional[int] = typer.Option(None, "--num-workers"),
     device: Optional[str] = typer.Option(None, "--device"),
+    hair_removal: Optional[bool] = typer.Option(None, "--hair-removal/--no-hair-removal", help="Also run every arm "
+                                                "with hair inpainted (DullRazor) in its training and test images "
+                                                "(arm 'ARM+hair_removal'), compared side by side."),
     config: Optional[Path] = typer.Option(None, "--config", help="JSON or TOML file of settings (keys: these "
                                           "options' names with underscores); options given here win."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs (and which are finished) and stop."),
@@ -90,7 +93,8 @@ def experiment(
         patience=patience, balance=balance, real_weight=real_weight, val_fraction=val_fraction,
         test_fraction=test_fraction, split_seed=split_seed, n_boot=n_boot, threshold=threshold, min_gain=min_gain,
         max_drop=max_drop, rounds=rounds, per_round=per_round, num_workers=num_workers, device=device,
-        config=config, dry_run=dry_run, overwrite=overwrite, demo=replace(DemoSetup(), generator=demo_generator),
+        hair_removal=hair_removal, config=config, dry_run=dry_run, overwrite=overwrite,
+        demo=replace(DemoSetup(), generator=demo_generator),
         progress=lambda m: console.print(m, highlight=False))
     if res.dry_run:
         n = sum(r.status == "todo" for r in res.runs)
@@ -124,7 +128,8 @@ def experiment(
         st.add_row(arm, *[_ci(by[g]["metrics"]["sensitivity"]) for g in groups])
     console.print(st)
     for c in stats["comparisons"]:
-        console.print(f"[bold]{c['candidate']}[/] vs {c['baseline']}: [bold]{c['verdict']}[/] ({c['verdict_reason']})")
+        console.print(f"[bold]{c['candidate']}[/] vs {c['baseline']}: [bold]{c.get('verdict_title') or c['verdict']}[/] "
+                      f"({c['verdict_reason']})")
         for cr in c["criteria"]:
             if cr["observed"] is None:
                 console.print(f"  {cr['description']}: undefined")

@@ -24,10 +24,13 @@ def label(
     masks: Optional[Path] = typer.Option(None, "--masks", help="Directory of lesion masks (<stem>_mask.png, white = lesion)."),
     scale: str = typer.Option(_D.scale, "--scale", help=f"ITA scale: {', '.join(list_scales())}, or a scale CSV (e.g. one --calibrate wrote)."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
+    hair_removal: bool = typer.Option(_D.hair_removal, "--hair-removal", help="Inpaint hair (DullRazor) before "
+                                      "finding the healthy skin."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Fit cut-points to the data set's human skin types, save them and label with them."),
     calibrated_scale: Optional[Path] = typer.Option(None, "--calibrated-scale", help="Where --calibrate saves the fitted scale (default: <out stem>_scale.csv)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary as JSON (schema: docs/label-json.md)."),
     html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report."),
+    confusion: Optional[Path] = typer.Option(None, "--confusion", help="Write the labeller's confusion with the human types (for fairskin audit --label-confusion); cross-validated with --calibrate."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -39,7 +42,8 @@ def label(
 
     result = label_dataset(data, out=out, format=format, masks=masks, scale=scale, workers=workers,
                            calibrate=calibrate, calibrated_scale_path=calibrated_scale, json_path=json_path,
-                           overwrite=overwrite, progress=not quiet)
+                           confusion_path=confusion,
+                           overwrite=overwrite, progress=not quiet, hair_removal=hair_removal)
     s = result.summary
     _print_summary(s)
     if result.calibrated_scale is not None:
@@ -81,18 +85,24 @@ def _print_summary(s: dict) -> None:
         t.add_row(*row)
     console.print(t)
     a = s.get("agreement")
+    cal = s.get("calibration") or {}
+    cv = cal.get("agreement_cross_validated")
     if a:
         lvl = "type" if a["level"] == "type" else "group (I-II / III-IV / V-VI)"
-        console.print(f"[bold]Agreement with human labels[/] by {lvl}, n={a['n']} (95% bootstrap CIs):")
-        console.print(f"  exact {fmt_ci(a['exact'], a['exact_ci'])}   within one {fmt_ci(a['within_one'], a['within_one_ci'])}"
-                      f"   weighted kappa {fmt_ci(a['weighted_kappa'], a['weighted_kappa_ci'])}")
+        head, shown = ("", a)
+        if cv:  # the cut-points were fitted on these images: the honest figure is the cross-validated one
+            head, shown = f", cross-validated ({cal.get('folds', '5 folds')})", cv
+        console.print(f"[bold]Agreement with human labels[/] by {lvl}, n={shown['n']}{head} (95% bootstrap CIs):")
+        console.print(f"  exact {fmt_ci(shown['exact'], shown['exact_ci'])}   within one "
+                      f"{fmt_ci(shown['within_one'], shown['within_one_ci'])}   weighted kappa "
+                      f"{fmt_ci(shown['weighted_kappa'], shown['weighted_kappa_ci'])}")
         r = a["spearman_ita"]
         console.print(f"  Spearman rho(ITA, human type) {fmt_ci(r['rho'], r['ci'])}  (negative = agreeing direction)")
-    cal = s.get("calibration")
-    if cal and cal.get("agreement_cross_validated"):
-        cv = cal["agreement_cross_validated"]
-        console.print(f"  after calibration (5-fold cross-validated): exact {fmt_ci(cv['exact'], cv['exact_ci'])}, "
-                      f"within one {fmt_ci(cv['within_one'], cv['within_one_ci'])}")
+        if cv:
+            console.print(f"  in-sample, cut-points fitted on these images (optimistic): exact "
+                          f"{fmt_ci(a['exact'], a['exact_ci'])}, within one {fmt_ci(a['within_one'], a['within_one_ci'])}")
+    if s.get("confusion_file"):
+        console.print(f"  labeller's confusion saved: {s['confusion_file']} (fairskin audit --label-confusion)")
     tr = s.get("truth")
     if tr:
         console.print(f"[bold]Against the phantoms' known answer[/] (n={tr['n']}): ITA within 3 deg {tr['ita_within_3']:.1%}, "

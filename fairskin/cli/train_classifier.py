@@ -44,6 +44,8 @@ def train_classifier(
     num_workers: int = typer.Option(_C.num_workers, "--num-workers", min=0),
     device: str = typer.Option(_C.device, "--device"),
     amp: bool = typer.Option(_C.amp, "--amp/--no-amp", help="Mixed precision + channels-last (GPU only)."),
+    hair_removal: bool = typer.Option(_C.hair_removal, "--hair-removal", help="Inpaint hair (DullRazor) in every "
+                                      "image; saved with the model, so fairskin audit does the same."),
     seed: int = typer.Option(_C.seed, "--seed"),
     split_seed: int = typer.Option(_C.split_seed, "--split-seed"),
 ) -> None:
@@ -58,7 +60,7 @@ def train_classifier(
     res = run(manifest, out=out, arch=arch, synthetic=synthetic, test=test, pretrained=pretrained, epochs=epochs,
               batch_size=batch_size, lr=lr, weight_decay=weight_decay, image_size=image_size, resize=resize,
               balance=balance, real_weight=real_weight, train_on=train_on, val_fraction=val_fraction,
-              group_by=group_by, patience=patience, num_workers=num_workers, device=device, amp=amp, seed=seed,
+              group_by=group_by, patience=patience, num_workers=num_workers, device=device, amp=amp, hair_removal=hair_removal, seed=seed,
               split_seed=split_seed, progress=show)
     auc = "n/a" if res.best_val_auroc is None else f"{res.best_val_auroc:.3f}"
     console.print(f"saved {res.model_path} (best epoch {res.best_epoch}, validation AUROC {auc}) and "

@@ -23,8 +23,8 @@ import numpy as np
 
 from fairskin.skintone import DEFAULT_SCALE, get_scale, lab_to_srgb
 
-__all__ = ["PhantomSpec", "render_phantom", "sample_ita", "write_demo_dataset", "DEMO_DIAGNOSES",
-           "DemoConfig"]
+__all__ = ["PhantomSpec", "PhantomLayers", "render_phantom", "render_phantom_layers", "sample_ita",
+           "write_demo_dataset", "DEMO_DIAGNOSES", "DemoConfig"]
 
 #: diagnosis -> malignant
 DEMO_DIAGNOSES: dict[str, bool] = {
@@ -47,6 +47,8 @@ class PhantomSpec:
     size: int = 256
     style: str = "dermoscopy"  # or "clinical"
     hair: int = 8  # number of hairs
+    hair_width: float = 1.0  # multiplies each hair's drawn thickness (1 to 2.5 px per 256 px of side)
+    hair_lightness: float | None = None  # L* of the hair; None: min(0.35 x the skin's L*, 22)
     glare: int = 2
     ruler: bool = False
     background: bool = False  # clinical photos: a non-skin region at one side
@@ -115,8 +117,33 @@ def _blob(shape, cy, cx, ry, rx, angle, irregular, rng):
     return r / edge  # < 1 inside
 
 
+@dataclass
+class PhantomLayers:
+    """One phantom with what it is made of: the image, the same image without hair (every other
+    random draw identical, so the pair differs by the hair alone), the lesion and the hair."""
+
+    rgb: np.ndarray  # uint8 (size, size, 3): what render_phantom returns
+    rgb_hairless: np.ndarray  # uint8: the same phantom with its hair left out
+    lesion: np.ndarray  # bool: pixels at least half lesion in the blend
+    hair: np.ndarray  # bool: pixels a hair covers by at least a quarter
+
+
 def render_phantom(spec: PhantomSpec) -> np.ndarray:
     """Render one phantom as 8-bit sRGB (size x size x 3)."""
+    return _render(spec, paint_hair=True)[0]
+
+
+def render_phantom_layers(spec: PhantomSpec) -> PhantomLayers:
+    """Render a phantom with and without its hair, and its lesion and hair masks (known answers
+    for hair removal and for edits that must leave the lesion alone)."""
+    rgb, lesion, hair = _render(spec, paint_hair=True)
+    hairless = _render(spec, paint_hair=False)[0] if spec.hair else rgb.copy()
+    return PhantomLayers(rgb=rgb, rgb_hairless=hairless, lesion=lesion, hair=hair)
+
+
+def _render(spec: PhantomSpec, *, paint_hair: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rgb, lesion mask, hair mask); the hair is drawn either way, so both renders take the same
+    random numbers."""
     rng = np.random.default_rng(spec.seed)
     s = spec.size
     shape = (s, s)
@@ -153,11 +180,12 @@ def render_phantom(spec: PhantomSpec) -> np.ndarray:
         p1 = (p0 + p2) / 2 + rng.normal(0, s * 0.15, 2)
         t = np.linspace(0, 1, 60)[:, None]
         pts = ((1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2).astype(np.int32)
-        cv2.polylines(hair_layer, [pts], False, 255, thickness=max(1, int(round(s / 256 * rng.uniform(1, 2.5)))),
-                      lineType=cv2.LINE_AA)
-    if spec.hair:
+        width = s / 256 * rng.uniform(1, 2.5) * spec.hair_width
+        cv2.polylines(hair_layer, [pts], False, 255, thickness=max(1, int(round(width))), lineType=cv2.LINE_AA)
+    if spec.hair and paint_hair:
         ha = hair_layer.astype(np.float32)[..., None] / 255.0
-        hair_col = np.array([min(L0 * 0.35, 22.0), 2.0, 4.0], np.float32)
+        hair_l = min(L0 * 0.35, 22.0) if spec.hair_lightness is None else spec.hair_lightness
+        hair_col = np.array([hair_l, 2.0, 4.0], np.float32)
         lab = lab * (1 - ha) + hair_col * ha
 
     # glare: small bright, low-chroma spots
@@ -190,7 +218,9 @@ def render_phantom(spec: PhantomSpec) -> np.ndarray:
         fall = 1.0 - rng.uniform(0.25, 0.5) * np.clip((rr - 0.72) / 0.28, 0, 1) ** 2
         rgb = rgb * fall[..., None]
         rgb[rr > 1.0] = rng.uniform(0.0, 0.03)
-    return np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
+    out = np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
+    hair = (hair_layer >= 64) if paint_hair else np.zeros(shape, bool)
+    return out, inside >= 0.5, hair
 
 
 def _lesion_colour(diagnosis, L0, a0, b0, shape, rng, s):

@@ -54,6 +54,8 @@ ARMS: dict[str, str] = {
     "ratio_1.0": "real + 1.0 synthetic per real image in each cell that gets synthetic",
 }
 BASELINE = "real"
+#: an arm trained and tested on DullRazor-inpainted images is named ARM + this (``hair_removal=True``)
+HAIR_REMOVAL_SUFFIX = "+hair_removal"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,9 @@ class ExperimentConfig:
     #: the test set's skin types: its human labels, or ITA estimates from test_labels (fairskin label's
     #: labels.csv); auto: estimated when test_labels is given, else human (as fairskin audit's fst_source)
     test_fst_source: Literal["auto", "human", "estimated"] = "auto"
+    #: also run every arm with hair inpainted (DullRazor) in its training and test images, as the arm
+    #: "ARM+hair_removal", compared with the baseline like any arm
+    hair_removal: bool = False
 
 
 @dataclass(frozen=True)
@@ -472,6 +477,7 @@ def run_experiment(
     per_round: int | None = None,
     num_workers: int | None = None,
     device: str | None = None,
+    hair_removal: bool | None = None,
     config: str | Path | None = None,
     dry_run: bool = False,
     overwrite: bool = False,
@@ -491,6 +497,9 @@ def run_experiment(
     The test set's skin types are its human labels, or (``test_labels``: ``fairskin label``'s labels.csv
     of the test set, for data without human labels such as HAM10000) ITA estimates; ``test_fst_source``
     as ``fairskin audit``'s ``fst_source``. experiment.json records which, and every test row left out.
+
+    ``hair_removal``: run every arm a second time on DullRazor-inpainted images (the arm
+    ``ARM+hair_removal``; the saved model's metadata makes the audit inpaint the test images too).
     """
     say = progress or (lambda msg: None)
     t_start = time.perf_counter()
@@ -500,7 +509,8 @@ def run_experiment(
         pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr, patience=patience, balance=balance,
         real_weight=real_weight, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed,
         n_boot=n_boot, threshold=threshold, min_gain=min_gain, max_drop=max_drop, rounds=rounds,
-        per_round=per_round, num_workers=num_workers, device=device, test_fst_source=test_fst_source).items()
+        per_round=per_round, num_workers=num_workers, device=device, test_fst_source=test_fst_source,
+        hair_removal=hair_removal).items()
         if v is not None}
     file_doc = load_config_file(config) if config is not None else {}
     real = real if real is not None else file_doc.pop("real", None)
@@ -516,6 +526,8 @@ def run_experiment(
                        patience=demo.patience, batch_size=demo.batch_size, n_boot=demo.n_boot)
     cfg = replace(base, **{**file_doc, **given})
     arm_list = _check_arms(cfg.arms)
+    if cfg.hair_removal:
+        arm_list += tuple(a + HAIR_REMOVAL_SUFFIX for a in arm_list)
     if not isinstance(cfg.seeds, int) or cfg.seeds < 1:
         raise InputError(f"seeds: expected a whole number >= 1, got {cfg.seeds!r}")
     if not isinstance(cfg.rounds, int) or cfg.rounds < 0:
@@ -523,7 +535,7 @@ def run_experiment(
     if real is None and not is_demo:
         raise InputError("real: give the real training data (a data set directory or manifest CSV), or give no "
                          "data argument at all to run the built-in demo")
-    needs_syn = any(a != BASELINE for a in arm_list) or cfg.rounds > 0
+    needs_syn = any(a.removesuffix(HAIR_REMOVAL_SUFFIX) != BASELINE for a in arm_list) or cfg.rounds > 0
 
     if dry_run:  # lists the runs without reading data or generating anything
         runs = plan_runs(out, arm_list, cfg.seeds)
@@ -640,7 +652,8 @@ def run_experiment(
     # ---- fingerprint, resume, dry run -------------------------------------------------------------------
     train_settings = {k: v for k, v in asdict(cfg).items() if k not in ("arms", "seeds", "n_boot", "threshold",
                                                                        "min_gain", "max_drop", "num_workers",
-                                                                       "rounds", "per_round", "test_fst_source")}
+                                                                       "rounds", "per_round", "test_fst_source",
+                                                                       "hair_removal")}  # in the arm's name
     # estimated test types enter the fingerprint (per-run audits use them); with human ones it stays as before
     estimated = ({"test_fst": test_frame[["image", "fst_type", "fst_group"]].astype(str).values.tolist()}
                  if test_fst_doc["source"] == "estimated" else {})
@@ -695,7 +708,8 @@ def run_experiment(
     doc = {
         "schema": SCHEMA, "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "demo": asdict(demo) if is_demo else None,
-        "config": asdict(cfg), "arms": {a: ARMS[a] for a in arm_list}, "baseline": BASELINE,
+        "config": asdict(cfg), "arms": {a: ARMS[a.removesuffix(HAIR_REMOVAL_SUFFIX)] + (", hair inpainted (DullRazor) in training and test "
+                                  "images" if a.endswith(HAIR_REMOVAL_SUFFIX) else "") for a in arm_list}, "baseline": BASELINE,
         "fingerprint": fingerprint,
         "data": {"real": str(real), "root": train_df.attrs.get("root"), "test": test_source,
                  "n_train": int((train_df["split"] == "train").sum()), "n_val": int((train_df["split"] == "val").sum()),
@@ -727,24 +741,25 @@ def _train_kwargs(cfg: ExperimentConfig, seed: int) -> dict:
 def _train_run(r: Run, *, cfg, train_df, test_df, syn_df, say) -> dict:
     r.dir.mkdir(parents=True, exist_ok=True)
     (r.dir / "done.json").unlink(missing_ok=True)
-    kw = _train_kwargs(cfg, seed=1000 * r.seed + 17)
+    kw = dict(_train_kwargs(cfg, seed=1000 * r.seed + 17), hair_removal=r.arm.endswith(HAIR_REMOVAL_SUFFIX))
+    arm = r.arm.removesuffix(HAIR_REMOVAL_SUFFIX)
     model = r.dir / "model.pt"
 
     def ep(rec):
         say(f"    epoch {rec['epoch']}: train loss {rec['train_loss']:.3f}, validation AUROC {_f(rec['val_auroc'])} "
             f"({rec['train_images_per_s']:.0f} images/s)")
 
-    if r.arm == "real":
+    if arm == "real":
         res = train_classifier(train_df, out=model, test=test_df, train_on="real", pretrained=cfg.pretrained,
                                progress=ep, **kw)
-    elif r.arm in ("mixed", "mixed_weighted") or r.arm.startswith("ratio_"):
+    elif arm in ("mixed", "mixed_weighted") or arm.startswith("ratio_"):
         syn = syn_df
-        if r.arm.startswith("ratio_"):
-            syn = select_ratio(syn_df, train_df[train_df["split"] == "train"], float(r.arm.split("_", 1)[1]),
+        if arm.startswith("ratio_"):
+            syn = select_ratio(syn_df, train_df[train_df["split"] == "train"], float(arm.split("_", 1)[1]),
                                seed=cfg.split_seed)
         res = train_classifier(train_df, out=model, synthetic=syn, test=test_df, pretrained=cfg.pretrained,
-                               real_weight=cfg.real_weight if r.arm == "mixed_weighted" else 1.0, progress=ep, **kw)
-    elif r.arm == "pretrain_finetune":
+                               real_weight=cfg.real_weight if arm == "mixed_weighted" else 1.0, progress=ep, **kw)
+    elif arm == "pretrain_finetune":
         pre = train_classifier(train_df, out=r.dir / "pretrain.pt", synthetic=syn_df, test=test_df,
                                train_on="synthetic", pretrained=cfg.pretrained,
                                **{**kw, "epochs": cfg.pretrain_epochs or cfg.epochs}, progress=ep)
@@ -752,7 +767,7 @@ def _train_run(r: Run, *, cfg, train_df, test_df, syn_df, say) -> dict:
         res = train_classifier(train_df, out=model, test=test_df, train_on="real", pretrained=pre.model_path,
                                progress=ep, **kw)
     else:  # pragma: no cover - arms are checked up front
-        raise InputError(f"arms: unknown arm {r.arm!r}")
+        raise InputError(f"arms: unknown arm {arm!r}")
     return {"best_epoch": res.best_epoch, "best_val_auroc": res.best_val_auroc, "epochs_run": len(res.history),
             "n_train_synthetic": res.metadata["training"]["n_train_synthetic"],
             "n_train_real": res.metadata["training"]["n_train_real"]}

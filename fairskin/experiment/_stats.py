@@ -12,16 +12,23 @@ point value of a metric is the mean over seeds of the metric. For each of ``n_bo
    replicate's value is the mean over the drawn seeds of the metric on the resampled rows.
 
 The 2.5% and 97.5% percentiles of the replicates are the 95% interval. Step 2 adds the
-between-seed spread; with ``k = 1`` it reduces to the audit's own interval. Metrics are the
-audit's (:mod:`fairskin.audits._metrics`, weighted by bootstrap counts). The equalized-odds
-difference is fairlearn's (the larger of the max-min gaps of the true-positive and false-positive
-rates across skin-type groups) taken from the audit's per-group sensitivity and specificity, per
-seed and replicate. A relative change is ``(candidate - baseline) / baseline`` per replicate.
+between-seed spread; with ``k = 1`` it reduces to a bootstrap of the test rows. Metrics are the
+audit's (weighted by bootstrap counts). A relative change is ``(candidate - baseline) /
+baseline`` per replicate.
+
+The equalized-odds difference is fairlearn's (the larger of the max-min gaps of the true- and
+false-positive rates across skin-type groups), per seed, averaged over seeds. A max-min is
+biased upward and its percentile interval misses a zero gap (``docs/audit-json.md``), so its
+interval is the audit's extremum interval (:func:`fairskin.audits.classifier.extremum_noise`)
+with the seed level added: in each replicate, the mean over the drawn seeds of each seed's
+centred extremum noise on the resampled rows, plus the drawn seeds' mean gap minus the arm's.
+The verdict uses the audit's rule (:func:`fairskin.audits.classifier.judge`).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -100,28 +107,54 @@ def _none(v: float) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
-def _eod(sens: np.ndarray, spec: np.ndarray) -> np.ndarray:
-    """fairlearn's equalized-odds difference from per-group rates (groups x ...), undefined groups skipped."""
-    with np.errstate(all="ignore"):
-        import warnings
+def _eod_interval(per_seed_rates: list[dict[str, np.ndarray]], draws: np.ndarray, level: float
+                  ) -> tuple[float, float | None, float | None, list[float | None]]:
+    """Seed-averaged equalized-odds difference and its interval. ``per_seed_rates[s][rate]`` is
+    ``(groups, 1 + B)`` (column 0 the point); ``draws`` the replicates' seed draws ``(B, k)``."""
+    from fairskin.audits.classifier import GAPS, extremum_bounds, extremum_noise, gap_terms
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            tpr_gap = np.nanmax(sens, 0) - np.nanmin(sens, 0)
-            fpr = 1 - spec
-            fpr_gap = np.nanmax(fpr, 0) - np.nanmin(fpr, 0)
-    return np.fmax(tpr_gap, fpr_gap)
+    gap = next(g for g in GAPS if g.key == "equalized_odds_difference/between_groups/worst_case")
+    est_s, low_s, up_s = [], [], []
+    for rates in per_seed_rates:
+        vals = {r: a[:, 0] for r, a in rates.items()}
+        samp = {r: a[:, 1:].T for r, a in rates.items()}
+        terms, _, _ = gap_terms(gap, vals, samp)
+        t = extremum_noise(*terms[0]) if len(terms[0][0]) else None
+        if t is None:
+            est_s.append(np.nan)
+            low_s.append(np.full(draws.shape[0], np.nan))
+            up_s.append(np.full(draws.shape[0], np.nan))
+        else:
+            est_s.append(t[0])
+            low_s.append(t[1])
+            up_s.append(t[2])
+    est_s = np.array(est_s)
+    if np.isnan(est_s).all():
+        return float("nan"), None, None, [None] * len(est_s)
+    est = float(np.nanmean(est_s))
+    L, U = np.stack(low_s), np.stack(up_s)  # (k, B)
+    cols = np.arange(draws.shape[0])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a draw of only undefined seeds stays NaN
+        seed_shift = np.nanmean(est_s[draws], axis=1) - est  # between-seed spread of the mean gap
+        low = np.nanmean(L[draws, cols[:, None]], axis=1) + seed_shift
+        up = np.nanmean(U[draws, cols[:, None]], axis=1) + seed_shift
+    lo, hi = extremum_bounds(est, low, up, level=level, bounds=(0.0, 1.0))
+    return est, lo, hi, [None if np.isnan(v) else float(v) for v in est_s]
 
 
 def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baseline: str, criteria: Sequence[Any],
                    threshold: float = 0.5, n_boot: int = 1000, seed: int = 0, ci_level: float = 0.95,
-                   min_group_positives: int = 5, min_group_n: int = 30) -> dict[str, Any]:
+                   min_group_positives: int = 5, min_group_n: int = 30, min_group_negatives: int = 5
+                   ) -> dict[str, Any]:
     """Seed-pooled metrics per arm and group, comparisons with ``baseline``, and the verdict.
 
     ``test`` has one row per test image with ``label`` (0/1), ``fst_type`` (1-6, 0 unknown) and
     ``fst_group``; ``scores[arm]`` is an array ``(k seeds, n rows)`` of malignancy probabilities.
     ``criteria`` are :class:`fairskin.audits.classifier.Criterion` objects.
     """
+    from fairskin.audits.classifier import judge, judge_criterion, verdict_title
+
     if baseline not in scores:
         raise InputError(f"baseline: arm {baseline!r} has no finished runs; arms with runs: {', '.join(scores)}")
     y = test["label"].to_numpy(bool)
@@ -139,17 +172,14 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
         for lvl, g, idx in keys:
             per_seed = [_metrics(S[s], y, idx, W, threshold) for s in range(len(S))]
             per_key[(lvl, g)] = {m: np.stack([p[m] for p in per_seed]) for m in per_seed[0]}
-        # equalized-odds difference across the groups of the chosen level
-        lvl_keys = [(lv, g) for lv, g, _ in keys if lv == level]
-        sens = np.stack([per_key[k]["sensitivity"] for k in lvl_keys])  # (groups, k, 1 + B)
-        spec = np.stack([per_key[k]["specificity"] for k in lvl_keys])
-        per_key[("fairness", level)] = {"equalized_odds_difference": _eod(sens, spec)}
         raw[arm] = per_key
     # seed resampling: per arm, (B, k) seed draws; replicate value = mean over drawn seeds
     pooled: dict[str, dict[tuple[str, str], dict[str, tuple[float, np.ndarray, np.ndarray]]]] = {}
+    seed_draws: dict[str, np.ndarray] = {}
     for arm, per_key in raw.items():
         k = next(iter(next(iter(per_key.values())).values())).shape[0]
         draws = rng.integers(0, k, size=(n_boot, k))
+        seed_draws[arm] = draws
         cols = np.arange(1, n_boot + 1)
         pooled[arm] = {}
         for key, mets in per_key.items():
@@ -169,7 +199,8 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
         for lvl, g, idx in keys:
             P = int(y[idx].sum())
             entry = {"group": g, "level": lvl, "n": len(idx), "positives": P, "negatives": len(idx) - P,
-                     "reliable": len(idx) >= min_group_n and P >= min_group_positives and len(idx) - P >= 1,
+                     "reliable": len(idx) >= min_group_n and P >= min_group_positives
+                     and len(idx) - P >= min_group_negatives,
                      "metrics": {}}
             for m in REPORT_METRICS:
                 point, rep, per_seed = pooled[arm][(lvl, g)][m]
@@ -177,11 +208,15 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
                 entry["metrics"][m] = {"value": _none(point), "ci_low": lo, "ci_high": hi,
                                        "per_seed": [_none(v) for v in per_seed]}
             groups.append(entry)
-        point, rep, per_seed = pooled[arm][("fairness", level)]["equalized_odds_difference"]
-        lo, hi = _ci(rep, ci_level) if not math.isnan(point) else (None, None)
+        lvl_keys = [(lv, g) for lv, g, _ in keys if lv == level]
+        per_seed_rates = [{"sensitivity": np.stack([raw[arm][kk]["sensitivity"][s] for kk in lvl_keys]),
+                           "fpr": 1 - np.stack([raw[arm][kk]["specificity"][s] for kk in lvl_keys])}
+                          for s in range(raw[arm][lvl_keys[0]]["sensitivity"].shape[0])]
+        point, lo, hi, per_seed = _eod_interval(per_seed_rates, seed_draws[arm], ci_level)
         arms_out[arm] = {"n_seeds": int(np.atleast_2d(scores[arm]).shape[0]), "groups": groups,
                          "equalized_odds_difference": {"value": _none(point), "ci_low": lo, "ci_high": hi,
-                                                       "level": level, "per_seed": [_none(v) for v in per_seed]}}
+                                                       "ci_method": "extremum (two-level: rows and seeds)",
+                                                       "level": level, "per_seed": per_seed}}
     comparisons = []
     for arm in scores:
         if arm == baseline:
@@ -204,38 +239,17 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
         # would flag as unreliable (n < min_group_n or < min_group_positives positives) is never conclusive
         sizes = {g: (len(idx), int(y[idx].sum())) for _, g, idx in keys}
         for c in criteria:
-            d = by_group.get((c.group, c.metric))
             if c.metric != "auroc":
                 raise InputError(f"criteria: metric {c.metric!r} is not supported by the experiment verdict; use auroc")
-            entry = {"name": c.name, "description": c.description, "group": c.group, "metric": c.metric,
-                     "kind": c.kind, "bound": c.bound}
-            if d is None or d["relative"] is None:
-                entry.update(observed=None, ci_low=None, ci_high=None, passed=None, confident=None)
-            else:
-                ok = c.passes(d["relative"])
-                n_g, p_g = sizes.get(c.group, (0, 0))
-                small = n_g < min_group_n or p_g < min_group_positives or n_g - p_g < 1
-                entry.update(observed=d["relative"], ci_low=d["relative_ci_low"], ci_high=d["relative_ci_high"],
-                             passed=ok, confident=False if small else (c.passes(d["relative_ci_low"]) if ok
-                                                                      else not c.passes(d["relative_ci_high"])))
-                if small:
-                    entry["reason"] = (f"group {c.group} is too small to judge: {n_g} test images, {p_g} positive "
-                                       f"(need {min_group_n} and {min_group_positives})")
-            crit_out.append(entry)
-        if any(c["passed"] is None for c in crit_out):
-            verdict = "undefined"
-            reason = "cannot evaluate: " + ", ".join(c["name"] for c in crit_out if c["passed"] is None)
-        elif all(c["passed"] for c in crit_out):
-            sure = all(c["confident"] for c in crit_out)
-            verdict = "pass"
-            reason = f"all {len(crit_out)} criteria met" + ("" if sure else
-                                                           "; not conclusive: a 95% interval crosses a bound")
-        else:
-            verdict = "fail"
-            reason = "not met: " + "; ".join(c["description"] or c["name"] for c in crit_out if not c["passed"])
-            if not all(c["confident"] for c in crit_out if not c["passed"]):
-                reason += "; not conclusive: a 95% interval crosses a bound or a group is too small to judge"
+            n_g, p_g = sizes.get(c.group, (0, 0))
+            small = None
+            if n_g < min_group_n or p_g < min_group_positives or n_g - p_g < min_group_negatives:
+                small = (f"group {c.group} is too small to judge: {n_g} test images, {p_g} positive (need "
+                         f"{min_group_n}, {min_group_positives} positive and {min_group_negatives} negative)")
+            crit_out.append(judge_criterion(c, by_group.get((c.group, c.metric)), too_small=small))
+        verdict, conclusive, reason = judge(crit_out)
         comparisons.append({"baseline": baseline, "candidate": arm, "deltas": deltas, "criteria": crit_out,
-                            "verdict": verdict, "verdict_reason": reason})
+                            "verdict": verdict, "conclusive": conclusive, "verdict_reason": reason,
+                            "verdict_title": verdict_title(verdict, conclusive)})
     return {"group_level": level, "n_boot": n_boot, "seed": seed, "ci_level": ci_level, "threshold": threshold,
             "ci_method": CI_METHOD, "arms": arms_out, "comparisons": comparisons}

@@ -39,6 +39,9 @@ class LabelConfig:
     core_distance: float = 0.02
     #: confidence model: systematic ITA uncertainty (degrees) of a photograph
     ita_systematic_sd: float = 2.0
+    #: inpaint hair (DullRazor, :func:`fairskin.data.remove_hair`) before the mask is found; the
+    #: mask's own hair exclusion stays on either way
+    hair_removal: bool = False
 
     def fingerprint(self) -> str:
         import hashlib

@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fairskin.data._images import ImageLoadError, load_rgb
+from fairskin.data import ImageLoadError, load_rgb, remove_hair
 from fairskin.label._config import LabelConfig
 from fairskin.skintone import ItaScale, get_scale, ita_degrees, srgb_to_lab
 
@@ -233,6 +233,8 @@ def estimate_rgb(rgb: np.ndarray, *, valid: np.ndarray | None = None, lesion_mas
         lesion_mask = cv2.resize(lesion_mask.astype(np.uint8), (rgb.shape[1], rgb.shape[0]),
                                  interpolation=cv2.INTER_NEAREST)
     rgb, valid, lesion_mask = _to_work_size(rgb, config.work_side, valid, lesion_mask)
+    if config.hair_removal:
+        rgb = remove_hair(rgb)
     lab = srgb_to_lab(rgb)
     m = healthy_skin_mask(lab, valid=valid, lesion=lesion_mask, config=config)
     n_valid = int(valid.sum()) if valid is not None else valid_count(rgb)

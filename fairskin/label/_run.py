@@ -31,6 +31,7 @@ from fairskin.label._agreement import agreement
 from fairskin.label._calibrate import fit_scale
 from fairskin.label._config import LabelConfig
 from fairskin.label._estimate import estimate_image
+from fairskin.label._masks import LesionMasks
 from fairskin.skintone import FST_GROUPS, ItaScale, get_scale
 
 __all__ = ["label_dataset", "LabelResult", "LABEL_COLUMNS"]
@@ -42,7 +43,6 @@ LABEL_COLUMNS = [
 ]
 _RESULT_FIELDS = ["image", "ita", "fst", "confidence", "status", "reason", "scale", "L", "a", "b",
                   "ita_spread", "skin_fraction"]
-_MASK_SUFFIXES = ("_mask", "_segmentation", "_Segmentation", "")
 
 # worker globals (set by the pool initializer)
 _W_CONFIG: LabelConfig | None = None
@@ -83,26 +83,6 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
     return str(v)
-
-
-def _index_masks(masks: Path | None) -> dict[str, str]:
-    if masks is None:
-        return {}
-    if not masks.is_dir():
-        raise InputError(f"--masks: directory not found: {masks}")
-    index = {}
-    for p in sorted(masks.rglob("*")):
-        if p.is_file():
-            index.setdefault(p.stem, str(p))
-    return index
-
-
-def _mask_for(index: dict[str, str], image: str) -> str | None:
-    stem = Path(image).stem
-    for suf in _MASK_SUFFIXES:
-        if stem + suf in index:
-            return index[stem + suf]
-    return None
 
 
 def _read_partial(partial: Path) -> dict[str, dict]:
@@ -152,9 +132,11 @@ def label_dataset(
     calibrate: bool = False,
     calibrated_scale_path: str | os.PathLike | None = None,
     json_path: str | os.PathLike | None = None,
+    confusion_path: str | os.PathLike | None = None,
     overwrite: bool = False,
     progress: bool = True,
     n_boot: int = 1000,
+    hair_removal: bool | None = None,
 ) -> LabelResult:
     """Estimate the skin type of every image of a data set and write ``labels.csv``.
 
@@ -169,8 +151,14 @@ def label_dataset(
     calibrate : fit cut-points to the human labels (where the data set has them), save them to
         ``calibrated_scale_path`` (default ``<out stem>_scale.csv``) and label with them.
     json_path : write the summary (``docs/label-json.md``) there.
+    confusion_path : where the data have human types, write the labeller's confusion there (human x
+        estimated type counts, cross-validated with ``calibrate``; ``fairskin audit
+        --label-confusion`` reads it, or the summary JSON, which holds it too).
+    hair_removal : inpaint hair (DullRazor) before the skin mask (default: ``config.hair_removal``).
     """
     config = config or LabelConfig()
+    if hair_removal is not None:
+        config = replace(config, hair_removal=bool(hair_removal))
     if scale is not None:
         scale_obj = get_scale(scale)
         config = replace(config, scale=scale_obj.name)
@@ -183,8 +171,10 @@ def label_dataset(
     out = Path(out)
     if out.exists() and not overwrite:
         raise InputError(f"--out: {out} already exists; pass --overwrite to replace it or choose another path")
+    if confusion_path is not None and Path(confusion_path).exists() and not overwrite:
+        raise InputError(f"--confusion: {confusion_path} already exists; pass --overwrite to replace it")
     masks = Path(masks) if masks else None
-    mask_index = _index_masks(masks)
+    lesion_masks = LesionMasks(masks)
     partial = out.with_name(out.name + ".partial")
     state_path = out.with_name(out.name + ".partial.json")
     settings = _settings(manifest, config, scale_obj, masks)
@@ -213,7 +203,7 @@ def label_dataset(
             done[rel] = row
             n_skipped_bad += 1
             continue
-        tasks.append((rel, str(root / rel), _mask_for(mask_index, rel)))
+        tasks.append((rel, str(root / rel), lesion_masks.path_for(rel)))
     fh.flush()
     n_resumed = len(done) - n_skipped_bad
 
@@ -254,8 +244,19 @@ def label_dataset(
     summary["run"] = {"images_processed": len(tasks), "resumed_from_previous_run": n_resumed,
                       "seconds": round(elapsed, 3), "images_per_second": round(len(tasks) / elapsed, 2) if elapsed > 0 else None,
                       "workers": workers}
+    cv_fst = None
     if calibrated is not None:
         summary["calibration"] = _calibration_summary(labels, manifest, scale_obj, calibrated, config, n_boot)
+        cv_fst = summary["calibration"].pop("_cv_fst", None)
+        if summary.get("agreement"):
+            summary["agreement"]["in_sample"] = True  # cut-points fitted on these very images
+    confusion = label_confusion(labels, cv_fst)
+    if confusion is not None:
+        confusion["scale"] = (calibrated or scale_obj).name
+        summary["label_confusion"] = confusion
+        if confusion_path is not None:
+            Path(confusion_path).write_text(json.dumps(confusion, indent=1))
+            summary["confusion_file"] = str(confusion_path)
     if json_path:
         Path(json_path).write_text(json.dumps(summary, indent=1, default=_json_default))
     return LabelResult(labels=labels, summary=summary, out=out, calibrated_scale=calibrated)
@@ -337,27 +338,60 @@ def _relabel(labels: pd.DataFrame, scale: ItaScale, config: LabelConfig) -> pd.D
     return df
 
 
+def _folds(manifest: pd.DataFrame, idx: np.ndarray, k: int = 5) -> list[np.ndarray]:
+    """``k`` folds of the rows ``idx``; where patient ids exist, every image of a patient falls in
+    one fold (a patient's other images would otherwise vouch for the cut-points fitted on them)."""
+    rng = np.random.default_rng(0)
+    pid = (manifest["patient_id"].astype("string").fillna("").to_numpy(object) if "patient_id" in manifest
+           else np.full(len(manifest), "", object))
+    unit = np.where(pid[idx] != "", pid[idx], "row:" + idx.astype(str))
+    units = rng.permutation(pd.unique(unit))
+    fold_of = {u: i % k for i, u in enumerate(units)}
+    f = np.array([fold_of[u] for u in unit])
+    return [idx[f == i] for i in range(k)]
+
+
 def _calibration_summary(labels, manifest, prior, calibrated, config, n_boot) -> dict:
-    """Agreement before and after calibration; the 'after' figure is 5-fold cross-validated,
-    since cut-points fitted and judged on the same images flatter themselves."""
+    """Agreement before and after calibration; the 'after' figure is 5-fold cross-validated
+    (patient-grouped where ids exist), since cut-points fitted and judged on the same images
+    flatter themselves. Also returns the out-of-fold type of each image (``_cv_fst``)."""
     lo, hi = _human_intervals(labels)
     ok = (labels["status"] == "ok").to_numpy() & (lo > 0) & labels["ita"].notna().to_numpy()
     idx = np.flatnonzero(ok)
-    rng = np.random.default_rng(0)
-    folds = np.array_split(rng.permutation(idx), 5)
     cv_fst = np.zeros(len(labels), int)
     ita = labels["ita"].to_numpy()
     if idx.size < 15:
         return {"scale": calibrated.name, "cuts": list(calibrated.cuts), "agreement_cross_validated": None,
                 "note": f"only {idx.size} human labels: too few for 5-fold cross-validation"}
+    folds = _folds(manifest, idx)
     for test in folds:
         train = np.setdiff1d(idx, test)
         cv_fst[test] = fit_scale(ita[train], lo[train], hi[train], prior=prior).fst(ita[test])
     level, human = _agreement_level(labels)
     cv = agreement(np.where(cv_fst > 0, cv_fst, None), human, ita=ita, level=level, n_boot=n_boot)
     before = agreement(prior.fst(np.nan_to_num(ita, nan=np.nan)), human, ita=ita, level=level, n_boot=n_boot)
+    grouped = "patient_id" in manifest and manifest["patient_id"].astype("string").fillna("").ne("").any()
     return {"scale": calibrated.name, "prior": prior.name, "cuts": list(calibrated.cuts), "prior_cuts": list(prior.cuts),
-            "agreement_before": before, "agreement_cross_validated": cv}
+            "agreement_before": before, "agreement_cross_validated": cv,
+            "folds": "5 folds grouped by patient_id" if grouped else "5 folds of images", "_cv_fst": cv_fst}
+
+
+def label_confusion(labels: pd.DataFrame, estimated: np.ndarray | None = None) -> dict | None:
+    """The labeller's confusion on the images with a human exact type: counts of (human type,
+    estimated type), 6 x 6 (``fairskin audit --label-confusion`` reads it). ``estimated`` (per
+    row, 0 = none) defaults to the ``fst`` column; with calibrated cut-points pass the
+    cross-validated types, so the matrix does not flatter the fit. None without human types."""
+    if "fst_human" not in labels or not labels["fst_human"].notna().any():
+        return None
+    est = pd.to_numeric(labels["fst"], errors="coerce").fillna(0).astype(int).to_numpy() if estimated is None \
+        else np.asarray(estimated, int)
+    hum = pd.to_numeric(labels["fst_human"], errors="coerce").fillna(0).astype(int).to_numpy()
+    ok = (hum >= 1) & (hum <= 6) & (est >= 1) & (est <= 6)
+    counts = np.zeros((6, 6), int)
+    np.add.at(counts, (hum[ok] - 1, est[ok] - 1), 1)
+    return {"schema": "fairskin.label-confusion/1", "rows": "true (human) type I..VI",
+            "columns": "estimated type I..VI", "counts": counts.tolist(), "n": int(ok.sum()),
+            "cross_validated": estimated is not None}
 
 
 def _agreement_level(labels: pd.DataFrame):

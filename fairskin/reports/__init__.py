@@ -13,5 +13,16 @@ from fairskin.reports._label import render_label_report
 from fairskin.reports._synthetic import render_synthetic_report
 from fairskin.reports._thumbs import ThumbBudget
 
+# building blocks, for later stages that write a section in the same style (the reader study)
+from fairskin.reports._html import (Markup, ci_cell, dl, esc, fmt, fmt_p, fmt_pct, note, page, section, table,
+                                    to_jsonable, write_report)
+from fairskin.reports._palette import representative_ita, style_for
+from fairskin.reports._parts import figure, type_badge, type_section
+from fairskin.reports._svg import DEFS as SVG_DEFS
+from fairskin.reports._svg import bar_chart, forest, scatter
+
 __all__ = ["ThumbBudget", "plain_summary", "render_audit_report", "render_balance_report", "render_experiment_report",
-           "render_label_report", "render_synthetic_report"]
+           "render_label_report", "render_synthetic_report",
+           "Markup", "SVG_DEFS", "bar_chart", "ci_cell", "dl", "esc", "figure", "fmt", "fmt_p", "fmt_pct", "forest",
+           "note", "page", "representative_ita", "scatter", "section", "style_for", "table", "to_jsonable",
+           "type_badge", "type_section", "write_report"]

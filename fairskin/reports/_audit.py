@@ -15,6 +15,7 @@ from fairskin.reports._palette import DEFAULT_CUTS, ROMAN, representative_ita, s
 from fairskin.reports._parts import check_schema, figure, swatch, type_badge
 from fairskin.reports._synthetic import synthetic_sections
 from fairskin.reports._thumbs import ThumbBudget
+from fairskin.reports._why import why_sections
 
 __all__ = ["render_audit_report", "build_audit_html", "plain_summary"]
 
@@ -41,16 +42,21 @@ def _alpha(meta: Mapping) -> float:
 
 
 def _gap_verdict(gap: Mapping, alpha: float) -> str:
-    p = gap.get("p_value")
+    """The audit's own reading of a gap (``evidence``, schema 2: Holm-adjusted); for a version-1
+    document, its raw p-value. A gap whose test is not significant is "no evidence of a gap"."""
     if gap.get("value") is None:
         return "undefined"
-    lo, hi = gap.get("ci_low"), gap.get("ci_high")
+    ev = gap.get("evidence")
+    if ev is not None:
+        return {"gap": "gap", "no_evidence": "no evidence of a gap", "estimate": "not tested"}.get(ev, "undefined")
+    p = gap.get("p_value")
     if p is None:
         return "not tested"
-    sig = p < alpha
-    if lo is not None and hi is not None and (lo > 0 or hi < 0):
-        sig = True if p < alpha else sig
-    return "significant" if sig else "not significant"
+    return "gap" if p < alpha else "no evidence of a gap"
+
+
+def _verdict_title(c: Mapping) -> str:
+    return str(c.get("verdict_title") or str(c.get("verdict", "undefined")).upper())
 
 
 def _groups_by_level(model: Mapping) -> dict[str, list[Mapping]]:
@@ -80,11 +86,10 @@ def plain_summary(data: Mapping) -> list[str]:
             if v is not None:
                 verdict = _gap_verdict(pair, alpha)
                 rel = "below" if v >= 0 else "above"
-                p_txt = fmt_p(pair.get("p_value"))
-                if pair.get("p_value_delong") is not None:
-                    p_txt += f"; DeLong {fmt_p(pair.get('p_value_delong'))}"
-                s = (f"{name}: AUROC on {_fst_label(g_dark)} is {fmt_ci(auc)}, {abs(v):.2f} {rel} {_fst_label(g_ref)}; "
-                     f"the gap is {verdict} ({p_txt}).")
+                p_txt = (f"Holm-adjusted {fmt_p(pair['p_value_holm'])}" if pair.get("p_value_holm") is not None
+                         else fmt_p(pair.get("p_value")))
+                s = (f"{name}: AUROC on {_fst_label(g_dark)} is {fmt_ci(auc)}, {abs(v):.2f} {rel} {_fst_label(g_ref)} "
+                     f"(difference {fmt_ci(pair)}): " + ("a gap" if verdict == "gap" else verdict) + f" ({p_txt}).")
             else:
                 s = f"{name}: the AUROC gap between {_fst_label(g_ref)} and {_fst_label(g_dark)} is undefined ({pair.get('reason') or 'no reason given'})."
             if "unreliable_group" in (pair.get("flags") or []):
@@ -97,8 +102,8 @@ def plain_summary(data: Mapping) -> list[str]:
                     and f.get("method") == "between_groups" and f.get("agg") == "worst_case"), None)
         if eod and eod.get("value") is not None:
             lines.append(f"{name}: sensitivity or false-positive rate differs by up to {fmt_ci(eod)} between groups "
-                         f"({' vs '.join(map(str, eod.get('groups') or []))}; equalized-odds difference, "
-                         f"{_gap_verdict(eod, alpha)}, {fmt_p(eod.get('p_value'))}).")
+                         f"({' vs '.join(map(str, eod.get('groups') or []))}; equalized-odds difference: "
+                         f"{_gap_verdict(eod, alpha)}, {fmt_p(eod.get('p_value_holm', eod.get('p_value')))}).")
         sens = [(g, metric_parts((g.get("metrics") or {}).get("sensitivity"))) for g in groups.values()]
         sens = [(g, v) for g, (v, _, _) in sens if v is not None]
         if len(sens) >= 2:
@@ -115,9 +120,25 @@ def plain_summary(data: Mapping) -> list[str]:
         if small:
             lines.append(f"{name}: too few images to trust the numbers for " + ", ".join(
                 f"{_fst_label(g['group'])} (n={g.get('n')}, {g.get('positives')} malignant)" for g in small[:8]) + ".")
+    corr = meta.get("fst_correction")
+    if corr:
+        shown = []
+        for m in (data.get("models") or [])[:1]:
+            for g in m.get("groups") or []:
+                a = (g.get("metrics") or {}).get("auroc") or {}
+                u = a.get("uncorrected")
+                if u and a.get("value") is not None and g.get("level") == level:
+                    shown.append(f"{_fst_label(g['group'])} {fmt_ci(a)} (uncorrected {fmt_ci(u)})")
+        lines.append("Skin types are estimated, and the figures are corrected for the labeller's error measured on "
+                     "a calibration set (its confusion matrix), which widens the intervals"
+                     + (": AUROC " + "; ".join(shown) if shown else "") + ".")
+    elif meta.get("fst_source") == "estimated":
+        lines.append("Skin types are estimated by ITA and taken as right: with the estimator's measured agreement "
+                     "(docs/label.md) the figures mix neighbouring types; pass the labeller's confusion "
+                     "(--label-confusion) to correct for it.")
     for c in data.get("comparisons") or []:
-        v = str(c.get("verdict", "undefined"))
-        lines.append(f"{c.get('candidate')} against {c.get('baseline')}: {v.upper()} \u2014 {c.get('verdict_reason', '')}.")
+        lines.append(f"{c.get('candidate')} against {c.get('baseline')}: {_verdict_title(c)} \u2014 "
+                     f"{c.get('verdict_reason', '')}.")
     if not lines:
         lines.append("No model results in this audit.")
     return lines
@@ -263,18 +284,21 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float) -> tuple[li
     rows, classes = [], []
     for f in m.get("fairness") or []:
         verdict = _gap_verdict(f, alpha)
-        cls = {"significant": "fail", "not significant": "pass"}.get(verdict, "undef")
-        sym = {"significant": "\u26a0 ", "not significant": "\u2713 "}.get(verdict, "? ")
+        cls = {"gap": "fail"}.get(verdict, "undef")  # no evidence of a gap is not a pass: never green
+        sym = {"gap": "\u26a0 "}.get(verdict, "")
         rows.append([f.get("name", "").replace("_", " "), f.get("method"), f.get("agg") or "",
                      " vs ".join(map(str, f.get("groups") or [])), ci_cell(f), fmt_p(f.get("p_value")),
-                     fmt_p(f.get("p_value_delong")) if f.get("p_value_delong") is not None else "",
+                     fmt_p(f.get("p_value_holm")) if f.get("p_value_holm") is not None else "",
                      Markup(f'<span class="{cls}">{esc(sym + verdict)}</span>'),
                      ", ".join(f.get("flags") or []).replace("_", " ") + (f" ({f['reason']})" if f.get("reason") else "")])
         classes.append("unreliable" if "unreliable_group" in (f.get("flags") or []) else "")
-    parts = [table(["gap", "method", "aggregate", "groups", "value (95% CI)", "p", "p (DeLong)", "verdict", "flags"], rows,
+    parts = [table(["gap", "method", "aggregate", "groups", "value (95% CI)", "p", "p (Holm)", "reading", "flags"], rows,
                    row_classes=classes, caption=f"Fairness gaps across {meta.get('group_level', 'group')}s")
              if rows else note("No fairness gaps in the audit JSON."),
-             note(f"Verdict: 'significant' when p < {alpha:g}. Hatched rows involve a group too small to trust.")]
+             note(f"Reading: 'gap' when the Holm-adjusted p < {alpha:g} (family: this model's gaps); otherwise 'no "
+                  "evidence of a gap', which is not evidence of no gap: read its interval. Intervals of gaps are "
+                  "recentred-bootstrap extremum intervals (docs/audit-json.md). Hatched rows involve a group too "
+                  "small to trust.")]
     ratios = m.get("ratios") or []
     if ratios:
         bounds = meta.get("ratio_bounds") or [0.8, 1.25]
@@ -320,8 +344,9 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float) -> tuple[li
 
 def _comparison_section(c: Mapping, j: int) -> Markup:
     v = str(c.get("verdict", "undefined"))
-    cls = {"pass": "pass", "fail": "fail"}.get(v, "undef")
-    sym = {"pass": "\u2713 PASS", "fail": "\u2717 FAIL"}.get(v, "? UNDEFINED")
+    conclusive = c.get("conclusive", True)
+    cls = {"pass": "pass", "fail": "fail"}.get(v, "undef") if conclusive else "undef"
+    sym = ({"pass": "\u2713 ", "fail": "\u2717 "}.get(v, "? ") if conclusive else "? ") + _verdict_title(c)
     parts = [Markup(f'<p class="verdict">Verdict: <span class="{cls}">{esc(sym)}</span> \u2014 {esc(c.get("verdict_reason", ""))}</p>'),
              dl([("baseline", c.get("baseline")), ("candidate", c.get("candidate")), ("paired", c.get("paired")),
                  ("rows in common", c.get("n_common"))])]
@@ -347,11 +372,13 @@ def _comparison_section(c: Mapping, j: int) -> Markup:
                                             desc="; ".join(f"{r['label']}: {fmt(d.get('delta'), 3)} ({fmt(d.get('ci_low'), 3)} to {fmt(d.get('ci_high'), 3)})"
                                                            for r, d in zip(rows, auc))),
                                 "AUROC change per group with 95% CI; right of the dashed line = the candidate is better."))
-        parts.append(table(["group", "metric", "baseline", "candidate", "change (95% CI)", "relative", "p"],
+        parts.append(table(["group", "metric", "baseline", "candidate", "change (95% CI)", "relative", "p", "p (Holm)"],
                            [[d.get("group"), METRIC_NAMES.get(d.get("metric"), d.get("metric")), fmt(d.get("baseline"), 3),
                              fmt(d.get("candidate"), 3),
                              Markup(f"{esc(fmt(d.get('delta'), 3))}<br><small class=\"ci\">({esc(fmt(d.get('ci_low'), 3))}\u2013{esc(fmt(d.get('ci_high'), 3))})</small>"),
-                             _pct(d.get("relative")), fmt_p(d.get("p_value"))] for d in deltas], caption="Changes per group"))
+                             _pct(d.get("relative")), fmt_p(d.get("p_value")),
+                             fmt_p(d.get("p_value_holm")) if d.get("p_value_holm") is not None else ""]
+                            for d in deltas], caption="Changes per group (p (Holm): adjusted over this comparison)"))
     return section(f"{c.get('candidate')} against {c.get('baseline')}", parts, sid=f"comparison-{j}")
 
 
@@ -360,7 +387,7 @@ def _pct(x) -> str:
 
 
 def build_audit_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str:
-    check_schema(data, "fairskin.audit/1", "render_audit_report")
+    check_schema(data, ("fairskin.audit/2", "fairskin.audit/1"), "render_audit_report")
     budget = budget or ThumbBudget()
     meta = data.get("meta") or {}
     alpha = _alpha(meta)
@@ -383,6 +410,9 @@ def build_audit_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str
         b, t = synthetic_sections(syn, budget, prefix="syn-")
         body += b
         toc += t
+    b, t = why_sections(data)
+    body += b
+    toc += t
     ds = data.get("data") or {}
     body.append(section("Method", [dl([(k.replace("_", " "), v if isinstance(v, (int, float, str, bool)) or v is None else
                                         ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v))
@@ -399,6 +429,7 @@ def render_audit_report(data: Mapping, path) -> Path:
 
     ``data`` is ``AuditResult.to_dict()`` (``docs/audit-json.md``); optional keys drawn when
     present: ``roc`` and ``calibration`` in each group, ``synthetic`` at the top level
-    (``docs/report-inputs.md``).
+    (``docs/report-inputs.md``), ``saliency`` and ``counterfactual`` at the top level
+    (``docs/audit-json.md``).
     """
     return write_report(build_audit_html(data), data, path)

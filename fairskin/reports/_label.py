@@ -59,7 +59,13 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
     small = [ROMAN[k] for k in TYPE_KEYS if est[k] < MIN_RELIABLE_N]
     if small:
         lines.append(f"Types with fewer than {MIN_RELIABLE_N} images (too few to judge a model on): {', '.join(small)}.")
-    if agreement:
+    cv = (data.get("calibration") or {}).get("agreement_cross_validated")
+    if agreement and cv:
+        lines.append(f"Agreement with human labels, cross-validated ({agreement.get('level', 'type')} level, "
+                     f"n={fmt(cv.get('n'))}): exact {fmt_pct(cv.get('exact'))}, within one "
+                     f"{fmt_pct(cv.get('within_one'))}, weighted kappa {fmt(cv.get('weighted_kappa'))}; in-sample "
+                     f"(cut-points fitted on these images): exact {fmt_pct(agreement.get('exact'))}.")
+    elif agreement:
         lines.append(f"Agreement with human labels ({agreement.get('level', 'type')} level, n={fmt(agreement.get('n'))}): "
                      f"exact {fmt_pct(agreement.get('exact'))}, within one {fmt_pct(agreement.get('within_one'))}, "
                      f"weighted kappa {fmt(agreement.get('weighted_kappa'))}.")

@@ -45,9 +45,12 @@ def type_section(fst: str, title: str, ita: float, badge: Markup, blocks: Iterab
                   + "</section>")
 
 
-def check_schema(data, want: str, where: str) -> None:
+def check_schema(data, want: str | tuple[str, ...], where: str) -> None:
+    """Refuse a document whose ``schema`` is not ``want`` (or one of them: the versions the
+    renderer reads)."""
+    wants = (want,) if isinstance(want, str) else tuple(want)
     if not isinstance(data, dict):
-        raise InputError(f"{where}: expected a dict (the parsed {want} JSON), got {type(data).__name__}")
+        raise InputError(f"{where}: expected a dict (the parsed {wants[0]} JSON), got {type(data).__name__}")
     got = data.get("schema")
-    if got != want:
-        raise InputError(f"{where}: expected schema {want!r}, got {got!r}")
+    if got not in wants:
+        raise InputError(f"{where}: expected schema {' or '.join(repr(w) for w in wants)}, got {got!r}")

@@ -349,15 +349,17 @@ def heatmap(matrix: Sequence[Sequence[float]], row_labels: Sequence[str], col_la
     for i, lab in enumerate(row_labels):
         f.text(ml - 8, mt + (i + 0.5) * cell + 4, lab, anchor="end", size=11)
         row = [0 if v is None else float(v) for v in matrix[i]]
-        tot = sum(row) if normalise_rows else max((max(map(float, r), default=0) for r in matrix), default=0)
+        tot = sum(row) if normalise_rows else max((max((float(x) for x in r if x is not None), default=0)
+                                                   for r in matrix), default=0)
         for j, v in enumerate(row):
             t = v / tot if tot else 0.0
-            fill = _blue(t)
+            fill = _blue(t) if matrix[i][j] is not None else "#e4e4e4"  # None: no value (drawn as a dash)
             x, y = ml + j * cell, mt + i * cell
             diag = ' stroke="#000" stroke-width="2"' if (str(row_labels[i]) == str(col_labels[j])) else ' stroke="#bbb"'
             f.add(f'<g class="cell"><title>{esc(f"{row_title} {row_labels[i]}, {col_title} {col_labels[j]}: {v:g}")}</title>'
                   f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{fill}"{diag}/></g>')
-            f.text(x + cell / 2, y + cell / 2 + 4, f"{v:g}", size=12, fill="#fff" if t > 0.5 else "#111")
+            f.text(x + cell / 2, y + cell / 2 + 4, "\u2013" if matrix[i][j] is None else f"{v:g}", size=12,
+                   fill="#fff" if t > 0.5 else "#111")
     return f.render()
 
 

@@ -190,14 +190,15 @@ def check_test_isolation(*, train: pd.DataFrame, val: pd.DataFrame | None, test:
 
 
 class ImageCache:
-    """Images decoded once, resized like the audit's preprocessing (shorter side to ``resize``, centre
-    crop to a ``resize`` square), kept as one uint8 tensor ``(n, 3, resize, resize)``."""
+    """Images decoded once (hair inpainted first with ``hair_removal``, as the audit does for a model
+    whose metadata says so), resized like the audit's preprocessing (shorter side to ``resize``,
+    centre crop to a ``resize`` square), kept as one uint8 tensor ``(n, 3, resize, resize)``."""
 
-    def __init__(self, paths: list[Path], *, resize: int, num_workers: int = 0):
+    def __init__(self, paths: list[Path], *, resize: int, num_workers: int = 0, hair_removal: bool = False):
         import torch
         from PIL import Image
 
-        from fairskin.data import ImageLoadError, load_rgb
+        from fairskin.data import ImageLoadError, load_rgb, remove_hair
 
         arr = np.zeros((len(paths), resize, resize, 3), np.uint8)
         for i, p in enumerate(paths):
@@ -205,7 +206,7 @@ class ImageCache:
                 rgb = load_rgb(p).rgb
             except ImageLoadError as exc:
                 raise InputError(f"image {str(p)!r}: {exc.status}: {exc.reason}; fix or drop the row") from None
-            im = Image.fromarray(rgb)
+            im = Image.fromarray(remove_hair(rgb) if hair_removal else rgb)
             w, h = im.size
             scale = resize / min(w, h)
             im = im.resize((max(resize, round(w * scale)), max(resize, round(h * scale))), Image.BILINEAR)

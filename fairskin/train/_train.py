@@ -66,6 +66,7 @@ class TrainConfig:
     num_workers: int = 0
     device: str = "auto"
     amp: bool = True  # mixed precision and channels-last, on a GPU only
+    hair_removal: bool = False  # DullRazor on every image before training (and, from the metadata, in the audit)
     seed: int = 0
     split_seed: int = 0
 
@@ -238,6 +239,7 @@ def train_classifier(
     num_workers: int = _C.num_workers,
     device: str = _C.device,
     amp: bool = _C.amp,
+    hair_removal: bool = _C.hair_removal,
     seed: int = _C.seed,
     split_seed: int = _C.split_seed,
     progress: Callable[[dict], None] | None = None,
@@ -262,6 +264,8 @@ def train_classifier(
     train_on : ``all``, ``real`` (ignore synthetic rows) or ``synthetic`` (synthetic only, e.g. to
         pretrain; validation stays real).
     amp : mixed precision (fp16 autocast + grad scaling) and channels-last, used only on CUDA.
+    hair_removal : inpaint hair (DullRazor, :func:`fairskin.data.remove_hair`) in every training and
+        validation image; saved in the metadata, so ``fairskin audit`` does the same to its images.
     """
     import torch
     from torch.utils.data import DataLoader, WeightedRandomSampler
@@ -312,8 +316,8 @@ def train_classifier(
     sample_w = src_w * (class_w[y_train] if balance == "class_weights" else 1.0)
     loss_w = sample_w if balance != "sampler" else np.ones(len(y_train))
 
-    cache = ImageCache(train_paths, resize=resize)
-    val_cache = ImageCache(image_paths(va), resize=resize)
+    cache = ImageCache(train_paths, resize=resize, hair_removal=hair_removal)
+    val_cache = ImageCache(image_paths(va), resize=resize, hair_removal=hair_removal)
     train_set = CachedSet(cache, y_train, loss_w, crop=image_size, train=True, seed=seed)
     val_set = CachedSet(val_cache, y_val, np.ones(len(y_val)), crop=image_size, train=False)
     gen = torch.Generator().manual_seed(seed)
@@ -394,6 +398,7 @@ def train_classifier(
         "arch": arch, "num_classes": len(CLASS_NAMES), "class_names": list(CLASS_NAMES),
         "positive_class": "malignant", "output": "logits", "threshold": 0.5,
         "resize": resize, "crop": image_size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+        **({"hair_removal": True} if hair_removal else {}),
         "training": {
             "fairskin_train": 1, "seed": seed, "split_seed": split_seed, "epochs_run": len(history),
             "best_epoch": best_epoch, "selected_on": "validation AUROC (validation loss where undefined)",

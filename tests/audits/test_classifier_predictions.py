@@ -31,7 +31,7 @@ def test_missing_column_names_found_and_expected():
     with pytest.raises(InputError) as e:
         audit_predictions(df, n_boot=10)
     assert str(e.value) == ("predictions: missing column(s) 'score'; found: image, prob, label, fst, diagnosis; "
-                            "expected: image, score, label, fst (optional: diagnosis)")
+                            "expected: image, score, label, fst (optional: diagnosis, patient_id, lesion_id)")
 
 
 def test_logits_refused_unless_declared():
@@ -218,12 +218,13 @@ def test_json_follows_docs_schema(tmp_path):
     path = res.to_json(tmp_path / "audit.json")
     d = json.loads(path.read_text())
     assert list(d) == ["schema", "fairskin_version", "created", "meta", "data", "models", "comparisons"]
-    assert d["schema"] == "fairskin.audit/1"
+    assert d["schema"] == "fairskin.audit/2"
     assert d["meta"]["reference_group"] == "I"  # the lightest group with >= 30 images
     assert list(d["meta"]) == ["fst_source", "fst_source_detail", "group_level", "levels", "threshold_policy",
-                               "target_sensitivity", "n_boot", "seed", "ci_level", "ci_method", "p_value_method",
-                               "reference_group", "ratio_bounds", "min_group_n", "min_group_positives", "min_cell_n",
-                               "ece_bins", "positive_class", "scores"]
+                               "target_sensitivity", "n_boot", "seed", "ci_level", "ci_method", "ci_methods",
+                               "extremum_kappa", "resampling", "cluster_by", "fst_correction", "p_value_method",
+                               "reference_group", "ratio_bounds", "min_group_n", "min_group_positives",
+                               "min_group_negatives", "min_cell_n", "ece_bins", "positive_class", "scores"]
     m = d["models"][0]
     assert list(m) == ["name", "path", "kind", "threshold", "counts", "bad_rows", "overall", "groups", "fairness",
                        "ratios", "intersections"]
@@ -232,30 +233,39 @@ def test_json_follows_docs_schema(tmp_path):
                        "roc", "roc_reason", "calibration"]
     assert list(g["metrics"]) == ["auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "balanced_accuracy",
                                   "f1", "ece", "selection_rate"]
-    assert list(g["metrics"]["auroc"]) == ["value", "ci_low", "ci_high", "flags", "reason"]
+    assert list(g["metrics"]["auroc"]) == ["value", "ci_low", "ci_high", "ci_method", "flags", "reason"]
+    assert {k: v["ci_method"] for k, v in g["metrics"].items()} == {
+        "auroc": "logit_delong", "auprc": "logit_bootstrap", "sensitivity": "wilson", "specificity": "wilson",
+        "ppv": "wilson", "npv": "wilson", "balanced_accuracy": "mover", "f1": "logit_bootstrap", "ece": "extremum",
+        "selection_rate": "wilson"}
+    assert set(d["meta"]["ci_methods"]) >= {v["ci_method"] for v in g["metrics"].values()}
     assert [x["group"] for x in m["groups"]] == ["I", "II", "III", "IV", "V", "VI", "I-II", "III-IV", "V-VI"]
     assert m["overall"]["group"] == "all" and m["overall"]["level"] == "all"
-    assert list(m["fairness"][0]) == ["name", "method", "agg", "groups", "value", "ci_low", "ci_high", "p_value",
-                                      "p_value_delong", "p_value_method", "flags", "reason", "fairlearn"]
+    assert list(m["fairness"][0]) == ["name", "method", "agg", "groups", "value", "ci_low", "ci_high", "ci_method",
+                                      "p_value", "p_value_holm", "p_value_delong", "p_value_method", "flags",
+                                      "reason", "fairlearn", "evidence", "reading"]
     assert [f["p_value_method"] for f in m["fairness"]] == [
         "permutation_within_label", "permutation_within_label", "permutation_within_label",
-        "permutation_within_label", "permutation", "delong_chi2", "bootstrap", None]
+        "permutation_within_label", "permutation_within_label", "permutation", "delong_chi2", "delong", None]
     assert [(f["name"], f["method"], f["agg"]) for f in m["fairness"]] == [
         ("equalized_odds_difference", "between_groups", "worst_case"),
         ("equalized_odds_difference", "between_groups", "mean"),
         ("equalized_odds_difference", "to_overall", "worst_case"),
+        ("equalized_odds_difference", "to_overall", "mean"),
         ("equal_opportunity_difference", "between_groups", None),
         ("demographic_parity_difference", "between_groups", None),
         ("auroc_gap", "between_groups", None), ("auroc_gap", "pair", None), ("worst_group_auroc", "min", None)]
-    assert list(m["ratios"][0]) == ["group", "reference", "metric", "value", "ci_low", "ci_high", "p_value", "flags",
-                                    "reason"]
+    assert [f["ci_method"] for f in m["fairness"]] == ["extremum"] * 7 + ["mover", "extremum"]
+    assert list(m["ratios"][0]) == ["group", "reference", "metric", "value", "ci_low", "ci_high", "ci_method",
+                                    "p_value", "p_value_holm", "flags", "reason"]
     c = d["comparisons"][0]
-    assert list(c) == ["baseline", "candidate", "paired", "n_common", "deltas", "criteria", "verdict",
-                       "verdict_reason"]
+    assert list(c) == ["baseline", "candidate", "paired", "n_common", "deltas", "criteria", "verdict", "conclusive",
+                       "verdict_reason", "verdict_title"]
     assert list(c["deltas"][0]) == ["group", "level", "metric", "baseline", "candidate", "delta", "ci_low", "ci_high",
-                                    "relative", "relative_ci_low", "relative_ci_high", "p_value", "flags"]
+                                    "relative", "relative_ci_low", "relative_ci_high", "ci_method", "p_value",
+                                    "p_value_holm", "flags"]
     assert list(c["criteria"][0]) == ["name", "description", "group", "metric", "kind", "bound", "observed", "ci_low",
-                                      "ci_high", "passed", "confident"]
+                                      "ci_high", "passed", "confident", "reason"]
     assert "NaN" not in path.read_text()
 
 

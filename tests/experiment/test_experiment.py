@@ -54,6 +54,12 @@ def test_finished_runs_are_skipped_and_stale_ones_flagged(tmp_path):
     assert [r.status for r in res.runs] == ["todo", "done", "todo"]
 
 
+def test_hair_removal_runs_every_arm_a_second_time(tmp_path):
+    res = run_experiment(out=tmp_path, arms=["real", "mixed"], seeds=1, hair_removal=True, dry_run=True)
+    assert [r.arm for r in res.runs] == ["real", "mixed", "real+hair_removal", "mixed+hair_removal"]
+    assert res.runs[2].dir == tmp_path / "runs" / "real+hair_removal" / "seed-0"
+
+
 def test_unknown_arm_suggests_the_closest(tmp_path):
     with pytest.raises(InputError) as e:
         run_experiment(out=tmp_path, arms=["mixd"], dry_run=True)

@@ -211,6 +211,74 @@ def audit_dict(phantom_root) -> dict:
     return _audit_dict(phantom_root)
 
 
+def _jpeg_uri(path, side=48) -> str:
+    import base64
+    import io
+
+    im = Image.open(path).convert("RGB")
+    im.thumbnail((side, side))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=70)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _why_dict(root) -> dict:
+    """The audit JSON's optional ``saliency`` and ``counterfactual`` sections (docs/audit-json.md)."""
+    share = lambda v, h=0.05: {"value": v, "ci_low": max(0.0, v - h), "ci_high": min(1.0, v + h)}  # noqa: E731
+    groups = []
+    for k in TYPES:
+        les = 0.6 - 0.06 * int(k)
+        n = {"1": 40, "2": 60, "3": 50, "4": 35, "5": 8, "6": 3}[k]
+        groups.append({"group": ROMAN[k], "level": "type", "n": n, "n_units": n, "n_wrong": n // 4, "reliable": n >= 30,
+                       "flags": [] if n >= 30 else ["small_n"],
+                       "shares": {"lesion": share(les), "skin": share(0.85 - les), "background": share(0.15)}})
+    examples = [{"group": ROMAN[k], "outcome": outcome, "image": f"images/real_{k}_{i}.png", "label": i % 2,
+                 "score": 0.3 + 0.2 * i, "shares": {"lesion": 0.5, "skin": 0.4, "background": 0.1},
+                 "overlay": _jpeg_uri(root / "images" / f"real_{k}_{i}.png")}
+                for k in TYPES for outcome, i in (("correct", 0), ("correct", 1), ("wrong", 2))]
+    examples.append({"group": "VI", "outcome": "wrong", "image": EVIL, "label": 1, "score": 0.2,
+                     "shares": {"lesion": 0.1, "skin": 0.8, "background": 0.1}, "overlay": "javascript:alert(1)"})
+    saliency = {"model": "base.pt", "resampling_unit": "image", "method": "gradcam", "library": "pytorch-grad-cam",
+                "layer": "layer4", "layer_chosen": "last spatial feature map",
+                "explained_score": "log-odds of the audited malignancy probability",
+                "regions": {"lesion": "...", "skin": "...", "background": "..."}, "lesion_masks": {"automatic": 196},
+                "n_images": 196, "level": "type", "groups": groups,
+                "tests": [{"name": "lesion_share_gap", "groups": ["I", "VI"], "definition": "lesion share of I minus VI",
+                           "value": 0.3, "ci_low": 0.12, "ci_high": 0.45, "p_value": 0.004, "p_value_method": "bootstrap",
+                           "flags": ["small_n"]},
+                          {"name": "lesion_share_homogeneity", "groups": ["I", "II", "III", "IV", "V", "VI"],
+                           "definition": "range (max - min) of the mean lesion share over the types", "value": 0.3,
+                           "ci_low": None, "ci_high": None, "p_value": 0.01,
+                           "p_value_method": "permutation of the units' skin types", "flags": ["small_n"]}],
+                "examples": examples, "bad_rows": [{"image": EVIL, "status": "zero_attribution", "reason": EVIL}],
+                "n_bad": 1}
+    cells, sources = [], []
+    for k in TYPES:
+        n = {"1": 40, "2": 60, "3": 50, "4": 35, "5": 8, "6": 3}[k]
+        sources.append({"source": ROMAN[k], "level": "type", "n": n, "n_units": n, "reliable": n >= 30,
+                        "flags": [] if n >= 30 else ["small_n"], "landed": 0.98,
+                        "mean_score_change": share(0.05), "flip_rate": share(0.1 * int(k) / 6),
+                        "score_change_darker": share(0.08) if k != "6" else {"value": None, "ci_low": None, "ci_high": None},
+                        "score_change_lighter": share(0.02) if k != "1" else {"value": None, "ci_low": None, "ci_high": None}})
+        for t in TYPES:
+            if t != k:
+                cells.append({"source": ROMAN[k], "level": "type", "target": ROMAN[t], "n": n, "n_units": n,
+                              "reliable": n >= 30, "flags": [] if n >= 30 else ["small_n"], "landed": 1.0,
+                              "mean_score_change": share(0.02 * (int(t) - int(k)) + 0.5),
+                              "flip_rate": share(abs(int(t) - int(k)) / 10)})
+    counterfactual = {"model": "base.pt", "resampling_unit": "image", "method": "CIELAB shift of the healthy skin",
+                      "scale": "kinyanjui_fst", "threshold": 0.5,
+                      "target_ita": {ROMAN[k]: TYPE_ITA[k] for k in TYPES}, "lesion_masks": {"given": 196},
+                      "n_images": 196, "n_retoned": 980, "n_failed": 3, "landed": 0.98, "flip_rate": share(0.2),
+                      "sources": sources, "cells": cells,
+                      "examples": [{"source": ROMAN[k], "image": f"images/real_{k}_0.png",
+                                    "versions": [{"target": None, "image": _jpeg_uri(root / "images" / f"real_{k}_0.png")}]
+                                    + [{"target": ROMAN[t], "image": _jpeg_uri(root / "images" / f"real_{t}_0.png")}
+                                       for t in TYPES if t != k]} for k in ("1", "6")],
+                      "bad_rows": [], "n_bad": 0}
+    return {"saliency": [saliency], "counterfactual": [counterfactual]}
+
+
 def _balance_dict(root) -> dict:
     cells = []
     for k in TYPES:
@@ -360,4 +428,5 @@ def helpers():
     from types import SimpleNamespace
 
     return SimpleNamespace(label=_label_dict, audit=_audit_dict, balance=_balance_dict, synthetic=_synthetic_dict,
+                           why=_why_dict,
                            console_messages=console_messages, not_blank=not_blank)

@@ -27,6 +27,7 @@ def rendered(tmp_path_factory, phantom_root, chromium, helpers):
     tmp = tmp_path_factory.mktemp("browser")
     audit = _audit_dict(phantom_root)
     audit["synthetic"] = _synthetic_dict(phantom_root)
+    audit.update(helpers.why(phantom_root))
     makers = {"label": (render_label_report, _label_dict(phantom_root)), "audit": (render_audit_report, audit),
               "balance": (render_balance_report, _balance_dict(phantom_root)),
               "synthetic": (render_synthetic_report, _synthetic_dict(phantom_root))}
@@ -86,11 +87,26 @@ def test_audit_dom_has_types_and_plots(rendered):
     dom = rendered["audit"]["dom"]
     for t in ("I", "II", "III", "IV", "V", "VI"):
         assert f'id="m0-type-{t}"' in dom
-    assert 'id="summary"' in dom and "the gap is significant" in dom
+    assert 'id="summary"' in dom and ("): a gap (" in dom or "no evidence of a gap" in dom)
     assert _count(dom, r'<svg[^>]*class="plot roc"') == 4
     assert _count(dom, r'<svg[^>]*class="plot calibration"') == 4
     assert _count(dom, r'class="band"') >= 20  # CI bands of the ROC curves
     assert 'id="syn-embedding"' in dom
+
+
+def test_audit_dom_has_the_why_sections(rendered):
+    """Saliency per skin type (forest plots, a section per type with its overlays) and the
+    counterfactual flips; the overlay that is not a data: image is not drawn."""
+    dom = rendered["audit"]["dom"]
+    assert 'id="why-saliency-0"' in dom and 'id="why-counterfactual-0"' in dom
+    assert _count(dom, r'<svg[^>]*class="plot saliency-(?:lesion|skin)"') == 2
+    for t in ("I", "II", "III", "IV", "V", "VI"):
+        assert f'id="why-saliency-0-{t}"' in dom
+    section = dom[dom.index('id="why-saliency-0"'):dom.index('id="why-counterfactual-0"')]
+    assert _count(section, r'<img src="data:image/jpeg') == 18  # 3 per type; the javascript: one is not drawn
+    assert "javascript:" not in dom and "not shown: not an embedded image" in section
+    assert _count(dom, r'<svg[^>]*class="plot counterfactual-flips"') == 1
+    assert _count(dom[dom.index('id="why-counterfactual-0"'):], r'<img src="data:image/jpeg') == 12
 
 
 def test_balance_and_synthetic_dom(rendered):

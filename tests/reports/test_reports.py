@@ -140,8 +140,8 @@ def test_audit_without_curves_says_which_key_is_missing(tmp_path, audit_dict):
 
 def test_plain_summary_states_the_gap(audit_dict):
     lines = plain_summary(audit_dict)
-    assert lines[0] == ("base.pt: AUROC on FST V-VI is 0.57 (0.51\u20130.63), 0.15 below FST I-II; the gap is "
-                        "significant (p = 0.004; DeLong p = 0.030). FST V-VI is a small group: treat this with caution.")
+    assert lines[0] == ("base.pt: AUROC on FST V-VI is 0.57 (0.51\u20130.63), 0.15 below FST I-II (difference 0.15 "
+                        "(0.05\u20130.26)): a gap (p = 0.004). FST V-VI is a small group: treat this with caution.")
     assert lines[-1] == "augmented.pt against base.pt: FAIL \u2014 1 of 2 criteria failed: dark_skin_auroc_gain."
 
 
@@ -149,7 +149,10 @@ def test_plain_summary_not_significant(audit_dict):
     gap = audit_dict["models"][0]["fairness"][1]
     gap.update(value=-0.04, ci_low=-0.12, ci_high=0.05, p_value=0.31, p_value_delong=None, flags=[])
     line = plain_summary(audit_dict)[0]
-    assert line == "base.pt: AUROC on FST V-VI is 0.57 (0.51\u20130.63), 0.04 above FST I-II; the gap is not significant (p = 0.310)."
+    assert line == ("base.pt: AUROC on FST V-VI is 0.57 (0.51\u20130.63), 0.04 above FST I-II (difference -0.04 "
+                    "(-0.12\u20130.05)): no evidence of a gap (p = 0.310).")
+    gap.update(p_value_holm=0.62, evidence="no_evidence")  # a version-2 audit says Holm's adjusted p-value
+    assert plain_summary(audit_dict)[0].endswith("no evidence of a gap (Holm-adjusted p = 0.620).")
 
 
 def test_balance_sections(reports):
@@ -381,3 +384,19 @@ def test_plain_summary_when_gaps_are_over_types(audit_dict):
     """At type level the AUROC pair gap is still I-II vs V-VI: its AUROC comes from the group entry."""
     audit_dict["meta"]["group_level"] = "type"
     assert plain_summary(audit_dict)[0].startswith("base.pt: AUROC on FST V-VI is 0.57 (0.51\u20130.63), 0.15 below FST I-II")
+
+
+@pytest.mark.parametrize("extractor_id, is_fid, name", [
+    ("colour-texture-v2", False, "FD (colour-texture)"),
+    ("inception-v3-compat-95628859-0a1b2c3d4e5f", False, "FD (inception)"),  # Inception, unverified weights
+    ("inception-v3-compat-95628859-6726825d0000", True, "FID"),
+    ("hf-dino-abc-224", False, "FD (hf)"),
+])
+def test_the_frechet_distance_is_called_fid_only_for_verified_inception(synthetic_dict, extractor_id, is_fid, name):
+    from fairskin.reports._synthetic import build_synthetic_html
+
+    data = dict(synthetic_dict, extractor_id=extractor_id, fid_is_inception=is_fid)
+    html = build_synthetic_html(data)
+    assert f"{name} per cell" in html
+    if name != "FID":
+        assert "FID" not in re.sub(r"<[^>]+>", " ", html).replace("FID weights", "")

@@ -176,6 +176,26 @@ def test_cli_train_classifier_writes_an_auditable_model(demo_data, tmp_path):
     assert out.is_file() and Path(str(out) + ".json").is_file()
 
 
+def test_hair_removal_is_saved_and_repeated_by_the_audit(demo_data, tmp_path):
+    """--hair-removal inpaints hair before training; the metadata says so and the audit inpaints the
+    same way: its scores of the validation images equal training's (they would not without it)."""
+    from fairskin.audits.classifier import load_model, predict
+    from fairskin.data import read_dataset
+
+    out = tmp_path / "hr.pt"
+    res = train_classifier(demo_data, out=out, arch="test_resnet", epochs=1, image_size=32, batch_size=16, seed=1,
+                           hair_removal=True)
+    assert json.loads(Path(str(out) + ".json").read_text())["hair_removal"] is True
+    df = read_dataset(demo_data)
+    val = df.set_index("image").loc[res.val_predictions["image"]].reset_index()
+    val.attrs = dict(df.attrs)
+    model = load_model(out)
+    scores, _, _ = predict(model, val, device="cpu", progress=False)
+    np.testing.assert_allclose(scores, res.val_predictions["score"].to_numpy(), atol=1e-5)
+    without, _, _ = predict(model, val, device="cpu", progress=False, preprocess={"hair_removal": False})
+    assert np.abs(without - scores).max() > 1e-4
+
+
 @pytest.mark.slow
 def test_same_seed_same_weights(demo_data, tmp_path):
     import torch

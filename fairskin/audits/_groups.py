@@ -1,0 +1,178 @@
+"""The per-group entries of an audit: each metric with its interval (method from the registry),
+the group's flags, its ROC curve with a band, its calibration bins, and the skin type x
+diagnosis cells."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from fairskin.audits import _intervals as iv
+from fairskin.audits._metrics import METRICS, calibration_bins, roc_grid
+from fairskin.audits._registry import GROUP_METRICS
+from fairskin.skintone import FST_GROUPS, ROMAN
+
+__all__ = ["group_entry", "metric_interval", "group_flags", "intersections"]
+
+
+def group_flags(n: int, P: int, cfg) -> list[str]:
+    """Why a group's figures are unreliable: too few images, malignant or benign images, one class."""
+    N = n - P
+    flags = []
+    if n < cfg.min_group_n:
+        flags.append("small_n")
+    if P < cfg.min_group_positives:
+        flags.append("few_positives")
+    if N < cfg.min_group_negatives:
+        flags.append("few_negatives")
+    if P == 0 or N == 0:
+        flags.append("one_class")
+    return flags
+
+
+def undefined_reason(metric: str, group: str, n: int, P: int, N: int, threshold: float) -> str:
+    where = "all rows" if group == "all" else f"group {group}"
+    if n == 0:
+        return f"{where} has no images"
+    if metric in ("auroc", "auprc", "balanced_accuracy") and (P == 0 or N == 0):
+        which = "malignant" if P == 0 else "benign"
+        name = {"auroc": "AUROC", "auprc": "AUPRC", "balanced_accuracy": "balanced accuracy"}[metric]
+        return f"{where} has no {which} images ({P} malignant, {N} benign); {name} is undefined"
+    if metric == "sensitivity":
+        return f"{where} has no malignant images; sensitivity is undefined"
+    if metric == "specificity":
+        return f"{where} has no benign images; specificity is undefined"
+    if metric == "ppv":
+        return f"no image of {where} scored >= threshold {threshold:.4g}; PPV is undefined"
+    if metric == "npv":
+        return f"no image of {where} scored < threshold {threshold:.4g}; NPV is undefined"
+    if metric == "f1":
+        return f"{where} has no malignant images and none predicted malignant; F1 is undefined"
+    return f"{metric} is undefined for {where}"
+
+
+def metric_interval(eng, model: str, key, metric: str) -> tuple[float | None, float | None, str]:
+    """(low, high, method) of one metric of one group, by the registry's method for it; on
+    clustered rows the methods that assume independent rows take the cluster bootstrap's
+    variance instead (Wilson on an effective size, logit with the bootstrap SD)."""
+    spec = GROUP_METRICS[metric]
+    level = eng.cfg.ci_level
+    value = eng.values[model][key][metric]
+    samples = eng.samples[model][key][metric]
+    c = eng.counts[model][key]
+    method = spec.interval
+    if eng.is_corrected(key, metric):
+        return (*iv.percentile(samples, level=level), "percentile")
+    if method == "wilson":
+        k, n = c[spec.count[0]], c[spec.count[1]]
+        if eng.clustered:
+            units = eng.clusters_in(key, spec.count[1])
+            return (*iv.wilson_effective(value, n, samples, level=level, clusters=units), "wilson_effective")
+        return (*iv.wilson(k, n, level=level), "wilson")
+    if method == "mover":  # balanced accuracy: mean of sensitivity and specificity
+        parts = [metric_interval(eng, model, key, m) for m in ("sensitivity", "specificity")]
+        vals = [eng.values[model][key][m] for m in ("sensitivity", "specificity")]
+        if any(p[0] is None for p in parts):
+            return None, None, "mover"
+        return (*iv.mover_mean(vals, [p[:2] for p in parts]), "mover")
+    if method == "logit_delong":
+        if eng.clustered:
+            return (*iv.logit_bootstrap(value, samples, level=level), "logit_bootstrap")
+        auc, var = eng.delong[model][key]
+        return (*iv.logit_delong(auc, var, c["positives"], c["negatives"], level=level), "logit_delong")
+    if method == "logit_bootstrap":
+        return (*iv.logit_bootstrap(value, samples, level=level), "logit_bootstrap")
+    if method == "extremum":  # the ECE: sum over bins of |gap|, each |g| = max(g, -g)
+        v = np.asarray(eng.values[model][key]["ece_bins"], float)
+        S = np.asarray(eng.samples[model][key]["ece_bins"], float)
+        used = ~np.isnan(v) & (np.abs(v) + np.nan_to_num(np.abs(S)).max(0) > 0)
+        if not used.any():
+            return 0.0, 0.0, "extremum"
+        terms = [(np.array([v[b], -v[b]]), np.c_[S[:, b], -S[:, b]]) for b in np.flatnonzero(used)]
+        return (*iv.extremum(terms, level=level, bounds=(0.0, 1.0)), "extremum")
+    return (*iv.percentile(samples, level=level), "percentile")
+
+
+def _metric_entry(eng, model, key, metric, *, unreliable: bool, reason: str) -> dict:
+    value = eng.values[model][key][metric]
+    if math.isnan(value):
+        return {"value": None, "ci_low": None, "ci_high": None, "ci_method": None,
+                "flags": ["undefined"] + (["unreliable_group"] if unreliable else []), "reason": reason}
+    lo, hi, method = metric_interval(eng, model, key, metric)
+    flags = ["unreliable_group"] if unreliable else []
+    if (key[0] in eng.corrected and not eng.is_corrected(key, metric)) or key[0] in eng.correction_failed:
+        flags.append("not_corrected")
+    s = eng.samples[model][key][metric]
+    if np.isnan(s).any():
+        flags.append("ci_partial")
+    entry = {"value": value, "ci_low": lo, "ci_high": hi, "ci_method": method, "flags": flags, "reason": None}
+    before = getattr(eng, "uncorrected", {}).get(model, {}).get(key, {}).get(metric)
+    if before is not None and eng.is_corrected(key, metric):
+        entry["uncorrected"] = before  # on the estimated types, as if they were right
+    return entry
+
+
+def group_entry(eng, model: str, key, types, threshold: float) -> dict:
+    cfg = eng.cfg
+    lvl, g = key
+    c = eng.counts[model][key]
+    n, P, N = c["n"], c["positives"], c["negatives"]
+    flags = group_flags(n, P, cfg)
+    unreliable = bool(flags)
+    metrics = {m: _metric_entry(eng, model, key, m, unreliable=unreliable,
+                                reason=undefined_reason(m, g, n, P, N, threshold)) for m in METRICS}
+    roc, roc_reason = _roc_entry(eng, model, key, flags, metrics["auroc"]["reason"])
+    idx = eng.rows[key]
+    scores = eng.scores[model][idx]
+    return {"group": g, "level": lvl, "types": list(types), "n": n, "positives": P, "negatives": N,
+            "reliable": not unreliable, "flags": flags, "metrics": metrics, "roc": roc, "roc_reason": roc_reason,
+            "calibration": calibration_bins(scores, eng.y[idx], cfg.ece_bins)}
+
+
+def _roc_entry(eng, model: str, key, flags: list[str], auroc_reason: str | None) -> tuple[dict | None, str | None]:
+    """The group's ROC on the fixed FPR grid with a percentile band of the bootstrap TPR at each
+    grid point (the resamples of every other interval), and why the curve or its band is missing."""
+    tpr = eng.roc[model][key]
+    if "one_class" in flags or np.isnan(tpr).any():
+        return None, auroc_reason or "the ROC curve needs malignant and benign images"
+    out = {"fpr": roc_grid(len(tpr)).tolist(), "tpr": tpr.tolist(), "tpr_ci_low": None, "tpr_ci_high": None}
+    if flags:
+        return out, f"no CI band: unreliable group ({', '.join(flags).replace('_', ' ')})"
+    S = eng.roc_samples[model][key]
+    a = (1 - eng.cfg.ci_level) / 2
+    q = np.quantile if not np.isnan(S).any() else np.nanquantile
+    lo, hi = q(S, [a, 1 - a], axis=0)
+    out["tpr_ci_low"], out["tpr_ci_high"] = lo.tolist(), hi.tolist()
+    return out, None
+
+
+def intersections(frame: pd.DataFrame, score: np.ndarray, threshold: float, level: str, cfg):
+    """Skin type (or group) x diagnosis cells: accuracy, sensitivity, specificity, mean score;
+    cells under ``min_cell_n`` images are masked."""
+    if not (frame["diagnosis"] != "").any():
+        return None
+    col = frame["fst_group"] if level == "group" else frame["fst_type"].map(lambda t: ROMAN[t - 1])
+    pred = score >= threshold
+    y = frame["label"].to_numpy(bool)
+    cells = []
+    names = list(FST_GROUPS) if level == "group" else list(ROMAN)
+    for g in names:
+        for dx in sorted(set(frame["diagnosis"]) - {""}):
+            idx = np.flatnonzero((col.to_numpy() == g) & (frame["diagnosis"].to_numpy() == dx))
+            if len(idx) == 0:
+                continue
+            P = int(y[idx].sum())
+            cell = {"group": g, "level": level, "diagnosis": dx, "n": len(idx), "positives": P,
+                    "masked": len(idx) < cfg.min_cell_n}
+            if cell["masked"]:
+                cell.update(accuracy=None, sensitivity=None, specificity=None, mean_score=None)
+            else:
+                yy, pp = y[idx], pred[idx]
+                cell.update(accuracy=float((yy == pp).mean()),
+                            sensitivity=float(pp[yy].mean()) if P else None,
+                            specificity=float((~pp[~yy]).mean()) if P < len(idx) else None,
+                            mean_score=float(score[idx].mean()))
+            cells.append(cell)
+    return {"by": ["group", "diagnosis"], "min_cell_n": cfg.min_cell_n, "cells": cells}

@@ -1,0 +1,126 @@
+"""Reading and checking a table of predictions: one row per image with its score, true label,
+skin type and, optionally, diagnosis and patient or lesion id. Bad rows are reported and skipped,
+never silently dropped; problems with the whole table raise :class:`InputError`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from fairskin.errors import InputError
+from fairskin.skintone import parse_fst
+
+__all__ = ["PREDICTION_COLUMNS", "OPTIONAL_COLUMNS", "CLUSTER_COLUMNS", "clean_predictions", "read_predictions_csv"]
+
+#: columns of a predictions table: name -> meaning
+PREDICTION_COLUMNS: dict[str, str] = {
+    "image": "image path or identifier (one row per image; used to pair models)",
+    "score": "predicted probability of malignancy in [0, 1] (or a logit with scores='logits')",
+    "label": "true label: 1/0, True/False or malignant/benign",
+    "fst": "Fitzpatrick type 1-6 (or I-VI) or group I-II / III-IV / V-VI (or DDI's 12 / 34 / 56)",
+}
+OPTIONAL_COLUMNS = ("diagnosis", "patient_id", "lesion_id")
+#: id columns that make rows a cluster (coarsest first): images of one patient or lesion are not independent
+CLUSTER_COLUMNS = ("patient_id", "lesion_id")
+
+_LABELS = {"1": True, "0": False, "true": True, "false": False, "malignant": True, "benign": False,
+           "yes": True, "no": False, "1.0": True, "0.0": False}
+
+
+def _parse_labels(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """-> (label, missing). Raises InputError for values that are not binary."""
+    raw = col.astype("string").str.strip().str.lower()
+    missing = raw.isna() | (raw == "") | raw.isin(["nan", "<na>", "none"])
+    mapped = raw.map(_LABELS)
+    bad = mapped.isna() & ~missing
+    if bad.any():
+        distinct = sorted(pd.unique(col[~missing].astype(str).str.strip()))
+        shown = ", ".join(distinct[:8]) + (", ..." if len(distinct) > 8 else "")
+        raise InputError(
+            f"label: expected binary labels (1/0, True/False, malignant/benign), found {len(distinct)} distinct "
+            f"values: {shown}. For multi-class data choose a positive class (positive_class=..., --positive-class)"
+            " or map diagnoses to malignant first")
+    return mapped.fillna(False).to_numpy(bool), missing.to_numpy(bool)
+
+
+def clean_predictions(predictions: pd.DataFrame, *, scores: Literal["probabilities", "logits"] = "probabilities",
+                      source: str = "predictions") -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Check a predictions table and split it into usable rows and bad rows.
+
+    Returns the usable rows (columns ``image, score, label, fst_type, fst_group, diagnosis,
+    cluster``; ``fst_type`` 0 where only the group is known; ``cluster`` the patient id, else the
+    lesion id, else the image, so that images of one patient resample together) and the bad rows as
+    ``{"image", "status", "reason"}``. Raises :class:`InputError` for problems with the whole
+    table: missing columns, non-binary labels, probabilities outside [0, 1].
+    """
+    if scores not in ("probabilities", "logits"):
+        raise InputError(f"scores: expected 'probabilities' or 'logits', got {scores!r}")
+    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
+    if missing:
+        raise InputError(
+            f"{source}: missing column(s) {', '.join(repr(c) for c in missing)}; found: "
+            f"{', '.join(map(str, predictions.columns))}; expected: {', '.join(PREDICTION_COLUMNS)} "
+            f"(optional: {', '.join(OPTIONAL_COLUMNS)})")
+    df = predictions.reset_index(drop=True)
+    images = df["image"].astype(str).to_numpy()
+    status: list[str | None] = [None] * len(df)
+    reason: list[str] = [""] * len(df)
+
+    s = pd.to_numeric(df["score"], errors="coerce").to_numpy(float)
+    for i in np.flatnonzero(~np.isfinite(s)):
+        status[i], reason[i] = "bad_score", f"score={df['score'].iloc[i]!r} is not a finite number"
+    finite = np.isfinite(s)
+    if scores == "probabilities":
+        out = finite & ((s < 0) | (s > 1))
+        if out.any():
+            raise InputError(
+                f"score: {int(out.sum())} of {len(s)} values are outside [0, 1] (min {np.nanmin(s[finite]):.4g}, max "
+                f"{np.nanmax(s[finite]):.4g}); these look like logits. Pass scores='logits' (--scores logits) to apply a "
+                "sigmoid, or give probabilities")
+    else:
+        with np.errstate(over="ignore"):
+            s = np.where(finite, 1.0 / (1.0 + np.exp(-np.where(finite, s, 0.0))), s)
+
+    y, no_label = _parse_labels(df["label"])
+    for i in np.flatnonzero(no_label):
+        if status[i] is None:
+            status[i], reason[i] = "no_label", "label is empty"
+
+    types, groups, fst_status = parse_fst(df["fst"].tolist())
+    for i, st in enumerate(fst_status):
+        if st and status[i] is None:
+            status[i] = st
+            reason[i] = ("fst is empty" if st == "no_fst" else
+                         f"fst={df['fst'].iloc[i]!r} is not a Fitzpatrick type (1-6, I-VI) or group (I-II, III-IV, "
+                         "V-VI, 12, 34, 56)")
+    ok = np.array([st is None for st in status])
+    diagnosis = (df["diagnosis"].astype("string").fillna("").to_numpy(str) if "diagnosis" in df
+                 else np.full(len(df), "", dtype=object))
+    cluster, cluster_by = images.astype(object).copy(), None
+    for col in reversed(CLUSTER_COLUMNS):  # the coarsest id present wins; a row without one is its own cluster
+        if col in df:
+            ids = df[col].astype("string").fillna("").str.strip().to_numpy(object)
+            has = ids != ""
+            if has.any():
+                cluster = np.where(has, col + ":" + ids.astype(str), cluster)
+                cluster_by = col
+    clean = pd.DataFrame({"image": images[ok], "score": s[ok], "label": y[ok], "fst_type": types[ok],
+                          "fst_group": groups[ok].astype(str), "diagnosis": np.asarray(diagnosis)[ok].astype(str),
+                          "cluster": np.asarray(cluster, dtype=object)[ok].astype(str)})
+    clean.attrs["cluster_by"] = cluster_by
+    bad = [{"image": images[i], "status": status[i], "reason": reason[i]} for i in np.flatnonzero(~ok)]
+    return clean, bad
+
+
+
+def read_predictions_csv(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"predictions: file not found: {path}")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"predictions: {path} is not a readable CSV file: {exc}") from None

@@ -1,0 +1,110 @@
+"""The result of an audit and its JSON (``docs/audit-json.md``)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fairskin.errors import InputError
+
+__all__ = ["SCHEMA", "AuditConfig", "DEFAULTS", "AuditResult", "jsonable"]
+
+SCHEMA = "fairskin.audit/2"
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Defaults of ``fairskin audit`` (the CLI reads its option defaults from here)."""
+
+    threshold: float = 0.5
+    n_boot: int = 1000
+    seed: int = 0
+    ci_level: float = 0.95
+    min_group_n: int = 30
+    min_group_positives: int = 5
+    #: benign images a group needs (specificity, AUROC and calibration need both classes)
+    min_group_negatives: int = 5
+    min_cell_n: int = 10
+    ece_bins: int = 10
+    ratio_bounds: tuple[float, float] = (0.8, 1.25)
+    #: relative AUROC gain required on the darkest group, and largest drop allowed on I-III
+    #: (the defaults of :func:`._compare.default_criteria`)
+    min_gain: float = 0.10
+    max_drop: float = 0.02
+
+
+DEFAULTS = AuditConfig()
+
+
+@dataclass
+class AuditResult:
+    """An audit of one or more models. ``to_dict()`` is the JSON of ``docs/audit-json.md``."""
+
+    meta: dict[str, Any]
+    data: dict[str, Any]
+    models: list[dict[str, Any]]
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+    #: the cleaned predictions of each model (what ``compare_audits`` resamples)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    config: AuditConfig = field(default=DEFAULTS, repr=False)
+    #: optional top-level sections written after ``comparisons`` (``saliency``, ``counterfactual``:
+    #: one entry per model; see docs/audit-json.md)
+    sections: dict[str, Any] = field(default_factory=dict)
+    #: the labeller's confusion the audit corrected estimated skin types with (``None``: none)
+    label_confusion: Any = field(default=None, repr=False)
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    def to_dict(self) -> dict[str, Any]:
+        from fairskin import __version__
+
+        return jsonable({"schema": SCHEMA, "fairskin_version": __version__, "created": self.created,
+                          "meta": self.meta, "data": self.data, "models": self.models,
+                          "comparisons": self.comparisons, **self.sections})
+
+    def to_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        return path
+
+    def model(self, name: str | None = None) -> dict[str, Any]:
+        """The entry of one model (the first when ``name`` is omitted)."""
+        if name is None:
+            return self.models[0]
+        for m in self.models:
+            if m["name"] == name:
+                return m
+        raise InputError(f"model: no model named {name!r}; audited: {', '.join(m['name'] for m in self.models)}")
+
+    def group(self, group: str, *, model: str | None = None) -> dict[str, Any]:
+        """The entry of one group ('V-VI', 'III', or 'all') of one model."""
+        m = self.model(model)
+        if group == "all":
+            return m["overall"]
+        for g in m["groups"]:
+            if g["group"] == group:
+                return g
+        raise InputError(f"group: {group!r} not in the audit; present: {', '.join(g['group'] for g in m['groups'])}")
+
+
+def jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+

@@ -1,0 +1,263 @@
+"""The reader-study web application (Flask, served by waitress).
+
+What the server can reach: ``study.json`` (questions, ids, calibration images with their answers)
+and ``images/``; it never opens ``private/``. Every route but the sign-in page needs a token: the
+reader's invite link (``/r/TOKEN``) or the sign-in form sets it as an HttpOnly cookie. A reader
+reaches only their own next image, their own answers and the images; the admin token reaches
+progress and the answer export. Posts carry a CSRF token (an HMAC of the reader's token hash under
+a secret kept in the database) and a foreign Origin is refused. Pages carry a strict
+Content-Security-Policy; their one script and style are inline with a per-response nonce, so no
+other route is needed. Jinja2 escapes everything a reader or an admin typed.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hmac
+import io
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, g, jsonify, redirect, render_template, request
+
+from fairskin.reader_study._config import IMAGES_DIR, ORIGINS, ServeConfig, read_study_file
+from fairskin.reader_study._store import ReaderRow, Store, open_store, reader_order
+from fairskin.reader_study._validate import is_item_id, parse_answer
+
+__all__ = ["create_app", "COOKIE"]
+
+COOKIE = "fairskin_reader"
+_PUBLIC = {"login_page", "login", "invite"}
+
+
+def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig = ServeConfig(),
+               store: Store | None = None) -> Flask:
+    """The Flask app of one study folder (``db``: SQLAlchemy URL; default SQLite in the folder)."""
+    study = Path(study)
+    sf = read_study_file(study)
+    store = store or open_store(study, db=db)
+    images = study / IMAGES_DIR
+    served = {i: images / f"{i}.jpg" for i in [*sf.items, *(c["id"] for c in sf.calibration)]}
+    missing = [i for i, p in served.items() if not p.is_file()]
+    if missing:
+        from fairskin.errors import InputError
+
+        raise InputError(f"STUDY: {len(missing)} image(s) listed in study.json are missing from {images} "
+                         f"(first: {missing[0]}.jpg); recreate the study")
+    app = Flask(__name__, template_folder="templates", static_folder=None)
+    app.config.update(MAX_CONTENT_LENGTH=64 * 1024, TEMPLATES_AUTO_RELOAD=False)
+    app.extensions["fairskin_store"] = store
+
+    @functools.lru_cache(maxsize=4096)
+    def order_of(seed: int) -> tuple[str, ...]:
+        return tuple(sf.items[i] for i in reader_order(len(sf.items), seed))
+
+    # -- helpers
+    def wants_json() -> bool:
+        return request.is_json or request.accept_mimetypes.best == "application/json"
+
+    def fail(status: int, title: str, messages: list[str] = (), link: tuple[str, str] | None = None):
+        if wants_json():
+            return jsonify({"ok": False, "error": title, "messages": list(messages)}), status
+        return render_template("error.html", status=status, heading=title, messages=list(messages), link=link,
+                               **common()), status
+
+    def common() -> dict:
+        return {"nonce": g.nonce, "reader": g.get("reader"), "title": sf.title,
+                "csrf": store.csrf_token(g.reader) if g.get("reader") else ""}
+
+    def signed_in(reader: ReaderRow, token: str):
+        resp = redirect("/admin" if reader.role == "admin" else "/study", code=303)
+        resp.set_cookie(COOKIE, token, max_age=config.cookie_days * 86400, httponly=True, samesite="Lax",
+                        secure=config.secure_cookie, path="/")
+        return resp
+
+    def role(*allowed: str):
+        def deco(fn):
+            @functools.wraps(fn)
+            def wrapper(*a, **kw):
+                if g.reader.role not in allowed:
+                    return fail(403, "Not for this token", [f"this page is for the {' or '.join(allowed)} token"])
+                return fn(*a, **kw)
+            return wrapper
+        return deco
+
+    # -- every request
+    @app.before_request
+    def _guard():
+        g.nonce = secrets.token_urlsafe(16)
+        g.reader = None
+        token = request.cookies.get(COOKIE, "")
+        if token:
+            g.reader = store.reader_by_token(token)
+        if request.method == "POST":
+            origin = request.headers.get("Origin")
+            if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+                return fail(403, "Cross-site request refused", [f"Origin {origin!r} is not this site"])
+        if request.endpoint in _PUBLIC:
+            return None
+        if g.reader is None:
+            return fail(401, "Sign in first", ["open your personal invite link, or paste its token on the sign-in page"],
+                        link=("/", "sign in"))
+        if request.method == "POST":
+            sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf", "")
+            if not hmac.compare_digest(str(sent), store.csrf_token(g.reader)):
+                return fail(403, "Form expired or forged", ["the form's CSRF token does not match; reload the page "
+                                                            "and answer again"], link=("/study", "reload"))
+        return None
+
+    @app.after_request
+    def _headers(resp: Response):
+        n = g.get("nonce", "")
+        resp.headers["Content-Security-Policy"] = (
+            f"default-src 'none'; img-src 'self' data:; style-src 'nonce-{n}'; script-src 'nonce-{n}'; "
+            "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        if resp.mimetype != "image/jpeg":
+            resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    for code, heading, text in ((404, "Not found", "there is no such page"),
+                                (405, "Method not allowed", "this method is not allowed here"),
+                                (413, "Too large", "the form is larger than any answer can be")):
+        app.register_error_handler(code, functools.partial(lambda h, t, _e: fail(_e.code, h, [t]), heading, text))
+
+    # -- sign in
+    @app.get("/")
+    def login_page():
+        if g.reader is not None:
+            return redirect("/admin" if g.reader.role == "admin" else "/study", code=303)
+        return render_template("login.html", **common())
+
+    def enter(token: str):
+        reader = store.reader_by_token(token)
+        if reader is None:
+            return fail(401, "Unknown invite token", ["this token is not one of this study's invites; check the link"],
+                        link=("/", "sign in"))
+        return signed_in(reader, token)
+
+    @app.post("/login")
+    def login():
+        token = (request.form.get("token") or "").strip()
+        return enter(token.rsplit("/r/", 1)[-1])  # a pasted whole link works too
+
+    @app.get("/r/<token>")
+    def invite(token: str):
+        return enter(token)
+
+    @app.post("/logout")
+    def logout():
+        resp = redirect("/", code=303)
+        resp.delete_cookie(COOKIE, path="/")
+        return resp
+
+    # -- the reader's pages
+    def next_state(reader: ReaderRow) -> tuple[int, str | None]:
+        order = order_of(reader.order_seed)
+        n = store.n_answered(reader.id)
+        return n, (order[n] if n < len(order) else None)
+
+    @app.get("/study")
+    @role("reader")
+    def study_page():
+        if sf.calibration and not g.reader.calibrated:
+            return redirect("/calibration", code=303)
+        n, item = next_state(g.reader)
+        if item is None:
+            return redirect("/done", code=303)
+        store.mark_shown(g.reader.id, item)
+        return render_template("item.html", item=item, position=n, total=len(sf.items), q=sf.questions,
+                               origins=ORIGINS, fresh_nonce=secrets.token_urlsafe(12), **common())
+
+    @app.get("/api/next")
+    @role("reader")
+    def api_next():
+        n, item = next_state(g.reader)
+        if item is not None:
+            store.mark_shown(g.reader.id, item)
+        return jsonify({"ok": True, "item": item, "position": n, "total": len(sf.items), "done": item is None,
+                        "csrf": store.csrf_token(g.reader)})
+
+    @app.get("/calibration")
+    @role("reader")
+    def calibration_page():
+        return render_template("calibration.html", images=sf.calibration, **common())
+
+    @app.post("/calibration")
+    @role("reader")
+    def calibration_done():
+        store.set_calibrated(g.reader)
+        return redirect("/study", code=303)
+
+    @app.post("/answer")
+    @role("reader")
+    def answer():
+        form = request.get_json(silent=True) if request.is_json else request.form
+        if not isinstance(form, dict) and not hasattr(form, "get"):
+            return fail(400, "Malformed answer", ["expected a form or a JSON object"])
+        item, values, errors = parse_answer(form, sf.questions, max_comment=config.max_comment)
+        if errors:
+            return fail(400, "Malformed answer", errors, link=("/study", "back to the image"))
+        outcome = store.record_answer(g.reader, order=list(order_of(g.reader.order_seed)), item=item, values=values,
+                                      time_limit_s=sf.questions.time_limit_s)
+        if outcome.status == "conflict":
+            return fail(409, "Answer not saved", [outcome.message], link=("/study", "continue where you are"))
+        if wants_json():
+            return jsonify({"ok": True, "status": outcome.status, "answered": outcome.position,
+                            "total": len(sf.items)})
+        return redirect("/study", code=303)
+
+    @app.get("/done")
+    @role("reader")
+    def done():
+        n, _ = next_state(g.reader)
+        return render_template("done.html", answered=n, total=len(sf.items), **common())
+
+    @app.get("/me")
+    @role("reader")
+    def my_answers():
+        rows = store.answers_frame(g.reader.id).to_dict("records")
+        return render_template("me.html", rows=rows, total=len(sf.items), **common())
+
+    @app.get("/img/<image_id>")
+    @role("reader", "admin")
+    def image(image_id: str):
+        if not is_item_id(image_id) or image_id not in served:
+            return fail(404, "Not found", ["no such image"])
+        return Response(served[image_id].read_bytes(), mimetype="image/jpeg",
+                        headers={"Cache-Control": "private, max-age=86400"})
+
+    # -- the admin's pages
+    @app.get("/admin")
+    @role("admin")
+    def admin():
+        rows = store.readers_frame().to_dict("records")
+        ans = store.answers_frame()
+        med = ans.groupby("reader_id")["server_ms"].median().to_dict() if len(ans) else {}
+        for r in rows:
+            r["median_s"] = med.get(r["id"], None)
+            r["median_s"] = None if r["median_s"] is None else r["median_s"] / 1000
+        return render_template("admin.html", rows=rows, total=len(sf.items), n_answers=len(ans), **common())
+
+    @app.get("/admin/answers.csv")
+    @role("admin")
+    def export():
+        df = store.answers_frame().drop(columns=["reader_id", "nonce"])
+        df["comment"] = df["comment"].map(_no_formula)
+        buf = io.StringIO()
+        df.to_csv(buf, index=False, quoting=csv.QUOTE_NONNUMERIC)
+        return Response(buf.getvalue(), mimetype="text/csv",
+                        headers={"Content-Disposition": "attachment; filename=answers.csv"})
+
+    return app
+
+
+def _no_formula(text):
+    """Spreadsheet-safe text: a leading =, +, - or @ would run as a formula when the export is opened."""
+    if isinstance(text, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text

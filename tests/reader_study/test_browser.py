@@ -1,0 +1,150 @@
+"""A reader completes a whole small study in headless Chromium through the UI: invite link,
+calibration, answers by mouse and by keyboard shortcuts, zoom, a reload and a closed browser in
+the middle (both resume at the same image), the end page; no console error or CSP violation.
+
+Needs Debian's chromium and chromium-driver (``.ci/install-chromium``) and selenium (the test
+extra); skipped, saying which is missing, without them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import pytest
+
+from fairskin.reader_study import ServeConfig, invite_readers, start_server
+from fairskin.reader_study._store import open_store
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("FAIRSKIN_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("FAIRSKIN_CHROMEDRIVER", shutil.which("chromedriver") or "/usr/bin/chromedriver")
+
+
+@pytest.fixture
+def browser_factory(tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install 'fairskin[test]')")
+    from selenium.webdriver.chrome.service import Service
+
+    for path, what in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not os.path.exists(path):
+            pytest.skip(f"{path} not found: install Debian's {what} (.ci/install-chromium) to run this test")
+    drivers = []
+
+    def make(size=(1280, 1000)):
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = CHROMIUM
+        for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  f"--window-size={size[0]},{size[1]}", f"--user-data-dir={tmp_path / f'profile-{len(drivers)}'}"):
+            opts.add_argument(a)
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+        d.set_page_load_timeout(60)
+        drivers.append(d)
+        return d
+
+    yield make
+    for d in drivers:
+        d.quit()
+
+
+def _item(driver) -> str:
+    return driver.find_element("name", "item").get_attribute("value")
+
+
+def _at(driver, text: str) -> bool:
+    """Wait (a page load is asynchronous to clicks and keys) until the progress line says ``text``."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    def ready(d):
+        try:
+            return text in d.find_element("id", "progress-text").text
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+
+    WebDriverWait(driver, 30).until(ready)
+    return True
+
+
+def _console_errors(driver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+
+
+def test_a_reader_completes_a_study_through_the_ui(study_factory, browser_factory):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    study = study_factory(n=6, calibration=2)
+    invite = next(i for i in invite_readers(study, readers=1) if i.role == "reader")
+    server = start_server(study, config=ServeConfig(port=0, threads=4))
+    link = invite.link.replace("http://127.0.0.1:8000", server.url)
+    try:
+        d = browser_factory(size=(820, 1180))  # a tablet in portrait
+        d.get(link)
+        assert d.current_url.endswith("/calibration")
+        assert len(d.find_elements("css selector", "figure.cal img")) == 2
+        d.find_element("id", "start").click()
+        assert _at(d, "image 1 of 6")
+        # one column on a tablet: the questions sit under the image
+        cols = d.execute_script("return getComputedStyle(document.querySelector('.study')).gridTemplateColumns")
+        assert len(cols.split()) == 1, cols
+
+        # 1: by mouse (touch-sized labels), with a diagnosis and a comment
+        first = _item(d)
+        for el in ("origin-real", "realism-6", "confidence-4"):
+            d.find_element("css selector", f"label:has(#{el})").click()
+        Select(d.find_element("id", "diagnosis")).select_by_value("melanoma")
+        d.find_element("id", "comment").send_keys("<b>looks real</b>")
+        d.find_element("id", "submit").click()
+        assert _at(d, "image 2 of 6")
+
+        # 2: by keyboard shortcuts, after zooming in and back
+        img = d.find_element("id", "photo")
+        d.find_element("tag name", "body").send_keys("+")
+        assert "scale(1.5)" in img.get_attribute("style")
+        d.find_element("css selector", "[data-zoom=reset]").click()
+        assert "scale(1)" in img.get_attribute("style")
+        ActionChains(d).send_keys("s").send_keys("2").key_down(Keys.SHIFT).send_keys("5").key_up(Keys.SHIFT).perform()
+        assert d.find_element("id", "origin-synthetic").is_selected()
+        assert d.find_element("id", "realism-2").is_selected() and d.find_element("id", "confidence-5").is_selected()
+        ActionChains(d).send_keys(Keys.ENTER).perform()
+        assert _at(d, "image 3 of 6")
+
+        # reload: the same image again, nothing lost
+        third = _item(d)
+        d.refresh()
+        assert _at(d, "image 3 of 6") and _item(d) == third
+        errors = _console_errors(d)
+        d.quit()
+
+        # the browser is closed; the reader opens the link again in a new one and resumes
+        d = browser_factory()
+        d.get(link)
+        assert d.current_url.endswith("/study") and _item(d) == third
+        for k in range(3, 7):
+            assert _at(d, f"image {k} of 6")
+            ActionChains(d).send_keys("r" if k % 2 else "s").send_keys(str(k)).key_down(Keys.SHIFT).send_keys("3") \
+                .key_up(Keys.SHIFT).send_keys(Keys.ENTER).perform()
+        WebDriverWait(d, 30).until(lambda d: d.current_url.endswith("/done"))
+        assert "You have answered 6 of 6 images" in d.find_element("id", "done").text
+        d.get(server.url + "/me")
+        assert "&lt;b&gt;looks real&lt;/b&gt;" in d.page_source and "<b>looks real</b>" not in d.page_source
+        errors += _console_errors(d)
+    finally:
+        server.stop()
+    assert errors == []
+    store = open_store(study)
+    df = store.answers_frame().sort_values("position")
+    store.dispose()
+    assert list(df["position"]) == list(range(6)) and df["item"].is_unique
+    assert df.iloc[0][["item", "origin", "realism", "confidence", "diagnosis", "comment"]].tolist() == \
+        [first, "real", 6, 4, "melanoma", "<b>looks real</b>"]
+    assert df.iloc[1][["origin", "realism", "confidence"]].tolist() == ["synthetic", 2, 5]
+    assert df.iloc[2]["item"] == third and df["client_ms"].notna().all() and (df["server_ms"] >= 0).all()
+    assert [re.fullmatch(r"[0-9a-f]{16}", i) is not None for i in df["item"]] == [True] * 6
