@@ -18,14 +18,14 @@ ROWS = {
     "automatic lesion segmentation (default scale)": dict(masks=False, calibrate=False),
     "with the sample's lesion masks (`--masks`; 3 images left without a type, with the reason)":
         dict(masks=True, calibrate=False),
-    "`--calibrate`, 5-fold cross-validated, masks": dict(masks=True, calibrate=True),
+    "`--calibrate`, 5-fold cross-validated (folds grouped by patient), masks": dict(masks=True, calibrate=True),
 }
 #: exact counts behind the documented percentages: (images with a clinician's type and an
 #: estimate, exact, within one type)
 COUNTS = {
     "automatic lesion segmentation (default scale)": (46, 9, 25),
     "with the sample's lesion masks (`--masks`; 3 images left without a type, with the reason)": (43, 9, 26),
-    "`--calibrate`, 5-fold cross-validated, masks": (43, 11, 31),
+    "`--calibrate`, 5-fold cross-validated (folds grouped by patient), masks": (43, 13, 30),
 }
 
 
@@ -63,7 +63,7 @@ def measured(pad_sample, tmp_path_factory) -> dict[str, dict]:
                             calibrate=how["calibrate"], progress=False)  # the default bootstrap: 1000, seed 0
         s = res.summary
         got[name] = {"agreement": s["calibration"]["agreement_cross_validated"] if how["calibrate"] else s["agreement"],
-                     "counts": s["counts"]}
+                     "counts": s["counts"], "folds": s["calibration"]["folds"] if how["calibrate"] else None}
     return got
 
 
@@ -80,6 +80,8 @@ def test_exact_counts(measured, name):
     n, exact, within = COUNTS[name]
     assert (a["n"], a["exact"] * n, a["within_one"] * n) == (n, pytest.approx(exact), pytest.approx(within))
     assert a["bootstrap"] == {"n_boot": 1000, "seed": 0, "method": "percentile"}
+    if ROWS[name]["calibrate"]:  # the documented row is the patient-grouped cross-validation
+        assert measured[name]["folds"] == "5 folds grouped by patient_id"
 
 
 def test_documented_counts_of_images(measured):
