@@ -35,10 +35,14 @@ class DemoRun:
 
 
 def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: int = 256, seed: int = 0,
-             workers: int = 2, train_minutes: float = 8.5, experiment_seeds: int = 3, overwrite: bool = False,
-             progress: bool = True, log=print) -> DemoRun:
+             workers: int = 2, train_minutes: float | None = 8.5, train_steps: int | None = None,
+             experiment_seeds: int = 3, overwrite: bool = False, progress: bool = True, log=print) -> DemoRun:
     """Run every available stage on phantom data written to ``out/data``, with a separate held-out
-    test set of ``n_test`` phantoms (default ``n // 2``) in ``out/test-data``."""
+    test set of ``n_test`` phantoms (default ``n // 2``) in ``out/test-data``.
+
+    The generator's UNet trains for ``train_minutes`` or ``train_steps`` (default: TrainConfig's),
+    whichever ends first; a step count alone (``train_minutes=None``) trains the same model on any
+    machine however busy, which a minute budget does not."""
     out = Path(out)
     n_test = max(n // 2, 6) if n_test is None else n_test
     if n_test < 6:
@@ -92,9 +96,10 @@ def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: 
     train_rows.attrs = dict(real.attrs)
     log(f"[3] balance the classifier's training split ({len(train_rows)} of {len(real)} images; the other "
         f"{len(real) - len(train_rows)} validate it): train the built-in tiny Stable Diffusion on them "
-        f"(~{train_minutes:g} min on 2 CPU cores), generate FST V-VI images to a 25% share, ITA gate")
+        f"({_budget(train_minutes, train_steps)}), generate FST V-VI images to a 25% share, ITA gate")
     bal = balance(train_rows, out=out / "balanced", labels=labels, target="fst56=0.25",
-                  train_config=TrainConfig(max_minutes=train_minutes), json_path=out / "balance.json",
+                  train_config=TrainConfig(**({"steps": train_steps} if train_steps else {}), max_minutes=train_minutes),
+                  json_path=out / "balance.json",
                   html=out / "balance-report.html", overwrite=True)
     for sh in bal.summary.get("shares", []):
         log(f"    {sh.get('set', sh)}: target {sh.get('target', float('nan')):.3f}, achieved {sh.get('achieved', float('nan')):.3f}")
@@ -103,7 +108,7 @@ def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: 
     run.steps.append(("balance report", str(out / "balance-report.html")))
     if not bal.summary.get("counts", {}).get("synthetic_accepted"):
         log("[4-5] synthetic audit and experiment skipped: no generated image passed the ITA gate (the generator "
-            f"trained {train_minutes:g} min; the balance report lists every rejected attempt)")
+            f"trained {_budget(train_minutes, train_steps)}; the balance report lists every rejected attempt)")
         return run
 
     from fairskin.audits.synthetic import audit_synthetic
@@ -143,3 +148,10 @@ def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: 
         render_experiment_report(exp.doc, out / "experiment-report.html")
         run.steps.append(("experiment report", str(out / "experiment-report.html")))
     return run
+
+
+def _budget(minutes: float | None, steps: int | None) -> str:
+    """The generator's training budget, as the log states it."""
+    parts = ([f"~{minutes:g} min on 2 CPU cores"] if minutes is not None else []) + \
+        ([f"{steps} UNet steps"] if steps else [])
+    return " or ".join(parts) or "the default UNet steps"

@@ -55,7 +55,9 @@ class FeatureExtractor(Protocol):
     id: str  # stable identifier: goes into the cache key
     description: str  # for the report
     dim: int
-    input_side: int  # images are resized to input_side x input_side before __call__
+    #: images are resized to input_side x input_side before __call__; None: they reach __call__ at
+    #: their own size (batched by size), for an extractor that resizes as its reference does
+    input_side: int | None
     learned: bool
     is_fid: bool  # True only for Inception-v3 with the FID weights
 
@@ -167,9 +169,15 @@ class ThumbnailExtractor:
 
 class InceptionExtractor:
     """torch-fidelity's ``inception-v3-compat`` (the TensorFlow FID network), pool3 2048-d features,
-    with weights from a local file."""
+    with weights from a local file.
 
-    input_side = 299
+    Images reach the network at their own size: it resizes them to 299 px itself, with TensorFlow
+    1.x's bilinear interpolation, as torch-fidelity does for every image it reads. Resizing them
+    first with another filter (area or cubic) gives other features and another FID for any image
+    that is not 299 px square (``tests/audits/test_fid.py`` compares the whole path).
+    """
+
+    input_side = None
     dim = 2048
     learned = True
     is_fid = True
@@ -214,9 +222,11 @@ class InceptionExtractor:
         self.weights = path
         self.sha256 = file_sha256(path)
         fid = f"{path.stat().st_size}-{self.sha256[:12]}"
-        self.id = f"inception-v3-compat-{fid}"
+        # "-native": fed at their own size (features cached before that were resized by cv2 first)
+        self.id = f"inception-v3-compat-{fid}-native"
         # torch hub names a file after the start of its SHA-256: other weights give an FD, not the published FID
         published = self.sha256.startswith(INCEPTION_WEIGHTS_SHA256_PREFIX)
+        self.is_fid = published
         self.description = (f"Inception-v3 pool3 (2048-d, torch-fidelity inception-v3-compat, weights {path.name}"
                             + ("" if published else f", SHA-256 {self.sha256[:12]}...: not the published FID "
                                f"weights {INCEPTION_WEIGHTS_FILE}") + ")")
@@ -454,13 +464,34 @@ def _cache_file(cache_dir: Path, extractor_id: str, path: Path) -> Path | None:
     return cache_dir / extractor_id / digest[:2] / f"{digest}.npy"
 
 
-def _prepare(path: Path, side: int) -> np.ndarray:
-    img = load_rgb(path, max_side=max(side * 2, 64))
-    rgb = img.rgb
+def _prepare(path: Path, side: int | None) -> np.ndarray:
+    """The image as 8-bit RGB, resized to ``side`` x ``side`` (area down, cubic up); None: as read."""
+    if side is None:
+        return load_rgb(path).rgb
+    rgb = load_rgb(path, max_side=max(side * 2, 64)).rgb
     if rgb.shape[0] != side or rgb.shape[1] != side:
         interp = cv2.INTER_AREA if min(rgb.shape[:2]) > side else cv2.INTER_CUBIC
         rgb = cv2.resize(rgb, (side, side), interpolation=interp)
     return rgb
+
+
+#: most pixels one call of an extractor that takes images at their own size receives (large
+#: photographs go a few at a time, not a whole batch)
+_MAX_BATCH_PIXELS = 1 << 24
+
+
+def _features_by_size(extractor: FeatureExtractor, imgs: list[np.ndarray]) -> np.ndarray:
+    """(len(imgs), dim) features; images of different sizes go to the extractor in separate calls."""
+    out = np.empty((len(imgs), extractor.dim), np.float64)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for j, im in enumerate(imgs):
+        by_shape.setdefault(im.shape, []).append(j)
+    for shape, members in by_shape.items():
+        step = max(1, _MAX_BATCH_PIXELS // (shape[0] * shape[1]))
+        for k in range(0, len(members), step):
+            part = members[k:k + step]
+            out[part] = np.asarray(extractor(np.stack([imgs[j] for j in part])), dtype=np.float64)
+    return out
 
 
 def extract_features(paths: Sequence[str | os.PathLike], extractor: FeatureExtractor, *, batch_size: int = 32,
@@ -470,7 +501,8 @@ def extract_features(paths: Sequence[str | os.PathLike], extractor: FeatureExtra
 
     The cache key is the absolute path, modification time, size and the extractor's ``id``
     (which includes a hash of its weights), so an edited image or other weights recompute.
-    Images resized to the extractor's square input with area (down) or cubic (up) interpolation.
+    Images resized to the extractor's square input with area (down) or cubic (up) interpolation,
+    or passed at their own size to an extractor that resizes them itself (``input_side`` None).
     """
     if batch_size < 1:
         raise InputError(f"batch_size: must be at least 1, got {batch_size}")
@@ -510,7 +542,7 @@ def extract_features(paths: Sequence[str | os.PathLike], extractor: FeatureExtra
                 except ImageLoadError as exc:
                     status[i], reason[i] = exc.status, exc.reason
             if imgs:
-                out = np.asarray(extractor(np.stack(imgs)), dtype=np.float64)
+                out = _features_by_size(extractor, imgs)
                 for j, i in enumerate(idx):
                     feats[i] = out[j]
                     if cache is not None:

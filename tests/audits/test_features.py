@@ -103,26 +103,11 @@ def test_unknown_extractor_suggests_the_closest():
         load_extractor("inceptoin")
 
 
-def _random_inception_file(path: Path, monkeypatch) -> Path:
-    """PLUMBING ONLY: an inception-v3-compat state dict with random weights, to check that the
-    file named by --inception-weights / $FAIRSKIN_INCEPTION_WEIGHTS is what gets loaded."""
-    import torch
-    import torch_fidelity.feature_extractor_inceptionv3 as fe
-
-    with monkeypatch.context() as m:
-        m.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})
-        m.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None)
-        torch.manual_seed(0)
-        net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    torch.save(net.state_dict(), path)
-    return path
-
-
 @pytest.mark.slow
-def test_inception_plumbing_loads_the_named_file(images, tmp_path, monkeypatch):
+def test_inception_plumbing_loads_the_named_file(images, tmp_path, monkeypatch, random_inception_weights):
     import torch
 
-    weights = _random_inception_file(tmp_path / "random-inception-plumbing-only.pth", monkeypatch)
+    weights = random_inception_weights
     monkeypatch.setenv(INCEPTION_ENV, str(weights))
     ext = load_extractor("inception")
     assert ext.is_fid and ext.dim == 2048 and weights.name in ext.description
@@ -231,30 +216,3 @@ def test_hf_checkpoint_directory_is_loaded_locally(images, tmp_path):
         load_extractor("hf", hf_model=partial)
     with pytest.raises(InputError, match=r"--hf-model: .* is not a local transformers checkpoint directory"):
         load_extractor("hf", hf_model=tmp_path)
-
-
-@pytest.mark.slow
-def test_inception_pipeline_equals_torch_fidelitys_calculate_metrics(tmp_path, monkeypatch):
-    """fairskin's Inception features + Fréchet distance vs torch_fidelity.calculate_metrics on
-    the same two image folders and the same weights file. PLUMBING ONLY: the weights are random
-    (no real ones can be downloaded here), so the number is compared for equality, never reported."""
-    import torch_fidelity
-
-    from fairskin.audits.synthetic import frechet_distance
-
-    weights = _random_inception_file(tmp_path / "random-inception-plumbing-only.pth", monkeypatch)
-    dirs = []
-    for name, base in (("a", 0), ("b", 40)):
-        d = tmp_path / name
-        d.mkdir()
-        for i in range(12):  # 299 px: no resizing on either side
-            img = render_phantom(PhantomSpec(ita=60 - 6 * i - base / 4, size=299, seed=base + i))
-            Image.fromarray(img).save(d / f"{i:02d}.png")
-        dirs.append(d)
-    theirs = torch_fidelity.calculate_metrics(input1=str(dirs[0]), input2=str(dirs[1]), fid=True, cuda=False,
-                                              cache=False, verbose=False, feature_extractor="inception-v3-compat",
-                                              feature_extractor_weights_path=str(weights))
-    ext = InceptionExtractor(weights)
-    fa = extract_features(sorted(dirs[0].glob("*.png")), ext, progress=False).features
-    fb = extract_features(sorted(dirs[1].glob("*.png")), ext, progress=False).features
-    assert frechet_distance(fa, fb) == pytest.approx(theirs["frechet_inception_distance"], rel=1e-4)

@@ -1,21 +1,35 @@
 """Known answers for the feature-space distances: zero on identical sets, closed forms for
-Gaussians, and torch-fidelity's own functions on the same features."""
+Gaussians, and torch-fidelity's own functions on the same features; and the whole FID path
+(reading, resizing, Inception, Fréchet distance) against torch-fidelity's on images of any size.
+
+Without torch-fidelity the comparisons skip one by one, naming it (a failure under FAIRSKIN_CI=1),
+and the known-answer tests still run."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from fairskin.audits.synthetic import (
-    density_coverage, feature_statistics, fid_min_images, frechet_distance, frechet_distance_from_statistics, kid,
-    precision_recall,
+    InceptionExtractor, density_coverage, extract_features, feature_statistics, fid_min_images, frechet_distance,
+    frechet_distance_from_statistics, kid, precision_recall,
 )
+from fairskin.data import PhantomSpec, render_phantom
 from fairskin.errors import InputError
 
-tf_fid = pytest.importorskip("torch_fidelity.metric_fid")
-tf_kid = pytest.importorskip("torch_fidelity.metric_kid")
-tf_prc = pytest.importorskip("torch_fidelity.metric_prc")
+
+@pytest.fixture(scope="module")
+def tf(torch_fidelity):
+    """torch-fidelity's metric modules."""
+    import torch_fidelity.metric_fid as fid
+    import torch_fidelity.metric_kid as kid_
+    import torch_fidelity.metric_prc as prc
+
+    return SimpleNamespace(fid=fid, kid=kid_, prc=prc)
 
 
 def _sets(n1=400, n2=300, d=32, seed=0):
@@ -42,12 +56,12 @@ def test_fid_closed_form_for_known_gaussians():
 
 
 @pytest.mark.parametrize("seed,d", [(0, 8), (1, 64), (2, 128)])
-def test_fid_equals_torch_fidelity_on_the_same_features(seed, d):
+def test_fid_equals_torch_fidelity_on_the_same_features(tf, seed, d):
     a, b = _sets(d=d, seed=seed)
     ours = frechet_distance(a, b)
-    s1 = tf_fid.fid_features_to_statistics(torch.from_numpy(a))
-    s2 = tf_fid.fid_features_to_statistics(torch.from_numpy(b))
-    theirs = tf_fid.fid_statistics_to_metric(s1, s2, verbose=False)[tf_fid.KEY_METRIC_FID]
+    s1 = tf.fid.fid_features_to_statistics(torch.from_numpy(a))
+    s2 = tf.fid.fid_features_to_statistics(torch.from_numpy(b))
+    theirs = tf.fid.fid_statistics_to_metric(s1, s2, verbose=False)[tf.fid.KEY_METRIC_FID]
     assert ours > 1.0  # the sets differ: not a trivial comparison of zeros
     assert ours == pytest.approx(theirs, rel=1e-6)
     mu, sigma = feature_statistics(a)
@@ -62,18 +76,18 @@ def test_kid_of_a_set_with_itself_is_zero():
     assert r.std == pytest.approx(0.0, abs=1e-9)
 
 
-def test_kid_equals_torch_fidelity_with_its_sampling():
+def test_kid_equals_torch_fidelity_with_its_sampling(tf):
     a, b = _sets(d=48)
     ours = kid(a, b, subsets=25, subset_size=150, seed=7, estimator="unbiased", sampling="torch-fidelity")
-    theirs = tf_kid.kid_features_to_metric(torch.from_numpy(a), torch.from_numpy(b), kid_subsets=25,
+    theirs = tf.kid.kid_features_to_metric(torch.from_numpy(a), torch.from_numpy(b), kid_subsets=25,
                                            kid_subset_size=150, rng_seed=7, verbose=False)
     assert ours.value > 0.01
-    assert ours.value == pytest.approx(theirs[tf_kid.KEY_METRIC_KID_MEAN], rel=1e-9)
-    assert ours.std == pytest.approx(theirs[tf_kid.KEY_METRIC_KID_STD], rel=1e-9)
+    assert ours.value == pytest.approx(theirs[tf.kid.KEY_METRIC_KID_MEAN], rel=1e-9)
+    assert ours.std == pytest.approx(theirs[tf.kid.KEY_METRIC_KID_STD], rel=1e-9)
 
 
 @pytest.mark.parametrize("estimator", ["u-statistic", "unbiased", "biased"])
-def test_kid_estimators_equal_torch_fidelity_mmd2(estimator):
+def test_kid_estimators_equal_torch_fidelity_mmd2(tf, estimator):
     a, b = _sets(n1=60, n2=60, d=12)
     ours = kid(a, b, subsets=1, subset_size=60, estimator=estimator, sampling="paired")
     # paired sampling with the whole set: the rows are permuted identically, so compute
@@ -81,7 +95,7 @@ def test_kid_estimators_equal_torch_fidelity_mmd2(estimator):
     idx = np.random.RandomState(2020).choice(60, 60, replace=False)
     x, y = a[idx], b[idx]
     k = lambda p, q: (p @ q.T / 12 + 1) ** 3  # noqa: E731
-    theirs = tf_kid.mmd2(k(x, x), k(x, y), k(y, y), mmd_est=estimator)
+    theirs = tf.kid.mmd2(k(x, x), k(x, y), k(y, y), mmd_est=estimator)
     assert ours.value == pytest.approx(float(theirs), rel=1e-9)
 
 
@@ -94,16 +108,16 @@ def test_kid_detects_a_shift_and_is_near_zero_for_the_same_distribution():
     assert shifted.value > 10 * max(same.std, 1e-3)
 
 
-def test_precision_recall_equal_torch_fidelity():
+def test_precision_recall_equal_torch_fidelity(tf):
     a, b = _sets(n1=300, n2=250, d=16, seed=4)
     p, r = precision_recall(a, b, k=3)
     # torch-fidelity receives float32 features from its extractors
-    theirs = tf_prc.prc_features_to_metric(torch.from_numpy(a).float(), torch.from_numpy(b).float(), prc_neighborhood=3,
+    theirs = tf.prc.prc_features_to_metric(torch.from_numpy(a).float(), torch.from_numpy(b).float(), prc_neighborhood=3,
                                            prc_batch_size=10000, save_cpu_ram=False, verbose=False)
     assert 0 < p < 1 and 0 < r < 1
     # torch-fidelity averages in float32; one image is 1/300, so 1e-6 still means the same count
-    assert p == pytest.approx(theirs[tf_prc.KEY_METRIC_PRECISION], abs=1e-6)
-    assert r == pytest.approx(theirs[tf_prc.KEY_METRIC_RECALL], abs=1e-6)
+    assert p == pytest.approx(theirs[tf.prc.KEY_METRIC_PRECISION], abs=1e-6)
+    assert r == pytest.approx(theirs[tf.prc.KEY_METRIC_RECALL], abs=1e-6)
 
 
 def test_precision_recall_density_coverage_known_answers():
@@ -138,6 +152,43 @@ def test_metric_input_errors_name_the_argument():
     bad[0, 0] = np.nan
     with pytest.raises(InputError, match="features_a: features contain NaN or inf"):
         frechet_distance(bad, b)
+
+
+def _phantom_folder(path, *, size, base, n=12):
+    """n phantoms of falling ITA, ``size`` = (height, width): a square render cropped to the width."""
+    path.mkdir()
+    h, w = size
+    for i in range(n):
+        img = render_phantom(PhantomSpec(ita=60 - 6 * i - base / 4, size=max(h, w), seed=base + i))
+        Image.fromarray(np.ascontiguousarray(img[:h, :w])).save(path / f"{i:02d}.png")
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [(299, 299), (128, 128), (512, 512), (300, 200)],
+                         ids=["299px-no-resize", "128px-up", "512px-down", "300x200-not-square"])
+def test_fid_path_equals_torch_fidelitys_calculate_metrics_at_any_size(torch_fidelity, random_inception_weights,
+                                                                      tmp_path, size):
+    """fairskin's features and Fréchet distance of two image folders against
+    torch_fidelity.calculate_metrics on the same folders and weights file: reading and resizing to
+    the network's 299 px must be torch-fidelity's too, or FID of any image not 299 px square is not
+    the usual FID. PLUMBING ONLY: the weights are random (no real ones can be downloaded here), so
+    the numbers are compared for equality, never reported."""
+    from torch_fidelity.datasets import ImagesPathDataset
+
+    dirs = [_phantom_folder(tmp_path / name, size=size, base=base) for name, base in (("a", 0), ("b", 40))]
+    theirs = torch_fidelity.calculate_metrics(input1=str(dirs[0]), input2=str(dirs[1]), fid=True, cuda=False,
+                                              cache=False, verbose=False, feature_extractor="inception-v3-compat",
+                                              feature_extractor_weights_path=str(random_inception_weights))
+    ext = InceptionExtractor(random_inception_weights)
+    fa, fb = (extract_features(sorted(d.glob("*.png")), ext, progress=False).features for d in dirs)
+    # per image: the same network on the images as torch-fidelity reads them (uint8, own size)
+    files = sorted(str(p) for p in dirs[0].glob("*.png"))
+    batch = torch.stack([ImagesPathDataset(files)[i] for i in range(len(files))])
+    with torch.no_grad():
+        (ref,) = ext.model(batch)
+    np.testing.assert_allclose(fa, ref.double().numpy(), rtol=1e-4, atol=1e-5)
+    assert frechet_distance(fa, fb) == pytest.approx(theirs["frechet_inception_distance"], rel=1e-4)
 
 
 def test_kid_uncertainty_is_real_when_the_sets_fit_in_one_subset():

@@ -17,6 +17,7 @@ from fairskin.conditioning import Conditioning, StyleMix, image_styles, labelled
 from fairskin.data import PhantomSpec, render_phantom  # noqa: E402
 from fairskin.data._manifest import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS  # noqa: E402
 from fairskin.errors import InputError  # noqa: E402
+from fairskin.label import estimate_image  # noqa: E402
 
 #: 2 inference steps; the untrained tiny model's tones are arbitrary, so most tests accept any type
 FAST = GenerateConfig(steps=2, batch_size=4, tolerance=6, max_attempts=2)
@@ -70,23 +71,46 @@ def _share56(manifest: pd.DataFrame) -> float:
 
 
 def test_balance_end_to_end(small_demo, small_labels, tiny_conditioning, tmp_path):
+    # the shipped gate (exact type for V and VI): the 2-step model's tones sit around the IV / V cut
+    # (ITA 18-25 deg), so requests for V pass now and then and requests for VI are rejected
+    gen = GenerateConfig(steps=2, batch_size=4, max_attempts=3)
+    assert (gen.tolerance_for(5), gen.tolerance_for(6)) == (0, 0)
     res = balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5",
-                  conditioning=tiny_conditioning, generate=FAST, json_path=tmp_path / "s.json")
+                  conditioning=tiny_conditioning, generate=gen, json_path=tmp_path / "s.json")
+    log = _run._read_attempts(tmp_path)
+    accepted, rejected = log[log["gate"] == "accepted"], log[log["gate"] == "rejected"]
+    assert len(accepted) > 0 and len(rejected) > 0 and len(accepted) + len(rejected) == len(log)
+    # every decision is the requested type against the type measured again on the saved file
+    for row in log.itertuples():
+        est = estimate_image(tmp_path / row.image)
+        hit = est.fst == int(row.fst_requested)
+        assert row.fst_measured == ("" if est.fst is None else str(est.fst))
+        assert (row.gate, row.image.split("/")[0]) == (("accepted", "images") if hit else ("rejected", "rejected"))
+        if not hit and est.fst is not None:
+            assert row.gate_reason == (f"fst_mismatch: measured {est.fst} (ITA {est.ita:.1f}), asked "
+                                       f"{row.fst_requested}, tolerance 0")
+    # a slot is retried only after a rejection, and stops at its first acceptance or the third attempt
+    for slot, tries in log.groupby("slot"):
+        gates = list(tries.sort_values("attempt")["gate"])
+        assert list(tries.sort_values("attempt")["attempt"]) == [str(i) for i in range(1, len(gates) + 1)]
+        assert "accepted" not in gates[:-1] and (gates[-1] == "accepted" or len(gates) == 3)
     m = pd.read_csv(res.manifest)
     assert list(m.columns) == list(MANIFEST_COLUMNS) + list(SYNTHETIC_COLUMNS) + ["image_path"]
     real, syn = m[~m["synthetic"]], m[m["synthetic"]]
-    assert len(real) == 40 and len(syn) == res.plan.n_generate
-    assert abs(_share56(m) - 0.5) <= 0.01
+    assert len(real) == 40 and sorted(syn["image"]) == sorted(accepted["image"])
+    assert len(syn) < res.plan.n_generate  # slots the gate turned down stay empty, not filled with a miss
+    assert (syn["fst"] == syn["fst_requested"]).all() and (syn["fst_measured"] == syn["fst_requested"]).all()
+    assert _share56(m) == pytest.approx((real["fst"].isin([5, 6]).sum() + len(syn)) / len(m))
     assert syn[PROVENANCE].notna().all().all()
     cond = Conditioning.load(tiny_conditioning)  # the tone each image asked for, as generation drew it
-    asked = [cond.tone_request(int(f), int(s)) for f, s in zip(syn["fst_requested"], syn["seed"])]
-    assert np.allclose(syn["ita_requested"].to_numpy(float), asked, atol=1e-3)
+    asked = [cond.tone_request(int(f), int(s)) for f, s in zip(log["fst_requested"], log["seed"])]
+    assert np.allclose(log["ita_requested"].to_numpy(float), asked, atol=1e-3)
     assert (syn["gate"] == "accepted").all() and (syn["fst_source"] == "requested").all()
     assert (syn["guidance"] == 1.0).all()  # "auto" guidance of the built-in tiny model, recorded as used
-    # each prompt names the photo style of a real image of its cell, drawn by the image's seed
+    # each prompt names the photo style of a real image of its cell, drawn by the attempt's seed
     mix = StyleMix(labelled_manifest(small_demo, labels=small_labels))
-    styles = [mix.draw(int(f), d, int(q)) for f, d, q in zip(syn["fst_requested"], syn["diagnosis"], syn["seed"])]
-    assert [p.split(" photo of ")[0] for p in syn["prompt"]] == [f"a {st}" for st in styles]
+    styles = [mix.draw(int(f), d, int(q)) for f, d, q in zip(log["fst_requested"], log["diagnosis"], log["seed"])]
+    assert [p.split(" photo of ")[0] for p in log["prompt"]] == [f"a {st}" for st in styles]
     assert set(styles) == {"clinical", "dermoscopy"}  # the demo has both
     assert syn["source"].eq("synthetic").all() and syn["image_id"].is_unique
     assert (real["fst_source"] == "estimated (kinyanjui_fst)").all()
@@ -96,8 +120,15 @@ def test_balance_end_to_end(small_demo, small_labels, tiny_conditioning, tmp_pat
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["schema"] == "fairskin.balance/1"
     v = [c for c in s["cells"] if c["fst"] in ("5", "6")]
-    assert sum(c["synthetic"] for c in v) == res.plan.n_generate
-    assert all(c["acceptance_rate"] == 1.0 for c in v if c["generated"])
+    assert sum(c["synthetic"] for c in v) == len(syn) and sum(c["generated"] for c in v) == len(log)
+    for c in v:
+        tried = log[(log["fst_requested"] == c["fst"]) & (log["diagnosis"] == c["diagnosis"])]
+        if len(tried):
+            assert c["acceptance_rate"] == pytest.approx((tried["gate"] == "accepted").mean())
+            kinds = tried.loc[tried["gate"] == "rejected", "gate_reason"].str.split(":").str[0]
+            assert c["rejected_reasons"] == kinds.value_counts().to_dict()
+    assert s["counts"]["synthetic_accepted"] == len(syn)
+    assert any("short of their target" in w for w in res.summary["warnings"])
 
 
 def test_rejections_are_retried_and_logged(small_demo, small_labels, tiny_conditioning, tmp_path):
