@@ -46,7 +46,7 @@ class ToneEstimate:
     status: str = "ok"
     reason: str = ""
     scale: str = ""
-    values: dict[str, float] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
         # only called for names that are not fields: the tone column, then the measurements
@@ -74,6 +74,7 @@ class SkinToneEstimator(Protocol):
     ``tone_scale``  the scale its tones are on (:data:`FITZPATRICK`, :data:`MONK`, ...)
     ``columns``     labels.csv's result columns, in order (the tone column, ``confidence``,
                     ``status``, ``reason``, ``scale`` and the names of ``ToneEstimate.values``)
+    ``scale_name``  the cut-points or swatches it labels with, written in labels.csv's ``scale``
     ``work_side``   long side in pixels images are read at (None: full size)
     ``settings()``  what decides its output (a resumed run must have the same)
     ``estimate_rgb(rgb, *, valid, lesion_mask)``  8-bit sRGB (H x W x 3) -> :class:`ToneEstimate`;
@@ -84,6 +85,7 @@ class SkinToneEstimator(Protocol):
     name: str
     tone_scale: ToneScale
     columns: tuple[str, ...]
+    scale_name: str
     work_side: int | None
 
     def settings(self) -> dict: ...
@@ -115,7 +117,7 @@ def get_estimator(name: str | SkinToneEstimator, **options) -> SkinToneEstimator
     if not isinstance(name, str):
         if not isinstance(name, SkinToneEstimator):
             raise InputError(f"--estimator: {name!r} is not a skin-tone estimator (needs name, tone_scale, "
-                             "columns, work_side, settings() and estimate_rgb())")
+                             "columns, scale_name, work_side, settings() and estimate_rgb())")
         return name
     if name in _REGISTRY:
         return _REGISTRY[name](**options)
