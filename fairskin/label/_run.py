@@ -11,7 +11,6 @@ images are loaded one at a time in each worker and only small result rows travel
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import io
 import json
 import math
@@ -36,7 +35,7 @@ from fairskin.label._masks import LesionMasks
 from fairskin.outputs import (
     atomic_path, atomic_write, claim_outputs, csv_restore, csv_safe, interruptible, remove_stale_temporaries, write_csv,
 )
-from fairskin.label._tone_summary import estimator_summary, records, summarize_tones
+from fairskin.label._tone_summary import estimator_summary, records, summarize_tones, summary_counts, summary_head
 from fairskin.skintone import FST_GROUPS, ItaScale, SkinToneEstimator, get_estimator
 
 __all__ = ["label_dataset", "LabelResult", "LABEL_COLUMNS", "label_columns"]
@@ -469,7 +468,6 @@ def summarize(labels: pd.DataFrame, *, manifest: pd.DataFrame, scale: ItaScale, 
     """The summary dict of ``docs/label-json.md``."""
     ok = labels["status"] == "ok"
     lab = labels[ok & labels["fst"].notna()]
-    by_status = labels["status"].value_counts().to_dict()
     est_counts = {str(k): int((lab["fst"] == k).sum()) for k in range(1, 7)}
     human = None
     if labels["fst_human"].notna().any():
@@ -504,17 +502,12 @@ def summarize(labels: pd.DataFrame, *, manifest: pd.DataFrame, scale: ItaScale, 
                  "ita_mae": float(np.mean(np.abs(err))), "ita_bias": float(np.mean(err))}
     cfg = asdict(config)
     return {
-        "schema": "fairskin.label/1",
-        "fairskin_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "data": {"root": str(Path(manifest.attrs["root"]).resolve()), "format": manifest.attrs.get("format"),
-                 "n_rows": int(len(labels)), "warnings": list(manifest.attrs.get("warnings", []))},
+        **summary_head(labels, manifest),
         "scale": {"name": scale.name, "categories": list(scale.categories), "cuts": list(scale.cuts),
                   "source": scale.source, "calibrated": scale.name.startswith("calibrated")},
         "config": cfg,
         "labels_csv": str(out),
-        "counts": {"total": int(len(labels)), "labelled": int(len(lab)), "by_status": {str(k): int(v) for k, v in by_status.items()},
-                   "warnings": int((labels["status"].eq("ok") & labels["reason"].fillna("").ne("")).sum())},
+        "counts": summary_counts(labels, lab),
         "fst_distribution": {"estimated": est_counts, "human": human, "human_group": human_group},
         "ita_histogram": {"bin_edges": edges.tolist(), "counts_by_fst": hist},
         "ita_summary_by_fst": ita_by,

@@ -20,7 +20,7 @@ from scipy.stats import spearmanr
 from fairskin import __version__
 from fairskin.skintone import FST_GROUPS, FST_TYPES, SkinToneEstimator
 
-__all__ = ["summarize_tones", "records"]
+__all__ = ["summarize_tones", "summary_head", "summary_counts", "estimator_summary", "records"]
 
 
 def summarize_tones(labels: pd.DataFrame, *, manifest: pd.DataFrame, estimator: SkinToneEstimator, out: Path,
@@ -44,21 +44,14 @@ def summarize_tones(labels: pd.DataFrame, *, manifest: pd.DataFrame, estimator: 
         if len(sel):
             colour[str(t)] = {"n": int(len(sel)), **{c: float(sel[c].median()) for c in ("L", "a", "b", "delta_e")
                                                      if c in sel}}
-    by_status = labels["status"].value_counts().to_dict()
     describe = getattr(estimator, "describe", None)
     return {
-        "schema": "fairskin.label/1",
-        "fairskin_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "data": {"root": str(Path(manifest.attrs["root"]).resolve()), "format": manifest.attrs.get("format"),
-                 "n_rows": int(len(labels)), "warnings": list(manifest.attrs.get("warnings", []))},
+        **summary_head(labels, manifest),
         "estimator": estimator_summary(estimator),
         "scale": describe() if describe else {"name": estimator.scale_name, "categories": list(ts.labels)},
         "config": asdict(estimator.config) if hasattr(estimator, "config") else None,
         "labels_csv": str(out),
-        "counts": {"total": int(len(labels)), "labelled": int(len(lab)),
-                   "by_status": {str(k): int(v) for k, v in by_status.items()},
-                   "warnings": int((labels["status"].eq("ok") & labels["reason"].fillna("").ne("")).sum())},
+        "counts": summary_counts(labels, lab),
         "tone_distribution": {"scale": ts.name, "column": col,
                               "estimated": {str(t): int((tones == t).sum()) for t in ts.tones},
                               "groups": {g: int(np.isin(tones, m).sum()) for g, m in ts.groups.items()}},
@@ -69,10 +62,28 @@ def summarize_tones(labels: pd.DataFrame, *, manifest: pd.DataFrame, estimator: 
         "agreement": rank,
         "bad_rows": records(labels[~labels["status"].isin(["ok", "no_skin"])].head(200), ["image", "status", "reason"]),
         "unlabelled": records(labels[labels["status"] == "no_skin"].head(48),
-                              ["image", "status", "reason", "skin_fraction"]),
+                              [c for c in ("image", "status", "reason", "skin_fraction") if c in labels]),
         "least_confident": records(lab.nsmallest(48, "confidence"), ["image", col, "confidence"]),
         "truth": None,
     }
+
+
+def summary_head(labels: pd.DataFrame, manifest: pd.DataFrame) -> dict:
+    """The keys every label summary starts with: schema, version, time, the data set."""
+    return {
+        "schema": "fairskin.label/1",
+        "fairskin_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "data": {"root": str(Path(manifest.attrs["root"]).resolve()), "format": manifest.attrs.get("format"),
+                 "n_rows": int(len(labels)), "warnings": list(manifest.attrs.get("warnings", []))},
+    }
+
+
+def summary_counts(labels: pd.DataFrame, labelled: pd.DataFrame) -> dict:
+    by_status = labels["status"].value_counts().to_dict()
+    return {"total": int(len(labels)), "labelled": int(len(labelled)),
+            "by_status": {str(k): int(v) for k, v in by_status.items()},
+            "warnings": int((labels["status"].eq("ok") & labels["reason"].fillna("").ne("")).sum())}
 
 
 def estimator_summary(estimator: SkinToneEstimator) -> dict:
