@@ -113,10 +113,14 @@ def test_resume_refuses_another_estimator(swatch_folder, tmp_path, monkeypatch):
 
 
 def test_cli_label_estimator_monk(swatch_folder, tmp_path, capsys):
-    assert main(["label", str(swatch_folder), "--estimator", "monk", "--out", str(tmp_path / "l.csv"), "-q"]) == 0
+    assert main(["label", str(swatch_folder), "--estimator", "monk", "--out", str(tmp_path / "l.csv"),
+                 "--html", str(tmp_path / "r.html"), "-q"]) == 0
     out = capsys.readouterr().out.replace("\n", " ")
     assert "20 of 21 images labelled with scale monk_skin_tone" in out
     assert "groups (1-3 / 4-7 / 8-10): 1-3 6 (30.0%), 4-7 8 (40.0%), 8-10 6 (30.0%)" in out
+    html = (tmp_path / "r.html").read_text()
+    assert "groups 1-3 / 4-7 / 8-10: 1-3 6 (30.0%), 4-7 8 (40.0%), 8-10 6 (30.0%)" in html
+    assert all(f"background:{h}" in html for h in MONK_SWATCHES.hex)
     assert main(["label", str(swatch_folder), "--estimator", "monk", "--scale", "chardon",
                  "--out", str(tmp_path / "m.csv"), "-q"]) == 2
     assert "ITA cut-point scales apply to --estimator ita" in capsys.readouterr().err.replace("\n", " ")
