@@ -136,3 +136,13 @@ def test_unreadable_file_is_a_row(tmp_path):
     bad.write_bytes(b"")
     est = estimate_tone_image(bad, get_estimator("monk"))
     assert est.status == "unreadable" and est.mst is None and np.isnan(est.delta_e)
+
+
+def test_fitzpatrick_stages_say_what_a_monk_labels_csv_is(swatch_folder, tmp_path):
+    from fairskin.label import read_labels_csv
+
+    label_dataset(swatch_folder, out=tmp_path / "l.csv", estimator="monk", progress=False, n_boot=0)
+    with pytest.raises(InputError, match=r"--labels: .*l.csv holds Monk Skin Tone labels \(column 'mst', from "
+                                         r"fairskin label --estimator monk\); this stage groups images by "
+                                         r"Fitzpatrick type"):
+        read_labels_csv(tmp_path / "l.csv")
