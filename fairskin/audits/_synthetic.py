@@ -3,9 +3,9 @@ right skin tone, realistic, diverse, and not copies of a training image?
 
 Each synthetic cell is measured against the real images of the same cell:
 
-ITA fidelity   every synthetic image's ITA is re-measured with ``fairskin label``'s estimator
-               (:func:`fairskin.label.estimate_image`; the generator's own claim in the manifest
-               is not trusted) and compared with the requested type: exact and within-one rates,
+ITA fidelity   every synthetic image's ITA is re-measured with ``fairskin label``'s ``ita``
+               estimator (:func:`fairskin.label.estimate_tone_image`; the generator's own claim
+               in the manifest is not trusted) and compared with the requested type: exact and within-one rates,
                a confusion matrix, and the Wasserstein distance (degrees) between the synthetic
                and real ITA distributions of the type.
 Realism        Fréchet distance (FID when the extractor is Inception-v3) and KID, precision and
@@ -121,12 +121,13 @@ def _abs(root: Path, rel) -> str:
 
 def _measure_ita(paths: list[str], *, scale: str, cache_dir, progress: bool, label: str,
                  hair_removal: bool = False) -> pd.DataFrame:
-    """``estimate_image`` on every path (cached per image like the features)."""
+    """The ITA estimator on every path (cached per image like the features)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from fairskin.label import LabelConfig, estimate_image
+    from fairskin.label import LabelConfig, estimate_tone_image, get_estimator
 
     cfg = LabelConfig(scale=scale, hair_removal=hair_removal)
+    estimator = get_estimator("ita", config=cfg)
     key_id = f"ita-{cfg.fingerprint()}"
     rows = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -144,7 +145,7 @@ def _measure_ita(paths: list[str], *, scale: str, cache_dir, progress: bool, lab
             if cf is not None and cf.is_file():
                 rows.append(json.loads(cf.read_text()))
             else:
-                e = estimate_image(p, config=cfg)
+                e = estimate_tone_image(p, estimator)
                 row = {"ita": None if math.isnan(e.ita) else e.ita, "fst": e.fst, "status": e.status, "reason": e.reason}
                 rows.append(row)
                 if cf is not None and e.status in ("ok", "no_skin"):

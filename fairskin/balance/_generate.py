@@ -61,9 +61,9 @@ class GateResult:
 def gate_image(rgb: np.ndarray, fst_requested: int, *, tolerance: int, label_config=None) -> GateResult:
     """Measure a generated image with fairskin label's estimator and accept it if its type is within
     ``tolerance`` types of the requested one."""
-    from fairskin.label import LabelConfig, estimate_rgb
+    from fairskin.label import measure_tone
 
-    est = estimate_rgb(rgb, config=label_config or LabelConfig())
+    est = measure_tone(rgb, estimator="ita", config=label_config)
     if est.status != "ok" or not est.fst:
         return GateResult(False, est.ita, None, f"no_skin: {est.reason}")
     off = abs(int(est.fst) - int(fst_requested))

@@ -1,4 +1,4 @@
-"""``fairskin label``: estimate every image's Fitzpatrick skin type from ITA."""
+"""``fairskin label``: estimate every image's skin tone (Fitzpatrick type from ITA by default)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from rich.table import Table
 
 from fairskin.cli import app, console
 from fairskin.cli._common import fmt_ci
-from fairskin.label import LabelConfig
-from fairskin.skintone import list_scales, roman
+from fairskin.label import DEFAULT_ESTIMATOR, LabelConfig, list_estimators
+from fairskin.skintone import FITZPATRICK, get_tone_scale, list_scales, roman
 
 _D = LabelConfig()
 
@@ -22,7 +22,11 @@ def label(
     out: Path = typer.Option(Path("labels.csv"), "--out", "-o", help="Labels CSV to write."),
     format: Optional[str] = typer.Option(None, "--format", help="Data set format; detected when omitted: ddi, fitzpatrick17k, ham10000, isic, pad-ufes-20, folder."),
     masks: Optional[Path] = typer.Option(None, "--masks", help="Directory of lesion masks (<stem>_mask.png, white = lesion)."),
-    scale: str = typer.Option(_D.scale, "--scale", help=f"ITA scale: {', '.join(list_scales())}, or a scale CSV (e.g. one --calibrate wrote)."),
+    estimator: str = typer.Option(DEFAULT_ESTIMATOR, "--estimator", help=f"Skin-tone estimator: {', '.join(list_estimators())} "
+                                  "(ita: Fitzpatrick type from ITA; monk: Monk Skin Tone 1-10, the nearest reference "
+                                  "colour), or package.module:Class."),
+    scale: Optional[str] = typer.Option(None, "--scale", help=f"ITA scale (--estimator ita): {', '.join(list_scales())}, "
+                                        f"or a scale CSV (e.g. one --calibrate wrote). Default: {_D.scale}."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
     hair_removal: bool = typer.Option(_D.hair_removal, "--hair-removal", help="Inpaint hair (DullRazor) before "
                                       "finding the healthy skin."),
@@ -36,7 +40,8 @@ def label(
                                    "its JSON, --confusion, the calibrated scale); without it they are never replaced."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Estimate each image's Fitzpatrick skin type from the ITA of its healthy skin.
+    """Estimate each image's skin tone from its healthy skin: Fitzpatrick type from ITA (default), or
+    another registered estimator (--estimator monk: Monk Skin Tone).
 
     An interrupted run resumes: run the same command again.
     """
@@ -56,7 +61,8 @@ def label(
 
     # every file this command writes is checked (and locked) before the run starts
     with claim_outputs({"--out": out, "--json": json_path, "--confusion": confusion, **reports}, overwrite=overwrite):
-        result = label_dataset(data, out=out, format=format, masks=masks, scale=scale, workers=workers,
+        result = label_dataset(data, out=out, format=format, masks=masks, scale=scale, estimator=estimator,
+                               workers=workers,
                                calibrate=calibrate, calibrated_scale_path=calibrated_scale, json_path=json_path,
                                confusion_path=confusion, overwrite=overwrite, progress=not quiet,
                                hair_removal=hair_removal, finish=report if html else None)
@@ -70,17 +76,10 @@ def label(
 
 
 def _print_summary(s: dict) -> None:
+    if s.get("tone_distribution"):
+        return _print_tones(s)
+    _print_counts(s)
     c = s["counts"]
-    console.print(f"[bold]{c['labelled']}[/] of {c['total']} images labelled with scale [bold]{s['scale']['name']}[/]"
-                  f" ({s['run']['images_per_second'] or 0:.0f} images/s"
-                  + (f", {s['run']['resumed_from_previous_run']} resumed" if s["run"]["resumed_from_previous_run"] else "") + ")")
-    not_ok = {k: v for k, v in c["by_status"].items() if k != "ok"}
-    if not_ok:
-        console.print("not labelled: " + ", ".join(f"{k} {v}" for k, v in sorted(not_ok.items())))
-    if c.get("warnings"):
-        console.print(f"metadata warnings on {c['warnings']} labelled rows (see the reason column)")
-    for w in s["data"]["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}")
     t = Table(title="Estimated skin types", title_justify="left")
     t.add_column("FST")
     t.add_column("n", justify="right")
@@ -101,7 +100,7 @@ def _print_summary(s: dict) -> None:
     cal = s.get("calibration") or {}
     cv = cal.get("agreement_cross_validated")
     if a:
-        lvl = "type" if a["level"] == "type" else "group (I-II / III-IV / V-VI)"
+        lvl = "type" if a["level"] == "type" else f"group ({FITZPATRICK.describe_groups()})"
         head, shown = ("", a)
         if cv:  # the cut-points were fitted on these images: the honest figure is the cross-validated one
             head, shown = f", cross-validated ({cal.get('folds', '5 folds')})", cv
@@ -120,3 +119,42 @@ def _print_summary(s: dict) -> None:
     if tr:
         console.print(f"[bold]Against the phantoms' known answer[/] (n={tr['n']}): ITA within 3 deg {tr['ita_within_3']:.1%}, "
                       f"exact type {tr['fst_exact']:.1%}, mean |error| {tr['ita_mae']:.2f} deg")
+
+
+def _print_counts(s: dict) -> None:
+    c = s["counts"]
+    console.print(f"[bold]{c['labelled']}[/] of {c['total']} images labelled with scale [bold]{s['scale']['name']}[/]"
+                  f" ({s['run']['images_per_second'] or 0:.0f} images/s"
+                  + (f", {s['run']['resumed_from_previous_run']} resumed" if s["run"]["resumed_from_previous_run"] else "") + ")")
+    not_ok = {k: v for k, v in c["by_status"].items() if k != "ok"}
+    if not_ok:
+        console.print("not labelled: " + ", ".join(f"{k} {v}" for k, v in sorted(not_ok.items())))
+    if c.get("warnings"):
+        console.print(f"metadata warnings on {c['warnings']} labelled rows (see the reason column)")
+    for w in s["data"]["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}")
+
+
+def _print_tones(s: dict) -> None:
+    """A run on another scale than Fitzpatrick (e.g. Monk): tones, groups, rank agreement."""
+    _print_counts(s)
+    d = s["tone_distribution"]
+    ts = get_tone_scale(d["scale"])
+    total = max(s["counts"]["labelled"], 1)
+    t = Table(title=f"Estimated skin tones ({ts.name}, column {ts.column})", title_justify="left")
+    for name in ("tone", "group", "n", "share", "median L*", "median b*"):
+        t.add_column(name, justify="left" if name in ("tone", "group") else "right")
+    for k in ts.tones:
+        n = d["estimated"][str(k)]
+        col = s.get("colour_by_tone", {}).get(str(k), {})
+        t.add_row(ts.label(k), ts.group_of(k), str(n), f"{n / total:.1%}",
+                  *(f"{col[c]:.1f}" if c in col else "-" for c in ("L", "b")))
+    console.print(t)
+    console.print(f"groups ({ts.describe_groups()}): "
+                  + ", ".join(f"{g} {n} ({n / total:.1%})" for g, n in d["groups"].items()))
+    a = s.get("agreement")
+    if a:
+        r = a["spearman_tone_human_fst"]
+        console.print(f"[bold]Rank agreement with human Fitzpatrick types[/], n={a['n']}: Spearman rho("
+                      f"{ts.column}, human type) {fmt_ci(r['rho'], r['ci'])} (95% bootstrap CI over images; "
+                      "positive = agreeing direction)")

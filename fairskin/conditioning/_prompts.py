@@ -7,7 +7,7 @@ The imaging style (``dermoscopy`` or ``clinical``) comes from a manifest's ``sty
 has one: training prompts name each image's own, and a generated image takes the style of a real
 image of its (skin type, diagnosis) cell (``StyleMix``), so a synthetic set keeps the real data's
 mix of styles. (On the built-in tiny model, naming the style did not close the gap in measured tone
-between the two styles: see ``fairskin.conditioning._train``.)
+between the two styles: see ``docs/generation-measurements.md``.)
 """
 
 from __future__ import annotations

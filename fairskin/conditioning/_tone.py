@@ -10,7 +10,8 @@ near) the band by chance. With a tone request the model is told which tone to ma
   type k whose measured ITA lies in k's band, so generated tones spread as the real ones do
   (``tone_request``; the balanced manifest records it as ``ita_requested``).
 
-Measured by ``benchmarks/bench_generation.py``: see the docstring of ``fairskin.conditioning._train``.
+``benchmarks/bench_generation.py`` measures them; the figures behind these choices are in
+``docs/generation-measurements.md``.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ __all__ = ["TONE_FEATURES", "TONE_FREQUENCIES", "tone_features", "request_table"
 TONE_FEATURES = 7
 #: the pairs' frequencies, in half-turns per 45 degrees of ITA (periods of 180, 90 and 45 degrees).
 #: Conditionings written before these were recorded used (1, 2, 4) (periods down to 22.5 degrees).
-#: The slower waves took the built-in model's V-VI exact on the first try from 89.1% to 94.1% over
-#: three benchmark runs, by scattering generated tones less around what the model makes of a request
-#: (``fairskin.conditioning._train``'s docstring has the runs).
+#: Slower waves than (1, 2, 4): 40-odd type V images cannot pin down faster ones, and with these
+#: the generated tones scatter less around what the model makes of a request
+#: (``docs/generation-measurements.md``, "Slower tone features", has the runs).
 TONE_FREQUENCIES = (0.5, 1.0, 2.0)
 #: what a conditioning.json without ``fst_embedding.tone_frequencies`` was trained with
 LEGACY_TONE_FREQUENCIES = (1.0, 2.0, 4.0)

@@ -23,81 +23,24 @@ defaults on only when the UNet is tuned.
 
 Training the tiny model
 -----------------------
-Ten minutes on two CPU cores is little, so the from-scratch defaults make each minute count
-(measured by ``benchmarks/bench_generation.py`` on the 600-image demo data): the VAE trains on
-random half-side crops with a one-cycle learning rate (see ``_train_vae``), and the UNet's learning rate follows a cosine down to 5% while an exponential
-moving average of the weights (0.999, with warm-up) is what gets saved. Against the earlier
-recipe (300 full-frame VAE steps, constant rate, no average), same 8.5 minutes and evaluation
-seeds, 96 images per requested type: type V 32% -> 56% exact, VI 99% both, I 94% -> 83%. The
-cosine and the average go with the crop-trained VAE: without them type I fell to 58% (48 images).
+Ten minutes on two CPU cores is little, so the from-scratch defaults make each minute count: the
+VAE trains on random half-side crops with a one-cycle learning rate (``_train_vae``); the UNet's
+learning rate follows a cosine down to 5% while an exponential moving average of the weights
+(0.999, with warm-up) is what gets saved. The cosine and the average go with the crop-trained VAE.
 
 Tone requests and offset noise
 ------------------------------
-With the type alone, the offset noise's size traded tone precision against tone diversity. Same
-benchmark, 96 images per type, exact type I / V / VI and the generated-to-real ITA spread of I / VI
-(the issue asks for at least 0.5): offset 0: 82% / 29% / 99%, spread 0.93 / 0.65; offset 0.1:
-83% / 56% / 99%, spread 0.69 / 0.56; offset 0.2: 96% / 64% / 100%, spread 0.43 / 0.44. More offset
-noise teaches the model that an image's mean is mostly noise at high noise levels, so it pulls
-every image's tone towards what its condition asks; with only a type to ask for, that is the
-type's mean, and I and VI lose the spread of their real tones.
+Offset noise teaches the model that an image's mean is mostly noise at high noise levels, so it
+pulls every image's tone towards what its condition asks. With only a type to ask for, that is
+the type's mean, and types I and VI lose the spread of their real tones. Tone requests
+(``fairskin.conditioning._tone``, on by default) let the spread come from the request instead,
+and the offset noise then holds each image to its own request: 0.5 with tone requests, 0.1
+without (``--no-tone``). Prompts name each training image's photo style (``_prompts.StyleMix``),
+because the model makes dermoscopy-style and clinical-style skin of one type in different tones.
 
-Tone requests (``fairskin.conditioning._tone``, on by default) let the spread come from the
-request instead: each generated image asks for an ITA drawn from its type's real images, and
-offset noise then holds each image to its own request. With tone requests: offset 0.1: 90% / 44% /
-98%, spread 0.84 / 0.84 (type V lands -4.4 +- 7.1 degrees from its request); 0.3: 96% / 68% / 100%,
-0.75 / 0.80 (-3.9 +- 4.0); 0.5 (default): 92% / 79% / 100%, 0.85 / 0.85 (-2.8 +- 3.6); 0.8:
-89% / 80% / 99%, 0.88 / 0.88. Each point is one training run (run-to-run differences of 5-10
-points are common at 96 images). Three runs (``--seed 0`` / ``1`` / ``2``) before the two changes
-below: 88% / 79% / 100%, 89% / 83% / 100% and 94% / 72% / 100%; V and VI pooled 89.6%, 91.7%
-and 85.9% (all three: 513 of 576, 89.1%); spread 0.89 / 0.81, 0.81 / 0.87 and 1.04 / 0.73.
-Without tone requests (``--no-tone``) the default stays 0.1.
-
-Photo style and the estimator's core
-------------------------------------
-Sorted by measured ITA, generated type V images put the dermoscopy-style ones (round field, dark
-rim) at the dark end, though their skin looked the same: 11.0 +- 3.4 degrees (63% exact) against
-15.5 +- 2.3 for clinical-style ones (86%). Two changes followed. ``fairskin label``'s estimator now
-reads ITA from the skin away from every exclusion (``LabelConfig.core_distance``; soft rims and
-lesion borders had passed as skin; ``docs/label.md``). And prompts name each training image's photo
-style from the manifest, with each generated image taking the style of a real image of its cell
-(``fairskin.conditioning._prompts.StyleMix``). Same benchmark, three runs with both: exact
-I / V / VI 94% / 82% / 94%, 92% / 86% / 99% and 96% / 73% / 100%; V and VI pooled 88.0%, 92.7%
-and 86.5%, 513 of 576 again (89.1%, Wilson 95% interval 86.3-91.4%); spread I / VI 0.88 / 1.03,
-0.79 / 0.97 and 0.99 / 0.74. Type V now centres on its band (request miss -0.5 to -0.7 degrees,
-from -1.4 to -1.9), but images asked for near VI's upper edge now cross into V, and the gap
-between styles stays: with the style named in the prompt, V still measured 13.0 +- 2.7 in
-dermoscopy style and 17.2 +- 2.8 in clinical style (48 each, seed 0).
-
-The gap is in the colours the model makes, not in the measurement. Asked for a fixed ITA of 11 /
-14.5 / 18 degrees (32 images each, seed 0's model), dermoscopy-style V measured 9.8 / 13.5 / 13.0 and
-clinical-style V 17.6 / 16.8 / 15.2: inside type V the request barely steers the tone, and not
-always the right way, while the style moves it by 3-8 degrees. Pulling every request 1.5 or 2.5
-degrees inside its type's band therefore changed nothing (V 81% / 81% against 82%). The tiny VAE
-splits the styles the same way: a real type V image encoded and decoded reads 2.7 +- 2.4 degrees
-lighter in clinical style and 1.0 +- 2.1 in dermoscopy style, on the very pixels the original was
-read from, so clinical V is lighter in the latents the UNet learns from. Measured for the VAE and
-not adopted (type V images still type V after the round trip, 1000 steps; default 65%): an L1 loss
-on 8 x 8-pooled colour, 54%; an L2 loss on 4 x 4-pooled colour, 65%; a loss on each crop's mean
-colour, 12%; each type drawn equally often, 58%; 16 px crops for 3000 steps, 21%; no posterior
-sampling, 70% and the style split gone from the round trip, but in the benchmark (seed 0) V 72% and
-VI 91% against 82% and 94%.
-
-Slower tone features
---------------------
-The tone network read each request through sine / cosine pairs with periods of 90, 45 and 22.5
-degrees of ITA, waves faster than anything 40-odd type V images can pin down. With periods of
-180, 90 and 45 degrees (``fairskin.conditioning._tone.TONE_FREQUENCIES``), same benchmark, three
-runs: exact I / V / VI 92% / 90% / 97%, 90% / 96% / 96% and 96% / 86% / 100%; V and VI pooled
-93.2%, 95.8% and 93.2%, 542 of 576 (94.1%, Wilson 95% interval 91.9-95.7%) against 513 of 576 (89.1%, 86.3-91.4%);
-spread I / VI 0.92 / 0.99, 0.94 / 1.10 and 0.99 / 0.82. The runs had 2,762, 2,556 and 2,711 UNet
-steps in their 8.5 minutes, the old features' 2,424, 2,114 and 2,285 (this machine's step time
-varied from 0.18 to 0.22 s, and other work ran beside some of the older runs). A control of the old
-features on seed 0, alone on the machine: 87.0% (V 79%, VI 95%) with 2,340 steps.
-
-Why it helps is not settled. The request still barely steers the tone inside type V: asked for 11 /
-14.5 / 18 degrees (seed 0's model, 32 images each), dermoscopy-style V measured 12.8 / 12.9 / 13.6
-and clinical-style V 16.1 / 14.6 / 15.8. What changed is the scatter around that: 1.5-2.2 degrees
-SD in each cell against 1.7-3.6 before, and a style gap of 1.7-3.2 degrees against 2.2-7.8.
+Every figure behind these choices (exact-type rates per setting and seed, ITA spreads, the VAE
+round trip, what was tried and not adopted) is in ``docs/generation-measurements.md``;
+``benchmarks/bench_generation.py`` prints them for a new run.
 """
 
 from __future__ import annotations
@@ -114,9 +57,9 @@ import numpy as np
 from fairskin.conditioning._bundle import (
     FORMAT_VERSION, Conditioning, FstEmbedding, base_config_files, base_model_files, load_base_pipeline, sha256_files,
 )
+from fairskin.conditioning._checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from fairskin.conditioning._prompts import FST_TOKENS, NULL_FST, PromptFields, build_prompt, image_styles
 from fairskin.conditioning._tiny import TinyModelConfig, build_tiny_components
-from fairskin.conditioning._tone import LEGACY_TONE_FREQUENCIES
 from fairskin.errors import InputError, require
 from fairskin.weights import load_weights
 
@@ -289,7 +232,7 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
     start_step = 0
     resume_dir = None
     if resume is not None:
-        resume_dir = _find_checkpoint(ckpt_dir, resume)
+        resume_dir = find_checkpoint(ckpt_dir, resume)
         # step and generator state only: tensors and numbers, so nothing in a checkpoint can run code
         resume_state = load_weights(resume_dir / "state.pt", arg="--resume")
         start_step = int(resume_state["step"])
@@ -385,9 +328,9 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
     scaler = torch.amp.GradScaler("cuda") if use_scaler else None
 
     if resume_dir is not None:
-        _load_checkpoint(resume_dir, resume_state, unet=unet, text_encoder=text_encoder, fst_emb=fst_emb,
-                         token_ids=token_ids, optimizer=optimizer, gen=gen, from_scratch=from_scratch,
-                         lora=config.lora_rank > 0, ema=ema)
+        load_checkpoint(resume_dir, resume_state, unet=unet, text_encoder=text_encoder, fst_emb=fst_emb,
+                        token_ids=token_ids, optimizer=optimizer, gen=gen, from_scratch=from_scratch,
+                        lora=config.lora_rank > 0, ema=ema)
 
     # ---- train -----------------------------------------------------------------------------
     fst_idx = torch.tensor(frame["fst"].astype(int).to_numpy() - 1)
@@ -464,9 +407,9 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
         if progress:
             progress(step, n_train, float(np.mean(losses[-20:])))
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < n_train:
-            _save_checkpoint(ckpt_dir / f"step-{step:06d}", step=step, unet=unet, vae=vae, text_encoder=text_encoder,
-                             fst_emb=fst_emb, token_ids=token_ids, optimizer=optimizer, gen=gen,
-                             from_scratch=from_scratch, lora=config.lora_rank > 0, ema=ema, elapsed=elapsed())
+            save_checkpoint(ckpt_dir / f"step-{step:06d}", step=step, unet=unet, vae=vae, text_encoder=text_encoder,
+                            fst_emb=fst_emb, token_ids=token_ids, optimizer=optimizer, gen=gen,
+                            from_scratch=from_scratch, lora=config.lora_rank > 0, ema=ema, elapsed=elapsed())
         if config.max_minutes is not None and elapsed() > 60 * config.max_minutes:
             break
     if ema is not None:  # what is saved is the average
@@ -560,12 +503,8 @@ def _train_vae(vae, pixels, *, steps: int, batch: int, gen, device) -> float | N
     rate; returns the median seconds per step.
 
     Crops: a convolutional VAE learns the same local mapping from a quarter of the pixels, so a
-    step costs about a quarter of a full-frame step. The VAE round trip that
-    ``benchmarks/bench_generation.py`` prints (a real type V image encoded, decoded and measured
-    again) was still type V for 16-24% of the images after 300 full-frame steps at a constant rate
-    (45-80 s on 2 cores), 47% after 300 full-frame one-cycle steps, and 69-76% after 1000 crop
-    one-cycle steps (~80 s); 3000 crop steps reach 84%. The one-cycle schedule is what lets it
-    converge in ~1000 steps.
+    step costs about a quarter of a full-frame step; the one-cycle schedule is what lets it
+    converge in about 1000 steps (the round-trip figures: ``docs/generation-measurements.md``).
     """
     import torch
 
@@ -591,85 +530,3 @@ def _train_vae(vae, pixels, *, steps: int, batch: int, gen, device) -> float | N
         times.append(time.perf_counter() - ts)
     vae.eval()
     return float(np.median(times)) if times else None
-
-
-def _trainable_state(unet, text_encoder, fst_emb, token_ids, *, from_scratch: bool, lora: bool) -> dict:
-    state = {"fst_embedding": fst_emb.embedding.weight.detach().cpu().contiguous(),
-             **{f"fst_tone.{k}": v.detach().cpu().contiguous() for k, v in
-                (fst_emb.tone.state_dict().items() if fst_emb.tone is not None else ())},
-             "tokens": text_encoder.get_input_embeddings().weight[token_ids].detach().cpu().contiguous()}
-    if from_scratch:
-        state.update({f"unet.{k}": v.detach().cpu().contiguous() for k, v in unet.state_dict().items()})
-    elif lora:
-        from peft.utils import get_peft_model_state_dict
-
-        state.update({f"lora.{k}": v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(unet).items()})
-    return state
-
-
-def _save_checkpoint(folder: Path, *, step, unet, vae, text_encoder, fst_emb, token_ids, optimizer, gen,
-                     from_scratch, lora, ema=None, elapsed=0.0) -> None:
-    import torch
-    from safetensors.torch import save_file
-
-    tmp = folder.with_name(folder.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    save_file(_trainable_state(unet, text_encoder, fst_emb, token_ids, from_scratch=from_scratch, lora=lora),
-              str(tmp / "trainable.safetensors"))
-    if from_scratch:
-        save_file({k: v.detach().cpu().contiguous() for k, v in vae.state_dict().items()},
-                  str(tmp / "vae.safetensors"))
-        (tmp / "vae_config.json").write_text(json.dumps(dict(vae.config), default=str))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    if ema is not None:
-        torch.save(ema.state_dict(), tmp / "ema.pt")
-    torch.save({"step": step, "generator": gen.get_state(), "elapsed_seconds": float(elapsed),
-                "tone_frequencies": list(fst_emb.tone_frequencies)}, tmp / "state.pt")
-    if folder.exists():
-        import shutil
-
-        shutil.rmtree(folder)
-    tmp.rename(folder)
-
-
-def _find_checkpoint(ckpt_dir: Path, resume) -> Path:
-    if str(resume) == "latest":
-        found = sorted(p for p in ckpt_dir.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
-        if not found:
-            raise InputError(f"--resume latest: no checkpoint in {ckpt_dir}")
-        return found[-1]
-    p = Path(resume)
-    if not (p / "state.pt").is_file():
-        raise InputError(f"--resume {p}: not a checkpoint folder (no state.pt)")
-    return p
-
-
-def _load_checkpoint(folder: Path, resume_state: dict, *, unet, text_encoder, fst_emb, token_ids, optimizer, gen, from_scratch, lora,
-                     ema=None):
-    import torch
-    from safetensors.torch import load_file
-
-    state = load_file(str(folder / "trainable.safetensors"))
-    with torch.no_grad():
-        fst_emb.embedding.weight.copy_(state["fst_embedding"])
-        tone = {k[len("fst_tone."):]: v for k, v in state.items() if k.startswith("fst_tone.")}
-        if (fst_emb.tone is not None) != bool(tone):
-            raise InputError(f"--resume {folder}: the checkpoint was written with{'' if tone else 'out'} tone requests; "
-                             f"resume with{'' if tone else 'out'} them ({'--tone' if tone else '--no-tone'})")
-        if tone:
-            fst_emb.tone.load_state_dict(tone)
-            fst_emb.tone_frequencies = tuple(resume_state.get("tone_frequencies", LEGACY_TONE_FREQUENCIES))
-        text_encoder.get_input_embeddings().weight[token_ids] = state["tokens"].to(text_encoder.dtype)
-        if from_scratch:
-            unet.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("unet.")})
-        elif lora:
-            from peft.utils import set_peft_model_state_dict
-
-            set_peft_model_state_dict(unet, {k[5:]: v for k, v in state.items() if k.startswith("lora.")})
-    optimizer.load_state_dict(load_weights(folder / "optimizer.pt", arg="--resume"))
-    gen.set_state(resume_state["generator"])
-    if ema is not None:
-        if not (folder / "ema.pt").is_file():
-            raise InputError(f"--resume {folder}: this run keeps an EMA of the weights but the checkpoint has no "
-                             f"ema.pt (it was written with --ema-decay 0); resume with --ema-decay 0")
-        ema.load_state_dict(load_weights(folder / "ema.pt", arg="--resume"))

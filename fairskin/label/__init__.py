@@ -1,15 +1,41 @@
-"""Skin tone of real images: healthy-skin mask -> CIELAB -> ITA -> Fitzpatrick type."""
+"""Skin tone of real images: healthy-skin mask -> CIELAB -> a registered estimator (ITA ->
+Fitzpatrick type by default; nearest Monk Skin Tone reference colour with ``monk``)."""
 
 from fairskin.label._config import LabelConfig
-from fairskin.label._estimate import ItaEstimate, SkinMask, estimate_image, estimate_rgb, healthy_skin_mask
+from fairskin.label._estimate import (
+    ItaEstimate,
+    SkinMask,
+    SkinPixels,
+    estimate_image,
+    estimate_rgb,
+    healthy_skin_mask,
+    skin_pixels,
+)
+from fairskin.label._estimators import DEFAULT_ESTIMATOR, ItaEstimator, estimate_tone_image, measure_tone
 from fairskin.label._labels import read_labels_csv
 from fairskin.label._masks import LesionMasks
+from fairskin.label._monk import MonkEstimator
 from fairskin.label._run import LABEL_COLUMNS, LabelResult, label_dataset
-from fairskin.skintone import DEFAULT_SCALE, ItaScale, get_scale, ita_degrees, lab_to_srgb, list_scales, srgb_to_lab
+from fairskin.skintone import (
+    DEFAULT_SCALE,
+    ItaScale,
+    SkinToneEstimator,
+    ToneEstimate,
+    get_estimator,
+    get_scale,
+    ita_degrees,
+    lab_to_srgb,
+    list_estimators,
+    list_scales,
+    register_estimator,
+    srgb_to_lab,
+)
 
 __all__ = [
     "DEFAULT_SCALE", "LABEL_COLUMNS", "ItaEstimate", "LabelResult", "ItaScale", "LabelConfig", "LesionMasks",
     "SkinMask",
     "estimate_image", "estimate_rgb", "get_scale", "healthy_skin_mask", "ita_degrees", "label_dataset",
     "lab_to_srgb", "list_scales", "read_labels_csv", "srgb_to_lab",
+    "DEFAULT_ESTIMATOR", "ItaEstimator", "MonkEstimator", "SkinPixels", "SkinToneEstimator", "ToneEstimate",
+    "estimate_tone_image", "get_estimator", "list_estimators", "measure_tone", "register_estimator", "skin_pixels",
 ]

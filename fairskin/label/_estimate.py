@@ -37,7 +37,8 @@ from fairskin.data import ImageLoadError, load_mask, load_rgb, remove_hair
 from fairskin.label._config import LabelConfig
 from fairskin.skintone import ItaScale, get_scale, ita_degrees, srgb_to_lab
 
-__all__ = ["ItaEstimate", "estimate_image", "estimate_rgb", "healthy_skin_mask", "SkinMask"]
+__all__ = ["ItaEstimate", "estimate_image", "estimate_rgb", "healthy_skin_mask", "SkinMask", "SkinPixels",
+           "skin_pixels", "read_for_estimate"]
 
 cv2.setNumThreads(1)
 
@@ -96,7 +97,7 @@ def _otsu(values: np.ndarray, hi: float) -> float:
 
 
 def healthy_skin_mask(lab: np.ndarray, *, valid: np.ndarray | None = None, lesion: np.ndarray | None = None,
-                      config: LabelConfig = LabelConfig()) -> SkinMask:
+                      config: LabelConfig = LabelConfig(), min_chroma: float = 4.0) -> SkinMask:
     """Which pixels of a CIELAB image are healthy skin.
 
     Excluded, in this order: transparent pixels; the dark frame of dermoscopy images (dark
@@ -104,7 +105,8 @@ def healthy_skin_mask(lab: np.ndarray, *, valid: np.ndarray | None = None, lesio
     skin-colour gamut (background, rulers, ink); hair (morphological black-hat of L*);
     glare; the lesion and anything else far in colour from the image's skin (the user's
     lesion mask when given, plus an automatic colour-distance segmentation); and outer rings
-    darker than the centre (vignetting).
+    darker than the centre (vignetting). ``min_chroma`` is the gamut's chroma floor (the Monk
+    estimator lowers it: its darkest reference colour has chroma 3.8).
     """
     h, w = lab.shape[:2]
     side = max(h, w)
@@ -116,10 +118,10 @@ def healthy_skin_mask(lab: np.ndarray, *, valid: np.ndarray | None = None, lesio
     parts["frame"] = _dilate(_border_connected((L < 12.0) & valid), margin) & valid
     fov = valid & ~parts["frame"]
 
-    # broad skin gamut: chroma >= 4 and hue angle between -15 and 105 degrees, as half-planes
+    # broad skin gamut: chroma >= min_chroma and hue angle between -15 and 105 degrees, as half-planes
     c15, s15 = np.float32(np.cos(np.radians(15))), np.float32(np.sin(np.radians(15)))
     hue_ok = (b * c15 + a * s15 > 0) & (a * c15 + b * s15 > 0)  # sin(h+15) > 0 and cos(h-15) > 0
-    gamut = (a * a + b * b >= 16.0) & hue_ok & (L > 8.0) & (L < 97.0)
+    gamut = (a * a + b * b >= np.float32(min_chroma) ** 2) & hue_ok & (L > 8.0) & (L < 97.0)
     parts["non_skin"] = fov & ~gamut
 
     L_blur = cv2.GaussianBlur(L, (0, 0), 0.004 * side + 0.5)
@@ -222,12 +224,22 @@ def _confidence(ita: float, spread: float, n_skin: int, skin_fraction: float, sc
     return max(0.0, p_hi - p_lo)
 
 
-def estimate_rgb(rgb: np.ndarray, *, valid: np.ndarray | None = None, lesion_mask: np.ndarray | None = None,
-                 config: LabelConfig = LabelConfig(), scale: ItaScale | None = None) -> ItaEstimate:
-    """Estimate ITA and skin type from an 8-bit sRGB array (H x W x 3, uint8)."""
+@dataclass
+class SkinPixels:
+    """The healthy skin an estimator reads its tone from."""
+
+    lab: np.ndarray | None  # (n, 3) CIELAB of the mask's core; None when too little skin was found
+    skin_fraction: float
+    n_skin_pixels: int
+    reason: str = ""  # why ``lab`` is None
+
+
+def skin_pixels(rgb: np.ndarray, *, valid: np.ndarray | None = None, lesion_mask: np.ndarray | None = None,
+                config: LabelConfig = LabelConfig(), min_chroma: float = 4.0) -> SkinPixels:
+    """CIELAB of the healthy skin's core of an 8-bit sRGB array (H x W x 3), at the working size:
+    the part every estimator shares (mask, minimum amount of skin, core)."""
     if rgb.dtype != np.uint8:
         rgb = np.clip(np.asarray(rgb, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    scale = scale or get_scale(config.scale)
     if lesion_mask is not None and lesion_mask.shape[:2] != rgb.shape[:2]:
         # user masks are often saved at another resolution: resample to the image's
         lesion_mask = cv2.resize(lesion_mask.astype(np.uint8), (rgb.shape[1], rgb.shape[0]),
@@ -236,27 +248,37 @@ def estimate_rgb(rgb: np.ndarray, *, valid: np.ndarray | None = None, lesion_mas
     if config.hair_removal:
         rgb = remove_hair(rgb)
     lab = srgb_to_lab(rgb)
-    m = healthy_skin_mask(lab, valid=valid, lesion=lesion_mask, config=config)
+    m = healthy_skin_mask(lab, valid=valid, lesion=lesion_mask, config=config, min_chroma=min_chroma)
     n_valid = int(valid.sum()) if valid is not None else valid_count(rgb)
     n_skin = int(m.skin.sum())
     frac = n_skin / max(n_valid, 1)
-    est = ItaEstimate(skin_fraction=frac, n_skin_pixels=n_skin, scale=scale.name)
     if n_skin < 200 or frac < config.min_skin_fraction:
-        est.status = "no_skin"
         excluded = {k: v.sum() / max(n_valid, 1) for k, v in m.parts.items()}
         top = max(excluded, key=excluded.get)
-        est.reason = (f"only {frac:.1%} of the image is healthy skin (minimum {config.min_skin_fraction:.0%}); "
-                      f"most excluded as {top.replace('_', '-')} ({excluded[top]:.0%})")
-        return est
+        return SkinPixels(None, frac, n_skin,
+                          f"only {frac:.1%} of the image is healthy skin (minimum {config.min_skin_fraction:.0%}); "
+                          f"most excluded as {top.replace('_', '-')} ({excluded[top]:.0%})")
     core = _skin_core(m.skin, config.core_distance * max(rgb.shape[:2]))
-    px = lab[core]
+    return SkinPixels(lab[core], frac, n_skin)
+
+
+def estimate_rgb(rgb: np.ndarray, *, valid: np.ndarray | None = None, lesion_mask: np.ndarray | None = None,
+                 config: LabelConfig = LabelConfig(), scale: ItaScale | None = None) -> ItaEstimate:
+    """Estimate ITA and skin type from an 8-bit sRGB array (H x W x 3, uint8)."""
+    scale = scale or get_scale(config.scale)
+    sp = skin_pixels(rgb, valid=valid, lesion_mask=lesion_mask, config=config)
+    est = ItaEstimate(skin_fraction=sp.skin_fraction, n_skin_pixels=sp.n_skin_pixels, scale=scale.name)
+    if sp.lab is None:
+        est.status, est.reason = "no_skin", sp.reason
+        return est
+    px = sp.lab
     L, a, b = (float(v) for v in np.median(px, axis=0))
     ita = float(ita_degrees(L, b))
     q1, q3 = np.percentile(ita_degrees(px[:, 0], px[:, 2]), [25, 75])
     fst = int(scale.fst(ita))
     est.L, est.a, est.b, est.ita, est.fst = L, a, b, ita, fst
     est.ita_spread = float(q3 - q1)
-    est.confidence = _confidence(ita, est.ita_spread, len(px), frac, scale, fst, config)
+    est.confidence = _confidence(ita, est.ita_spread, len(px), sp.skin_fraction, scale, fst, config)
     return est
 
 
@@ -273,24 +295,29 @@ def valid_count(rgb: np.ndarray) -> int:
     return rgb.shape[0] * rgb.shape[1]
 
 
+def read_for_estimate(path: str | Path, *, lesion_mask: str | Path | np.ndarray | None = None,
+                      work_side: int | None = None):
+    """``(image, mask, note)``: the image (:func:`fairskin.data.load_rgb`, raising
+    :class:`ImageLoadError`), the lesion mask as a bool array or None, and why a mask file given
+    was not used ("" when it was)."""
+    img = load_rgb(path, max_side=work_side)
+    if lesion_mask is None or isinstance(lesion_mask, np.ndarray):
+        return img, lesion_mask, ""
+    try:
+        # a mask saved in the image's stored orientation would already be transposed with it
+        return img, load_mask(lesion_mask, max_side=work_side), ""
+    except ImageLoadError as exc:
+        return img, None, f"lesion mask not used ({exc.status}: {exc.reason}); automatic segmentation used"
+
+
 def estimate_image(path: str | Path, *, lesion_mask: str | Path | np.ndarray | None = None,
                    config: LabelConfig = LabelConfig(), scale: ItaScale | None = None) -> ItaEstimate:
     """Estimate ITA and skin type of one image file; failures become a status and reason."""
     try:
-        img = load_rgb(path, max_side=config.work_side)
+        img, mask, note = read_for_estimate(path, lesion_mask=lesion_mask, work_side=config.work_side)
     except ImageLoadError as exc:
         return ItaEstimate(status=exc.status, reason=exc.reason, scale=(scale or get_scale(config.scale)).name)
-    mask = None
-    if lesion_mask is not None:
-        if isinstance(lesion_mask, np.ndarray):
-            mask = lesion_mask
-        else:
-            try:
-                mask = load_mask(lesion_mask, max_side=config.work_side)
-            except ImageLoadError as exc:
-                est = estimate_rgb(img.rgb, valid=img.valid, config=config, scale=scale)
-                est.reason = ((est.reason + "; " if est.reason else "") + f"lesion mask not used ({exc.status}: "
-                              f"{exc.reason}); automatic segmentation used")
-                return est
-        # a mask saved in the image's stored orientation would already be transposed with it
-    return estimate_rgb(img.rgb, valid=img.valid, lesion_mask=mask, config=config, scale=scale)
+    est = estimate_rgb(img.rgb, valid=img.valid, lesion_mask=mask, config=config, scale=scale)
+    if note:
+        est.reason = (est.reason + "; " if est.reason else "") + note
+    return est

@@ -38,6 +38,10 @@ def read_labels_csv(path: str | Path, *, arg: str = "--labels") -> pd.DataFrame:
     path = Path(path)
     df, warnings = read_csv_table(path, arg=arg)
     missing = [c for c in LABELS_REQUIRED if c not in df.columns]
+    if missing and "mst" in df.columns:
+        raise InputError(f"{arg}: {path} holds Monk Skin Tone labels (column 'mst', from fairskin label --estimator "
+                         "monk); this stage groups images by Fitzpatrick type: give it a labels.csv from "
+                         "fairskin label --estimator ita (the default)")
     if missing:
         raise InputError(f"{arg}: {path} lacks column(s) {', '.join(repr(c) for c in missing)}; found: "
                          f"{', '.join(map(str, df.columns))}; expected a labels.csv written by fairskin label "

@@ -11,7 +11,6 @@ images are loaded one at a time in each worker and only small result rows travel
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import io
 import json
 import math
@@ -31,26 +30,32 @@ from fairskin.errors import InputError
 from fairskin.label._agreement import agreement
 from fairskin.label._calibrate import fit_scale
 from fairskin.label._config import LabelConfig
-from fairskin.label._estimate import estimate_image
+from fairskin.label._estimators import DEFAULT_ESTIMATOR, estimate_tone_image
 from fairskin.label._masks import LesionMasks
 from fairskin.outputs import (
     atomic_path, atomic_write, claim_outputs, csv_restore, csv_safe, interruptible, remove_stale_temporaries, write_csv,
 )
-from fairskin.skintone import FST_GROUPS, ItaScale, get_scale
+from fairskin.label._tone_summary import estimator_summary, records, summarize_tones, summary_counts, summary_head
+from fairskin.skintone import FST_GROUPS, ItaScale, SkinToneEstimator, get_estimator
 
-__all__ = ["label_dataset", "LabelResult", "LABEL_COLUMNS"]
+__all__ = ["label_dataset", "LabelResult", "LABEL_COLUMNS", "label_columns"]
 
-#: columns of labels.csv, in order
-LABEL_COLUMNS = [
-    "image", "image_id", "ita", "fst", "confidence", "status", "reason", "scale",
-    "L", "a", "b", "ita_spread", "skin_fraction", "fst_human", "fst_group_human", "diagnosis", "malignant",
-]
-_RESULT_FIELDS = ["image", "ita", "fst", "confidence", "status", "reason", "scale", "L", "a", "b",
-                  "ita_spread", "skin_fraction"]
+_MANIFEST_COLUMNS = ["fst_human", "fst_group_human", "diagnosis", "malignant"]
+_TEXT_COLUMNS = {"status", "reason", "scale"}
 
-# worker globals (set by the pool initializer)
-_W_CONFIG: LabelConfig | None = None
-_W_SCALE: ItaScale | None = None
+
+def label_columns(estimator: SkinToneEstimator) -> list[str]:
+    """Columns of the labels.csv an estimator's run writes, in order: image, image_id, the
+    estimator's columns, then the data set's human types and diagnosis."""
+    return ["image", "image_id", *estimator.columns, *_MANIFEST_COLUMNS]
+
+
+#: columns of labels.csv written with the default (ITA) estimator, in order
+LABEL_COLUMNS = ["image", "image_id", "ita", "fst", "confidence", "status", "reason", "scale",
+                 "L", "a", "b", "ita_spread", "skin_fraction", *_MANIFEST_COLUMNS]
+
+# worker global (set by the pool initializer)
+_W_ESTIMATOR: SkinToneEstimator | None = None
 
 
 @dataclass
@@ -61,12 +66,12 @@ class LabelResult:
     calibrated_scale: ItaScale | None = None
 
 
-def _init_worker(config: LabelConfig, scale: ItaScale, pool: bool = False) -> None:
-    global _W_CONFIG, _W_SCALE
+def _init_worker(estimator: SkinToneEstimator, pool: bool = False) -> None:
+    global _W_ESTIMATOR
     import cv2
 
     cv2.setNumThreads(1)
-    _W_CONFIG, _W_SCALE = config, scale
+    _W_ESTIMATOR = estimator
     if pool:  # Ctrl-C is the parent's to handle (it keeps what is done); a worker just stops with it
         import signal
 
@@ -89,13 +94,11 @@ def _die_with_parent() -> None:
 def _label_one(task: tuple[str, str, str | None]) -> dict:
     rel, path, mask = task
     try:
-        est = estimate_image(path, lesion_mask=mask, config=_W_CONFIG, scale=_W_SCALE)
+        est = estimate_tone_image(path, _W_ESTIMATOR, lesion_mask=mask)
     except Exception as exc:  # a bug must not end a 100,000-image run: report the row
         return {"image": rel, "status": "error", "reason": f"internal error: {type(exc).__name__}: {exc}",
-                "scale": _W_SCALE.name}
-    d = est.as_dict()
-    d["image"] = rel
-    return d
+                "scale": _W_ESTIMATOR.scale_name}
+    return {"image": rel, **est.row()}
 
 
 def _fmt(v) -> str:
@@ -124,20 +127,20 @@ def _read_partial(partial: Path) -> dict[str, dict]:
     return done
 
 
-def _settings(manifest: pd.DataFrame, config: LabelConfig, scale: ItaScale, masks: Path | None) -> dict:
-    return {"fairskin": __version__, "config": config.fingerprint(), "scale": [scale.name, list(scale.cuts)],
+def _settings(manifest: pd.DataFrame, estimator: SkinToneEstimator, masks: Path | None) -> dict:
+    return {"fairskin": __version__, "estimator": estimator.name, **estimator.settings(),
             "root": str(Path(manifest.attrs["root"]).resolve()), "format": manifest.attrs.get("format"),
             "masks": str(masks.resolve()) if masks else None, "n_rows": len(manifest)}
 
 
-def _iter_results(tasks: list, workers: int, config: LabelConfig, scale: ItaScale) -> Iterator[dict]:
+def _iter_results(tasks: list, workers: int, estimator: SkinToneEstimator) -> Iterator[dict]:
     if workers <= 1:
-        _init_worker(config, scale)
+        _init_worker(estimator)
         for t in tasks:
             yield _label_one(t)
         return
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(config, scale, True)) as pool:
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(estimator, True)) as pool:
         yield from pool.imap_unordered(_label_one, tasks, chunksize=4)
 
 
@@ -148,6 +151,7 @@ def label_dataset(
     format: str | None = None,
     masks: str | os.PathLike | None = None,
     scale: str | os.PathLike | ItaScale | None = None,
+    estimator: str | SkinToneEstimator = DEFAULT_ESTIMATOR,
     config: LabelConfig | None = None,
     workers: int = 1,
     calibrate: bool = False,
@@ -169,7 +173,11 @@ def label_dataset(
         an unfinished run with the same settings (``<out>.partial``) is resumed.
     masks : a directory of lesion masks (``<stem>_mask.png``, ``<stem>_segmentation.png`` or
         ``<stem>.png``, white = lesion); images without one use the automatic segmentation.
-    scale : a built-in scale name or a scale CSV (default: ``config.scale``).
+    scale : a built-in scale name or a scale CSV (default: ``config.scale``); ITA estimator only.
+    estimator : a registered skin-tone estimator (``fairskin.label.list_estimators()``: ``ita``
+        writes Fitzpatrick types, ``monk`` Monk Skin Tones 1-10 with groups 1-3 / 4-7 / 8-10), a
+        ``package.module:Class`` or an estimator object. labels.csv's columns are
+        :func:`label_columns` of it (:data:`LABEL_COLUMNS` for ``ita``).
     calibrate : fit cut-points to the human labels (where the data set has them), save them to
         ``calibrated_scale_path`` (default ``<out stem>_scale.csv``) and label with them.
     json_path : write the summary (``docs/label-json.md``) there.
@@ -188,11 +196,11 @@ def label_dataset(
     config = config or LabelConfig()
     if hair_removal is not None:
         config = replace(config, hair_removal=bool(hair_removal))
-    if scale is not None:
-        scale_obj = get_scale(scale)
-        config = replace(config, scale=scale_obj.name)
-    else:
-        scale_obj = get_scale(config.scale)
+    estimator = get_estimator(estimator, config=config, **({"scale": scale} if scale is not None else {}))
+    config = getattr(estimator, "config", config)
+    if calibrate and estimator.name != "ita":
+        raise InputError(f"--calibrate fits ITA cut-points to human Fitzpatrick types; it applies to --estimator ita, "
+                         f"not {estimator.name!r}")
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     manifest = data if isinstance(data, pd.DataFrame) else read_dataset(data, format=format)
@@ -203,13 +211,13 @@ def label_dataset(
         if calibrate else None
     outputs = {"--out": out, "--json": json_path, "--confusion": confusion_path, "--calibrated-scale": scale_path}
     with claim_outputs(outputs, overwrite=overwrite):
-        return _label_claimed(manifest, out=out, masks=masks, lesion_masks=lesion_masks, scale_obj=scale_obj,
+        return _label_claimed(manifest, out=out, masks=masks, lesion_masks=lesion_masks, estimator=estimator,
                               config=config, workers=workers, scale_path=scale_path, json_path=json_path,
                               confusion_path=confusion_path, progress=progress, n_boot=n_boot, finish=finish)
 
 
 def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, lesion_masks: LesionMasks,
-                   scale_obj: ItaScale, config: LabelConfig, workers: int, scale_path: Path | None, json_path,
+                   estimator: SkinToneEstimator, config: LabelConfig, workers: int, scale_path: Path | None, json_path,
                    confusion_path, progress: bool, n_boot: int, finish) -> LabelResult:
     """label_dataset once its outputs are checked and locked: resume, label, write (in that order,
     so that a run killed at any moment is finished by running it again)."""
@@ -217,7 +225,9 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
     partial = out.with_name(out.name + ".partial")
     state_path = out.with_name(out.name + ".partial.json")
     remove_stale_temporaries(out.parent, name=partial.name)
-    settings = _settings(manifest, config, scale_obj, masks)
+    settings = _settings(manifest, estimator, masks)
+    scale_obj = getattr(estimator, "scale", None)  # the ITA estimator's cut-points (calibration starts from them)
+    fields = ["image", *estimator.columns]
     if partial.exists():
         try:
             old = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else None
@@ -231,10 +241,10 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
 
     fresh = not partial.exists() or partial.stat().st_size == 0
     fh = open(partial, "a", newline="", encoding="utf-8")
-    writer = csv.DictWriter(fh, fieldnames=_RESULT_FIELDS, extrasaction="ignore")
+    writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
 
     def write(row: dict) -> None:
-        writer.writerow({k: csv_safe(_fmt(row.get(k))) for k in _RESULT_FIELDS})
+        writer.writerow({k: csv_safe(_fmt(row.get(k))) for k in fields})
 
     if fresh:
         writer.writeheader()
@@ -244,7 +254,7 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
         if rel in done:
             continue
         if status != "ok":
-            row = {"image": rel, "status": status, "reason": reason, "scale": scale_obj.name}
+            row = {"image": rel, "status": status, "reason": reason, "scale": estimator.scale_name}
             write(row)
             done[rel] = row
             n_skipped_bad += 1
@@ -265,7 +275,7 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
                 TextColumn("labelling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                 TimeRemainingColumn(), disable=not progress, transient=False) as bar:
             task_id = bar.add_task("label", total=len(tasks), rate="")
-            for i, res in enumerate(_iter_results(tasks, workers, config, scale_obj), start=1):
+            for i, res in enumerate(_iter_results(tasks, workers, estimator), start=1):
                 write(res)
                 done[res["image"]] = res
                 if time.monotonic() - last_sync > 2.0:
@@ -282,14 +292,18 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
 
     with interruptible(lambda: f"all {n_total} images are labelled and kept in {partial}; run the same command "
                                "again to write the results"):
-        labels = _assemble(manifest, partial)
+        labels = _assemble(manifest, partial, estimator)
         calibrated = None
         if scale_path is not None:
             calibrated = _calibrate(labels, scale_obj, out, scale_path)
             labels = _relabel(labels, calibrated, config)
         write_csv(labels, out, float_format="%.4f")
-        summary = summarize(labels, manifest=manifest, scale=calibrated or scale_obj, config=config, out=out,
-                            n_boot=n_boot)
+        if estimator.name == "ita":
+            summary = summarize(labels, manifest=manifest, scale=calibrated or scale_obj, config=config, out=out,
+                                n_boot=n_boot)
+        else:
+            summary = summarize_tones(labels, manifest=manifest, estimator=estimator, out=out, n_boot=n_boot)
+        summary["estimator"] = estimator_summary(estimator)
         summary["run"] = {"images_processed": len(tasks), "resumed_from_previous_run": n_resumed,
                           "seconds": round(elapsed, 3),
                           "images_per_second": round(len(tasks) / elapsed, 2) if elapsed > 0 else None,
@@ -300,7 +314,7 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
             cv_fst = summary["calibration"].pop("_cv_fst", None)
             if summary.get("agreement"):
                 summary["agreement"]["in_sample"] = True  # cut-points fitted on these very images
-        confusion = label_confusion(labels, cv_fst)
+        confusion = label_confusion(labels, cv_fst) if estimator.tone_scale.column == "fst" else None
         if confusion is not None:
             confusion["scale"] = (calibrated or scale_obj).name
             summary["label_confusion"] = confusion
@@ -326,22 +340,25 @@ def _json_default(o):
     raise TypeError(type(o))
 
 
-def _assemble(manifest: pd.DataFrame, partial: Path) -> pd.DataFrame:
+def _assemble(manifest: pd.DataFrame, partial: Path, estimator: SkinToneEstimator) -> pd.DataFrame:
     res = read_csv_table(partial, arg="")[0].drop_duplicates("image", keep="last")
     res = res.set_index("image")
     df = pd.DataFrame({"image": manifest["image"].astype(str)})
-    for col in _RESULT_FIELDS[1:]:
+    tone, group = estimator.tone_scale.column, estimator.tone_scale.column + "_group"
+    for col in estimator.columns:
         df[col] = df["image"].map(res[col]) if col in res else ""
-    for col in ("ita", "confidence", "L", "a", "b", "ita_spread", "skin_fraction"):
-        df[col] = pd.to_numeric(df[col], errors="coerce")
-    df["fst"] = pd.to_numeric(df["fst"], errors="coerce").astype("Int64")
+        if col == tone:
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
+        elif col not in _TEXT_COLUMNS and col != group:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
     df["image_id"] = manifest["image_id"].to_numpy()
-    for col in ("fst_human", "fst_group_human", "diagnosis", "malignant"):
+    for col in _MANIFEST_COLUMNS:
         df[col] = manifest[col].to_numpy()
     for col in ("fst_true", "ita_true"):  # phantom ground truth, when present
         if col in manifest:
             df[col] = pd.to_numeric(manifest[col], errors="coerce").to_numpy()
-    return df[LABEL_COLUMNS + [c for c in df.columns if c not in LABEL_COLUMNS]]
+    cols = label_columns(estimator)
+    return df[cols + [c for c in df.columns if c not in cols]]
 
 
 def _human_intervals(labels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -451,7 +468,6 @@ def summarize(labels: pd.DataFrame, *, manifest: pd.DataFrame, scale: ItaScale, 
     """The summary dict of ``docs/label-json.md``."""
     ok = labels["status"] == "ok"
     lab = labels[ok & labels["fst"].notna()]
-    by_status = labels["status"].value_counts().to_dict()
     est_counts = {str(k): int((lab["fst"] == k).sum()) for k in range(1, 7)}
     human = None
     if labels["fst_human"].notna().any():
@@ -486,40 +502,18 @@ def summarize(labels: pd.DataFrame, *, manifest: pd.DataFrame, scale: ItaScale, 
                  "ita_mae": float(np.mean(np.abs(err))), "ita_bias": float(np.mean(err))}
     cfg = asdict(config)
     return {
-        "schema": "fairskin.label/1",
-        "fairskin_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "data": {"root": str(Path(manifest.attrs["root"]).resolve()), "format": manifest.attrs.get("format"),
-                 "n_rows": int(len(labels)), "warnings": list(manifest.attrs.get("warnings", []))},
+        **summary_head(labels, manifest),
         "scale": {"name": scale.name, "categories": list(scale.categories), "cuts": list(scale.cuts),
                   "source": scale.source, "calibrated": scale.name.startswith("calibrated")},
         "config": cfg,
         "labels_csv": str(out),
-        "counts": {"total": int(len(labels)), "labelled": int(len(lab)), "by_status": {str(k): int(v) for k, v in by_status.items()},
-                   "warnings": int((labels["status"].eq("ok") & labels["reason"].fillna("").ne("")).sum())},
+        "counts": summary_counts(labels, lab),
         "fst_distribution": {"estimated": est_counts, "human": human, "human_group": human_group},
         "ita_histogram": {"bin_edges": edges.tolist(), "counts_by_fst": hist},
         "ita_summary_by_fst": ita_by,
         "agreement": agree,
-        "bad_rows": _records(bad.head(200), ["image", "status", "reason"]),
-        "unlabelled": _records(unl.head(48), ["image", "status", "reason", "skin_fraction"]),
-        "least_confident": _records(least, ["image", "ita", "fst", "confidence"]),
+        "bad_rows": records(bad.head(200), ["image", "status", "reason"]),
+        "unlabelled": records(unl.head(48), ["image", "status", "reason", "skin_fraction"]),
+        "least_confident": records(least, ["image", "ita", "fst", "confidence"]),
         "truth": truth,
     }
-
-
-def _records(df: pd.DataFrame, cols: list[str]) -> list[dict]:
-    out = []
-    for _, r in df[cols].iterrows():
-        d = {}
-        for c in cols:
-            v = r[c]
-            if v is pd.NA or (isinstance(v, float) and not np.isfinite(v)):
-                v = None
-            elif isinstance(v, (np.integer,)):
-                v = int(v)
-            elif isinstance(v, (np.floating,)):
-                v = float(v)
-            d[c] = v
-        out.append(d)
-    return out

@@ -9,6 +9,7 @@ from fairskin.skintone import FST_GROUPS
 from fairskin.reports import _svg
 from fairskin.reports._html import (MIN_RELIABLE_N, Markup, dl, esc, fmt, fmt_p, fmt_pct, note, page, require, section,
                                     table, write_report)
+from fairskin.reports._label_tones import build_tone_label_html
 from fairskin.reports._palette import DEFAULT_CUTS, GROUPS, ROMAN, TYPE_KEYS, representative_ita, style_for
 from fairskin.reports._parts import check_schema, figure, swatch, type_badge
 from fairskin.reports._thumbs import ThumbBudget
@@ -30,6 +31,8 @@ def _cut_marks(cuts) -> list[tuple[float, str]]:
 
 def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | None = None) -> str:
     check_schema(data, "fairskin.label/1", "render_label_report")
+    if data.get("tone_distribution"):  # another tone scale than Fitzpatrick (e.g. --estimator monk)
+        return build_tone_label_html(data, image_root=image_root, budget=budget)
     budget = budget or ThumbBudget()
     ds = data.get("data") or {}
     root = image_root if image_root is not None else ds.get("root")
