@@ -72,7 +72,8 @@ def experiment(
     config: Optional[Path] = typer.Option(None, "--config", help="JSON or TOML file of settings (keys: these "
                                           "options' names with underscores); options given here win."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs (and which are finished) and stop."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo runs made with other settings."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo runs made with other settings; replace an "
+                                   "existing --html report."),
     html: Optional[Path] = typer.Option(None, "--html", help="HTML report (plus its JSON beside it)."),
     demo_generator: str = typer.Option("tiny-sd", "--demo-generator", help="Built-in demo only: tiny-sd (train the "
                                        "built-in tiny Stable Diffusion on the training split, a few CPU minutes) or "
@@ -83,6 +84,7 @@ def experiment(
     from dataclasses import fields, replace
 
     from fairskin.experiment import DemoSetup, ExperimentInputs, resolve_settings, run_experiment
+    from fairskin.outputs import claim_outputs
 
     if demo_generator not in ("tiny-sd", "phantom"):
         raise typer.BadParameter(f"expected tiny-sd or phantom, got {demo_generator!r}", param_hint="--demo-generator")
@@ -91,10 +93,20 @@ def experiment(
     settings["arms"] = arms.split(",") if arms else None
     inputs, cfg = resolve_settings(ExperimentInputs(real, synthetic, test, test_labels, conditioning), config=config,
                                    demo=demo, **settings)
-    res = run_experiment(inputs.real, out=out, synthetic=inputs.synthetic, test=inputs.test,
-                         test_labels=inputs.test_labels, conditioning=inputs.conditioning, config=cfg,
-                         dry_run=dry_run, overwrite=overwrite, demo=demo,
-                         progress=lambda m: console.print(m, highlight=False))
+    reports = {}
+    if html is not None:
+        from fairskin.reports import report_outputs
+
+        reports = report_outputs(html)
+    with claim_outputs({} if dry_run else reports, overwrite=overwrite):  # checked before anything runs
+        res = run_experiment(inputs.real, out=out, synthetic=inputs.synthetic, test=inputs.test,
+                             test_labels=inputs.test_labels, conditioning=inputs.conditioning, config=cfg,
+                             dry_run=dry_run, overwrite=overwrite, demo=demo,
+                             progress=lambda m: console.print(m, highlight=False))
+        _report(res, html)
+
+
+def _report(res, html) -> None:
     if res.dry_run:
         n = sum(r.status == "todo" for r in res.runs)
         console.print(f"{len(res.runs)} runs, {n} to do (dry run: nothing trained)")

@@ -15,6 +15,8 @@ import pandas as pd
 
 from fairskin.errors import InputError
 from fairskin.experiment._config import DemoSetup, ExperimentConfig, ExperimentInputs
+from fairskin.outputs import write_csv
+from fairskin.skintone import FST_GROUPS
 from fairskin.train import is_synthetic, labels_of, read_manifest, split_manifest
 
 __all__ = ["ESTIMATED_CAUTION", "PreparedData", "exact_type", "fst_groups", "group_counts", "prepare_data",
@@ -82,7 +84,7 @@ def group_counts(df: pd.DataFrame, *, y: np.ndarray | None = None, g: np.ndarray
     """Images and malignant images per group: the manifest's human groups, or the given ``y`` and ``g``."""
     y = labels_of(df) if y is None else y
     g = fst_groups(df) if g is None else g
-    return {grp: {"n": int((g == grp).sum()), "malignant": int(y[g == grp].sum())} for grp in ("I-II", "III-IV", "V-VI")}
+    return {grp: {"n": int((g == grp).sum()), "malignant": int(y[g == grp].sum())} for grp in FST_GROUPS}
 
 
 def _test_skin_types(test_df: pd.DataFrame, *, labels: str | Path | None, fst_source: str
@@ -191,11 +193,10 @@ def prepare_data(inputs: ExperimentInputs, cfg: ExperimentConfig, *, out: Path, 
     train_df = real_only[split != "test"].copy()
     train_df["split"] = split[split != "test"]
     train_df.attrs = dict(real_only.attrs)
-    pd.DataFrame({"image": train_df["image"].astype(str), "split": train_df["split"]}).to_csv(out / "splits.csv",
-                                                                                             index=False)
+    write_csv(pd.DataFrame({"image": train_df["image"].astype(str), "split": train_df["split"]}), out / "splits.csv")
     types, groups, usable, skipped, test_fst_doc = _test_skin_types(test_df, labels=inputs.test_labels,
                                                                     fst_source=cfg.test_fst_source)
-    pd.DataFrame(skipped, columns=["image", "status", "reason"]).to_csv(out / "test_skipped.csv", index=False)
+    write_csv(pd.DataFrame(skipped, columns=["image", "status", "reason"]), out / "test_skipped.csv")
     test_fst_doc["skipped_csv"] = "test_skipped.csv"
     say(f"test skin types: {test_fst_doc['detail']}; {test_fst_doc['n_with_type']} of {test_fst_doc['n_rows']} "
         "test rows used" + (f", {len(skipped)} left out (reasons in test_skipped.csv)" if skipped else ""))

@@ -49,6 +49,7 @@ from fairskin.experiment._runs import (
     train_runs,
 )
 from fairskin.experiment._synthetic import pick_generator, synthetic_images
+from fairskin.outputs import claim_outputs, interruptible
 
 __all__ = ["run_experiment"]
 
@@ -108,37 +109,41 @@ def run_experiment(
             say(f"{r.status:5s} {r.arm} seed {r.seed} -> {r.dir}")
         return ExperimentResult(out=out, runs=runs, dry_run=True)
 
-    # ---- 2. data: one split for every arm and seed ---------------------------------------------------
-    out.mkdir(parents=True, exist_ok=True)
-    generator = pick_generator(inputs, cfg, demo=demo, arms=arms, needs_synthetic=needs_synthetic)
-    data = prepare_data(inputs, cfg, out=out, demo=demo, say=say)
-    # ---- 3. synthetic images -------------------------------------------------------------------------
-    syn, generator = synthetic_images(inputs, data, cfg, generator=generator, demo=demo, arms=arms,
-                                      needs_synthetic=needs_synthetic, out=out, say=say)
-    # ---- 4. plan: fingerprint, resume ----------------------------------------------------------------
-    fp = fingerprint(cfg, data, syn.frame)
-    runs = plan_runs(out, arms, cfg.seeds, fp)
-    check_stale(runs, out=out, overwrite=overwrite)
-    # ---- 5. train, predict and audit each run --------------------------------------------------------
-    train_runs(runs, cfg=cfg, data=data, synthetic=syn.frame, fingerprint=fp, say=say)
-    # ---- 6. pool seeds, compare, verdict -------------------------------------------------------------
-    test_frame, statistics, criteria, n_unscored = _statistics(out, arms, cfg, data, say)
-    # ---- 7. the hard-case loop -----------------------------------------------------------------------
-    rounds = None
-    if cfg.rounds > 0:
-        from fairskin.experiment._hardcase import hard_case_loop
+    # ---- the output folder: one run at a time; Ctrl-C says what is kept -----------------------------
+    kept = (lambda: f"every finished run is kept in {out / 'runs'} (each with its done.json); run the same command "
+            "again to resume")
+    with claim_outputs({"--out": out}, overwrite=True, kinds={"--out": "dir"}), interruptible(kept):
+        # ---- 2. data: one split for every arm and seed -----------------------------------------------
+        out.mkdir(parents=True, exist_ok=True)
+        generator = pick_generator(inputs, cfg, demo=demo, arms=arms, needs_synthetic=needs_synthetic)
+        data = prepare_data(inputs, cfg, out=out, demo=demo, say=say)
+        # ---- 3. synthetic images ---------------------------------------------------------------------
+        syn, generator = synthetic_images(inputs, data, cfg, generator=generator, demo=demo, arms=arms,
+                                          needs_synthetic=needs_synthetic, out=out, say=say)
+        # ---- 4. plan: fingerprint, resume ------------------------------------------------------------
+        fp = fingerprint(cfg, data, syn.frame)
+        runs = plan_runs(out, arms, cfg.seeds, fp)
+        check_stale(runs, out=out, overwrite=overwrite)
+        # ---- 5. train, predict and audit each run ----------------------------------------------------
+        train_runs(runs, cfg=cfg, data=data, synthetic=syn.frame, fingerprint=fp, say=say)
+        # ---- 6. pool seeds, compare, verdict ---------------------------------------------------------
+        test_frame, statistics, criteria, n_unscored = _statistics(out, arms, cfg, data, say)
+        # ---- 7. the hard-case loop -------------------------------------------------------------------
+        rounds = None
+        if cfg.rounds > 0:
+            from fairskin.experiment._hardcase import hard_case_loop
 
-        rounds = hard_case_loop(out=out / "rounds", cfg=cfg, train_df=data.train, test_df=data.test,
-                                test_frame=test_frame, syn_df=syn.frame, generator=generator, say=say)
-    # ---- 8. report -----------------------------------------------------------------------------------
-    result = ExperimentResult(
-        out=out, runs=runs, config=cfg, arms=arms, demo=demo if inputs.is_demo else None, fingerprint=fp,
-        data=_summary(data, test_frame, n_unscored), synthetic=syn, criteria=criteria,
-        run_records=[json.loads((r.dir / "done.json").read_text()) for r in runs], statistics=statistics,
-        rounds=rounds, seconds=time.perf_counter() - t_start)
-    atomic_json(out / "experiment.json", result.to_dict())
-    result.runs = plan_runs(out, arms, cfg.seeds, fp)
-    return result
+            rounds = hard_case_loop(out=out / "rounds", cfg=cfg, train_df=data.train, test_df=data.test,
+                                    test_frame=test_frame, syn_df=syn.frame, generator=generator, say=say)
+        # ---- 8. report -------------------------------------------------------------------------------
+        result = ExperimentResult(
+            out=out, runs=runs, config=cfg, arms=arms, demo=demo if inputs.is_demo else None, fingerprint=fp,
+            data=_summary(data, test_frame, n_unscored), synthetic=syn, criteria=criteria,
+            run_records=[json.loads((r.dir / "done.json").read_text()) for r in runs], statistics=statistics,
+            rounds=rounds, seconds=time.perf_counter() - t_start)
+        atomic_json(out / "experiment.json", result.to_dict())
+        result.runs = plan_runs(out, arms, cfg.seeds, fp)
+        return result
 
 
 def _statistics(out: Path, arms, cfg: ExperimentConfig, data: PreparedData, say):

@@ -18,13 +18,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fairskin.data import read_csv_table
 from fairskin.errors import InputError
 from fairskin.experiment._arms import ArmContext, find_arm
 from fairskin.experiment._config import ExperimentConfig
 from fairskin.experiment._data import PreparedData
+from fairskin.outputs import atomic_write, write_csv
 from fairskin.train import labels_of
 
-__all__ = ["Run", "atomic_json", "check_stale", "fingerprint", "plan_runs", "score_test", "pooled_scores", "sha", "train_runs"]
+__all__ = ["Run", "atomic_json", "check_stale", "fingerprint", "plan_runs", "pooled_scores", "score_test", "sha",
+           "train_runs"]
 
 #: settings that do not change what a run trains (left out of its fingerprint; hair_removal is in the arm's name)
 NOT_TRAINING = ("arms", "seeds", "n_boot", "threshold", "min_gain", "max_drop", "num_workers", "rounds", "per_round",
@@ -48,9 +51,7 @@ def sha(obj) -> str:
 
 
 def atomic_json(path: Path, doc) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(doc, indent=2, default=str))
 
 
 def plan_runs(out: str | Path, arms: Sequence[str], seeds: int, fingerprint: str | None = None) -> list[Run]:
@@ -148,7 +149,7 @@ def _save_run(r: Run, *, scores, data: PreparedData, cfg: ExperimentConfig, fing
                          "label": labels_of(test_df, arg="test"),
                          "fst": data.test_fst,
                          "diagnosis": test_df["diagnosis"].astype("string").fillna("").to_numpy(object)})
-    pred.to_csv(r.dir / "predictions.csv", index=False)
+    write_csv(pred, r.dir / "predictions.csv")
     audit = audit_predictions(pred[pred["score"].notna()], threshold=cfg.threshold, n_boot=min(cfg.n_boot, 500),
                               seed=cfg.split_seed, name=f"{r.arm}/seed-{r.seed}")
     audit.to_json(r.dir / "audit.json")
@@ -158,9 +159,9 @@ def _save_run(r: Run, *, scores, data: PreparedData, cfg: ExperimentConfig, fing
 
 
 def _read_scores(run_dir: Path, test_frame: pd.DataFrame) -> np.ndarray:
-    pred = pd.read_csv(run_dir / "predictions.csv", dtype={"image": str})
-    s = pred.set_index("image")["score"].reindex(test_frame["image"]).to_numpy(float)
-    return s
+    pred = read_csv_table(run_dir / "predictions.csv", arg="")[0]
+    score = pd.to_numeric(pred["score"], errors="coerce")
+    return score.set_axis(pred["image"]).reindex(test_frame["image"]).to_numpy(float)
 
 
 def pooled_scores(out: Path, arms: Sequence[str], seeds: int, test_frame: pd.DataFrame, say

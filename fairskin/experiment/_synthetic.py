@@ -21,6 +21,7 @@ from fairskin.experiment._arms import ARMS, BASELINE, find_arm
 from fairskin.experiment._config import DemoSetup, ExperimentConfig, ExperimentInputs
 from fairskin.experiment._data import PreparedData, exact_type, fst_groups
 from fairskin.experiment._runs import atomic_json, sha
+from fairskin.outputs import write_csv
 from fairskin.train import is_synthetic, labels_of, read_manifest
 
 __all__ = ["SyntheticImages", "pick_generator", "plan_requests", "synthetic_images"]
@@ -157,7 +158,7 @@ def _generated(data: PreparedData, cfg: ExperimentConfig, *, generator, out: Pat
     t0 = time.perf_counter()
     syn_df = generate_synthetic(reqs, generator=generator, out=syn_dir, root=data.train.attrs["root"],
                                 seed=cfg.split_seed)
-    syn_df.to_csv(manifest_csv, index=False)
+    write_csv(syn_df, manifest_csv)
     record = {"plan": plan, "generator": generator.name, "attempts": syn_df.attrs["attempts"],
               "rejected": syn_df.attrs["rejected"], "failed": syn_df.attrs["failed"],
               "seconds": time.perf_counter() - t0}
