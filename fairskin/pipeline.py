@@ -88,7 +88,7 @@ def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: 
     # the classifier's training split, as the experiment (step 5) will split the data: the generator
     # trains on it alone and the balance targets it, so neither sees the validation images
     from fairskin.experiment import ExperimentConfig
-    from fairskin.experiment._run import split_real
+    from fairskin.experiment import split_real
 
     xcfg = ExperimentConfig()
     real, split = split_real(data, xcfg, test_given=True)

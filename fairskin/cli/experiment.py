@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from fairskin.cli import app, console
-from fairskin.experiment._run import ARMS, ExperimentConfig
+from fairskin.experiment import ARMS, ExperimentConfig
 
 _C = ExperimentConfig()
 
@@ -80,31 +80,29 @@ def experiment(
                                        "phantom (the demo's own renderer: a perfect-generator stand-in, a ceiling)."),
 ) -> None:
     """Does synthetic augmentation close the skin-tone gap? Train, audit on held-out data, decide."""
-    from dataclasses import replace
+    options = dict(locals())
+    from dataclasses import fields, replace
 
-    from fairskin.experiment import DemoSetup, run_experiment
+    from fairskin.experiment import DemoSetup, ExperimentInputs, resolve_settings, run_experiment
+    from fairskin.outputs import claim_outputs
 
     if demo_generator not in ("tiny-sd", "phantom"):
         raise typer.BadParameter(f"expected tiny-sd or phantom, got {demo_generator!r}", param_hint="--demo-generator")
-    from fairskin.outputs import claim_outputs
-
+    demo = replace(DemoSetup(), generator=demo_generator)
+    settings = {f.name: options[f.name] for f in fields(ExperimentConfig)}  # every setting is an option
+    settings["arms"] = arms.split(",") if arms else None
+    inputs, cfg = resolve_settings(ExperimentInputs(real, synthetic, test, test_labels, conditioning), config=config,
+                                   demo=demo, **settings)
     reports = {}
     if html is not None:
         from fairskin.reports import report_outputs
 
         reports = report_outputs(html)
     with claim_outputs({} if dry_run else reports, overwrite=overwrite):  # checked before anything runs
-        res = run_experiment(
-            real, out=out, synthetic=synthetic, test=test, test_labels=test_labels, test_fst_source=test_fst_source,
-            conditioning=conditioning,
-            arms=arms.split(",") if arms else None, seeds=seeds, arch=arch, pretrained=pretrained,
-            image_size=image_size, epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
-            patience=patience, balance=balance, real_weight=real_weight, val_fraction=val_fraction,
-            test_fraction=test_fraction, split_seed=split_seed, n_boot=n_boot, threshold=threshold, min_gain=min_gain,
-            max_drop=max_drop, rounds=rounds, per_round=per_round, num_workers=num_workers, device=device,
-            hair_removal=hair_removal, config=config, dry_run=dry_run, overwrite=overwrite,
-            demo=replace(DemoSetup(), generator=demo_generator),
-            progress=lambda m: console.print(m, highlight=False))
+        res = run_experiment(inputs.real, out=out, synthetic=inputs.synthetic, test=inputs.test,
+                             test_labels=inputs.test_labels, conditioning=inputs.conditioning, config=cfg,
+                             dry_run=dry_run, overwrite=overwrite, demo=demo,
+                             progress=lambda m: console.print(m, highlight=False))
         _report(res, html)
 
 
@@ -113,14 +111,12 @@ def _report(res, html) -> None:
         n = sum(r.status == "todo" for r in res.runs)
         console.print(f"{len(res.runs)} runs, {n} to do (dry run: nothing trained)")
         return
-    doc = res.doc
-    stats = doc["statistics"]
-    fst = doc["data"]["test_skin_types"]  # the run's progress said where they came from
-    if fst.get("caution"):
-        console.print(f"[bold yellow]caution:[/] {fst['caution']}", highlight=False)
-    if doc["synthetic"].get("note"):
-        console.print(f"[bold yellow]note:[/] {doc['synthetic']['note']}")
-    t = Table(title=f"AUROC per skin-type group, mean of {doc['config']['seeds']} seeds (95% CI: {stats['ci_method']})",
+    stats = res.statistics
+    if res.data.caution:  # the run's progress said where the test set's skin types came from
+        console.print(f"[bold yellow]caution:[/] {res.data.caution}", highlight=False)
+    if res.synthetic.note:
+        console.print(f"[bold yellow]note:[/] {res.synthetic.note}")
+    t = Table(title=f"AUROC per skin-type group, mean of {res.config.seeds} seeds (95% CI: {stats['ci_method']})",
               title_justify="left")
     t.add_column("arm")
     groups = [g["group"] for g in next(iter(stats["arms"].values()))["groups"] if g["level"] != "type"]
@@ -150,21 +146,21 @@ def _report(res, html) -> None:
             console.print(f"  {cr['description']}: observed {cr['observed']:+.1%} (95% CI {cr['ci_low']:+.1%} to "
                           f"{cr['ci_high']:+.1%}) -> {'met' if cr['passed'] else 'not met'}"
                           f"{'' if cr['confident'] else ' (not conclusive)'}")
-    if doc.get("rounds"):
-        rt = Table(title=f"Hard-case loop ({doc['rounds']['generator']}): test AUROC, targeted vs untargeted "
+    if res.rounds:
+        rt = Table(title=f"Hard-case loop ({res.rounds['generator']}): test AUROC, targeted vs untargeted "
                    "generation of the same count (one seed)", title_justify="left")
         for col in ("round", "hard cases", "new images", "V-VI targeted", "V-VI untargeted", "all targeted",
                     "all untargeted"):
             rt.add_column(col)
-        for r in doc["rounds"]["rounds"]:
+        for r in res.rounds["rounds"]:
             t, u = r["test"]["targeted"], r["test"]["untargeted"]
             rt.add_row(str(r["round"]), str(r["hard_cases"]), f"{r['targeted_accepted']}/{r['untargeted_accepted']}",
                        _ci(t.get("V-VI")), _ci(u.get("V-VI")), _ci(t.get("all")), _ci(u.get("all")))
         console.print(rt)
-        console.print(f"[dim]{doc['rounds']['caveat']}[/]")
+        console.print(f"[dim]{res.rounds['caveat']}[/]")
     if html is not None:
         import fairskin.reports as reports
 
-        reports.render_experiment_report(doc, html)
+        reports.render_experiment_report(res.to_dict(), html)
         console.print(f"report: {html}")
-    console.print(f"results: {res.out / 'experiment.json'} ({doc['seconds']:.0f} s)")
+    console.print(f"results: {res.out / 'experiment.json'} ({res.seconds:.0f} s)")

@@ -26,22 +26,22 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
+from fairskin.experiment._data import exact_type
+from fairskin.experiment._runs import score_test
 from fairskin.outputs import write_csv
 from fairskin.skintone import types_of
 
 __all__ = ["hard_case_loop"]
 
 
-
 def _requests_from(rows: list[dict], n: int, tag: str, rng: np.random.Generator | None = None):
-    from fairskin.conditioning._prompts import style_of
+    from fairskin.conditioning import style_of
     from fairskin.experiment._generate import GenerationRequest
-    from fairskin.experiment._run import _exact_type
 
     reqs = []
     for i in range(n):
         row = rows[i % len(rows)] if rng is None else rows[int(rng.integers(len(rows)))]
-        t = _exact_type(row)
+        t = exact_type(row)
         if t is None:
             types = types_of(str(row.get("fst_group_human") or ""))
             if not types:
@@ -57,10 +57,9 @@ def _requests_from(rows: list[dict], n: int, tag: str, rng: np.random.Generator 
 
 def hard_case_loop(*, out: Path, cfg, train_df: pd.DataFrame, test_df: pd.DataFrame, test_frame: pd.DataFrame,
                    syn_df, generator, say) -> dict:
-    from fairskin.experiment._generate import generate_synthetic
-    from fairskin.experiment._run import _score_test, _train_kwargs
-    from fairskin.experiment._stats import arm_statistics
     from fairskin.audits.classifier import default_criteria
+    from fairskin.experiment._generate import generate_synthetic
+    from fairskin.experiment._stats import arm_statistics
     from fairskin.train import train_classifier
 
     if generator is None:
@@ -72,7 +71,7 @@ def hard_case_loop(*, out: Path, cfg, train_df: pd.DataFrame, test_df: pd.DataFr
     val_rows = train_df[train_df["split"] == "val"].to_dict("records")
     by_image = {str(r["image"]): r for r in val_rows}
     train_rows = train_df[train_df["split"] == "train"].to_dict("records")
-    kw = _train_kwargs(cfg, seed=17)
+    kw = cfg.train_options(seed=17)
     level = "type" if (test_frame["fst_type"] > 0).all() else "group"
     criteria = default_criteria(level, min_gain=cfg.min_gain, max_drop=cfg.max_drop)
     rng = np.random.default_rng(cfg.split_seed)
@@ -80,7 +79,7 @@ def hard_case_loop(*, out: Path, cfg, train_df: pd.DataFrame, test_df: pd.DataFr
     def fit(name: str, pool):
         res = train_classifier(train_df, out=out / name / "model.pt", synthetic=pool if pool is not None and len(pool)
                                else None, test=test_df, **kw)
-        s = _score_test(res.model_path, test_df, cfg)
+        s = score_test(res.model_path, test_df, cfg)
         s = pd.Series(s, index=test_df["image"].astype(str).to_numpy()).reindex(test_frame["image"]).to_numpy(float)
         return res, s
 

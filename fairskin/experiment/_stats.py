@@ -64,7 +64,7 @@ def _weights(strata: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.nd
 def _metrics(scores: np.ndarray, y: np.ndarray, idx: np.ndarray, W: np.ndarray, threshold: float
              ) -> dict[str, np.ndarray]:
     """The audit's metrics of the rows ``idx`` for the point (column 0 of ones) and each replicate."""
-    from fairskin.audits._metrics import SortedRows, weighted_metrics
+    from fairskin.audits.classifier import SortedRows, weighted_metrics
 
     rows = SortedRows.build(idx, scores, y, threshold=threshold)
     Wf = np.concatenate([np.ones((len(scores), 1)), W], axis=1)[rows.index]  # (rows.n, 1 + B)

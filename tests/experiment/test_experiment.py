@@ -211,7 +211,7 @@ def test_hard_case_loop_records_each_round_on_the_demo(tmp_path):
 def test_demo_default_trains_its_generator_on_the_training_split_only(tmp_path, monkeypatch):
     """The built-in default's generator (the tiny Stable Diffusion) sees the training split's images
     and nothing else: not the validation split, not the test set."""
-    import fairskin.experiment._run as run_mod
+    import fairskin.experiment._synthetic as run_mod
     from fairskin.experiment import DemoSetup
     from fairskin.experiment._generate import PhantomGenerator
 
@@ -238,7 +238,7 @@ def test_demo_generator_is_trained_once_and_reused(small_demo, tmp_path):
     reuses the trained model when called again with the same images."""
     from fairskin.data import read_dataset
     from fairskin.experiment import DemoSetup, ExperimentConfig
-    from fairskin.experiment._run import _demo_generator
+    from fairskin.experiment._synthetic import _demo_generator
 
     frame = read_dataset(small_demo)
     frame["split"] = "train"

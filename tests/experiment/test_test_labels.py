@@ -170,7 +170,7 @@ def test_no_types_at_all_and_unknown_source_are_refused(unlabelled, tmp_path):
 def test_human_types_are_read_as_before_and_recorded(tmp_path):
     """Phantoms in DDI's layout carry human groups only: without labels those are the types, source human."""
     from fairskin.data import DemoConfig, read_dataset, write_demo_dataset
-    from fairskin.experiment._run import _test_skin_types
+    from fairskin.experiment._data import _test_skin_types
 
     write_demo_dataset(tmp_path, DemoConfig(n=12, size=32, seed=3))
     df = read_dataset(tmp_path)

@@ -1,0 +1,187 @@
+"""The experiment's settings: one frozen :class:`ExperimentConfig` (every default in one place), the
+built-in demo's :class:`DemoSetup`, and :func:`resolve_settings`, the one place where arguments,
+a config file and the defaults are merged (arguments > file > defaults; the demo's own defaults
+when no data is given)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from fairskin.errors import InputError
+from fairskin.train import TINY_ARCH
+
+__all__ = ["DemoSetup", "ExperimentConfig", "ExperimentInputs", "load_config_file", "resolve_settings"]
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Defaults of ``fairskin experiment`` (the CLI and config files use these names)."""
+
+    arms: tuple[str, ...] = ("real", "mixed", "pretrain_finetune", "mixed_weighted", "ratio_0.25", "ratio_0.5",
+                             "ratio_1.0")
+    seeds: int = 3
+    arch: str = "resnet18"
+    pretrained: str | None = None
+    image_size: int = 224
+    epochs: int = 30
+    pretrain_epochs: int | None = None  # synthetic-only phase of pretrain_finetune; None: epochs
+    batch_size: int = 32
+    lr: float = 1e-3
+    patience: int = 5
+    balance: str = "class_weights"
+    real_weight: float = 2.0  # mixed_weighted arm
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2  # only when no test set is given: held out from the real data by patient
+    split_seed: int = 0
+    n_boot: int = 1000
+    threshold: float = 0.5
+    min_gain: float = 0.10
+    max_drop: float = 0.02
+    rounds: int = 0  # hard-case loop rounds
+    per_round: int = 32  # images generated per hard-case round (and per untargeted round)
+    num_workers: int = 0
+    device: str = "auto"
+    #: the test set's skin types: its human labels, or ITA estimates from test_labels (fairskin label's
+    #: labels.csv); auto: estimated when test_labels is given, else human (as fairskin audit's fst_source)
+    test_fst_source: Literal["auto", "human", "estimated"] = "auto"
+    #: also run every arm with hair inpainted (DullRazor) in its training and test images, as the arm
+    #: "ARM+hair_removal", compared with the baseline like any arm
+    hair_removal: bool = False
+
+    def train_options(self, seed: int) -> dict[str, Any]:
+        """The keyword options of :func:`fairskin.train.train_classifier` shared by every run."""
+        return dict(arch=self.arch, image_size=self.image_size, epochs=self.epochs, batch_size=self.batch_size,
+                    lr=self.lr, patience=self.patience, balance=self.balance, num_workers=self.num_workers,
+                    device=self.device, seed=seed, split_seed=self.split_seed)
+
+    def check(self) -> None:
+        """Raise :class:`InputError` for counts no run can use (arm names are checked by the arm registry)."""
+        if not isinstance(self.seeds, int) or self.seeds < 1:
+            raise InputError(f"seeds: expected a whole number >= 1, got {self.seeds!r}")
+        if not isinstance(self.rounds, int) or self.rounds < 0:
+            raise InputError(f"rounds: expected a whole number >= 0, got {self.rounds!r}")
+
+
+@dataclass(frozen=True)
+class DemoSetup:
+    """The built-in default: phantom data with a skin-tone bias, a tiny model at low resolution.
+
+    Training data: few dark-skin images are malignant (6% of types V-VI against 35-40% of I-IV);
+    the test set has every type equally often and 40% malignant in each, so the dark-skin
+    groups can be measured.
+
+    Synthetic images (``generator``): ``"tiny-sd"`` trains the built-in tiny Stable Diffusion
+    (``fairskin train-conditioning`` without a base model) on the training split alone for
+    ``generator_minutes`` and generates image-to-image through the ITA gate, as ``fairskin
+    balance`` does; ``"phantom"`` renders new phantoms with the demo data's own renderer
+    (:class:`PhantomGenerator`), a perfect-generator stand-in whose effect is a ceiling."""
+
+    n_train: int = 600
+    n_test: int = 420
+    size: int = 64
+    train_fst_weights: tuple[float, ...] = (0.15, 0.25, 0.2, 0.15, 0.13, 0.12)
+    train_malignant_rate: tuple[float, ...] = (0.40, 0.40, 0.40, 0.35, 0.06, 0.06)
+    test_fst_weights: tuple[float, ...] = (1, 1, 1, 1, 1, 1)
+    test_malignant_rate: tuple[float, ...] = (0.4,) * 6
+    seed: int = 2026
+    arms: tuple[str, ...] = ("real", "mixed")
+    arch: str = TINY_ARCH
+    image_size: int = 32
+    epochs: int = 8
+    patience: int = 3
+    batch_size: int = 32
+    n_boot: int = 1000
+    generator: Literal["tiny-sd", "phantom"] = "tiny-sd"
+    generator_minutes: float = 7.0
+    generator_vae_steps: int | None = None  # None: train-conditioning's default
+
+    def config(self) -> ExperimentConfig:
+        """The experiment's defaults with this demo's model and arms."""
+        return replace(ExperimentConfig(), arms=self.arms, arch=self.arch, image_size=self.image_size,
+                       epochs=self.epochs, patience=self.patience, batch_size=self.batch_size, n_boot=self.n_boot)
+
+
+#: the data inputs a config file may name besides the settings
+INPUT_KEYS = ("real", "synthetic", "test", "test_labels", "conditioning")
+
+
+@dataclass(frozen=True)
+class ExperimentInputs:
+    """The data of one experiment; none of ``real``, ``synthetic``, ``test`` means the built-in demo."""
+
+    real: str | Path | None = None
+    synthetic: str | Path | None = None
+    test: str | Path | None = None
+    test_labels: str | Path | None = None
+    conditioning: str | Path | None = None
+
+    @property
+    def is_demo(self) -> bool:
+        return self.real is None and self.synthetic is None and self.test is None
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Settings from a JSON or TOML file whose keys are :class:`ExperimentConfig`'s field names (and
+    the data inputs ``real``, ``synthetic``, ``test``, ``test_labels``, ``conditioning``, ``out``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"config: file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            doc = tomllib.loads(text)
+        else:
+            doc = json.loads(text)
+    except Exception as exc:
+        raise InputError(f"config: {path} is not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: "
+                         f"{exc}") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"config: {path} must hold a table of settings, got {type(doc).__name__}")
+    allowed = {f.name for f in fields(ExperimentConfig)} | {*INPUT_KEYS, "out"}
+    for k in doc:
+        if k not in allowed:
+            import difflib
+
+            close = difflib.get_close_matches(k, sorted(allowed), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise InputError(f"config: unknown setting {k!r} in {path}; allowed: {', '.join(sorted(allowed))}.{hint}")
+    if "arms" in doc:
+        doc["arms"] = tuple(doc["arms"]) if not isinstance(doc["arms"], str) else tuple(doc["arms"].split(","))
+    return doc
+
+
+def resolve_settings(inputs: ExperimentInputs = ExperimentInputs(), *,
+                     config: ExperimentConfig | str | Path | None = None, demo: DemoSetup = DemoSetup(),
+                     **settings: Any) -> tuple[ExperimentInputs, ExperimentConfig]:
+    """The experiment's inputs and settings: ``settings`` (:class:`ExperimentConfig` field names;
+    ``None`` means not given) win over ``config``, which wins over the defaults.
+
+    ``config`` is a config file (:func:`load_config_file`; its data inputs fill the ones not given)
+    or an :class:`ExperimentConfig` taken as the defaults. Without data the built-in demo's
+    defaults (:meth:`DemoSetup.config`) replace the experiment's, unless ``config`` is an
+    :class:`ExperimentConfig`."""
+    names = {f.name for f in fields(ExperimentConfig)}
+    for k in settings:
+        if k not in names:
+            import difflib
+
+            close = difflib.get_close_matches(k, sorted(names), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise InputError(f"settings: unknown setting {k!r}; allowed: {', '.join(sorted(names))}.{hint}")
+    given = {k: v for k, v in settings.items() if v is not None}
+    file_doc: dict[str, Any] = {}
+    if config is not None and not isinstance(config, ExperimentConfig):
+        file_doc = load_config_file(config)
+    inputs = replace(inputs, **{k: file_doc[k] for k in INPUT_KEYS
+                                if getattr(inputs, k) is None and file_doc.get(k) is not None})
+    file_doc = {k: v for k, v in file_doc.items() if k not in (*INPUT_KEYS, "out")}
+    if isinstance(config, ExperimentConfig):
+        base = config
+    else:
+        base = demo.config() if inputs.is_demo else ExperimentConfig()
+    return inputs, replace(base, **{**file_doc, **given})
