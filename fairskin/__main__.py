@@ -1,5 +1,8 @@
 import sys
 
-from fairskin.cli import main
+try:
+    from fairskin.cli import main
+except KeyboardInterrupt:  # Ctrl-C while Python is still importing: nothing started
+    sys.exit(130)
 
 sys.exit(main())

@@ -1,6 +1,6 @@
 """Exceptions shared by every stage."""
 
-__all__ = ["FairskinError", "InputError", "MissingDependencyError"]
+__all__ = ["FairskinError", "InputError", "Interrupted", "MissingDependencyError"]
 
 
 class FairskinError(Exception):
@@ -29,3 +29,16 @@ def require(module: str, *, extra: str, feature: str):
             f"{feature} requires the {module.split('.')[0]} library, which is not installed. "
             f"Install it with: pip install 'fairskin[{extra}]'"
         ) from exc
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C (SIGINT) or SIGTERM. The message says what was kept and how to
+    resume; the command line prints it as one line and exits with :attr:`exit_code`."""
+
+    def __init__(self, message: str = "", *, signum: int = 2):
+        super().__init__(message)
+        self.signum = int(signum)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

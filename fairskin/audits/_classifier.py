@@ -102,7 +102,9 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
         frame = base.reset_index(drop=True).copy()
         frame["_score_" + names[0]] = frame["score"].to_numpy(float)
     if len(frame) == 0:
-        raise InputError("no usable rows: every row was skipped (see bad_rows)")
+        skipped = [r for rows in bad_rows.values() for r in rows]
+        first = f"; first: {skipped[0]['image']!r}: {skipped[0]['reason']}" if skipped else ""
+        raise InputError(f"no usable rows: every one of the {len(skipped)} row(s) was skipped{first}")
     y = frame["label"].to_numpy(bool)
     thresholds: dict[str, float] = {}
     for nm in names:
@@ -261,7 +263,9 @@ def audit_predictions(
     ----------
     predictions : a table (or CSV path) with columns ``image, score, label, fst`` and optionally
         ``diagnosis`` (see :data:`PREDICTION_COLUMNS`). Rows with an empty or unknown ``fst``, an
-        empty label or a non-numeric score are skipped and listed in ``bad_rows``.
+        empty label or a non-numeric score are skipped and listed in ``bad_rows``; an image listed
+        twice counts once when its rows agree and is refused when they differ
+        (:func:`fairskin.audits._predictions.resolve_duplicates`).
     threshold : operating threshold (predict malignant when ``score >= threshold``),
         ``"model"`` for the threshold saved with the model (``predictions.attrs["threshold"]``), or
         ``"ddi:NAME"`` for DDI's threshold of its model NAME (:data:`DDI_THRESHOLDS`).

@@ -58,8 +58,8 @@ def _prepared(frame: pd.DataFrame, *, root: Path, pre, masks: LesionMasks | None
         if masks is not None:
             try:
                 lesion = masks.load(img)
-            except (OSError, ValueError) as exc:
-                bad.append({"image": img, "status": "bad_mask", "reason": f"lesion mask unreadable ({exc}); "
+            except ImageLoadError as exc:
+                bad.append({"image": img, "status": "bad_mask", "reason": f"lesion mask unreadable ({exc.reason}); "
                             "automatic segmentation used"})
             if lesion is not None and lesion.shape != rgb.shape[:2]:
                 lesion = cv2.resize(lesion.astype(np.uint8), (rgb.shape[1], rgb.shape[0]),

@@ -30,6 +30,7 @@ import numpy as np
 from fairskin.audits._synthetic_config import ExtractorName
 from fairskin.data._images import ImageLoadError, load_rgb
 from fairskin.errors import InputError, MissingDependencyError
+from fairskin.weights import UnsafeWeightsError, file_sha256, load_weights, weights_only_loads
 
 __all__ = [
     "FeatureExtractor", "FeatureSet", "ColourTextureExtractor", "ThumbnailExtractor",
@@ -44,6 +45,8 @@ INCEPTION_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_WEIGHTS_URL = (
     "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_WEIGHTS_FILE
 )
+#: the start of that file's SHA-256 (torch hub's naming): other weights are reported as such
+INCEPTION_WEIGHTS_SHA256_PREFIX = "6726825d"
 #: environment variable read when ``inception_weights`` is not given
 INCEPTION_ENV = "FAIRSKIN_INCEPTION_WEIGHTS"
 
@@ -195,18 +198,28 @@ class InceptionExtractor:
                 "FID requires the torch-fidelity library, which is not installed. "
                 "Install it with: pip install 'fairskin[audit]'"
             ) from exc
+        # torch-fidelity unpickles the file itself with weights_only=False: it runs under a guard that
+        # reads tensors only, so a crafted file is refused before any of its code runs
         try:
-            self.model = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
-                                                     feature_extractor_weights_path=str(path))
-        except Exception as exc:  # a user's file: any failure to unpickle or fit becomes one clear message
+            with weights_only_loads("--inception-weights"):
+                self.model = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+                                                         feature_extractor_weights_path=str(path))
+        except UnsafeWeightsError:
+            raise
+        except Exception as exc:  # a user's file: any failure to fit becomes one clear message
             raise InputError(
                 f"--inception-weights: {path} is not torch-fidelity's inception-v3-compat state dict "
                 f"({INCEPTION_WEIGHTS_FILE}): {str(exc).splitlines()[0]}"
             ) from None
         self.weights = path
-        fid = _file_id(path)
+        self.sha256 = file_sha256(path)
+        fid = f"{path.stat().st_size}-{self.sha256[:12]}"
         self.id = f"inception-v3-compat-{fid}"
-        self.description = f"Inception-v3 pool3 (2048-d, torch-fidelity inception-v3-compat, weights {path.name})"
+        # torch hub names a file after the start of its SHA-256: other weights give an FD, not the published FID
+        published = self.sha256.startswith(INCEPTION_WEIGHTS_SHA256_PREFIX)
+        self.description = (f"Inception-v3 pool3 (2048-d, torch-fidelity inception-v3-compat, weights {path.name}"
+                            + ("" if published else f", SHA-256 {self.sha256[:12]}...: not the published FID "
+                               f"weights {INCEPTION_WEIGHTS_FILE}") + ")")
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         import torch
@@ -252,17 +265,15 @@ class ClassifierExtractor:
         if path.suffix.lower() != ".safetensors" and not _is_torchscript_or_export(path):
             # a state dict saved with its architecture: {"arch": ..., "state_dict": ...}
             try:
-                obj = torch.load(str(path), map_location="cpu", weights_only=True)
-            except Exception:  # load_model below gives the precise message
+                obj = load_weights(path, arg="--classifier")
+            except InputError:  # load_model below gives the precise message
                 obj = None
             if isinstance(obj, dict):
                 arch = arch or (obj.get("arch") if isinstance(obj.get("arch"), str) else None)
                 if num_classes is None:
                     num_classes = _head_size(obj.get("state_dict", obj))
         elif path.suffix.lower() == ".safetensors" and num_classes is None:
-            from safetensors.torch import load_file
-
-            num_classes = _head_size(load_file(str(path)))
+            num_classes = _head_size(load_weights(path, arg="--classifier"))
         try:
             lm = load_model(path, arch=arch, num_classes=num_classes, trust_model=trust_model)
         except InputError as exc:
@@ -343,7 +354,9 @@ class HFExtractor:
         cfg = tr.AutoConfig.from_pretrained(path, local_files_only=True)
         self.kind = cfg.model_type
         cls = tr.CLIPModel if self.kind == "clip" else tr.AutoModel
-        self._model, info = cls.from_pretrained(path, local_files_only=True, output_loading_info=True)
+        # safetensors weights hold no code; a pytorch_model.bin is a pickle, read under the tensors-only guard
+        with weights_only_loads("--hf-model"):
+            self._model, info = cls.from_pretrained(path, local_files_only=True, output_loading_info=True)
         self._model.eval()
         vcfg = cfg.vision_config if self.kind == "clip" else cfg
         # weights the checkpoint lacks are randomly initialised by transformers: refuse them

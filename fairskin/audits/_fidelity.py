@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from fairskin.errors import InputError
+from fairskin.weights import load_weights, weights_only_loads
 
 __all__ = [
     "feature_statistics", "frechet_distance", "frechet_distance_from_statistics", "fid_min_images",
@@ -248,8 +249,6 @@ def load_lpips(backbone: str | os.PathLike, *, net: Literal["alex"] = "alex"):
     ``backbone`` is torchvision's ``alexnet-owt-7be5be79.pth`` (the full AlexNet state dict,
     ``features.*`` keys are used) or a state dict with only the ``features.*`` keys.
     """
-    import torch
-
     try:
         import lpips
     except ImportError as exc:  # pragma: no cover
@@ -263,14 +262,15 @@ def load_lpips(backbone: str | os.PathLike, *, net: Literal["alex"] = "alex"):
     if not path.is_file():
         raise InputError(f"--lpips-backbone: file not found: {path}. LPIPS needs torchvision's AlexNet weights "
                          f"{ALEXNET_WEIGHTS_FILE} (from {ALEXNET_WEIGHTS_URL}); fairskin never downloads them.")
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    state = load_weights(path, arg="--lpips-backbone")
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     if not feats:
         raise InputError(f"--lpips-backbone: {path} has no 'features.*' tensors; expected torchvision's AlexNet "
                          f"state dict ({ALEXNET_WEIGHTS_FILE})")
-    model = lpips.LPIPS(pretrained=True, net="alex", pnet_rand=True, verbose=False)
+    with weights_only_loads("--lpips-backbone"):  # lpips reads its own linear layers with torch.load
+        model = lpips.LPIPS(pretrained=True, net="alex", pnet_rand=True, verbose=False)
     # lpips splits torchvision's alexnet.features into slice1..slice5, keeping the layer indices
     slices = {}
     for name, mod in model.net.named_children():

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
+from fairskin.weights import UnsafeWeightsError, load_weights
 
 __all__ = ["Preprocess", "LoadedModel", "load_model", "predict", "choose_device", "crop_rgb", "to_tensor",
            "positive_log_odds",
@@ -86,6 +87,24 @@ def _sidecar(path: Path) -> dict[str, Any]:
     return {}
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _damaged_zip(path: Path) -> bool:
+    """Starts like a zip archive (as TorchScript, torch.export and torch.save files do) but cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"PK\x03\x04":
+                return False
+        with zipfile.ZipFile(path) as z:
+            z.namelist()
+        return False
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return True
+
+
 def _zip_names(path: Path) -> list[str]:
     try:
         with zipfile.ZipFile(path) as z:
@@ -136,6 +155,9 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"model: {path} is a folder; expected a model file (TorchScript .pt, torch.export .pt2, "
+                         "a state dict or .safetensors)")
     if not path.is_file():
         raise InputError(f"model: file not found: {path}")
     meta = _sidecar(path)
@@ -143,24 +165,30 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
     num_classes = num_classes or meta.get("num_classes")
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         module = _build_timm(arch, num_classes, path, "safetensors file")
         try:
-            state = load_file(str(path))
-        except Exception as exc:  # safetensors raises its own error types
-            raise InputError(f"{path}: not a readable safetensors file: {exc}") from None
+            state = load_weights(path, arg="model")
+        except InputError as exc:
+            raise InputError(f"{path}: not a readable safetensors file: {str(exc).split(': ', 2)[-1]}") from None
         try:
             _load_state_dict(module, state, path, arch)
         except RuntimeError as exc:
             raise InputError(f"{path}: weights do not fit --arch {arch} --num-classes {num_classes}: "
                              f"{str(exc).splitlines()[0]}") from None
         return LoadedModel(module.eval(), "safetensors", path, meta)
+    if _damaged_zip(path):
+        raise InputError(f"{path}: not a readable model file: it starts like a zip archive (TorchScript, torch.export "
+                         "or torch.save) but the archive cannot be read, so the file is truncated or damaged; copy "
+                         "or export it again")
     inner = {n.split("/", 1)[1] for n in _zip_names(path) if "/" in n}  # names below the archive's folder
     is_export = "archive_format" in inner
     if not is_export and any(n.startswith("code/") for n in inner):
         extra = {METADATA_KEY: ""}
-        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        try:
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise InputError(f"{path}: a TorchScript file torch {torch.__version__} cannot load (damaged, or saved by "
+                             f"an incompatible torch): {_first_line(exc)}") from None
         if extra[METADATA_KEY]:
             try:
                 meta = {**json.loads(extra[METADATA_KEY]), **meta}
@@ -174,21 +202,24 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
             raise InputError(f"{path}: not a torch.export archive torch {torch.__version__} can load: {exc}") from None
         return LoadedModel(ep.module(), "export", path, meta)
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError for anything but tensors and plain containers
+        obj = load_weights(path, arg="model")
+    except UnsafeWeightsError as exc:  # a pickle with code in it: only on the user's word
         if not trust_model:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            said = str(exc).split("(torch.load with weights_only=True said: ", 1)[-1].rstrip(")")
             raise InputError(
                 f"{path}: refusing to load: this file is not TorchScript, a torch.export archive, safetensors or a "
                 "plain state dict, and unpickling it could run arbitrary code. Re-export the model (torch.jit.save "
                 "or a state dict with --arch), or pass --trust-model (trust_model=True) only if you trust its "
-                f"source. (torch.load with weights_only=True said: {first[:200]})") from None
+                f"source. (torch.load with weights_only=True said: {said[:200]})") from None
         try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=False)
+            obj = torch.load(str(path), map_location="cpu", weights_only=False)  # opted in: --trust-model
         except Exception as exc2:
             raise InputError(f"{path}: cannot load the model even with --trust-model: {exc2}") from None
         if isinstance(obj, torch.nn.Module):
             return LoadedModel(obj.eval(), "pickle", path, meta)
+    except InputError as exc:  # damaged, truncated, not a torch file at all
+        raise InputError(f"{path}: not a model file fairskin can read (TorchScript, torch.export, safetensors or a "
+                         f"state dict): {str(exc).split(': ', 2)[-1]}") from None
     if isinstance(obj, torch.nn.Module):  # pragma: no cover - weights_only never returns modules
         return LoadedModel(obj.eval(), "pickle", path, meta)
     module = _build_timm(arch, num_classes, path, "state dict")

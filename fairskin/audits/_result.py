@@ -70,8 +70,7 @@ class AuditResult:
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        return path
+        return atomic_write(path, json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
 
     def model(self, name: str | None = None) -> dict[str, Any]:
         """The entry of one model (the first when ``name`` is omitted)."""

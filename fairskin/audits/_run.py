@@ -20,26 +20,10 @@ from fairskin.audits._compare import Criterion
 from fairskin.audits._predictions import CLUSTER_COLUMNS, clean_predictions, read_predictions_csv
 from fairskin.audits._result import DEFAULTS, AuditResult
 from fairskin.errors import InputError
+from fairskin.label import read_labels_csv
+from fairskin.outputs import claim_outputs, write_csv
 
 __all__ = ["audit", "audit_model", "read_labels_csv"]
-
-LABELS_COLUMNS = ("image", "fst")
-
-
-def read_labels_csv(path: str | Path, *, arg: str = "labels") -> pd.DataFrame:
-    """Read ``fairskin label``'s ``labels.csv`` (columns ``image, ita, fst, confidence, status, reason``);
-    errors name the argument ``arg``."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{arg}: file not found: {path}")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in LABELS_COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(f"{arg}: {path} lacks column(s) {', '.join(repr(c) for c in missing)}; found: "
-                         f"{', '.join(df.columns)}; expected a labels.csv written by fairskin label "
-                         "(image, ita, fst, confidence, status, reason)")
-    return df
-
 
 def _skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source: str, arg: str = "labels",
                 source_arg: str = "fst_source", data: str = "data set", data_hint: str = "DATA"
@@ -140,6 +124,7 @@ def audit(
     saliency_layer: str | None = None,
     counterfactual_tone: bool = False,
     masks: str | Path | None = None,
+    overwrite: bool = False,
 ) -> AuditResult:
     """Audit one or more models (or predictions CSVs) per skin type; compare them when several.
 
@@ -148,7 +133,9 @@ def audit(
     more inputs, every model after the first is compared with the first on their common images
     (paired bootstrap) against ``criteria`` (default: :func:`default_criteria` with
     ``min_gain``/``max_drop``). See :func:`audit_predictions` for the audit parameters and
-    :mod:`fairskin.audits._models` for the model parameters.
+    :mod:`fairskin.audits._models` for the model parameters. ``save_predictions`` (a folder) gets
+    ``NAME.predictions.csv`` per model (and the tables of ``saliency`` / ``counterfactual_tone``);
+    existing files are replaced only with ``overwrite``.
 
     Why a model does worse on some skin (model files only; ``docs/audit-json.md``): ``saliency``
     (a method of :data:`SALIENCY_METHODS`, e.g. ``"gradcam"``; ``saliency_layer`` overrides the
@@ -164,6 +151,9 @@ def audit(
     cfg = make_config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds, min_gain,
                       max_drop, min_group_negatives)
     for p in paths:
+        if p.is_dir():
+            raise InputError(f"inputs: {p} is a folder; expected a model file (TorchScript .pt, torch.export .pt2, "
+                             "a state dict or .safetensors) or a predictions .csv")
         if not p.is_file():
             raise InputError(f"inputs: file not found: {p}")
     explain = saliency is not None or counterfactual_tone
@@ -175,121 +165,130 @@ def audit(
 
         lesion_masks = LesionMasks(masks, arg="masks")
     names = _model_names(paths)
-    is_csv = [p.suffix.lower() == ".csv" for p in paths]
-    manifest = None
-    fst_src, fst_detail = "given", "predictions column 'fst'"
-    data_info = {"root": None, "format": "predictions", "n_rows": None}
-    if not all(is_csv):
-        if data is None:
-            raise InputError("data: auditing a model needs the images: give the data set directory (--data DIR)")
-        from fairskin.data import read_dataset
+    saved = {}
+    if save_predictions is not None:  # checked (and locked) before any model runs
+        keys = ["predictions"] + (["saliency"] if saliency is not None else []) + \
+            (["counterfactual"] if counterfactual_tone else [])
+        saved = {f"--save-predictions ({nm}{'' if key == 'predictions' else ', ' + key})":
+                 Path(save_predictions) / f"{Path(nm).name}.{key}.csv"
+                 for nm, p in zip(names, paths) if p.suffix.lower() != ".csv" for key in keys}
+    with claim_outputs(saved, overwrite=overwrite):
+        is_csv = [p.suffix.lower() == ".csv" for p in paths]
+        manifest = None
+        fst_src, fst_detail = "given", "predictions column 'fst'"
+        data_info = {"root": None, "format": "predictions", "n_rows": None}
+        if not all(is_csv):
+            if data is None:
+                raise InputError("data: auditing a model needs the images: give the data set directory (--data DIR)")
+            from fairskin.data import read_dataset
 
-        manifest = read_dataset(data, format=data_format)
-        data_info = {"root": str(Path(data).resolve()), "format": manifest.attrs.get("format"),
-                     "n_rows": len(manifest)}
-        fst_vals, fst_why, fst_src, fst_detail = _skin_types(manifest, labels=labels, fst_source=fst_source)
-        if positive_class is not None:
-            dx = manifest["diagnosis"].astype("string").str.strip().str.lower()
-            label = (dx == positive_class.strip().lower()).astype("boolean").where(dx.notna() & (dx != ""))
-            if not label.fillna(False).any():
-                found = ", ".join(sorted(set(dx.dropna()))[:10])
-                raise InputError(f"positive_class: no image has diagnosis {positive_class!r}; diagnoses found: {found}")
-        else:
-            label = manifest["malignant"]
-        pre_bad: list[dict] = []
-        keep = []
-        for i, (img, st, rs, lb, fv, fw) in enumerate(zip(manifest["image"].astype(str), manifest["status"],
-                                                          manifest["reason"].fillna(""), label, fst_vals, fst_why)):
-            if st != "ok":
-                pre_bad.append({"image": img, "status": st, "reason": rs})
-            elif pd.isna(lb):
-                pre_bad.append({"image": img, "status": "no_label", "reason": "malignant/benign is unknown" if
-                                positive_class is None else "no diagnosis"})
-            elif fv is None:
-                pre_bad.append({"image": img, "status": "no_fst", "reason": fw})
-            else:
-                keep.append(i)
-        rows = manifest.iloc[keep].reset_index(drop=True)
-        rows.attrs = manifest.attrs
-        if len(rows) == 0:
-            raise InputError(f"data: none of the {len(manifest)} rows is usable (no label, no skin type or missing "
-                             f"image); first problem: {pre_bad[0]['image']}: {pre_bad[0]['reason']}" if pre_bad
-                             else "data: the data set has no rows")
-        fst_kept = [fst_vals[i] for i in keep]
-
-    frames, bad, n_input, kinds, mthr = {}, {}, {}, {}, {}
-    for p, nm, csv in zip(paths, names, is_csv):
-        if csv:
-            df = read_predictions_csv(p)
+            manifest = read_dataset(data, format=data_format)
+            data_info = {"root": str(Path(data).resolve()), "format": manifest.attrs.get("format"),
+                         "n_rows": len(manifest)}
+            fst_vals, fst_why, fst_src, fst_detail = _skin_types(manifest, labels=labels, fst_source=fst_source)
             if positive_class is not None:
-                if "diagnosis" not in df.columns:
-                    raise InputError(f"positive_class: {p.name} has no 'diagnosis' column to choose the positive "
-                                     f"class from; found: {', '.join(df.columns)}")
-                dx = df["diagnosis"].astype(str).str.strip().str.lower()
-                df = df.assign(label=np.where(dx == "", "", (dx == positive_class.strip().lower()).astype(int)
-                                              .astype(str)))
-            clean, b = clean_predictions(df, scores=scores, source=p.name)
-            frames[nm], bad[nm], n_input[nm], kinds[nm], mthr[nm] = clean, b, len(df), "predictions", None
-            continue
-        from fairskin.audits._models import load_model, predict
+                dx = manifest["diagnosis"].astype("string").str.strip().str.lower()
+                label = (dx == positive_class.strip().lower()).astype("boolean").where(dx.notna() & (dx != ""))
+                if not label.fillna(False).any():
+                    found = ", ".join(sorted(set(dx.dropna()))[:10])
+                    raise InputError(f"positive_class: no image has diagnosis {positive_class!r}; diagnoses found: "
+                                     f"{found}")
+            else:
+                label = manifest["malignant"]
+            pre_bad: list[dict] = []
+            keep = []
+            for i, (img, st, rs, lb, fv, fw) in enumerate(zip(manifest["image"].astype(str), manifest["status"],
+                                                              manifest["reason"].fillna(""), label, fst_vals, fst_why)):
+                if st != "ok":
+                    pre_bad.append({"image": img, "status": st, "reason": rs})
+                elif pd.isna(lb):
+                    pre_bad.append({"image": img, "status": "no_label", "reason": "malignant/benign is unknown" if
+                                    positive_class is None else "no diagnosis"})
+                elif fv is None:
+                    pre_bad.append({"image": img, "status": "no_fst", "reason": fw})
+                else:
+                    keep.append(i)
+            rows = manifest.iloc[keep].reset_index(drop=True)
+            rows.attrs = manifest.attrs
+            if len(rows) == 0:
+                raise InputError(f"data: none of the {len(manifest)} rows is usable (no label, no skin type or missing "
+                                 f"image); first problem: {pre_bad[0]['image']}: {pre_bad[0]['reason']}" if pre_bad
+                                 else "data: the data set has no rows")
+            fst_kept = [fst_vals[i] for i in keep]
 
-        model = load_model(p, arch=arch, num_classes=num_classes, trust_model=trust_model)
-        prob, st, rs = predict(model, rows, root=data, batch_size=batch_size, num_workers=num_workers, device=device,
-                               num_classes=num_classes, positive_class=None if positive_class is None or
-                               (class_names is None and "class_names" not in model.metadata) else positive_class,
-                               class_names=list(class_names) if class_names else None, output=model_output,
-                               preprocess={"resize": resize, "crop": crop, "mean": mean, "std": std},
-                               progress=progress)
-        ok = np.array([s == "ok" for s in st])
-        pred = pd.DataFrame({"image": rows["image"].astype(str).to_numpy()[ok], "score": prob[ok],
-                             "label": label.iloc[keep].to_numpy(bool)[ok] if positive_class is not None
-                             else rows["malignant"].to_numpy(bool)[ok],
-                             "fst": np.array(fst_kept, dtype=object)[ok],
-                             "diagnosis": rows["diagnosis"].astype("string").fillna("").to_numpy(str)[ok],
-                             **{c: rows[c].astype("string").fillna("").to_numpy(str)[ok]
-                                for c in CLUSTER_COLUMNS if c in rows}})
-        if save_predictions is not None:
-            out = Path(save_predictions)
-            out.mkdir(parents=True, exist_ok=True)
-            pred.assign(label=pred["label"].astype(int)).to_csv(out / f"{Path(nm).name}.predictions.csv", index=False)
-        load_bad = [{"image": str(rows["image"].iloc[i]), "status": st[i], "reason": rs[i]} for i in np.flatnonzero(~ok)]
-        clean, b = clean_predictions(pred, scores="probabilities", source=nm)
-        frames[nm], bad[nm], n_input[nm] = clean, pre_bad + load_bad + b, len(manifest)
-        kinds[nm], mthr[nm] = model.kind, model.metadata.get("threshold")
-    if data_info["n_rows"] is None:
-        data_info["n_rows"] = max(n_input.values())
-    if positive_class is not None:
-        data_info["positive_class"] = positive_class
-    result = audit_frames(
-        frames, bad_rows=bad, n_input=n_input, threshold=threshold, target_sensitivity=target_sensitivity, cfg=cfg,
-        group_level=group_level, reference_group=reference_group, criteria=criteria, fst_source=fst_src,
-        fst_source_detail=fst_detail, data_info=data_info, scores=scores if all(is_csv) else "probabilities",
-        paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr,
-        label_confusion=label_confusion)
-    if explain:
-        from fairskin.audits._explain import explain_model
-        from fairskin.audits._models import choose_device, load_model
-        from fairskin.audits._unitstats import unit_ids
+        frames, bad, n_input, kinds, mthr = {}, {}, {}, {}, {}
+        for p, nm, csv in zip(paths, names, is_csv):
+            if csv:
+                df = read_predictions_csv(p)
+                if positive_class is not None:
+                    if "diagnosis" not in df.columns:
+                        raise InputError(f"positive_class: {p.name} has no 'diagnosis' column to choose the positive "
+                                         f"class from; found: {', '.join(df.columns)}")
+                    dx = df["diagnosis"].astype(str).str.strip().str.lower()
+                    df = df.assign(label=np.where(dx == "", "", (dx == positive_class.strip().lower()).astype(int)
+                                                  .astype(str)))
+                clean, b = clean_predictions(df, scores=scores, source=p.name)
+                frames[nm], bad[nm], n_input[nm], kinds[nm], mthr[nm] = clean, b, len(df), "predictions", None
+                continue
+            from fairskin.audits._models import load_model, predict
 
-        ids, unit = unit_ids(manifest, manifest["image"].astype(str))
-        units = dict(zip(manifest["image"].astype(str), ids))
-        for p, nm in zip(paths, names):
             model = load_model(p, arch=arch, num_classes=num_classes, trust_model=trust_model)
-            sec, tables = explain_model(
-                model, result.frames[nm], root=data, threshold=result.model(nm)["threshold"], units=units,
-                saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone,
-                masks=lesion_masks, preprocess={"resize": resize, "crop": crop, "mean": mean, "std": std},
-                num_classes=num_classes, positive_class=None if positive_class is None or
-                (class_names is None and "class_names" not in model.metadata) else positive_class,
-                class_names=class_names, output=model_output, device=choose_device(device), n_boot=cfg.n_boot,
-                seed=cfg.seed, ci_level=cfg.ci_level, min_group_n=cfg.min_group_n,
-                group_level=result.meta["group_level"], progress=_ProgressBar if progress else None)
-            for key, entry in sec.items():
-                result.sections.setdefault(key, []).append({"model": nm, "resampling_unit": unit, **entry})
-            if save_predictions is not None:
-                for key, table in tables.items():
-                    table.to_csv(Path(save_predictions) / f"{Path(nm).name}.{key}.csv", index=False)
-    return result
+            prob, st, rs = predict(model, rows, root=data, batch_size=batch_size, num_workers=num_workers,
+                                   device=device,
+                                   num_classes=num_classes, positive_class=None if positive_class is None or
+                                   (class_names is None and "class_names" not in model.metadata) else positive_class,
+                                   class_names=list(class_names) if class_names else None, output=model_output,
+                                   preprocess={"resize": resize, "crop": crop, "mean": mean, "std": std},
+                                   progress=progress)
+            ok = np.array([s == "ok" for s in st])
+            pred = pd.DataFrame({"image": rows["image"].astype(str).to_numpy()[ok], "score": prob[ok],
+                                 "label": label.iloc[keep].to_numpy(bool)[ok] if positive_class is not None
+                                 else rows["malignant"].to_numpy(bool)[ok],
+                                 "fst": np.array(fst_kept, dtype=object)[ok],
+                                 "diagnosis": rows["diagnosis"].astype("string").fillna("").to_numpy(str)[ok],
+                                 **{c: rows[c].astype("string").fillna("").to_numpy(str)[ok]
+                                    for c in CLUSTER_COLUMNS if c in rows}})
+            if save_predictions is not None:  # spreadsheet-safe cells; the audit's readers restore them
+                write_csv(pred.assign(label=pred["label"].astype(int)), saved[f"--save-predictions ({nm})"])
+            load_bad = [{"image": str(rows["image"].iloc[i]), "status": st[i], "reason": rs[i]}
+                        for i in np.flatnonzero(~ok)]
+            clean, b = clean_predictions(pred, scores="probabilities", source=nm)
+            frames[nm], bad[nm], n_input[nm] = clean, pre_bad + load_bad + b, len(manifest)
+            kinds[nm], mthr[nm] = model.kind, model.metadata.get("threshold")
+        if data_info["n_rows"] is None:
+            data_info["n_rows"] = max(n_input.values())
+        if positive_class is not None:
+            data_info["positive_class"] = positive_class
+        result = audit_frames(
+            frames, bad_rows=bad, n_input=n_input, threshold=threshold, target_sensitivity=target_sensitivity, cfg=cfg,
+            group_level=group_level, reference_group=reference_group, criteria=criteria, fst_source=fst_src,
+            fst_source_detail=fst_detail, data_info=data_info, scores=scores if all(is_csv) else "probabilities",
+            paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr,
+            label_confusion=label_confusion)
+        if explain:
+            from fairskin.audits._explain import explain_model
+            from fairskin.audits._models import choose_device, load_model
+            from fairskin.audits._unitstats import unit_ids
+
+            ids, unit = unit_ids(manifest, manifest["image"].astype(str))
+            units = dict(zip(manifest["image"].astype(str), ids))
+            for p, nm in zip(paths, names):
+                model = load_model(p, arch=arch, num_classes=num_classes, trust_model=trust_model)
+                sec, tables = explain_model(
+                    model, result.frames[nm], root=data, threshold=result.model(nm)["threshold"], units=units,
+                    saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone,
+                    masks=lesion_masks, preprocess={"resize": resize, "crop": crop, "mean": mean, "std": std},
+                    num_classes=num_classes, positive_class=None if positive_class is None or
+                    (class_names is None and "class_names" not in model.metadata) else positive_class,
+                    class_names=class_names, output=model_output, device=choose_device(device), n_boot=cfg.n_boot,
+                    seed=cfg.seed, ci_level=cfg.ci_level, min_group_n=cfg.min_group_n,
+                    group_level=result.meta["group_level"], progress=_ProgressBar if progress else None)
+                for key, entry in sec.items():
+                    result.sections.setdefault(key, []).append({"model": nm, "resampling_unit": unit, **entry})
+                if save_predictions is not None:
+                    for key, table in tables.items():
+                        write_csv(table, saved[f"--save-predictions ({nm}, {key})"])
+        return result
 
 
 def _check_explain(paths: Sequence[Path], saliency: str | None, saliency_layer: str | None) -> None:

@@ -41,8 +41,9 @@ from fairskin.audits._fidelity import (
 )
 from fairskin.audits._memorisation import nearest_real
 from fairskin.audits._synthetic_config import SyntheticAuditConfig
-from fairskin.data._images import ImageLoadError
+from fairskin.data import ImageLoadError, read_csv_table
 from fairskin.errors import InputError
+from fairskin.outputs import atomic_write, write_csv
 
 __all__ = ["SyntheticAuditConfig", "SyntheticAudit", "audit_synthetic", "ita_fidelity", "SCHEMA"]
 
@@ -59,8 +60,8 @@ class SyntheticAudit:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": out / "synthetic_audit.json", "images": out / "synthetic_images.csv"}
-        paths["json"].write_text(json.dumps(_jsonable(self.data), indent=1, allow_nan=False))
-        self.images.to_csv(paths["images"], index=False)
+        atomic_write(paths["json"], json.dumps(_jsonable(self.data), indent=1, allow_nan=False))
+        write_csv(self.images, paths["images"])
         return paths
 
 
@@ -74,12 +75,7 @@ def _read_synthetic(manifest, image_root) -> tuple[pd.DataFrame, Path]:
             raise InputError("image_root: the manifest DataFrame has no attrs['root']; pass image_root")
     else:
         path = Path(manifest)
-        if not path.is_file():
-            raise InputError(f"MANIFEST: file not found: {path}")
-        try:
-            df = pd.read_csv(path, dtype={"image": str, "diagnosis": str}, keep_default_na=True)
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise InputError(f"MANIFEST: {path} is not a readable CSV ({exc})") from None
+        df = read_csv_table(path, arg="MANIFEST")[0].replace({"": pd.NA})
         root = image_root or path.parent
     need = ["image", "fst_requested"]
     missing = [c for c in need if c not in df.columns]

@@ -68,8 +68,11 @@ def parse_target(text: str) -> TargetSpec:
         return TargetSpec(shares=tuple(((t,), 1.0 / 6.0) for t in range(1, 7)), text="uniform")
     shares: list[tuple[tuple[int, ...], float]] = []
     seen: dict[int, str] = {}
-    for part in raw.split(","):
-        part = part.strip()
+    parts = [p.strip() for p in raw.split(",")]
+    if len(parts) > 1 and any(p.lower() == "uniform" for p in parts):
+        raise InputError(f"--target: 'uniform' already gives every type I-VI one sixth and cannot be combined with "
+                         f"other shares ({raw!r}); give either 'uniform' or shares such as 'fst5=0.12,fst6=0.13'")
+    for part in parts:
         m = re.fullmatch(r"fst([0-9]+)\s*=\s*(\S+)", part, flags=re.IGNORECASE)
         if not m:
             raise InputError(f"--target: cannot read {part!r}; {allowed}")
@@ -91,9 +94,13 @@ def parse_target(text: str) -> TargetSpec:
         except (ValueError, ZeroDivisionError):
             raise InputError(f"--target: share {value!r} in {part!r} is not a number; give a fraction "
                              f"between 0 and 1, e.g. {m.group(1) and 'fst' + digits}=0.25") from None
-        if not (0.0 < share < 1.0) or math.isnan(share):
-            raise InputError(f"--target: share {value} in {part!r} must be between 0 and 1 (a fraction of the "
-                             f"balanced data set, e.g. 0.25 for a quarter)")
+        if math.isnan(share) or not (0.0 < share < 1.0):
+            why = ("a share of 0 asks for no image of these types, which balancing (it only adds images) cannot "
+                   "reach; leave the types out of --target instead" if share == 0 else
+                   "a share of 1 or more leaves no room for the other types" if share >= 1 else
+                   "a share cannot be negative" if share < 0 else "it is not a number")
+            raise InputError(f"--target: share {value} in {part!r} must be greater than 0 and less than 1 (a fraction "
+                             f"of the balanced data set, e.g. 0.25 for a quarter): {why}")
         shares.append((types, share))
     total = sum(s for _, s in shares)
     if total > 1.0 + 1e-9:

@@ -17,7 +17,10 @@ Output folder
     images the gate rejected (for inspection).
 ``OUT/manifest.csv``
     the balanced manifest: real rows (paths relative to OUT) and accepted synthetic rows, with the
-    columns of :data:`fairskin.data._manifest.SYNTHETIC_COLUMNS`.
+    columns of :data:`fairskin.data._manifest.SYNTHETIC_COLUMNS`, then ``image_path``: the image's
+    true path, written so that no spreadsheet runs it (``./`` before a relative path). Text cells a
+    spreadsheet would run as a formula (``=...``, ``+...``, ``-...``, ``@...``) are written with a
+    leading ``'``, which fairskin's readers remove (:mod:`fairskin.outputs`).
 
 Resuming: a rerun reads the attempt logs, skips slots already accepted, and continues each
 unfinished slot at its next attempt; an image written without its row is regenerated with the
@@ -41,8 +44,11 @@ import pandas as pd
 from fairskin.balance._generate import GenerateConfig, gate_image, slot_seed
 from fairskin.balance._plan import BalancePlan, PlanConfig, plan_balance
 from fairskin.conditioning._prompts import PromptFields, StyleMix, build_prompt, image_styles
+from fairskin.data import read_csv_table
 from fairskin.data._manifest import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS
 from fairskin.errors import InputError
+from fairskin.outputs import atomic_path, atomic_write, claim_outputs, csv_safe, interruptible, remove_stale_temporaries, \
+    write_csv
 
 __all__ = ["balance", "BalanceResult", "ATTEMPT_COLUMNS"]
 
@@ -60,20 +66,11 @@ class BalanceResult:
     dry_run: bool = False
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _atomic_save_png(path: Path, rgb: np.ndarray) -> None:
+def _save_png(path: Path, rgb: np.ndarray) -> None:
     from PIL import Image
 
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.png")
-    Image.fromarray(rgb).save(tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgb).save(tmp)
 
 
 class _AttemptLog:
@@ -86,7 +83,7 @@ class _AttemptLog:
         if not new:
             _truncate_partial_line(path)
             with open(path, newline="", encoding="utf-8") as fh:  # a log begun by an older version keeps its columns
-                self.columns = next(csv.reader(fh))
+                self.columns = next(csv.reader(fh), None) or ATTEMPT_COLUMNS
         self.fh = open(path, "a", newline="", encoding="utf-8")
         self.writer = csv.DictWriter(self.fh, fieldnames=self.columns, extrasaction="ignore")
         if new:
@@ -98,7 +95,7 @@ class _AttemptLog:
         os.fsync(self.fh.fileno())
 
     def write(self, row: dict) -> None:
-        self.writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in self.columns})
+        self.writer.writerow({k: csv_safe("" if row.get(k) is None else row.get(k)) for k in self.columns})
         self._sync()
 
     def close(self):
@@ -117,7 +114,9 @@ def _read_attempts(out: Path) -> pd.DataFrame:
     frames = []
     for p in sorted(out.glob("attempts-*.csv")):
         _truncate_partial_line(p)
-        df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        if p.stat().st_size == 0:
+            continue
+        df = read_csv_table(p, arg="")[0]
         if len(df):
             frames.append(df)
     if not frames:
@@ -131,38 +130,61 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
             generate: GenerateConfig = GenerateConfig(), dry_run: bool = False, overwrite: bool = False,
             format: str | None = None, device: str | None = None,
             json_path: str | Path | None = None, html: str | Path | None = None, progress=None) -> BalanceResult:
-    """Balance ``data`` to ``target``: plan, generate the missing images, gate them, write the manifest."""
-    from fairskin.conditioning._data import labelled_manifest
+    """Balance ``data`` to ``target``: plan, generate the missing images, gate them, write the manifest.
+
+    ``out`` and the ``json_path`` / ``html`` files are checked before anything runs and locked while
+    it does (one run per output folder); a run killed at any moment is finished by running it again.
+    Ctrl-C raises :class:`fairskin.errors.Interrupted` saying what was kept."""
+    from fairskin.conditioning import labelled_manifest
 
     out = Path(out)
     frame = labelled_manifest(data, labels=labels, format=format)
-    data_root = Path(frame.attrs["root"])
     plan = plan_balance(frame, target=target, max_per_real=max_per_real)
-    out.mkdir(parents=True, exist_ok=True)
+    plan.notes.extend(frame.attrs.get("label_warnings", []))  # what reading labels.csv resolved
+    rank, world = (0, 1) if dry_run else _process_split()
+    reports: dict = {}
+    if rank == 0 and not dry_run:  # process 0 writes the summary and the report
+        from fairskin.reports import report_outputs
+
+        reports = {"--json": json_path, **report_outputs(html)}
+    with claim_outputs({"--out": out, **reports}, overwrite=overwrite, kinds={"--out": "dir"},
+                       lock_tag=f"-rank{rank}" if world > 1 else ""):
+        return _balance_claimed(frame, plan, out=out, rank=rank, world=world, conditioning=conditioning,
+                                base_model=base_model, base_config=base_config, train_config=train_config,
+                                generate=generate, dry_run=dry_run, overwrite=overwrite, device=device,
+                                json_path=json_path, html=html, progress=progress)
+
+
+def _balance_claimed(frame: pd.DataFrame, plan: BalancePlan, *, out: Path, rank: int, world: int, conditioning,
+                     base_model, base_config, train_config, generate: GenerateConfig, dry_run: bool,
+                     overwrite: bool, device, json_path, html, progress) -> BalanceResult:
+    data_root = Path(frame.attrs["root"])
     _check_plan_owner(out, plan, overwrite=overwrite)
     plan_doc = {**plan.to_dict(), "fingerprint": plan.fingerprint(), "data": str(data_root)}
-    _atomic_write_text(out / "plan.json", json.dumps(plan_doc, indent=2, default=str))
-    plan.cells.to_csv(out / "plan.csv", index=False)
+    remove_stale_temporaries(out)
+    atomic_write(out / "plan.json", json.dumps(plan_doc, indent=2, default=str))
+    write_csv(plan.cells, out / "plan.csv")
     if dry_run:
         return BalanceResult(out=out, plan=plan, dry_run=True, summary={"plan": plan_doc})
 
-    from fairskin.conditioning._bundle import Conditioning
+    from fairskin.conditioning import Conditioning
 
     style_mix = StyleMix(frame)  # checks the manifest's style column before anything trains
     # ---- conditioning: given, or trained here -----------------------------------------------------------
-    rank, world = _process_split()
     device = _process_device(device, world)
     if conditioning is None and world > 1 and not (out / "conditioning" / "conditioning.json").is_file():
         raise InputError(f"--conditioning: {world} processes would each train their own conditioning into "
                          f"{out / 'conditioning'}; train it once first (fairskin train-conditioning DATA --out DIR, "
                          "or fairskin balance in one process) and pass --conditioning DIR")
     if conditioning is None:
-        from fairskin.conditioning._train import TrainConfig, train_conditioning
+        from fairskin.conditioning import TrainConfig, train_conditioning
 
         cond_dir = out / "conditioning"
         if not (cond_dir / "conditioning.json").is_file():
-            train_conditioning(frame, out=cond_dir, base_model=base_model, base_config=base_config,
-                               config=train_config or TrainConfig(), device=device)
+            with interruptible(lambda: f"the plan is in {out / 'plan.json'}; training the conditioning stopped (its "
+                                       "checkpoints, if any, are kept); run the same command again to go on"):
+                train_conditioning(frame, out=cond_dir, base_model=base_model, base_config=base_config,
+                                   config=train_config or TrainConfig(), device=device)
         conditioning = cond_dir
     elif base_model is not None:
         raise InputError("--base-model: give it to train-conditioning; a trained --conditioning records its base model")
@@ -176,7 +198,7 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
     run_doc = {"plan": plan.fingerprint(), "conditioning_sha256": cond_sha,
                "generate": {k: v for k, v in asdict(generate).items() if k not in ("batch_size", "max_attempts")}}
     _check_run_owner(out, run_doc, overwrite=overwrite)
-    _atomic_write_text(out / "run.json", json.dumps(run_doc, indent=2))
+    atomic_write(out / "run.json", json.dumps(run_doc, indent=2))
 
     # ---- which slots are this process's, and what is left --------------------------------------------------
     slots = plan.slots()
@@ -186,62 +208,19 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
     tried = done.groupby("slot")["attempt"].apply(lambda a: max(int(x) for x in a)).to_dict() if len(done) else {}
     todo = [dict(s, attempt=tried.get(s["slot"], 0) + 1) for s in mine if s["slot"] not in accepted]
     todo = [s for s in todo if s["attempt"] <= generate.max_attempts]
-    (out / "images").mkdir(exist_ok=True)
-    (out / "rejected").mkdir(exist_ok=True)
+    for d in ("images", "rejected"):
+        (out / d).mkdir(exist_ok=True)
+        remove_stale_temporaries(out / d)
 
     t_gen = time.perf_counter()
     n_images = 0
     if todo:
-        from fairskin.balance._generate import ConditionedGenerator
-
-        gen = ConditionedGenerator(cond, config=generate, device=device)
-        sources = _source_pool(frame, data_root, gen.resolution) if generate.mode == "image" else None
-        malignant = _cell_malignant(frame)
-        base_sha = cond.config.get("base_model_sha256", "")
-        log = _AttemptLog(out / f"attempts-{rank}.csv")
-        try:
-            while todo:
-                batch, todo = todo[:generate.batch_size], todo[generate.batch_size:]
-                seeds = [slot_seed(generate.seed, s["slot"], s["attempt"]) for s in batch]
-                src_imgs, src_paths = None, [None] * len(batch)
-                if sources is not None:  # image-to-image: the source's style
-                    picks = [_pick_source(sources, s["fst"], s["diagnosis"], seed) for s, seed in zip(batch, seeds)]
-                    src_imgs = [p[1] for p in picks]
-                    src_paths = [p[0] for p in picks]
-                    styles = [p[2] for p in picks]
-                else:
-                    styles = [style_mix.draw(s["fst"], s["diagnosis"], seed) for s, seed in zip(batch, seeds)]
-                prompts = [build_prompt(PromptFields(diagnosis=s["diagnosis"], fst=s["fst"], style=st))
-                           for s, st in zip(batch, styles)]
-                images = gen.generate(prompts, [s["fst"] for s in batch], seeds, sources=src_imgs)
-                n_images += len(images)
-                retry = []
-                for s, prompt, seed, rgb, src in zip(batch, prompts, seeds, images, src_paths):
-                    g = gate_image(rgb, s["fst"], tolerance=generate.tolerance_for(s["fst"]))
-                    asked = cond.tone_request(s["fst"], seed)
-                    name = f"{s['slot']}-a{s['attempt']}.png"
-                    rel = f"images/{name}" if g.accepted else f"rejected/{name}"
-                    _atomic_save_png(out / rel, rgb)
-                    log.write({
-                        "image": rel, "image_id": f"{s['slot']}-a{s['attempt']}", "slot": s["slot"],
-                        "diagnosis": s["diagnosis"], "malignant": malignant.get(s["diagnosis"], ""),
-                        "synthetic": True, "fst": s["fst"], "fst_source": "requested", "fst_requested": s["fst"],
-                        "ita_requested": "" if asked is None else f"{asked:.3f}", "ita_measured": "" if g.ita != g.ita else f"{g.ita:.3f}",
-                        "fst_measured": g.fst or "", "gate": "accepted" if g.accepted else "rejected",
-                        "attempt": s["attempt"], "prompt": prompt, "negative_prompt": generate.negative_prompt,
-                        "seed": seed, "base_model": str(cond.base_model), "base_model_sha256": base_sha,
-                        "conditioning": str(cond.path / "conditioning.json"), "conditioning_sha256": cond_sha,
-                        "scheduler": gen.scheduler_name, "steps": generate.steps, "guidance": gen.guidance,
-                        "strength": generate.strength if generate.mode == "image" else "",
-                        "source_image": src or "", "gate_reason": g.reason,
-                    })
-                    if not g.accepted and s["attempt"] < generate.max_attempts:
-                        retry.append(dict(s, attempt=s["attempt"] + 1))
-                todo = retry + todo
-                if progress:
-                    progress(n_images)
-        finally:
-            log.close()
+        kept = (lambda: f"{len(_accepted_slots(out))} of {len(slots)} planned images are generated and kept in "
+                        f"{out} (every attempt is logged in attempts-*.csv); run the same command again to resume")
+        with interruptible(kept):
+            n_images = _generate(todo, out=out, rank=rank, cond=cond, cond_sha=cond_sha, frame=frame,
+                                 data_root=data_root, style_mix=style_mix, generate=generate, device=device,
+                                 progress=progress)
     gen_seconds = time.perf_counter() - t_gen
     if generate.guidance is None:  # record the value "auto" resolved to
         from dataclasses import replace
@@ -255,20 +234,94 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
         PartialState().wait_for_everyone()
         if rank != 0:
             return BalanceResult(out=out, plan=plan)
-    attempts = _read_attempts(out)
-    manifest_path, metadata_path = _write_manifests(out, frame, data_root, attempts)
-    summary = _summary(plan, attempts, frame, data_root, out, cond, generate,
-                       images_per_second=(n_images / gen_seconds) if n_images else None)
-    if json_path:
-        _atomic_write_text(Path(json_path), json.dumps(summary, indent=2, default=str))
-    if html:
-        try:
+    with interruptible(lambda: f"every planned image is generated and kept in {out}; run the same command again "
+                               "to write the manifest"):
+        attempts = _read_attempts(out)
+        _remove_orphans(out, attempts)
+        manifest_path, metadata_path = _write_manifests(out, frame, data_root, attempts)
+        summary = _summary(plan, attempts, frame, data_root, out, cond, generate,
+                           images_per_second=(n_images / gen_seconds) if n_images else None)
+        if json_path:
+            atomic_write(Path(json_path), json.dumps(summary, indent=2, default=str))
+        if html:
             from fairskin.reports import render_balance_report
-        except ImportError as exc:
-            raise InputError("--html: the balance report renderer (fairskin.reports.render_balance_report) is not "
-                             "available in this install; use --json instead") from exc
-        render_balance_report(summary, html)
+
+            render_balance_report(summary, html)
     return BalanceResult(out=out, plan=plan, manifest=manifest_path, metadata=metadata_path, summary=summary)
+
+
+def _accepted_slots(out: Path) -> set[str]:
+    done = _read_attempts(out)
+    return set(done.loc[done["gate"] == "accepted", "slot"]) if len(done) else set()
+
+
+def _remove_orphans(out: Path, attempts: pd.DataFrame) -> None:
+    """Images no attempt log names (a run killed between writing an image and logging it) go: every
+    file left in images/ and rejected/ is one the manifest or the logs account for."""
+    logged = set(attempts["image"]) if len(attempts) else set()
+    for d in ("images", "rejected"):
+        for p in (out / d).glob("*.png"):
+            if f"{d}/{p.name}" not in logged:
+                p.unlink(missing_ok=True)
+
+
+def _generate(todo: list[dict], *, out: Path, rank: int, cond, cond_sha: str, frame: pd.DataFrame, data_root: Path,
+              style_mix: StyleMix, generate: GenerateConfig, device, progress) -> int:
+    """Generate and gate every slot in ``todo`` (retrying rejected ones up to ``max_attempts``); each
+    image is on disk before its row is logged. Returns the number of images made."""
+    from fairskin.balance._generate import ConditionedGenerator
+
+    gen = ConditionedGenerator(cond, config=generate, device=device)
+    sources = _source_pool(frame, data_root, gen.resolution) if generate.mode == "image" else None
+    malignant = _cell_malignant(frame)
+    base_sha = cond.config.get("base_model_sha256", "")
+    n_images = 0
+    log = _AttemptLog(out / f"attempts-{rank}.csv")
+    try:
+        while todo:
+            batch, todo = todo[:generate.batch_size], todo[generate.batch_size:]
+            seeds = [slot_seed(generate.seed, s["slot"], s["attempt"]) for s in batch]
+            src_imgs, src_paths = None, [None] * len(batch)
+            if sources is not None:  # image-to-image: the source's style
+                picks = [_pick_source(sources, s["fst"], s["diagnosis"], seed) for s, seed in zip(batch, seeds)]
+                src_imgs = [p[1] for p in picks]
+                src_paths = [p[0] for p in picks]
+                styles = [p[2] for p in picks]
+            else:
+                styles = [style_mix.draw(s["fst"], s["diagnosis"], seed) for s, seed in zip(batch, seeds)]
+            prompts = [build_prompt(PromptFields(diagnosis=s["diagnosis"], fst=s["fst"], style=st))
+                       for s, st in zip(batch, styles)]
+            images = gen.generate(prompts, [s["fst"] for s in batch], seeds, sources=src_imgs)
+            n_images += len(images)
+            retry = []
+            for s, prompt, seed, rgb, src in zip(batch, prompts, seeds, images, src_paths):
+                g = gate_image(rgb, s["fst"], tolerance=generate.tolerance_for(s["fst"]))
+                asked = cond.tone_request(s["fst"], seed)
+                name = f"{s['slot']}-a{s['attempt']}.png"
+                rel = f"images/{name}" if g.accepted else f"rejected/{name}"
+                _save_png(out / rel, rgb)
+                log.write({
+                    "image": rel, "image_id": f"{s['slot']}-a{s['attempt']}", "slot": s["slot"],
+                    "diagnosis": s["diagnosis"], "malignant": malignant.get(s["diagnosis"], ""),
+                    "synthetic": True, "fst": s["fst"], "fst_source": "requested", "fst_requested": s["fst"],
+                    "ita_requested": "" if asked is None else f"{asked:.3f}",
+                    "ita_measured": "" if g.ita != g.ita else f"{g.ita:.3f}",
+                    "fst_measured": g.fst or "", "gate": "accepted" if g.accepted else "rejected",
+                    "attempt": s["attempt"], "prompt": prompt, "negative_prompt": generate.negative_prompt,
+                    "seed": seed, "base_model": str(cond.base_model), "base_model_sha256": base_sha,
+                    "conditioning": str(cond.path / "conditioning.json"), "conditioning_sha256": cond_sha,
+                    "scheduler": gen.scheduler_name, "steps": generate.steps, "guidance": gen.guidance,
+                    "strength": generate.strength if generate.mode == "image" else "",
+                    "source_image": src or "", "gate_reason": g.reason,
+                })
+                if not g.accepted and s["attempt"] < generate.max_attempts:
+                    retry.append(dict(s, attempt=s["attempt"] + 1))
+            todo = retry + todo
+            if progress:
+                progress(n_images)
+    finally:
+        log.close()
+    return n_images
 
 
 def _process_split() -> tuple[int, int]:
@@ -384,10 +437,10 @@ def _write_manifests(out: Path, frame: pd.DataFrame, data_root: Path, attempts: 
             merged[c] = pd.to_numeric(merged[c], errors="coerce").astype(dtype)
         else:
             merged[c] = merged[c].astype(dtype)
-    manifest = out / "manifest.csv"
-    tmp = manifest.with_name("manifest.csv.tmp")
-    merged.to_csv(tmp, index=False)
-    os.replace(tmp, manifest)
+    # the true path in a column no spreadsheet runs ("./" before a relative one); `image` itself is written
+    # spreadsheet-safe (a leading ' before =, +, -, @), which fairskin's readers remove again
+    merged["image_path"] = [p if p.startswith((".", "/")) else "./" + p for p in merged["image"].astype(str)]
+    manifest = write_csv(merged, out / "manifest.csv")
     # Hugging Face imagefolder: metadata.csv next to the accepted images
     meta = pd.DataFrame({
         "file_name": [Path(p).name for p in acc["image"]],
@@ -396,10 +449,7 @@ def _write_manifests(out: Path, frame: pd.DataFrame, data_root: Path, attempts: 
         "ita_measured": acc["ita_measured"].to_numpy(), "prompt": acc["prompt"].to_numpy(),
         "seed": acc["seed"].to_numpy(),
     })
-    metadata = out / "images" / "metadata.csv"
-    tmp = metadata.with_name("metadata.csv.tmp")
-    meta.to_csv(tmp, index=False)
-    os.replace(tmp, metadata)
+    metadata = write_csv(meta, out / "images" / "metadata.csv")
     return manifest, metadata
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import signal
 import sys
+import threading
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fairskin.errors import FairskinError
 
@@ -61,27 +64,62 @@ def _quiet_model_libraries() -> None:
         os.environ.setdefault(var, value)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
-    _register_commands()
-    _quiet_model_libraries()
-    try:
-        app(args=argv, standalone_mode=False)
-    except FairskinError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-        return 2
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
-        err_console.print("aborted")
-        return 130
-    except Exception as exc:  # usage errors: click's, or those of the click that newer typer vendors
-        import click
+def _on_sigterm(signum, _frame):
+    from fairskin.errors import Interrupted
 
-        if isinstance(exc, (click.exceptions.ClickException, typer.TyperException)) and hasattr(exc, "show"):
+    raise Interrupted(signum=signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code.
+
+    The command runs outside typer's own error handling, so that an interrupt reaches this function
+    with its message: Ctrl-C (or SIGTERM) prints one line saying what was kept and how to resume and
+    exits with 128 + the signal number (130 for Ctrl-C). Errors fairskin raises on purpose, and
+    operating-system errors (a full disk, a permission), print one line, never a traceback.
+    """
+    import typer.main
+
+    from fairskin.errors import Interrupted
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() \
+        else None
+    try:
+        _register_commands()
+        _quiet_model_libraries()
+        command = typer.main.get_command(app)
+        with command.make_context("fairskin", args) as ctx:
+            command.invoke(ctx)
+    except Interrupted as exc:
+        kept = str(exc) or "nothing was finished; run the same command again"
+        err_console.print(f"interrupted: {kept}", highlight=False, markup=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("interrupted: nothing was finished; run the same command again", highlight=False)
+        return 130
+    except FairskinError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
+        return 2
+    except OSError as exc:  # the machine's problem (disk full, permissions), not a bug: one line
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        err_console.print(f"[bold red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)}", highlight=False,
+                          soft_wrap=True)
+        return 1
+    except Exception as exc:  # typer's Exit / Abort and usage errors (its vendored click's)
+        code = getattr(exc, "exit_code", None)
+        if hasattr(exc, "show"):
             exc.show()
-            return int(getattr(exc, "exit_code", 2))
+            return int(code if code is not None else 2)
+        if isinstance(exc, typer.Exit):
+            return int(code or 0)
+        if isinstance(exc, typer.Abort):
+            err_console.print("aborted")
+            return 1
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

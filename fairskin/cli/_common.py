@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
+__all__ = ["fmt_ci", "kv_table"]
+
 
 def fmt_ci(value, ci, digits: int = 2) -> str:
     if value is None:

@@ -102,38 +102,50 @@ def audit(
     masks: Optional[Path] = typer.Option(None, "--masks", help="Directory of lesion masks (<stem>_mask.png, white = "
                                          "lesion) for --saliency and --counterfactual-tone."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the audit as JSON (docs/audit-json.md)."),
-    html: Optional[Path] = typer.Option(None, "--html", help="Write the HTML report."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write the HTML report (and the data it shows as JSON "
+                                        "beside it: X.html, X.json)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (--json, --html and its "
+                                   "JSON, --save-predictions files); without it they are never replaced."),
 ) -> None:
     """Audit a classifier per Fitzpatrick skin type with bootstrap confidence intervals."""
     from fairskin.audits.classifier import audit as run_audit
+    from fairskin.outputs import claim_outputs
 
-    result = run_audit(
-        inputs, data=data, data_format=data_format, labels=labels, fst_source=fst_source,
-        positive_class=positive_class, scores=scores, arch=arch, num_classes=num_classes,
-        class_names=class_names.split(",") if class_names else None, model_output=model_output,
-        trust_model=trust_model, resize=resize, crop=crop, mean=_floats(mean, "--mean", 3),
-        std=_floats(std, "--std", 3), batch_size=batch_size, num_workers=num_workers, device=device,
-        progress=not quiet, save_predictions=save_predictions, threshold=_threshold(threshold),
-        target_sensitivity=target_sensitivity, n_boot=n_boot, seed=seed, ci_level=ci_level, group_level=group_level,
-        reference_group=reference_group, min_group_n=min_group_n, min_group_positives=min_group_positives,
-        min_group_negatives=min_group_negatives, label_confusion=label_confusion, min_cell_n=min_cell_n,
-        ratio_bounds=_floats(ratio_bounds, "--ratio-bounds", 2), min_gain=min_gain, max_drop=max_drop,
-        saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone, masks=masks)
-    d = result.to_dict()
-    print_audit(d)
-    print_why(d)
-    if json_path:
-        result.to_json(json_path)
-        console.print(f"json: {json_path}")
+    reports = {}
     if html:
-        try:
-            from fairskin.reports import render_audit_report
-        except ImportError:
-            raise FairskinError("--html: the audit report renderer (fairskin.reports.render_audit_report) is not "
-                                "available in this installation; write --json and render it later") from None
-        render_audit_report(d, html)
-        console.print(f"report: {html}")
+        from fairskin.reports import report_outputs
+
+        reports = report_outputs(html)
+    with claim_outputs({"--json": json_path, **reports}, overwrite=overwrite):  # checked before anything runs
+        result = run_audit(
+            inputs, data=data, data_format=data_format, labels=labels, fst_source=fst_source,
+            positive_class=positive_class, scores=scores, arch=arch, num_classes=num_classes,
+            class_names=class_names.split(",") if class_names else None, model_output=model_output,
+            trust_model=trust_model, resize=resize, crop=crop, mean=_floats(mean, "--mean", 3),
+            std=_floats(std, "--std", 3), batch_size=batch_size, num_workers=num_workers, device=device,
+            progress=not quiet, save_predictions=save_predictions, threshold=_threshold(threshold),
+            target_sensitivity=target_sensitivity, n_boot=n_boot, seed=seed, ci_level=ci_level,
+            group_level=group_level, reference_group=reference_group, min_group_n=min_group_n,
+            min_group_positives=min_group_positives, min_group_negatives=min_group_negatives,
+            label_confusion=label_confusion, min_cell_n=min_cell_n,
+            ratio_bounds=_floats(ratio_bounds, "--ratio-bounds", 2), min_gain=min_gain, max_drop=max_drop,
+            saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone, masks=masks,
+            overwrite=overwrite)
+        d = result.to_dict()
+        print_audit(d)
+        print_why(d)
+        if json_path:
+            result.to_json(json_path)
+            console.print(f"json: {json_path}")
+        if html:
+            try:
+                from fairskin.reports import render_audit_report
+            except ImportError:
+                raise FairskinError("--html: the audit report renderer (fairskin.reports.render_audit_report) is not "
+                                    "available in this installation; write --json and render it later") from None
+            render_audit_report(d, html)
+            console.print(f"report: {html}")
 
 
 def _ci(m: dict, digits: int = 2) -> str:

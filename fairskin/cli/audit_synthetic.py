@@ -40,8 +40,11 @@ def audit_synthetic_command(
     batch_size: int = typer.Option(_D.batch_size, "--batch-size", min=1, help="Images per feature-extraction batch."),
     hair_removal: bool = typer.Option(_D.hair_removal, "--hair-removal", help="Inpaint hair (DullRazor) before each "
                                       "image's ITA is measured."),
-    html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report (and the data it shows as JSON beside "
+                                        "it: X.html, X.json)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the results of an earlier audit in OUT and an "
+                                   "existing --html report; without it they are never replaced."),
 ) -> None:
     """Audit synthetic images per skin type x diagnosis against the real images of the same cell."""
     from dataclasses import replace
@@ -50,25 +53,35 @@ def audit_synthetic_command(
 
     if embedding not in ("pca", "tsne"):
         raise InputError(f"--embedding: expected 'pca' or 'tsne', got {embedding!r}")
-    cfg = replace(_D, extractor=extractor, memorisation_threshold=memorisation_threshold, embedding=embedding,
-                  batch_size=batch_size, hair_removal=hair_removal)
-    result = audit_synthetic(manifest, real=real, extractor=extractor, inception_weights=inception_weights,
-                             classifier=classifier, classifier_arch=classifier_arch, trust_model=trust_model,
-                             hf_model=hf_model,
-                             lpips_backbone=lpips_backbone, image_root=image_root, real_format=real_format,
-                             cache_dir=cache_dir or out / "cache", config=cfg, progress=not quiet)
-    paths = result.write(out)
-    _print(result.data)
+    from fairskin.outputs import claim_outputs
+
+    reports = {}
     if html:
-        try:
-            from fairskin.reports import render_synthetic_report
-        except ImportError as exc:
-            raise MissingDependencyError(
-                f"--html: fairskin.reports.render_synthetic_report is not available in this install ({exc}); "
-                f"the audit itself is in {paths['json']}") from None
-        render_synthetic_report(result.data, html)
-        console.print(f"report: {html}")
-    console.print(f"audit: {paths['json']}   per image: {paths['images']}")
+        from fairskin.reports import report_outputs
+
+        reports = report_outputs(html)
+    outputs = {"--out (synthetic_audit.json)": out / "synthetic_audit.json",
+               "--out (synthetic_images.csv)": out / "synthetic_images.csv", **reports}
+    with claim_outputs(outputs, overwrite=overwrite):  # checked before anything runs
+        cfg = replace(_D, extractor=extractor, memorisation_threshold=memorisation_threshold, embedding=embedding,
+                      batch_size=batch_size, hair_removal=hair_removal)
+        result = audit_synthetic(manifest, real=real, extractor=extractor, inception_weights=inception_weights,
+                                 classifier=classifier, classifier_arch=classifier_arch, trust_model=trust_model,
+                                 hf_model=hf_model,
+                                 lpips_backbone=lpips_backbone, image_root=image_root, real_format=real_format,
+                                 cache_dir=cache_dir or out / "cache", config=cfg, progress=not quiet)
+        paths = result.write(out)
+        _print(result.data)
+        if html:
+            try:
+                from fairskin.reports import render_synthetic_report
+            except ImportError as exc:
+                raise MissingDependencyError(
+                    f"--html: fairskin.reports.render_synthetic_report is not available in this install ({exc}); "
+                    f"the audit itself is in {paths['json']}") from None
+            render_synthetic_report(result.data, html)
+            console.print(f"report: {html}")
+        console.print(f"audit: {paths['json']}   per image: {paths['images']}")
 
 
 def _fmt(v, digits=3):

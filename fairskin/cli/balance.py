@@ -41,9 +41,9 @@ def balance(
     mixed_precision: str = typer.Option(_G.mixed_precision, "--mixed-precision", help="no, bf16 or fp16 (GPU)."),
     device: Optional[str] = typer.Option(None, "--device"),
     format: Optional[str] = typer.Option(None, "--format", help="Data set format (detected when omitted)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Delete OUT's results when they come from another plan or other settings."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete OUT's results when they come from another plan or other settings, and replace existing --json / --html files."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary (fairskin.balance/1) as JSON."),
-    html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report (and the data it shows as JSON beside it: X.html, X.json)."),
 ) -> None:
     """Make FST V-VI (or any types) a target share of DATA by generating the missing images.
 

@@ -72,7 +72,8 @@ def experiment(
     config: Optional[Path] = typer.Option(None, "--config", help="JSON or TOML file of settings (keys: these "
                                           "options' names with underscores); options given here win."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs (and which are finished) and stop."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo runs made with other settings."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo runs made with other settings; replace an "
+                                   "existing --html report."),
     html: Optional[Path] = typer.Option(None, "--html", help="HTML report (plus its JSON beside it)."),
     demo_generator: str = typer.Option("tiny-sd", "--demo-generator", help="Built-in demo only: tiny-sd (train the "
                                        "built-in tiny Stable Diffusion on the training split, a few CPU minutes) or "
@@ -85,17 +86,29 @@ def experiment(
 
     if demo_generator not in ("tiny-sd", "phantom"):
         raise typer.BadParameter(f"expected tiny-sd or phantom, got {demo_generator!r}", param_hint="--demo-generator")
-    res = run_experiment(
-        real, out=out, synthetic=synthetic, test=test, test_labels=test_labels, test_fst_source=test_fst_source,
-        conditioning=conditioning,
-        arms=arms.split(",") if arms else None, seeds=seeds, arch=arch, pretrained=pretrained,
-        image_size=image_size, epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
-        patience=patience, balance=balance, real_weight=real_weight, val_fraction=val_fraction,
-        test_fraction=test_fraction, split_seed=split_seed, n_boot=n_boot, threshold=threshold, min_gain=min_gain,
-        max_drop=max_drop, rounds=rounds, per_round=per_round, num_workers=num_workers, device=device,
-        hair_removal=hair_removal, config=config, dry_run=dry_run, overwrite=overwrite,
-        demo=replace(DemoSetup(), generator=demo_generator),
-        progress=lambda m: console.print(m, highlight=False))
+    from fairskin.outputs import claim_outputs
+
+    reports = {}
+    if html is not None:
+        from fairskin.reports import report_outputs
+
+        reports = report_outputs(html)
+    with claim_outputs({} if dry_run else reports, overwrite=overwrite):  # checked before anything runs
+        res = run_experiment(
+            real, out=out, synthetic=synthetic, test=test, test_labels=test_labels, test_fst_source=test_fst_source,
+            conditioning=conditioning,
+            arms=arms.split(",") if arms else None, seeds=seeds, arch=arch, pretrained=pretrained,
+            image_size=image_size, epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
+            patience=patience, balance=balance, real_weight=real_weight, val_fraction=val_fraction,
+            test_fraction=test_fraction, split_seed=split_seed, n_boot=n_boot, threshold=threshold, min_gain=min_gain,
+            max_drop=max_drop, rounds=rounds, per_round=per_round, num_workers=num_workers, device=device,
+            hair_removal=hair_removal, config=config, dry_run=dry_run, overwrite=overwrite,
+            demo=replace(DemoSetup(), generator=demo_generator),
+            progress=lambda m: console.print(m, highlight=False))
+        _report(res, html)
+
+
+def _report(res, html) -> None:
     if res.dry_run:
         n = sum(r.status == "todo" for r in res.runs)
         console.print(f"{len(res.runs)} runs, {n} to do (dry run: nothing trained)")

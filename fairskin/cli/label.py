@@ -10,7 +10,7 @@ from rich.table import Table
 
 from fairskin.cli import app, console
 from fairskin.cli._common import fmt_ci
-from fairskin.label._config import LabelConfig
+from fairskin.label import LabelConfig
 from fairskin.skintone import list_scales, roman
 
 _D = LabelConfig()
@@ -29,29 +29,42 @@ def label(
     calibrate: bool = typer.Option(False, "--calibrate", help="Fit cut-points to the data set's human skin types, save them and label with them."),
     calibrated_scale: Optional[Path] = typer.Option(None, "--calibrated-scale", help="Where --calibrate saves the fitted scale (default: <out stem>_scale.csv)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary as JSON (schema: docs/label-json.md)."),
-    html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report (and the data it shows "
+                                        "as JSON beside it: X.html, X.json)."),
     confusion: Optional[Path] = typer.Option(None, "--confusion", help="Write the labeller's confusion with the human types (for fairskin audit --label-confusion); cross-validated with --calibrate."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (OUT, --json, --html and "
+                                   "its JSON, --confusion, the calibrated scale); without it they are never replaced."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Estimate each image's Fitzpatrick skin type from the ITA of its healthy skin.
 
     An interrupted run resumes: run the same command again.
     """
-    from fairskin.label._run import label_dataset
+    from fairskin.label import label_dataset
+    from fairskin.outputs import claim_outputs
 
-    result = label_dataset(data, out=out, format=format, masks=masks, scale=scale, workers=workers,
-                           calibrate=calibrate, calibrated_scale_path=calibrated_scale, json_path=json_path,
-                           confusion_path=confusion,
-                           overwrite=overwrite, progress=not quiet, hair_removal=hair_removal)
+    reports = {}
+    if html:
+        from fairskin.reports import report_outputs
+
+        reports = report_outputs(html)
+
+    def report(summary: dict) -> None:
+        from fairskin.reports import render_label_report
+
+        render_label_report(summary, html, image_root=Path(summary["data"]["root"]))
+
+    # every file this command writes is checked (and locked) before the run starts
+    with claim_outputs({"--out": out, "--json": json_path, "--confusion": confusion, **reports}, overwrite=overwrite):
+        result = label_dataset(data, out=out, format=format, masks=masks, scale=scale, workers=workers,
+                               calibrate=calibrate, calibrated_scale_path=calibrated_scale, json_path=json_path,
+                               confusion_path=confusion, overwrite=overwrite, progress=not quiet,
+                               hair_removal=hair_removal, finish=report if html else None)
     s = result.summary
     _print_summary(s)
     if result.calibrated_scale is not None:
         console.print(f"calibrated scale saved: cuts {', '.join(f'{c:.1f}' for c in result.calibrated_scale.cuts)}")
     if html:
-        from fairskin.reports import render_label_report
-
-        render_label_report(s, html, image_root=Path(s["data"]["root"]))
         console.print(f"report: {html}")
     console.print(f"labels: {out}" + (f"   summary: {json_path}" if json_path else ""))
 

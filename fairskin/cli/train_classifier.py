@@ -48,6 +48,8 @@ def train_classifier(
                                       "image; saved with the model, so fairskin audit does the same."),
     seed: int = typer.Option(_C.seed, "--seed"),
     split_seed: int = typer.Option(_C.split_seed, "--split-seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT (and OUT.json); without it "
+                                   "they are never replaced."),
 ) -> None:
     """Train a malignant-vs-benign classifier with early stopping on a patient-level validation split."""
     from fairskin.train import train_classifier as run
@@ -57,11 +59,15 @@ def train_classifier(
         console.print(f"epoch {rec['epoch']}: train loss {rec['train_loss']:.3f}, validation AUROC {auc}, "
                       f"{rec['train_images_per_s']:.0f} images/s")
 
-    res = run(manifest, out=out, arch=arch, synthetic=synthetic, test=test, pretrained=pretrained, epochs=epochs,
-              batch_size=batch_size, lr=lr, weight_decay=weight_decay, image_size=image_size, resize=resize,
-              balance=balance, real_weight=real_weight, train_on=train_on, val_fraction=val_fraction,
-              group_by=group_by, patience=patience, num_workers=num_workers, device=device, amp=amp, hair_removal=hair_removal, seed=seed,
-              split_seed=split_seed, progress=show)
+    from fairskin.outputs import claim_outputs
+
+    with claim_outputs({"--out": out, "--out (its metadata)": out.with_name(out.name + ".json")},
+                       overwrite=overwrite):  # checked before training starts
+        res = run(manifest, out=out, arch=arch, synthetic=synthetic, test=test, pretrained=pretrained, epochs=epochs,
+                  batch_size=batch_size, lr=lr, weight_decay=weight_decay, image_size=image_size, resize=resize,
+                  balance=balance, real_weight=real_weight, train_on=train_on, val_fraction=val_fraction,
+                  group_by=group_by, patience=patience, num_workers=num_workers, device=device, amp=amp,
+                  hair_removal=hair_removal, seed=seed, split_seed=split_seed, progress=show)
     auc = "n/a" if res.best_val_auroc is None else f"{res.best_val_auroc:.3f}"
     console.print(f"saved {res.model_path} (best epoch {res.best_epoch}, validation AUROC {auc}) and "
                   f"{res.metadata_path}; audit it with: fairskin audit {res.model_path} --data TEST_DATA")

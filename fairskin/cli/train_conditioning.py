@@ -42,6 +42,8 @@ def train_conditioning(
     ema_decay: Optional[float] = typer.Option(_T.ema_decay, "--ema-decay", help="Save an exponential moving average of the trained weights (with warm-up; default: 0.999 for the tiny model, 0 = off otherwise)."),
     vae_steps: int = typer.Option(_T.vae_steps, "--vae-steps", min=0, help="Tiny model only: VAE training steps."),
     max_minutes: Optional[float] = typer.Option(_T.max_minutes, "--max-minutes", help="Stop training after this many minutes."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Train again into an OUT that already holds a trained "
+                                   "conditioning (without it, or --resume, that is refused)."),
     tone: bool = typer.Option(_T.tone, "--tone/--no-tone", help="Tone requests: the FST embedding also learns each image's ITA, and each generated image asks for an ITA drawn from its type's real images."),
 ) -> None:
     """Learn skin-tone conditioning: <fst-1>..<fst-6> tokens and an FST embedding (plus LoRA).
@@ -50,7 +52,9 @@ def train_conditioning(
     """
     from rich.progress import Progress
 
-    from fairskin.conditioning._train import train_conditioning as run
+    from fairskin.conditioning import train_conditioning as run
+    from fairskin.errors import InputError
+    from fairskin.outputs import claim_outputs
 
     config = TrainConfig(resolution=resolution, steps=steps, learning_rate=learning_rate, batch_size=batch_size,
                          gradient_accumulation=gradient_accumulation, mixed_precision=mixed_precision,
@@ -58,14 +62,18 @@ def train_conditioning(
                          lora_rank=lora_rank, zero_terminal_snr=zero_terminal_snr, prediction_type=prediction_type,
                          noise_offset=noise_offset, type_sampling=type_sampling, lr_schedule=lr_schedule, ema_decay=ema_decay, vae_steps=vae_steps,
                          max_minutes=max_minutes, tone=tone)
-    with Progress(transient=True, console=console) as bar:
-        task = bar.add_task("training", total=config.steps)
+    if (out / "conditioning.json").is_file() and resume is None and not overwrite:
+        raise InputError(f"--out: {out} already holds a trained conditioning (conditioning.json); pass --overwrite to "
+                         "train again into it, --resume latest to continue its training, or choose another folder")
+    with claim_outputs({"--out": out}, overwrite=True, kinds={"--out": "dir"}):  # one training per folder
+        with Progress(transient=True, console=console) as bar:
+            task = bar.add_task("training", total=config.steps)
 
-        def progress(step, total, loss):
-            bar.update(task, completed=step, description=f"training (loss {loss:.4f})")
+            def progress(step, total, loss):
+                bar.update(task, completed=step, description=f"training (loss {loss:.4f})")
 
-        result = run(data, out=out, labels=labels, base_model=base_model, base_config=base_config, config=config,
-                     resume=resume, device=device, format=format, progress=progress)
+            result = run(data, out=out, labels=labels, base_model=base_model, base_config=base_config, config=config,
+                         resume=resume, device=device, format=format, progress=progress)
     s = result.schedule
     console.print(f"trained {result.steps} steps ({result.seconds_per_step:.3f} s/step, final loss {result.final_loss:.4f}); "
                   f"schedule: {s['prediction_type']}, zero terminal SNR {'on' if s['zero_terminal_snr'] else 'off'}, "

@@ -34,21 +34,20 @@ def labelled_manifest(data: str | Path | pd.DataFrame, *, labels: str | Path | N
     df.attrs["root"] = root
     fst = pd.Series(pd.NA, index=df.index, dtype="Int64")
     source = pd.Series(pd.NA, index=df.index, dtype="string")
+    warnings: list[str] = []
     if labels is not None:
+        from fairskin.label import read_labels_csv
+
         path = Path(labels)
-        if not path.is_file():
-            raise InputError(f"--labels: file not found: {path}")
-        lab = pd.read_csv(path, dtype={"image": str}, keep_default_na=True)
-        missing = {"image", "fst"} - set(lab.columns)
-        if missing:
-            raise InputError(f"--labels {path}: expected columns 'image' and 'fst' (as fairskin label writes), "
-                             f"missing {sorted(missing)}")
-        lab = lab.drop_duplicates("image", keep="last").set_index("image")
+        lab = read_labels_csv(path, arg="--labels")  # refuses conflicting duplicates and types outside 1-6
+        warnings += lab.attrs["warnings"]
+        lab = lab.set_index("image")
         got = pd.to_numeric(lab["fst"], errors="coerce").reindex(df["image"].astype(str)).to_numpy()
-        got = pd.array([int(v) if v == v and 1 <= v <= 6 else pd.NA for v in got], dtype="Int64")
+        got = pd.array([int(v) if v == v else pd.NA for v in got], dtype="Int64")
         scale = ""
-        if "scale" in lab.columns and lab["scale"].notna().any():
-            scale = f" ({lab['scale'].dropna().iloc[0]})"
+        named = lab["scale"].astype(str).str.strip() if "scale" in lab.columns else pd.Series(dtype=str)
+        if (named != "").any():
+            scale = f" ({named[named != ''].iloc[0]})"
         have = ~pd.isna(got)
         fst[have] = got[have]
         source[have] = "estimated" + scale
@@ -71,6 +70,7 @@ def labelled_manifest(data: str | Path | pd.DataFrame, *, labels: str | Path | N
                 source[i] = f"estimated ({est.scale})"
     df["fst"] = fst
     df["fst_source"] = source
+    df.attrs["label_warnings"] = warnings  # what reading labels.csv resolved (repeated rows), to be shown
     return df
 
 

@@ -118,6 +118,8 @@ from fairskin.conditioning._prompts import FST_TOKENS, NULL_FST, PromptFields, b
 from fairskin.conditioning._tiny import TinyModelConfig, build_tiny_components
 from fairskin.conditioning._tone import LEGACY_TONE_FREQUENCIES
 from fairskin.errors import InputError, require
+from fairskin.weights import load_weights
+
 
 __all__ = ["TrainConfig", "TrainResult", "train_conditioning"]
 
@@ -289,7 +291,7 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
     if resume is not None:
         resume_dir = _find_checkpoint(ckpt_dir, resume)
         # step and generator state only: tensors and numbers, so nothing in a checkpoint can run code
-        resume_state = torch.load(resume_dir / "state.pt", weights_only=True)
+        resume_state = load_weights(resume_dir / "state.pt", arg="--resume")
         start_step = int(resume_state["step"])
 
     # ---- tiny model: the VAE learns to reconstruct the images first ------------------------
@@ -664,10 +666,10 @@ def _load_checkpoint(folder: Path, resume_state: dict, *, unet, text_encoder, fs
             from peft.utils import set_peft_model_state_dict
 
             set_peft_model_state_dict(unet, {k[5:]: v for k, v in state.items() if k.startswith("lora.")})
-    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+    optimizer.load_state_dict(load_weights(folder / "optimizer.pt", arg="--resume"))
     gen.set_state(resume_state["generator"])
     if ema is not None:
         if not (folder / "ema.pt").is_file():
             raise InputError(f"--resume {folder}: this run keeps an EMA of the weights but the checkpoint has no "
                              f"ema.pt (it was written with --ema-decay 0); resume with --ema-decay 0")
-        ema.load_state_dict(torch.load(folder / "ema.pt", weights_only=True))
+        ema.load_state_dict(load_weights(folder / "ema.pt", arg="--resume"))

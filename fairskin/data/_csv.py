@@ -1,57 +1,140 @@
-"""Reading metadata CSVs whatever their encoding, with every problem reported."""
+"""Reading CSV files whatever their encoding, delimiter or damage, with every problem reported.
+
+One reader for every CSV fairskin reads: data set metadata, ``labels.csv``, predictions,
+manifests and fairskin's own run logs. It returns text cells (no type guessing) or raises
+:class:`~fairskin.errors.InputError` naming the file; it never fails with another exception.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import sys
 from pathlib import Path
 
 import pandas as pd
 
 from fairskin.errors import InputError
+from fairskin.outputs import csv_restore
 
-__all__ = ["read_metadata_csv", "require_columns"]
+__all__ = ["read_csv_table", "read_metadata_csv", "require_columns"]
+
+_DELIMITERS = (",", ";", "\t")
+#: a cell longer than this is refused (csv's own default, 128 KiB, is lower than a long prompt can be)
+MAX_FIELD = 16 << 20
 
 
-def read_metadata_csv(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
-    """Read a CSV as strings. Returns the frame and warnings.
-
-    Lines that are not valid UTF-8 are decoded as Windows-1252 (which never fails) and named
-    in a warning, so one stray byte does not lose the file or a row.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"metadata file not found: {path}")
-    raw = path.read_bytes()
+def _decode(raw: bytes, name: str) -> tuple[str, list[str]]:
+    """Text of the file: UTF-16/UTF-8 byte-order marks honoured; lines that are not UTF-8 are read
+    as Windows-1252 (which never fails) and named in a warning, so one stray byte loses nothing."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16"), []
+        except UnicodeDecodeError:
+            raise InputError(f"{name}: starts like UTF-16 text but is not; save it as UTF-8 CSV") from None
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
-    warnings: list[str] = []
-    lines = raw.splitlines(keepends=True)
-    decoded = []
-    bad = []
-    for i, line in enumerate(lines, start=1):
+    try:
+        return raw.decode("utf-8"), []
+    except UnicodeDecodeError:
+        pass
+    decoded, bad = [], []
+    for i, line in enumerate(raw.splitlines(keepends=True), start=1):
         try:
             decoded.append(line.decode("utf-8"))
         except UnicodeDecodeError:
             decoded.append(line.decode("cp1252", errors="replace"))
             bad.append(i)
-    if bad:
-        shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
-        warnings.append(f"{path.name}: {len(bad)} line(s) are not UTF-8 (lines {shown}); read as Windows-1252")
-    text = "".join(decoded)
+    shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
+    return "".join(decoded), [f"{name}: {len(bad)} line(s) are not UTF-8 (lines {shown}); read as Windows-1252"]
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter that splits the header line into the most fields (',' on a tie)."""
+    first = text.lstrip("\r\n").split("\n", 1)[0]
+    best, most = ",", 1
+    for d in _DELIMITERS:
+        try:
+            n = len(next(csv.reader([first], delimiter=d), []))
+        except csv.Error:
+            continue
+        if n > most:
+            best, most = d, n
+    return best
+
+
+def read_csv_table(path: str | Path, *, arg: str = "metadata") -> tuple[pd.DataFrame, list[str]]:
+    """Read a CSV file as text cells. Returns the frame and warnings.
+
+    Handles a UTF-8 or UTF-16 byte-order mark, lines in Windows-1252, ``,`` / ``;`` / tab
+    delimiters (chosen from the header line), quoted fields and short rows (padded with empty
+    cells). Rows with more cells than the header are skipped and named in a warning; empty lines
+    are ignored. Header names are stripped; empty ones become ``Unnamed: N`` and repeated ones
+    ``name.1`` (with a warning). Cells fairskin wrote spreadsheet-safe are restored.
+
+    Raises :class:`InputError` (naming ``arg`` and the file) when the file is missing, a folder,
+    empty, or not CSV text at all.
+    """
+    path = Path(path)
+    name = f"{arg}: {path}" if arg else str(path)
+    if path.is_dir():
+        raise InputError(f"{name} is a folder; expected a CSV file")
+    if not path.is_file():
+        raise InputError(f"{arg}: file not found: {path}" if arg else f"file not found: {path}")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
+    text, warnings = _decode(raw, f"{arg}: {path.name}" if arg else path.name)
+    if "\x00" in text:
+        raise InputError(f"{name}: holds NUL bytes, so it is not a CSV text file (a spreadsheet or binary file?); "
+                         "export it as CSV")
     if not text.strip():
-        raise InputError(f"{path}: the file is empty; expected a CSV with a header row")
+        raise InputError(f"{name}: the file is empty; expected a CSV with a header row")
+    sep = _delimiter(text)
+    limit = csv.field_size_limit()
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-        sep = dialect.delimiter
-    except csv.Error:
-        sep = ","
-    try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, on_bad_lines="warn")
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: not a readable CSV ({exc})") from None
-    df.columns = [str(c).strip() for c in df.columns]
+        csv.field_size_limit(min(MAX_FIELD, sys.maxsize))
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
+    except csv.Error as exc:
+        raise InputError(f"{name}: not a readable CSV file ({exc})") from None
+    finally:
+        csv.field_size_limit(limit)
+    rows = [r for r in rows if r and r != [""]]
+    if not rows or not any(c.strip() for c in rows[0]):
+        raise InputError(f"{name}: the first line is not a header row; expected a CSV with column names")
+    header, body = rows[0], rows[1:]
+    columns, seen, renamed = [], {}, []
+    for i, c in enumerate(header):
+        c = csv_restore(c.strip()) or f"Unnamed: {i}"
+        if c in seen:
+            seen[c] += 1
+            renamed.append(c)
+            c = f"{c}.{seen[c]}"
+        seen.setdefault(c, 0)
+        columns.append(c)
+    short = f"{arg}: {path.name}" if arg else path.name
+    if renamed:
+        warnings.append(f"{short}: column(s) {sorted(set(renamed))} appear more than once; later copies are "
+                        "read as NAME.1, NAME.2, ...")
+    n = len(columns)
+    good, long_rows = [], []
+    for i, r in enumerate(body, start=2):
+        if len(r) > n:
+            long_rows.append(i)
+            continue
+        good.append([csv_restore(c) for c in r] + [""] * (n - len(r)))
+    if long_rows:
+        shown = ", ".join(map(str, long_rows[:10])) + (" ..." if len(long_rows) > 10 else "")
+        warnings.append(f"{short}: {len(long_rows)} row(s) have more cells than the header's {n} and were skipped "
+                        f"(data rows {shown})")
+    df = pd.DataFrame(good, columns=columns, dtype=object) if good else pd.DataFrame(columns=columns, dtype=object)
     return df, warnings
+
+
+def read_metadata_csv(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """A data set's metadata CSV (:func:`read_csv_table` naming the file only)."""
+    return read_csv_table(path, arg="")
 
 
 def require_columns(df: pd.DataFrame, required: list[str], *, path: str | Path, fmt: str) -> None:

@@ -14,7 +14,7 @@ from typing import Literal
 
 import pandas as pd
 
-from fairskin.data._csv import read_metadata_csv, require_columns
+from fairskin.data._csv import _delimiter, read_metadata_csv, require_columns
 from fairskin.data._images import IMAGE_EXTENSIONS
 from fairskin.data._manifest import finalize_manifest
 from fairskin.errors import InputError
@@ -29,33 +29,48 @@ HAM_MALIGNANT = frozenset({"mel", "bcc", "akiec"})
 PAD_MALIGNANT = frozenset({"BCC", "MEL", "SCC"})
 
 
-def _index_images(root: Path) -> dict[str, str]:
-    """file name (and stem) -> path relative to root, for every image below root."""
-    index: dict[str, str] = {}
+def _list_images(root: Path) -> list[str]:
+    """Every image below ``root`` (hidden folders skipped), as POSIX paths relative to it, sorted."""
+    found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for f in sorted(filenames):
-            if Path(f).suffix.lower() in IMAGE_EXTENSIONS:
-                rel = Path(dirpath, f).relative_to(root).as_posix()
-                index.setdefault(f, rel)
-                index.setdefault(Path(f).stem, rel)
+            if Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith("."):
+                found.append(Path(dirpath, f).relative_to(root).as_posix())
+    return found
+
+
+def _index_images(root: Path) -> dict[str, list[str]]:
+    """file name (and stem) -> paths relative to root of every image below root with that name."""
+    index: dict[str, list[str]] = {}
+    for rel in _list_images(root):
+        name = rel.rsplit("/", 1)[-1]
+        for key in dict.fromkeys((name, Path(name).stem)):
+            index.setdefault(key, []).append(rel)
     return index
 
 
-def _locate(df: pd.DataFrame, names: pd.Series, index: dict[str, str]) -> None:
-    """Fill df['image'] from file names (or stems); mark rows whose file is not there."""
-    images, missing = [], []
+def _locate(df: pd.DataFrame, names: pd.Series, index: dict[str, list[str]]) -> None:
+    """Fill df['image'] from file names (or stems); mark rows whose file is not there, and rows whose
+    name matches images in several folders (which one is meant cannot be known)."""
+    images, missing, ambiguous = [], [], []
     for n in names:
         n = str(n).strip()
-        rel = index.get(n) or index.get(Path(n).name) or index.get(Path(n).stem)
-        images.append(rel)
-        missing.append(rel is None)
+        hits = index.get(n) or index.get(Path(n).name) or index.get(Path(n).stem) or []
+        if len(hits) > 1 and "/" in n:  # the metadata gives a relative path: the image at that path
+            hits = [h for h in hits if h == n or h.endswith("/" + n)] or hits
+        images.append(hits[0] if len(hits) == 1 else None)
+        missing.append(not hits)
+        ambiguous.append(hits if len(hits) > 1 else None)
     # a missing file is reported where its siblings are (e.g. images/x.png), as listed
     found_dirs = pd.Series([str(Path(r).parent) for r in images if r is not None])
     home = found_dirs.mode().iloc[0] if len(found_dirs) else "."
     df["image"] = [r if r is not None else (Path(home) / str(n).strip()).as_posix() for r, n in zip(images, names)]
     miss = pd.Series(missing, index=df.index)
     _mark(df, miss, "missing", lambda i: f"listed in the metadata but no image file named {names.iloc[i]!r} was found")
+    amb = pd.Series([a is not None for a in ambiguous], index=df.index)
+    _mark(df, amb, "ambiguous", lambda i: f"{names.iloc[i]!r} matches {len(ambiguous[i])} images in different folders "
+                                          f"({', '.join(ambiguous[i][:3])}); give the relative path in the metadata")
 
 
 def _mark(df: pd.DataFrame, rows: pd.Series, status: str, reason: Callable[[int], str]) -> None:
@@ -196,11 +211,9 @@ def read_folder(root: Path, *, metadata: Path | None = None) -> tuple[pd.DataFra
     """A folder of images, optionally with a Hugging Face imagefolder ``metadata.csv``
     (``file_name`` plus any of ``diagnosis``/``label``, ``malignant``, ``fst``)."""
     path = metadata or (root / "metadata.csv" if (root / "metadata.csv").is_file() else None)
-    index = _index_images(root)
     warns: list[str] = []
-    if path is None:
-        files = sorted({v for v in index.values()})
-        df = pd.DataFrame({"image": files})
+    if path is None:  # every image, keyed by its path relative to root (two x.png in two folders: two rows)
+        df = pd.DataFrame({"image": _list_images(root)}, dtype=object)
         df["image_id"] = df["image"]
         df["status"], df["reason"] = "ok", ""
         return df, warns
@@ -208,11 +221,26 @@ def read_folder(root: Path, *, metadata: Path | None = None) -> tuple[pd.DataFra
     require_columns(raw, ["file_name"], path=path, fmt="image-folder (Hugging Face imagefolder)")
     df = raw.copy()
     df["status"], df["reason"] = "ok", ""
-    base = path.parent
-    exists = [(base / f).is_file() for f in raw["file_name"]]
-    df["image"] = [(base / f).relative_to(root).as_posix() if (base / f).is_file() else f for f in raw["file_name"]]
-    _mark(df, pd.Series([not e for e in exists], index=df.index), "missing",
-          lambda i: f"listed in the metadata but no file {raw['file_name'].iloc[i]!r}")
+    base = path.parent.resolve()
+    top = root.resolve()
+    images, problems = [], []
+    for f in raw["file_name"]:
+        f = str(f).strip()
+        try:
+            p = (base / f).resolve()
+        except (OSError, ValueError):  # a name the file system cannot hold (NUL, too long)
+            p = None
+        if not f or p is None or (p != top and top not in p.parents):
+            images.append(f)
+            problems.append(("bad_metadata", "file_name is empty" if not f else
+                             f"file_name {f!r} is not a path inside the data folder {root}"))
+        else:
+            images.append(p.relative_to(top).as_posix())
+            problems.append(("missing", f"listed in the metadata but no file {f!r}") if not p.is_file() else None)
+    df["image"] = images
+    for status in ("bad_metadata", "missing"):
+        _mark(df, pd.Series([bool(x) and x[0] == status for x in problems], index=df.index), status,
+              lambda i: problems[i][1])
     df["image_id"] = raw["image_id"] if "image_id" in raw else raw["file_name"]
     for c in ("diagnosis", "label", "dx"):
         if c in raw:
@@ -235,12 +263,7 @@ def _find_csv(root: Path, names: list[str], *, needs: set[str]) -> Path:
     for n in names:
         if (root / n).is_file():
             return root / n
-    for p in sorted(root.glob("*.csv")):
-        try:
-            with open(p, encoding="utf-8", errors="replace") as fh:
-                header = {c.strip() for c in fh.readline().strip().split(",")}
-        except OSError:
-            continue
+    for p, header in _csv_headers(root).items():
         if needs <= header:
             return p
     raise InputError(f"{root}: no metadata CSV with columns {sorted(needs)} found")
@@ -264,8 +287,7 @@ def _csv_headers(root: Path) -> dict[Path, set[str]]:
                 line = fh.readline()
         except OSError:
             continue
-        sep = ";" if line.count(";") > line.count(",") else ","
-        out[p] = {c.strip().strip('"') for c in line.strip().split(sep)}
+        out[p] = {c.strip().strip('"') for c in line.strip().split(_delimiter(line))}
     return out
 
 
@@ -315,6 +337,10 @@ def read_dataset(root: str | Path, *, format: DatasetFormat | None = None, metad
     if not root.is_dir():
         raise InputError(f"DATA: directory not found: {root}")
     df, warns = FORMATS[fmt](root, metadata=Path(metadata) if metadata else None)
+    if len(df) == 0:
+        where = (f"no image ({', '.join(sorted(IMAGE_EXTENSIONS))}) below {root}" if fmt == "folder" and
+                 metadata is None and not (root / "metadata.csv").is_file() else "its metadata lists no image")
+        raise InputError(f"DATA: {root} is empty for format {fmt!r}: {where}; nothing to do")
     if "image_id" in df:
         df["image_id"] = df["image_id"].astype(str)
     _dupes(df)

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
+from fairskin.outputs import write_csv
 from fairskin.skintone import types_of
 
 __all__ = ["hard_case_loop"]
@@ -105,8 +106,8 @@ def hard_case_loop(*, out: Path, cfg, train_df: pd.DataFrame, test_df: pd.DataFr
         u_reqs = _requests_from(train_rows, len(t_new), f"untargeted round {r}", rng=rng)
         u_new = generate_synthetic(u_reqs, generator=generator, out=out / f"round-{r}" / "untargeted", root=root,
                                    seed=2000 + r, prefix=f"u{r}")
-        t_new.to_csv(out / f"round-{r}" / "targeted" / "manifest.csv", index=False)
-        u_new.to_csv(out / f"round-{r}" / "untargeted" / "manifest.csv", index=False)
+        write_csv(t_new, out / f"round-{r}" / "targeted" / "manifest.csv")
+        write_csv(u_new, out / f"round-{r}" / "untargeted" / "manifest.csv")
         rec = {"round": r, "hard_cases": len(hard_rows), "requested": len(t_reqs),
                "targeted_accepted": len(t_new), "untargeted_accepted": len(u_new)}
         for name, new in (("targeted", t_new), ("untargeted", u_new)):

@@ -21,6 +21,7 @@ made with other settings is refused unless ``overwrite=True``.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import math
@@ -34,7 +35,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fairskin.data import read_csv_table
 from fairskin.errors import InputError
+from fairskin.outputs import atomic_write, claim_outputs, interruptible, write_csv
 from fairskin.train._data import labels_of, read_manifest, split_manifest
 from fairskin.train._train import TINY_ARCH, is_synthetic, train_classifier
 
@@ -203,9 +206,7 @@ def _sha(obj) -> str:
 
 
 def _atomic_json(path: Path, doc) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(doc, indent=2, default=str))
 
 
 def _fst_type(df: pd.DataFrame) -> np.ndarray:
@@ -445,6 +446,22 @@ def plan_runs(out: str | Path, arms: Sequence[str], seeds: int, fingerprint: str
     return runs
 
 
+def _claiming_out(run):
+    """Lock the output folder for the whole run (one run per folder) and turn Ctrl-C into a message
+    saying what is kept; a dry run writes nothing and locks nothing."""
+    @functools.wraps(run)
+    def claimed(*args, out, dry_run: bool = False, **kwargs):
+        if dry_run:
+            return run(*args, out=out, dry_run=dry_run, **kwargs)
+        with claim_outputs({"--out": out}, overwrite=True, kinds={"--out": "dir"}), interruptible(
+                lambda: f"every finished run is kept in {Path(out) / 'runs'} (each with its done.json); run the same "
+                        "command again to resume"):
+            return run(*args, out=out, dry_run=dry_run, **kwargs)
+
+    return claimed
+
+
+@_claiming_out
 def run_experiment(
     real=None,
     *,
@@ -577,11 +594,10 @@ def run_experiment(
     train_df = real_only[split != "test"].copy()
     train_df["split"] = split[split != "test"]
     train_df.attrs = dict(real_only.attrs)
-    pd.DataFrame({"image": train_df["image"].astype(str), "split": train_df["split"]}).to_csv(out / "splits.csv",
-                                                                                             index=False)
+    write_csv(pd.DataFrame({"image": train_df["image"].astype(str), "split": train_df["split"]}), out / "splits.csv")
     types, groups, usable, skipped, test_fst_doc = _test_skin_types(test_df, labels=test_labels,
                                                                     fst_source=cfg.test_fst_source)
-    pd.DataFrame(skipped, columns=["image", "status", "reason"]).to_csv(out / "test_skipped.csv", index=False)
+    write_csv(pd.DataFrame(skipped, columns=["image", "status", "reason"]), out / "test_skipped.csv")
     test_fst_doc["skipped_csv"] = "test_skipped.csv"
     say(f"test skin types: {test_fst_doc['detail']}; {test_fst_doc['n_with_type']} of {test_fst_doc['n_rows']} "
         "test rows used" + (f", {len(skipped)} left out (reasons in test_skipped.csv)" if skipped else ""))
@@ -621,7 +637,7 @@ def run_experiment(
                 t0 = time.perf_counter()
                 syn_df = generate_synthetic(reqs, generator=generator, out=syn_dir, root=train_df.attrs["root"],
                                             seed=cfg.split_seed)
-                syn_df.to_csv(manifest_csv, index=False)
+                write_csv(syn_df, manifest_csv)
                 gen_doc = {"plan": plan, "generator": generator.name, "attempts": syn_df.attrs["attempts"],
                            "rejected": syn_df.attrs["rejected"], "failed": syn_df.attrs["failed"],
                            "seconds": time.perf_counter() - t0}
@@ -790,7 +806,7 @@ def _save_run(r: Run, *, scores, test_df, test_fst, cfg, fingerprint, rec, secon
                          "label": labels_of(test_df, arg="test"),
                          "fst": test_fst,
                          "diagnosis": test_df["diagnosis"].astype("string").fillna("").to_numpy(object)})
-    pred.to_csv(r.dir / "predictions.csv", index=False)
+    write_csv(pred, r.dir / "predictions.csv")
     audit = audit_predictions(pred[pred["score"].notna()], threshold=cfg.threshold, n_boot=min(cfg.n_boot, 500),
                               seed=cfg.split_seed, name=f"{r.arm}/seed-{r.seed}")
     audit.to_json(r.dir / "audit.json")
@@ -800,6 +816,7 @@ def _save_run(r: Run, *, scores, test_df, test_fst, cfg, fingerprint, rec, secon
 
 
 def _read_scores(run_dir: Path, test_frame: pd.DataFrame) -> np.ndarray:
-    pred = pd.read_csv(run_dir / "predictions.csv", dtype={"image": str})
-    s = pred.set_index("image")["score"].reindex(test_frame["image"]).to_numpy(float)
+    pred = read_csv_table(run_dir / "predictions.csv", arg="")[0]
+    score = pd.to_numeric(pred["score"], errors="coerce")
+    s = score.set_axis(pred["image"]).reindex(test_frame["image"]).to_numpy(float)
     return s

@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fairskin.data import ImageLoadError, load_rgb, remove_hair
+from fairskin.data import ImageLoadError, load_mask, load_rgb, remove_hair
 from fairskin.label._config import LabelConfig
 from fairskin.skintone import ItaScale, get_scale, ita_degrees, srgb_to_lab
 
@@ -273,16 +273,6 @@ def valid_count(rgb: np.ndarray) -> int:
     return rgb.shape[0] * rgb.shape[1]
 
 
-def load_mask(path: str | Path) -> np.ndarray:
-    """A lesion mask file (white = lesion) as a bool array."""
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        arr = np.asarray(im.convert("L"))
-    return arr > 127
-
-
 def estimate_image(path: str | Path, *, lesion_mask: str | Path | np.ndarray | None = None,
                    config: LabelConfig = LabelConfig(), scale: ItaScale | None = None) -> ItaEstimate:
     """Estimate ITA and skin type of one image file; failures become a status and reason."""
@@ -296,10 +286,11 @@ def estimate_image(path: str | Path, *, lesion_mask: str | Path | np.ndarray | N
             mask = lesion_mask
         else:
             try:
-                mask = load_mask(lesion_mask)
-            except (OSError, ValueError) as exc:
+                mask = load_mask(lesion_mask, max_side=config.work_side)
+            except ImageLoadError as exc:
                 est = estimate_rgb(img.rgb, valid=img.valid, config=config, scale=scale)
-                est.reason = (est.reason + "; " if est.reason else "") + f"lesion mask unreadable ({exc}); automatic segmentation used"
+                est.reason = ((est.reason + "; " if est.reason else "") + f"lesion mask not used ({exc.status}: "
+                              f"{exc.reason}); automatic segmentation used")
                 return est
         # a mask saved in the image's stored orientation would already be transposed with it
     return estimate_rgb(img.rgb, valid=img.valid, lesion_mask=mask, config=config, scale=scale)

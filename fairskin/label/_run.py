@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import io
 import json
 import math
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -25,13 +26,16 @@ import numpy as np
 import pandas as pd
 
 from fairskin import __version__
-from fairskin.data._readers import read_dataset
+from fairskin.data import read_csv_table, read_dataset
 from fairskin.errors import InputError
 from fairskin.label._agreement import agreement
 from fairskin.label._calibrate import fit_scale
 from fairskin.label._config import LabelConfig
 from fairskin.label._estimate import estimate_image
 from fairskin.label._masks import LesionMasks
+from fairskin.outputs import (
+    atomic_path, atomic_write, claim_outputs, csv_restore, csv_safe, interruptible, remove_stale_temporaries, write_csv,
+)
 from fairskin.skintone import FST_GROUPS, ItaScale, get_scale
 
 __all__ = ["label_dataset", "LabelResult", "LABEL_COLUMNS"]
@@ -57,12 +61,29 @@ class LabelResult:
     calibrated_scale: ItaScale | None = None
 
 
-def _init_worker(config: LabelConfig, scale: ItaScale) -> None:
+def _init_worker(config: LabelConfig, scale: ItaScale, pool: bool = False) -> None:
     global _W_CONFIG, _W_SCALE
     import cv2
 
     cv2.setNumThreads(1)
     _W_CONFIG, _W_SCALE = config, scale
+    if pool:  # Ctrl-C is the parent's to handle (it keeps what is done); a worker just stops with it
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool ends its workers with SIGTERM
+        _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """Linux: end this worker when the parent dies, also by SIGKILL (no orphan keeps computing)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        pass
 
 
 def _label_one(task: tuple[str, str, str | None]) -> dict:
@@ -96,10 +117,10 @@ def _read_partial(partial: Path) -> dict[str, dict]:
         data = data[: data.rfind(b"\n") + 1]
         with open(partial, "wb") as fh:
             fh.write(data)
-    text = data.decode("utf-8", errors="replace").splitlines()
-    for row in csv.DictReader(text):
+    text = data.decode("utf-8", errors="replace")
+    for row in csv.DictReader(io.StringIO(text, newline="")):
         if row.get("image") and row.get("status"):
-            done[row["image"]] = row
+            done[csv_restore(row["image"])] = row
     return done
 
 
@@ -116,7 +137,7 @@ def _iter_results(tasks: list, workers: int, config: LabelConfig, scale: ItaScal
             yield _label_one(t)
         return
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(config, scale)) as pool:
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(config, scale, True)) as pool:
         yield from pool.imap_unordered(_label_one, tasks, chunksize=4)
 
 
@@ -136,6 +157,7 @@ def label_dataset(
     overwrite: bool = False,
     progress: bool = True,
     n_boot: int = 1000,
+    finish: Callable[[dict], object] | None = None,
     hair_removal: bool | None = None,
 ) -> LabelResult:
     """Estimate the skin type of every image of a data set and write ``labels.csv``.
@@ -155,6 +177,13 @@ def label_dataset(
         estimated type counts, cross-validated with ``calibrate``; ``fairskin audit
         --label-confusion`` reads it, or the summary JSON, which holds it too).
     hair_removal : inpaint hair (DullRazor) before the skin mask (default: ``config.hair_removal``).
+    finish : called with the summary once every output is written, before the run's resume
+        files are removed (the command line writes its HTML report here), so that a run stopped
+        at any moment is completed by running it again.
+
+    Every output (``out``, ``json_path``, ``confusion_path``, the calibrated scale) is checked
+    before anything runs and locked while it does (:func:`fairskin.outputs.claim_outputs`): one
+    run per output. Ctrl-C raises :class:`fairskin.errors.Interrupted` saying what was kept.
     """
     config = config or LabelConfig()
     if hair_removal is not None:
@@ -167,29 +196,46 @@ def label_dataset(
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     manifest = data if isinstance(data, pd.DataFrame) else read_dataset(data, format=format)
-    root = Path(manifest.attrs["root"])
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise InputError(f"--out: {out} already exists; pass --overwrite to replace it or choose another path")
-    if confusion_path is not None and Path(confusion_path).exists() and not overwrite:
-        raise InputError(f"--confusion: {confusion_path} already exists; pass --overwrite to replace it")
     masks = Path(masks) if masks else None
     lesion_masks = LesionMasks(masks)
+    scale_path = (Path(calibrated_scale_path) if calibrated_scale_path else out.with_name(out.stem + "_scale.csv")) \
+        if calibrate else None
+    outputs = {"--out": out, "--json": json_path, "--confusion": confusion_path, "--calibrated-scale": scale_path}
+    with claim_outputs(outputs, overwrite=overwrite):
+        return _label_claimed(manifest, out=out, masks=masks, lesion_masks=lesion_masks, scale_obj=scale_obj,
+                              config=config, workers=workers, scale_path=scale_path, json_path=json_path,
+                              confusion_path=confusion_path, progress=progress, n_boot=n_boot, finish=finish)
+
+
+def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, lesion_masks: LesionMasks,
+                   scale_obj: ItaScale, config: LabelConfig, workers: int, scale_path: Path | None, json_path,
+                   confusion_path, progress: bool, n_boot: int, finish) -> LabelResult:
+    """label_dataset once its outputs are checked and locked: resume, label, write (in that order,
+    so that a run killed at any moment is finished by running it again)."""
+    root = Path(manifest.attrs["root"])
     partial = out.with_name(out.name + ".partial")
     state_path = out.with_name(out.name + ".partial.json")
+    remove_stale_temporaries(out.parent, name=partial.name)
     settings = _settings(manifest, config, scale_obj, masks)
     if partial.exists():
-        old = json.loads(state_path.read_text()) if state_path.exists() else None
+        try:
+            old = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else None
+        except (OSError, ValueError):
+            old = None
         if old != settings:
             raise InputError(f"{partial} is an unfinished run with other settings (data, scale, masks or "
                              f"configuration differ); delete it to start again, or rerun with the same settings to resume")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    state_path.write_text(json.dumps(settings, indent=1))
+    atomic_write(state_path, json.dumps(settings, indent=1))
     done = _read_partial(partial)
 
     fresh = not partial.exists() or partial.stat().st_size == 0
     fh = open(partial, "a", newline="", encoding="utf-8")
     writer = csv.DictWriter(fh, fieldnames=_RESULT_FIELDS, extrasaction="ignore")
+
+    def write(row: dict) -> None:
+        writer.writerow({k: csv_safe(_fmt(row.get(k))) for k in _RESULT_FIELDS})
+
     if fresh:
         writer.writeheader()
     tasks = []
@@ -199,24 +245,28 @@ def label_dataset(
             continue
         if status != "ok":
             row = {"image": rel, "status": status, "reason": reason, "scale": scale_obj.name}
-            writer.writerow({k: _fmt(v) for k, v in row.items()})
+            write(row)
             done[rel] = row
             n_skipped_bad += 1
             continue
         tasks.append((rel, str(root / rel), lesion_masks.path_for(rel)))
     fh.flush()
     n_resumed = len(done) - n_skipped_bad
+    n_total = len(manifest)
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     last_sync = time.monotonic()
     t0 = time.perf_counter()
+    kept = (lambda: f"{len(done)} of {n_total} images are labelled and kept in {partial}; run the same command "
+                    "again to resume")
     try:
-        with Progress(TextColumn("labelling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                      TimeRemainingColumn(), disable=not progress, transient=False) as bar:
+        with interruptible(kept), Progress(
+                TextColumn("labelling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(), disable=not progress, transient=False) as bar:
             task_id = bar.add_task("label", total=len(tasks), rate="")
             for i, res in enumerate(_iter_results(tasks, workers, config, scale_obj), start=1):
-                writer.writerow({k: _fmt(res.get(k)) for k in _RESULT_FIELDS})
+                write(res)
                 done[res["image"]] = res
                 if time.monotonic() - last_sync > 2.0:
                     fh.flush()
@@ -230,35 +280,39 @@ def label_dataset(
         fh.close()
     elapsed = time.perf_counter() - t0
 
-    labels = _assemble(manifest, partial)
-    calibrated = None
-    if calibrate:
-        calibrated = _calibrate(labels, scale_obj, out, calibrated_scale_path)
-        labels = _relabel(labels, calibrated, config)
-    _atomic_csv(labels, out)
-    partial.unlink()
-    state_path.unlink(missing_ok=True)
-
-    summary = summarize(labels, manifest=manifest, scale=calibrated or scale_obj, config=config, out=out,
-                        n_boot=n_boot)
-    summary["run"] = {"images_processed": len(tasks), "resumed_from_previous_run": n_resumed,
-                      "seconds": round(elapsed, 3), "images_per_second": round(len(tasks) / elapsed, 2) if elapsed > 0 else None,
-                      "workers": workers}
-    cv_fst = None
-    if calibrated is not None:
-        summary["calibration"] = _calibration_summary(labels, manifest, scale_obj, calibrated, config, n_boot)
-        cv_fst = summary["calibration"].pop("_cv_fst", None)
-        if summary.get("agreement"):
-            summary["agreement"]["in_sample"] = True  # cut-points fitted on these very images
-    confusion = label_confusion(labels, cv_fst)
-    if confusion is not None:
-        confusion["scale"] = (calibrated or scale_obj).name
-        summary["label_confusion"] = confusion
-        if confusion_path is not None:
-            Path(confusion_path).write_text(json.dumps(confusion, indent=1))
-            summary["confusion_file"] = str(confusion_path)
-    if json_path:
-        Path(json_path).write_text(json.dumps(summary, indent=1, default=_json_default))
+    with interruptible(lambda: f"all {n_total} images are labelled and kept in {partial}; run the same command "
+                               "again to write the results"):
+        labels = _assemble(manifest, partial)
+        calibrated = None
+        if scale_path is not None:
+            calibrated = _calibrate(labels, scale_obj, out, scale_path)
+            labels = _relabel(labels, calibrated, config)
+        write_csv(labels, out, float_format="%.4f")
+        summary = summarize(labels, manifest=manifest, scale=calibrated or scale_obj, config=config, out=out,
+                            n_boot=n_boot)
+        summary["run"] = {"images_processed": len(tasks), "resumed_from_previous_run": n_resumed,
+                          "seconds": round(elapsed, 3),
+                          "images_per_second": round(len(tasks) / elapsed, 2) if elapsed > 0 else None,
+                          "workers": workers}
+        cv_fst = None
+        if calibrated is not None:
+            summary["calibration"] = _calibration_summary(labels, manifest, scale_obj, calibrated, config, n_boot)
+            cv_fst = summary["calibration"].pop("_cv_fst", None)
+            if summary.get("agreement"):
+                summary["agreement"]["in_sample"] = True  # cut-points fitted on these very images
+        confusion = label_confusion(labels, cv_fst)
+        if confusion is not None:
+            confusion["scale"] = (calibrated or scale_obj).name
+            summary["label_confusion"] = confusion
+            if confusion_path is not None:
+                atomic_write(confusion_path, json.dumps(confusion, indent=1))
+                summary["confusion_file"] = str(confusion_path)
+        if json_path:
+            atomic_write(json_path, json.dumps(summary, indent=1, default=_json_default))
+        if finish is not None:  # e.g. the command's HTML report: written before the run's journal goes
+            finish(summary)
+        partial.unlink()
+        state_path.unlink(missing_ok=True)
     return LabelResult(labels=labels, summary=summary, out=out, calibrated_scale=calibrated)
 
 
@@ -273,7 +327,7 @@ def _json_default(o):
 
 
 def _assemble(manifest: pd.DataFrame, partial: Path) -> pd.DataFrame:
-    res = pd.read_csv(partial, dtype=str, keep_default_na=False).drop_duplicates("image", keep="last")
+    res = read_csv_table(partial, arg="")[0].drop_duplicates("image", keep="last")
     res = res.set_index("image")
     df = pd.DataFrame({"image": manifest["image"].astype(str)})
     for col in _RESULT_FIELDS[1:]:
@@ -288,14 +342,6 @@ def _assemble(manifest: pd.DataFrame, partial: Path) -> pd.DataFrame:
         if col in manifest:
             df[col] = pd.to_numeric(manifest[col], errors="coerce").to_numpy()
     return df[LABEL_COLUMNS + [c for c in df.columns if c not in LABEL_COLUMNS]]
-
-
-def _atomic_csv(df: pd.DataFrame, out: Path) -> None:
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    df.to_csv(tmp, index=False, float_format="%.4f")
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, out)
 
 
 def _human_intervals(labels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -318,8 +364,8 @@ def _calibrate(labels, prior: ItaScale, out: Path, path) -> ItaScale:
                       name=f"calibrated_{out.stem}",
                       source=f"fitted by fairskin {__version__} to {int(ok.sum())} human labels of "
                              f"{labels.attrs.get('root', 'the data set')} (prior: {prior.name})")
-    path = Path(path) if path else out.with_name(out.stem + "_scale.csv")
-    scale.save(path)
+    with atomic_path(path) as tmp:
+        scale.save(tmp)
     return scale
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fairskin.errors import InputError
+from fairskin.outputs import atomic_write
 
 __all__ = ["Markup", "esc", "join", "fmt", "fmt_pct", "fmt_ci", "table", "section", "page",
            "write_report", "require", "fmt_p", "metric_parts", "ci_cell", "to_jsonable", "dl", "note"]
@@ -267,16 +268,34 @@ def to_jsonable(obj):
     return obj
 
 
-def write_report(html_text: str, data: Mapping, path) -> Path:
-    """Write ``path`` (the HTML) and ``path.with_suffix('.json')`` (the data it renders)."""
+def report_paths(path) -> tuple[Path, Path]:
+    """The two files a report writes: the HTML at ``path`` and its data, ``path.with_suffix('.json')``.
+
+    Raises :class:`InputError` when ``path`` does not end in .html (commands check this, and both
+    paths, before they run)."""
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
-        raise InputError(f"report path must end in .html, got {str(path)!r}")
+        raise InputError(f"--html: the report path must end in .html, got {str(path)!r}")
+    return path, path.with_suffix(".json")
+
+
+def report_outputs(path) -> dict[str, Path]:
+    """``{argument: path}`` of the files ``--html PATH`` writes, for
+    :func:`fairskin.outputs.claim_outputs` (both follow the rule of every output); {} for None."""
+    if path is None:
+        return {}
+    page, data = report_paths(path)
+    return {"--html": page, f"--html (its data, {data.name})": data}
+
+
+def write_report(html_text: str, data: Mapping, path) -> Path:
+    """Write ``path`` (the HTML) and ``path.with_suffix('.json')`` (the data it renders), each atomically."""
+    path, data_path = report_paths(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html_text, encoding="utf-8")
     try:  # plain JSON types already (the usual case): no copy
         text = json.dumps(data, allow_nan=False)
     except (TypeError, ValueError):
         text = json.dumps(to_jsonable(data), allow_nan=False)
-    path.with_suffix(".json").write_text(text + "\n", encoding="utf-8")
+    atomic_write(data_path, text + "\n")
+    atomic_write(path, html_text)
     return path

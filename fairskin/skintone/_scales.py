@@ -90,8 +90,12 @@ class ItaScale:
 
 def _parse_rows(rows: list[dict], origin: str) -> dict[str, ItaScale]:
     need = {"scale", "category", "ita_above", "ita_at_most", "source"}
-    if rows and not need <= set(rows[0]):
-        raise InputError(f"{origin}: expected columns {sorted(need)}, found {sorted(rows[0])}")
+    if not rows:
+        raise InputError(f"{origin}: no scale rows; expected columns {sorted(need)} and six rows (types I-VI)")
+    if not need <= set(rows[0]):
+        found = sorted(str(k) for k in rows[0] if k is not None)
+        raise InputError(f"{origin}: expected columns {sorted(need)}, found {found}")
+    rows = [{k: (v if isinstance(v, str) else "") for k, v in r.items() if k is not None} for r in rows]
     by_name: dict[str, list[dict]] = {}
     for r in rows:
         by_name.setdefault(r["scale"].strip(), []).append(r)
@@ -99,7 +103,16 @@ def _parse_rows(rows: list[dict], origin: str) -> dict[str, ItaScale]:
     for name, rs in by_name.items():
         def bound(v):
             v = (v or "").strip()
-            return math.nan if v == "" else float(v)
+            if v == "":
+                return math.nan
+            try:
+                x = float(v)
+            except ValueError:
+                x = math.nan
+            if not math.isfinite(x):
+                raise InputError(f"{origin}: scale {name!r} has the ITA bound {v!r}, which is not a finite number of "
+                                 "degrees (an open end is left empty)")
+            return x
 
         ivs = sorted(((bound(r["ita_above"]), bound(r["ita_at_most"]), r) for r in rs),
                      key=lambda t: -(t[1] if not math.isnan(t[1]) else math.inf))
@@ -113,6 +126,9 @@ def _parse_rows(rows: list[dict], origin: str) -> dict[str, ItaScale]:
                 raise InputError(f"{origin}: scale {name!r} leaves a gap or overlap between "
                                  f"{r['category']!r} (above {lo}) and {r2['category']!r} (at most {hi_next})")
             cuts.append(lo)
+        if any(a <= b for a, b in zip(cuts, cuts[1:])):
+            raise InputError(f"{origin}: scale {name!r} has a type whose ITA range is empty or inverted "
+                             f"(cut-points {cuts} must decrease from type I to VI)")
         source = next((r["source"] for r in rs if r["source"].strip() not in ("", "same")), "")
         scales[name] = ItaScale(name=name, categories=tuple(r["category"] for _, _, r in ivs),
                                 cuts=tuple(cuts), source=source)
@@ -135,8 +151,12 @@ def load_scale_file(path: str | Path) -> ItaScale:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"--scale: file not found: {path}")
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        scales = _parse_rows(list(csv.DictReader(fh)), str(path))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"--scale: {path} is not a UTF-8 CSV scale file ({exc})") from None
+    scales = _parse_rows(rows, str(path))
     if len(scales) != 1:
         raise InputError(f"{path}: expected one scale, found {sorted(scales)}")
     return next(iter(scales.values()))

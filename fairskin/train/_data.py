@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fairskin.data import read_csv_table
 from fairskin.errors import InputError
 
 __all__ = ["read_manifest", "split_manifest", "group_ids", "check_test_isolation", "labels_of", "image_paths",
@@ -36,7 +37,7 @@ def read_manifest(manifest, *, arg: str = "manifest") -> pd.DataFrame:
 
         return read_dataset(path)
     if path.is_file() and path.suffix.lower() == ".csv":
-        df = pd.read_csv(path, dtype=str, keep_default_na=False).replace({"": pd.NA})
+        df = read_csv_table(path, arg=arg)[0].replace({"": pd.NA})
         if "image" not in df.columns:
             raise InputError(f"{arg}: {path} has no 'image' column; expected a fairskin manifest CSV "
                              f"(columns image, malignant, ...); found: {', '.join(df.columns)}")

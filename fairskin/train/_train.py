@@ -123,16 +123,9 @@ def build_model(arch: str, *, image_size: int, pretrained: str | Path | None = N
         path = Path(pretrained)
         if not path.is_file():
             raise InputError(f"pretrained: file not found: {path}")
-        if path.suffix.lower() == ".safetensors":
-            from safetensors.torch import load_file
+        from fairskin.weights import load_weights
 
-            state = load_file(str(path))
-        else:
-            try:
-                state = torch.load(str(path), map_location="cpu", weights_only=True)
-            except Exception as exc:
-                raise InputError(f"pretrained: {path} is not a state dict torch can read safely "
-                                 f"(weights_only=True): {str(exc).splitlines()[0][:200]}") from None
+        state = load_weights(path, arg="pretrained")  # tensors only (weights_only=True, torch >= 2.6)
         for key in ("state_dict", "model_state_dict", "model"):
             if isinstance(state, dict) and isinstance(state.get(key), dict):
                 state = state[key]

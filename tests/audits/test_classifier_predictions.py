@@ -91,7 +91,8 @@ def test_bad_rows_reported_and_skipped_with_counts():
 
 def test_everything_skipped_is_an_error():
     df = _df(20).assign(fst="")
-    with pytest.raises(InputError, match=r"^no usable rows: every row was skipped \(see bad_rows\)$"):
+    with pytest.raises(InputError, match=r"^no usable rows: every one of the 20 row\(s\) was skipped; first: '.+': "
+                                         r"fst is empty$"):
         audit_predictions(df, n_boot=10)
 
 

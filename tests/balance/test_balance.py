@@ -73,7 +73,7 @@ def test_balance_end_to_end(small_demo, small_labels, tiny_conditioning, tmp_pat
     res = balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5",
                   conditioning=tiny_conditioning, generate=FAST, json_path=tmp_path / "s.json")
     m = pd.read_csv(res.manifest)
-    assert list(m.columns) == list(MANIFEST_COLUMNS) + list(SYNTHETIC_COLUMNS)
+    assert list(m.columns) == list(MANIFEST_COLUMNS) + list(SYNTHETIC_COLUMNS) + ["image_path"]
     real, syn = m[~m["synthetic"]], m[m["synthetic"]]
     assert len(real) == 40 and len(syn) == res.plan.n_generate
     assert abs(_share56(m) - 0.5) <= 0.01
@@ -123,7 +123,7 @@ def test_rejections_are_retried_and_logged(small_demo, small_labels, tiny_condit
 
 def test_killed_run_resumes_without_duplicates(small_demo, small_labels, tiny_conditioning, tmp_path, monkeypatch):
     calls = {"n": 0}
-    real_save = _run._atomic_save_png
+    real_save = _run._save_png
 
     def dying_save(path, rgb):
         calls["n"] += 1
@@ -131,7 +131,7 @@ def test_killed_run_resumes_without_duplicates(small_demo, small_labels, tiny_co
             raise KeyboardInterrupt  # killed after 5 images
         real_save(path, rgb)
 
-    monkeypatch.setattr(_run, "_atomic_save_png", dying_save)
+    monkeypatch.setattr(_run, "_save_png", dying_save)
     with pytest.raises(KeyboardInterrupt):
         balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5", conditioning=tiny_conditioning,
                 generate=FAST)
@@ -139,7 +139,7 @@ def test_killed_run_resumes_without_duplicates(small_demo, small_labels, tiny_co
     # a half-written log line (killed mid-write) is dropped on resume
     with open(next(tmp_path.glob("attempts-*.csv")), "a") as fh:
         fh.write("images/partial")
-    monkeypatch.setattr(_run, "_atomic_save_png", real_save)
+    monkeypatch.setattr(_run, "_save_png", real_save)
     res = balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5", conditioning=tiny_conditioning,
                   generate=FAST)
     log = _run._read_attempts(tmp_path)

@@ -22,7 +22,7 @@ def test_balance_cli_error_is_exact(small_demo, small_labels, tmp_path, capsys):
                str(tmp_path), "--dry-run"])
     assert rc == 2
     err = " ".join(capsys.readouterr().err.split())
-    assert "share 1.5 in 'fst56=1.5' must be between 0 and 1" in err
+    assert "share 1.5 in 'fst56=1.5' must be greater than 0 and less than 1" in err
 
 
 def test_train_conditioning_cli(small_demo, small_labels, tmp_path, capsys):

@@ -71,7 +71,7 @@ def test_cap_error_says_what_would_work(frame):
 
 
 @pytest.mark.parametrize("target,expected", [
-    ("fst56=1.5", "share 1.5 in 'fst56=1.5' must be between 0 and 1"),
+    ("fst56=1.5", "share 1.5 in 'fst56=1.5' must be greater than 0 and less than 1"),
     ("fst7=0.1", "'fst7=0.1' names Fitzpatrick type 7; types are 1-6"),
     ("fst56=abc", "share 'abc' in 'fst56=abc' is not a number"),
     ("dark=0.3", "cannot read 'dark=0.3'"),
