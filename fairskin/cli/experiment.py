@@ -38,6 +38,12 @@ def experiment(
                                                   f"(default {_C.test_fst_source})."),
     conditioning: Optional[Path] = typer.Option(None, "--conditioning", help="Skin-tone conditioning (fairskin "
                                                 "train-conditioning) to generate synthetic images here."),
+    generator_name: Optional[str] = typer.Option(None, "--generator", help="Generator of the synthetic images made "
+                                                 "here: stable-diffusion (default, with --conditioning), ddpm (with "
+                                                 "--generator-dir), phantom, or your own module:Class "
+                                                 "(docs/generation.md)."),
+    generator_dir: Optional[Path] = typer.Option(None, "--generator-dir", help="Trained folder of a generator other "
+                                                 "than stable-diffusion (ddpm: fairskin train-ddpm)."),
     out: Path = typer.Option(Path("fairskin-experiment"), "--out", help="Output folder (resumable)."),
     arms: Optional[str] = typer.Option(None, "--arms", help=f"Comma-separated arms or 'all': {', '.join(ARMS)} "
                                        f"(default: {','.join(_C.arms)}; demo: real,mixed)."),
@@ -76,16 +82,18 @@ def experiment(
                                    "existing --html report."),
     html: Optional[Path] = typer.Option(None, "--html", help="HTML report (plus its JSON beside it)."),
     demo_generator: str = typer.Option("tiny-sd", "--demo-generator", help="Built-in demo only: tiny-sd (train the "
-                                       "built-in tiny Stable Diffusion on the training split, a few CPU minutes) or "
-                                       "phantom (the demo's own renderer: a perfect-generator stand-in, a ceiling)."),
+                                       "built-in tiny Stable Diffusion on the training split, a few CPU minutes), ddpm "
+                                       "(train the class-conditional DDPM likewise) or phantom (the demo's own "
+                                       "renderer: a perfect-generator stand-in, a ceiling)."),
 ) -> None:
     """Does synthetic augmentation close the skin-tone gap? Train, audit on held-out data, decide."""
     from dataclasses import replace
 
     from fairskin.experiment import DemoSetup, run_experiment
 
-    if demo_generator not in ("tiny-sd", "phantom"):
-        raise typer.BadParameter(f"expected tiny-sd or phantom, got {demo_generator!r}", param_hint="--demo-generator")
+    if demo_generator not in ("tiny-sd", "ddpm", "phantom"):
+        raise typer.BadParameter(f"expected tiny-sd, ddpm or phantom, got {demo_generator!r}",
+                                 param_hint="--demo-generator")
     from fairskin.outputs import claim_outputs
 
     reports = {}
@@ -96,7 +104,7 @@ def experiment(
     with claim_outputs({} if dry_run else reports, overwrite=overwrite):  # checked before anything runs
         res = run_experiment(
             real, out=out, synthetic=synthetic, test=test, test_labels=test_labels, test_fst_source=test_fst_source,
-            conditioning=conditioning,
+            conditioning=conditioning, generator_name=generator_name, generator_dir=generator_dir,
             arms=arms.split(",") if arms else None, seeds=seeds, arch=arch, pretrained=pretrained,
             image_size=image_size, epochs=epochs, pretrain_epochs=pretrain_epochs, batch_size=batch_size, lr=lr,
             patience=patience, balance=balance, real_weight=real_weight, val_fraction=val_fraction,

@@ -92,8 +92,8 @@ class GeneratorEntry:
     ``open(path, *, sampling, device)`` returns a ready :class:`Generator` from a trained folder
     (``path``; None where the generator needs none). With ``train``, ``train(frame, *, out, config,
     device, progress)`` trains one into ``out`` from a labelled manifest, and ``trained_file`` is the
-    file whose presence means a folder holds a trained one; ``train_config`` builds its config from
-    ``steps``, ``max_minutes`` and ``seed``."""
+    file whose presence means a folder holds a trained one; ``train_config(**settings)`` builds its
+    training config (defaults, or e.g. ``steps``, ``max_minutes`` and ``seed``)."""
 
     name: str
     description: str
@@ -194,10 +194,10 @@ def _train_sd(frame, *, out, config, device=None, progress=None, base_model=None
                               device=device, progress=progress)
 
 
-def _sd_train_config(*, steps, max_minutes, seed):
+def _sd_train_config(**settings):
     from fairskin.conditioning._train import TrainConfig
 
-    return TrainConfig(steps=steps, max_minutes=max_minutes, seed=seed)
+    return TrainConfig(**settings)
 
 
 def _open_phantom(path, *, sampling=SamplingConfig(), device=None):
@@ -223,10 +223,10 @@ def _train_ddpm(frame, *, out, config, device=None, progress=None, **_):
     return train_ddpm(frame, out=out, config=config, device=device, progress=progress)
 
 
-def _ddpm_train_config(*, steps, max_minutes, seed):
+def _ddpm_train_config(**settings):
     from fairskin.conditioning._ddpm import DdpmTrainConfig
 
-    return DdpmTrainConfig(steps=steps, max_minutes=max_minutes, seed=seed)
+    return DdpmTrainConfig(**settings)
 
 
 def _builtins() -> None:

@@ -6,6 +6,7 @@ from fairskin.experiment._generate import (
     GenerationRequest,
     ImageGenerator,
     PhantomGenerator,
+    experiment_generator,
     generate_synthetic,
 )
 from fairskin.experiment._run import (
@@ -24,6 +25,6 @@ from fairskin.experiment._stats import CI_METHOD, arm_statistics
 
 __all__ = [
     "ARMS", "CI_METHOD", "ConditionedImageGenerator", "DemoSetup", "ExperimentConfig", "ExperimentResult",
-    "GenerationRequest", "ImageGenerator", "PhantomGenerator", "Run", "arm_statistics", "generate_synthetic",
+    "GenerationRequest", "ImageGenerator", "PhantomGenerator", "Run", "arm_statistics", "experiment_generator", "generate_synthetic",
     "load_config_file", "plan_requests", "plan_runs", "run_experiment", "select_ratio",
 ]

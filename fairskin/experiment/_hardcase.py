@@ -34,8 +34,7 @@ __all__ = ["hard_case_loop"]
 
 
 def _requests_from(rows: list[dict], n: int, tag: str, rng: np.random.Generator | None = None):
-    from fairskin.conditioning._prompts import style_of
-    from fairskin.experiment._generate import GenerationRequest
+    from fairskin.conditioning import GenerationRequest, style_of
     from fairskin.experiment._run import _exact_type
 
     reqs = []
@@ -57,7 +56,7 @@ def _requests_from(rows: list[dict], n: int, tag: str, rng: np.random.Generator 
 
 def hard_case_loop(*, out: Path, cfg, train_df: pd.DataFrame, test_df: pd.DataFrame, test_frame: pd.DataFrame,
                    syn_df, generator, say) -> dict:
-    from fairskin.experiment._generate import generate_synthetic
+    from fairskin.balance import generate_synthetic
     from fairskin.experiment._run import _score_test, _train_kwargs
     from fairskin.experiment._stats import arm_statistics
     from fairskin.audits.classifier import default_criteria

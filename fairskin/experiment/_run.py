@@ -126,7 +126,7 @@ class DemoSetup:
     patience: int = 3
     batch_size: int = 32
     n_boot: int = 1000
-    generator: Literal["tiny-sd", "phantom"] = "tiny-sd"
+    generator: Literal["tiny-sd", "phantom", "ddpm"] = "tiny-sd"  # ddpm: the class-conditional DDPM, trained likewise
     generator_minutes: float = 7.0
     generator_vae_steps: int | None = None  # None: train-conditioning's default
 
@@ -172,7 +172,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise InputError(f"config: {path} must hold a table of settings, got {type(doc).__name__}")
     allowed = {f.name for f in fields(ExperimentConfig)} | {"real", "synthetic", "test", "test_labels", "conditioning",
-                                                            "out"}
+                                                            "generator", "generator_dir", "out"}
     for k in doc:
         if k not in allowed:
             import difflib
@@ -471,6 +471,8 @@ def run_experiment(
     test_labels: str | Path | None = None,
     test_fst_source: Literal["auto", "human", "estimated"] | None = None,
     conditioning: str | Path | None = None,
+    generator_name: str | None = None,
+    generator_dir: str | Path | None = None,
     arms: Sequence[str] | None = None,
     seeds: int | None = None,
     arch: str | None = None,
@@ -535,6 +537,8 @@ def run_experiment(
     test = test if test is not None else file_doc.pop("test", None)
     test_labels = test_labels if test_labels is not None else file_doc.pop("test_labels", None)
     conditioning = conditioning if conditioning is not None else file_doc.pop("conditioning", None)
+    generator_name = generator_name or file_doc.pop("generator", None) or "stable-diffusion"
+    generator_dir = generator_dir if generator_dir is not None else file_doc.pop("generator_dir", None)
     file_doc.pop("out", None)
     is_demo = real is None and synthetic is None and test is None
     base = ExperimentConfig()
@@ -573,16 +577,14 @@ def run_experiment(
             from fairskin.experiment._generate import PhantomGenerator
 
             generator = PhantomGenerator(size=demo.size)
-        elif demo.generator != "tiny-sd":
-            raise InputError(f"generator: expected 'tiny-sd' or 'phantom', got {demo.generator!r}")
+        elif demo.generator not in ("tiny-sd", "ddpm"):
+            raise InputError(f"generator: expected 'tiny-sd', 'ddpm' or 'phantom', got {demo.generator!r}")
     elif synthetic is None and needs_syn:
-        if conditioning is None:
-            raise InputError(f"synthetic: arms {', '.join(a for a in arm_list if a != BASELINE)} need synthetic "
-                             "images: give --synthetic MANIFEST (fairskin balance's manifest.csv) or --conditioning "
-                             "DIR (fairskin train-conditioning) to generate them here")
-        from fairskin.experiment._generate import ConditionedImageGenerator
+        from fairskin.experiment._generate import experiment_generator
 
-        generator = ConditionedImageGenerator(conditioning, device=None if cfg.device == "auto" else cfg.device)
+        generator = experiment_generator(generator_name, conditioning=conditioning, generator_dir=generator_dir,
+                                         device=None if cfg.device == "auto" else cfg.device,
+                                         arms=", ".join(a for a in arm_list if a != BASELINE))
     real_only, split = split_real(real, cfg, test_given=test is not None)
     if test is None:
         test_df = real_only[split == "test"].copy()
@@ -606,6 +608,11 @@ def run_experiment(
                                "label": labels_of(test_df[usable], arg="test"),
                                "fst_type": types[usable], "fst_group": groups[usable]})
 
+    if is_demo and generator is None and needs_syn and synthetic is None and demo.generator == "ddpm":
+        from fairskin.experiment._generate import demo_ddpm
+
+        generator = demo_ddpm(out / "ddpm", train_df[train_df["split"] == "train"], minutes=demo.generator_minutes,
+                              seed=demo.seed, device=None if cfg.device == "auto" else cfg.device, say=say)
     if is_demo and generator is None and needs_syn and synthetic is None:
         generator = _demo_generator(out / "conditioning", train_df[train_df["split"] == "train"], demo, cfg, say)
 
@@ -625,7 +632,8 @@ def run_experiment(
             manifest_csv = syn_dir / "manifest.csv"
             tr = train_df[train_df["split"] == "train"]
             reqs, plan = plan_requests(tr)
-            if manifest_csv.is_file() and json.loads((syn_dir / "plan.json").read_text()).get("plan") == plan:
+            made = json.loads((syn_dir / "plan.json").read_text()) if manifest_csv.is_file() else {}
+            if made.get("plan") == plan and made.get("generator") == generator.name:
                 syn_df = read_manifest(manifest_csv, arg="synthetic")
                 gen_doc = json.loads((syn_dir / "plan.json").read_text())
                 say(f"synthetic: reusing {len(syn_df)} images in {syn_dir}")
@@ -649,6 +657,10 @@ def run_experiment(
                                     f"{demo.generator_minutes:g} CPU minutes from scratch on the training split): "
                                     "real generated images through the ITA gate, but from a toy model; a full "
                                     "Stable Diffusion fine-tuned on real photographs is what a study would use")
+            if is_demo and demo.generator == "ddpm":
+                syn_info["note"] = (f"synthetic images come from a class-conditional DDPM (trained "
+                                    f"{demo.generator_minutes:g} CPU minutes from scratch on the training split, "
+                                    "one class per skin type x diagnosis) through the ITA gate: a toy model")
             if generator.name == "phantom-renderer":
                 syn_info["note"] = ("synthetic images are new phantoms from the demo data's own renderer, NOT Stable "
                                     "Diffusion: a perfect-generator stand-in with a known answer; the effect "
