@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
+from fairskin.outputs import atomic_write
 
 __all__ = ["SCHEMA", "AuditConfig", "DEFAULTS", "AuditResult", "jsonable"]
 
