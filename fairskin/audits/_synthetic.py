@@ -236,7 +236,13 @@ def _cell_realism(fs: np.ndarray, fr: np.ndarray, *, dim: int, is_fid: bool, cfg
                            f"dimension + 1 and a {cfg.fid_min_images}-image floor); use KID")
     if min(n_s, n_r) >= 2:
         k = kid(fs, fr, subsets=cfg.kid_subsets, subset_size=cfg.kid_subset_size, seed=cfg.seed)
-        out["kid"] = {"value": k.value, "ci": None, "std": k.std, "subset_size": k.subset_size}
+        # a set that fits in one subset: a jackknife standard error gives the interval (the spread over
+        # subsets of the same images is ~0 by construction); otherwise torch-fidelity's std over subsets
+        ci = None
+        if k.std_method == "jackknife" and np.isfinite(k.std):
+            ci = [k.value - 1.959964 * k.std, k.value + 1.959964 * k.std]
+        out["kid"] = {"value": k.value, "ci": ci, "std": k.std, "std_method": k.std_method,
+                      "subset_size": k.subset_size}
     else:
         out["kid"] = None
     if n_s > cfg.prc_k and n_r > cfg.prc_k:
@@ -480,7 +486,9 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
         "fid_is_inception": bool(ext.is_fid),
         "fid_min_images": fid_min_images(ext.dim, cfg.fid_min_images),
         "kid": {"kernel": "polynomial (x.y/d + 1)^3", "subsets": cfg.kid_subsets, "subset_size": cfg.kid_subset_size,
-                "estimator": "u-statistic, paired subsets"},
+                "estimator": "u-statistic, paired subsets",
+                "uncertainty": "std over subsets when both sets exceed the subset size; otherwise a 95% "
+                               "interval from the two-sample jackknife standard error on the whole sets"},
         "lpips_backbone": None if lp_model is None else str(lpips_backbone),
         "min_reliable_n": cfg.min_reliable_n, "config": asdict(cfg),
         "run": {"features_computed": fsyn.n_computed + freal.n_computed,

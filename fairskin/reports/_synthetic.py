@@ -86,6 +86,19 @@ def _subsample(points: list, k: int) -> list:
     return [points[i] for i in sorted(keep)[:k]]
 
 
+def fd_name(data: Mapping) -> str:
+    """What the Fréchet distance is called: "FID" only for Inception-v3 with the published FID
+    weights; otherwise "FD (extractor)", since a distance in another feature space is not comparable
+    with published FIDs."""
+    if data.get("fid_is_inception"):
+        return "FID"
+    ext = str(data.get("extractor_id") or "")
+    for name in ("colour-texture", "inception", "classifier", "hf"):
+        if ext.startswith(name):
+            return f"FD ({name})"
+    return "FD"
+
+
 def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn-") -> tuple[list, list]:
     """(sections, toc entries) for a synthetic-audit dict; ``prefix`` keeps ids unique when the
     sections are part of the audit report."""
@@ -100,11 +113,12 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
     collapsed = [c for c in cells if c.get("mode_collapse")]
     lines.append(f"{len(cells)} cells audited; " + (f"mode collapse flagged in {len(collapsed)}: "
                  + ", ".join(c["label"] for c in collapsed[:12]) + "." if collapsed else "no mode collapse flagged."))
+    fd = fd_name(data)
     fids = [(metric_parts(c.get("fid"))[0], c) for c in cells]
     fids = [(v, c) for v, c in fids if v is not None]
     if fids:
         best, worst = min(fids, key=lambda t: t[0]), max(fids, key=lambda t: t[0])
-        lines.append(f"FID (lower is closer to the real images) ranges from {best[0]:.1f} ({best[1]['label']}) to "
+        lines.append(f"{fd} (lower is closer to the real images) ranges from {best[0]:.1f} ({best[1]['label']}) to "
                      f"{worst[0]:.1f} ({worst[1]['label']}): {fmt_ci(worst[1].get('fid'), 1)}.")
     fst_match = [((c.get("ita_fidelity") or {}).get("fst_match"), c) for c in cells]
     fst_match = [(v, c) for v, c in fst_match if isinstance(v, (int, float))]
@@ -133,7 +147,7 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
 
     # -- metric plots across cells
     parts = []
-    for key, title, xl in (("fid", "FID per cell (lower = closer to real)", "FID"),
+    for key, title, xl in (("fid", f"{fd} per cell (lower = closer to real)", fd),
                            ("kid", "KID per cell (lower = closer to real)", "KID"),
                            ("precision", "Precision per cell (share of synthetic images on the real manifold)", "precision"),
                            ("recall", "Recall per cell (share of the real manifold covered)", "recall")):
@@ -148,10 +162,10 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
                                 title + ". Whiskers: confidence interval; marker = skin type; hatched and hollow = "
                                         f"fewer than {min_n} images."))
     if not parts:
-        parts.append(note("No FID/KID/precision/recall values in the synthetic audit."))
+        parts.append(note(f"No {fd}/KID/precision/recall values in the synthetic audit."))
     body.append(section("Fidelity and coverage per cell", [Markup('<div class="grid">' + "".join(parts) + "</div>")],
                         sid=f"{prefix}metrics"))
-    toc.append((f"{prefix}metrics", "FID/KID"))
+    toc.append((f"{prefix}metrics", f"{fd}/KID"))
 
     # -- per type
     secs = []
@@ -176,7 +190,7 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
                          _collapse_cell(c)])
             classes.append("unreliable" if c["unreliable"] else "")
         tbl = table(["diagnosis", "real", "synthetic", "ITA asked", "ITA error (\u00b0)", "ITA within tol.",
-                     "type match", "FID", "KID", "precision", "recall", "LPIPS diversity syn / real",
+                     "type match", fd, "KID", "precision", "recall", "LPIPS diversity syn / real",
                      "mode collapse"], rows, row_classes=classes, numeric={1, 2},
                     caption=f"Synthetic images of type {ROMAN[k]}")
         badge = Markup("")

@@ -384,3 +384,19 @@ def test_plain_summary_when_gaps_are_over_types(audit_dict):
     """At type level the AUROC pair gap is still I-II vs V-VI: its AUROC comes from the group entry."""
     audit_dict["meta"]["group_level"] = "type"
     assert plain_summary(audit_dict)[0].startswith("base.pt: AUROC on FST V-VI is 0.57 (0.51\u20130.63), 0.15 below FST I-II")
+
+
+@pytest.mark.parametrize("extractor_id, is_fid, name", [
+    ("colour-texture-v2", False, "FD (colour-texture)"),
+    ("inception-v3-compat-95628859-0a1b2c3d4e5f", False, "FD (inception)"),  # Inception, unverified weights
+    ("inception-v3-compat-95628859-6726825d0000", True, "FID"),
+    ("hf-dino-abc-224", False, "FD (hf)"),
+])
+def test_the_frechet_distance_is_called_fid_only_for_verified_inception(synthetic_dict, extractor_id, is_fid, name):
+    from fairskin.reports._synthetic import build_synthetic_html
+
+    data = dict(synthetic_dict, extractor_id=extractor_id, fid_is_inception=is_fid)
+    html = build_synthetic_html(data)
+    assert f"{name} per cell" in html
+    if name != "FID":
+        assert "FID" not in re.sub(r"<[^>]+>", " ", html).replace("FID weights", "")
