@@ -312,7 +312,7 @@ def plan_requests(train: pd.DataFrame, *, group: str = "V-VI", tag: str = "balan
     ``M``: its benign and malignant training images; ``r``: the malignant share elsewhere), each
     image-to-image from one of the group's malignant training images in turn (same type and
     diagnosis)."""
-    from fairskin.conditioning._prompts import style_of
+    from fairskin.conditioning import style_of
     from fairskin.experiment._generate import GenerationRequest
 
     y = labels_of(train)
