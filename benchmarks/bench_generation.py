@@ -87,7 +87,7 @@ def time_gated(generator, requests, *, steps, batch_size, max_attempts, seed, ro
                                                    for t in sorted({a.gate.fst or 0 for a in first})}}
     return {"images": run.attempts, "seconds": wall, "images_per_second": run.attempts / wall if wall else None,
             "generator_share": spent["generate"] / wall if wall else None, "accepted": len(run.accepted),
-            "failed": run.failed, "attempts_per_accepted": run.attempts / max(len(run.accepted), 1),
+            "failed": run.failed, "attempts_per_accepted": run.attempts / len(run.accepted) if run.accepted else None,
             "per_type": per_type}
 
 
@@ -261,8 +261,9 @@ def summary_table(report, types):
              + " ".join(f"{'1st exact ' + str(k):>12}" for k in types)]
     for name, e in report["backends"].items():
         ex = " ".join(f"{e['per_type'][str(k)]['first_try_exact']:>12.0%}" for k in types)
+        apa = "none" if e["attempts_per_accepted"] is None else f"{e['attempts_per_accepted']:.2f}"
         lines.append(f"{name:<18} {e['train_seconds']:>8.0f} {e['images_per_second']:>6.2f} "
-                     f"{e['generator_share']:>6.0%} {e['attempts_per_accepted']:>8.2f} {ex}")
+                     f"{e['generator_share']:>6.0%} {apa:>8} {ex}")
     return "\n".join(lines)
 
 
