@@ -87,9 +87,11 @@ def labels_scale(labels: str | Path | None, *, scale=None, arg: str = "--labels"
     given = None if scale is None else get_scale(scale)
     names: list[str] = []
     if labels is not None and Path(labels).is_file():
-        lab = pd.read_csv(labels, dtype=str, keep_default_na=False, usecols=lambda c: c == "scale")
+        from fairskin.data import read_csv_table
+
+        lab = read_csv_table(Path(labels), arg=arg)[0]  # the one CSV reader (BOM, ';', damaged rows)
         if "scale" in lab.columns:
-            names = sorted({s.strip() for s in lab["scale"] if s.strip()})
+            names = sorted({str(s).strip() for s in lab["scale"].fillna("") if str(s).strip()})
     if len(names) > 1:
         raise InputError(f"{arg} {labels}: rows were labelled with different ITA scales ({', '.join(names)}); label "
                          "the whole data set with one scale so that the gate measures generated images the same way")
