@@ -116,3 +116,15 @@ def tiny_conditioning(small_demo, small_labels, tmp_path_factory) -> Path:
     train_conditioning(small_demo, out=out, labels=small_labels,
                        config=TrainConfig(steps=2, vae_steps=2, batch_size=4, seed=0))
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_ddpm(small_demo, small_labels, tmp_path_factory) -> Path:
+    """A class-conditional DDPM at 16 px, trained 2 steps on small_demo (every part of training runs)."""
+    pytest.importorskip("diffusers")
+    from fairskin.conditioning import DdpmTrainConfig, train_ddpm
+
+    out = tmp_path_factory.mktemp("ddpm")
+    train_ddpm(small_demo, out=out, labels=small_labels,
+               config=DdpmTrainConfig(resolution=16, channels=(16, 32), steps=2, batch_size=4, seed=0))
+    return out

@@ -1,11 +1,21 @@
 """Balance a data set's skin types: plan per cell (skin type x diagnosis), generate conditioned
-images, keep those the ITA gate accepts, write the balanced manifest."""
+images, keep those the ITA gate accepts, write the balanced manifest.
 
-from fairskin.balance._generate import ConditionedGenerator, GateResult, GenerateConfig, gate_image, slot_seed
+:func:`generate_gated` is the one generate -> ITA gate -> retry loop (with one provenance record
+per attempt, :data:`PROVENANCE_COLUMNS`) that ``balance``, ``experiment`` and its hard-case loop
+use with any :class:`fairskin.conditioning.Generator`."""
+
+from fairskin.balance._backend import DEFAULT_GENERATOR, open_generator
+from fairskin.balance._gated import (
+    PROVENANCE_COLUMNS, GateResult, GatedAttempt, GatedRun, GenerateConfig, Slot, gate_image, generate_gated,
+    generate_synthetic, generator_label, slot_seed,
+)
 from fairskin.balance._plan import BalancePlan, PlanConfig, TargetSpec, parse_target, plan_balance
 from fairskin.balance._run import ATTEMPT_COLUMNS, BalanceResult, balance
 
 __all__ = [
-    "ATTEMPT_COLUMNS", "BalancePlan", "BalanceResult", "ConditionedGenerator", "GateResult", "GenerateConfig",
-    "PlanConfig", "TargetSpec", "balance", "gate_image", "parse_target", "plan_balance", "slot_seed",
+    "ATTEMPT_COLUMNS", "DEFAULT_GENERATOR", "PROVENANCE_COLUMNS", "BalancePlan", "BalanceResult", "GateResult",
+    "GatedAttempt", "GatedRun", "GenerateConfig", "PlanConfig", "Slot", "TargetSpec", "balance", "gate_image",
+    "generate_gated", "generate_synthetic", "generator_label", "open_generator", "parse_target", "plan_balance",
+    "slot_seed",
 ]

@@ -41,19 +41,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fairskin.balance._generate import GenerateConfig, gate_image, slot_seed
+from fairskin.balance._backend import DEFAULT_GENERATOR, open_generator
+from fairskin.balance._gated import PROVENANCE_COLUMNS, GatedAttempt, GenerateConfig, Slot, generate_gated, \
+    generator_label
 from fairskin.balance._plan import BalancePlan, PlanConfig, plan_balance
-from fairskin.conditioning._prompts import PromptFields, StyleMix, build_prompt, image_styles
-from fairskin.data import read_csv_table
-from fairskin.data._manifest import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS
+from fairskin.conditioning import GenerationRequest, StyleMix, image_styles
+from fairskin.data import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS, read_csv_table
+from fairskin.skintone import get_scale
 from fairskin.errors import InputError
 from fairskin.outputs import atomic_path, atomic_write, claim_outputs, csv_safe, interruptible, remove_stale_temporaries, \
     write_csv
 
 __all__ = ["balance", "BalanceResult", "ATTEMPT_COLUMNS"]
 
-#: columns of the attempt logs: the synthetic manifest row plus the plan slot and the gate's reason
-ATTEMPT_COLUMNS = ["image", "image_id", "slot", "diagnosis", "malignant", *SYNTHETIC_COLUMNS, "gate_reason"]
+#: columns of the attempt logs: the image, the plan slot, and the provenance every generated image carries
+ATTEMPT_COLUMNS = ["image", "image_id", "slot", *PROVENANCE_COLUMNS]
 
 
 @dataclass
@@ -127,18 +129,25 @@ def _read_attempts(out: Path) -> pd.DataFrame:
 def balance(data, *, out: str | Path, labels: str | Path | None = None, target: str = PlanConfig.target,
             max_per_real: float = PlanConfig.max_per_real, conditioning: str | Path | None = None,
             base_model: str | Path | None = None, base_config: str | Path | None = None, train_config=None,
-            generate: GenerateConfig = GenerateConfig(), dry_run: bool = False, overwrite: bool = False,
-            format: str | None = None, device: str | None = None,
+            generate: GenerateConfig = GenerateConfig(), generator: str = DEFAULT_GENERATOR,
+            generator_dir: str | Path | None = None, scale: str | Path | None = None, dry_run: bool = False,
+            overwrite: bool = False, format: str | None = None, device: str | None = None,
             json_path: str | Path | None = None, html: str | Path | None = None, progress=None) -> BalanceResult:
     """Balance ``data`` to ``target``: plan, generate the missing images, gate them, write the manifest.
+
+    ``generator``: a registered generator (``stable-diffusion``, ``ddpm``, ``phantom``) or a user's
+    ``module:Class``; its trained folder is ``conditioning`` (Stable Diffusion) or ``generator_dir``
+    (others); without one a trainable generator is trained into OUT. The ITA gate reads types with
+    the scale ``labels`` was written with (``scale``: that scale's CSV when it is not built in).
 
     ``out`` and the ``json_path`` / ``html`` files are checked before anything runs and locked while
     it does (one run per output folder); a run killed at any moment is finished by running it again.
     Ctrl-C raises :class:`fairskin.errors.Interrupted` saying what was kept."""
-    from fairskin.conditioning import labelled_manifest
+    from fairskin.conditioning import labelled_manifest, labels_scale
 
     out = Path(out)
     frame = labelled_manifest(data, labels=labels, format=format)
+    gate_scale = labels_scale(labels, scale=scale)  # the gate reads types as the labels were read
     plan = plan_balance(frame, target=target, max_per_real=max_per_real)
     plan.notes.extend(frame.attrs.get("label_warnings", []))  # what reading labels.csv resolved
     rank, world = (0, 1) if dry_run else _process_split()
@@ -151,13 +160,14 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
                        lock_tag=f"-rank{rank}" if world > 1 else ""):
         return _balance_claimed(frame, plan, out=out, rank=rank, world=world, conditioning=conditioning,
                                 base_model=base_model, base_config=base_config, train_config=train_config,
-                                generate=generate, dry_run=dry_run, overwrite=overwrite, device=device,
+                                generate=generate, generator=generator, generator_dir=generator_dir,
+                                scale=gate_scale, dry_run=dry_run, overwrite=overwrite, device=device,
                                 json_path=json_path, html=html, progress=progress)
 
 
 def _balance_claimed(frame: pd.DataFrame, plan: BalancePlan, *, out: Path, rank: int, world: int, conditioning,
-                     base_model, base_config, train_config, generate: GenerateConfig, dry_run: bool,
-                     overwrite: bool, device, json_path, html, progress) -> BalanceResult:
+                     base_model, base_config, train_config, generate: GenerateConfig, generator: str, generator_dir,
+                     scale, dry_run: bool, overwrite: bool, device, json_path, html, progress) -> BalanceResult:
     data_root = Path(frame.attrs["root"])
     _check_plan_owner(out, plan, overwrite=overwrite)
     plan_doc = {**plan.to_dict(), "fingerprint": plan.fingerprint(), "data": str(data_root)}
@@ -167,36 +177,18 @@ def _balance_claimed(frame: pd.DataFrame, plan: BalancePlan, *, out: Path, rank:
     if dry_run:
         return BalanceResult(out=out, plan=plan, dry_run=True, summary={"plan": plan_doc})
 
-    from fairskin.conditioning import Conditioning
-
     style_mix = StyleMix(frame)  # checks the manifest's style column before anything trains
-    # ---- conditioning: given, or trained here -----------------------------------------------------------
+    # ---- the generator: given, or trained here -----------------------------------------------------------
     device = _process_device(device, world)
-    if conditioning is None and world > 1 and not (out / "conditioning" / "conditioning.json").is_file():
-        raise InputError(f"--conditioning: {world} processes would each train their own conditioning into "
-                         f"{out / 'conditioning'}; train it once first (fairskin train-conditioning DATA --out DIR, "
-                         "or fairskin balance in one process) and pass --conditioning DIR")
-    if conditioning is None:
-        from fairskin.conditioning import TrainConfig, train_conditioning
-
-        cond_dir = out / "conditioning"
-        if not (cond_dir / "conditioning.json").is_file():
-            with interruptible(lambda: f"the plan is in {out / 'plan.json'}; training the conditioning stopped (its "
-                                       "checkpoints, if any, are kept); run the same command again to go on"):
-                train_conditioning(frame, out=cond_dir, base_model=base_model, base_config=base_config,
-                                   config=train_config or TrainConfig(), device=device)
-        conditioning = cond_dir
-    elif base_model is not None:
-        raise InputError("--base-model: give it to train-conditioning; a trained --conditioning records its base model")
-    elif base_config is not None:
-        raise InputError("--base-config: give it to train-conditioning; a trained --conditioning records its base "
-                         "model's configs")
-    cond = Conditioning.load(conditioning)
-    cond_sha = cond.sha256()
+    gen, identity = open_generator(frame, name=generator, out=out, conditioning=conditioning,
+                                   generator_dir=generator_dir, base_model=base_model, base_config=base_config,
+                                   train_config=train_config, generate=generate, device=device, world=world)
     # settings that change an image; batch size and the number of attempts do not (seeds are per slot
     # and attempt), so a rerun with more --max-attempts continues the slots a run left short
-    run_doc = {"plan": plan.fingerprint(), "conditioning_sha256": cond_sha,
+    run_doc = {"plan": plan.fingerprint(), **identity,
                "generate": {k: v for k, v in asdict(generate).items() if k not in ("batch_size", "max_attempts")}}
+    if scale != get_scale():
+        run_doc["scale"] = [scale.name, list(scale.cuts)]  # a run gated on the default scale keeps its old run.json
     _check_run_owner(out, run_doc, overwrite=overwrite)
     atomic_write(out / "run.json", json.dumps(run_doc, indent=2))
 
@@ -206,8 +198,11 @@ def _balance_claimed(frame: pd.DataFrame, plan: BalancePlan, *, out: Path, rank:
     done = _read_attempts(out)
     accepted = set(done.loc[done["gate"] == "accepted", "slot"]) if len(done) else set()
     tried = done.groupby("slot")["attempt"].apply(lambda a: max(int(x) for x in a)).to_dict() if len(done) else {}
-    todo = [dict(s, attempt=tried.get(s["slot"], 0) + 1) for s in mine if s["slot"] not in accepted]
-    todo = [s for s in todo if s["attempt"] <= generate.max_attempts]
+    malignant = _cell_malignant(frame)
+    todo = [Slot(s["slot"], GenerationRequest(fst=int(s["fst"]), diagnosis=str(s["diagnosis"]),
+                                              malignant=malignant.get(s["diagnosis"])),
+                 attempt=tried.get(s["slot"], 0) + 1) for s in mine if s["slot"] not in accepted]
+    todo = [s for s in todo if s.attempt <= generate.max_attempts]
     for d in ("images", "rejected"):
         (out / d).mkdir(exist_ok=True)
         remove_stale_temporaries(out / d)
@@ -218,15 +213,13 @@ def _balance_claimed(frame: pd.DataFrame, plan: BalancePlan, *, out: Path, rank:
         kept = (lambda: f"{len(_accepted_slots(out))} of {len(slots)} planned images are generated and kept in "
                         f"{out} (every attempt is logged in attempts-*.csv); run the same command again to resume")
         with interruptible(kept):
-            n_images = _generate(todo, out=out, rank=rank, cond=cond, cond_sha=cond_sha, frame=frame,
-                                 data_root=data_root, style_mix=style_mix, generate=generate, device=device,
-                                 progress=progress)
+            n_images = _generate(todo, out=out, rank=rank, gen=gen, frame=frame, data_root=data_root,
+                                 style_mix=style_mix, generate=generate, scale=scale, progress=progress)
     gen_seconds = time.perf_counter() - t_gen
-    if generate.guidance is None:  # record the value "auto" resolved to
+    if generate.guidance is None and getattr(gen, "guidance", None) is not None:  # the value "auto" resolved to
         from dataclasses import replace
 
-        from_scratch = str(cond.config.get("train", {}).get("trained", "")).startswith("tiny")
-        generate = replace(generate, guidance=1.0 if from_scratch else 7.5)
+        generate = replace(generate, guidance=float(gen.guidance))
 
     if world > 1:
         from accelerate import PartialState
@@ -239,7 +232,7 @@ def _balance_claimed(frame: pd.DataFrame, plan: BalancePlan, *, out: Path, rank:
         attempts = _read_attempts(out)
         _remove_orphans(out, attempts)
         manifest_path, metadata_path = _write_manifests(out, frame, data_root, attempts)
-        summary = _summary(plan, attempts, frame, data_root, out, cond, generate,
+        summary = _summary(plan, attempts, frame, data_root, out, gen, generate, scale,
                            images_per_second=(n_images / gen_seconds) if n_images else None)
         if json_path:
             atomic_write(Path(json_path), json.dumps(summary, indent=2, default=str))
@@ -265,63 +258,33 @@ def _remove_orphans(out: Path, attempts: pd.DataFrame) -> None:
                 p.unlink(missing_ok=True)
 
 
-def _generate(todo: list[dict], *, out: Path, rank: int, cond, cond_sha: str, frame: pd.DataFrame, data_root: Path,
-              style_mix: StyleMix, generate: GenerateConfig, device, progress) -> int:
-    """Generate and gate every slot in ``todo`` (retrying rejected ones up to ``max_attempts``); each
-    image is on disk before its row is logged. Returns the number of images made."""
-    from fairskin.balance._generate import ConditionedGenerator
+def _generate(todo: list[Slot], *, out: Path, rank: int, gen, frame: pd.DataFrame, data_root: Path,
+              style_mix: StyleMix, generate: GenerateConfig, scale, progress) -> int:
+    """Generate and gate every slot in ``todo`` through the one gated loop (retrying rejected ones up
+    to ``max_attempts``); each image is on disk before its row is logged. Returns the number made."""
+    from dataclasses import replace
 
-    gen = ConditionedGenerator(cond, config=generate, device=device)
-    sources = _source_pool(frame, data_root, gen.resolution) if generate.mode == "image" else None
-    malignant = _cell_malignant(frame)
-    base_sha = cond.config.get("base_model_sha256", "")
-    n_images = 0
+    sources = _source_pool(frame) if generate.mode == "image" else None
+
+    def prepare(request: GenerationRequest, seed: int) -> GenerationRequest:
+        if sources is not None:  # image-to-image: a lighter real image, and its photo style
+            path, style = _pick_source(sources, request.fst, request.diagnosis, seed)
+            return replace(request, source_image=path, style=style)
+        return replace(request, style=style_mix.draw(request.fst, request.diagnosis, seed))
+
+    def keep(a: GatedAttempt) -> None:
+        name = f"{a.slot.key}-a{a.attempt}"
+        rel = f"images/{name}.png" if a.gate.accepted else f"rejected/{name}.png"
+        _save_png(out / rel, a.rgb)
+        log.write({**a.provenance, "image": rel, "image_id": name, "slot": a.slot.key})
+
     log = _AttemptLog(out / f"attempts-{rank}.csv")
     try:
-        while todo:
-            batch, todo = todo[:generate.batch_size], todo[generate.batch_size:]
-            seeds = [slot_seed(generate.seed, s["slot"], s["attempt"]) for s in batch]
-            src_imgs, src_paths = None, [None] * len(batch)
-            if sources is not None:  # image-to-image: the source's style
-                picks = [_pick_source(sources, s["fst"], s["diagnosis"], seed) for s, seed in zip(batch, seeds)]
-                src_imgs = [p[1] for p in picks]
-                src_paths = [p[0] for p in picks]
-                styles = [p[2] for p in picks]
-            else:
-                styles = [style_mix.draw(s["fst"], s["diagnosis"], seed) for s, seed in zip(batch, seeds)]
-            prompts = [build_prompt(PromptFields(diagnosis=s["diagnosis"], fst=s["fst"], style=st))
-                       for s, st in zip(batch, styles)]
-            images = gen.generate(prompts, [s["fst"] for s in batch], seeds, sources=src_imgs)
-            n_images += len(images)
-            retry = []
-            for s, prompt, seed, rgb, src in zip(batch, prompts, seeds, images, src_paths):
-                g = gate_image(rgb, s["fst"], tolerance=generate.tolerance_for(s["fst"]))
-                asked = cond.tone_request(s["fst"], seed)
-                name = f"{s['slot']}-a{s['attempt']}.png"
-                rel = f"images/{name}" if g.accepted else f"rejected/{name}"
-                _save_png(out / rel, rgb)
-                log.write({
-                    "image": rel, "image_id": f"{s['slot']}-a{s['attempt']}", "slot": s["slot"],
-                    "diagnosis": s["diagnosis"], "malignant": malignant.get(s["diagnosis"], ""),
-                    "synthetic": True, "fst": s["fst"], "fst_source": "requested", "fst_requested": s["fst"],
-                    "ita_requested": "" if asked is None else f"{asked:.3f}",
-                    "ita_measured": "" if g.ita != g.ita else f"{g.ita:.3f}",
-                    "fst_measured": g.fst or "", "gate": "accepted" if g.accepted else "rejected",
-                    "attempt": s["attempt"], "prompt": prompt, "negative_prompt": generate.negative_prompt,
-                    "seed": seed, "base_model": str(cond.base_model), "base_model_sha256": base_sha,
-                    "conditioning": str(cond.path / "conditioning.json"), "conditioning_sha256": cond_sha,
-                    "scheduler": gen.scheduler_name, "steps": generate.steps, "guidance": gen.guidance,
-                    "strength": generate.strength if generate.mode == "image" else "",
-                    "source_image": src or "", "gate_reason": g.reason,
-                })
-                if not g.accepted and s["attempt"] < generate.max_attempts:
-                    retry.append(dict(s, attempt=s["attempt"] + 1))
-            todo = retry + todo
-            if progress:
-                progress(n_images)
+        run = generate_gated(todo, generator=gen, root=data_root, config=generate, scale=scale, prepare=prepare,
+                             on_attempt=keep, progress=(lambda r: progress(r.attempts)) if progress else None)
     finally:
         log.close()
-    return n_images
+    return run.attempts
 
 
 def _process_split() -> tuple[int, int]:
@@ -395,13 +358,10 @@ def _cell_malignant(frame: pd.DataFrame) -> dict:
     return m.to_dict()
 
 
-def _source_pool(frame: pd.DataFrame, root: Path, resolution: int) -> dict:
-    from fairskin.conditioning._train import _load_images
-
+def _source_pool(frame: pd.DataFrame) -> dict:
     f = frame[~frame["fst"].isna()].reset_index(drop=True)
-    imgs = _load_images(f, root, resolution)
     return {"fst": f["fst"].astype(int).to_numpy(), "diagnosis": f["diagnosis"].astype(str).to_numpy(),
-            "image": f["image"].astype(str).to_numpy(), "style": image_styles(f), "pixels": imgs}
+            "image": f["image"].astype(str).to_numpy(), "style": image_styles(f)}
 
 
 def _pick_source(pool: dict, fst: int, diagnosis: str, seed: int):
@@ -413,7 +373,7 @@ def _pick_source(pool: dict, fst: int, diagnosis: str, seed: int):
     if len(cand) == 0:
         raise InputError(f"--mode image: no real image lighter than type {fst} to re-tone; use --mode text")
     i = int(cand[np.random.default_rng(seed).integers(len(cand))])
-    return pool["image"][i], pool["pixels"][i], pool["style"][i]
+    return str(pool["image"][i]), pool["style"][i]
 
 
 def _write_manifests(out: Path, frame: pd.DataFrame, data_root: Path, attempts: pd.DataFrame):
@@ -453,13 +413,11 @@ def _write_manifests(out: Path, frame: pd.DataFrame, data_root: Path, attempts: 
     return manifest, metadata
 
 
-def _summary(plan: BalancePlan, attempts: pd.DataFrame, frame: pd.DataFrame, data_root: Path, out: Path, cond,
-             generate: GenerateConfig, images_per_second) -> dict:
+def _summary(plan: BalancePlan, attempts: pd.DataFrame, frame: pd.DataFrame, data_root: Path, out: Path, gen,
+             generate: GenerateConfig, scale, images_per_second) -> dict:
     """The ``fairskin.balance/1`` dict (docs/report-inputs.md) plus run figures."""
     import fairskin
-    from fairskin.label import get_scale
 
-    scale = get_scale()
     cells = []
     for c in plan.cells.itertuples(index=False):
         a = attempts[(attempts["fst_requested"] == str(c.fst)) & (attempts["diagnosis"] == str(c.diagnosis))] \
@@ -498,13 +456,11 @@ def _summary(plan: BalancePlan, attempts: pd.DataFrame, frame: pd.DataFrame, dat
         "target": {"rule": plan.target.text, "description":
                    f"{plan.target.text}; each skin type keeps its diagnosis mix; at most {plan.max_per_real:g} synthetic "
                    f"per real image in a cell"},
-        "gate": {"description": _gate_text(generate),
+        "gate": {"description": _gate_text(generate, scale),
                  "fst_tolerance": generate.tolerance, "max_attempts": generate.max_attempts},
-        "generator": {"base_model": str(cond.config["base_model"]), "base_model_sha256": cond.config.get("base_model_sha256"),
-                      "conditioning": str(cond.path), "conditioning_sha256": cond.sha256(),
-                      "method": cond.config["train"]["trained"], "mode": generate.mode, "steps": generate.steps,
-                      "guidance": generate.guidance, "seed": generate.seed,
-                      "schedule": cond.config["schedule"]},
+        "generator": {"name": generator_label(gen), **(gen.describe() if hasattr(gen, "describe") else
+                                                         {"base_model": str(getattr(gen, "name", ""))}),
+                      "seed": generate.seed},
         "cells": cells,
         "shares": shares,
         "counts": {"real": plan.n_real, "synthetic_accepted": n_syn, "final": n_final,
@@ -514,8 +470,8 @@ def _summary(plan: BalancePlan, attempts: pd.DataFrame, frame: pd.DataFrame, dat
     }
 
 
-def _gate_text(generate: GenerateConfig) -> str:
-    est = "the Fitzpatrick type measured by fairskin label's ITA estimator"
+def _gate_text(generate: GenerateConfig, scale) -> str:
+    est = f"the Fitzpatrick type measured by fairskin label's ITA estimator (scale {scale.name})"
     if generate.tolerance is None:
         return f"{est} must equal the requested type for V and VI, and be within one type of it otherwise"
     if generate.tolerance == 0:

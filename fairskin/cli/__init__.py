@@ -40,6 +40,7 @@ _COMMAND_MODULES = (
     "label",
     "balance",
     "train_conditioning",
+    "train_ddpm",
     "audit",
     "audit_synthetic",
     "train_classifier",

@@ -9,8 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from fairskin.balance._generate import GenerateConfig
-from fairskin.balance._plan import PlanConfig
+from fairskin.balance import DEFAULT_GENERATOR, GenerateConfig, PlanConfig
 from fairskin.cli import app, console
 
 _P = PlanConfig()
@@ -25,6 +24,9 @@ def balance(
     target: str = typer.Option(_P.target, "--target", help="'fst56=0.25' (share of V-VI), 'fst5=0.12,fst6=0.13' or 'uniform'."),
     max_per_real: float = typer.Option(_P.max_per_real, "--max-per-real", help="At most this many synthetic images per real image in a cell."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print and write the plan (OUT/plan.json, plan.csv), generate nothing."),
+    generator: str = typer.Option(DEFAULT_GENERATOR, "--generator", help="stable-diffusion (skin-tone-conditioned Stable Diffusion), ddpm (class-conditional DDPM per skin type x diagnosis), phantom (the demo's known-answer renderer), or your own class as module:Class (docs/generation.md)."),
+    generator_dir: Optional[Path] = typer.Option(None, "--generator-dir", help="Trained folder of a generator other than stable-diffusion (ddpm: from fairskin train-ddpm; default: train one into OUT/ddpm)."),
+    scale: Optional[str] = typer.Option(None, "--scale", help="ITA scale of the gate (default: the one --labels was written with; give the scale CSV when that one is not built in)."),
     conditioning: Optional[Path] = typer.Option(None, "--conditioning", help="Folder from fairskin train-conditioning (default: train one into OUT/conditioning)."),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="When training here: local diffusers folder or .safetensors (default: built-in tiny model)."),
     base_config: Optional[Path] = typer.Option(None, "--base-config", help="With a single .safetensors --base-model: a local diffusers folder with the configs of its architecture (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/; no weights needed)."),
@@ -51,22 +53,24 @@ def balance(
     skin type is the one asked for. A killed run resumes: run the same command again. Prompts name
     the photo style (dermoscopy or clinical) where DATA's manifest has a style column.
     """
-    from fairskin.balance._run import balance as run
-    from fairskin.conditioning._train import TrainConfig
+    from fairskin.balance import balance as run
+    from fairskin.conditioning import generator_entry
     from fairskin.errors import InputError
 
     if mode not in ("text", "image"):
         raise InputError(f"--mode must be text or image, got {mode!r}")
     gen = GenerateConfig(mode=mode, strength=strength, steps=steps, guidance=guidance, batch_size=batch_size,
                          tolerance=tolerance, max_attempts=max_attempts, seed=seed, mixed_precision=mixed_precision)
-    train = TrainConfig(steps=train_steps, max_minutes=train_minutes, seed=seed)
+    entry = generator_entry(generator)
+    train = entry.train_config(steps=train_steps, max_minutes=train_minutes, seed=seed) if entry.train_config else None
     done = {"n": 0}
 
     def progress(n):
         done["n"] = n
 
     result = run(data, out=out, labels=labels, target=target, max_per_real=max_per_real, conditioning=conditioning,
-                 base_model=base_model, base_config=base_config, train_config=train, generate=gen, dry_run=dry_run,
+                 base_model=base_model, base_config=base_config, train_config=train, generate=gen,
+                 generator=generator, generator_dir=generator_dir, scale=scale, dry_run=dry_run,
                  overwrite=overwrite, format=format, device=device, json_path=json_path, html=html, progress=progress)
     if not dry_run and not result.summary:  # another process of `accelerate launch`: rank 0 reports for all
         console.print(f"process {os.environ.get('RANK', '?')}: its share of the plan is done; process 0 writes the "

@@ -38,6 +38,14 @@ def experiment(
                                                   f"(default {_C.test_fst_source})."),
     conditioning: Optional[Path] = typer.Option(None, "--conditioning", help="Skin-tone conditioning (fairskin "
                                                 "train-conditioning) to generate synthetic images here."),
+    generator_name: Optional[str] = typer.Option(None, "--generator", help="Generator of the synthetic images made "
+                                                 "here: stable-diffusion (default, with --conditioning), ddpm (with "
+                                                 "--generator-dir), phantom, or your own module:Class "
+                                                 "(docs/generation.md)."),
+    generator_dir: Optional[Path] = typer.Option(None, "--generator-dir", help="Trained folder of a generator other "
+                                                 "than stable-diffusion (ddpm: fairskin train-ddpm)."),
+    out: Path = typer.Option(Path("fairskin-experiment"), "--out", help="Output folder (resumable)."),
+    arms: Optional[str] = typer.Option(None, "--arms", help=f"Comma-separated arms or 'all': {', '.join(ARMS)} "
     out: Path = typer.Option(Path("fairskin-experiment"), "--out", help="Output folder (resumable)."),
     arms: Optional[str] = typer.Option(None, "--arms", help=f"Comma-separated arms or 'all': {', '.join(ARMS)} "
                                        f"(default: {','.join(_C.arms)}; demo: real,mixed)."),
@@ -76,8 +84,9 @@ def experiment(
                                    "existing --html report."),
     html: Optional[Path] = typer.Option(None, "--html", help="HTML report (plus its JSON beside it)."),
     demo_generator: str = typer.Option("tiny-sd", "--demo-generator", help="Built-in demo only: tiny-sd (train the "
-                                       "built-in tiny Stable Diffusion on the training split, a few CPU minutes) or "
-                                       "phantom (the demo's own renderer: a perfect-generator stand-in, a ceiling)."),
+                                       "built-in tiny Stable Diffusion on the training split, a few CPU minutes), ddpm "
+                                       "(train the class-conditional DDPM likewise) or phantom (the demo's own "
+                                       "renderer: a perfect-generator stand-in, a ceiling)."),
 ) -> None:
     """Does synthetic augmentation close the skin-tone gap? Train, audit on held-out data, decide."""
     options = dict(locals())
@@ -86,12 +95,14 @@ def experiment(
     from fairskin.experiment import DemoSetup, ExperimentInputs, resolve_settings, run_experiment
     from fairskin.outputs import claim_outputs
 
-    if demo_generator not in ("tiny-sd", "phantom"):
-        raise typer.BadParameter(f"expected tiny-sd or phantom, got {demo_generator!r}", param_hint="--demo-generator")
+    if demo_generator not in ("tiny-sd", "ddpm", "phantom"):
+        raise typer.BadParameter(f"expected tiny-sd, ddpm or phantom, got {demo_generator!r}",
+                                 param_hint="--demo-generator")
     demo = replace(DemoSetup(), generator=demo_generator)
     settings = {f.name: options[f.name] for f in fields(ExperimentConfig)}  # every setting is an option
     settings["arms"] = arms.split(",") if arms else None
-    inputs, cfg = resolve_settings(ExperimentInputs(real, synthetic, test, test_labels, conditioning), config=config,
+    inputs, cfg = resolve_settings(ExperimentInputs(real, synthetic, test, test_labels, conditioning, generator_name,
+                                                    generator_dir), config=config,
                                    demo=demo, **settings)
     reports = {}
     if html is not None:
@@ -100,7 +111,8 @@ def experiment(
         reports = report_outputs(html)
     with claim_outputs({} if dry_run else reports, overwrite=overwrite):  # checked before anything runs
         res = run_experiment(inputs.real, out=out, synthetic=inputs.synthetic, test=inputs.test,
-                             test_labels=inputs.test_labels, conditioning=inputs.conditioning, config=cfg,
+                             test_labels=inputs.test_labels, conditioning=inputs.conditioning,
+                             generator_name=inputs.generator, generator_dir=inputs.generator_dir, config=cfg,
                              dry_run=dry_run, overwrite=overwrite, demo=demo,
                              progress=lambda m: console.print(m, highlight=False))
         _report(res, html)

@@ -8,8 +8,7 @@ from typing import Optional
 import typer
 
 from fairskin.cli import app, console
-from fairskin.conditioning._prompts import FST_TOKENS
-from fairskin.conditioning._train import TrainConfig
+from fairskin.conditioning import FST_TOKENS, TrainConfig
 
 _T = TrainConfig()
 

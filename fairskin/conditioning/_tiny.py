@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fairskin.conditioning._prompts import NEGATIVE_PROMPT, PROMPT_WORDS
-from fairskin.data._phantoms import DEMO_DIAGNOSES
+from fairskin.data import DEMO_DIAGNOSES
 
 __all__ = ["TinyModelConfig", "build_tiny_components", "tiny_tokenizer"]
 

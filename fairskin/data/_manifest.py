@@ -63,7 +63,11 @@ SYNTHETIC_COLUMNS: dict[str, tuple[str, str]] = {
     "steps": ("Int64", "inference steps"),
     "guidance": ("Float64", "classifier-free guidance scale"),
     "strength": ("Float64", "image-to-image strength (empty for text-to-image)"),
-    "source_image": ("string", "image-to-image source (path relative to the real data root)"),
+    "source_image": ("string", "image-to-image source, or the real image the request was made from (path "
+                               "relative to the real data root)"),
+    "generator": ("string", "generator that made the image: a registered name (stable-diffusion, ddpm, phantom) "
+                            "or a user's module:Class"),
+    "request": ("string", "why the image was asked for (e.g. 'hard-case round 1'); empty in fairskin balance"),
 }
 
 def fst_to_group(fst) -> object:

@@ -27,6 +27,7 @@ from fairskin.experiment._generate import (
     GenerationRequest,
     ImageGenerator,
     PhantomGenerator,
+    experiment_generator,
     generate_synthetic,
 )
 from fairskin.experiment._result import DataSummary, ExperimentResult
@@ -38,7 +39,8 @@ from fairskin.experiment._synthetic import SyntheticImages, plan_requests
 __all__ = [
     "ARMS", "Arm", "ArmContext", "ArmVariant", "BASELINE", "CI_METHOD", "ConditionedImageGenerator", "DataSummary",
     "DemoSetup", "ExperimentConfig", "ExperimentInputs", "ExperimentResult", "GenerationRequest", "ImageGenerator",
-    "PhantomGenerator", "Run", "SyntheticImages", "VARIANTS", "arm_statistics", "generate_synthetic",
+    "PhantomGenerator", "Run", "SyntheticImages", "VARIANTS", "arm_statistics",
+    "experiment_generator", "generate_synthetic",
     "load_config_file", "plan_requests", "plan_runs", "register_arm", "register_variant", "resolve_settings",
     "run_experiment", "select_ratio", "split_real",
 ]

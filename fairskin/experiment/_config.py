@@ -94,7 +94,7 @@ class DemoSetup:
     patience: int = 3
     batch_size: int = 32
     n_boot: int = 1000
-    generator: Literal["tiny-sd", "phantom"] = "tiny-sd"
+    generator: Literal["tiny-sd", "phantom", "ddpm"] = "tiny-sd"  # ddpm: the class-conditional DDPM, trained likewise
     generator_minutes: float = 7.0
     generator_vae_steps: int | None = None  # None: train-conditioning's default
 
@@ -105,7 +105,7 @@ class DemoSetup:
 
 
 #: the data inputs a config file may name besides the settings
-INPUT_KEYS = ("real", "synthetic", "test", "test_labels", "conditioning")
+INPUT_KEYS = ("real", "synthetic", "test", "test_labels", "conditioning", "generator", "generator_dir")
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,9 @@ class ExperimentInputs:
     test: str | Path | None = None
     test_labels: str | Path | None = None
     conditioning: str | Path | None = None
+    #: a name in the generator registry of :mod:`fairskin.conditioning` (None: stable-diffusion)
+    generator: str | None = None
+    generator_dir: str | Path | None = None  # its trained folder (ddpm, a user's generator)
 
     @property
     def is_demo(self) -> bool:

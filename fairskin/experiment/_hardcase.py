@@ -36,7 +36,7 @@ __all__ = ["hard_case_loop"]
 
 def _requests_from(rows: list[dict], n: int, tag: str, rng: np.random.Generator | None = None):
     from fairskin.conditioning import style_of
-    from fairskin.experiment._generate import GenerationRequest
+    from fairskin.conditioning import GenerationRequest
 
     reqs = []
     for i in range(n):
@@ -58,7 +58,7 @@ def _requests_from(rows: list[dict], n: int, tag: str, rng: np.random.Generator 
 def hard_case_loop(*, out: Path, cfg, train_df: pd.DataFrame, test_df: pd.DataFrame, test_frame: pd.DataFrame,
                    syn_df, generator, say) -> dict:
     from fairskin.audits.classifier import default_criteria
-    from fairskin.experiment._generate import generate_synthetic
+    from fairskin.balance import generate_synthetic
     from fairskin.experiment._stats import arm_statistics
     from fairskin.train import train_classifier
 

@@ -62,6 +62,8 @@ def run_experiment(
     test=None,
     test_labels: str | Path | None = None,
     conditioning: str | Path | None = None,
+    generator_name: str | None = None,
+    generator_dir: str | Path | None = None,
     config: ExperimentConfig | str | Path | None = None,
     dry_run: bool = False,
     overwrite: bool = False,
@@ -81,7 +83,8 @@ def run_experiment(
     With no ``real``, ``synthetic`` or ``test`` (and no config file naming them) it runs the built-in
     demo (:class:`DemoSetup`). ``synthetic`` is a manifest of synthetic images (``fairskin balance``'s
     ``manifest.csv``); without it, images are generated here with the skin-tone ``conditioning`` of
-    ``fairskin train-conditioning`` (image-to-image from the training split's dark-skin malignant
+    ``fairskin train-conditioning``, or the generator ``generator_name`` of the registry of
+    :mod:`fairskin.conditioning` with its trained folder ``generator_dir`` (image-to-image from the training split's dark-skin malignant
     images, through the ITA gate).
 
     The test set's skin types are its human labels, or (``test_labels``: ``fairskin label``'s labels.csv
@@ -95,7 +98,8 @@ def run_experiment(
     t_start = time.perf_counter()
     out = Path(out)
     # ---- 1. settings ---------------------------------------------------------------------------------
-    inputs, cfg = resolve_settings(ExperimentInputs(real, synthetic, test, test_labels, conditioning),
+    inputs, cfg = resolve_settings(ExperimentInputs(real, synthetic, test, test_labels, conditioning, generator_name,
+                                                    generator_dir),
                                    config=config, demo=demo, **settings)
     arms = expand_arms(cfg.arms, cfg)
     cfg.check()

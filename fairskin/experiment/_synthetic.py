@@ -97,17 +97,16 @@ def pick_generator(inputs: ExperimentInputs, cfg: ExperimentConfig, *, demo: Dem
             from fairskin.experiment._generate import PhantomGenerator
 
             return PhantomGenerator(size=demo.size)
-        if demo.generator != "tiny-sd":
-            raise InputError(f"generator: expected 'tiny-sd' or 'phantom', got {demo.generator!r}")
+        if demo.generator not in ("tiny-sd", "ddpm"):
+            raise InputError(f"generator: expected 'tiny-sd', 'ddpm' or 'phantom', got {demo.generator!r}")
         return None
     if inputs.synthetic is None and needs_synthetic:
-        if inputs.conditioning is None:
-            raise InputError(f"synthetic: arms {', '.join(a for a in arms if a != BASELINE)} need synthetic "
-                             "images: give --synthetic MANIFEST (fairskin balance's manifest.csv) or --conditioning "
-                             "DIR (fairskin train-conditioning) to generate them here")
-        from fairskin.experiment._generate import ConditionedImageGenerator
+        from fairskin.experiment._generate import experiment_generator
 
-        return ConditionedImageGenerator(inputs.conditioning, device=None if cfg.device == "auto" else cfg.device)
+        return experiment_generator(inputs.generator or "stable-diffusion", conditioning=inputs.conditioning,
+                                    generator_dir=inputs.generator_dir,
+                                    device=None if cfg.device == "auto" else cfg.device,
+                                    arms=", ".join(a for a in arms if a != BASELINE))
     return None
 
 
@@ -147,10 +146,11 @@ def _generated(data: PreparedData, cfg: ExperimentConfig, *, generator, out: Pat
     syn_dir = out / "synthetic"
     manifest_csv = syn_dir / "manifest.csv"
     reqs, plan = plan_requests(data.train_split)
-    if manifest_csv.is_file() and json.loads((syn_dir / "plan.json").read_text()).get("plan") == plan:
+    made = json.loads((syn_dir / "plan.json").read_text()) if manifest_csv.is_file() else {}
+    if made.get("plan") == plan and made.get("generator") == generator.name:  # same plan, same generator
         syn_df = read_manifest(manifest_csv, arg="synthetic")
         say(f"synthetic: reusing {len(syn_df)} images in {syn_dir}")
-        return syn_df, json.loads((syn_dir / "plan.json").read_text())
+        return syn_df, made
     from fairskin.experiment._generate import generate_synthetic
 
     say(f"synthetic: generating {len(reqs)} malignant {plan['group']} images with {generator.name} "
@@ -169,6 +169,12 @@ def _generated(data: PreparedData, cfg: ExperimentConfig, *, generator, out: Pat
 def synthetic_images(inputs: ExperimentInputs, data: PreparedData, cfg: ExperimentConfig, *, generator,
                      demo: DemoSetup, arms, needs_synthetic: bool, out: Path, say) -> tuple[SyntheticImages, Any]:
     """Step "synthetic": the images (and the generator, which the hard-case loop reuses)."""
+    if inputs.is_demo and generator is None and needs_synthetic and inputs.synthetic is None \
+            and demo.generator == "ddpm":
+        from fairskin.experiment._generate import demo_ddpm
+
+        generator = demo_ddpm(out / "ddpm", data.train_split, minutes=demo.generator_minutes, seed=demo.seed,
+                              device=None if cfg.device == "auto" else cfg.device, say=say)
     if inputs.is_demo and generator is None and needs_synthetic and inputs.synthetic is None:
         generator = _demo_generator(out / "conditioning", data.train_split, demo, cfg, say)
     if not needs_synthetic:
@@ -188,6 +194,10 @@ def synthetic_images(inputs: ExperimentInputs, data: PreparedData, cfg: Experime
                         f"{demo.generator_minutes:g} CPU minutes from scratch on the training split): "
                         "real generated images through the ITA gate, but from a toy model; a full "
                         "Stable Diffusion fine-tuned on real photographs is what a study would use")
+        if inputs.is_demo and demo.generator == "ddpm":
+            syn.note = (f"synthetic images come from a class-conditional DDPM (trained {demo.generator_minutes:g} "
+                        "CPU minutes from scratch on the training split, one class per skin type x diagnosis) "
+                        "through the ITA gate: a toy model")
         if generator.name == "phantom-renderer":
             syn.note = ("synthetic images are new phantoms from the demo data's own renderer, NOT Stable "
                         "Diffusion: a perfect-generator stand-in with a known answer; the effect "

@@ -46,14 +46,13 @@ def test_slot_seed_is_stable():
 
 
 def test_image_does_not_depend_on_batch(tiny_conditioning):
-    from fairskin.balance import ConditionedGenerator
-    from fairskin.conditioning import Conditioning
+    from fairskin.conditioning import Conditioning, StableDiffusionGenerator
 
     cond = Conditioning.load(tiny_conditioning)
-    g1 = ConditionedGenerator(cond, config=GenerateConfig(steps=2, batch_size=1))
-    g3 = ConditionedGenerator(cond, config=GenerateConfig(steps=2, batch_size=3))
+    g1 = StableDiffusionGenerator(cond, config=GenerateConfig(steps=2, batch_size=1).sampling)
+    g3 = StableDiffusionGenerator(cond, config=GenerateConfig(steps=2, batch_size=3).sampling)
     prompts, fst, seeds = ["a photo on <fst-5> skin"] * 3, [5, 6, 5], [11, 12, 13]
-    a, b = g1.generate(prompts, fst, seeds), g3.generate(prompts, fst, seeds)
+    a, b = g1.generate_prompts(prompts, fst, seeds), g3.generate_prompts(prompts, fst, seeds)
     assert all(np.abs(x.astype(int) - y.astype(int)).max() <= 1 for x, y in zip(a, b))
     assert np.abs(a[0].astype(int) - a[2].astype(int)).max() > 0  # different seeds, different images
 

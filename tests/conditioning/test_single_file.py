@@ -250,7 +250,7 @@ def test_weights_that_do_not_fit_the_configs(tiny_sd, tmp_path, hub_cache):
 
 
 def test_cli_trains_on_a_single_file_and_generation_reloads_it(tiny_sd, small_demo, small_labels, tmp_path, hub_cache):
-    from fairskin.balance._generate import ConditionedGenerator, GenerateConfig
+    from fairskin.conditioning import SamplingConfig, StableDiffusionGenerator
     from fairskin.cli import main
 
     file, folder, _ = tiny_sd
@@ -265,8 +265,8 @@ def test_cli_trains_on_a_single_file_and_generation_reloads_it(tiny_sd, small_de
     assert cfg["base_config_sha256"] == sha256_files(base_config_files(folder))
     cond = Conditioning.load(out)
     assert cond.base_model == file.resolve() and cond.base_config == folder.resolve()
-    gen = ConditionedGenerator(cond, config=GenerateConfig(steps=2, batch_size=2), device="cpu")
-    images = gen.generate(["a dermoscopy photo of melanoma on <fst-5> skin"] * 2, [5, 5], [0, 0])
+    gen = StableDiffusionGenerator(cond, config=SamplingConfig(steps=2, batch_size=2), device="cpu")
+    images = gen.generate_prompts(["a dermoscopy photo of melanoma on <fst-5> skin"] * 2, [5, 5], [0, 0])
     assert len(images) == 2 and images[0].shape == (32, 32, 3)
     np.testing.assert_array_equal(images[0], images[1])  # same seed, same image
 
