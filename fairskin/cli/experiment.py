@@ -46,8 +46,6 @@ def experiment(
                                                  "than stable-diffusion (ddpm: fairskin train-ddpm)."),
     out: Path = typer.Option(Path("fairskin-experiment"), "--out", help="Output folder (resumable)."),
     arms: Optional[str] = typer.Option(None, "--arms", help=f"Comma-separated arms or 'all': {', '.join(ARMS)} "
-    out: Path = typer.Option(Path("fairskin-experiment"), "--out", help="Output folder (resumable)."),
-    arms: Optional[str] = typer.Option(None, "--arms", help=f"Comma-separated arms or 'all': {', '.join(ARMS)} "
                                        f"(default: {','.join(_C.arms)}; demo: real,mixed)."),
     seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help=f"Seeds per arm (default {_C.seeds})."),
     arch: Optional[str] = typer.Option(None, "--arch", help=f"timm architecture (default {_C.arch})."),
