@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fairskin.data._phantoms import DemoConfig, write_demo_dataset
+from fairskin.data import DemoConfig, write_demo_dataset
 from fairskin.errors import InputError
 
 __all__ = ["DemoRun", "run_demo"]

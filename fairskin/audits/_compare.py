@@ -18,6 +18,7 @@ import numpy as np
 from fairskin.audits._bootstrap import bootstrap_p_value, holm
 from fairskin.audits._intervals import percentile
 from fairskin.audits._registry import METRICS
+from fairskin.skintone import ROMAN
 from fairskin.errors import InputError
 
 __all__ = ["Criterion", "COMPARE_METRICS", "make_criteria", "default_criteria", "check_metric", "comparison",
@@ -71,7 +72,7 @@ def default_criteria(group_level: Literal["type", "group"], *, min_gain: float =
     """The augmentation literature's criteria: AUROC on FST V-VI up by >= 10% relative and no
     group within FST I-III down by more than 2% relative (types I, II, III; or groups I-II and
     III-IV when only groups are known)."""
-    drop = ("I", "II", "III") if group_level == "type" else ("I-II", "III-IV")
+    drop = ROMAN[:3] if group_level == "type" else ("I-II", "III-IV")  # types I-III
     return make_criteria(gain_groups=("V-VI",), drop_groups=drop, min_gain=min_gain, max_drop=max_drop)
 
 

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from fairskin.audits._synthetic_config import ExtractorName
-from fairskin.data._images import ImageLoadError, load_rgb
+from fairskin.data import ImageLoadError, load_rgb
 from fairskin.errors import InputError, MissingDependencyError
 from fairskin.weights import UnsafeWeightsError, file_sha256, load_weights, weights_only_loads
 

@@ -25,7 +25,7 @@ from fairskin.outputs import claim_outputs, write_csv
 
 __all__ = ["audit", "audit_model", "read_labels_csv"]
 
-def _skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source: str, arg: str = "labels",
+def read_skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source: str, arg: str = "labels",
                 source_arg: str = "fst_source", data: str = "data set", data_hint: str = "DATA"
                 ) -> tuple[list[object], list[str], str, str]:
     """-> (fst value per row or None, reason when None, source, detail). Errors name ``arg`` (the
@@ -185,7 +185,7 @@ def audit(
             manifest = read_dataset(data, format=data_format)
             data_info = {"root": str(Path(data).resolve()), "format": manifest.attrs.get("format"),
                          "n_rows": len(manifest)}
-            fst_vals, fst_why, fst_src, fst_detail = _skin_types(manifest, labels=labels, fst_source=fst_source)
+            fst_vals, fst_why, fst_src, fst_detail = read_skin_types(manifest, labels=labels, fst_source=fst_source)
             if positive_class is not None:
                 dx = manifest["diagnosis"].astype("string").str.strip().str.lower()
                 label = (dx == positive_class.strip().lower()).astype("boolean").where(dx.notna() & (dx != ""))

@@ -45,7 +45,7 @@ from fairskin.audits._models import LoadedModel, Preprocess, choose_device, load
 from fairskin.audits._predictions import CLUSTER_COLUMNS, PREDICTION_COLUMNS, clean_predictions
 from fairskin.audits._registry import GAPS, GROUP_METRICS, Gap, GroupMetric, gap_terms, gap_value
 from fairskin.audits._result import DEFAULTS, SCHEMA, AuditConfig, AuditResult
-from fairskin.audits._run import audit, audit_model, read_labels_csv
+from fairskin.audits._run import audit, audit_model, read_labels_csv, read_skin_types
 from fairskin.audits._simulation import (
     Design,
     calibration_confusion,
@@ -65,6 +65,6 @@ __all__ = [
     "cluster_counts", "compare_audits", "default_criteria", "delong_test", "extremum", "extremum_bounds",
     "extremum_noise", "gap_terms", "gap_value",
     "holm", "judge", "gap_reading", "verdict_title", "CORRECTED_METRICS", "LabelConfusion", "read_label_confusion", "judge_criterion", "load_model", "logit_delong", "make_criteria", "mover_difference",
-    "parse_fst", "percentile_ci", "point_metrics", "predict", "read_labels_csv", "stratified_counts",
+    "parse_fst", "percentile_ci", "point_metrics", "predict", "read_labels_csv", "read_skin_types", "stratified_counts",
     "weighted_metrics", "wilson",
 ]

@@ -15,7 +15,7 @@ from fairskin.errors import InputError, MissingDependencyError
 _EXTRACTORS = ("inception", "classifier", "hf", "colour-texture")
 
 
-from fairskin.audits._synthetic_config import SyntheticAuditConfig
+from fairskin.audits.synthetic import SyntheticAuditConfig
 
 _D = SyntheticAuditConfig()
 
@@ -49,7 +49,7 @@ def audit_synthetic_command(
     """Audit synthetic images per skin type x diagnosis against the real images of the same cell."""
     from dataclasses import replace
 
-    from fairskin.audits._synthetic import audit_synthetic
+    from fairskin.audits.synthetic import audit_synthetic
 
     if embedding not in ("pca", "tsne"):
         raise InputError(f"--embedding: expected 'pca' or 'tsne', got {embedding!r}")

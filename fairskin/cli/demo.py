@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from fairskin.cli import app, console
-from fairskin.data._phantoms import DemoConfig, write_demo_dataset
+from fairskin.data import DemoConfig, write_demo_dataset
 
 _D = DemoConfig()
 

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from fairskin.cli import app, console
-from fairskin.train._train import ARCHS, TINY_ARCH, TrainConfig
+from fairskin.train import ARCHS, TINY_ARCH, TrainConfig
 
 _C = TrainConfig()
 

@@ -89,13 +89,13 @@ def group_counts(df: pd.DataFrame, *, y: np.ndarray | None = None, g: np.ndarray
 
 def _test_skin_types(test_df: pd.DataFrame, *, labels: str | Path | None, fst_source: str
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict], dict]:
-    """The skin type of each test row, read as ``fairskin audit`` reads them (its ``_skin_types``):
+    """The skin type of each test row, read as ``fairskin audit`` reads them (:func:`fairskin.audits.classifier.read_skin_types`):
     the human labels, or the ITA estimates of ``labels`` (``fairskin label``'s labels.csv).
 
     Returns (type 1-6 or 0, group or '', usable, skipped rows ``{image, status, reason}``, the record
     kept in experiment.json). A row without a usable image or a skin type is skipped and listed with
     its reason, never dropped silently."""
-    from fairskin.audits._run import _skin_types, read_labels_csv
+    from fairskin.audits.classifier import read_labels_csv, read_skin_types
     from fairskin.audits.classifier import parse_fst
 
     images = test_df["image"].astype(str).to_numpy()
@@ -106,7 +106,7 @@ def _test_skin_types(test_df: pd.DataFrame, *, labels: str | Path | None, fst_so
                          "(--test-labels)")
     human = pd.DataFrame({"image": images, "fst_human": pd.Series(t, dtype="Int64").where(t > 0),
                           "fst_group_human": pd.Series(g, dtype="string").replace("", pd.NA)})
-    vals, why, source, detail = _skin_types(human, labels=labels, fst_source=fst_source, arg="test_labels",
+    vals, why, source, detail = read_skin_types(human, labels=labels, fst_source=fst_source, arg="test_labels",
                                             source_arg="test_fst_source", data="test set", data_hint="TEST")
     record: dict[str, Any] = {"source": source, "detail": detail, "fst_source": fst_source,
                               "labels": None if source == "human" else str(labels)}

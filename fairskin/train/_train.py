@@ -263,7 +263,7 @@ def train_classifier(
     import torch
     from torch.utils.data import DataLoader, WeightedRandomSampler
 
-    from fairskin.audits._models import choose_device
+    from fairskin.audits.classifier import choose_device
     from fairskin.audits.classifier import point_metrics
 
     t0 = time.perf_counter()
