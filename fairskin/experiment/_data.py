@@ -17,20 +17,15 @@ from fairskin.errors import InputError
 from fairskin.experiment._config import DemoSetup, ExperimentConfig, ExperimentInputs
 from fairskin.outputs import write_csv
 from fairskin.skintone import FST_GROUPS
+from fairskin.label import estimated_types_caution
 from fairskin.train import is_synthetic, labels_of, read_manifest, split_manifest
 
 __all__ = ["ESTIMATED_CAUTION", "PreparedData", "exact_type", "fst_groups", "group_counts", "prepare_data",
            "split_real"]
 
-#: shown wherever the test set's skin types are estimated (figures: docs/label.md and
-#: ../shared/data/reference/README.md)
-ESTIMATED_CAUTION = (
-    "The test set's skin types are estimated from ITA, not given by dermatologists, and carry the estimator's "
-    "error: exact-type agreement with dermatologists' labels is low (15-19% on the PAD-UFES-20 sample, 25% with "
-    "cut-points calibrated on its own labels); agreement within one (adjacent) type is what the estimator "
-    "supports (52-56% there, 73% calibrated; 45.8-53.0% reported on "
-    "Fitzpatrick17k by Groh et al. 2021). A difference between neighbouring types may be labelling error; the "
-    "groups I-II, III-IV and V-VI are the safer reading.")
+#: shown wherever the test set's skin types are estimated (figures: fairskin.label.PAD_AGREEMENT,
+#: docs/label.md)
+ESTIMATED_CAUTION = estimated_types_caution()
 
 
 @dataclass

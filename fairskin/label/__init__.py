@@ -31,7 +31,10 @@ from fairskin.skintone import (
     srgb_to_lab,
 )
 
+from fairskin.label._published import GROH_WITHIN_ONE, PAD_AGREEMENT, estimated_types_caution
+
 __all__ = [
+    "GROH_WITHIN_ONE", "PAD_AGREEMENT", "estimated_types_caution",
     "DEFAULT_SCALE", "LABEL_COLUMNS", "ItaEstimate", "LabelResult", "ItaScale", "LabelConfig", "LesionMasks",
     "SkinMask",
     "estimate_image", "estimate_rgb", "get_scale", "healthy_skin_mask", "ita_degrees", "label_dataset",
