@@ -82,6 +82,10 @@ def metric_interval(eng, model: str, key, metric: str) -> tuple[float | None, fl
             return (*iv.logit_bootstrap(value, samples, level=level), "logit_bootstrap")
         auc, var = eng.delong[model][key]
         return (*iv.logit_delong(auc, var, c["positives"], c["negatives"], level=level), "logit_delong")
+    if method == "logit_auprc":
+        if eng.clustered:  # positives are not independent: the cluster bootstrap's SD alone
+            return (*iv.logit_bootstrap(value, samples, level=level), "logit_bootstrap")
+        return (*iv.logit_auprc(value, samples, c["positives"], level=level), "logit_auprc")
     if method == "logit_bootstrap":
         return (*iv.logit_bootstrap(value, samples, level=level), "logit_bootstrap")
     if method == "extremum":  # the ECE: sum over bins of |gap|, each |g| = max(g, -g)

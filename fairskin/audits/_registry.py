@@ -42,7 +42,7 @@ GROUP_METRICS: dict[str, GroupMetric] = {m.name: m for m in (
     GroupMetric("auroc", "AUROC", "area under the ROC curve (Mann-Whitney U / (P N), ties count 1/2)",
                 "logit_delong", reference="sklearn.metrics.roc_auc_score"),
     GroupMetric("auprc", "AUPRC", "average precision (step-wise area under the precision-recall curve)",
-                "logit_bootstrap", reference="sklearn.metrics.average_precision_score"),
+                "logit_auprc", reference="sklearn.metrics.average_precision_score"),
     GroupMetric("sensitivity", "sensitivity", "TP / (TP + FN): malignant lesions flagged (true positive rate, "
                 "recall)", "wilson", ("tp", "positives"), "sklearn.metrics.recall_score"),
     GroupMetric("specificity", "specificity", "TN / (TN + FP): benign lesions passed (1 - false positive rate)",

@@ -10,9 +10,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from fairskin.balance import ConditionedGenerator, GenerateConfig  # noqa: E402
 from fairskin.conditioning import (  # noqa: E402
-    Conditioning, PromptFields, StyleMix, TrainConfig, build_prompt, labelled_manifest, train_conditioning,
+    Conditioning, PromptFields, SamplingConfig, StableDiffusionGenerator, StyleMix, TrainConfig, build_prompt,
+    labelled_manifest, train_conditioning,
 )
 from fairskin.data import DemoConfig, write_demo_dataset  # noqa: E402
 from fairskin.label import estimate_rgb  # noqa: E402
@@ -27,7 +27,7 @@ MARGIN = 0.30
 
 
 def _measured_types(gen, prompts, fst, seeds) -> np.ndarray:
-    return np.array([estimate_rgb(im).fst or 0 for im in gen.generate(prompts, fst, seeds)])
+    return np.array([estimate_rgb(im).fst or 0 for im in gen.generate_prompts(prompts, fst, seeds)])
 
 
 @pytest.mark.slow
@@ -45,7 +45,7 @@ def test_trained_conditioning_makes_the_requested_dark_types(tmp_path):
     write_demo_dataset(data, DemoConfig(n=300, size=64, seed=0))
     frame = labelled_manifest(data)
     train_conditioning(frame, out=tmp_path / "cond", config=SHORT)
-    gen = ConditionedGenerator(Conditioning.load(tmp_path / "cond"), config=GenerateConfig(batch_size=16))
+    gen = StableDiffusionGenerator(Conditioning.load(tmp_path / "cond"), config=SamplingConfig(batch_size=16))
     assert gen.config.steps == 25  # balance's default sampler
 
     mix = StyleMix(frame)

@@ -27,11 +27,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def big_demo(tmp_path_factory) -> Path:
-    """300 phantoms: labelling them takes a few seconds, long enough to interrupt."""
+    """400 phantoms of 192 px: labelling them takes several seconds, long enough to interrupt."""
     from fairskin.data import DemoConfig, write_demo_dataset
 
     root = tmp_path_factory.mktemp("big-demo")
-    write_demo_dataset(root, DemoConfig(n=300, size=128, seed=5))
+    write_demo_dataset(root, DemoConfig(n=400, size=192, seed=5))
     return root
 
 
@@ -55,7 +55,8 @@ def test_interrupt_exits_non_zero_saying_what_was_kept_and_a_rerun_finishes(big_
     out = tmp_path / "labels.csv"
     p = _cli("label", str(big_demo), "--out", str(out), "-q")
     _wait_for(out.with_name("labels.csv.partial.json"))
-    time.sleep(0.5)
+    time.sleep(0.1)
+    assert p.poll() is None, "the run finished before it could be interrupted: give it more images"
     p.send_signal(sig)
     _, err = p.communicate(timeout=60)
     assert p.returncode == code, err
