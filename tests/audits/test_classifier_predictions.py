@@ -236,7 +236,7 @@ def test_json_follows_docs_schema(tmp_path):
                                   "f1", "ece", "selection_rate"]
     assert list(g["metrics"]["auroc"]) == ["value", "ci_low", "ci_high", "ci_method", "flags", "reason"]
     assert {k: v["ci_method"] for k, v in g["metrics"].items()} == {
-        "auroc": "logit_delong", "auprc": "logit_bootstrap", "sensitivity": "wilson", "specificity": "wilson",
+        "auroc": "logit_delong", "auprc": "logit_auprc", "sensitivity": "wilson", "specificity": "wilson",
         "ppv": "wilson", "npv": "wilson", "balanced_accuracy": "mover", "f1": "logit_bootstrap", "ece": "extremum",
         "selection_rate": "wilson"}
     assert set(d["meta"]["ci_methods"]) >= {v["ci_method"] for v in g["metrics"].values()}

@@ -27,11 +27,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def big_demo(tmp_path_factory) -> Path:
-    """400 phantoms of 192 px: labelling them takes several seconds, long enough to interrupt."""
+    """300 phantoms: labelling them takes a few seconds, long enough to interrupt."""
     from fairskin.data import DemoConfig, write_demo_dataset
 
     root = tmp_path_factory.mktemp("big-demo")
-    write_demo_dataset(root, DemoConfig(n=400, size=192, seed=5))
+    write_demo_dataset(root, DemoConfig(n=300, size=128, seed=5))
     return root
 
 
