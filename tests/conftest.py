@@ -8,6 +8,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TORCH_HOME", os.path.join(os.path.dirname(__file__), ".torch-home-unused"))
+# Each pytest-xdist worker (xdist sets the count before this file loads) gets its share of the cores
+# for OpenMP (torch, OpenCV): with two workers of two threads on two cores the spinning threads
+# made the two long training tests 6-8x slower in CI (demo 3,018 s there, 116 s alone); one thread
+# each ran two demos side by side in 139 s. Subprocesses (the CLI tests) inherit it.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _WORKERS)))
 
 import re  # noqa: E402
 from pathlib import Path  # noqa: E402

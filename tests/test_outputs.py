@@ -108,17 +108,49 @@ def test_folders_and_unwritable_places_are_refused_before_the_run(tmp_path):
             pass
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
-def test_a_read_only_folder_is_refused_before_the_run(tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
+def _refusal_of_a_read_only_folder(ro):
     try:
-        with pytest.raises(InputError, match=r"^--json: cannot write into .*ro \(Permission denied\)"):
-            with claim_outputs({"--json": ro / "x.json"}, overwrite=True):
-                pass
-    finally:
-        ro.chmod(0o700)
+        with claim_outputs({"--json": ro / "x.json"}, overwrite=True):
+            return "the run started"
+    except InputError as e:
+        return str(e)
+
+
+def test_a_read_only_folder_is_refused_before_the_run(tmp_path):
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        try:
+            msg = _refusal_of_a_read_only_folder(ro)
+        finally:
+            ro.chmod(0o700)
+    else:
+        # root may write anywhere: the check runs in a forked child that has dropped to the unprivileged "nobody",
+        # in a folder root owns that everyone may read and enter
+        import tempfile
+
+        top = Path(tempfile.mkdtemp(prefix="fairskin-ro-"))
+        top.chmod(0o755)
+        ro = top / "ro"
+        ro.mkdir(mode=0o755)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            try:
+                os.close(read)
+                os.setgid(65534)
+                os.setuid(65534)
+                os.write(write, _refusal_of_a_read_only_folder(ro).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as f:
+            msg = f.read()
+        os.waitpid(pid, 0)
+        ro.rmdir()
+        top.rmdir()
+    assert re.match(r"^--json: cannot write into .*ro \(Permission denied\)", msg), msg
 
 
 def test_missing_folders_are_made_and_removed_again_when_nothing_was_written(tmp_path):
