@@ -32,6 +32,7 @@ from fairskin.audits._predictions import clean_predictions, read_predictions_csv
 from fairskin.audits._registry import GROUP_METRICS, P_VALUE_METHODS
 from fairskin.audits._result import DEFAULTS, AuditConfig, AuditResult
 from fairskin.errors import InputError
+from fairskin.skintone import get_tone_scale
 
 __all__ = ["DDI_THRESHOLDS", "audit_predictions", "audit_frames", "compare_audits", "make_config"]
 
@@ -79,6 +80,15 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
                   label_confusion: LabelConfusion | str | Path | None = None) -> AuditResult:
     names = list(frames)
     base = frames[names[0]]
+    scales = {nm: fr.attrs.get("tone_scale", "fitzpatrick") for nm, fr in frames.items()}
+    if len(set(scales.values())) > 1:
+        raise InputError("models' skin tones are on different scales (" + ", ".join(f"{nm}: {sc}" for nm, sc in
+                                                                                    scales.items()) +
+                         "); compare models on one scale")
+    cfg = replace(cfg, tone_scale=scales[names[0]])
+    if cfg.tone_scale != "fitzpatrick" and label_confusion is not None:
+        raise InputError(f"label_confusion: a labeller's confusion corrects estimated Fitzpatrick types; these skin tones "
+                         f"are on the {cfg.tone_scale} scale")
     if len(names) > 1:
         for nm, fr in frames.items():
             dup = fr["image"][fr["image"].duplicated()]
@@ -174,12 +184,15 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
             "intersections": intersections(frame, frame["_score_" + nm].to_numpy(float), thresholds[nm], level, cfg),
         })
     crit = tuple(criteria) if criteria is not None else default_criteria(level, min_gain=cfg.min_gain,
-                                                                          max_drop=cfg.max_drop)
+                                                                          max_drop=cfg.max_drop, scale=eng.scale)
     comparisons = [comparison(eng, names[0], nm, crit, len(frame), models_out[i + 1]["groups"] + [models_out[i + 1]
                    ["overall"]]) for i, nm in enumerate(names[1:])]
     levels = sorted({lvl for lvl, _, _ in eng.keys if lvl != "all"}, key=["type", "group"].index)
     meta = {
-        "fst_source": fst_source, "fst_source_detail": fst_source_detail, "group_level": level, "levels": levels,
+        "fst_source": fst_source, "fst_source_detail": fst_source_detail,
+        "tone_scale": eng.scale.name, "tone_groups": {g: [eng.scale.label(t) for t in ts]
+                                                      for g, ts in eng.scale.groups.items()},
+        "group_level": level, "levels": levels,
         "threshold_policy": policy, "target_sensitivity": target_sensitivity, "n_boot": cfg.n_boot, "seed": cfg.seed,
         "ci_level": cfg.ci_level,
         "ci_method": _ci_method(), "ci_methods": dict(METHODS), "extremum_kappa": EXTREMUM_KAPPA,
@@ -216,7 +229,7 @@ def _ci_method() -> str:
     in each entry's ``ci_method`` and described in ``meta.ci_methods``."""
     per = "; ".join(f"{m}: {s.interval}" for m, s in GROUP_METRICS.items())
     return ("group metrics: " + per + "; fairness gaps, worst group and ECE: extremum (recentred bootstrap of the "
-            "near-extreme candidates); AUROC I-II vs V-VI and ratios: MOVER from the groups' own intervals; model "
+            "near-extreme candidates); AUROC lightest vs darkest group (I-II vs V-VI) and ratios: MOVER from the groups' own intervals; model "
             "comparisons: percentile bootstrap of the paired differences. On clustered rows, methods that assume "
             "independent rows use the cluster bootstrap's variance instead.")
 
@@ -292,11 +305,12 @@ def audit_predictions(
         predictions = read_predictions_csv(predictions)
     name = name or (source if path else "model")
     clean, bad = clean_predictions(predictions, scores=scores, source=source)
+    column = get_tone_scale(clean.attrs["tone_scale"]).column
     return audit_frames(
         {name: clean}, bad_rows={name: bad}, n_input={name: len(predictions)}, threshold=threshold,
         target_sensitivity=target_sensitivity, cfg=cfg, group_level=group_level, reference_group=reference_group,
         criteria=None, fst_source=fst_source,
-        fst_source_detail=fst_source_detail or "predictions column 'fst'",
+        fst_source_detail=fst_source_detail or f"predictions column '{column}'",
         data_info={"root": None, "format": "predictions", "n_rows": len(predictions)}, scores=scores,
         paths={name: path}, kinds={name: predictions.attrs.get("kind", "predictions")},
         model_thresholds={name: predictions.attrs.get("threshold")}, label_confusion=label_confusion)

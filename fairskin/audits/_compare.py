@@ -18,7 +18,7 @@ import numpy as np
 from fairskin.audits._bootstrap import bootstrap_p_value, holm
 from fairskin.audits._intervals import percentile
 from fairskin.audits._registry import METRICS
-from fairskin.skintone import ROMAN
+from fairskin.skintone import FITZPATRICK, ROMAN, ToneScale
 from fairskin.errors import InputError
 
 __all__ = ["Criterion", "COMPARE_METRICS", "make_criteria", "default_criteria", "check_metric", "comparison",
@@ -68,12 +68,18 @@ def make_criteria(*, gain_groups: Sequence[str], drop_groups: Sequence[str], min
 
 
 def default_criteria(group_level: Literal["type", "group"], *, min_gain: float = MIN_GAIN,
-                     max_drop: float = MAX_DROP) -> tuple[Criterion, ...]:
+                     max_drop: float = MAX_DROP, scale: ToneScale = FITZPATRICK) -> tuple[Criterion, ...]:
     """The augmentation literature's criteria: AUROC on FST V-VI up by >= 10% relative and no
     group within FST I-III down by more than 2% relative (types I, II, III; or groups I-II and
-    III-IV when only groups are known)."""
-    drop = ROMAN[:3] if group_level == "type" else ("I-II", "III-IV")  # types I-III
-    return make_criteria(gain_groups=("V-VI",), drop_groups=drop, min_gain=min_gain, max_drop=max_drop)
+    III-IV when only groups are known). On another tone scale (Monk): AUROC on its darkest group
+    (8-10) up, and no tone (or group) outside it down."""
+    dark = scale.darkest_group
+    if scale is FITZPATRICK:
+        drop = ROMAN[:3] if group_level == "type" else ("I-II", "III-IV")  # types I-III
+    else:
+        drop = tuple(g for g in scale.groups if g != dark) if group_level == "group" else \
+            tuple(scale.label(t) for t in scale.tones if t not in scale.groups[dark])
+    return make_criteria(gain_groups=(dark,), drop_groups=drop, min_gain=min_gain, max_drop=max_drop)
 
 
 def judge_criterion(c: Criterion, delta: Mapping[str, Any] | None, *, too_small: str | None = None) -> dict:

@@ -19,29 +19,31 @@ from fairskin.audits._metrics import (
     rate_metrics,
     running_sums,
 )
-from fairskin.skintone import FST_GROUPS, ROMAN
+from fairskin.skintone import FITZPATRICK, ToneScale, get_tone_scale
 
 __all__ = ["Engine", "group_keys", "rows_of"]
 
 
-def group_keys(frame: pd.DataFrame) -> tuple[list[tuple[str, str, tuple[int, ...]]], bool]:
-    """[(level, name, types)] in report order (types I..VI when known, then groups I-II..V-VI);
-    and whether every row has an exact type."""
+def group_keys(frame: pd.DataFrame, scale: ToneScale = FITZPATRICK
+               ) -> tuple[list[tuple[str, str, tuple[int, ...]]], bool]:
+    """[(level, name, tones)] in report order (tones I..VI, or MST 1..10, when known, then the
+    scale's groups: I-II..V-VI, or 1-3..8-10); and whether every row has an exact tone.
+    ``frame["fst_type"]`` holds the tone on ``scale``, 0 where only its group is known."""
     keys = []
     all_typed = bool((frame["fst_type"] > 0).all())
     if (frame["fst_type"] > 0).any():
-        for t in range(1, 7):
+        for t in scale.tones:
             if (frame["fst_type"] == t).any():
-                keys.append(("type", ROMAN[t - 1], (t,)))
-    for g, ts in FST_GROUPS.items():
+                keys.append(("type", scale.label(t), (t,)))
+    for g, ts in scale.groups.items():
         if (frame["fst_group"] == g).any():
             keys.append(("group", g, ts))
     return keys, all_typed
 
 
-def rows_of(frame: pd.DataFrame, level: str, name: str) -> np.ndarray:
+def rows_of(frame: pd.DataFrame, level: str, name: str, scale: ToneScale = FITZPATRICK) -> np.ndarray:
     if level == "type":
-        return np.flatnonzero(frame["fst_type"].to_numpy() == ROMAN.index(name) + 1)
+        return np.flatnonzero(frame["fst_type"].to_numpy() == scale.tone_of(name))
     if level == "group":
         return np.flatnonzero(frame["fst_group"].to_numpy() == name)
     return np.arange(len(frame))
@@ -83,14 +85,16 @@ class Engine:
     def __init__(self, frame: pd.DataFrame, scores: dict[str, np.ndarray], thresholds: dict[str, float], cfg,
                  *, clusters: np.ndarray | None = None, confusion=None):
         self.frame, self.cfg = frame, cfg
-        self.keys, self.all_typed = group_keys(frame)
+        #: the tone scale the rows are grouped on (Fitzpatrick, or Monk Skin Tone)
+        self.scale = get_tone_scale(getattr(cfg, "tone_scale", "fitzpatrick"))
+        self.keys, self.all_typed = group_keys(frame, self.scale)
         self.keys.append(("all", "all", tuple(sorted(int(t) for t in set(frame["fst_type"]) if t > 0))
-                          or tuple(t for g in sorted(set(frame["fst_group"])) for t in FST_GROUPS.get(g, ()))))
+                          or tuple(t for g in sorted(set(frame["fst_group"])) for t in self.scale.groups.get(g, ()))))
         y = frame["label"].to_numpy(bool)
         self.y = y
         type_key = np.where(frame["fst_type"].to_numpy() > 0, "t" + frame["fst_type"].astype(str),
                             "g" + frame["fst_group"].astype(str))
-        self.rows = {(lvl, g): rows_of(frame, lvl, g) for lvl, g, _ in self.keys}
+        self.rows = {(lvl, g): rows_of(frame, lvl, g, self.scale) for lvl, g, _ in self.keys}
         self.scores = scores
         self.thresholds = thresholds
         self.clustered = False

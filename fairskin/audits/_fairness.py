@@ -19,8 +19,14 @@ from fairskin.audits._registry import GAPS, Gap, gap_terms, gap_value
 __all__ = ["fairness", "ratios", "gap_reading", "RATIO_METRICS", "LIGHT_DARK"]
 
 RATIO_METRICS = ("auroc", "sensitivity", "specificity", "ppv", "npv", "balanced_accuracy", "selection_rate")
-#: the pair of the ``auroc_gap`` with method "pair"
+#: the pair of the ``auroc_gap`` with method "pair" on the Fitzpatrick scale
 LIGHT_DARK = ("I-II", "V-VI")
+
+
+def light_dark(eng) -> tuple[str, str]:
+    """The lightest and darkest groups of the engine's tone scale (I-II and V-VI; MST 1-3 and 8-10)."""
+    scale = getattr(eng, "scale", None)
+    return LIGHT_DARK if scale is None else (scale.lightest_group, scale.darkest_group)
 
 
 def _rates(eng, model: str, keys: list, *, samples: bool):
@@ -234,19 +240,20 @@ def _pair(eng, model: str, gap: Gap, groups_out: list[dict]) -> dict:
     """AUROC(I-II) - AUROC(V-VI): two independent groups. Interval: MOVER from the groups' own
     logit-DeLong intervals (percentile of the paired resamples on clustered rows); p-value:
     DeLong's test (the centred bootstrap test on clustered rows)."""
-    light, dark = ("group", LIGHT_DARK[0]), ("group", LIGHT_DARK[1])
+    pair = light_dark(eng)
+    light, dark = ("group", pair[0]), ("group", pair[1])
     vals = eng.values[model]
-    miss = [g for k, g in ((light, LIGHT_DARK[0]), (dark, LIGHT_DARK[1]))
+    miss = [g for k, g in ((light, pair[0]), (dark, pair[1]))
             if k not in vals or math.isnan(vals[k]["auroc"])]
     if miss:
-        return _entry(gap, LIGHT_DARK, None, None, None, reason=f"AUROC not available for {', '.join(miss)}")
+        return _entry(gap, pair, None, None, None, reason=f"AUROC not available for {', '.join(miss)}")
     a, b = vals[light]["auroc"], vals[dark]["auroc"]
     S = eng.samples[model][light]["auroc"] - eng.samples[model][dark]["auroc"]
-    flags = ["unreliable_group"] if set(LIGHT_DARK) & {e["group"] for e in groups_out
+    flags = ["unreliable_group"] if set(pair) & {e["group"] for e in groups_out
                                                       if e["level"] == "group" and not e["reliable"]} else []
     if eng.bootstrap_only:
         lo, hi = iv.percentile(S, level=eng.cfg.ci_level)
-        entry = _entry(gap, LIGHT_DARK, a - b, lo, hi, p=bootstrap_p_value(a - b, S), p_method="bootstrap",
+        entry = _entry(gap, pair, a - b, lo, hi, p=bootstrap_p_value(a - b, S), p_method="bootstrap",
                        flags=flags)
         entry["ci_method"] = "percentile"
         return entry
@@ -256,7 +263,7 @@ def _pair(eng, model: str, gap: Gap, groups_out: list[dict]) -> dict:
     il, idk = eng.rows[light], eng.rows[dark]
     s = eng.scores[model]
     p = delong_test(s[il], eng.y[il], s[idk], eng.y[idk])
-    entry = _entry(gap, LIGHT_DARK, a - b, max(lo, -1.0), min(hi, 1.0), p=p, p_method="delong", delong=p,
+    entry = _entry(gap, pair, a - b, max(lo, -1.0), min(hi, 1.0), p=p, p_method="delong", delong=p,
                    flags=flags)
     entry["ci_method"] = "mover"
     return entry

@@ -12,7 +12,7 @@ import pandas as pd
 from fairskin.audits import _intervals as iv
 from fairskin.audits._metrics import METRICS, calibration_bins, roc_grid
 from fairskin.audits._registry import GROUP_METRICS
-from fairskin.skintone import FST_GROUPS, ROMAN
+from fairskin.skintone import get_tone_scale
 
 __all__ = ["group_entry", "metric_interval", "group_flags", "intersections"]
 
@@ -157,11 +157,12 @@ def intersections(frame: pd.DataFrame, score: np.ndarray, threshold: float, leve
     cells under ``min_cell_n`` images are masked."""
     if not (frame["diagnosis"] != "").any():
         return None
-    col = frame["fst_group"] if level == "group" else frame["fst_type"].map(lambda t: ROMAN[t - 1])
+    scale = get_tone_scale(getattr(cfg, "tone_scale", "fitzpatrick"))
+    col = frame["fst_group"] if level == "group" else frame["fst_type"].map(scale.label)
     pred = score >= threshold
     y = frame["label"].to_numpy(bool)
     cells = []
-    names = list(FST_GROUPS) if level == "group" else list(ROMAN)
+    names = list(scale.groups) if level == "group" else list(scale.labels)
     for g in names:
         for dx in sorted(set(frame["diagnosis"]) - {""}):
             idx = np.flatnonzero((col.to_numpy() == g) & (frame["diagnosis"].to_numpy() == dx))

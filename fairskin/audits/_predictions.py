@@ -20,17 +20,18 @@ import pandas as pd
 
 from fairskin.data import read_csv_table
 from fairskin.errors import InputError
-from fairskin.skintone import parse_fst
+from fairskin.skintone import FITZPATRICK, MONK, ToneScale, get_tone_scale
 
 __all__ = ["PREDICTION_COLUMNS", "OPTIONAL_COLUMNS", "CLUSTER_COLUMNS", "clean_predictions", "read_predictions_csv",
-           "resolve_duplicates"]
+           "resolve_duplicates", "tone_scale_of"]
 
 #: columns of a predictions table: name -> meaning
 PREDICTION_COLUMNS: dict[str, str] = {
     "image": "image path or identifier (one row per image; used to pair models)",
     "score": "predicted probability of malignancy in [0, 1] (or a logit with scores='logits')",
     "label": "true label: 1/0, True/False or malignant/benign",
-    "fst": "Fitzpatrick type 1-6 (or I-VI) or group I-II / III-IV / V-VI (or DDI's 12 / 34 / 56)",
+    "fst": "Fitzpatrick type 1-6 (or I-VI) or group I-II / III-IV / V-VI (or DDI's 12 / 34 / 56); or, instead, "
+           "'mst': Monk Skin Tone 1-10 or group 1-3 / 4-7 / 8-10",
 }
 OPTIONAL_COLUMNS = ("diagnosis", "patient_id", "lesion_id")
 #: id columns that make rows a cluster (coarsest first): images of one patient or lesion are not independent
@@ -65,21 +66,30 @@ def _parse_labels(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return mapped.fillna(False).to_numpy(bool)[codes], missing
 
 
-def _parse_fst_column(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`parse_fst` of a column, once per distinct value: ``(types, groups, status)`` with
+def tone_scale_of(columns, tone_scale: str | ToneScale | None = None) -> ToneScale:
+    """The tone scale of a predictions table: ``tone_scale`` when given, else Monk when it has an
+    ``mst`` column and no ``fst``, else Fitzpatrick."""
+    if tone_scale is not None:
+        return tone_scale if isinstance(tone_scale, ToneScale) else get_tone_scale(tone_scale)
+    return MONK if MONK.column in columns and FITZPATRICK.column not in columns else FITZPATRICK
+
+
+def _parse_fst_column(col: pd.Series, scale: ToneScale = FITZPATRICK) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``scale.parse`` of a column, once per distinct value: ``(types, groups, status)`` with
     ``status`` an object array (``None`` where parsed). A column that mixes kinds of values
     (``True`` beside ``1`` would count as one distinct value) is parsed value by value."""
     if pd.api.types.infer_dtype(col, skipna=True) in ("integer", "floating", "mixed-integer-float", "string",
                                                       "empty"):
         codes, distinct = _by_distinct(col)
-        types, groups, status = parse_fst(distinct.tolist())
+        types, groups, status = scale.parse(distinct.tolist())
         return types[codes], groups[codes], np.asarray(status, dtype=object)[codes]
-    types, groups, status = parse_fst(col.tolist())
+    types, groups, status = scale.parse(col.tolist())
     return types, groups, np.asarray(status, dtype=object)
 
 
 def clean_predictions(predictions: pd.DataFrame, *, scores: Literal["probabilities", "logits"] = "probabilities",
-                      source: str = "predictions") -> tuple[pd.DataFrame, list[dict[str, str]]]:
+                      source: str = "predictions", tone_scale: str | ToneScale | None = None
+                      ) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """Check a predictions table and split it into usable rows and bad rows.
 
     Returns the usable rows (columns ``image, score, label, fst_type, fst_group, diagnosis,
@@ -87,9 +97,17 @@ def clean_predictions(predictions: pd.DataFrame, *, scores: Literal["probabiliti
     lesion id, else the image, so that images of one patient resample together) and the bad rows as
     ``{"image", "status", "reason"}``. Raises :class:`InputError` for problems with the whole
     table: missing columns, non-binary labels, probabilities outside [0, 1].
+
+    The skin tone is the ``fst`` column (Fitzpatrick), or the ``mst`` column (Monk Skin Tone,
+    grouped 1-3 / 4-7 / 8-10) where the table has no ``fst`` (``tone_scale`` chooses); the rows'
+    ``fst_type`` and ``fst_group`` then hold the tone and group on that scale, whose name is
+    ``clean.attrs["tone_scale"]``.
     """
     if scores not in ("probabilities", "logits"):
         raise InputError(f"scores: expected 'probabilities' or 'logits', got {scores!r}")
+    scale = tone_scale_of(predictions.columns, tone_scale)
+    if scale is not FITZPATRICK:
+        predictions = predictions.rename(columns={scale.column: "fst"})
     missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
     if missing:
         raise InputError(
@@ -123,13 +141,15 @@ def clean_predictions(predictions: pd.DataFrame, *, scores: Literal["probabiliti
         if status[i] is None:
             status[i], reason[i] = "no_label", "label is empty"
 
-    types, groups, fst_status = _parse_fst_column(df["fst"])
+    types, groups, fst_status = _parse_fst_column(df["fst"], scale)
+    col = scale.column
+    expected = ("a Fitzpatrick type (1-6, I-VI) or group (I-II, III-IV, V-VI, 12, 34, 56)" if scale is FITZPATRICK
+                else f"a {scale.name} tone ({scale.tones[0]}-{scale.tones[-1]}) or group ({', '.join(scale.groups)})")
     for i in np.flatnonzero(pd.notna(fst_status)):
         if status[i] is None:
             status[i] = fst_status[i]
-            reason[i] = ("fst is empty" if fst_status[i] == "no_fst" else
-                         f"fst={df['fst'].iloc[i]!r} is not a Fitzpatrick type (1-6, I-VI) or group (I-II, III-IV, "
-                         "V-VI, 12, 34, 56)")
+            reason[i] = f"{col} is empty" if fst_status[i] == "no_fst" else \
+                f"{col}={df['fst'].iloc[i]!r} is not {expected}"
     ok = pd.isna(status)
     diagnosis = (df["diagnosis"].astype("string").fillna("").to_numpy(str) if "diagnosis" in df
                  else np.full(len(df), "", dtype=object))
@@ -145,6 +165,7 @@ def clean_predictions(predictions: pd.DataFrame, *, scores: Literal["probabiliti
                           "fst_group": groups[ok].astype(str), "diagnosis": np.asarray(diagnosis)[ok].astype(str),
                           "cluster": np.asarray(cluster, dtype=object)[ok].astype(str)})
     clean.attrs["cluster_by"] = cluster_by
+    clean.attrs["tone_scale"] = scale.name
     bad = dup_bad + [{"image": images[i], "status": status[i], "reason": reason[i]} for i in np.flatnonzero(~ok)]
     return clean, bad
 

@@ -117,8 +117,8 @@ GAPS: tuple[Gap, ...] = (
         "selection rate max-min", "permutation", _fl("demographic_parity_difference", "between_groups")),
     Gap("auroc_gap", "between_groups", None, ("auroc",), "range", "best-group AUROC minus worst-group AUROC",
         "delong_chi2"),
-    Gap("auroc_gap", "pair", None, ("auroc",), "pair", "AUROC(I-II) minus AUROC(V-VI), on the pooled rows of "
-        "those groups", "bootstrap"),
+    Gap("auroc_gap", "pair", None, ("auroc",), "pair", "AUROC(I-II) minus AUROC(V-VI) (on the Monk scale "
+        "1-3 minus 8-10), on the pooled rows of those groups", "bootstrap"),
     Gap("worst_group_auroc", "min", None, ("auroc",), "min", "lowest group AUROC", None),
 )
 

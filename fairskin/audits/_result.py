@@ -38,6 +38,9 @@ class AuditConfig:
     #: (the defaults of :func:`._compare.default_criteria`)
     min_gain: float = 0.10
     max_drop: float = 0.02
+    #: the tone scale rows are grouped on (fitzpatrick; monk for Monk Skin Tone labels): read from
+    #: the data (a predictions column ``mst``, a labels.csv from ``fairskin label --estimator monk``)
+    tone_scale: str = "fitzpatrick"
 
 
 DEFAULTS = AuditConfig()

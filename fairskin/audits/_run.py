@@ -22,15 +22,18 @@ from fairskin.audits._result import DEFAULTS, AuditResult
 from fairskin.errors import InputError
 from fairskin.label import read_labels_csv
 from fairskin.outputs import claim_outputs, write_csv
+from fairskin.skintone import FITZPATRICK, get_tone_scale
 
 __all__ = ["audit", "audit_model", "read_labels_csv"]
 
 def read_skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source: str, arg: str = "labels",
-                source_arg: str = "fst_source", data: str = "data set", data_hint: str = "DATA"
-                ) -> tuple[list[object], list[str], str, str]:
-    """-> (fst value per row or None, reason when None, source, detail). Errors name ``arg`` (the
-    labels.csv), ``source_arg`` and ``data`` (``fairskin experiment``: test_labels, test_fst_source,
-    test set)."""
+                    source_arg: str = "fst_source", data: str = "data set", data_hint: str = "DATA",
+                    tone_scales: tuple[str, ...] = ("fitzpatrick",)
+                    ) -> tuple[list[object], list[str], str, str, str]:
+    """-> (tone per row or None, reason when None, source, detail, tone scale). Errors name ``arg``
+    (the labels.csv), ``source_arg`` and ``data`` (``fairskin experiment``: test_labels,
+    test_fst_source, test set). Human labels are Fitzpatrick types; a labels.csv may hold another
+    scale's tones (Monk) where ``tone_scales`` names it."""
     flag = "--" + arg.replace("_", "-")
     has_type = manifest["fst_human"].notna() if "fst_human" in manifest else pd.Series(False, index=manifest.index)
     has_group = (manifest["fst_group_human"].notna() if "fst_group_human" in manifest
@@ -53,23 +56,26 @@ def read_skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_so
                 vals.append(None); why.append("no human Fitzpatrick label for this image")
         detail = ("human Fitzpatrick types" if has_type.all() else "human Fitzpatrick groups (DDI skin_tone 12/34/56)"
                   if not has_type.any() else "human Fitzpatrick types, groups where only the group is known")
-        return vals, why, "human", detail
+        return vals, why, "human", detail, "fitzpatrick"
     if labels is None:
         raise InputError(f"{source_arg}='estimated' needs a labels.csv from fairskin label ({arg}=..., {flag})")
-    lab = read_labels_csv(labels, arg=arg).drop_duplicates("image").set_index("image")
+    lab = read_labels_csv(labels, arg=arg, tone_scales=tone_scales)
+    scale = get_tone_scale(lab.attrs["tone_scale"])
+    lab = lab.drop_duplicates("image").set_index("image")
     vals, why = [], []
     for img in manifest["image"].astype(str):
         if img not in lab.index:
             vals.append(None); why.append(f"not in {Path(labels).name}")
             continue
-        v = str(lab.at[img, "fst"]).strip()
+        v = str(lab.at[img, scale.column]).strip()
         if v in ("", "nan"):
             st = lab.at[img, "status"] if "status" in lab.columns else ""
             rs = lab.at[img, "reason"] if "reason" in lab.columns else ""
             vals.append(None); why.append(f"no estimated skin type in {Path(labels).name} ({st}: {rs})".replace(" (: )", ""))
         else:
             vals.append(v); why.append("")
-    return vals, why, "estimated", f"estimated (ITA) from {Path(labels).name}"
+    how = "ITA" if scale is FITZPATRICK else f"{scale.name} scale, groups {scale.describe_groups()}"
+    return vals, why, "estimated", f"estimated ({how}) from {Path(labels).name}", scale.name
 
 
 def _model_names(inputs: Sequence[Path]) -> list[str]:
@@ -175,7 +181,7 @@ def audit(
     with claim_outputs(saved, overwrite=overwrite):
         is_csv = [p.suffix.lower() == ".csv" for p in paths]
         manifest = None
-        fst_src, fst_detail = "given", "predictions column 'fst'"
+        fst_src, fst_detail, tone_scale = "given", "predictions column 'fst'", None
         data_info = {"root": None, "format": "predictions", "n_rows": None}
         if not all(is_csv):
             if data is None:
@@ -185,7 +191,11 @@ def audit(
             manifest = read_dataset(data, format=data_format)
             data_info = {"root": str(Path(data).resolve()), "format": manifest.attrs.get("format"),
                          "n_rows": len(manifest)}
-            fst_vals, fst_why, fst_src, fst_detail = read_skin_types(manifest, labels=labels, fst_source=fst_source)
+            fst_vals, fst_why, fst_src, fst_detail, tone_scale = read_skin_types(
+                manifest, labels=labels, fst_source=fst_source, tone_scales=("fitzpatrick", "monk"))
+            if explain and tone_scale != "fitzpatrick":
+                raise InputError(f"--saliency / --counterfactual-tone: these group images by Fitzpatrick type (the "
+                                 f"counterfactual re-tones skin to each type's ITA); {labels} holds {tone_scale} tones")
             if positive_class is not None:
                 dx = manifest["diagnosis"].astype("string").str.strip().str.lower()
                 label = (dx == positive_class.strip().lower()).astype("boolean").where(dx.notna() & (dx != ""))
@@ -228,6 +238,8 @@ def audit(
                     df = df.assign(label=np.where(dx == "", "", (dx == positive_class.strip().lower()).astype(int)
                                                   .astype(str)))
                 clean, b = clean_predictions(df, scores=scores, source=p.name)
+                if manifest is None:
+                    fst_detail = f"predictions column '{get_tone_scale(clean.attrs['tone_scale']).column}'"
                 frames[nm], bad[nm], n_input[nm], kinds[nm], mthr[nm] = clean, b, len(df), "predictions", None
                 continue
             from fairskin.audits._models import load_model, predict
@@ -244,7 +256,7 @@ def audit(
             pred = pd.DataFrame({"image": rows["image"].astype(str).to_numpy()[ok], "score": prob[ok],
                                  "label": label.iloc[keep].to_numpy(bool)[ok] if positive_class is not None
                                  else rows["malignant"].to_numpy(bool)[ok],
-                                 "fst": np.array(fst_kept, dtype=object)[ok],
+                                 get_tone_scale(tone_scale).column: np.array(fst_kept, dtype=object)[ok],
                                  "diagnosis": rows["diagnosis"].astype("string").fillna("").to_numpy(str)[ok],
                                  **{c: rows[c].astype("string").fillna("").to_numpy(str)[ok]
                                     for c in CLUSTER_COLUMNS if c in rows}})
@@ -252,7 +264,7 @@ def audit(
                 write_csv(pred.assign(label=pred["label"].astype(int)), saved[f"--save-predictions ({nm})"])
             load_bad = [{"image": str(rows["image"].iloc[i]), "status": st[i], "reason": rs[i]}
                         for i in np.flatnonzero(~ok)]
-            clean, b = clean_predictions(pred, scores="probabilities", source=nm)
+            clean, b = clean_predictions(pred, scores="probabilities", source=nm, tone_scale=tone_scale)
             frames[nm], bad[nm], n_input[nm] = clean, pre_bad + load_bad + b, len(manifest)
             kinds[nm], mthr[nm] = model.kind, model.metadata.get("threshold")
         if data_info["n_rows"] is None:

@@ -7,15 +7,15 @@ use with any :class:`fairskin.conditioning.Generator`."""
 
 from fairskin.balance._backend import DEFAULT_GENERATOR, open_generator
 from fairskin.balance._gated import (
-    PROVENANCE_COLUMNS, GateResult, GatedAttempt, GatedRun, GenerateConfig, Slot, gate_image, generate_gated,
-    generate_synthetic, generator_label, slot_seed,
+    GATE_ESTIMATOR, PROVENANCE_COLUMNS, GateResult, GatedAttempt, GatedRun, GenerateConfig, Slot, gate_estimator,
+    gate_image, generate_gated, generate_synthetic, generator_label, slot_seed,
 )
 from fairskin.balance._plan import BalancePlan, PlanConfig, TargetSpec, parse_target, plan_balance
 from fairskin.balance._run import ATTEMPT_COLUMNS, BalanceResult, balance
 
 __all__ = [
-    "ATTEMPT_COLUMNS", "DEFAULT_GENERATOR", "PROVENANCE_COLUMNS", "BalancePlan", "BalanceResult", "GateResult",
-    "GatedAttempt", "GatedRun", "GenerateConfig", "PlanConfig", "Slot", "TargetSpec", "balance", "gate_image",
+    "ATTEMPT_COLUMNS", "DEFAULT_GENERATOR", "GATE_ESTIMATOR", "PROVENANCE_COLUMNS", "BalancePlan", "BalanceResult", "GateResult",
+    "GatedAttempt", "GatedRun", "GenerateConfig", "PlanConfig", "Slot", "TargetSpec", "balance", "gate_estimator", "gate_image",
     "generate_gated", "generate_synthetic", "generator_label", "open_generator", "parse_target", "plan_balance",
     "slot_seed",
 ]

@@ -24,7 +24,8 @@ from fairskin.data import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS
 from fairskin.errors import InputError
 
 __all__ = ["GenerateConfig", "GateResult", "GatedAttempt", "GatedRun", "PROVENANCE_COLUMNS", "Slot",
-           "gate_image", "generate_gated", "generate_synthetic", "generator_label", "slot_seed"]
+           "GATE_ESTIMATOR", "gate_estimator", "gate_image", "generate_gated", "generate_synthetic",
+           "generator_label", "slot_seed"]
 
 #: one provenance record per attempt, the same for every generator and every caller
 PROVENANCE_COLUMNS = ["diagnosis", "malignant", *SYNTHETIC_COLUMNS, "gate_reason"]
@@ -77,21 +78,42 @@ class GateResult:
     reason: str
 
 
-def gate_image(rgb: np.ndarray, fst_requested: int, *, tolerance: int, label_config=None, scale=None) -> GateResult:
-    """Measure a generated image with fairskin label's estimator and accept it if its type is within
-    ``tolerance`` types of the requested one. ``scale``: the ITA scale (name, CSV or
-    :class:`~fairskin.skintone.ItaScale`) the real images' types were read with (default: the label default)."""
-    from fairskin.label import LabelConfig, estimate_rgb
-    from fairskin.skintone import get_scale
+#: the estimator the gate measures with: the one whose Fitzpatrick types the plan's cells are in
+GATE_ESTIMATOR = "ita"
 
-    est = estimate_rgb(rgb, config=label_config or LabelConfig(), scale=None if scale is None else get_scale(scale))
-    if est.status != "ok" or not est.fst:
-        return GateResult(False, est.ita, None, f"no_skin: {est.reason}")
-    off = abs(int(est.fst) - int(fst_requested))
+
+def gate_estimator(scale=None, *, label_config=None, estimator: str = GATE_ESTIMATOR):
+    """The skin-tone estimator the gate measures with, from :mod:`fairskin.skintone`'s registry:
+    ``estimator`` (default ``ita``) built with ``label_config`` and, for the ITA estimator, ``scale``
+    (name, CSV or :class:`~fairskin.skintone.ItaScale`: the scale the real images' types were read
+    with; default the label default). Its tones must be Fitzpatrick types, the plan's cells."""
+    from fairskin.label import LabelConfig
+    from fairskin.skintone import FITZPATRICK, get_estimator
+
+    options = {"config": label_config or LabelConfig()}
+    if scale is not None:
+        options["scale"] = scale
+    est = get_estimator(estimator, **options)
+    if est.tone_scale != FITZPATRICK:
+        raise InputError(f"gate estimator {est.name!r} labels on the {est.tone_scale.name} scale; the balance plan's "
+                         "cells are Fitzpatrick types, so the gate needs a Fitzpatrick estimator (e.g. 'ita')")
+    return est
+
+
+def gate_image(rgb: np.ndarray, fst_requested: int, *, tolerance: int, label_config=None, scale=None,
+               estimator=None) -> GateResult:
+    """Measure a generated image with a registered skin-tone estimator (``estimator``, an object
+    from :func:`gate_estimator`; default ``gate_estimator(scale, label_config=label_config)``) and
+    accept it if its type is within ``tolerance`` types of the requested one."""
+    est = (estimator or gate_estimator(scale, label_config=label_config)).estimate_rgb(rgb)
+    ita = float(est.values.get("ita", float("nan")))
+    if est.status != "ok" or not est.tone:
+        return GateResult(False, ita, None, f"no_skin: {est.reason}")
+    off = abs(int(est.tone) - int(fst_requested))
     if off > tolerance:
-        return GateResult(False, est.ita, int(est.fst),
-                          f"fst_mismatch: measured {est.fst} (ITA {est.ita:.1f}), asked {fst_requested}, tolerance {tolerance}")
-    return GateResult(True, est.ita, int(est.fst), "")
+        return GateResult(False, ita, int(est.tone),
+                          f"fst_mismatch: measured {est.tone} (ITA {ita:.1f}), asked {fst_requested}, tolerance {tolerance}")
+    return GateResult(True, ita, int(est.tone), "")
 
 
 @dataclass(frozen=True)
@@ -162,6 +184,7 @@ def generate_gated(slots: Sequence[Slot], *, generator, root: str | Path | None,
     per-attempt choices (a photo style, a source image) from the attempt's seed. ``on_attempt`` sees
     every attempt (to save the image and log its provenance) before the next batch is made."""
     run = GatedRun()
+    estimator = gate_estimator(scale)  # built once: the scale is read and checked once per run
     todo = [(s, s.attempt) for s in slots if s.attempt <= config.max_attempts]
     root = None if root is None else Path(root)
     while todo:
@@ -178,7 +201,7 @@ def generate_gated(slots: Sequence[Slot], *, generator, root: str | Path | None,
             if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
                 raise InputError(f"generator {generator_label(generator)}: images must be uint8 RGB arrays "
                                  f"(H x W x 3), got {rgb.dtype} {rgb.shape}")
-            g = gate_image(rgb, req.fst, tolerance=config.tolerance_for(req.fst), scale=scale)
+            g = gate_image(rgb, req.fst, tolerance=config.tolerance_for(req.fst), estimator=estimator)
             run.attempts += 1
             again = not g.accepted and a < config.max_attempts
             rec = GatedAttempt(slot=slot, request=req, attempt=a, seed=seed, rgb=rgb, gate=g, final=not again,

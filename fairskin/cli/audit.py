@@ -10,6 +10,7 @@ from rich.table import Table
 
 from fairskin.audits.classifier import DEFAULTS
 from fairskin.cli import app, console
+from fairskin.cli._common import CONFIG_HELP, settings_file
 from fairskin.errors import FairskinError, InputError
 
 
@@ -35,7 +36,9 @@ def _threshold(text: str) -> float | str:
 
 
 @app.command("audit")
+@settings_file("audit")
 def audit(
+    ctx: typer.Context,
     inputs: List[Path] = typer.Argument(..., help="Model files (TorchScript .pt, torch.export .pt2, state dict or "
                                         ".safetensors with --arch) or predictions CSVs (image, score, label, fst[, "
                                         "diagnosis]). Several: each is compared with the first."),
@@ -107,6 +110,7 @@ def audit(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (--json, --html and its "
                                    "JSON, --save-predictions files); without it they are never replaced."),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
     """Audit a classifier per Fitzpatrick skin type with bootstrap confidence intervals."""
     from fairskin.audits.classifier import audit as run_audit
@@ -159,6 +163,9 @@ def _ci(m: dict, digits: int = 2) -> str:
 
 def print_audit(d: dict) -> None:
     meta = d["meta"]
+    if meta.get("tone_scale", "fitzpatrick") != "fitzpatrick":
+        console.print(f"skin tones on the [bold]{meta['tone_scale']}[/] scale, grouped "
+                      f"{' / '.join(meta.get('tone_groups') or [])}", highlight=False)
     console.print(f"skin types: [bold]{meta['fst_source']}[/] ({meta['fst_source_detail']}); gaps over "
                   f"{meta['group_level']}s; {meta['n_boot']} bootstrap resamples (seed {meta['seed']}), "
                   f"{meta['ci_level']:.0%} CI")

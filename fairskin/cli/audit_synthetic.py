@@ -10,18 +10,22 @@ import typer
 from rich.table import Table
 
 from fairskin.cli import app, console
+from fairskin.cli._common import CONFIG_HELP, file_settings, settings_file
 from fairskin.errors import InputError, MissingDependencyError
 
 _EXTRACTORS = ("inception", "classifier", "hf", "colour-texture")
 
 
 from fairskin.audits.synthetic import SyntheticAuditConfig
+from fairskin.settings import config_fields, merge_settings
 
 _D = SyntheticAuditConfig()
 
 
 @app.command("audit-synthetic")
+@settings_file("audit-synthetic", extra=config_fields(SyntheticAuditConfig))
 def audit_synthetic_command(
+    ctx: typer.Context,
     manifest: Path = typer.Argument(..., help="Balanced manifest CSV from `fairskin balance` (synthetic rows are audited)."),
     real: Path = typer.Option(..., "--real", help="Real data set directory the generator was trained on (reference and memorisation candidates)."),
     out: Path = typer.Option(Path("synthetic-audit"), "--out", "-o", help="Output folder: synthetic_audit.json and synthetic_images.csv."),
@@ -45,6 +49,8 @@ def audit_synthetic_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the results of an earlier audit in OUT and an "
                                    "existing --html report; without it they are never replaced."),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP + " Its [audit-synthetic] table may "
+                                          "also set SyntheticAuditConfig's fields (kid_subsets, ita_tolerance, ...)."),
 ) -> None:
     """Audit synthetic images per skin type x diagnosis against the real images of the same cell."""
     from dataclasses import replace
@@ -63,7 +69,8 @@ def audit_synthetic_command(
     outputs = {"--out (synthetic_audit.json)": out / "synthetic_audit.json",
                "--out (synthetic_images.csv)": out / "synthetic_images.csv", **reports}
     with claim_outputs(outputs, overwrite=overwrite):  # checked before anything runs
-        cfg = replace(_D, extractor=extractor, memorisation_threshold=memorisation_threshold, embedding=embedding,
+        cfg = replace(merge_settings(_D, file_settings(ctx), option="--config"), extractor=extractor,
+                      memorisation_threshold=memorisation_threshold, embedding=embedding,
                       batch_size=batch_size, hair_removal=hair_removal)
         result = audit_synthetic(manifest, real=real, extractor=extractor, inception_weights=inception_weights,
                                  classifier=classifier, classifier_arch=classifier_arch, trust_model=trust_model,

@@ -11,13 +11,17 @@ from rich.table import Table
 
 from fairskin.balance import DEFAULT_GENERATOR, GenerateConfig, PlanConfig
 from fairskin.cli import app, console
+from fairskin.cli._common import CONFIG_HELP, file_settings, settings_file
+from fairskin.settings import config_fields, merge_settings
 
 _P = PlanConfig()
 _G = GenerateConfig()
 
 
 @app.command("balance")
+@settings_file("balance", extra=config_fields(GenerateConfig))
 def balance(
+    ctx: typer.Context,
     data: Path = typer.Argument(..., help="Data set directory (any format fairskin reads)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: images, manifest.csv, plan."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="labels.csv from fairskin label (its fst where given, else the human type)."),
@@ -46,6 +50,8 @@ def balance(
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete OUT's results when they come from another plan or other settings, and replace existing --json / --html files."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary (fairskin.balance/1) as JSON."),
     html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report (and the data it shows as JSON beside it: X.html, X.json)."),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP + " Its [balance] table may also set "
+                                          "GenerateConfig's fields (guidance_rescale, negative_prompt)."),
 ) -> None:
     """Make FST V-VI (or any types) a target share of DATA by generating the missing images.
 
@@ -59,8 +65,10 @@ def balance(
 
     if mode not in ("text", "image"):
         raise InputError(f"--mode must be text or image, got {mode!r}")
-    gen = GenerateConfig(mode=mode, strength=strength, steps=steps, guidance=guidance, batch_size=batch_size,
-                         tolerance=tolerance, max_attempts=max_attempts, seed=seed, mixed_precision=mixed_precision)
+    gen = merge_settings(GenerateConfig(), file_settings(ctx),
+                         dict(mode=mode, strength=strength, steps=steps, guidance=guidance, batch_size=batch_size,
+                              tolerance=tolerance, max_attempts=max_attempts, seed=seed,
+                              mixed_precision=mixed_precision), option="--config")
     entry = generator_entry(generator)
     train = entry.train_config(steps=train_steps, max_minutes=train_minutes, seed=seed) if entry.train_config else None
     done = {"n": 0}

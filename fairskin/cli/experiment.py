@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from fairskin.cli import app, console
+from fairskin.cli._common import CONFIG_HELP
 from fairskin.experiment import ARMS, ExperimentConfig
 
 _C = ExperimentConfig()
@@ -75,8 +76,8 @@ def experiment(
     hair_removal: Optional[bool] = typer.Option(None, "--hair-removal/--no-hair-removal", help="Also run every arm "
                                                 "with hair inpainted (DullRazor) in its training and test images "
                                                 "(arm 'ARM+hair_removal'), compared side by side."),
-    config: Optional[Path] = typer.Option(None, "--config", help="JSON or TOML file of settings (keys: these "
-                                          "options' names with underscores); options given here win."),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP + " Its [experiment] table may also "
+                                          "name the data: real, synthetic, test, test_labels, conditioning."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs (and which are finished) and stop."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo runs made with other settings; replace an "
                                    "existing --html report."),

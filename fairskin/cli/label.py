@@ -9,15 +9,18 @@ import typer
 from rich.table import Table
 
 from fairskin.cli import app, console
-from fairskin.cli._common import fmt_ci
+from fairskin.cli._common import CONFIG_HELP, file_settings, fmt_ci, settings_file
 from fairskin.label import DEFAULT_ESTIMATOR, LabelConfig, list_estimators
+from fairskin.settings import config_fields, merge_settings
 from fairskin.skintone import FITZPATRICK, get_tone_scale, list_scales, roman
 
 _D = LabelConfig()
 
 
 @app.command("label")
+@settings_file("label", extra=config_fields(LabelConfig))
 def label(
+    ctx: typer.Context,
     data: Path = typer.Argument(..., help="Data set directory (DDI, Fitzpatrick17k, HAM10000/ISIC, PAD-UFES-20 or a folder of images)."),
     out: Path = typer.Option(Path("labels.csv"), "--out", "-o", help="Labels CSV to write."),
     format: Optional[str] = typer.Option(None, "--format", help="Data set format; detected when omitted: ddi, fitzpatrick17k, ham10000, isic, pad-ufes-20, folder."),
@@ -39,6 +42,8 @@ def label(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (OUT, --json, --html and "
                                    "its JSON, --confusion, the calibrated scale); without it they are never replaced."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP + " Its [label] table may also set "
+                                          "LabelConfig's fields (work_side, min_skin_fraction, ...; docs/label.md)."),
 ) -> None:
     """Estimate each image's skin tone from its healthy skin: Fitzpatrick type from ITA (default), or
     another registered estimator (--estimator monk: Monk Skin Tone).
@@ -62,6 +67,7 @@ def label(
     # every file this command writes is checked (and locked) before the run starts
     with claim_outputs({"--out": out, "--json": json_path, "--confusion": confusion, **reports}, overwrite=overwrite):
         result = label_dataset(data, out=out, format=format, masks=masks, scale=scale, estimator=estimator,
+                               config=merge_settings(LabelConfig(), file_settings(ctx), option="--config"),
                                workers=workers,
                                calibrate=calibrate, calibrated_scale_path=calibrated_scale, json_path=json_path,
                                confusion_path=confusion, overwrite=overwrite, progress=not quiet,

@@ -5,12 +5,12 @@ when no data is given)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from fairskin.errors import InputError
+from fairskin.settings import config_fields, merge_settings, read_settings_file
 from fairskin.train import TINY_ARCH
 
 __all__ = ["DemoSetup", "ExperimentConfig", "ExperimentInputs", "load_config_file", "resolve_settings"]
@@ -127,34 +127,16 @@ class ExperimentInputs:
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Settings from a JSON or TOML file whose keys are :class:`ExperimentConfig`'s field names (and
-    the data inputs ``real``, ``synthetic``, ``test``, ``test_labels``, ``conditioning``, ``out``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"config: file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() == ".toml":
-            import tomllib
-
-            doc = tomllib.loads(text)
-        else:
-            doc = json.loads(text)
-    except Exception as exc:
-        raise InputError(f"config: {path} is not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: "
-                         f"{exc}") from None
-    if not isinstance(doc, dict):
-        raise InputError(f"config: {path} must hold a table of settings, got {type(doc).__name__}")
-    allowed = {f.name for f in fields(ExperimentConfig)} | {*INPUT_KEYS, "out"}
-    for k in doc:
-        if k not in allowed:
-            import difflib
-
-            close = difflib.get_close_matches(k, sorted(allowed), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise InputError(f"config: unknown setting {k!r} in {path}; allowed: {', '.join(sorted(allowed))}.{hint}")
+    """Settings from a JSON or TOML file (flat, or its ``[experiment]`` table:
+    :func:`fairskin.settings.read_settings_file`) whose keys are :class:`ExperimentConfig`'s field
+    names and the data inputs ``real``, ``synthetic``, ``test``, ``test_labels``, ``conditioning``,
+    ``generator``, ``generator_dir``, ``out`` (paths relative to the file's folder)."""
+    doc = read_settings_file(path, stage="experiment", allowed={*config_fields(ExperimentConfig), *INPUT_KEYS, "out"})
+    for k in (*INPUT_KEYS, "out"):  # a path in the file is relative to the file's folder
+        if k != "generator" and isinstance(doc.get(k), str) and not Path(doc[k]).is_absolute():
+            doc[k] = str(Path(path).parent / doc[k])
     if "arms" in doc:
-        doc["arms"] = tuple(doc["arms"]) if not isinstance(doc["arms"], str) else tuple(doc["arms"].split(","))
+        doc["arms"] = tuple(doc["arms"].split(",")) if isinstance(doc["arms"], str) else tuple(doc["arms"])
     return doc
 
 
@@ -168,15 +150,8 @@ def resolve_settings(inputs: ExperimentInputs = ExperimentInputs(), *,
     or an :class:`ExperimentConfig` taken as the defaults. Without data the built-in demo's
     defaults (:meth:`DemoSetup.config`) replace the experiment's, unless ``config`` is an
     :class:`ExperimentConfig`."""
-    names = {f.name for f in fields(ExperimentConfig)}
-    for k in settings:
-        if k not in names:
-            import difflib
-
-            close = difflib.get_close_matches(k, sorted(names), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise InputError(f"settings: unknown setting {k!r}; allowed: {', '.join(sorted(names))}.{hint}")
     given = {k: v for k, v in settings.items() if v is not None}
+    merge_settings(ExperimentConfig(), given)  # refuses an unknown setting before any file is read
     file_doc: dict[str, Any] = {}
     if config is not None and not isinstance(config, ExperimentConfig):
         file_doc = load_config_file(config)
@@ -187,4 +162,4 @@ def resolve_settings(inputs: ExperimentInputs = ExperimentInputs(), *,
         base = config
     else:
         base = demo.config() if inputs.is_demo else ExperimentConfig()
-    return inputs, replace(base, **{**file_doc, **given})
+    return inputs, merge_settings(base, file_doc, given)

@@ -101,8 +101,9 @@ def _test_skin_types(test_df: pd.DataFrame, *, labels: str | Path | None, fst_so
                          "(--test-labels)")
     human = pd.DataFrame({"image": images, "fst_human": pd.Series(t, dtype="Int64").where(t > 0),
                           "fst_group_human": pd.Series(g, dtype="string").replace("", pd.NA)})
-    vals, why, source, detail = read_skin_types(human, labels=labels, fst_source=fst_source, arg="test_labels",
-                                            source_arg="test_fst_source", data="test set", data_hint="TEST")
+    # the experiment's arms and criteria are Fitzpatrick types (the generators are conditioned on them)
+    vals, why, source, detail, _ = read_skin_types(human, labels=labels, fst_source=fst_source, arg="test_labels",
+                                                   source_arg="test_fst_source", data="test set", data_hint="TEST")
     record: dict[str, Any] = {"source": source, "detail": detail, "fst_source": fst_source,
                               "labels": None if source == "human" else str(labels)}
     if source == "estimated":

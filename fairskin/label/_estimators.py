@@ -7,8 +7,9 @@ a new estimator is a module with a class that satisfies
 :class:`fairskin.skintone.SkinToneEstimator` plus one ``register_estimator`` line below (or,
 outside fairskin, ``--estimator package.module:Class``).
 
-:func:`estimate_tone_image` (a file) and :func:`measure_tone` (an array, the balance gate) are
-what ``fairskin label``, ``fairskin balance`` and ``fairskin audit-synthetic`` call.
+:func:`estimate_tone_image` (a file) is what ``fairskin label`` and ``fairskin audit-synthetic``
+call, :func:`measure_tone` the same for an array; the balance gate takes its estimator from the
+registry too (``fairskin.balance.gate_estimator``).
 """
 
 from __future__ import annotations
@@ -101,6 +102,6 @@ def estimate_tone_image(path, estimator: SkinToneEstimator, *, lesion_mask=None)
 
 def measure_tone(rgb: np.ndarray, *, estimator: str | SkinToneEstimator = DEFAULT_ESTIMATOR,
                  config: LabelConfig | None = None) -> ToneEstimate:
-    """The tone of one 8-bit sRGB array by a registered estimator (the balance gate's measurement)."""
+    """The tone of one 8-bit sRGB array by a registered estimator."""
     return get_estimator(estimator, config=config).estimate_rgb(rgb) if isinstance(estimator, str) \
         else estimator.estimate_rgb(rgb)

@@ -3,7 +3,8 @@
 One reader for ``balance``, ``train-conditioning``, ``audit`` and ``experiment``, so that a file
 edited by hand or concatenated from two runs is judged the same way everywhere:
 
-* a skin type that is not 1-6 (``7``, ``abc``) is refused, with the count and the first rows;
+* a skin type that is not 1-6 (``7``, ``abc``) is refused, with the count and the first rows (a
+  Monk Skin Tone labels.csv, column ``mst``, is read by the stages that group on it: tones 1-10);
 * an image listed twice with the same skin type is kept once (the count is a warning);
 * an image listed twice with different skin types is refused: which one is right cannot be known.
 """
@@ -16,7 +17,7 @@ import pandas as pd
 
 from fairskin.data import read_csv_table
 from fairskin.errors import InputError
-from fairskin.skintone import parse_fst
+from fairskin.skintone import FITZPATRICK, MONK
 
 __all__ = ["LABELS_REQUIRED", "read_labels_csv"]
 
@@ -29,32 +30,42 @@ def _rows(positions, limit: int = 3) -> str:
     return shown + (", ..." if len(positions) > limit else "")
 
 
-def read_labels_csv(path: str | Path, *, arg: str = "--labels") -> pd.DataFrame:
-    """``labels.csv`` as text cells, one row per image; ``df.attrs["warnings"]`` lists what was resolved.
+def read_labels_csv(path: str | Path, *, arg: str = "--labels", tone_scales: tuple[str, ...] = ("fitzpatrick",)
+                    ) -> pd.DataFrame:
+    """``labels.csv`` as text cells, one row per image; ``df.attrs["warnings"]`` lists what was
+    resolved and ``df.attrs["tone_scale"]`` the scale its tones are on.
 
+    ``tone_scales`` are the scales the calling stage can group on: ``"monk"`` among them reads a
+    Monk Skin Tone labels.csv (``fairskin label --estimator monk``: column ``mst``, tones 1-10).
     Raises :class:`InputError` naming ``arg`` for a missing or unreadable file, missing columns,
-    skin types that are not 1-6, or an image given two different skin types.
+    tones that are not on the scale, or an image given two different tones.
     """
     path = Path(path)
     df, warnings = read_csv_table(path, arg=arg)
-    missing = [c for c in LABELS_REQUIRED if c not in df.columns]
-    if missing and "mst" in df.columns:
-        raise InputError(f"{arg}: {path} holds Monk Skin Tone labels (column 'mst', from fairskin label --estimator "
-                         "monk); this stage groups images by Fitzpatrick type: give it a labels.csv from "
-                         "fairskin label --estimator ita (the default)")
+    scale = FITZPATRICK
+    if "fst" not in df.columns and MONK.column in df.columns:
+        if MONK.name not in tone_scales:
+            raise InputError(f"{arg}: {path} holds Monk Skin Tone labels (column 'mst', from fairskin label "
+                             "--estimator monk); this stage groups images by Fitzpatrick type: give it a labels.csv "
+                             "from fairskin label --estimator ita (the default)")
+        scale = MONK
+    col = scale.column
+    missing = [c for c in ("image", col) if c not in df.columns]
     if missing:
         raise InputError(f"{arg}: {path} lacks column(s) {', '.join(repr(c) for c in missing)}; found: "
                          f"{', '.join(map(str, df.columns))}; expected a labels.csv written by fairskin label "
                          "(image, ita, fst, confidence, status, reason)")
     df["image"] = df["image"].astype(str).str.strip()
-    df["fst"] = df["fst"].astype(str).str.strip()
-    types, _, status = parse_fst(df["fst"].tolist(), groups=False)
+    df[col] = df[col].astype(str).str.strip()
+    types, _, status = scale.parse(df[col].tolist(), groups=False)
     bad = [i for i, st in enumerate(status) if st == "bad_fst"]
     if bad:
-        examples = ", ".join(repr(df["fst"].iloc[i]) for i in bad[:3])
-        raise InputError(f"{arg}: {path}: {len(bad)} row(s) have an fst that is not a skin type 1-6 ({examples}; "
-                         f"line(s) {_rows(bad)}); fairskin label writes 1-6, or leaves it empty for an image it "
-                         "could not label: fix or empty those cells")
+        examples = ", ".join(repr(df[col].iloc[i]) for i in bad[:3])
+        lo, hi = scale.tones[0], scale.tones[-1]
+        raise InputError(f"{arg}: {path}: {len(bad)} row(s) have an {col} that is not a skin "
+                         f"{'type' if scale is FITZPATRICK else 'tone'} {lo}-{hi} ({examples}; line(s) {_rows(bad)}); "
+                         f"fairskin label writes {lo}-{hi}, or leaves it empty for an image it could not label: fix or "
+                         "empty those cells")
     parsed = pd.Series([int(t) if st is None else 0 for t, st in zip(types, status)], index=df.index)
     dup = df["image"].duplicated(keep=False)
     if dup.any():
@@ -63,13 +74,14 @@ def read_labels_csv(path: str | Path, *, arg: str = "--labels") -> pd.DataFrame:
         if len(conflicting):
             first = conflicting.index[0]
             where = df.index[df["image"] == first]
-            values = ", ".join(repr(v) for v in df.loc[where, "fst"])
+            values = ", ".join(repr(v) for v in df.loc[where, col])
             raise InputError(f"{arg}: {path}: {len(conflicting)} image(s) appear more than once with different "
-                             f"skin types (e.g. {first!r} on lines {_rows(where)}: fst {values}); which one is right "
+                             f"skin types (e.g. {first!r} on lines {_rows(where)}: {col} {values}); which one is right "
                              "cannot be known: keep one row per image")
         extra = int(df["image"].duplicated(keep="first").sum())
         warnings.append(f"{arg}: {path.name}: {extra} repeated row(s) of {int(per_image.size)} image(s) with the same "
                         "skin type; each image counted once")
         df = df[~df["image"].duplicated(keep="first")].reset_index(drop=True)
     df.attrs["warnings"] = warnings
+    df.attrs["tone_scale"] = scale.name
     return df

@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from fairskin.skintone import FST_GROUPS
+from fairskin.skintone import FST_GROUPS, MST_GROUPS
 from fairskin.reports import _svg
 from fairskin.reports._html import (Markup, ci_cell, dl, esc, fmt, fmt_ci, fmt_p, metric_parts, note, page, require,
                                     section, table, write_report)
-from fairskin.reports._palette import DEFAULT_CUTS, ROMAN, representative_ita, style_for, type_of_group
-from fairskin.reports._parts import check_schema, figure, swatch, type_badge
+from fairskin.reports._palette import DEFAULT_CUTS, ROMAN, monk_tone, representative_ita, style_for, type_of_group
+from fairskin.reports._parts import check_schema, figure, monk_swatch, swatch, type_badge
 from fairskin.reports._synthetic import synthetic_sections
 from fairskin.reports._thumbs import ThumbBudget
 from fairskin.reports._why import why_sections
@@ -29,7 +29,16 @@ _GROUP_TYPES = {g: tuple(str(t) for t in ts) for g, ts in FST_GROUPS.items()}
 
 
 def _fst_label(group: str) -> str:
-    return f"FST {group}" if group != "all" else "all images"
+    """How people read a group: 'FST V', 'FST V-VI'; on the Monk scale 'MST 5', 'MST 8-10'."""
+    if group == "all":
+        return "all images"
+    if monk_tone(group) is not None:
+        return str(group)
+    return f"MST {group}" if group in MST_GROUPS else f"FST {group}"
+
+
+def _tone_names(tones, monk: bool) -> list[str]:
+    return [f"MST {x}" if monk else ROMAN.get(str(x), str(x)) for x in tones]
 
 
 def _gid(group: str) -> str:
@@ -163,18 +172,24 @@ def _group_swatches(group: str) -> tuple[str | None, Markup]:
     if group in _GROUP_TYPES:
         a, b = _GROUP_TYPES[group]
         return a, Markup(swatch(a, representative_ita(a)) + swatch(b, representative_ita(b)))
+    m = monk_tone(group)
+    if m is not None:
+        return None, monk_swatch(m)
+    if group in MST_GROUPS:
+        return None, Markup("".join(monk_swatch(k) for k in MST_GROUPS[group]))
     return None, Markup("")
 
 
-def _group_section(g: Mapping, prefix: str, min_n: int) -> Markup:
+def _group_section(g: Mapping, prefix: str, min_n: int, *, monk: bool = False) -> Markup:
     group = str(g.get("group"))
     t, sw = _group_swatches(group)
     sid = f"{prefix}{'type' if g.get('level') == 'type' else 'group'}-{_gid(group)}"
     badge = type_badge(g.get("n"), min_n, flags=g.get("flags") or []) if not g.get("reliable", True) else Markup("")
+    monk = monk or monk_tone(group) is not None or group in MST_GROUPS
     head = Markup(f'<div class="typehead">{sw}<h3 id="{esc(sid)}-h">{esc(_fst_label(group))}</h3>{badge}</div>')
     info = Markup(f'<p class="counts"><b>{esc(fmt(g.get("n")))}</b> images: <b>{esc(fmt(g.get("positives")))}</b> malignant, '
-                  f'<b>{esc(fmt(g.get("negatives")))}</b> benign \u00b7 types '
-                  f'{esc(", ".join(ROMAN.get(str(x), str(x)) for x in g.get("types") or []))} \u00b7 flags: '
+                  f'<b>{esc(fmt(g.get("negatives")))}</b> benign \u00b7 {"tones" if monk else "types"} '
+                  f'{esc(", ".join(_tone_names(g.get("types") or [], monk)))} \u00b7 flags: '
                   f'{esc(", ".join(g.get("flags") or []).replace("_", " ") or "none")}</p>')
     colour = style_for(group).colour
     fst_attr = f' data-fst="{esc(t)}"' if t and g.get("level") == "type" else ""
@@ -274,9 +289,10 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float) -> tuple[li
     toc.append((f"{prefix}curves", f"{name}: ROC"))
 
     # per-type / per-group sections
-    secs = [_group_section(g, prefix, min_n) for lvl in ("type", "group") for g in by_level.get(lvl, [])]
+    monk = meta.get("tone_scale") == "monk"
+    secs = [_group_section(g, prefix, min_n, monk=monk) for lvl in ("type", "group") for g in by_level.get(lvl, [])]
     if overall:
-        secs.append(_group_section(overall, prefix, min_n))
+        secs.append(_group_section(overall, prefix, min_n, monk=monk))
     body.append(section(f"{name}: each skin type", secs, sid=f"{prefix}types"))
     toc.append((f"{prefix}types", f"{name}: per type"))
 
@@ -419,7 +435,9 @@ def build_audit_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str
                                        for k, v in meta.items()] + [("data root", ds.get("root")), ("format", ds.get("format")),
                                                                     ("rows", ds.get("n_rows"))])], sid="method"))
     toc.append(("method", "Method"))
-    sub = (f"fairskin {data.get('fairskin_version', '?')} \u00b7 {data.get('created', '')} \u00b7 skin type from "
+    scale = ("Monk Skin Tone, grouped MST " + " / ".join(meta.get("tone_groups") or MST_GROUPS) + " \u00b7 "
+             if meta.get("tone_scale") == "monk" else "")
+    sub = (f"fairskin {data.get('fairskin_version', '?')} \u00b7 {data.get('created', '')} \u00b7 {scale}skin type from "
            f"{meta.get('fst_source_detail') or meta.get('fst_source', '?')} \u00b7 {fmt(meta.get('n_boot'))} bootstrap resamples")
     return page("Classifier audit by skin type", body, subtitle=sub, toc=toc, defs=_svg.DEFS)
 

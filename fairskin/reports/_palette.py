@@ -17,7 +17,7 @@ import numpy as np
 from fairskin import skintone
 from fairskin.skintone import FST_TYPES, GROUP_NAMES, lab_to_srgb
 
-__all__ = ["TYPE_KEYS", "ROMAN", "GROUPS", "style_for", "SeriesStyle", "skin_swatch", "representative_ita",
+__all__ = ["TYPE_KEYS", "ROMAN", "GROUPS", "monk_tone", "style_for", "SeriesStyle", "skin_swatch", "representative_ita",
            "type_of_group", "DEFAULT_CUTS", "OKABE_ITO"]
 
 OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
@@ -74,14 +74,36 @@ def type_of_group(name) -> str | None:
     return _ROMAN_TO_KEY.get(s.upper())
 
 
+#: Monk Skin Tone groups take the Fitzpatrick groups' styles in order (light, medium, dark)
+_MONK_GROUP_STYLE = dict(zip(skintone.MST_GROUPS, (_GROUP_STYLE["I-II"], _GROUP_STYLE["III-IV"],
+                                                   _GROUP_STYLE["V-VI"])))
+
+
+def monk_tone(name) -> int | None:
+    """'MST 5' -> 5; anything else -> None."""
+    s = str(name).strip().upper()
+    if s.startswith("MST"):
+        rest = s[3:].strip()
+        if rest.isdigit() and int(rest) in skintone.MST_TONES:
+            return int(rest)
+    return None
+
+
 def style_for(name, index: int = 0) -> SeriesStyle:
-    """Style of a skin type ('1'..'6' or 'I'..'VI'), a group ('I-II', ..., 'all'), or the
-    ``index``-th other series."""
+    """Style of a skin type ('1'..'6' or 'I'..'VI'), a group ('I-II', ..., 'all'), a Monk tone
+    ('MST 1'..'MST 10', each its own style) or group ('1-3', '4-7', '8-10'), or the ``index``-th
+    other series."""
     t = type_of_group(name)
     if t is not None:
         return _TYPE_STYLE[t]
     if str(name) in _GROUP_STYLE:
         return _GROUP_STYLE[str(name)]
+    if str(name) in _MONK_GROUP_STYLE:
+        return _MONK_GROUP_STYLE[str(name)]
+    m = monk_tone(name)
+    if m is not None:  # 10 tones: the six type styles, then four fallbacks
+        styles = list(_TYPE_STYLE.values()) + _FALLBACK[:4]
+        return styles[m - 1]
     return _FALLBACK[index % len(_FALLBACK)]
 
 

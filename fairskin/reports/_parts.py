@@ -8,7 +8,7 @@ from fairskin.errors import InputError
 from fairskin.reports._html import MIN_RELIABLE_N, Markup, esc
 from fairskin.reports._palette import ROMAN, skin_swatch, style_for
 
-__all__ = ["swatch", "type_badge", "figure", "type_section", "check_schema"]
+__all__ = ["swatch", "monk_swatch", "type_badge", "figure", "type_section", "check_schema"]
 
 
 def swatch(fst: str, ita: float) -> Markup:
@@ -17,6 +17,16 @@ def swatch(fst: str, ita: float) -> Markup:
     return Markup(f'<span class="swatch" style="background:{colour}" role="img" '
                   f'aria-label="skin colour of type {esc(ROMAN[fst])} at ITA {ita:.0f} degrees ({colour})" '
                   f'title="ITA {ita:.0f}\u00b0, {colour}"></span>')
+
+
+def monk_swatch(tone: int) -> Markup:
+    """A box of Monk Skin Tone ``tone``'s published reference colour, with its text alternative."""
+    from fairskin.skintone import MONK_SWATCHES
+
+    colour = MONK_SWATCHES.hex[int(tone) - 1]
+    return Markup(f'<span class="swatch" style="background:{colour}" role="img" '
+                  f'aria-label="Monk Skin Tone {int(tone)} reference colour ({colour})" '
+                  f'title="MST {int(tone)}, {colour}"></span>')
 
 
 def type_badge(n, min_n: int = MIN_RELIABLE_N, *, flags: Iterable[str] = ()) -> Markup:

@@ -19,7 +19,7 @@ import numpy as np
 
 from fairskin.errors import InputError
 from fairskin.skintone._color import srgb_to_lab
-from fairskin.skintone._vocab import FST_GROUPS, FST_TYPES, ROMAN
+from fairskin.skintone._vocab import FST_GROUPS, FST_TYPES, ROMAN, parse_fst
 
 __all__ = ["ToneScale", "FITZPATRICK", "MONK", "MST_TONES", "MST_GROUPS", "MonkSwatches", "MONK_SWATCHES",
            "get_tone_scale"]
@@ -54,6 +54,53 @@ class ToneScale:
     def describe_groups(self) -> str:
         """``"I-II / III-IV / V-VI"``: the grouping, as reports state it."""
         return " / ".join(self.groups)
+
+    def tone_of(self, label: str) -> int:
+        """The tone a label names: ``FITZPATRICK.tone_of("V") == 5``, ``MONK.tone_of("MST 8") == 8``."""
+        try:
+            return self.tones[self.labels.index(label)]
+        except ValueError:
+            raise InputError(f"{label!r} is not a {self.name} tone; expected one of {', '.join(self.labels)}") from None
+
+    @property
+    def lightest_group(self) -> str:
+        return next(iter(self.groups))
+
+    @property
+    def darkest_group(self) -> str:
+        return list(self.groups)[-1]
+
+    def parse(self, values, *, groups: bool = True) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+        """``(tones, groups, status)`` of values as people write them, as :func:`parse_fst` returns
+        them for Fitzpatrick: a tone (``5``, ``"5.0"``, or its label: ``"V"``, ``"MST 5"``), with
+        ``groups`` also a group name; status ``None`` (parsed), ``"no_fst"`` (empty) or
+        ``"bad_fst"`` (not a tone of this scale)."""
+        if self.name == "fitzpatrick":
+            return parse_fst(values, groups=groups)
+        values = list(values)
+        by_label = {lab.upper().replace(" ", ""): t for lab, t in zip(self.labels, self.tones)}
+        out_t = np.zeros(len(values), int)
+        out_g = np.full(len(values), "", dtype=object)
+        status: list[str | None] = [None] * len(values)
+        for i, v in enumerate(values):
+            s = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
+            if s.lower() in ("", "nan", "na", "<na>", "none", "unknown"):
+                status[i] = "no_fst"
+                continue
+            t = by_label.get(s.upper().replace(" ", ""), 0)
+            if not t:
+                try:
+                    f = float(s)
+                    t = int(f) if f.is_integer() and int(f) in self.tones else 0
+                except ValueError:
+                    t = 0
+            if t:
+                out_t[i], out_g[i] = t, self.group_of(t)
+            elif groups and s in self.groups:
+                out_g[i] = s
+            else:
+                status[i] = "bad_fst"
+        return out_t, out_g, status
 
 
 MST_TONES: tuple[int, ...] = tuple(range(1, 11))

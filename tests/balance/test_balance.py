@@ -34,6 +34,42 @@ def test_gate_accepts_the_right_type_and_rejects_the_wrong_one():
     assert gate_image(dark, 5, tolerance=1).accepted
 
 
+def test_gate_measures_through_the_estimator_registry(monkeypatch):
+    """The gate asks fairskin.skintone's registry for its estimator: a registered one reaches it
+    (here one that always measures type III), and one on another tone scale is refused by name."""
+    from dataclasses import dataclass
+
+    from fairskin.balance import gate_estimator
+    from fairskin.skintone import FITZPATRICK, ToneEstimate, _estimators, get_estimator, register_estimator
+
+    @dataclass(frozen=True)
+    class AlwaysThree:
+        name = "always-three"
+        tone_scale = FITZPATRICK
+        columns = ("fst", "confidence", "status", "reason", "scale", "ita")
+        scale_name = "none"
+        work_side = None
+        config: object = None
+
+        def settings(self):
+            return {}
+
+        def estimate_rgb(self, rgb, *, valid=None, lesion_mask=None):
+            return ToneEstimate(FITZPATRICK, tone=3, confidence=1.0, scale="none", values={"ita": 30.0})
+
+    monkeypatch.setattr(_estimators, "_REGISTRY", dict(_estimators._REGISTRY))  # registered for this test only
+    register_estimator("always-three", AlwaysThree)
+    dark = render_phantom(PhantomSpec(ita=-20.0, size=64, seed=1))
+    est = gate_estimator(estimator="always-three")
+    assert gate_image(dark, 3, tolerance=0, estimator=est).accepted
+    assert gate_image(dark, 6, tolerance=0, estimator=est).reason == ("fst_mismatch: measured 3 (ITA 30.0), asked 6, "
+                                                                     "tolerance 0")
+    # the default gate is the label default's ITA estimator, as get_estimator("ita") builds it
+    assert gate_estimator().settings() == get_estimator("ita").settings()
+    with pytest.raises(InputError, match="gate estimator 'monk' labels on the monk scale"):
+        gate_estimator(estimator="monk")
+
+
 def test_default_tolerance_is_exact_for_v_and_vi():
     g = GenerateConfig()
     assert [g.tolerance_for(k) for k in range(1, 7)] == [1, 1, 1, 1, 0, 0]

@@ -95,7 +95,7 @@ def test_settings_merge_arguments_over_file_over_defaults(tmp_path):
     (tmp_path / "c.toml").write_text('seeds = 2\nepochs = 3\nreal = "data/train"\n')
     inputs, cfg = resolve_settings(config=tmp_path / "c.toml", seeds=5, lr=None)
     assert (cfg.seeds, cfg.epochs, cfg.lr) == (5, 3, ExperimentConfig.lr)  # None: not given
-    assert inputs.real == "data/train" and not inputs.is_demo
+    assert inputs.real == str(tmp_path / "data" / "train") and not inputs.is_demo  # relative to the file
     assert (cfg.arch, cfg.image_size) == (ExperimentConfig.arch, ExperimentConfig.image_size)
     inputs, cfg = resolve_settings(ExperimentInputs(real="mine"), config=tmp_path / "c.toml")
     assert inputs.real == "mine"  # an argument beats the file for the data too

@@ -78,8 +78,10 @@ def test_config_file_json_and_toml(tmp_path):
     (tmp_path / "c.toml").write_text('arms = ["real", "mixed"]\nseeds = 2\nepochs = 3\n')
     assert load_config_file(tmp_path / "c.toml") == {"arms": ("real", "mixed"), "seeds": 2, "epochs": 3}
     (tmp_path / "c.json").write_text(json.dumps({"seed": 2}))
-    with pytest.raises(InputError, match=r"^config: unknown setting 'seed' in .*Did you mean 'seeds'\?$"):
+    with pytest.raises(InputError, match=r"^--config: unknown experiment setting 'seed' in .*Did you mean 'seeds'\?$"):
         load_config_file(tmp_path / "c.json")
+    (tmp_path / "p.toml").write_text('[label]\nwork_side = 96\n[experiment]\nseeds = 2\n')  # a project's file
+    assert load_config_file(tmp_path / "p.toml") == {"seeds": 2}
     res = run_experiment(out=tmp_path / "o", config=tmp_path / "c.toml", seeds=1, dry_run=True)
     assert [(r.arm, r.seed) for r in res.runs] == [("real", 0), ("mixed", 0)]  # argument beats the file
 

@@ -1,0 +1,120 @@
+"""One configuration style: defaults < settings file < command line, for every stage, through
+``fairskin.settings`` and the CLI's ``--config``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+import pytest
+
+from fairskin.cli import main
+from fairskin.data import DemoConfig, write_demo_dataset
+from fairskin.errors import InputError
+from fairskin.settings import STAGES, merge_settings, read_settings_file
+
+
+@dataclass(frozen=True)
+class _Conf:
+    n: int = 3
+    bounds: tuple[float, float] = (0.8, 1.25)
+    name: str = "a"
+
+
+def test_flat_and_sectioned_files_give_one_stages_settings(tmp_path):
+    flat = tmp_path / "flat.json"
+    flat.write_text(json.dumps({"n": 5}))
+    assert read_settings_file(flat, stage="audit", allowed={"n"}) == {"n": 5}
+    proj = tmp_path / "fairskin.toml"
+    proj.write_text('[label]\nwork_side = 96\n\n[audit]\nn_boot = 50\nratio_bounds = [0.9, 1.1]\n')
+    assert read_settings_file(proj, stage="label", allowed={"work_side"}) == {"work_side": 96}
+    assert read_settings_file(proj, stage="audit", allowed={"n_boot", "ratio_bounds"}) == {
+        "n_boot": 50, "ratio_bounds": [0.9, 1.1]}
+    assert read_settings_file(proj, stage="balance", allowed=()) == {}  # no [balance] table: no settings
+    assert set(STAGES) == {"label", "balance", "audit", "audit-synthetic", "experiment"}
+
+
+def test_bad_files_are_refused_by_name(tmp_path):
+    proj = tmp_path / "fairskin.toml"
+    proj.write_text('[audit]\nn_bot = 50\n')
+    with pytest.raises(InputError, match=r"^--config: unknown audit setting 'n_bot' in \[audit\] of .*fairskin\.toml; "
+                                         r"allowed: n_boot, seed\. Did you mean 'n_boot'\?$"):
+        read_settings_file(proj, stage="audit", allowed={"n_boot", "seed"})
+    proj.write_text('seed = 1\n[audit]\nn_boot = 50\n')
+    with pytest.raises(InputError, match=r"has tables for stages \(audit\) and also settings outside them \('seed'\)"):
+        read_settings_file(proj, stage="audit", allowed={"n_boot", "seed"})
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match=r"^--config: .*bad\.json is not valid JSON: "):
+        read_settings_file(bad, stage="audit", allowed=())
+    with pytest.raises(InputError, match=r"^--config: file not found: .*nope\.toml$"):
+        read_settings_file(tmp_path / "nope.toml", stage="audit", allowed=())
+
+
+def test_later_layers_win_and_none_means_not_given():
+    got = merge_settings(_Conf(), {"n": 5, "bounds": [0.9, 1.1]}, {"n": None, "name": "b"})
+    assert got == _Conf(n=5, bounds=(0.9, 1.1), name="b")  # the file's list becomes the field's tuple
+    assert merge_settings(_Conf(), {"n": 5}, {"n": 7}).n == 7
+    with pytest.raises(InputError, match=r"^settings: unknown setting 'nn'; allowed: bounds, n, name\. Did you mean "):
+        merge_settings(_Conf(), {"nn": 1})
+
+
+@pytest.fixture
+def demo(tmp_path):
+    data = tmp_path / "data"
+    write_demo_dataset(data, DemoConfig(n=12, size=96, seed=4))
+    return data
+
+
+def test_label_reads_its_table_and_the_command_line_wins(demo, tmp_path):
+    cfg = tmp_path / "fairskin.toml"
+    # a field of LabelConfig that has no option, an option, and another stage's table
+    cfg.write_text('[label]\nwork_side = 128\nhair_removal = true\n\n[audit]\nn_boot = 10\n')
+    assert main(["label", str(demo), "--out", str(tmp_path / "a.csv"), "--json", str(tmp_path / "a.json"), "-q",
+                 "--config", str(cfg)]) == 0
+    conf = json.loads((tmp_path / "a.json").read_text())["config"]
+    assert conf["work_side"] == 128 and conf["hair_removal"] is True
+    cfg.write_text('[label]\nscale = "kinyanjui_fst"\n')
+    assert main(["label", str(demo), "--out", str(tmp_path / "b.csv"), "-q", "--config", str(cfg)]) == 0
+    assert set(pd.read_csv(tmp_path / "b.csv")["scale"].dropna()) == {"kinyanjui_fst"}
+    assert main(["label", str(demo), "--out", str(tmp_path / "c.csv"), "-q", "--config", str(cfg),
+                 "--scale", "chardon"]) == 0
+    assert set(pd.read_csv(tmp_path / "c.csv")["scale"].dropna()) == {"chardon"}  # the command line wins
+
+
+def test_a_file_cannot_grant_overwrite_and_bad_values_name_the_setting(demo, tmp_path, capsys):
+    out = tmp_path / "labels.csv"
+    out.write_text("mine")
+    cfg = tmp_path / "s.json"
+    cfg.write_text(json.dumps({"overwrite": True}))
+    assert main(["label", str(demo), "--out", str(out), "-q", "--config", str(cfg)]) != 0
+    assert "unknown label setting 'overwrite'" in capsys.readouterr().err
+    assert out.read_text() == "mine"
+    cfg.write_text(json.dumps({"workers": "many"}))
+    assert main(["label", str(demo), "--out", str(out), "-q", "--config", str(cfg)]) != 0
+    err = capsys.readouterr().err
+    assert "--config: label setting 'workers' in" in err and "valid integer" in err
+
+
+def test_balance_dry_run_takes_its_target_and_generate_settings_from_the_file(demo, tmp_path):
+    cfg = tmp_path / "fairskin.toml"
+    cfg.write_text('[balance]\ntarget = "fst56=0.45"\nmax_per_real = 3.0\nnegative_prompt = "blurry"\n')
+    assert main(["balance", str(demo), "--out", str(tmp_path / "bal"), "--dry-run", "--generator", "phantom",
+                 "--config", str(cfg)]) == 0
+    plan = json.loads((tmp_path / "bal" / "plan.json").read_text())
+    assert "fst56=0.45" in json.dumps(plan) and plan["max_per_real"] == 3.0
+
+
+def test_audit_takes_its_settings_from_a_project_file(tmp_path):
+    rows = [{"image": f"i{k}.png", "score": (k % 7) / 7, "label": int(k % 3 == 0), "fst": 1 + k % 6}
+            for k in range(120)]
+    preds = tmp_path / "p.csv"
+    pd.DataFrame(rows).to_csv(preds, index=False)
+    cfg = tmp_path / "fairskin.toml"
+    cfg.write_text('[audit]\nn_boot = 20\nthreshold = 0.4\nratio_bounds = [0.7, 1.3]\nmin_group_n = 10\n')
+    assert main(["audit", str(preds), "--json", str(tmp_path / "a.json"), "-q", "--config", str(cfg)]) == 0
+    doc = json.loads((tmp_path / "a.json").read_text())
+    meta = doc["meta"]
+    assert meta["n_boot"] == 20 and doc["models"][0]["threshold"] == 0.4
+    assert meta["ratio_bounds"] == [0.7, 1.3] and meta["min_group_n"] == 10
