@@ -86,7 +86,7 @@ class Engine:
                  *, clusters: np.ndarray | None = None, confusion=None):
         self.frame, self.cfg = frame, cfg
         #: the tone scale the rows are grouped on (Fitzpatrick, or Monk Skin Tone)
-        self.scale = get_tone_scale(getattr(cfg, "tone_scale", "fitzpatrick"))
+        self.scale = get_tone_scale(cfg.tone_scale)
         self.keys, self.all_typed = group_keys(frame, self.scale)
         self.keys.append(("all", "all", tuple(sorted(int(t) for t in set(frame["fst_type"]) if t > 0))
                           or tuple(t for g in sorted(set(frame["fst_group"])) for t in self.scale.groups.get(g, ()))))

@@ -16,17 +16,9 @@ from fairskin.audits._bootstrap import bootstrap_p_value, delong_test, holm
 from fairskin.audits._groups import metric_interval
 from fairskin.audits._registry import GAPS, Gap, gap_terms, gap_value
 
-__all__ = ["fairness", "ratios", "gap_reading", "RATIO_METRICS", "LIGHT_DARK"]
+__all__ = ["fairness", "ratios", "gap_reading", "RATIO_METRICS"]
 
 RATIO_METRICS = ("auroc", "sensitivity", "specificity", "ppv", "npv", "balanced_accuracy", "selection_rate")
-#: the pair of the ``auroc_gap`` with method "pair" on the Fitzpatrick scale
-LIGHT_DARK = ("I-II", "V-VI")
-
-
-def light_dark(eng) -> tuple[str, str]:
-    """The lightest and darkest groups of the engine's tone scale (I-II and V-VI; MST 1-3 and 8-10)."""
-    scale = getattr(eng, "scale", None)
-    return LIGHT_DARK if scale is None else (scale.lightest_group, scale.darkest_group)
 
 
 def _rates(eng, model: str, keys: list, *, samples: bool):
@@ -240,7 +232,7 @@ def _pair(eng, model: str, gap: Gap, groups_out: list[dict]) -> dict:
     """AUROC(I-II) - AUROC(V-VI): two independent groups. Interval: MOVER from the groups' own
     logit-DeLong intervals (percentile of the paired resamples on clustered rows); p-value:
     DeLong's test (the centred bootstrap test on clustered rows)."""
-    pair = light_dark(eng)
+    pair = (eng.scale.lightest_group, eng.scale.darkest_group)  # I-II and V-VI; MST 1-3 and 8-10
     light, dark = ("group", pair[0]), ("group", pair[1])
     vals = eng.values[model]
     miss = [g for k, g in ((light, pair[0]), (dark, pair[1]))

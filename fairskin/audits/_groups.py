@@ -157,7 +157,7 @@ def intersections(frame: pd.DataFrame, score: np.ndarray, threshold: float, leve
     cells under ``min_cell_n`` images are masked."""
     if not (frame["diagnosis"] != "").any():
         return None
-    scale = get_tone_scale(getattr(cfg, "tone_scale", "fitzpatrick"))
+    scale = get_tone_scale(cfg.tone_scale)
     col = frame["fst_group"] if level == "group" else frame["fst_type"].map(scale.label)
     pred = score >= threshold
     y = frame["label"].to_numpy(bool)

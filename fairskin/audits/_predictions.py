@@ -20,10 +20,10 @@ import pandas as pd
 
 from fairskin.data import read_csv_table
 from fairskin.errors import InputError
-from fairskin.skintone import FITZPATRICK, MONK, ToneScale, get_tone_scale
+from fairskin.skintone import FITZPATRICK, ToneScale, get_tone_scale, tone_scale_of_columns
 
 __all__ = ["PREDICTION_COLUMNS", "OPTIONAL_COLUMNS", "CLUSTER_COLUMNS", "clean_predictions", "read_predictions_csv",
-           "resolve_duplicates", "tone_scale_of"]
+           "resolve_duplicates"]
 
 #: columns of a predictions table: name -> meaning
 PREDICTION_COLUMNS: dict[str, str] = {
@@ -66,14 +66,6 @@ def _parse_labels(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return mapped.fillna(False).to_numpy(bool)[codes], missing
 
 
-def tone_scale_of(columns, tone_scale: str | ToneScale | None = None) -> ToneScale:
-    """The tone scale of a predictions table: ``tone_scale`` when given, else Monk when it has an
-    ``mst`` column and no ``fst``, else Fitzpatrick."""
-    if tone_scale is not None:
-        return tone_scale if isinstance(tone_scale, ToneScale) else get_tone_scale(tone_scale)
-    return MONK if MONK.column in columns and FITZPATRICK.column not in columns else FITZPATRICK
-
-
 def _parse_fst_column(col: pd.Series, scale: ToneScale = FITZPATRICK) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``scale.parse`` of a column, once per distinct value: ``(types, groups, status)`` with
     ``status`` an object array (``None`` where parsed). A column that mixes kinds of values
@@ -105,7 +97,8 @@ def clean_predictions(predictions: pd.DataFrame, *, scores: Literal["probabiliti
     """
     if scores not in ("probabilities", "logits"):
         raise InputError(f"scores: expected 'probabilities' or 'logits', got {scores!r}")
-    scale = tone_scale_of(predictions.columns, tone_scale)
+    scale = (tone_scale_of_columns(predictions.columns) if tone_scale is None else
+             tone_scale if isinstance(tone_scale, ToneScale) else get_tone_scale(tone_scale))
     if scale is not FITZPATRICK:
         predictions = predictions.rename(columns={scale.column: "fst"})
     missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from fairskin.data import read_csv_table
 from fairskin.errors import InputError
-from fairskin.skintone import FITZPATRICK, MONK
+from fairskin.skintone import FITZPATRICK, MONK, tone_scale_of_columns
 
 __all__ = ["LABELS_REQUIRED", "read_labels_csv"]
 
@@ -42,13 +42,12 @@ def read_labels_csv(path: str | Path, *, arg: str = "--labels", tone_scales: tup
     """
     path = Path(path)
     df, warnings = read_csv_table(path, arg=arg)
-    scale = FITZPATRICK
-    if "fst" not in df.columns and MONK.column in df.columns:
+    scale = tone_scale_of_columns(df.columns)
+    if scale is MONK:
         if MONK.name not in tone_scales:
             raise InputError(f"{arg}: {path} holds Monk Skin Tone labels (column 'mst', from fairskin label "
                              "--estimator monk); this stage groups images by Fitzpatrick type: give it a labels.csv "
                              "from fairskin label --estimator ita (the default)")
-        scale = MONK
     col = scale.column
     missing = [c for c in ("image", col) if c not in df.columns]
     if missing:

@@ -79,14 +79,12 @@ _MONK_GROUP_STYLE = dict(zip(skintone.MST_GROUPS, (_GROUP_STYLE["I-II"], _GROUP_
                                                    _GROUP_STYLE["V-VI"])))
 
 
+_MONK_LABELS = dict(zip(skintone.MONK.labels, skintone.MONK.tones))
+
+
 def monk_tone(name) -> int | None:
-    """'MST 5' -> 5; anything else -> None."""
-    s = str(name).strip().upper()
-    if s.startswith("MST"):
-        rest = s[3:].strip()
-        if rest.isdigit() and int(rest) in skintone.MST_TONES:
-            return int(rest)
-    return None
+    """A Monk tone's label as the audit names it, 'MST 5' -> 5; anything else -> None."""
+    return _MONK_LABELS.get(str(name).strip())
 
 
 def style_for(name, index: int = 0) -> SeriesStyle:

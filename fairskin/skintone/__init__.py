@@ -23,6 +23,7 @@ from fairskin.skintone._tones import (
     MonkSwatches,
     ToneScale,
     get_tone_scale,
+    tone_scale_of_columns,
 )
 from fairskin.skintone._vocab import (
     DDI_CODE_TO_GROUP,
@@ -43,5 +44,6 @@ __all__ = [
     "ItaScale", "from_roman", "get_scale", "group_of", "ita_degrees", "lab_to_srgb", "list_scales",
     "load_scale_file", "parse_fst", "roman", "srgb_to_lab", "type_label", "types_of",
     "FITZPATRICK", "MONK", "MONK_SWATCHES", "MST_GROUPS", "MST_TONES", "MonkSwatches", "ToneScale", "get_tone_scale",
+    "tone_scale_of_columns",
     "SkinToneEstimator", "ToneEstimate", "get_estimator", "list_estimators", "register_estimator",
 ]

@@ -19,10 +19,10 @@ import numpy as np
 
 from fairskin.errors import InputError
 from fairskin.skintone._color import srgb_to_lab
-from fairskin.skintone._vocab import FST_GROUPS, FST_TYPES, ROMAN, parse_fst
+from fairskin.skintone._vocab import FST_GROUPS, FST_TYPES, ROMAN, is_empty, parse_fst
 
 __all__ = ["ToneScale", "FITZPATRICK", "MONK", "MST_TONES", "MST_GROUPS", "MonkSwatches", "MONK_SWATCHES",
-           "get_tone_scale"]
+           "get_tone_scale", "tone_scale_of_columns"]
 
 
 @dataclass(frozen=True)
@@ -83,10 +83,10 @@ class ToneScale:
         out_g = np.full(len(values), "", dtype=object)
         status: list[str | None] = [None] * len(values)
         for i, v in enumerate(values):
-            s = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
-            if s.lower() in ("", "nan", "na", "<na>", "none", "unknown"):
+            if is_empty(v):
                 status[i] = "no_fst"
                 continue
+            s = str(v).strip()
             t = by_label.get(s.upper().replace(" ", ""), 0)
             if not t:
                 try:
@@ -110,6 +110,12 @@ FITZPATRICK = ToneScale(name="fitzpatrick", column="fst", tones=FST_TYPES, label
 MONK = ToneScale(name="monk", column="mst", tones=MST_TONES, labels=tuple(f"MST {t}" for t in MST_TONES),
                  groups=MST_GROUPS)
 _TONE_SCALES = {s.name: s for s in (FITZPATRICK, MONK)}
+
+
+def tone_scale_of_columns(columns) -> ToneScale:
+    """The tone scale of a table by its columns: Monk where it has an ``mst`` column and no
+    ``fst`` (what ``fairskin label --estimator monk`` writes), else Fitzpatrick."""
+    return MONK if MONK.column in columns and FITZPATRICK.column not in columns else FITZPATRICK
 
 
 def get_tone_scale(name: str) -> ToneScale:

@@ -87,6 +87,15 @@ def _one(s: str) -> int:
     return int(f) if f.is_integer() and 1 <= f <= 6 else 0
 
 
+def is_empty(value: Any, unknown: Iterable[str] = ()) -> bool:
+    """Whether a skin-tone cell is missing: ``None``, NaN, ``pd.NA``, ``""``, ``"unknown"`` and the
+    like, or one of the data set's own ``unknown`` codes (lower-case)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return True
+    low = str(value).strip().lower()
+    return low in _EMPTY or low in unknown
+
+
 def parse_fst(values: Sequence[Any] | Iterable[Any], *, groups: bool = True, unknown: Iterable[str] = ()
               ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
     """Parse skin-type values as data sets and users write them.
@@ -105,14 +114,10 @@ def parse_fst(values: Sequence[Any] | Iterable[Any], *, groups: bool = True, unk
     out_g = np.full(len(values), "", dtype=object)
     status: list[str | None] = [None] * len(values)
     for i, v in enumerate(values):
-        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        if is_empty(v, unknown):
             status[i] = "no_fst"
             continue
         s = str(v).strip()
-        low = s.lower()
-        if low in _EMPTY or low in unknown:
-            status[i] = "no_fst"
-            continue
         t = _one(s.upper())
         if t:
             out_t[i], out_g[i] = t, _TYPE_TO_GROUP[t]
