@@ -252,6 +252,9 @@ def _pair(eng, model: str, gap: Gap, groups_out: list[dict]) -> dict:
     ia = metric_interval(eng, model, light, "auroc")
     ib = metric_interval(eng, model, dark, "auroc")
     lo, hi = iv.mover_difference(a, ia[:2], b, ib[:2])
+    if lo is None:
+        return _entry(gap, pair, None, None, None, reason="no interval for the AUROC of "
+                      f"{pair[0] if ia[0] is None else pair[1]}")
     il, idk = eng.rows[light], eng.rows[dark]
     s = eng.scores[model]
     p = delong_test(s[il], eng.y[il], s[idk], eng.y[idk])

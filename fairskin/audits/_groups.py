@@ -81,6 +81,8 @@ def metric_interval(eng, model: str, key, metric: str) -> tuple[float | None, fl
         if eng.clustered:
             return (*iv.logit_bootstrap(value, samples, level=level), "logit_bootstrap")
         auc, var = eng.delong[model][key]
+        if np.isnan(auc):  # one malignant or one benign image: no DeLong variance (logit_delong falls back)
+            auc = value
         return (*iv.logit_delong(auc, var, c["positives"], c["negatives"], level=level), "logit_delong")
     if method == "logit_auprc":
         if eng.clustered:  # positives are not independent: the cluster bootstrap's SD alone

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["METHODS", "z_value", "wilson", "wilson_effective", "mover_mean", "mover_difference", "mover_ratio",
-           "logit_wald", "logit_bootstrap", "logit_auprc", "percentile", "extremum", "extremum_noise", "extremum_bounds", "pairwise",
+           "logit_wald", "hanley_mcneil_variance", "logit_bootstrap", "logit_auprc", "percentile", "extremum", "extremum_noise", "extremum_bounds", "pairwise",
            "EXTREMUM_KAPPA"]
 
 #: interval method key -> one-line description with its reference (written to ``meta.ci_methods``)
@@ -152,11 +152,23 @@ def logit_delong(auc: float, var: float, positives: int, negatives: int, *, leve
     ``min(P, N)`` concordant (discordant) comparisons, since the variance vanishes there."""
     if np.isnan(auc):
         return None, None
+    if not np.isfinite(var):  # one malignant or one benign image: DeLong's variance needs two of each
+        var = hanley_mcneil_variance(auc, positives, negatives)
     if 0 < auc < 1 and var > 0:
         return logit_wald(auc, np.sqrt(var) / (auc * (1 - auc)), level=level)
     m = min(positives, negatives)
     lo, hi = wilson(m if auc >= 0.5 else 0, m, level=level)
     return (lo, 1.0) if auc >= 0.5 else (0.0, hi)
+
+
+def hanley_mcneil_variance(auc: float, positives: int, negatives: int) -> float:
+    """Hanley & McNeil's (1982) AUROC variance from the AUROC and the class sizes alone:
+    defined for a single malignant (or benign) image, where DeLong's needs two of each class."""
+    a, m, n = float(auc), int(positives), int(negatives)
+    if m < 1 or n < 1:
+        return float("nan")
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    return float((a * (1 - a) + (m - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (m * n))
 
 
 def logit_bootstrap(value: float, samples: np.ndarray, *, level: float = 0.95) -> tuple[float | None, float | None]:
