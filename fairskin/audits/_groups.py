@@ -53,12 +53,14 @@ def undefined_reason(metric: str, group: str, n: int, P: int, N: int, threshold:
     return f"{metric} is undefined for {where}"
 
 
-def metric_interval(eng, model: str, key, metric: str) -> tuple[float | None, float | None, str]:
-    """(low, high, method) of one metric of one group, by the registry's method for it; on
-    clustered rows the methods that assume independent rows take the cluster bootstrap's
-    variance instead (Wilson on an effective size, logit with the bootstrap SD)."""
+def metric_interval(eng, model: str, key, metric: str, *, level: float | None = None
+                    ) -> tuple[float | None, float | None, str]:
+    """(low, high, method) of one metric of one group, by the registry's method for it, at
+    ``level`` (the audit's ``ci_level`` by default); on clustered rows the methods that assume
+    independent rows take the cluster bootstrap's variance instead (Wilson on an effective size,
+    logit with the bootstrap SD)."""
     spec = GROUP_METRICS[metric]
-    level = eng.cfg.ci_level
+    level = eng.cfg.ci_level if level is None else level
     value = eng.values[model][key][metric]
     samples = eng.samples[model][key][metric]
     c = eng.counts[model][key]
@@ -72,7 +74,7 @@ def metric_interval(eng, model: str, key, metric: str) -> tuple[float | None, fl
             return (*iv.wilson_effective(value, n, samples, level=level, clusters=units), "wilson_effective")
         return (*iv.wilson(k, n, level=level), "wilson")
     if method == "mover":  # balanced accuracy: mean of sensitivity and specificity
-        parts = [metric_interval(eng, model, key, m) for m in ("sensitivity", "specificity")]
+        parts = [metric_interval(eng, model, key, m, level=level) for m in ("sensitivity", "specificity")]
         vals = [eng.values[model][key][m] for m in ("sensitivity", "specificity")]
         if any(p[0] is None for p in parts):
             return None, None, "mover"

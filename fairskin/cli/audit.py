@@ -185,15 +185,20 @@ def print_audit(d: dict) -> None:
                       style="dim" if not g["reliable"] else None)
         console.print(t)
         f = Table(title="Fairness gaps", title_justify="left")
-        for col in ("measure", "groups", f"value ({meta['ci_level']:.0%} CI)", "p (Holm)", "reading", "flags"):
+        for col in ("measure", "groups", f"value ({meta['ci_level']:.0%} CI)", "simultaneous CI", "p (Holm)",
+                    "reading", "flags"):
             f.add_column(col)
         for gap in m["fairness"]:
             label = gap["name"] + (f" ({gap['method']}" + (f", {gap['agg']}" if gap["agg"] else "") + ")")
             p = "" if gap["p_value"] is None else f"{gap['p_value']:.3g} ({gap['p_value_holm']:.3g})"
             words = {"gap": "[bold]gap[/]", "no_evidence": "no evidence of a gap", "estimate": "estimate only",
-                     "undefined": "undefined"}[gap["evidence"]]
-            f.add_row(label, " vs ".join(gap["groups"]), _ci(gap, 3), p, words, ", ".join(gap["flags"]))
+                     "undefined": "undefined", "inconclusive": "not conclusive"}[gap["evidence"]]
+            sim = ("" if gap.get("ci_low_simultaneous") is None
+                   else f"{gap['ci_low_simultaneous']:.3f} to {gap['ci_high_simultaneous']:.3f}")
+            f.add_row(label, " vs ".join(gap["groups"]), _ci(gap, 3), sim, p, words, ", ".join(gap["flags"]))
         console.print(f)
+        console.print(f"reading: 'gap' when the Holm-adjusted p < {1 - meta['ci_level']:.2g} and the simultaneous CI "
+                      "(Bonferroni over this model's tested gaps) excludes 0; 'not conclusive' when the two disagree")
         out = [r for r in m["ratios"] if "outside_bounds" in r["flags"]]
         if out:
             console.print(f"ratios to {meta['reference_group']} outside {meta['ratio_bounds']}: "

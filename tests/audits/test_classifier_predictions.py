@@ -244,7 +244,8 @@ def test_json_follows_docs_schema(tmp_path):
     assert m["overall"]["group"] == "all" and m["overall"]["level"] == "all"
     assert list(m["fairness"][0]) == ["name", "method", "agg", "groups", "value", "ci_low", "ci_high", "ci_method",
                                       "p_value", "p_value_holm", "p_value_delong", "p_value_method", "flags",
-                                      "reason", "fairlearn", "evidence", "reading"]
+                                      "reason", "fairlearn", "ci_low_simultaneous", "ci_high_simultaneous",
+                                      "ci_level_simultaneous", "evidence", "reading"]
     assert [f["p_value_method"] for f in m["fairness"]] == [
         "permutation_within_label", "permutation_within_label", "permutation_within_label",
         "permutation_within_label", "permutation_within_label", "permutation", "delong_chi2", "delong", None]

@@ -36,3 +36,43 @@ def test_a_group_with_one_malignant_or_one_benign_image_is_audited(last):
     au = res_t.group("VI")["metrics"]["auroc"]
     assert au["ci_low"] is not None and au["ci_low"] <= au["value"] <= au["ci_high"]
     assert au["ci_high"] - au["ci_low"] > 0.3
+
+
+def test_a_reading_never_contradicts_the_interval_printed_beside_it():
+    """The case users met: "no evidence of a gap" beside 0.161 (0.003-0.281). The reading now names the
+    simultaneous interval it is read from, and says "not conclusive" where the test and it disagree."""
+    from fairskin.audits.classifier import gap_reading
+
+    base = {"name": "auroc_gap", "value": 0.161, "ci_low": 0.003, "ci_high": 0.281, "ci_level_simultaneous": 0.99375}
+    ev, text = gap_reading({**base, "p_value_holm": 0.21, "ci_low_simultaneous": -0.05, "ci_high_simultaneous": 0.33})
+    assert ev == "no_evidence" and "-0.050 to 0.330" in text and "simultaneous" in text
+    ev, text = gap_reading({**base, "p_value_holm": 0.01, "ci_low_simultaneous": -0.01, "ci_high_simultaneous": 0.33})
+    assert ev == "inconclusive" and "not conclusive" in text
+    ev, _ = gap_reading({**base, "p_value_holm": 0.30, "ci_low_simultaneous": 0.01, "ci_high_simultaneous": 0.33})
+    assert ev == "inconclusive"
+    ev, _ = gap_reading({**base, "p_value_holm": 0.01, "ci_low_simultaneous": 0.02, "ci_high_simultaneous": 0.3})
+    assert ev == "gap"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_audit_reading_agrees_with_its_simultaneous_interval(seed):
+    df = _frame([(30, 60)] * 4 + [(12, 40), (6, 30)], seed=seed)
+    df.loc[df["fst"] >= 5, "score"] = df.loc[df["fst"] >= 5, "score"] ** 0.6  # more positives flagged on V-VI
+    for f in audit_predictions(df, n_boot=300, seed=seed).model()["fairness"]:
+        if f["evidence"] in ("gap", "no_evidence"):
+            lo, hi = f["ci_low_simultaneous"], f["ci_high_simultaneous"]
+            assert lo <= f["ci_low"] + 1e-12 and hi >= f["ci_high"] - 1e-12  # wider than the plain interval
+            assert (lo > 0 or hi < 0) == (f["evidence"] == "gap"), f
+            assert (f["p_value_holm"] < 0.05) == (f["evidence"] == "gap"), f
+
+
+def test_saliency_says_significant_only_from_the_family_adjusted_p():
+    from fairskin.reports._why import _saliency_summary
+
+    tests = [{"name": "lesion_share_gap", "groups": ["I-II", "V-VI"], "value": 0.1, "ci_low": 0.01, "ci_high": 0.2,
+              "p_value": 0.03} for _ in range(3)]
+    lines = _saliency_summary({"model": "m", "tests": tests}, 0.05)
+    assert not any("; significant" in x for x in lines) and sum("not significant" in x for x in lines) == 3
+    for t, adj in zip(tests, (0.03, 0.03, 0.03)):
+        t["p_value_holm"] = adj
+    assert sum("; significant" in x for x in _saliency_summary({"model": "m", "tests": tests}, 0.05)) == 3
