@@ -35,6 +35,39 @@ def _rates(eng, model: str, keys: list, *, samples: bool):
     return {r: np.array([get(k, r) for k in keys]) for r in rates}
 
 
+def _floor_noise(eng, model: str, keys: list, vals: dict, samp: dict) -> dict:
+    """Each group rate's resamples with their spread raised to at least its own interval's (the
+    interval's half-width over z). A rate estimated at 0 or 1 (no false positive among 40 benign
+    images; 0 of 5 malignant detected) has no bootstrap noise at all, and a rate on a handful of
+    images has too little; a gap's extremum interval built from that noise missed both ways. A
+    resample set without spread gets normal noise of that SD; one with too little is scaled
+    about the point value. Deterministic (seeded by the audit's seed)."""
+    level = eng.cfg.ci_level
+    z = iv.z_value(level)
+    rng = np.random.default_rng([eng.cfg.seed, 2])
+    out = {}
+    for rate, S in samp.items():
+        S = S.copy()
+        metric = "specificity" if rate == "fpr" else rate
+        for j, k in enumerate(keys):
+            v = vals[rate][j]
+            if np.isnan(v):
+                continue
+            lo, hi, _ = metric_interval(eng, model, k, metric)
+            if lo is None or hi is None:
+                continue
+            want = (hi - lo) / (2 * z)
+            col = S[:, j]
+            ok = ~np.isnan(col)
+            have = float(np.std(col[ok], ddof=1)) if ok.sum() > 1 else 0.0
+            if have >= want or want <= 0:
+                continue
+            noise = (col - v) * (want / have) if have > 1e-12 else rng.normal(0, want, len(col))
+            S[:, j] = np.where(ok, v + noise, np.nan)
+        out[rate] = S
+    return out
+
+
 def _overall(eng, model: str, *, samples: bool):
     src = (eng.samples if samples else eng.values)[model][("all", "all")]
     return {"sensitivity": np.asarray(src["sensitivity"], float), "fpr": 1 - np.asarray(src["specificity"], float),
@@ -188,6 +221,7 @@ def fairness(eng, model: str, level: str, groups_out: list[dict]) -> list[dict]:
     names = [g for _, g in keys]
     unreliable = {e["group"] for e in groups_out if e["level"] == level and not e["reliable"]}
     vals, samp = _rates(eng, model, keys, samples=False), _rates(eng, model, keys, samples=True)
+    samp = _floor_noise(eng, model, keys, vals, samp)
     ov, ovS = _overall(eng, model, samples=False), _overall(eng, model, samples=True)
     perm = _permutation_p_values(eng, model, keys)
     out = []

@@ -17,9 +17,10 @@ from fairskin.skintone import get_tone_scale
 __all__ = ["group_entry", "metric_interval", "group_flags", "intersections"]
 
 
-def group_flags(n: int, P: int, cfg) -> list[str]:
-    """Why a group's figures are unreliable: too few images, malignant or benign images, one class."""
-    N = n - P
+def group_flags(n: int, P: int, cfg, N: int | None = None) -> list[str]:
+    """Why a group's figures are unreliable: too few images, malignant or benign images, one class.
+    On clustered rows the counts are the independent units (lesions or patients), not images."""
+    N = n - P if N is None else N
     flags = []
     if n < cfg.min_group_n:
         flags.append("small_n")
@@ -81,14 +82,16 @@ def metric_interval(eng, model: str, key, metric: str, *, level: float | None = 
         return (*iv.mover_mean(vals, [p[:2] for p in parts]), "mover")
     if method == "logit_delong":
         if eng.clustered:
-            return (*iv.logit_bootstrap(value, samples, level=level), "logit_bootstrap")
+            units = min(eng.clusters_in(key, "positives"), eng.clusters_in(key, "negatives"))
+            return (*iv.logit_bootstrap(value, samples, level=level, clusters=units), "logit_bootstrap")
         auc, var = eng.delong[model][key]
         if np.isnan(auc):  # one malignant or one benign image: no DeLong variance (logit_delong falls back)
             auc = value
         return (*iv.logit_delong(auc, var, c["positives"], c["negatives"], level=level), "logit_delong")
     if method == "logit_auprc":
-        if eng.clustered:  # positives are not independent: the cluster bootstrap's SD alone
-            return (*iv.logit_bootstrap(value, samples, level=level), "logit_bootstrap")
+        if eng.clustered:  # positives are not independent: the cluster bootstrap's SD, on its units
+            units = eng.clusters_in(key, "positives")
+            return (*iv.logit_bootstrap(value, samples, level=level, clusters=units), "logit_bootstrap")
         return (*iv.logit_auprc(value, samples, c["positives"], level=level), "logit_auprc")
     if method == "logit_bootstrap":
         return (*iv.logit_bootstrap(value, samples, level=level), "logit_bootstrap")
@@ -127,7 +130,11 @@ def group_entry(eng, model: str, key, types, threshold: float) -> dict:
     lvl, g = key
     c = eng.counts[model][key]
     n, P, N = c["n"], c["positives"], c["negatives"]
-    flags = group_flags(n, P, cfg)
+    if eng.clustered:  # 40 images of 4 lesions are 4 units: the flags count clusters
+        flags = group_flags(eng.clusters_in(key), eng.clusters_in(key, "positives"), cfg,
+                            N=eng.clusters_in(key, "negatives"))
+    else:
+        flags = group_flags(n, P, cfg)
     unreliable = bool(flags)
     metrics = {m: _metric_entry(eng, model, key, m, unreliable=unreliable,
                                 reason=undefined_reason(m, g, n, P, N, threshold)) for m in METRICS}

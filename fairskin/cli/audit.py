@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from fairskin.audits.classifier import DEFAULTS
+from fairskin.audits.classifier import DEFAULTS, criterion_reading
 from fairskin.cli import app, console
 from fairskin.cli._common import CONFIG_HELP, settings_file
 from fairskin.errors import FairskinError, InputError
@@ -206,12 +206,12 @@ def print_audit(d: dict) -> None:
     for cmp in d["comparisons"]:
         t = Table(title=f"{cmp['candidate']} vs {cmp['baseline']} ({cmp['n_common']} common images): "
                         f"{cmp['verdict_title']}", title_justify="left")
-        for col in ("criterion", "observed (95% CI)", "passed", "confident"):
+        for col in ("criterion", "observed (95% CI)", "reading"):
             t.add_column(col)
         for c in cmp["criteria"]:
             obs = ("n/a" if c["observed"] is None else f"{c['observed']:+.1%}" + (
                 "" if c["ci_low"] is None else f" ({c['ci_low']:+.1%} to {c['ci_high']:+.1%})"))
-            t.add_row(c["description"], obs, str(c["passed"]), str(c["confident"]))
+            t.add_row(c["description"], obs, criterion_reading(c))
         console.print(t)
         console.print(cmp["verdict_reason"])
 
