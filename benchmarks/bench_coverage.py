@@ -90,9 +90,10 @@ def regimes() -> dict[str, tuple[Design, dict, dict | None]]:
     estimated types with a small calibration set."""
     hi_p, hi_n = _auc_mu((0.99,) * 6)
     return {
-        "cohort5_nogap": (Design(sizes=COHORT, prevalence=0.05, cohort=True, name="cohort5_nogap"), {}, None),
+        "cohort5_nogap": (Design(sizes=COHORT, prevalence=0.05, cohort=True, name="cohort5_nogap"),
+                          {"label_sampling": "cohort"}, None),
         "cohort5_gap": (Design(sizes=COHORT, prevalence=0.05, cohort=True, mu_pos=(1.0,) * 4 + (0.4,) * 2,
-                               name="cohort5_gap"), {}, None),
+                               name="cohort5_gap"), {"label_sampling": "cohort"}, None),
         # type VI: 25 rows, 5 malignant, true sensitivity 0.50 against 0.84 (a TPR gap of 0.34)
         "small_vi": (Design(sizes=(150,) * 5 + (25,), prevalence=0.2, mu_pos=(1.0,) * 5 + (0.0,),
                             name="small_vi"), {}, None),

@@ -36,13 +36,16 @@ def _rates(eng, model: str, keys: list, *, samples: bool):
 
 
 def _floor_noise(eng, model: str, keys: list, vals: dict, samp: dict) -> dict:
-    """Each group rate's resamples with their spread raised to at least its own interval's (the
-    interval's half-width over z). A rate estimated at 0 or 1 (no false positive among 40 benign
-    images; 0 of 5 malignant detected) has no bootstrap noise at all, and a rate on a handful of
-    images has too little; a gap's extremum interval built from that noise missed both ways. A
-    resample set without spread gets normal noise of that SD; one with too little is scaled
-    about the point value. Deterministic (seeded by the audit's seed)."""
+    """Each group rate's resamples, replaced where their noise is narrower than the rate's own
+    interval. A rate estimated at 0 or 1 (0 of 3 malignant detected; no false positive among 40
+    benign) has no bootstrap noise at all, a rate on a handful of images too little, and a gap's
+    extremum interval built from that noise missed both ways. Where the centred resamples'
+    central range ``(q_a, q_{1-a})`` falls short of ``(v - hi, v - lo)`` (the noise the rate's own
+    Wilson or DeLong interval allows, ``estimate - truth``) by more than 10% on either side, the
+    column becomes split-normal noise with those two half-widths (so an estimate at 0 is noise
+    towards higher truths only). Deterministic (seeded by the audit's seed)."""
     level = eng.cfg.ci_level
+    a = (1 - level) / 2
     z = iv.z_value(level)
     rng = np.random.default_rng([eng.cfg.seed, 2])
     out = {}
@@ -56,13 +59,18 @@ def _floor_noise(eng, model: str, keys: list, vals: dict, samp: dict) -> dict:
             lo, hi, _ = metric_interval(eng, model, k, metric)
             if lo is None or hi is None:
                 continue
-            want = (hi - lo) / (2 * z)
+            if rate == "fpr":
+                lo, hi = 1 - hi, 1 - lo
             col = S[:, j]
             ok = ~np.isnan(col)
-            have = float(np.std(col[ok], ddof=1)) if ok.sum() > 1 else 0.0
-            if have >= want or want <= 0:
+            if ok.sum() < 2:
                 continue
-            noise = (col - v) * (want / have) if have > 1e-12 else rng.normal(0, want, len(col))
+            e_lo, e_hi = np.quantile(col[ok] - v, [a, 1 - a])
+            need_lo, need_hi = v - hi, v - lo  # <= 0 <= need_hi
+            if e_lo <= 0.9 * need_lo and e_hi >= 0.9 * need_hi:
+                continue
+            Z = rng.standard_normal(len(col))
+            noise = np.where(Z > 0, Z * need_hi, Z * -need_lo) / z
             S[:, j] = np.where(ok, v + noise, np.nan)
         out[rate] = S
     return out
@@ -239,7 +247,12 @@ def fairness(eng, model: str, level: str, groups_out: list[dict]) -> list[dict]:
             out.append(_entry(gap, (), None, None, None, fairlearn=gap.fairlearn))
             continue
         lo, hi = _extremum_interval(gap, vals, samp, ov, ovS, cfg.ci_level)
-        if gap.p_value == "delong_chi2":
+        if level in eng.corrected and gap.p_value is not None:
+            # the tests must be of the corrected quantities the values are: a permutation of the
+            # estimated types (or DeLong's variances of them) tests the uncorrected groups instead
+            S = np.asarray(gap_value(gap, samp, ovS), float)
+            p, p_method = bootstrap_p_value(value, S), "bootstrap"
+        elif gap.p_value == "delong_chi2":
             p, why = _auroc_homogeneity(eng, model, [k for k, n in zip(keys, names) if n in used])
             p_method = gap.p_value if p is not None else None
             reason = "; ".join(x for x in (reason, why) if x) or None

@@ -115,6 +115,8 @@ def _metric_entry(eng, model, key, metric, *, unreliable: bool, reason: str) -> 
     flags = ["unreliable_group"] if unreliable else []
     if (key[0] in eng.corrected and not eng.is_corrected(key, metric)) or key[0] in eng.correction_failed:
         flags.append("not_corrected")
+    if (model, key, metric) in getattr(eng, "unstable", ()):
+        flags.append("correction_unstable")  # the moment estimate left [0, 1]: read its (wide) interval only
     s = eng.samples[model][key][metric]
     if np.isnan(s).any():
         flags.append("ci_partial")

@@ -76,3 +76,58 @@ def test_saliency_says_significant_only_from_the_family_adjusted_p():
     for t, adj in zip(tests, (0.03, 0.03, 0.03)):
         t["p_value_holm"] = adj
     assert sum("; significant" in x for x in _saliency_summary({"model": "m", "tests": tests}, 0.05)) == 3
+
+
+def test_the_corrected_audit_stays_in_bounds_and_tests_what_it_reports():
+    from fairskin.audits.classifier import Design, calibration_confusion, ita_like_confusion, simulate_predictions
+
+    design = Design(sizes=(150,) * 6, confusion=ita_like_confusion(), calibration_per_type=60,
+                    mu_pos=(1.0,) * 4 + (0.5,) * 2)
+    for r in range(3):
+        df = simulate_predictions(design, [5, r])
+        res = audit_predictions(df.drop(columns=["fst_true"]), n_boot=200, seed=r, group_level="group",
+                                fst_source="estimated", label_confusion=calibration_confusion(design, [5, r, 1]))
+        m = res.model()
+        for g in m["groups"]:
+            for name, e in g["metrics"].items():
+                if e["value"] is None:
+                    continue
+                assert 0 <= e["value"] <= 1, (g["group"], name, e)
+                assert e["ci_low"] is None or 0 <= e["ci_low"] <= e["value"] + 1e-9 <= e["ci_high"] + 2e-9 <= 1 + 3e-9
+        tested = [f for f in m["fairness"] if f["p_value"] is not None]
+        assert tested and all(f["p_value_method"] == "bootstrap" for f in tested)  # on the corrected groups
+        for f in tested:
+            if f["evidence"] == "gap":
+                assert f["ci_low_simultaneous"] > 0 or f["ci_high_simultaneous"] < 0
+
+
+def test_a_confusion_too_close_to_singular_is_audited_uncorrected_and_says_what_would_work():
+    from fairskin.audits.classifier import LabelConfusion
+
+    df = _frame([(30, 60)] * 6)
+    counts = np.full((6, 6), 10.0)  # a labeller that guesses: no type can be told from another
+    res = audit_predictions(df, n_boot=100, group_level="group", fst_source="estimated",
+                            label_confusion=LabelConfusion(counts, source="test"))
+    g = res.group("V-VI")
+    assert "not_corrected" in g["metrics"]["auroc"]["flags"]
+    failed = res.to_dict()["meta"]["fst_correction"]["not_corrected"]
+    assert "group" in failed and "what would work" in failed["group"] and "calibration set" in failed["group"]
+
+
+def test_a_group_without_benign_images_has_no_auprc():
+    df = _frame([(20, 40)] * 5 + [(8, 0)])
+    au = audit_predictions(df, n_boot=100).group("VI")["metrics"]["auprc"]
+    assert au["value"] is None and "undefined" in au["flags"] and "no benign" in au["reason"]
+
+
+def test_reliability_flags_count_lesions_not_images():
+    rng = np.random.default_rng(3)
+    df = _frame([(30, 60)] * 6)
+    df["lesion_id"] = [f"{t}-{i // 10}" if t == 6 else f"{t}-{i}" for t, i in zip(df["fst"], range(len(df)))]
+    df = df.sort_values(["fst", "label"]).reset_index(drop=True)
+    vi = df["fst"] == 6
+    # type VI: 90 images of 9 lesions, each lesion one label
+    df.loc[vi, "lesion_id"] = [f"6-{i // 10}" for i in range(int(vi.sum()))]
+    df.loc[vi, "score"] = np.clip(df.loc[vi, "score"] + rng.normal(0, 0.01, int(vi.sum())), 0, 1)
+    g = audit_predictions(df, n_boot=100).group("VI")
+    assert not g["reliable"] and "small_n" in g["flags"] and "few_positives" in g["flags"]
