@@ -145,7 +145,8 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
         raise InputError("label_confusion: the skin types are human labels; a labeller's confusion corrects estimated "
                          "types only (fst_source='estimated')")
     eng = Engine(frame, {nm: frame["_score_" + nm].to_numpy(float) for nm in names}, thresholds, cfg,
-                 clusters=clusters, confusion=label_confusion)
+                 clusters=clusters, confusion=label_confusion,
+                 chosen=None if target_sensitivity is None else {nm: target_sensitivity for nm in names})
     if group_level not in ("auto", "type", "group"):
         raise InputError(f"group_level: expected 'auto', 'type' or 'group', got {group_level!r}")
     if group_level == "type" and not eng.all_typed:
@@ -192,7 +193,8 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
         "tone_scale": eng.scale.name, "tone_groups": {g: [eng.scale.label(t) for t in ts]
                                                       for g, ts in eng.scale.groups.items()},
         "group_level": level, "levels": levels,
-        "threshold_policy": policy, "target_sensitivity": target_sensitivity, "n_boot": cfg.n_boot, "seed": cfg.seed,
+        "threshold_policy": policy, "target_sensitivity": target_sensitivity,
+        "threshold_resampled": target_sensitivity is not None, "n_boot": cfg.n_boot, "seed": cfg.seed,
         "ci_level": cfg.ci_level,
         "ci_method": _ci_method(), "ci_methods": dict(METHODS), "extremum_kappa": EXTREMUM_KAPPA,
         "resampling": eng.resampling_unit, "label_sampling": cfg.label_sampling,

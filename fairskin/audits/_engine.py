@@ -84,8 +84,10 @@ class Engine:
     """
 
     def __init__(self, frame: pd.DataFrame, scores: dict[str, np.ndarray], thresholds: dict[str, float], cfg,
-                 *, clusters: np.ndarray | None = None, confusion=None):
+                 *, clusters: np.ndarray | None = None, confusion=None, chosen: dict[str, float] | None = None):
         self.frame, self.cfg = frame, cfg
+        #: model -> target sensitivity its threshold was chosen for on these rows (threshold noise in the resamples)
+        self.chosen = dict(chosen or {})
         #: the tone scale the rows are grouped on (Fitzpatrick, or Monk Skin Tone)
         self.scale = get_tone_scale(cfg.tone_scale)
         self.keys, self.all_typed = group_keys(frame, self.scale)
@@ -138,6 +140,11 @@ class Engine:
         self.corrected: dict = {}
         self.correction_failed: dict = {}
         self._resample()
+        if self.chosen:
+            from fairskin.audits._threshold import add_threshold_noise
+
+            for m, target in self.chosen.items():
+                add_threshold_noise(self, m, target)
         if confusion is not None:
             from fairskin.audits._misclass import correct_engine
 

@@ -70,6 +70,9 @@ def metric_interval(eng, model: str, key, metric: str, *, level: float | None = 
         return (*iv.percentile(samples, level=level), "percentile")
     if method == "wilson":
         k, n = c[spec.count[0]], c[spec.count[1]]
+        if model in getattr(eng, "chosen", {}) and not eng.clustered:
+            # the threshold was chosen on these rows: its resampled noise widens the count's design effect
+            return (*iv.wilson_effective(value, n, samples, level=level), "wilson_effective")
         if eng.clustered:
             units = eng.clusters_in(key, spec.count[1])
             return (*iv.wilson_effective(value, n, samples, level=level, clusters=units), "wilson_effective")

@@ -131,3 +131,17 @@ def test_reliability_flags_count_lesions_not_images():
     df.loc[vi, "score"] = np.clip(df.loc[vi, "score"] + rng.normal(0, 0.01, int(vi.sum())), 0, 1)
     g = audit_predictions(df, n_boot=100).group("VI")
     assert not g["reliable"] and "small_n" in g["flags"] and "few_positives" in g["flags"]
+
+
+def test_a_threshold_chosen_on_the_audited_rows_is_resampled_with_them():
+    df = _frame([(40, 80)] * 6, seed=4)
+    chosen = audit_predictions(df, n_boot=300, target_sensitivity=0.8)
+    fixed = audit_predictions(df, n_boot=300, threshold=chosen.model()["threshold"])
+    assert chosen.to_dict()["meta"]["threshold_resampled"] and not fixed.to_dict()["meta"]["threshold_resampled"]
+
+    def width(res, g, m):
+        e = res.group(g)["metrics"][m]
+        return e["ci_high"] - e["ci_low"]
+
+    wider = [width(chosen, g, "specificity") / width(fixed, g, "specificity") for g in ("I", "II", "III", "IV", "V", "VI")]
+    assert np.mean(wider) > 1.05  # the threshold's own noise: each resample would have chosen another
