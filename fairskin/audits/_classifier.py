@@ -237,18 +237,23 @@ def _ci_method() -> str:
 
 
 def make_config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds, min_gain,
-                max_drop, min_group_negatives=DEFAULTS.min_group_negatives) -> AuditConfig:
+                max_drop, min_group_negatives=DEFAULTS.min_group_negatives,
+                label_sampling=DEFAULTS.label_sampling) -> AuditConfig:
     if not isinstance(n_boot, int) or n_boot < 1:
         raise InputError(f"n_boot: expected a positive whole number of resamples, got {n_boot!r}")
     if not 0 < ci_level < 1:
         raise InputError(f"ci_level: expected a value in (0, 1), got {ci_level!r}")
+    if label_sampling not in ("fixed", "cohort"):
+        raise InputError(f"label_sampling: expected 'fixed' (malignant count per type chosen by design) or 'cohort' "
+                         f"(labels came with the rows), got {label_sampling!r}")
     lo, hi = ratio_bounds
     if not 0 < lo < 1 < hi:
         raise InputError(f"ratio_bounds: expected (low < 1 < high), got {tuple(ratio_bounds)!r}")
     return AuditConfig(n_boot=n_boot, seed=seed, ci_level=ci_level, min_group_n=min_group_n,
                        min_group_positives=min_group_positives, min_group_negatives=min_group_negatives,
                        min_cell_n=min_cell_n,
-                       ratio_bounds=(float(lo), float(hi)), min_gain=min_gain, max_drop=max_drop)
+                       ratio_bounds=(float(lo), float(hi)), min_gain=min_gain, max_drop=max_drop,
+                       label_sampling=label_sampling)
 
 
 def audit_predictions(
@@ -302,11 +307,7 @@ def audit_predictions(
         calibration's uncertainty in their intervals (see :mod:`._misclass`).
     """
     cfg = make_config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds,
-                      DEFAULTS.min_gain, DEFAULTS.max_drop, min_group_negatives)
-    if label_sampling not in ("fixed", "cohort"):
-        raise InputError(f"label_sampling: expected 'fixed' (malignant count per type chosen by design) or 'cohort' "
-                         f"(labels came with the rows), got {label_sampling!r}")
-    cfg = replace(cfg, label_sampling=label_sampling)
+                      DEFAULTS.min_gain, DEFAULTS.max_drop, min_group_negatives, label_sampling)
     source = "predictions"
     path = None
     if isinstance(predictions, (str, Path)):

@@ -78,6 +78,9 @@ def audit(
                                   "GroupDRO, CORAL, CDANN)."),
     target_sensitivity: Optional[float] = typer.Option(None, "--target-sensitivity", help="Choose the threshold "
                                                        "on all rows to reach this sensitivity."),
+    label_sampling: str = typer.Option(DEFAULTS.label_sampling, "--label-sampling", help="fixed: each skin type's "
+                                       "malignant count was chosen by design (held in the bootstrap); cohort: labels "
+                                       "came with the rows (a type's share malignant is random and is redrawn)."),
     n_boot: int = typer.Option(DEFAULTS.n_boot, "--n-boot", min=1, help="Bootstrap resamples."),
     seed: int = typer.Option(DEFAULTS.seed, "--seed"),
     ci_level: float = typer.Option(DEFAULTS.ci_level, "--ci-level"),
@@ -132,7 +135,7 @@ def audit(
             target_sensitivity=target_sensitivity, n_boot=n_boot, seed=seed, ci_level=ci_level,
             group_level=group_level, reference_group=reference_group, min_group_n=min_group_n,
             min_group_positives=min_group_positives, min_group_negatives=min_group_negatives,
-            label_confusion=label_confusion, min_cell_n=min_cell_n,
+            label_confusion=label_confusion, label_sampling=label_sampling, min_cell_n=min_cell_n,
             ratio_bounds=_floats(ratio_bounds, "--ratio-bounds", 2), min_gain=min_gain, max_drop=max_drop,
             saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone, masks=masks,
             overwrite=overwrite)

@@ -145,3 +145,20 @@ def test_a_threshold_chosen_on_the_audited_rows_is_resampled_with_them():
 
     wider = [width(chosen, g, "specificity") / width(fixed, g, "specificity") for g in ("I", "II", "III", "IV", "V", "VI")]
     assert np.mean(wider) > 1.05  # the threshold's own noise: each resample would have chosen another
+
+
+def test_cohort_label_sampling_from_the_command_line(tmp_path, capsys):
+    import json
+
+    from fairskin.cli import main
+
+    csv, out = tmp_path / "p.csv", tmp_path / "a.json"
+    _frame([(3, 57)] * 6, seed=2).to_csv(csv, index=False)
+    assert main(["audit", str(csv), "--n-boot", "50", "--label-sampling", "cohort", "--json", str(out)]) == 0
+    meta = json.loads(out.read_text())["meta"]
+    assert meta["label_sampling"] == "cohort" and "within each skin type" in meta["resampling"]
+    printed = capsys.readouterr().out
+    assert "simultaneous" in printed  # the interval every reading is read from
+    assert main(["audit", str(csv), "--n-boot", "50", "--label-sampling", "sometimes", "--json",
+                 str(tmp_path / "b.json")]) == 2
+    assert "label_sampling" in capsys.readouterr().err
