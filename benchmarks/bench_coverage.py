@@ -13,6 +13,12 @@ threshold 0.5):
 - ``estimated``: 6 x 200 images, AUROC 0.94 (I-II), 0.86, 0.76 (V-VI), skin types read by a
   labeller right 25% of the time and within one type 65%; the audit corrected with the confusion
   measured on a calibration set of 200 images per type, against the uncorrected audit.
+- the regimes of issue 27 (:func:`regimes`): ``cohort5_nogap`` / ``cohort5_gap`` (5% malignant
+  drawn per row, types of 500/500/400/300/100/50, no gap / V-VI sensitivity 0.66 against 0.84),
+  ``small_vi`` (5 x 150 and type VI of 25 rows, 5 malignant, true TPR gap 0.34), ``auroc99``
+  (AUROC 0.99, 30 malignant per type), ``few_pos_20`` / ``few_pos_10`` (20 / 380 and 10 / 190
+  per type), ``few_clusters`` (1-12 images per lesion, type VI of 15 lesions, ``lesion_id``
+  given), ``estimated_small`` (estimated types, calibration set of 60 per type).
 
 For each statistic it prints the share of data sets whose interval contained the truth
 (coverage), the mean width and, for gaps, the width of version 1's percentile interval on the same
@@ -70,6 +76,37 @@ def scenarios() -> dict[str, tuple[Design, dict, dict | None]]:
         "estimated": (Design(sizes=(200,) * 6, mu_pos=mp, mu_neg=mn, confusion=ita_like_confusion(),
                              calibration_per_type=200, name="estimated"),
                       {"correct": True, "group_level": "group"}, {"group_level": "group"}),
+        **regimes(),
+    }
+
+
+#: the cohort regimes' type sizes: 5% malignant drawn per row
+COHORT = (500, 500, 400, 300, 100, 50)
+
+
+def regimes() -> dict[str, tuple[Design, dict, dict | None]]:
+    """The regimes users meet (issue 27): low prevalence with random per-type malignant counts,
+    a small noisy group, rates near 1, few positives against many negatives, few clusters,
+    estimated types with a small calibration set."""
+    hi_p, hi_n = _auc_mu((0.99,) * 6)
+    return {
+        "cohort5_nogap": (Design(sizes=COHORT, prevalence=0.05, cohort=True, name="cohort5_nogap"),
+                          {"label_sampling": "cohort"}, None),
+        "cohort5_gap": (Design(sizes=COHORT, prevalence=0.05, cohort=True, mu_pos=(1.0,) * 4 + (0.4,) * 2,
+                               name="cohort5_gap"), {"label_sampling": "cohort"}, None),
+        # type VI: 25 rows, 5 malignant, true sensitivity 0.50 against 0.84 (a TPR gap of 0.34)
+        "small_vi": (Design(sizes=(150,) * 5 + (25,), prevalence=0.2, mu_pos=(1.0,) * 5 + (0.0,),
+                            name="small_vi"), {}, None),
+        "auroc99": (Design(sizes=(100,) * 6, positives=(30,) * 6, mu_pos=hi_p, mu_neg=hi_n, name="auroc99"), {},
+                    None),
+        "few_pos_20": (Design(sizes=(400,) * 6, positives=(20,) * 6, name="few_pos_20"), {}, None),
+        "few_pos_10": (Design(sizes=(200,) * 6, positives=(10,) * 6, name="few_pos_10"), {}, None),
+        # 1-12 images per lesion; type VI 15 lesions (~4.5 malignant)
+        "few_clusters": (Design(sizes=(60,) * 5 + (15,), cluster_range=(1, 12), mu_pos=(1.0,) * 4 + (0.4,) * 2,
+                                name="few_clusters"), {"group_level": "type"}, None),
+        "estimated_small": (Design(sizes=(150,) * 6, confusion=ita_like_confusion(), calibration_per_type=60,
+                                   mu_pos=(1.0,) * 4 + (0.5,) * 2, name="estimated_small"),
+                            {"correct": True, "group_level": "group"}, None),
     }
 
 
@@ -123,14 +160,18 @@ def main(argv=None) -> int:
         if a.legacy and base is None:
             leg = legacy_gap_widths(design, reps=a.reps, n_boot=a.n_boot, seed=a.seed)
             df["width_v1"] = [leg.get(s) if k == "gap" else np.nan for k, s in zip(df["kind"], df["statistic"])]
-        print(f"\n== {name}: {a.reps} data sets x {a.n_boot} resamples ({time.perf_counter() - t:.0f} s)")
-        show = df[(df.kind == "gap") | df.statistic.str.endswith("auroc") | (df.coverage < 0.93)]
+        crashes = df.attrs.get("crashes", [])
+        print(f"\n== {name}: {a.reps} data sets x {a.n_boot} resamples ({time.perf_counter() - t:.0f} s); "
+              f"{len(crashes)} crashed" + (f" (first: {crashes[0]})" if crashes else ""))
+        show = df[(df.kind != "ratio") & ((df.kind == "gap") | df.statistic.str.endswith("auroc")
+                                          | (df.coverage < 0.93))]
         print(show.drop(columns=["scenario"]).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         rows.append(df)
     allrows = pd.concat(rows, ignore_index=True)
     print("\n== lowest coverage per scenario and kind (target >= 0.93; Monte Carlo SE ~0.015 at 200 data sets)")
-    print(allrows.groupby(["scenario", "kind"])["coverage"].agg(["min", "mean", "count"]).to_string(
-        float_format=lambda x: f"{x:.3f}"))
+    print(allrows.groupby(["scenario", "kind"], sort=False).agg(
+        min=("coverage", "min"), mean=("coverage", "mean"), count=("coverage", "count"),
+        mean_width=("width", "mean")).to_string(float_format=lambda x: f"{x:.3f}"))
     if a.csv:
         allrows.to_csv(a.csv, index=False)
         print(f"rows: {a.csv}")

@@ -145,7 +145,8 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
         raise InputError("label_confusion: the skin types are human labels; a labeller's confusion corrects estimated "
                          "types only (fst_source='estimated')")
     eng = Engine(frame, {nm: frame["_score_" + nm].to_numpy(float) for nm in names}, thresholds, cfg,
-                 clusters=clusters, confusion=label_confusion)
+                 clusters=clusters, confusion=label_confusion,
+                 chosen=None if target_sensitivity is None else {nm: target_sensitivity for nm in names})
     if group_level not in ("auto", "type", "group"):
         raise InputError(f"group_level: expected 'auto', 'type' or 'group', got {group_level!r}")
     if group_level == "type" and not eng.all_typed:
@@ -153,8 +154,7 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
                          "not an exact type; use group_level='group'")
     level = ("type" if eng.all_typed and "type" not in eng.correction_failed else "group") if group_level == "auto" \
         else group_level
-    if level in eng.correction_failed:
-        raise InputError(f"group_level={level!r}: {eng.correction_failed[level]}")
+    # a level the correction failed on is audited uncorrected: flagged not_corrected, meta.fst_correction says why
     level_groups = [(g, len(eng.rows[(lvl, g)])) for lvl, g, _ in eng.keys if lvl == level]
     if reference_group is None:  # the lightest group with enough images (the usual reference in dermatology)
         reference = next((g for g, n in level_groups if n >= cfg.min_group_n), max(level_groups, key=lambda t: t[1])[0])
@@ -193,10 +193,12 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
         "tone_scale": eng.scale.name, "tone_groups": {g: [eng.scale.label(t) for t in ts]
                                                       for g, ts in eng.scale.groups.items()},
         "group_level": level, "levels": levels,
-        "threshold_policy": policy, "target_sensitivity": target_sensitivity, "n_boot": cfg.n_boot, "seed": cfg.seed,
+        "threshold_policy": policy, "target_sensitivity": target_sensitivity,
+        "threshold_resampled": target_sensitivity is not None, "n_boot": cfg.n_boot, "seed": cfg.seed,
         "ci_level": cfg.ci_level,
         "ci_method": _ci_method(), "ci_methods": dict(METHODS), "extremum_kappa": EXTREMUM_KAPPA,
-        "resampling": eng.resampling_unit, "cluster_by": cluster_by if eng.clustered else None,
+        "resampling": eng.resampling_unit, "label_sampling": cfg.label_sampling,
+        "cluster_by": cluster_by if eng.clustered else None,
         "fst_correction": _correction_meta(eng, label_confusion),
         "p_value_method": dict(P_VALUE_METHODS, holm="Holm (1979) step-down adjustment within a family: the gaps of "
                                "one model; the ratios of one metric; the deltas of one comparison"),
@@ -235,18 +237,23 @@ def _ci_method() -> str:
 
 
 def make_config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds, min_gain,
-                max_drop, min_group_negatives=DEFAULTS.min_group_negatives) -> AuditConfig:
+                max_drop, min_group_negatives=DEFAULTS.min_group_negatives,
+                label_sampling=DEFAULTS.label_sampling) -> AuditConfig:
     if not isinstance(n_boot, int) or n_boot < 1:
         raise InputError(f"n_boot: expected a positive whole number of resamples, got {n_boot!r}")
     if not 0 < ci_level < 1:
         raise InputError(f"ci_level: expected a value in (0, 1), got {ci_level!r}")
+    if label_sampling not in ("fixed", "cohort"):
+        raise InputError(f"label_sampling: expected 'fixed' (malignant count per type chosen by design) or 'cohort' "
+                         f"(labels came with the rows), got {label_sampling!r}")
     lo, hi = ratio_bounds
     if not 0 < lo < 1 < hi:
         raise InputError(f"ratio_bounds: expected (low < 1 < high), got {tuple(ratio_bounds)!r}")
     return AuditConfig(n_boot=n_boot, seed=seed, ci_level=ci_level, min_group_n=min_group_n,
                        min_group_positives=min_group_positives, min_group_negatives=min_group_negatives,
                        min_cell_n=min_cell_n,
-                       ratio_bounds=(float(lo), float(hi)), min_gain=min_gain, max_drop=max_drop)
+                       ratio_bounds=(float(lo), float(hi)), min_gain=min_gain, max_drop=max_drop,
+                       label_sampling=label_sampling)
 
 
 def audit_predictions(
@@ -269,6 +276,7 @@ def audit_predictions(
     fst_source: Literal["human", "estimated", "given"] = "given",
     fst_source_detail: str | None = None,
     label_confusion: LabelConfusion | str | Path | None = None,
+    label_sampling: Literal["fixed", "cohort"] = DEFAULTS.label_sampling,
 ) -> AuditResult:
     """Audit one model's predictions per Fitzpatrick skin type.
 
@@ -290,13 +298,16 @@ def audit_predictions(
         one (``"auto"``), else the DDI groups.
     reference_group : group the ratios are taken against (default: the lightest group with at least
         ``min_group_n`` images, else the largest).
+    label_sampling : ``"fixed"`` when each type's malignant count was chosen by design (the
+        bootstrap holds it), ``"cohort"`` when labels came with the rows (it is redrawn; wider,
+        right intervals for low-prevalence data); ``meta.label_sampling`` says which.
     label_confusion : when ``fst`` is estimated (``fst_source="estimated"``), the labeller's confusion
         on a calibration set (a :class:`LabelConfusion` or the JSON ``fairskin label`` writes): the
         count- and pair-based metrics are then estimated for the true skin types, with the
         calibration's uncertainty in their intervals (see :mod:`._misclass`).
     """
     cfg = make_config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds,
-                      DEFAULTS.min_gain, DEFAULTS.max_drop, min_group_negatives)
+                      DEFAULTS.min_gain, DEFAULTS.max_drop, min_group_negatives, label_sampling)
     source = "predictions"
     path = None
     if isinstance(predictions, (str, Path)):

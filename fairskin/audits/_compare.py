@@ -22,7 +22,7 @@ from fairskin.skintone import FITZPATRICK, ROMAN, ToneScale
 from fairskin.errors import InputError
 
 __all__ = ["Criterion", "COMPARE_METRICS", "make_criteria", "default_criteria", "check_metric", "comparison",
-           "judge_criterion", "judge"]
+           "judge_criterion", "judge", "criterion_reading"]
 
 COMPARE_METRICS = ("auroc", "auprc", "sensitivity", "specificity", "balanced_accuracy", "ece")
 #: relative AUROC gain required on the darkest group, and largest drop allowed on I-III (defaults)
@@ -122,7 +122,21 @@ def judge(criteria_out: Sequence[dict]) -> tuple[str, bool, str]:
     if not conclusive:
         reason += "; not conclusive: " + "; ".join(
             f"{c['name']}: {c.get('reason') or 'interval crosses the bound'}" for c in deciding if not c["confident"])
+    others = [c for c in criteria_out if c not in deciding and not c["confident"]]
+    if others:  # e.g. a no-drop criterion met on its point value whose interval crosses its bound
+        reason += "; also not conclusive: " + "; ".join(
+            f"{c['name']}: {c.get('reason') or 'interval crosses the bound'}" for c in others)
     return verdict, conclusive, reason
+
+
+def criterion_reading(c: Mapping[str, Any]) -> str:
+    """One criterion in words: "met", "not met", or "not conclusive" (its interval crosses the
+    bound, or its group is too small) whatever its point value says; "undefined"."""
+    if c.get("passed") is None:
+        return "undefined"
+    if not c.get("confident"):
+        return "not conclusive (" + ("met" if c["passed"] else "not met") + " on the point value)"
+    return "met" if c["passed"] else "not met"
 
 
 def comparison(eng, base: str, cand: str, criteria: Sequence[Criterion], n_common: int,

@@ -76,15 +76,18 @@ class Engine:
     the ROC curve (TPR on the fixed FPR grid), for every model and group.
 
     Rows are resampled within skin-type x label strata, so each resample keeps every group's
-    size and malignant count. With ``clusters`` (a patient or lesion id per row, where some hold
+    size and malignant count (``cfg.label_sampling == "fixed"``); or, where the malignant share
+    of a type is random (``"cohort"``), within skin type only. With ``clusters`` (a patient or lesion id per row, where some hold
     several rows), whole clusters are resampled within the skin type of their rows instead:
     images of one lesion are not independent, and resampling them one by one understates the
     uncertainty.
     """
 
     def __init__(self, frame: pd.DataFrame, scores: dict[str, np.ndarray], thresholds: dict[str, float], cfg,
-                 *, clusters: np.ndarray | None = None, confusion=None):
+                 *, clusters: np.ndarray | None = None, confusion=None, chosen: dict[str, float] | None = None):
         self.frame, self.cfg = frame, cfg
+        #: model -> target sensitivity its threshold was chosen for on these rows (threshold noise in the resamples)
+        self.chosen = dict(chosen or {})
         #: the tone scale the rows are grouped on (Fitzpatrick, or Monk Skin Tone)
         self.scale = get_tone_scale(cfg.tone_scale)
         self.keys, self.all_typed = group_keys(frame, self.scale)
@@ -115,6 +118,10 @@ class Engine:
             # would hold each estimated group's size fixed and miss that part of the variance
             self.strata = y.astype(int)
             self.resampling = "rows_within_label"
+        elif getattr(cfg, "label_sampling", "fixed") == "cohort":
+            # each type's malignant count is itself random (labels came with the rows): redraw it
+            self.strata = pd.factorize(type_key)[0]
+            self.resampling = "rows_within_type"
         else:
             self.strata = pd.factorize(type_key + np.where(y, ":1", ":0"))[0]
             self.resampling = "rows"
@@ -133,6 +140,11 @@ class Engine:
         self.corrected: dict = {}
         self.correction_failed: dict = {}
         self._resample()
+        if self.chosen:
+            from fairskin.audits._threshold import add_threshold_noise
+
+            for m, target in self.chosen.items():
+                add_threshold_noise(self, m, target)
         if confusion is not None:
             from fairskin.audits._misclass import correct_engine
 
@@ -276,4 +288,8 @@ class Engine:
         if self.resampling == "rows_within_label":
             return ("rows resampled within malignant and within benign (estimated skin types vary between "
                     "resamples), and the labeller's calibration counts redrawn")
-        return "rows resampled within each (skin type or group, label) stratum"
+        if self.resampling == "rows_within_type":
+            return ("rows resampled within each skin type (or group), labels with them: each type's malignant "
+                    "count varies between resamples (label_sampling 'cohort')")
+        return ("rows resampled within each (skin type or group, label) stratum: each type's malignant count held "
+                "fixed (label_sampling 'fixed')")

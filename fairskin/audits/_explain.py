@@ -17,6 +17,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from fairskin.audits._bootstrap import holm
 import pandas as pd
 
 from fairskin.audits._counterfactual import (CounterfactualConfig, counterfactual_scores, counterfactual_summary,
@@ -194,6 +196,8 @@ def _share_statistics(table: pd.DataFrame, units: dict[str, str], *, n_boot, see
                       "ci_low": None, "ci_high": None, "p_value": p,
                       "p_value_method": "permutation of the units' skin types",
                       "flags": sorted({f for g in present for f in g["flags"]})})
+    for t, adj in zip(tests, holm([t.get("p_value") for t in tests])):  # the family: this model's tests
+        t["p_value_holm"] = adj
     return {"n_images": int(len(table)), "level": level, "groups": groups, "tests": tests}
 
 

@@ -35,6 +35,47 @@ def _rates(eng, model: str, keys: list, *, samples: bool):
     return {r: np.array([get(k, r) for k in keys]) for r in rates}
 
 
+def _floor_noise(eng, model: str, keys: list, vals: dict, samp: dict) -> dict:
+    """Each group rate's resamples, replaced where their noise is narrower than the rate's own
+    interval. A rate estimated at 0 or 1 (0 of 3 malignant detected; no false positive among 40
+    benign) has no bootstrap noise at all, a rate on a handful of images too little, and a gap's
+    extremum interval built from that noise missed both ways. Where the centred resamples'
+    central range ``(q_a, q_{1-a})`` falls short of ``(v - hi, v - lo)`` (the noise the rate's own
+    Wilson or DeLong interval allows, ``estimate - truth``) by more than 10% on either side, the
+    column becomes split-normal noise with those two half-widths (so an estimate at 0 is noise
+    towards higher truths only). Deterministic (seeded by the audit's seed)."""
+    level = eng.cfg.ci_level
+    a = (1 - level) / 2
+    z = iv.z_value(level)
+    rng = np.random.default_rng([eng.cfg.seed, 2])
+    out = {}
+    for rate, S in samp.items():
+        S = S.copy()
+        metric = "specificity" if rate == "fpr" else rate
+        for j, k in enumerate(keys):
+            v = vals[rate][j]
+            if np.isnan(v):
+                continue
+            lo, hi, _ = metric_interval(eng, model, k, metric)
+            if lo is None or hi is None:
+                continue
+            if rate == "fpr":
+                lo, hi = 1 - hi, 1 - lo
+            col = S[:, j]
+            ok = ~np.isnan(col)
+            if ok.sum() < 2:
+                continue
+            e_lo, e_hi = np.quantile(col[ok] - v, [a, 1 - a])
+            need_lo, need_hi = v - hi, v - lo  # <= 0 <= need_hi
+            if e_lo <= 0.9 * need_lo and e_hi >= 0.9 * need_hi:
+                continue
+            Z = rng.standard_normal(len(col))
+            noise = np.where(Z > 0, Z * need_hi, Z * -need_lo) / z
+            S[:, j] = np.where(ok, v + noise, np.nan)
+        out[rate] = S
+    return out
+
+
 def _overall(eng, model: str, *, samples: bool):
     src = (eng.samples if samples else eng.values)[model][("all", "all")]
     return {"sensitivity": np.asarray(src["sensitivity"], float), "fpr": 1 - np.asarray(src["specificity"], float),
@@ -188,6 +229,7 @@ def fairness(eng, model: str, level: str, groups_out: list[dict]) -> list[dict]:
     names = [g for _, g in keys]
     unreliable = {e["group"] for e in groups_out if e["level"] == level and not e["reliable"]}
     vals, samp = _rates(eng, model, keys, samples=False), _rates(eng, model, keys, samples=True)
+    samp = _floor_noise(eng, model, keys, vals, samp)
     ov, ovS = _overall(eng, model, samples=False), _overall(eng, model, samples=True)
     perm = _permutation_p_values(eng, model, keys)
     out = []
@@ -204,11 +246,13 @@ def fairness(eng, model: str, level: str, groups_out: list[dict]) -> list[dict]:
         if np.isnan(value):
             out.append(_entry(gap, (), None, None, None, fairlearn=gap.fairlearn))
             continue
-        terms, weights, bounds = gap_terms(gap, vals, samp, ov, ovS)
-        lo, hi = iv.extremum(terms, weights=weights, bounds=bounds, level=cfg.ci_level)
-        if gap.kind == "min":
-            lo, hi = (None if hi is None else -hi), (None if lo is None else -lo)
-        if gap.p_value == "delong_chi2":
+        lo, hi = _extremum_interval(gap, vals, samp, ov, ovS, cfg.ci_level)
+        if level in eng.corrected and gap.p_value is not None:
+            # the tests must be of the corrected quantities the values are: a permutation of the
+            # estimated types (or DeLong's variances of them) tests the uncorrected groups instead
+            S = np.asarray(gap_value(gap, samp, ovS), float)
+            p, p_method = bootstrap_p_value(value, S), "bootstrap"
+        elif gap.p_value == "delong_chi2":
             p, why = _auroc_homogeneity(eng, model, [k for k, n in zip(keys, names) if n in used])
             p_method = gap.p_value if p is not None else None
             reason = "; ".join(x for x in (reason, why) if x) or None
@@ -222,10 +266,42 @@ def fairness(eng, model: str, level: str, groups_out: list[dict]) -> list[dict]:
                    "flags)")
         out.append(_entry(gap, _argext(gap, vals, names, ov), value, lo, hi, p=p, p_method=p_method, flags=flags,
                           reason=reason, fairlearn=fl))
-    for e, adj in zip(out, holm([e["p_value"] for e in out])):
+    tested = sum(e["p_value"] is not None for e in out)
+    simultaneous = 1 - (1 - cfg.ci_level) / max(tested, 1)
+    for gap, e, adj in zip(GAPS, out, holm([e["p_value"] for e in out])):
         e["p_value_holm"] = adj
+        lo = hi = None
+        if e["value"] is not None and e["ci_low"] is not None:
+            if gap.kind == "pair":
+                lo, hi = _pair_interval(eng, model, gap, level=simultaneous)
+            else:
+                lo, hi = _extremum_interval(gap, vals, samp, ov, ovS, simultaneous)
+        e["ci_low_simultaneous"], e["ci_high_simultaneous"] = lo, hi
+        e["ci_level_simultaneous"] = simultaneous if lo is not None else None
         e["evidence"], e["reading"] = gap_reading(e, ci_level=cfg.ci_level)
     return out
+
+
+def _extremum_interval(gap: Gap, vals, samp, ov, ovS, level: float) -> tuple[float | None, float | None]:
+    """A max-min, to-overall or worst-group gap's interval at ``level`` (:func:`._intervals.extremum`)."""
+    terms, weights, bounds = gap_terms(gap, vals, samp, ov, ovS)
+    lo, hi = iv.extremum(terms, weights=weights, bounds=bounds, level=level)
+    if gap.kind == "min":
+        lo, hi = (None if hi is None else -hi), (None if lo is None else -lo)
+    return lo, hi
+
+
+def _pair_interval(eng, model: str, gap: Gap, *, level: float) -> tuple[float | None, float | None]:
+    """The AUROC pair gap's interval at ``level`` (MOVER, or the paired resamples' percentile)."""
+    light, dark = ("group", eng.scale.lightest_group), ("group", eng.scale.darkest_group)
+    if eng.bootstrap_only:
+        S = eng.samples[model][light]["auroc"] - eng.samples[model][dark]["auroc"]
+        return iv.percentile(S, level=level)
+    a, b = eng.values[model][light]["auroc"], eng.values[model][dark]["auroc"]
+    ia = metric_interval(eng, model, light, "auroc", level=level)
+    ib = metric_interval(eng, model, dark, "auroc", level=level)
+    lo, hi = iv.mover_difference(a, ia[:2], b, ib[:2])
+    return (None, None) if lo is None else (max(lo, -1.0), min(hi, 1.0))
 
 
 def _pair(eng, model: str, gap: Gap, groups_out: list[dict]) -> dict:
@@ -240,23 +316,21 @@ def _pair(eng, model: str, gap: Gap, groups_out: list[dict]) -> dict:
     if miss:
         return _entry(gap, pair, None, None, None, reason=f"AUROC not available for {', '.join(miss)}")
     a, b = vals[light]["auroc"], vals[dark]["auroc"]
-    S = eng.samples[model][light]["auroc"] - eng.samples[model][dark]["auroc"]
     flags = ["unreliable_group"] if set(pair) & {e["group"] for e in groups_out
                                                       if e["level"] == "group" and not e["reliable"]} else []
+    lo, hi = _pair_interval(eng, model, gap, level=eng.cfg.ci_level)
     if eng.bootstrap_only:
-        lo, hi = iv.percentile(S, level=eng.cfg.ci_level)
+        S = eng.samples[model][light]["auroc"] - eng.samples[model][dark]["auroc"]
         entry = _entry(gap, pair, a - b, lo, hi, p=bootstrap_p_value(a - b, S), p_method="bootstrap",
                        flags=flags)
         entry["ci_method"] = "percentile"
         return entry
-    ia = metric_interval(eng, model, light, "auroc")
-    ib = metric_interval(eng, model, dark, "auroc")
-    lo, hi = iv.mover_difference(a, ia[:2], b, ib[:2])
+    if lo is None:
+        return _entry(gap, pair, None, None, None, reason=f"no interval for the AUROC of {pair[0]} or {pair[1]}")
     il, idk = eng.rows[light], eng.rows[dark]
     s = eng.scores[model]
     p = delong_test(s[il], eng.y[il], s[idk], eng.y[idk])
-    entry = _entry(gap, pair, a - b, max(lo, -1.0), min(hi, 1.0), p=p, p_method="delong", delong=p,
-                   flags=flags)
+    entry = _entry(gap, pair, a - b, lo, hi, p=p, p_method="delong", delong=p, flags=flags)
     entry["ci_method"] = "mover"
     return entry
 
@@ -305,20 +379,33 @@ def ratios(eng, model: str, level: str, reference: str, groups_out: list[dict]) 
 
 
 def gap_reading(gap: dict, *, ci_level: float = 0.95) -> tuple[str, str]:
-    """How to read one gap entry, in the words every output uses: ``("gap", ...)`` when its
-    Holm-adjusted p-value is below ``1 - ci_level``, ``("no_evidence", "no evidence of a gap (CI
-    ...)")`` otherwise, ``("undefined", reason)`` without a value. A gap whose test is not
-    significant is never shown as a pass: it may be real and undetected."""
+    """How to read one gap entry, in the words every output uses. One rule that cannot contradict
+    the interval printed beside it: ``"gap"`` when the Holm-adjusted p-value is below
+    ``1 - ci_level`` *and* the simultaneous interval (Bonferroni over the family's tested gaps,
+    ``ci_low_simultaneous``..``ci_high_simultaneous``) excludes 0; ``"no_evidence"`` when neither
+    says so; ``"inconclusive"`` when the two disagree (the step-down test can reject where the
+    simultaneous interval still touches 0, and a resampling interval can exclude 0 where the
+    permutation test does not); ``"estimate"`` untested; ``"undefined"`` without a value. A gap
+    without evidence is never shown as a pass: it may be real and undetected."""
     if gap.get("value") is None:
         return "undefined", gap.get("reason") or "undefined"
     if gap.get("name") == "worst_group_auroc":
         ci = "" if gap.get("ci_low") is None else f" (CI {gap['ci_low']:.3f} to {gap['ci_high']:.3f})"
         return "estimate", f"lowest group AUROC {gap['value']:.3f}{ci}"
-    ci = ("" if gap.get("ci_low") is None else f"CI {gap['ci_low']:.3f} to {gap['ci_high']:.3f}")
     p = gap.get("p_value_holm", gap.get("p_value"))
+    lo, hi = gap.get("ci_low_simultaneous"), gap.get("ci_high_simultaneous")
+    if lo is None:  # a version-2 entry without simultaneous bounds: the plain interval
+        lo, hi = gap.get("ci_low"), gap.get("ci_high")
+        which = "CI"
+    else:
+        which = f"simultaneous {gap['ci_level_simultaneous']:.1%} CI"
+    ci = "" if lo is None else f"{which} {lo:.3f} to {hi:.3f}"
     if p is None:
         return "estimate", f"{gap['value']:.3f}" + (f" ({ci})" if ci else "") + "; not tested"
-    if p < 1 - ci_level:
-        return "gap", f"gap {gap['value']:.3f} ({ci}; Holm-adjusted p = {p:.3g})"
-    return "no_evidence", f"no evidence of a gap ({ci}; Holm-adjusted p = {p:.3g})"
-
+    excludes = lo is not None and (lo > 0 or hi < 0)
+    tail = f"{ci}; Holm-adjusted p = {p:.3g}"
+    if p < 1 - ci_level and excludes:
+        return "gap", f"gap {gap['value']:.3f} ({tail})"
+    if p >= 1 - ci_level and not excludes:
+        return "no_evidence", f"no evidence of a gap ({tail})"
+    return "inconclusive", f"not conclusive: the Holm-adjusted test and the simultaneous interval disagree ({tail})"

@@ -17,9 +17,10 @@ from fairskin.skintone import get_tone_scale
 __all__ = ["group_entry", "metric_interval", "group_flags", "intersections"]
 
 
-def group_flags(n: int, P: int, cfg) -> list[str]:
-    """Why a group's figures are unreliable: too few images, malignant or benign images, one class."""
-    N = n - P
+def group_flags(n: int, P: int, cfg, N: int | None = None) -> list[str]:
+    """Why a group's figures are unreliable: too few images, malignant or benign images, one class.
+    On clustered rows the counts are the independent units (lesions or patients), not images."""
+    N = n - P if N is None else N
     flags = []
     if n < cfg.min_group_n:
         flags.append("small_n")
@@ -53,12 +54,14 @@ def undefined_reason(metric: str, group: str, n: int, P: int, N: int, threshold:
     return f"{metric} is undefined for {where}"
 
 
-def metric_interval(eng, model: str, key, metric: str) -> tuple[float | None, float | None, str]:
-    """(low, high, method) of one metric of one group, by the registry's method for it; on
-    clustered rows the methods that assume independent rows take the cluster bootstrap's
-    variance instead (Wilson on an effective size, logit with the bootstrap SD)."""
+def metric_interval(eng, model: str, key, metric: str, *, level: float | None = None
+                    ) -> tuple[float | None, float | None, str]:
+    """(low, high, method) of one metric of one group, by the registry's method for it, at
+    ``level`` (the audit's ``ci_level`` by default); on clustered rows the methods that assume
+    independent rows take the cluster bootstrap's variance instead (Wilson on an effective size,
+    logit with the bootstrap SD)."""
     spec = GROUP_METRICS[metric]
-    level = eng.cfg.ci_level
+    level = eng.cfg.ci_level if level is None else level
     value = eng.values[model][key][metric]
     samples = eng.samples[model][key][metric]
     c = eng.counts[model][key]
@@ -67,24 +70,31 @@ def metric_interval(eng, model: str, key, metric: str) -> tuple[float | None, fl
         return (*iv.percentile(samples, level=level), "percentile")
     if method == "wilson":
         k, n = c[spec.count[0]], c[spec.count[1]]
+        if model in getattr(eng, "chosen", {}) and not eng.clustered:
+            # the threshold was chosen on these rows: its resampled noise widens the count's design effect
+            return (*iv.wilson_effective(value, n, samples, level=level), "wilson_effective")
         if eng.clustered:
             units = eng.clusters_in(key, spec.count[1])
             return (*iv.wilson_effective(value, n, samples, level=level, clusters=units), "wilson_effective")
         return (*iv.wilson(k, n, level=level), "wilson")
     if method == "mover":  # balanced accuracy: mean of sensitivity and specificity
-        parts = [metric_interval(eng, model, key, m) for m in ("sensitivity", "specificity")]
+        parts = [metric_interval(eng, model, key, m, level=level) for m in ("sensitivity", "specificity")]
         vals = [eng.values[model][key][m] for m in ("sensitivity", "specificity")]
         if any(p[0] is None for p in parts):
             return None, None, "mover"
         return (*iv.mover_mean(vals, [p[:2] for p in parts]), "mover")
     if method == "logit_delong":
         if eng.clustered:
-            return (*iv.logit_bootstrap(value, samples, level=level), "logit_bootstrap")
+            units = min(eng.clusters_in(key, "positives"), eng.clusters_in(key, "negatives"))
+            return (*iv.logit_bootstrap(value, samples, level=level, clusters=units), "logit_bootstrap")
         auc, var = eng.delong[model][key]
+        if np.isnan(auc):  # one malignant or one benign image: no DeLong variance (logit_delong falls back)
+            auc = value
         return (*iv.logit_delong(auc, var, c["positives"], c["negatives"], level=level), "logit_delong")
     if method == "logit_auprc":
-        if eng.clustered:  # positives are not independent: the cluster bootstrap's SD alone
-            return (*iv.logit_bootstrap(value, samples, level=level), "logit_bootstrap")
+        if eng.clustered:  # positives are not independent: the cluster bootstrap's SD, on its units
+            units = eng.clusters_in(key, "positives")
+            return (*iv.logit_bootstrap(value, samples, level=level, clusters=units), "logit_bootstrap")
         return (*iv.logit_auprc(value, samples, c["positives"], level=level), "logit_auprc")
     if method == "logit_bootstrap":
         return (*iv.logit_bootstrap(value, samples, level=level), "logit_bootstrap")
@@ -108,6 +118,8 @@ def _metric_entry(eng, model, key, metric, *, unreliable: bool, reason: str) -> 
     flags = ["unreliable_group"] if unreliable else []
     if (key[0] in eng.corrected and not eng.is_corrected(key, metric)) or key[0] in eng.correction_failed:
         flags.append("not_corrected")
+    if (model, key, metric) in getattr(eng, "unstable", ()):
+        flags.append("correction_unstable")  # the moment estimate left [0, 1]: read its (wide) interval only
     s = eng.samples[model][key][metric]
     if np.isnan(s).any():
         flags.append("ci_partial")
@@ -123,7 +135,11 @@ def group_entry(eng, model: str, key, types, threshold: float) -> dict:
     lvl, g = key
     c = eng.counts[model][key]
     n, P, N = c["n"], c["positives"], c["negatives"]
-    flags = group_flags(n, P, cfg)
+    if eng.clustered:  # 40 images of 4 lesions are 4 units: the flags count clusters
+        flags = group_flags(eng.clusters_in(key), eng.clusters_in(key, "positives"), cfg,
+                            N=eng.clusters_in(key, "negatives"))
+    else:
+        flags = group_flags(n, P, cfg)
     unreliable = bool(flags)
     metrics = {m: _metric_entry(eng, model, key, m, unreliable=unreliable,
                                 reason=undefined_reason(m, g, n, P, N, threshold)) for m in METRICS}

@@ -287,7 +287,9 @@ def rank_metrics(rows: SortedRows, Wp: np.ndarray, Cn: np.ndarray, Cp: np.ndarra
     else:
         precision[...] = 0.0
         np.divide(num, den, out=precision, where=den > 0)
-    out = {"auroc": auroc, "auprc": _div(np.einsum("ij,ij->i", precision, Wp), Pf)}
+    # no benign image: every precision is 1 whatever the scores, so the AUPRC says nothing (undefined, as the AUROC)
+    auprc = np.where(Nf > 0, _div(np.einsum("ij,ij->i", precision, Wp), Pf), np.nan)
+    out = {"auroc": auroc, "auprc": auprc}
     if roc_points:
         out["roc_tpr"] = _roc_tpr(rows, Cn, Cp, roc_points)
     return out

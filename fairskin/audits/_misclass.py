@@ -106,8 +106,7 @@ def _matrix(counts: np.ndarray, names: list[str], present: list[str], where: str
     cond = np.linalg.cond(M)
     if not np.isfinite(cond) or cond > MAX_CONDITION:
         raise InputError(f"{where}: the labeller's confusion over {', '.join(present)} is too close to singular "
-                         f"(condition number {cond:.3g} > {MAX_CONDITION:g}): its estimates cannot be told apart; "
-                         "audit at the group level (group_level='group') or with human skin types")
+                         f"(condition number {cond:.3g} > {MAX_CONDITION:g}): its estimates cannot be told apart")
     return M
 
 
@@ -197,6 +196,7 @@ def correct_engine(eng, confusion: LabelConfusion) -> None:
     eng.corrected = {}
     eng.correction_failed = {}
     eng.uncorrected = {}
+    eng.unstable = set()  # (model, key, metric) whose corrected estimate left [0, 1]
     rng = np.random.default_rng([cfg.seed, 7])
     for level in ("type", "group"):
         keys = [(lvl, g) for lvl, g, _ in eng.keys if lvl == level]
@@ -207,10 +207,13 @@ def correct_engine(eng, confusion: LabelConfusion) -> None:
         try:
             M = _matrix(counts, names, present, "label_confusion")
         except InputError as exc:
-            if level == "group" or not any(lvl == "group" for lvl, _, _ in eng.keys):
-                raise
-            # the type level cannot be corrected (too few or too confused types); the groups can
-            eng.correction_failed[level] = str(exc).removeprefix("label_confusion: ")
+            # this level cannot be corrected (too few or too confused types): audited uncorrected, flagged
+            # not_corrected, with what would work (never a refusal of data that can be audited)
+            n_cal = int(round(counts.sum() / max(len(names), 1)))
+            eng.correction_failed[level] = (
+                str(exc).removeprefix("label_confusion: ") + f". Shown uncorrected (flag not_corrected); what would "
+                f"work: a calibration set with more images per type (about {n_cal} now), fewer, coarser groups, or "
+                "human skin types")
             continue
         sel = [names.index(g) for g in present]
         est = np.full(len(eng.y), -1)
@@ -241,7 +244,13 @@ def correct_engine(eng, confusion: LabelConfusion) -> None:
                         lo, hi, _ = metric_interval(eng, model, key, m)
                         before[m] = {"value": eng.values[model][key][m], "ci_low": lo, "ci_high": hi}
                 for m in CORRECTED_METRICS:
-                    # a moment estimate can leave [0, 1]; the metric cannot
-                    eng.values[model][key][m] = float(np.clip(point[m][0, gi], 0.0, 1.0))
-                    eng.samples[model][key][m] = np.clip(samples[m][:, gi], 0.0, 1.0)
+                    # a moment estimate can leave [0, 1]; the metric cannot. Where it does (point, or over a
+                    # tenth of the resamples), or is undefined in over a tenth, the correction is unstable
+                    raw, S = float(point[m][0, gi]), samples[m][:, gi]
+                    with np.errstate(invalid="ignore"):
+                        off = np.mean(np.isnan(S) | (S < 0) | (S > 1))
+                    if not 0 <= raw <= 1 or off > 0.1:
+                        eng.unstable.add((model, key, m))
+                    eng.values[model][key][m] = float(np.clip(raw, 0.0, 1.0))
+                    eng.samples[model][key][m] = np.clip(S, 0.0, 1.0)
         eng.corrected[level] = {"matrix": M.tolist(), "groups": present}

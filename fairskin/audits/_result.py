@@ -41,6 +41,11 @@ class AuditConfig:
     #: the tone scale rows are grouped on (fitzpatrick; monk for Monk Skin Tone labels): read from
     #: the data (a predictions column ``mst``, a labels.csv from ``fairskin label --estimator monk``)
     tone_scale: str = "fitzpatrick"
+    #: how the malignant count of a skin type arose, which the bootstrap then holds or redraws:
+    #: "fixed" (chosen by design, e.g. so many malignant per type: rows resampled within type x label)
+    #: or "cohort" (labels came with the rows, so each type's share malignant is random: rows
+    #: resampled within type)
+    label_sampling: str = "fixed"
 
 
 DEFAULTS = AuditConfig()

@@ -124,6 +124,7 @@ def audit(
     ratio_bounds: tuple[float, float] = DEFAULTS.ratio_bounds,
     criteria: Sequence[Criterion] | None = None,
     label_confusion=None,
+    label_sampling: Literal["fixed", "cohort"] = DEFAULTS.label_sampling,
     min_gain: float = DEFAULTS.min_gain,
     max_drop: float = DEFAULTS.max_drop,
     saliency: str | None = None,
@@ -155,7 +156,7 @@ def audit(
     if not paths:
         raise InputError("inputs: give at least one model file or predictions CSV")
     cfg = make_config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds, min_gain,
-                      max_drop, min_group_negatives)
+                      max_drop, min_group_negatives, label_sampling)
     for p in paths:
         if p.is_dir():
             raise InputError(f"inputs: {p} is a folder; expected a model file (TorchScript .pt, torch.export .pt2, "

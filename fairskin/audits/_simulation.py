@@ -43,6 +43,13 @@ class Design:
     #: images per true type in the calibration set the labeller's confusion is measured on
     calibration_per_type: int = 100
     threshold: float = 0.5
+    #: labels drawn per lesion with probability ``prevalence`` (cohort sampling: a type's malignant
+    #: count is random) instead of a fixed share
+    cohort: bool = False
+    #: malignant lesions per type (overrides ``prevalence``); None: ``round(lesions * prevalence)``
+    positives: tuple[int, ...] | None = None
+    #: images per lesion drawn uniformly from this range (``sizes`` then count lesions, not images)
+    cluster_range: tuple[int, int] | None = None
     name: str = field(default="", compare=False)
 
     @property
@@ -51,9 +58,17 @@ class Design:
 
 
 def _lesion_counts(design: Design, t: int) -> tuple[int, int]:
-    n = design.sizes[t - 1] // design.cluster_size
-    P = int(round(n * design.prevalence))
+    """(malignant, benign) lesions of type ``t`` (expected counts under cohort sampling)."""
+    n = design.sizes[t - 1] if design.cluster_range else design.sizes[t - 1] // design.cluster_size
+    P = design.positives[t - 1] if design.positives is not None else int(round(n * design.prevalence))
     return P, n - P
+
+
+def _image_counts(design: Design, t: int) -> tuple[float, float]:
+    """(malignant, benign) images of type ``t`` expected: lesions times mean images per lesion."""
+    P, N = _lesion_counts(design, t)
+    per = (sum(design.cluster_range) / 2) if design.cluster_range else design.cluster_size
+    return P * per, N * per
 
 
 def simulate_predictions(design: Design, seed) -> pd.DataFrame:
@@ -64,16 +79,21 @@ def simulate_predictions(design: Design, seed) -> pd.DataFrame:
     c = design.cluster_size
     for t in design.types:
         P, N = _lesion_counts(design, t)
-        y = np.r_[np.ones(P, bool), np.zeros(N, bool)]
+        if design.cohort:
+            y = rng.random(P + N) < P / (P + N)
+        else:
+            y = np.r_[np.ones(P, bool), np.zeros(N, bool)]
         latent = np.where(y, rng.normal(design.mu_pos[t - 1], 1, P + N), rng.normal(design.mu_neg[t - 1], 1, P + N))
-        if c > 1:
+        if c > 1 or design.cluster_range:
             # total variance 1: the lesion's part plus the image's own noise
             shared = np.sqrt(1 - design.image_noise ** 2)
             mu = np.where(y, design.mu_pos[t - 1], design.mu_neg[t - 1])
             latent = mu + (latent - mu) * shared
-            x = np.repeat(latent, c) + rng.normal(0, design.image_noise, (P + N) * c)
-            y = np.repeat(y, c)
-            lesion = np.repeat([f"t{t}-l{i}" for i in range(P + N)], c)
+            per = (rng.integers(design.cluster_range[0], design.cluster_range[1] + 1, P + N) if design.cluster_range
+                   else np.full(P + N, c))
+            x = np.repeat(latent, per) + rng.normal(0, design.image_noise, int(per.sum()))
+            y = np.repeat(y, per)
+            lesion = np.repeat([f"t{t}-l{i}" for i in range(P + N)], per)
         else:
             x, lesion = latent, None
         df = pd.DataFrame({"image": [f"t{t}-{i}" for i in range(len(x))], "score": 1 / (1 + np.exp(-x)),
@@ -104,7 +124,10 @@ def true_values(design: Design, *, mc_scale: int = 400, seed: int = 12345) -> di
     from fairskin.audits._classifier import audit_predictions
     from fairskin.audits._registry import GAPS, gap_value
 
-    big = replace(design, sizes=tuple(n * mc_scale for n in design.sizes), cluster_size=1, confusion=None)
+    per = (sum(design.cluster_range) / 2) if design.cluster_range else design.cluster_size
+    big = replace(design, sizes=tuple(int(n * per) * mc_scale for n in design.sizes), cluster_size=1, confusion=None,
+                  cohort=False, cluster_range=None,
+                  positives=None if design.positives is None else tuple(int(p * per) * mc_scale for p in design.positives))
     res = audit_predictions(simulate_predictions(big, seed), n_boot=1, threshold=design.threshold,
                             group_level="type")
     m = res.models[0]
@@ -134,8 +157,8 @@ def true_values(design: Design, *, mc_scale: int = 400, seed: int = 12345) -> di
 
     vals = {"sensitivity": vec("sensitivity"), "fpr": 1 - vec("specificity"), "selection_rate": vec("selection_rate"),
             "auroc": vec("auroc")}
-    Ps = np.array([_lesion_counts(design, t)[0] for t in design.types]) * design.cluster_size
-    Ns = np.array([_lesion_counts(design, t)[1] for t in design.types]) * design.cluster_size
+    Ps = np.array([_image_counts(design, t)[0] for t in design.types])
+    Ns = np.array([_image_counts(design, t)[1] for t in design.types])
     overall = {"sensitivity": (Ps * vals["sensitivity"]).sum() / Ps.sum(),
                "fpr": (Ns * vals["fpr"]).sum() / Ns.sum(),
                "selection_rate": ((Ps + Ns) * vals["selection_rate"]).sum() / (Ps + Ns).sum()}
@@ -174,7 +197,7 @@ def _flatten(result) -> dict:
             out[("metric", g["group"], name)] = (e["ci_low"], e["ci_high"], e["value"])
     for f in m["fairness"]:
         out[("gap", "/".join(x for x in (f["name"], f["method"], f["agg"]) if x))] = (f["ci_low"], f["ci_high"],
-                                                                                       f["value"])
+                                                                                       f["value"], f.get("evidence"))
     for r in m["ratios"]:
         out[("ratio", r["group"], r["metric"])] = (r["ci_low"], r["ci_high"], r["value"])
     return out
@@ -183,7 +206,8 @@ def _flatten(result) -> dict:
 def coverage_study(design: Design, *, reps: int = 200, n_boot: int = 1000, seed: int = 0, truth: dict | None = None,
                    baseline: dict | None = None, **audit_kwargs) -> pd.DataFrame:
     """Audit ``reps`` simulated data sets and report, per statistic, how often its interval
-    contained the true value, its mean width, and how often it was defined.
+    contained the true value, its mean width, how often it was defined and (gaps) how often it
+    was read as a gap; an audit that raises is counted in ``attrs["crashes"]`` and skipped.
 
     ``baseline`` (a second dict of audit keyword arguments) audits the same data sets a second
     way, e.g. with clusters ignored, and adds its coverage and width as ``*_baseline`` columns.
@@ -192,6 +216,7 @@ def coverage_study(design: Design, *, reps: int = 200, n_boot: int = 1000, seed:
 
     truth = true_values(design) if truth is None else truth
     rows: dict = {}
+    crashes: list[str] = []
     for r in range(reps):
         df = simulate_predictions(design, [seed, r])
         for tag, kw in (("", audit_kwargs), ("_baseline", baseline)):
@@ -203,15 +228,22 @@ def coverage_study(design: Design, *, reps: int = 200, n_boot: int = 1000, seed:
                 kw["label_confusion"] = calibration_confusion(design, [seed, r, 1])
                 kw["fst_source"] = "estimated"
             kw.setdefault("group_level", "type")
-            res = audit_predictions(df.drop(columns=drop), n_boot=n_boot, seed=r, threshold=design.threshold, **kw)
-            for key, (lo, hi, value) in _flatten(res).items():
+            try:
+                res = audit_predictions(df.drop(columns=drop), n_boot=n_boot, seed=r, threshold=design.threshold,
+                                        **kw)
+            except Exception as e:  # counted and reported: a crash is a finding, not a reason to stop
+                crashes.append(f"{tag or 'audit'} {r}: {type(e).__name__}: {e}")
+                continue
+            for key, (lo, hi, value, *ev) in _flatten(res).items():
                 t = truth.get(key)
                 if t is None:
                     continue
                 acc = rows.setdefault(key, {"covered": [], "width": [], "covered_baseline": [], "width_baseline": [],
-                                            "error": [], "error_baseline": []})
+                                            "error": [], "error_baseline": [], "read_gap": [], "read_gap_baseline": []})
                 if value is not None:
                     acc["error" + tag].append(value - t)
+                if ev:
+                    acc["read_gap" + tag].append(ev[0] == "gap")
                 if lo is None or hi is None:
                     continue
                 acc["covered" + tag].append(lo - 1e-9 <= t <= hi + 1e-9)
@@ -222,13 +254,17 @@ def coverage_study(design: Design, *, reps: int = 200, n_boot: int = 1000, seed:
         rec = {"kind": kind, "statistic": name, "truth": truth[(kind, *rest)], "defined": len(acc["covered"]),
                "coverage": np.mean(acc["covered"]) if acc["covered"] else np.nan,
                "width": np.mean(acc["width"]) if acc["width"] else np.nan,
-               "bias": np.mean(acc["error"]) if acc["error"] else np.nan}
+               "bias": np.mean(acc["error"]) if acc["error"] else np.nan,
+               "read_gap": np.mean(acc["read_gap"]) if acc["read_gap"] else np.nan}
         if baseline is not None:
             rec["coverage_baseline"] = np.mean(acc["covered_baseline"]) if acc["covered_baseline"] else np.nan
             rec["width_baseline"] = np.mean(acc["width_baseline"]) if acc["width_baseline"] else np.nan
             rec["bias_baseline"] = np.mean(acc["error_baseline"]) if acc["error_baseline"] else np.nan
         out.append(rec)
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    frame.attrs["crashes"] = crashes
+    frame.attrs["reps"] = reps
+    return frame
 
 
 def ita_like_confusion(exact: float = 0.25, adjacent: float = 0.40) -> tuple[tuple[float, ...], ...]:

@@ -23,6 +23,7 @@ from fairskin.audits._classifier import DDI_THRESHOLDS, audit_predictions, compa
 from fairskin.audits._compare import (
     COMPARE_METRICS,
     Criterion,
+    criterion_reading,
     default_criteria,
     judge,
     judge_criterion,
@@ -62,7 +63,7 @@ __all__ = [
     "METRICS", "PREDICTION_COLUMNS", "RATIO_METRICS", "SCHEMA",
     "AuditConfig", "AuditResult", "Criterion", "Gap", "GroupMetric", "LoadedModel", "Preprocess", "SortedRows",
     "audit", "audit_model", "audit_predictions", "bootstrap_p_value", "choose_device", "clean_predictions",
-    "cluster_counts", "compare_audits", "default_criteria", "delong_test", "extremum", "extremum_bounds",
+    "cluster_counts", "compare_audits", "criterion_reading", "default_criteria", "delong_test", "extremum", "extremum_bounds",
     "extremum_noise", "gap_terms", "gap_value",
     "holm", "judge", "gap_reading", "verdict_title", "CORRECTED_METRICS", "LabelConfusion", "read_label_confusion", "judge_criterion", "load_model", "logit_delong", "make_criteria", "mover_difference",
     "parse_fst", "percentile_ci", "point_metrics", "predict", "read_labels_csv", "read_skin_types", "stratified_counts",

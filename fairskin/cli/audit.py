@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from fairskin.audits.classifier import DEFAULTS
+from fairskin.audits.classifier import DEFAULTS, criterion_reading
 from fairskin.cli import app, console
 from fairskin.cli._common import CONFIG_HELP, settings_file
 from fairskin.errors import FairskinError, InputError
@@ -78,6 +78,9 @@ def audit(
                                   "GroupDRO, CORAL, CDANN)."),
     target_sensitivity: Optional[float] = typer.Option(None, "--target-sensitivity", help="Choose the threshold "
                                                        "on all rows to reach this sensitivity."),
+    label_sampling: str = typer.Option(DEFAULTS.label_sampling, "--label-sampling", help="fixed: each skin type's "
+                                       "malignant count was chosen by design (held in the bootstrap); cohort: labels "
+                                       "came with the rows (a type's share malignant is random and is redrawn)."),
     n_boot: int = typer.Option(DEFAULTS.n_boot, "--n-boot", min=1, help="Bootstrap resamples."),
     seed: int = typer.Option(DEFAULTS.seed, "--seed"),
     ci_level: float = typer.Option(DEFAULTS.ci_level, "--ci-level"),
@@ -132,7 +135,7 @@ def audit(
             target_sensitivity=target_sensitivity, n_boot=n_boot, seed=seed, ci_level=ci_level,
             group_level=group_level, reference_group=reference_group, min_group_n=min_group_n,
             min_group_positives=min_group_positives, min_group_negatives=min_group_negatives,
-            label_confusion=label_confusion, min_cell_n=min_cell_n,
+            label_confusion=label_confusion, label_sampling=label_sampling, min_cell_n=min_cell_n,
             ratio_bounds=_floats(ratio_bounds, "--ratio-bounds", 2), min_gain=min_gain, max_drop=max_drop,
             saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone, masks=masks,
             overwrite=overwrite)
@@ -185,15 +188,20 @@ def print_audit(d: dict) -> None:
                       style="dim" if not g["reliable"] else None)
         console.print(t)
         f = Table(title="Fairness gaps", title_justify="left")
-        for col in ("measure", "groups", f"value ({meta['ci_level']:.0%} CI)", "p (Holm)", "reading", "flags"):
+        for col in ("measure", "groups", f"value ({meta['ci_level']:.0%} CI)", "simultaneous CI", "p (Holm)",
+                    "reading", "flags"):
             f.add_column(col)
         for gap in m["fairness"]:
             label = gap["name"] + (f" ({gap['method']}" + (f", {gap['agg']}" if gap["agg"] else "") + ")")
             p = "" if gap["p_value"] is None else f"{gap['p_value']:.3g} ({gap['p_value_holm']:.3g})"
             words = {"gap": "[bold]gap[/]", "no_evidence": "no evidence of a gap", "estimate": "estimate only",
-                     "undefined": "undefined"}[gap["evidence"]]
-            f.add_row(label, " vs ".join(gap["groups"]), _ci(gap, 3), p, words, ", ".join(gap["flags"]))
+                     "undefined": "undefined", "inconclusive": "not conclusive"}[gap["evidence"]]
+            sim = ("" if gap.get("ci_low_simultaneous") is None
+                   else f"{gap['ci_low_simultaneous']:.3f} to {gap['ci_high_simultaneous']:.3f}")
+            f.add_row(label, " vs ".join(gap["groups"]), _ci(gap, 3), sim, p, words, ", ".join(gap["flags"]))
         console.print(f)
+        console.print(f"reading: 'gap' when the Holm-adjusted p < {1 - meta['ci_level']:.2g} and the simultaneous CI "
+                      "(Bonferroni over this model's tested gaps) excludes 0; 'not conclusive' when the two disagree")
         out = [r for r in m["ratios"] if "outside_bounds" in r["flags"]]
         if out:
             console.print(f"ratios to {meta['reference_group']} outside {meta['ratio_bounds']}: "
@@ -201,12 +209,12 @@ def print_audit(d: dict) -> None:
     for cmp in d["comparisons"]:
         t = Table(title=f"{cmp['candidate']} vs {cmp['baseline']} ({cmp['n_common']} common images): "
                         f"{cmp['verdict_title']}", title_justify="left")
-        for col in ("criterion", "observed (95% CI)", "passed", "confident"):
+        for col in ("criterion", "observed (95% CI)", "reading"):
             t.add_column(col)
         for c in cmp["criteria"]:
             obs = ("n/a" if c["observed"] is None else f"{c['observed']:+.1%}" + (
                 "" if c["ci_low"] is None else f" ({c['ci_low']:+.1%} to {c['ci_high']:+.1%})"))
-            t.add_row(c["description"], obs, str(c["passed"]), str(c["confident"]))
+            t.add_row(c["description"], obs, criterion_reading(c))
         console.print(t)
         console.print(cmp["verdict_reason"])
 

@@ -57,11 +57,18 @@ def _gap_verdict(gap: Mapping, alpha: float) -> str:
         return "undefined"
     ev = gap.get("evidence")
     if ev is not None:
-        return {"gap": "gap", "no_evidence": "no evidence of a gap", "estimate": "not tested"}.get(ev, "undefined")
+        return {"gap": "gap", "no_evidence": "no evidence of a gap", "estimate": "not tested",
+                "inconclusive": "not conclusive"}.get(ev, "undefined")
     p = gap.get("p_value")
     if p is None:
         return "not tested"
     return "gap" if p < alpha else "no evidence of a gap"
+
+
+def _simultaneous_cell(f: Mapping) -> str:
+    """The gap's simultaneous interval (the one its reading uses), or empty for older documents."""
+    lo, hi = f.get("ci_low_simultaneous"), f.get("ci_high_simultaneous")
+    return "" if lo is None or hi is None else f"{lo:.3f} to {hi:.3f}"
 
 
 def _verdict_title(c: Mapping) -> str:
@@ -97,6 +104,8 @@ def plain_summary(data: Mapping) -> list[str]:
                 rel = "below" if v >= 0 else "above"
                 p_txt = (f"Holm-adjusted {fmt_p(pair['p_value_holm'])}" if pair.get("p_value_holm") is not None
                          else fmt_p(pair.get("p_value")))
+                if pair.get("ci_low_simultaneous") is not None:
+                    p_txt += f", simultaneous CI {_simultaneous_cell(pair)}"
                 s = (f"{name}: AUROC on {_fst_label(g_dark)} is {fmt_ci(auc)}, {abs(v):.2f} {rel} {_fst_label(g_ref)} "
                      f"(difference {fmt_ci(pair)}): " + ("a gap" if verdict == "gap" else verdict) + f" ({p_txt}).")
             else:
@@ -303,16 +312,20 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float) -> tuple[li
         cls = {"gap": "fail"}.get(verdict, "undef")  # no evidence of a gap is not a pass: never green
         sym = {"gap": "\u26a0 "}.get(verdict, "")
         rows.append([f.get("name", "").replace("_", " "), f.get("method"), f.get("agg") or "",
-                     " vs ".join(map(str, f.get("groups") or [])), ci_cell(f), fmt_p(f.get("p_value")),
+                     " vs ".join(map(str, f.get("groups") or [])), ci_cell(f), _simultaneous_cell(f),
+                     fmt_p(f.get("p_value")),
                      fmt_p(f.get("p_value_holm")) if f.get("p_value_holm") is not None else "",
                      Markup(f'<span class="{cls}">{esc(sym + verdict)}</span>'),
                      ", ".join(f.get("flags") or []).replace("_", " ") + (f" ({f['reason']})" if f.get("reason") else "")])
         classes.append("unreliable" if "unreliable_group" in (f.get("flags") or []) else "")
-    parts = [table(["gap", "method", "aggregate", "groups", "value (95% CI)", "p", "p (Holm)", "reading", "flags"], rows,
+    parts = [table(["gap", "method", "aggregate", "groups", "value (95% CI)", "simultaneous CI", "p", "p (Holm)",
+                    "reading", "flags"], rows,
                    row_classes=classes, caption=f"Fairness gaps across {meta.get('group_level', 'group')}s")
              if rows else note("No fairness gaps in the audit JSON."),
-             note(f"Reading: 'gap' when the Holm-adjusted p < {alpha:g} (family: this model's gaps); otherwise 'no "
-                  "evidence of a gap', which is not evidence of no gap: read its interval. Intervals of gaps are "
+             note(f"Reading: 'gap' when the Holm-adjusted p < {alpha:g} (family: this model's gaps) and the "
+                  "simultaneous interval (Bonferroni over the family) excludes 0; 'no evidence of a gap' when neither "
+                  "does, which is not evidence of no gap: read its interval; 'not conclusive' when they disagree. "
+                  "Intervals of gaps are "
                   "recentred-bootstrap extremum intervals (docs/audit-json.md). Hatched rows involve a group too "
                   "small to trust.")]
     ratios = m.get("ratios") or []

@@ -37,6 +37,15 @@ def _alpha(meta: Mapping) -> float:
     return 1 - float(lvl) if isinstance(lvl, (int, float)) and 0 < lvl < 1 else 0.05
 
 
+def _family_p(t: Mapping, family: int) -> float | None:
+    """The p-value a "significant" is read from: Holm-adjusted over the section's ``family`` tests;
+    for an older JSON without it, Bonferroni over the family (never the raw p-value)."""
+    if t.get("p_value_holm") is not None:
+        return t["p_value_holm"]
+    p = t.get("p_value")
+    return None if p is None else min(1.0, p * max(family, 1))
+
+
 def _label(group) -> str:
     return f"FST {group}"
 
@@ -49,7 +58,7 @@ def _saliency_summary(s: Mapping, alpha: float) -> list[str]:
     lines = []
     name = s.get("model", "model")
     for t in s.get("tests") or []:
-        v, p = t.get("value"), t.get("p_value")
+        v, p = t.get("value"), _family_p(t, len(s.get("tests") or []))
         if v is None:
             continue
         sig = "significant" if p is not None and p < alpha else "not significant"
@@ -57,9 +66,9 @@ def _saliency_summary(s: Mapping, alpha: float) -> list[str]:
             a, b = (t.get("groups") or ["?", "?"])[:2]
             more = "less" if v > 0 else "more"
             lines.append(f"{name}: on {_label(b)} the map puts {abs(v):.0%} {more} of its weight on the lesion than on "
-                         f"{_label(a)} ({fmt_ci(t, 2)}; {sig}, {fmt_p(p)}).")
+                         f"{_label(a)} ({fmt_ci(t, 2)}; {sig}, Holm-adjusted {fmt_p(p)}).")
         elif t.get("name") == "lesion_share_homogeneity":
-            lines.append(f"{name}: the mean lesion share differs by up to {v:.0%} between skin types ({sig}, {fmt_p(p)}, "
+            lines.append(f"{name}: the mean lesion share differs by up to {v:.0%} between skin types ({sig}, Holm-adjusted {fmt_p(p)}, "
                          f"{t.get('p_value_method')}).")
     small = [g for g in s.get("groups") or [] if not g.get("reliable", True)]
     if small:
@@ -104,8 +113,9 @@ def _saliency_section(s: Mapping, i: int, alpha: float, min_n: int) -> Markup:
     if tests:
         parts.append(table(["test", "groups", "value (95% CI)", "p", "verdict", "flags"],
                            [[t.get("definition") or t.get("name"), " vs ".join(map(str, t.get("groups") or [])),
-                             ci_cell(t, 3), f"{fmt_p(t.get('p_value'))} ({t.get('p_value_method') or 'no test'})",
-                             "significant" if t.get("p_value") is not None and t["p_value"] < alpha else "not significant",
+                             ci_cell(t, 3), f"{fmt_p(t.get('p_value'))} ({t.get('p_value_method') or 'no test'})"
+                             + ("" if t.get("p_value_holm") is None else f"; Holm {fmt_p(t['p_value_holm'])}"),
+                             "significant" if (_family_p(t, len(tests)) or 1.0) < alpha else "not significant",
                              ", ".join(t.get("flags") or []).replace("_", " ")] for t in tests],
                            caption="Differences between skin types"))
     parts.append(_overlay_grid(s, i, min_n))

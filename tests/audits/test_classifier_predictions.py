@@ -222,8 +222,9 @@ def test_json_follows_docs_schema(tmp_path):
     assert d["schema"] == "fairskin.audit/2"
     assert d["meta"]["reference_group"] == "I"  # the lightest group with >= 30 images
     assert list(d["meta"]) == ["fst_source", "fst_source_detail", "tone_scale", "tone_groups", "group_level", "levels",
-                               "threshold_policy", "target_sensitivity", "n_boot", "seed", "ci_level", "ci_method", "ci_methods",
-                               "extremum_kappa", "resampling", "cluster_by", "fst_correction", "p_value_method",
+                               "threshold_policy", "target_sensitivity", "threshold_resampled", "n_boot", "seed",
+                               "ci_level", "ci_method", "ci_methods",
+                               "extremum_kappa", "resampling", "label_sampling", "cluster_by", "fst_correction", "p_value_method",
                                "reference_group", "ratio_bounds", "min_group_n", "min_group_positives",
                                "min_group_negatives", "min_cell_n", "ece_bins", "positive_class", "scores"]
     m = d["models"][0]
@@ -244,7 +245,8 @@ def test_json_follows_docs_schema(tmp_path):
     assert m["overall"]["group"] == "all" and m["overall"]["level"] == "all"
     assert list(m["fairness"][0]) == ["name", "method", "agg", "groups", "value", "ci_low", "ci_high", "ci_method",
                                       "p_value", "p_value_holm", "p_value_delong", "p_value_method", "flags",
-                                      "reason", "fairlearn", "evidence", "reading"]
+                                      "reason", "fairlearn", "ci_low_simultaneous", "ci_high_simultaneous",
+                                      "ci_level_simultaneous", "evidence", "reading"]
     assert [f["p_value_method"] for f in m["fairness"]] == [
         "permutation_within_label", "permutation_within_label", "permutation_within_label",
         "permutation_within_label", "permutation_within_label", "permutation", "delong_chi2", "delong", None]

@@ -75,3 +75,30 @@ def test_label_error_correction_removes_bias_and_covers():
     assert auroc.loc["V-VI/auroc", "bias_baseline"] > 0.04
     assert abs(auroc.loc["V-VI/auroc", "bias"]) < auroc.loc["V-VI/auroc", "bias_baseline"] / 1.5
     assert auroc["coverage_baseline"].min() < 0.5
+
+
+def _regimes():
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_coverage", pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "bench_coverage.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.regimes()
+
+
+#: the regimes of issue 27 and the statistics checked in each (gaps, and the per-type and group AUROC and rates)
+REGIME_REPS, REGIME_BOOT = 60, 300
+
+
+@pytest.mark.parametrize("name", ["cohort5_gap", "small_vi", "auroc99", "few_pos_10", "few_clusters"])
+def test_intervals_cover_in_the_regimes_users_meet(name):
+    """Low prevalence drawn per row, a type VI of 5 malignant, AUROC 0.99, 10 positives against 190
+    negatives, 1-12 images per lesion: no crash, and every gap, AUROC, AUPRC and rate covers."""
+    design, kw, _ = _regimes()[name]
+    df = coverage_study(design, reps=REGIME_REPS, n_boot=REGIME_BOOT, seed=SEED, **kw)
+    assert df.attrs["crashes"] == []
+    keep = (df.kind == "gap") | df.statistic.str.contains(r"/(?:auroc|auprc|sensitivity|specificity)$")
+    low = df[keep & (df["coverage"] < 0.90) & (df["defined"] >= 20)]
+    assert low.empty, low[["statistic", "truth", "coverage", "width", "defined"]].to_string()
