@@ -309,7 +309,7 @@ def claim_outputs(outputs: Mapping[str, str | os.PathLike | None], *, overwrite:
     ``outputs`` maps the argument that names an output (``"--out"``, ``"--json"``, ...) to its path
     (``None``: not asked for). ``kinds`` marks folder outputs (``"dir"``: an existing folder is fine,
     the stage decides what it may reuse in it); everything else is a file. The same path named
-    twice is one output. Claims nest: a stage may claim again what its command already claimed.
+    twice is refused (one would replace the other). Claims nest: a stage may claim again what its command already claimed.
     ``lock_tag`` names the locks of one of several cooperating processes (``-rank1``): each of
     them holds its own, and two launches of the same job still exclude each other.
 
@@ -319,15 +319,23 @@ def claim_outputs(outputs: Mapping[str, str | os.PathLike | None], *, overwrite:
     """
     kinds = dict(kinds or {})
     asked: dict[str, Path] = {}
-    seen: dict[str, str] = {}
+    seen: dict[object, str] = {}
     for arg, p in outputs.items():
         if p is None or str(p) == "":
             continue
         path = Path(p)
-        key = str(path.resolve())
-        if key in seen:
-            continue
-        seen[key] = arg
+        keys = [str(path.resolve())]
+        try:
+            st = path.stat()
+            keys.append((st.st_dev, st.st_ino))  # a hard link to another output is the same file too
+        except OSError:
+            pass
+        for key in keys:
+            if key in seen:
+                raise InputError(f"{arg}: {path} is the same file as {seen[key]}'s; two outputs of one run must be "
+                                 "different files (the second would replace the first)")
+        for key in keys:
+            seen[key] = arg
         asked[arg] = path
     if not asked:
         yield {}

@@ -16,6 +16,11 @@ project can keep all of its settings in one file::
 
 and run ``fairskin label DATA --config fairskin.toml``, ``fairskin audit ... --config
 fairskin.toml``. The stages are :data:`STAGES`.
+
+A settings file is data: it may not name code. A value that names a Python object
+(``module:Class``, as ``--generator``, ``--estimator`` and the experiment's arms take) or a Python
+file (``.py``) is refused naming the key; code references come only from the command line or
+from Python (docs/security.md). Relative paths in a file are relative to the file's folder.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import re
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -36,6 +42,27 @@ __all__ = ["STAGES", "read_settings_file", "merge_settings", "config_fields"]
 STAGES = ("label", "balance", "audit", "audit-synthetic", "experiment")
 
 C = TypeVar("C")
+
+#: ``package.module:Object``, the form in which fairskin imports a user's class
+_CODE_REF = re.compile(r"^\s*[A-Za-z_][\w.]*\s*:\s*[A-Za-z_][\w.]*\s*$")
+_CODE_SUFFIXES = (".py", ".pyc", ".pyw", ".pyz", ".so", ".pth")
+
+
+def _code_in(value: Any) -> str | None:
+    """The first string in ``value`` (nested lists/tables too) that names code, else None."""
+    if isinstance(value, str):
+        v = value.strip()
+        if _CODE_REF.match(v) or v.lower().endswith(_CODE_SUFFIXES):
+            return value
+        return None
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            found = _code_in(v)
+            if found is not None:
+                return found
+    return None
 
 
 def _close(name: str, allowed: Iterable[str]) -> str:
@@ -74,11 +101,16 @@ def read_settings_file(path: str | Path, *, stage: str, allowed: Iterable[str], 
                              f"(stages: {', '.join(STAGES)}).{_close(stray[0], STAGES)}")
         doc = dict(doc.get(stage, {}))
     allowed = set(allowed)
+    where = f"[{stage}] of {path}" if sections else str(path)
     for k in doc:
         if k not in allowed:
-            where = f"[{stage}] of {path}" if sections else str(path)
             raise InputError(f"{option}: unknown {stage} setting {k!r} in {where}; allowed: "
                              f"{', '.join(sorted(allowed))}.{_close(k, allowed)}")
+        code = _code_in(doc[k])
+        if code is not None:
+            raise InputError(f"{option}: {stage} setting {k!r} in {where} names code ({code!r}); a settings file "
+                             "may not name a Python object (module:Class) or a Python file. Give it on the command "
+                             f"line (--{k.replace('_', '-')}) or from Python instead")
     return doc
 
 

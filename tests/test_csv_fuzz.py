@@ -275,3 +275,77 @@ def test_scale_csv_reader(data):
     if sc is not None:
         assert len(sc.cuts) == 5 and list(sc.cuts) == sorted(sc.cuts, reverse=True)
         assert sc.fst(np.array([sc.cuts[0] + 1, sc.cuts[-1] - 1])).tolist() == [1, 6]
+
+
+# --------------------------------------------------------------------------- issue 28: nothing silently dropped
+
+def _preds_rows(n: int = 60) -> list[list[str]]:
+    rng = np.random.default_rng(3)
+    return [[f"i{k:03d}.png", f"{rng.random():.3f}", str(int(k % 3 == 0)), str(1 + k % 6), "mel"] for k in range(n)]
+
+
+def test_a_prediction_row_with_too_many_cells_is_counted_with_its_line(tmp_path, capsys):
+    """Row 4: the row was dropped and the audit said "300 of 300 rows used"."""
+    import json
+
+    from fairskin.cli import main
+
+    rows = _preds_rows()
+    rows[9] = rows[9] + ["surplus"]
+    path = tmp_path / "preds.csv"
+    path.write_bytes(_encode([PRED_COLUMNS] + rows, delimiter=",", quoting=csv.QUOTE_MINIMAL, encoding="utf-8",
+                             newline="\n"))
+    js = tmp_path / "a.json"
+    assert main(["audit", str(path), "--n-boot", "5", "--json", str(js)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    m = json.loads(js.read_text())["models"][0]
+    assert m["counts"]["n_input"] == 60 and m["counts"]["n_used"] == 59 and m["counts"]["skipped"] == {"bad_row": 1}
+    assert m["bad_rows"][0]["image"] == "i009.png" and "line 11" in m["bad_rows"][0]["reason"]
+    assert "59 of 60 rows used; skipped: bad_row 1" in out and "line 11 has 6 cells" in out
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path):
+    """Row 5: the second ``score`` was silently renamed ``score.1``."""
+    from fairskin.data import read_csv_table
+
+    path = tmp_path / "preds.csv"
+    path.write_text("image,score,label,score\na.png,0.1,0,0.9\n")
+    with pytest.raises(InputError, match=r"preds.csv: the header names column 'score' more than once \(columns 2 "
+                                         r"and 4\)"):
+        read_csv_table(path, arg="predictions")
+
+
+def test_an_encoding_fallback_is_said_in_the_terminal_and_the_json(tmp_path, capsys):
+    """Row 5: a latin-1 predictions file was read, and the warning never shown."""
+    import json
+
+    from fairskin.cli import main
+
+    rows = _preds_rows()
+    rows[4][4] = "naevus é"
+    path = tmp_path / "preds.csv"
+    path.write_bytes(_encode([PRED_COLUMNS] + rows, delimiter=",", quoting=csv.QUOTE_MINIMAL, encoding="latin-1",
+                             newline="\n"))
+    js = tmp_path / "a.json"
+    assert main(["audit", str(path), "--n-boot", "5", "--json", str(js)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    warnings = json.loads(js.read_text())["models"][0]["warnings"]
+    assert len(warnings) == 1 and "not UTF-8 (lines 6); read as Windows-1252" in warnings[0]
+    assert "not UTF-8 (lines 6); read as Windows-1252" in out
+
+
+@FUZZ
+@given(data=tables(PRED_COLUMNS, max_rows=12))
+def test_every_row_of_a_predictions_file_is_used_or_reported(data):
+    """Rows used + rows reported = the file's data rows (empty lines aside), whatever their damage."""
+    from fairskin.audits.classifier import audit_predictions
+    from fairskin.data import read_csv_table
+
+    path = _write(data, "preds.csv")
+    table = _result_or_input_error(read_csv_table, path, arg="predictions")
+    res = _result_or_input_error(audit_predictions, path, n_boot=5)
+    if table is not None and res is not None:
+        df, _ = table
+        m = res.to_dict()["models"][0]
+        assert m["counts"]["n_input"] == len(df) + len(df.attrs["skipped_rows"])
+        assert m["counts"]["n_used"] + sum(m["counts"]["skipped"].values()) == m["counts"]["n_input"]

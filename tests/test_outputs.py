@@ -258,3 +258,29 @@ def test_interruptible_says_what_was_kept():
         with interruptible(lambda: "kept"):
             raise Interrupted(signum=signal.SIGTERM)
     assert str(e.value) == "kept" and e.value.exit_code == 143
+
+
+def test_two_outputs_of_one_run_may_not_be_the_same_file(tmp_path):
+    """Issue 28 row 3: ``--out same.csv --json same.csv`` exited 0 with the labels replaced by the JSON."""
+    from fairskin.errors import InputError
+    from fairskin.outputs import claim_outputs
+
+    same = tmp_path / "same.csv"
+    with pytest.raises(InputError, match=r"--json: .*same.csv is the same file as --out's"):
+        with claim_outputs({"--out": same, "--json": tmp_path / "." / "same.csv"}, overwrite=False):
+            pass
+    same.write_text("mine")
+    os.link(same, tmp_path / "hard.csv")
+    with pytest.raises(InputError, match="the same file as --out's"):
+        with claim_outputs({"--out": same, "--json": tmp_path / "hard.csv"}, overwrite=True):
+            pass
+    assert same.read_text() == "mine"
+
+
+def test_label_refuses_out_and_json_naming_one_file(demo_data, tmp_path, capsys):
+    from fairskin.cli import main
+
+    same = tmp_path / "same.csv"
+    assert main(["label", str(demo_data), "--out", str(same), "--json", str(same), "-q"]) == 2
+    assert "is the same file as --out's" in capsys.readouterr().err
+    assert not same.exists()

@@ -118,3 +118,39 @@ def test_audit_takes_its_settings_from_a_project_file(tmp_path):
     meta = doc["meta"]
     assert meta["n_boot"] == 20 and doc["models"][0]["threshold"] == 0.4
     assert meta["ratio_bounds"] == [0.7, 1.3] and meta["min_group_n"] == 10
+
+
+@pytest.mark.parametrize("key,value", [("generator", "runpy:run_path"), ("generator_dir", "gen/__main__.py"),
+                                       ("estimator", "os:system"), ("arms", ["real", "mypkg.arms:Evil"])])
+def test_a_settings_file_may_not_name_code(tmp_path, key, value):
+    """Issue 28 row 2: ``generator = "runpy:run_path"`` with ``generator_dir = "gen/__main__.py"`` ran the file."""
+    cfg = tmp_path / "fairskin.json"
+    cfg.write_text(json.dumps({"balance": {key: value}}))
+    with pytest.raises(InputError, match=rf"setting '{key}' in \[balance\] of .* names code"):
+        read_settings_file(cfg, stage="balance", allowed={key})
+
+
+def test_balance_refuses_a_settings_file_that_names_a_generator_class_and_runs_nothing(demo, tmp_path, capsys):
+    ran = tmp_path / "ran"
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    (gen / "__main__.py").write_text(f"open({str(ran)!r}, 'w').write('ran')\n")
+    cfg = tmp_path / "fairskin.toml"
+    cfg.write_text(f'[balance]\ngenerator = "runpy:run_path"\ngenerator_dir = "{gen / "__main__.py"}"\n')
+    assert main(["balance", str(demo), "--out", str(tmp_path / "bal"), "--dry-run", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "setting 'generator'" in err and "names code" in err
+    assert not ran.exists()
+
+
+def test_relative_paths_in_a_settings_file_are_relative_to_the_file(demo, tmp_path, monkeypatch):
+    """Issue 28 row 9: they were resolved against the working folder."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "fairskin.toml").write_text('[label]\njson_path = "summary.json"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["label", str(demo), "--out", str(tmp_path / "l.csv"), "-q",
+                 "--config", str(project / "fairskin.toml")]) == 0
+    assert (project / "summary.json").is_file() and not (elsewhere / "summary.json").exists()

@@ -28,7 +28,7 @@ from fairskin.audits._fairness import fairness, ratios
 from fairskin.audits._groups import group_entry, intersections
 from fairskin.audits._intervals import EXTREMUM_KAPPA, METHODS
 from fairskin.audits._misclass import CORRECTED_METRICS, LabelConfusion, read_label_confusion
-from fairskin.audits._predictions import clean_predictions, read_predictions_csv
+from fairskin.audits._predictions import clean_predictions, n_rows_read, read_predictions_csv
 from fairskin.audits._registry import GROUP_METRICS, P_VALUE_METHODS
 from fairskin.audits._result import DEFAULTS, AuditConfig, AuditResult
 from fairskin.errors import InputError
@@ -178,6 +178,7 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
             "name": nm, "path": paths.get(nm), "kind": kinds.get(nm, "predictions"), "threshold": thresholds[nm],
             "counts": {"n_input": n_input.get(nm, len(frames[nm])), "n_used": len(frame), "skipped": skipped},
             "bad_rows": bad_rows.get(nm, [])[:200],
+            "warnings": list(frames[nm].attrs.get("warnings", [])),
             "overall": overall, "groups": groups,
             "fairness": fairness(eng, nm, level, groups),
             "ratios": ratios(eng, nm, level, reference, groups),
@@ -318,7 +319,7 @@ def audit_predictions(
     clean, bad = clean_predictions(predictions, scores=scores, source=source)
     column = get_tone_scale(clean.attrs["tone_scale"]).column
     return audit_frames(
-        {name: clean}, bad_rows={name: bad}, n_input={name: len(predictions)}, threshold=threshold,
+        {name: clean}, bad_rows={name: bad}, n_input={name: n_rows_read(predictions)}, threshold=threshold,
         target_sensitivity=target_sensitivity, cfg=cfg, group_level=group_level, reference_group=reference_group,
         criteria=None, fst_source=fst_source,
         fst_source_detail=fst_source_detail or f"predictions column '{column}'",

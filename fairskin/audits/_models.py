@@ -2,8 +2,11 @@
 
 Formats, detected from the file:
 
-* TorchScript (``torch.jit.save``): loaded with ``torch.jit.load``; no pickle is involved.
-* ``torch.export`` archives (``.pt2``): ``torch.export.load(...).module()``.
+* TorchScript (``torch.jit.save``): loaded with ``torch.jit.load``, but only after its code was
+  read and found to call nothing but tensor operators (:mod:`._program_check`): a TorchScript
+  program can read and write files. Otherwise refused unless ``trust_model=True``.
+* ``torch.export`` archives (``.pt2``): ``torch.export.load(...).module()``, with the same check
+  (and no pickled payloads) unless ``trust_model=True``.
 * A state dict (``torch.save(model.state_dict())``, ``.pt``/``.pth``/``.bin``) or a
   ``.safetensors`` file, rebuilt with ``arch`` (a timm model name, built with
   ``pretrained=False``: nothing is downloaded) and ``num_classes``. State dicts are read with
@@ -30,7 +33,9 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
-from fairskin.weights import UnsafeWeightsError, load_weights
+from fairskin.weights import UnsafeWeightsError, load_weights, weights_only_loads
+
+from ._program_check import check_export, check_torchscript
 
 __all__ = ["Preprocess", "LoadedModel", "load_model", "predict", "choose_device", "crop_rgb", "to_tensor",
            "positive_log_odds",
@@ -184,6 +189,8 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
     is_export = "archive_format" in inner
     if not is_export and any(n.startswith("code/") for n in inner):
         extra = {METADATA_KEY: ""}
+        if not trust_model:
+            check_torchscript(path)  # its code, read before torch compiles or runs any of it
         try:
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         except (RuntimeError, ValueError, OSError) as exc:
@@ -196,8 +203,16 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
                 raise InputError(f"{path}: {METADATA_KEY} in the TorchScript file is not valid JSON: {exc}") from None
         return LoadedModel(module.eval(), "torchscript", path, meta)
     if suffix == ".pt2" or is_export:
+        if not trust_model:
+            check_export(path)
         try:
-            ep = torch.export.load(str(path))
+            if trust_model:
+                ep = torch.export.load(str(path))
+            else:
+                with weights_only_loads("model"):  # no fallback to unpickling, whatever the archive says
+                    ep = torch.export.load(str(path))
+        except InputError:
+            raise
         except Exception as exc:
             raise InputError(f"{path}: not a torch.export archive torch {torch.__version__} can load: {exc}") from None
         return LoadedModel(ep.module(), "export", path, meta)

@@ -22,7 +22,7 @@ from fairskin.data import read_csv_table
 from fairskin.errors import InputError
 from fairskin.skintone import FITZPATRICK, ToneScale, get_tone_scale, tone_scale_of_columns
 
-__all__ = ["PREDICTION_COLUMNS", "OPTIONAL_COLUMNS", "CLUSTER_COLUMNS", "clean_predictions", "read_predictions_csv",
+__all__ = ["PREDICTION_COLUMNS", "OPTIONAL_COLUMNS", "CLUSTER_COLUMNS", "clean_predictions", "check_predictions", "n_rows_read", "read_predictions_csv",
            "resolve_duplicates"]
 
 #: columns of a predictions table: name -> meaning
@@ -79,7 +79,26 @@ def _parse_fst_column(col: pd.Series, scale: ToneScale = FITZPATRICK) -> tuple[n
     return types, groups, np.asarray(status, dtype=object)
 
 
+def n_rows_read(predictions: pd.DataFrame) -> int:
+    """Rows of a predictions file: those read and those the reader skipped (too many cells)."""
+    return len(predictions) + len(predictions.attrs.get("skipped_rows", ()))
+
+
 def clean_predictions(predictions: pd.DataFrame, *, scores: Literal["probabilities", "logits"] = "probabilities",
+                      source: str = "predictions", tone_scale: str | ToneScale | None = None
+                      ) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """:func:`check_predictions`, with the rows the CSV reader skipped (``attrs["skipped_rows"]``)
+    first among the bad rows and the reader's warnings (an encoding fallback, ...) kept in the
+    clean frame's ``attrs["warnings"]``: nothing the reader met is lost on the way to the audit."""
+    skipped = [{"image": r.get("image", ""), "status": r["status"], "reason": r["reason"]}
+               for r in predictions.attrs.get("skipped_rows", ())]
+    warnings = list(predictions.attrs.get("warnings", ()))
+    clean, bad = check_predictions(predictions, scores=scores, source=source, tone_scale=tone_scale)
+    clean.attrs["warnings"] = warnings
+    return clean, skipped + bad
+
+
+def check_predictions(predictions: pd.DataFrame, *, scores: Literal["probabilities", "logits"] = "probabilities",
                       source: str = "predictions", tone_scale: str | ToneScale | None = None
                       ) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """Check a predictions table and split it into usable rows and bad rows.

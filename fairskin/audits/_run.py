@@ -17,7 +17,7 @@ import pandas as pd
 
 from fairskin.audits._classifier import audit_frames, make_config
 from fairskin.audits._compare import Criterion
-from fairskin.audits._predictions import CLUSTER_COLUMNS, clean_predictions, read_predictions_csv
+from fairskin.audits._predictions import CLUSTER_COLUMNS, clean_predictions, n_rows_read, read_predictions_csv
 from fairskin.audits._result import DEFAULTS, AuditResult
 from fairskin.errors import InputError
 from fairskin.label import read_labels_csv
@@ -241,7 +241,7 @@ def audit(
                 clean, b = clean_predictions(df, scores=scores, source=p.name)
                 if manifest is None:
                     fst_detail = f"predictions column '{get_tone_scale(clean.attrs['tone_scale']).column}'"
-                frames[nm], bad[nm], n_input[nm], kinds[nm], mthr[nm] = clean, b, len(df), "predictions", None
+                frames[nm], bad[nm], n_input[nm], kinds[nm], mthr[nm] = clean, b, n_rows_read(df), "predictions", None
                 continue
             from fairskin.audits._models import load_model, predict
 

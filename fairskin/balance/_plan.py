@@ -143,10 +143,11 @@ class BalancePlan:
     def slots(self) -> list[dict]:
         """One entry per image to generate, in a fixed order: fst, diagnosis, index, slot id."""
         out = []
+        slugs = diagnosis_slugs(self.cells["diagnosis"])
         for r in self.cells.itertuples(index=False):
             for i in range(int(r.generate)):
                 out.append({"fst": int(r.fst), "diagnosis": r.diagnosis, "index": i,
-                            "slot": f"fst{int(r.fst)}-{_slug(r.diagnosis)}-{i:05d}"})
+                            "slot": f"fst{int(r.fst)}-{slugs[str(r.diagnosis)]}-{i:05d}"})
         return out
 
     def to_dict(self) -> dict:
@@ -184,6 +185,29 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "none"
 
 
+def diagnosis_slugs(diagnoses) -> dict[str, str]:
+    """Each diagnosis's part of a generated file name: its lower-case slug, made unique where two
+    diagnoses differ only in case or punctuation (``melanoma``, ``Melanoma``) by a short hash of
+    the exact name, so that two cells never write the same file."""
+    names = sorted({str(d) for d in diagnoses})
+    by_slug: dict[str, list[str]] = {}
+    for n in names:
+        by_slug.setdefault(_slug(n), []).append(n)
+    out = {}
+    for slug, group in by_slug.items():
+        for n in group:
+            out[n] = slug if len(group) == 1 else f"{slug}-{hashlib.sha256(n.encode()).hexdigest()[:6]}"
+    return out
+
+
+def slug_collisions(diagnoses) -> list[list[str]]:
+    """Groups of diagnoses that differ only in case or punctuation (probably one diagnosis spelt two ways)."""
+    by_slug: dict[str, list[str]] = {}
+    for n in sorted({str(d) for d in diagnoses}):
+        by_slug.setdefault(_slug(n), []).append(n)
+    return [g for g in by_slug.values() if len(g) > 1]
+
+
 def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
     """Split a non-negative integer ``total`` in proportion to ``weights`` (ties: first cell)."""
     weights = np.asarray(weights, dtype=float)
@@ -218,6 +242,10 @@ def plan_balance(frame: pd.DataFrame, *, target: str | TargetSpec = PlanConfig.t
     if n_unknown:
         notes.append(f"{n_unknown} image(s) have no skin type (neither labels.csv nor a human type); they count "
                      f"toward the total but toward no type")
+    for group in slug_collisions(diag[known].astype(str)):
+        notes.append(f"diagnoses {', '.join(map(repr, group))} differ only in case or punctuation; they are kept as "
+                     "separate cells (their generated file names carry a hash of the exact name); if they are one "
+                     "diagnosis, spell it one way in the metadata")
     cells = (pd.DataFrame({"fst": np.asarray(fst[known], dtype=int), "diagnosis": np.asarray(diag[known], dtype=object)})
              .groupby(["fst", "diagnosis"]).size().rename("real").reset_index())
     cells["generate"] = 0

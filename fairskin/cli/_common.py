@@ -69,13 +69,15 @@ def _merge(ctx: typer.Context, stage: str, path: Path, given: dict[str, Any], ex
         param = options[key]
         if isinstance(value, list) and not param.multiple and param.nargs == 1:
             value = ",".join(map(str, value))  # a TOML/JSON list for a comma-separated option
+        if isinstance(value, str) and value and Path in (hints.get(key), *typing.get_args(hints.get(key))):
+            # relative to the settings file, not the working folder (before typer makes it a Path)
+            value = value if Path(value).is_absolute() else str(path.parent / value)
         try:
             value = param.process_value(ctx, value)
         except typer.BadParameter as exc:
             raise InputError(f"--config: {stage} setting {key!r} in {path}: {exc.message}") from None
         if isinstance(value, str) and Path in (hints.get(key), *typing.get_args(hints.get(key))):
-            # as typer converts a path option's value; relative to the settings file, not the working folder
-            value = Path(value) if Path(value).is_absolute() else path.parent / value
+            value = Path(value)  # as typer converts a path option's value
         merged[key] = value
     return merged, rest
 

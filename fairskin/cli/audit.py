@@ -178,6 +178,10 @@ def print_audit(d: dict) -> None:
         console.print(f"\n[bold]{m['name']}[/] ({m['kind']}): {c['n_used']} of {c['n_input']} rows used"
                       + (f"; skipped: {skipped}" if skipped else "") + f"; threshold {m['threshold']:.3g} "
                       f"({meta['threshold_policy']})")
+        for w in m.get("warnings", []):
+            console.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
+        for r in [r for r in m.get("bad_rows", []) if r.get("status") == "bad_row"][:5]:
+            console.print(f"  skipped: {r['reason']}", markup=False)
         t = Table(title="Per skin type", title_justify="left")
         for col in ("group", "n", "malignant", "AUROC", "sensitivity", "specificity", "ECE", "flags"):
             t.add_column(col, justify="left" if col in ("group", "flags") else "right")

@@ -137,6 +137,8 @@ def _print_counts(s: dict) -> None:
         console.print("not labelled: " + ", ".join(f"{k} {v}" for k, v in sorted(not_ok.items())))
     if c.get("warnings"):
         console.print(f"metadata warnings on {c['warnings']} labelled rows (see the reason column)")
+        for w in s.get("warned_rows", [])[:5]:
+            console.print(f"  {w['image']}: {w['reason']}", markup=False)
     for w in s["data"]["warnings"]:
         console.print(f"[yellow]warning:[/] {w}")
 

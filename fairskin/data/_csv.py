@@ -68,12 +68,13 @@ def read_csv_table(path: str | Path, *, arg: str = "metadata") -> tuple[pd.DataF
 
     Handles a UTF-8 or UTF-16 byte-order mark, lines in Windows-1252, ``,`` / ``;`` / tab
     delimiters (chosen from the header line), quoted fields and short rows (padded with empty
-    cells). Rows with more cells than the header are skipped and named in a warning; empty lines
-    are ignored. Header names are stripped; empty ones become ``Unnamed: N`` and repeated ones
-    ``name.1`` (with a warning). Cells fairskin wrote spreadsheet-safe are restored.
+    cells). Rows with more cells than the header are skipped, named with their line number in a
+    warning and listed in ``df.attrs["skipped_rows"]`` (``{line, image, status, reason}``), so a
+    caller can count them; empty lines are ignored. Header names are stripped; empty ones become
+    ``Unnamed: N``; a name repeated is refused. Cells fairskin wrote spreadsheet-safe are restored.
 
     Raises :class:`InputError` (naming ``arg`` and the file) when the file is missing, a folder,
-    empty, or not CSV text at all.
+    empty, not CSV text at all, or its header names a column twice.
     """
     path = Path(path)
     name = f"{arg}: {path}" if arg else str(path)
@@ -93,42 +94,46 @@ def read_csv_table(path: str | Path, *, arg: str = "metadata") -> tuple[pd.DataF
         raise InputError(f"{name}: the file is empty; expected a CSV with a header row")
     sep = _delimiter(text)
     limit = csv.field_size_limit()
+    rows, lines = [], []  # each row and the file line it starts on
     try:
         csv.field_size_limit(min(MAX_FIELD, sys.maxsize))
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+        start = 1
+        for r in reader:
+            if r and r != [""]:
+                rows.append(r)
+                lines.append(start)
+            start = reader.line_num + 1
     except csv.Error as exc:
         raise InputError(f"{name}: not a readable CSV file ({exc})") from None
     finally:
         csv.field_size_limit(limit)
-    rows = [r for r in rows if r and r != [""]]
     if not rows or not any(c.strip() for c in rows[0]):
         raise InputError(f"{name}: the first line is not a header row; expected a CSV with column names")
     header, body = rows[0], rows[1:]
-    columns, seen, renamed = [], {}, []
+    columns, seen = [], set()
     for i, c in enumerate(header):
         c = csv_restore(c.strip()) or f"Unnamed: {i}"
         if c in seen:
-            seen[c] += 1
-            renamed.append(c)
-            c = f"{c}.{seen[c]}"
-        seen.setdefault(c, 0)
+            raise InputError(f"{name}: the header names column {c!r} more than once (columns {columns.index(c) + 1} "
+                             f"and {i + 1}); which one holds the data cannot be known: rename or remove one")
+        seen.add(c)
         columns.append(c)
     short = f"{arg}: {path.name}" if arg else path.name
-    if renamed:
-        warnings.append(f"{short}: column(s) {sorted(set(renamed))} appear more than once; later copies are "
-                        "read as NAME.1, NAME.2, ...")
     n = len(columns)
-    good, long_rows = [], []
-    for i, r in enumerate(body, start=2):
+    good, skipped = [], []
+    for line, r in zip(lines[1:], body):
         if len(r) > n:
-            long_rows.append(i)
+            skipped.append({"line": line, "image": r[0].strip() if r else "", "status": "bad_row",
+                            "reason": f"line {line} has {len(r)} cells, more than the header's {n}; row skipped"})
             continue
         good.append([csv_restore(c) for c in r] + [""] * (n - len(r)))
-    if long_rows:
-        shown = ", ".join(map(str, long_rows[:10])) + (" ..." if len(long_rows) > 10 else "")
-        warnings.append(f"{short}: {len(long_rows)} row(s) have more cells than the header's {n} and were skipped "
-                        f"(data rows {shown})")
+    if skipped:
+        shown = ", ".join(str(b["line"]) for b in skipped[:10]) + (" ..." if len(skipped) > 10 else "")
+        warnings.append(f"{short}: {len(skipped)} row(s) have more cells than the header's {n} and were skipped "
+                        f"(lines {shown})")
     df = pd.DataFrame(good, columns=columns, dtype=object) if good else pd.DataFrame(columns=columns, dtype=object)
+    df.attrs["skipped_rows"] = skipped
     return df, warnings
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from fairskin.data._names import fs_path
 from fairskin.data._png import decode_reduced, strip_decodable
 
 __all__ = ["LoadedImage", "ImageLoadError", "load_rgb", "load_mask", "IMAGE_EXTENSIONS", "MAX_PIXELS", "MAX_DECODE_PIXELS"]
@@ -159,7 +160,7 @@ def load_rgb(path: str | os.PathLike, *, max_side: int | None = None) -> LoadedI
     Raises :class:`ImageLoadError` with a status (missing, unreadable, too_large,
     unsupported, grayscale) and a reason.
     """
-    path = Path(path)
+    path = fs_path(path)  # a name carried escaped (not UTF-8) back to the file's
     im = _open(path)
     original_size = im.size
     mode = im.mode
@@ -223,7 +224,7 @@ def load_mask(path: str | os.PathLike, *, max_side: int | None = None) -> np.nda
 
     Opened with the same checks as :func:`load_rgb` (size limits, decompression bombs, damaged
     files): a bad mask raises :class:`ImageLoadError`, never another exception."""
-    path = Path(path)
+    path = fs_path(path)  # a name carried escaped (not UTF-8) back to the file's
     im = _open(path)
     with _decoding(im, "mask"):
         orientation = _orientation(im)

@@ -17,6 +17,7 @@ import pandas as pd
 from fairskin.data._csv import _delimiter, read_metadata_csv, require_columns
 from fairskin.data._images import IMAGE_EXTENSIONS
 from fairskin.data._manifest import finalize_manifest
+from fairskin.data._names import text_name
 from fairskin.errors import InputError
 from fairskin.skintone import DDI_CODE_TO_GROUP, parse_fst
 
@@ -29,21 +30,59 @@ HAM_MALIGNANT = frozenset({"mel", "bcc", "akiec"})
 PAD_MALIGNANT = frozenset({"BCC", "MEL", "SCC"})
 
 
-def _list_images(root: Path) -> list[str]:
-    """Every image below ``root`` (hidden folders skipped), as POSIX paths relative to it, sorted."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+#: files that live beside images without being data: not reported as skipped
+_NOT_DATA = frozenset({".csv", ".tsv", ".json", ".md", ".txt", ".toml", ".yaml", ".yml", ".html", ".pdf", ".xlsx",
+                       ".py", ".zip", ".db", ".sqlite", ".lock", ".tmp"})
+
+
+def _list_images(root: Path, warns: list[str] | None = None) -> list[str]:
+    """Every image below ``root`` (hidden folders skipped), as POSIX paths relative to it, sorted.
+
+    Symlinked folders are followed, each real folder once (a link back to a folder already
+    walked, a loop, is reported in ``warns`` and not followed again). Names that are not UTF-8
+    are carried escaped (:func:`fairskin.data._names.text_name`). Files in a format fairskin does
+    not read are counted by extension in ``warns``, not dropped silently."""
+    found, skipped, loops = [], {}, []
+    seen = {os.path.realpath(root)}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        keep = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                continue
+            full = os.path.join(dirpath, d)
+            real = os.path.realpath(full)
+            if real in seen:
+                loops.append((text_name(os.path.relpath(full, root)), text_name(real)))
+                continue
+            seen.add(real)
+            keep.append(d)
+        dirnames[:] = keep
         for f in sorted(filenames):
-            if Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith("."):
-                found.append(Path(dirpath, f).relative_to(root).as_posix())
+            if f.startswith("."):
+                continue
+            ext = Path(f).suffix.lower()
+            rel = text_name(Path(dirpath, f).relative_to(root).as_posix())
+            if ext in IMAGE_EXTENSIONS:
+                found.append(rel)
+            elif ext not in _NOT_DATA:
+                skipped.setdefault(ext or "(no extension)", []).append(rel)
+    if warns is not None:
+        for link, real in loops:
+            warns.append(f"folder {link} leads to {real}, a folder already read (a symlink loop or a second link); "
+                         "not read again")
+        if skipped:
+            n = sum(map(len, skipped.values()))
+            kinds = ", ".join(f"{k} {len(v)}" for k, v in sorted(skipped.items()))
+            example = next(iter(sorted(skipped.values())))[0]
+            warns.append(f"{n} file(s) below {root} are not in a format fairskin reads ({kinds}; e.g. {example}) and "
+                         f"are not in the manifest; readable: {', '.join(sorted(IMAGE_EXTENSIONS))}")
     return found
 
 
-def _index_images(root: Path) -> dict[str, list[str]]:
+def _index_images(root: Path, warns: list[str] | None = None) -> dict[str, list[str]]:
     """file name (and stem) -> paths relative to root of every image below root with that name."""
     index: dict[str, list[str]] = {}
-    for rel in _list_images(root):
+    for rel in _list_images(root, warns):
         name = rel.rsplit("/", 1)[-1]
         for key in dict.fromkeys((name, Path(name).stem)):
             index.setdefault(key, []).append(rel)
@@ -53,15 +92,30 @@ def _index_images(root: Path) -> dict[str, list[str]]:
 def _locate(df: pd.DataFrame, names: pd.Series, index: dict[str, list[str]]) -> None:
     """Fill df['image'] from file names (or stems); mark rows whose file is not there, and rows whose
     name matches images in several folders (which one is meant cannot be known)."""
-    images, missing, ambiguous = [], [], []
+    images, missing, ambiguous, outside, elsewhere = [], [], [], [], []
     for n in names:
         n = str(n).strip()
         hits = index.get(n) or index.get(Path(n).name) or index.get(Path(n).stem) or []
-        if len(hits) > 1 and "/" in n:  # the metadata gives a relative path: the image at that path
-            hits = [h for h in hits if h == n or h.endswith("/" + n)] or hits
+        rel = n.replace("\\", "/")
+        bad_path = rel.startswith("/") or ".." in rel.split("/") or (len(rel) > 1 and rel[1] == ":")
+        moved = None
+        if "/" in rel and not bad_path:  # the metadata gives a relative path: the image at that path only
+            exact = [h for h in hits if h == rel or h.endswith("/" + rel)]
+            if hits and not exact:
+                moved = hits
+            hits = exact
+        if bad_path:
+            hits = []
         images.append(hits[0] if len(hits) == 1 else None)
         missing.append(not hits)
         ambiguous.append(hits if len(hits) > 1 else None)
+        outside.append(bad_path)
+        elsewhere.append(moved)
+    _mark(df, pd.Series(outside, index=df.index), "bad_metadata",
+          lambda i: f"{names.iloc[i]!r} is a path outside the data folder; give a path inside it")
+    _mark(df, pd.Series([m is not None for m in elsewhere], index=df.index), "missing",
+          lambda i: f"no image at {names.iloc[i]!r}; an image of that name is at {', '.join(elsewhere[i][:3])}, "
+                    "not the path the metadata gives")
     # a missing file is reported where its siblings are (e.g. images/x.png), as listed
     found_dirs = pd.Series([str(Path(r).parent) for r in images if r is not None])
     home = found_dirs.mode().iloc[0] if len(found_dirs) else "."
@@ -71,6 +125,15 @@ def _locate(df: pd.DataFrame, names: pd.Series, index: dict[str, list[str]]) -> 
     amb = pd.Series([a is not None for a in ambiguous], index=df.index)
     _mark(df, amb, "ambiguous", lambda i: f"{names.iloc[i]!r} matches {len(ambiguous[i])} images in different folders "
                                           f"({', '.join(ambiguous[i][:3])}); give the relative path in the metadata")
+    first: dict[str, int] = {}
+    twice = []
+    for pos, r in enumerate(images):
+        twice.append(r is not None and r in first)
+        if r is not None:
+            first.setdefault(r, pos)
+    _mark(df, pd.Series(twice, index=df.index), "duplicate",
+          lambda i: f"the image {images[i]} is already listed in metadata row {first[images[i]] + 1} (under another "
+                    "name or id); counted once")
 
 
 def _mark(df: pd.DataFrame, rows: pd.Series, status: str, reason: Callable[[int], str]) -> None:
@@ -125,7 +188,7 @@ def read_ddi(root: Path, *, metadata: Path | None = None) -> tuple[pd.DataFrame,
     require_columns(raw, ["DDI_file", "skin_tone", "malignant", "disease"], path=path, fmt="DDI")
     df = raw.copy()
     df["status"], df["reason"] = "ok", ""
-    _locate(df, raw["DDI_file"], _index_images(root))
+    _locate(df, raw["DDI_file"], _index_images(root, warns))
     df["image_id"] = raw["DDI_ID"] if "DDI_ID" in raw else raw["DDI_file"].map(lambda s: Path(s).stem)
     df["diagnosis"] = raw["disease"]
     df["malignant"], bad = _parse_bool(raw["malignant"])
@@ -143,7 +206,7 @@ def read_fitzpatrick17k(root: Path, *, metadata: Path | None = None) -> tuple[pd
     require_columns(raw, ["md5hash", "fitzpatrick_scale", "label"], path=path, fmt="Fitzpatrick17k")
     df = raw.copy()
     df["status"], df["reason"] = "ok", ""
-    _locate(df, raw["md5hash"], _index_images(root))
+    _locate(df, raw["md5hash"], _index_images(root, warns))
     df["image_id"] = raw["md5hash"]
     df["diagnosis"] = raw["label"]
     if "three_partition_label" in raw:
@@ -159,7 +222,7 @@ def read_ham10000(root: Path, *, metadata: Path | None = None) -> tuple[pd.DataF
     require_columns(raw, ["image_id", "dx"], path=path, fmt="HAM10000")
     df = raw.copy()
     df["status"], df["reason"] = "ok", ""
-    _locate(df, raw["image_id"], _index_images(root))
+    _locate(df, raw["image_id"], _index_images(root, warns))
     df["image_id"] = raw["image_id"]
     df["diagnosis"] = raw["dx"]
     dx = raw["dx"].str.strip().str.lower()
@@ -176,7 +239,7 @@ def read_isic(root: Path, *, metadata: Path | None = None) -> tuple[pd.DataFrame
     require_columns(raw, ["image_name"], path=path, fmt="ISIC")
     df = raw.copy()
     df["status"], df["reason"] = "ok", ""
-    _locate(df, raw["image_name"], _index_images(root))
+    _locate(df, raw["image_name"], _index_images(root, warns))
     df["image_id"] = raw["image_name"]
     if "diagnosis" in raw:
         df["diagnosis"] = raw["diagnosis"]
@@ -196,7 +259,7 @@ def read_pad_ufes(root: Path, *, metadata: Path | None = None) -> tuple[pd.DataF
     require_columns(raw, ["img_id", "diagnostic", "fitspatrick"], path=path, fmt="PAD-UFES-20")
     df = raw.copy()
     df["status"], df["reason"] = "ok", ""
-    _locate(df, raw["img_id"], _index_images(root))
+    _locate(df, raw["img_id"], _index_images(root, warns))
     df["image_id"] = raw["img_id"]
     df["diagnosis"] = raw["diagnostic"]
     dx = raw["diagnostic"].str.strip().str.upper()
@@ -213,7 +276,7 @@ def read_folder(root: Path, *, metadata: Path | None = None) -> tuple[pd.DataFra
     path = metadata or (root / "metadata.csv" if (root / "metadata.csv").is_file() else None)
     warns: list[str] = []
     if path is None:  # every image, keyed by its path relative to root (two x.png in two folders: two rows)
-        df = pd.DataFrame({"image": _list_images(root)}, dtype=object)
+        df = pd.DataFrame({"image": _list_images(root, warns)}, dtype=object)
         df["image_id"] = df["image"]
         df["status"], df["reason"] = "ok", ""
         return df, warns

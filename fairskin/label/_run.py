@@ -32,6 +32,7 @@ from fairskin.label._calibrate import fit_scale
 from fairskin.label._config import LabelConfig
 from fairskin.label._estimators import DEFAULT_ESTIMATOR, estimate_tone_image
 from fairskin.label._masks import LesionMasks
+from fairskin.label._resume import STAMP_FIELD, drop_changed, source_stamp, warned_rows, with_reader_warnings
 from fairskin.outputs import (
     atomic_path, atomic_write, claim_outputs, csv_restore, csv_safe, interruptible, remove_stale_temporaries, write_csv,
 )
@@ -227,7 +228,7 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
     remove_stale_temporaries(out.parent, name=partial.name)
     settings = _settings(manifest, estimator, masks)
     scale_obj = getattr(estimator, "scale", None)  # the ITA estimator's cut-points (calibration starts from them)
-    fields = ["image", *estimator.columns]
+    fields = ["image", *estimator.columns, STAMP_FIELD]
     if partial.exists():
         try:
             old = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else None
@@ -238,13 +239,15 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
                              f"configuration differ); delete it to start again, or rerun with the same settings to resume")
     atomic_write(state_path, json.dumps(settings, indent=1))
     done = _read_partial(partial)
+    stamps = {rel: source_stamp(root / rel, lesion_masks.path_for(rel)) for rel in manifest["image"]}
+    n_changed = len(drop_changed(done, stamps))  # replaced since the interrupted run: labelled again
 
     fresh = not partial.exists() or partial.stat().st_size == 0
     fh = open(partial, "a", newline="", encoding="utf-8")
     writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
 
     def write(row: dict) -> None:
-        writer.writerow({k: csv_safe(_fmt(row.get(k))) for k in fields})
+        writer.writerow({k: csv_safe(_fmt(row.get(k))) for k in fields} | {STAMP_FIELD: stamps.get(row["image"], "")})
 
     if fresh:
         writer.writeheader()
@@ -292,7 +295,7 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
 
     with interruptible(lambda: f"all {n_total} images are labelled and kept in {partial}; run the same command "
                                "again to write the results"):
-        labels = _assemble(manifest, partial, estimator)
+        labels = with_reader_warnings(_assemble(manifest, partial, estimator), manifest)
         calibrated = None
         if scale_path is not None:
             calibrated = _calibrate(labels, scale_obj, out, scale_path)
@@ -307,7 +310,8 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
         summary["run"] = {"images_processed": len(tasks), "resumed_from_previous_run": n_resumed,
                           "seconds": round(elapsed, 3),
                           "images_per_second": round(len(tasks) / elapsed, 2) if elapsed > 0 else None,
-                          "workers": workers}
+                          "workers": workers, "redone_changed_sources": n_changed}
+        summary["warned_rows"] = warned_rows(labels)
         cv_fst = None
         if calibrated is not None:
             summary["calibration"] = _calibration_summary(labels, manifest, scale_obj, calibrated, config, n_boot)

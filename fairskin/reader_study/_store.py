@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import os
 import secrets
 import threading
 from dataclasses import dataclass, replace
@@ -261,6 +262,27 @@ class Store:
         self._light.dispose()
 
 
+def _private_file(path: Path) -> None:
+    """The SQLite file readable and writable by its owner only (0600): it holds every answer and
+    the CSRF secret. Created so before SQLite opens it (SQLite gives its -wal and -shm files the
+    same mode); an existing one of this user's that others can read is made private."""
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            if p != path:
+                continue
+            if not path.parent.is_dir():
+                return  # SQLite reports the missing folder
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                pass
+            continue
+        if st.st_mode & 0o077 and st.st_uid == os.getuid():
+            os.chmod(p, 0o600)
+
+
 def open_store(study: str | Path | None = None, *, db: str | None = None, create: bool = True) -> Store:
     """Connect to ``db`` (default: SQLite in the study folder) and bring its schema up to date."""
     url = db or (default_db_url(study) if study is not None else None)
@@ -271,6 +293,8 @@ def open_store(study: str | Path | None = None, *, db: str | None = None, create
         if u.database and u.database != ":memory:" and not create and not Path(u.database).is_file():
             raise InputError(f"--db: {u.database} does not exist; invite readers first "
                              f"(`fairskin reader-study invite STUDY --readers N`)")
+        if u.database and u.database != ":memory:":
+            _private_file(Path(u.database))
         engine, light = _sqlite_engine(u), _sqlite_engine(u, "NORMAL")
     else:
         light = None

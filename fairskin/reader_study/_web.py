@@ -16,10 +16,12 @@ import csv
 import functools
 import hmac
 import io
+import json
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pandas as pd
 from flask import Flask, Response, g, jsonify, redirect, render_template, request
 
 from fairskin.reader_study._config import IMAGES_DIR, ORIGINS, ServeConfig, read_study_file
@@ -196,7 +198,12 @@ def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig 
     @app.post("/answer")
     @role("reader")
     def answer():
-        form = request.get_json(silent=True) if request.is_json else request.form
+        if request.is_json:
+            form, problem = json_body(request.get_data(cache=True))
+            if problem:
+                return fail(400, "Malformed answer", [problem])
+        else:
+            form = request.form
         if not isinstance(form, dict) and not hasattr(form, "get"):
             return fail(400, "Malformed answer", ["expected a form or a JSON object"])
         item, values, errors = parse_answer(form, sf.questions, max_comment=config.max_comment)
@@ -247,7 +254,9 @@ def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig 
     @role("admin")
     def export():
         df = store.answers_frame().drop(columns=["reader_id", "nonce"])
-        df["comment"] = df["comment"].map(_no_formula)
+        for col in df.columns:  # every text cell (reader names too), not only the comments
+            if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
+                df[col] = df[col].map(_no_formula)
         buf = io.StringIO()
         df.to_csv(buf, index=False, quoting=csv.QUOTE_NONNUMERIC)
         return Response(buf.getvalue(), mimetype="text/csv",
@@ -261,3 +270,35 @@ def _no_formula(text):
     if isinstance(text, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + text
     return text
+
+
+#: the deepest JSON an answer may be: an answer is one flat object
+MAX_JSON_DEPTH = 4
+
+
+def json_body(raw: bytes) -> tuple[object, str]:
+    """(the JSON object of a request body, "") or (None, what is wrong). Nesting is counted before
+    parsing, so a body nested thousands deep is a 400, not a RecursionError (HTTP 500)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == 0x5C:  # backslash
+                escaped = True
+            elif ch == 0x22:
+                in_string = False
+        elif ch == 0x22:
+            in_string = True
+        elif ch in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                return None, f"the JSON body is nested more than {MAX_JSON_DEPTH} deep; an answer is one flat object"
+        elif ch in (0x5D, 0x7D):
+            depth -= 1
+    try:
+        return json.loads(raw.decode("utf-8")), ""
+    except (UnicodeDecodeError, ValueError):
+        return None, "the body is not valid UTF-8 JSON; expected a JSON object"

@@ -80,3 +80,16 @@ def test_balance_json_and_html_follow_the_output_rule(small_demo, small_labels, 
     assert " ".join(capsys.readouterr().err.split()) == (f"error: --json: {tmp_path / 'b.json'} already exists; pass "
                                                          "--overwrite to replace it, or choose another path")
     assert (tmp_path / "b.json").read_text() == "mine" and not (tmp_path / "out" / "plan.json").exists()
+
+
+def test_diagnoses_differing_only_in_case_get_distinct_file_names(tmp_path):
+    """Issue 28 row 12: ``melanoma`` and ``Melanoma`` wrote the same files (fst6-melanoma-00000-a1.png),
+    so the gate table counted 4 accepted and the manifest held 2."""
+    frame = pd.DataFrame({"fst": [1] * 12 + [6] * 4,
+                          "diagnosis": ["melanoma", "Melanoma", "nevus"] * 4 + ["melanoma", "Melanoma"] * 2})
+    plan = plan_balance(frame, target="fst6=0.4", max_per_real=10)
+    slots = [s["slot"] for s in plan.slots()]
+    assert len(slots) == plan.n_generate > 0
+    assert len(set(slots)) == len(slots)
+    assert {s["diagnosis"] for s in plan.slots()} == {"melanoma", "Melanoma"}
+    assert any("'Melanoma', 'melanoma' differ only in case" in n for n in plan.notes)
