@@ -20,9 +20,9 @@ from fairskin.audits._compare import Criterion
 from fairskin.audits._predictions import CLUSTER_COLUMNS, clean_predictions, read_predictions_csv
 from fairskin.audits._result import DEFAULTS, AuditResult
 from fairskin.errors import InputError
-from fairskin.label import read_labels_csv
+from fairskin.label import read_labels_csv, resolve_tones
 from fairskin.outputs import claim_outputs, write_csv
-from fairskin.skintone import FITZPATRICK, get_tone_scale
+from fairskin.skintone import get_tone_scale
 
 __all__ = ["audit", "audit_model", "read_labels_csv"]
 
@@ -30,52 +30,15 @@ def read_skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_so
                     source_arg: str = "fst_source", data: str = "data set", data_hint: str = "DATA",
                     tone_scales: tuple[str, ...] = ("fitzpatrick",)
                     ) -> tuple[list[object], list[str], str, str, str]:
-    """-> (tone per row or None, reason when None, source, detail, tone scale). Errors name ``arg``
-    (the labels.csv), ``source_arg`` and ``data`` (``fairskin experiment``: test_labels,
-    test_fst_source, test set). Human labels are Fitzpatrick types; a labels.csv may hold another
-    scale's tones (Monk) where ``tone_scales`` names it."""
-    flag = "--" + arg.replace("_", "-")
-    has_type = manifest["fst_human"].notna() if "fst_human" in manifest else pd.Series(False, index=manifest.index)
-    has_group = (manifest["fst_group_human"].notna() if "fst_group_human" in manifest
-                 else pd.Series(False, index=manifest.index))
-    if fst_source not in ("auto", "human", "estimated"):
-        raise InputError(f"{source_arg}: expected 'auto', 'human' or 'estimated', got {fst_source!r}")
-    if fst_source == "auto":
-        fst_source = "estimated" if labels is not None else "human"
-    if fst_source == "human":
-        if not (has_type | has_group).any():
-            raise InputError(f"{source_arg}='human': the {data} has no human Fitzpatrick labels; run `fairskin label "
-                             f"{data_hint}` and pass its labels.csv ({flag}, {source_arg}='estimated')")
-        vals, why = [], []
-        for t, g in zip(manifest["fst_human"], manifest["fst_group_human"]):
-            if not pd.isna(t):
-                vals.append(int(t)); why.append("")
-            elif not pd.isna(g):
-                vals.append(str(g)); why.append("")
-            else:
-                vals.append(None); why.append("no human Fitzpatrick label for this image")
-        detail = ("human Fitzpatrick types" if has_type.all() else "human Fitzpatrick groups (DDI skin_tone 12/34/56)"
-                  if not has_type.any() else "human Fitzpatrick types, groups where only the group is known")
-        return vals, why, "human", detail, "fitzpatrick"
-    if labels is None:
-        raise InputError(f"{source_arg}='estimated' needs a labels.csv from fairskin label ({arg}=..., {flag})")
-    lab = read_labels_csv(labels, arg=arg, tone_scales=tone_scales)
-    scale = get_tone_scale(lab.attrs["tone_scale"])
-    lab = lab.drop_duplicates("image").set_index("image")
-    vals, why = [], []
-    for img in manifest["image"].astype(str):
-        if img not in lab.index:
-            vals.append(None); why.append(f"not in {Path(labels).name}")
-            continue
-        v = str(lab.at[img, scale.column]).strip()
-        if v in ("", "nan"):
-            st = lab.at[img, "status"] if "status" in lab.columns else ""
-            rs = lab.at[img, "reason"] if "reason" in lab.columns else ""
-            vals.append(None); why.append(f"no estimated skin type in {Path(labels).name} ({st}: {rs})".replace(" (: )", ""))
-        else:
-            vals.append(v); why.append("")
-    how = "ITA" if scale is FITZPATRICK else f"{scale.name} scale, groups {scale.describe_groups()}"
-    return vals, why, "estimated", f"estimated ({how}) from {Path(labels).name}", scale.name
+    """-> (tone per row or None, reason when None, source, detail, tone scale), by the one rule of
+    :func:`fairskin.label.resolve_tones` (the rule balance and experiment use too). ``source`` is
+    human, estimated or mixed (human types where people gave one, estimates for the rest). Errors
+    name ``arg`` (the labels.csv), ``source_arg`` and ``data`` (``fairskin experiment``:
+    test_labels, test_fst_source, test set)."""
+    res = resolve_tones(manifest, labels=labels, source=fst_source, tone_scales=tone_scales, arg=arg,
+                        source_arg=source_arg, data=data, data_hint=data_hint)
+    vals = [res.value(i) for i in range(len(res))]
+    return vals, [str(r) for r in res.reason], res.kind, res.detail, res.scale.name
 
 
 def _model_names(inputs: Sequence[Path]) -> list[str]:
