@@ -20,7 +20,7 @@ from fairskin.audits._compare import Criterion
 from fairskin.audits._predictions import CLUSTER_COLUMNS, clean_predictions, read_predictions_csv
 from fairskin.audits._result import DEFAULTS, AuditResult
 from fairskin.errors import InputError
-from fairskin.label import read_labels_csv, resolve_tones
+from fairskin.label import find_label_confusion, read_labels_csv, resolve_tones
 from fairskin.outputs import claim_outputs, write_csv
 from fairskin.skintone import get_tone_scale
 
@@ -86,7 +86,7 @@ def audit(
     min_cell_n: int = DEFAULTS.min_cell_n,
     ratio_bounds: tuple[float, float] = DEFAULTS.ratio_bounds,
     criteria: Sequence[Criterion] | None = None,
-    label_confusion=None,
+    label_confusion="auto",
     min_gain: float = DEFAULTS.min_gain,
     max_drop: float = DEFAULTS.max_drop,
     saliency: str | None = None,
@@ -113,7 +113,24 @@ def audit(
     changes and prediction flips when each image's healthy skin is re-toned to every other type.
     ``masks``: a directory of lesion masks (as ``fairskin label --masks``); without it the label
     stage's automatic lesion segmentation is used.
+
+    Skin types: by :func:`fairskin.label.resolve_tones` for a data set (``fst_source``: auto =
+    human types where people gave one, else ``labels``' estimates); a predictions CSV's ``fst``
+    column is what ``fst_source`` says it is (auto: "given"). ``label_confusion``: ``"auto"`` (the
+    default) applies the labeller's confusion found beside ``labels``
+    (:func:`fairskin.label.find_label_confusion`) when every audited type is estimated, and says so
+    in ``meta["label_confusion_auto"]``; a file or :class:`LabelConfusion` applies that one; None
+    applies none.
     """
+    auto_confusion = isinstance(label_confusion, str) and label_confusion == "auto"
+    if auto_confusion:
+        label_confusion = None
+    if fst_source not in ("auto", "human", "estimated"):
+        raise InputError(f"fst_source: expected 'auto', 'human' or 'estimated', got {fst_source!r}")
+    if label_confusion is not None and fst_source == "human":
+        raise InputError("--label-confusion: a labeller's confusion corrects estimated skin types, but --fst-source "
+                         "human says the types are people's labels; drop --label-confusion, or audit estimated types "
+                         "(--fst-source estimated)")
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     if not paths:
         raise InputError("inputs: give at least one model file or predictions CSV")
@@ -202,7 +219,9 @@ def audit(
                                                   .astype(str)))
                 clean, b = clean_predictions(df, scores=scores, source=p.name)
                 if manifest is None:
-                    fst_detail = f"predictions column '{get_tone_scale(clean.attrs['tone_scale']).column}'"
+                    fst_src = {"auto": "given"}.get(fst_source, fst_source)  # what --fst-source says the column is
+                    fst_detail = f"predictions column '{get_tone_scale(clean.attrs['tone_scale']).column}'" + \
+                        ("" if fst_src == "given" else f" ({fst_src} skin types, as --fst-source says)")
                 frames[nm], bad[nm], n_input[nm], kinds[nm], mthr[nm] = clean, b, len(df), "predictions", None
                 continue
             from fairskin.audits._models import load_model, predict
@@ -234,12 +253,33 @@ def audit(
             data_info["n_rows"] = max(n_input.values())
         if positive_class is not None:
             data_info["positive_class"] = positive_class
-        result = audit_frames(
-            frames, bad_rows=bad, n_input=n_input, threshold=threshold, target_sensitivity=target_sensitivity, cfg=cfg,
-            group_level=group_level, reference_group=reference_group, criteria=criteria, fst_source=fst_src,
-            fst_source_detail=fst_detail, data_info=data_info, scores=scores if all(is_csv) else "probabilities",
-            paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr,
-            label_confusion=label_confusion)
+        if fst_src == "mixed" and label_confusion is not None:
+            raise InputError("--label-confusion: some rows have human skin types (used as they are) and others "
+                             "estimated ones; a labeller's confusion corrects only a set audited wholly on estimates: "
+                             "pass --fst-source estimated to audit every row on its estimated type")
+        auto_doc = None
+        if auto_confusion:
+            label_confusion, auto_doc = _auto_confusion(labels, fst_src, tone_scale)
+
+        def run(confusion):
+            return audit_frames(
+                frames, bad_rows=bad, n_input=n_input, threshold=threshold, target_sensitivity=target_sensitivity,
+                cfg=cfg, group_level=group_level, reference_group=reference_group, criteria=criteria,
+                fst_source=fst_src, fst_source_detail=fst_detail, data_info=dict(data_info),
+                scores=scores if all(is_csv) else "probabilities",
+                paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr,
+                label_confusion=confusion)
+
+        try:
+            result = run(label_confusion)
+        except InputError as exc:
+            if auto_doc is None or not auto_doc["applied"]:
+                raise
+            auto_doc.update(applied=False, line=f"the labeller's confusion found beside {Path(labels).name} "
+                            f"({auto_doc['source']}) could not be applied: {exc}; the figures are per estimated type")
+            result = run(None)
+        if auto_doc is not None:
+            result.meta["label_confusion_auto"] = auto_doc
         if explain:
             from fairskin.audits._explain import explain_model
             from fairskin.audits._models import choose_device, load_model
@@ -264,6 +304,30 @@ def audit(
                     for key, table in tables.items():
                         write_csv(table, saved[f"--save-predictions ({nm}, {key})"])
         return result
+
+
+def _auto_confusion(labels, fst_src: str, tone_scale: str | None):
+    """The labeller's confusion to apply by default, and the meta entry that says so (or why not)."""
+    from fairskin.audits._misclass import LabelConfusion
+
+    found = find_label_confusion(labels) if labels is not None and tone_scale == "fitzpatrick" else None
+    if found is None:
+        return None, None
+    doc, path = found
+    n = int(np.asarray(doc["counts"], float).sum())
+    cv = " cross-validated," if doc.get("cross_validated") else ""
+    entry = {"source": str(path), "n": n, "cross_validated": bool(doc.get("cross_validated"))}
+    if fst_src != "estimated":
+        return None, {**entry, "applied": False,
+                      "line": f"the labeller's confusion found beside {Path(labels).name} ({path.name}) is not applied: "
+                              "some rows have human skin types; --fst-source estimated audits every row on its "
+                              "estimate with the correction"}
+    return (LabelConfusion(np.asarray(doc["counts"], float), source=str(path), cross_validated=bool(doc.get(
+        "cross_validated"))),
+        {**entry, "applied": True,
+         "line": f"the labeller's confusion found beside {Path(labels).name} ({path.name}:{cv} {n} images with human "
+                 "types) is applied: metrics are estimated for the true skin types; --no-label-confusion turns this "
+                 "off"})
 
 
 def _check_explain(paths: Sequence[Path], saliency: str | None, saliency_layer: str | None) -> None:
