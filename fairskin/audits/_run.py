@@ -20,9 +20,9 @@ from fairskin.audits._compare import Criterion
 from fairskin.audits._predictions import CLUSTER_COLUMNS, clean_predictions, n_rows_read, read_predictions_csv
 from fairskin.audits._result import DEFAULTS, AuditResult
 from fairskin.errors import InputError
-from fairskin.label import read_labels_csv
+from fairskin.label import find_label_confusion, read_labels_csv, resolve_tones
 from fairskin.outputs import claim_outputs, write_csv
-from fairskin.skintone import FITZPATRICK, get_tone_scale
+from fairskin.skintone import get_tone_scale
 
 __all__ = ["audit", "audit_model", "read_labels_csv"]
 
@@ -30,52 +30,15 @@ def read_skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_so
                     source_arg: str = "fst_source", data: str = "data set", data_hint: str = "DATA",
                     tone_scales: tuple[str, ...] = ("fitzpatrick",)
                     ) -> tuple[list[object], list[str], str, str, str]:
-    """-> (tone per row or None, reason when None, source, detail, tone scale). Errors name ``arg``
-    (the labels.csv), ``source_arg`` and ``data`` (``fairskin experiment``: test_labels,
-    test_fst_source, test set). Human labels are Fitzpatrick types; a labels.csv may hold another
-    scale's tones (Monk) where ``tone_scales`` names it."""
-    flag = "--" + arg.replace("_", "-")
-    has_type = manifest["fst_human"].notna() if "fst_human" in manifest else pd.Series(False, index=manifest.index)
-    has_group = (manifest["fst_group_human"].notna() if "fst_group_human" in manifest
-                 else pd.Series(False, index=manifest.index))
-    if fst_source not in ("auto", "human", "estimated"):
-        raise InputError(f"{source_arg}: expected 'auto', 'human' or 'estimated', got {fst_source!r}")
-    if fst_source == "auto":
-        fst_source = "estimated" if labels is not None else "human"
-    if fst_source == "human":
-        if not (has_type | has_group).any():
-            raise InputError(f"{source_arg}='human': the {data} has no human Fitzpatrick labels; run `fairskin label "
-                             f"{data_hint}` and pass its labels.csv ({flag}, {source_arg}='estimated')")
-        vals, why = [], []
-        for t, g in zip(manifest["fst_human"], manifest["fst_group_human"]):
-            if not pd.isna(t):
-                vals.append(int(t)); why.append("")
-            elif not pd.isna(g):
-                vals.append(str(g)); why.append("")
-            else:
-                vals.append(None); why.append("no human Fitzpatrick label for this image")
-        detail = ("human Fitzpatrick types" if has_type.all() else "human Fitzpatrick groups (DDI skin_tone 12/34/56)"
-                  if not has_type.any() else "human Fitzpatrick types, groups where only the group is known")
-        return vals, why, "human", detail, "fitzpatrick"
-    if labels is None:
-        raise InputError(f"{source_arg}='estimated' needs a labels.csv from fairskin label ({arg}=..., {flag})")
-    lab = read_labels_csv(labels, arg=arg, tone_scales=tone_scales)
-    scale = get_tone_scale(lab.attrs["tone_scale"])
-    lab = lab.drop_duplicates("image").set_index("image")
-    vals, why = [], []
-    for img in manifest["image"].astype(str):
-        if img not in lab.index:
-            vals.append(None); why.append(f"not in {Path(labels).name}")
-            continue
-        v = str(lab.at[img, scale.column]).strip()
-        if v in ("", "nan"):
-            st = lab.at[img, "status"] if "status" in lab.columns else ""
-            rs = lab.at[img, "reason"] if "reason" in lab.columns else ""
-            vals.append(None); why.append(f"no estimated skin type in {Path(labels).name} ({st}: {rs})".replace(" (: )", ""))
-        else:
-            vals.append(v); why.append("")
-    how = "ITA" if scale is FITZPATRICK else f"{scale.name} scale, groups {scale.describe_groups()}"
-    return vals, why, "estimated", f"estimated ({how}) from {Path(labels).name}", scale.name
+    """-> (tone per row or None, reason when None, source, detail, tone scale), by the one rule of
+    :func:`fairskin.label.resolve_tones` (the rule balance and experiment use too). ``source`` is
+    human, estimated or mixed (human types where people gave one, estimates for the rest). Errors
+    name ``arg`` (the labels.csv), ``source_arg`` and ``data`` (``fairskin experiment``:
+    test_labels, test_fst_source, test set)."""
+    res = resolve_tones(manifest, labels=labels, source=fst_source, tone_scales=tone_scales, arg=arg,
+                        source_arg=source_arg, data=data, data_hint=data_hint)
+    vals = [res.value(i) for i in range(len(res))]
+    return vals, [str(r) for r in res.reason], res.kind, res.detail, res.scale.name
 
 
 def _model_names(inputs: Sequence[Path]) -> list[str]:
@@ -123,7 +86,7 @@ def audit(
     min_cell_n: int = DEFAULTS.min_cell_n,
     ratio_bounds: tuple[float, float] = DEFAULTS.ratio_bounds,
     criteria: Sequence[Criterion] | None = None,
-    label_confusion=None,
+    label_confusion="auto",
     label_sampling: Literal["fixed", "cohort"] = DEFAULTS.label_sampling,
     min_gain: float = DEFAULTS.min_gain,
     max_drop: float = DEFAULTS.max_drop,
@@ -151,7 +114,24 @@ def audit(
     changes and prediction flips when each image's healthy skin is re-toned to every other type.
     ``masks``: a directory of lesion masks (as ``fairskin label --masks``); without it the label
     stage's automatic lesion segmentation is used.
+
+    Skin types: by :func:`fairskin.label.resolve_tones` for a data set (``fst_source``: auto =
+    human types where people gave one, else ``labels``' estimates); a predictions CSV's ``fst``
+    column is what ``fst_source`` says it is (auto: "given"). ``label_confusion``: ``"auto"`` (the
+    default) applies the labeller's confusion found beside ``labels``
+    (:func:`fairskin.label.find_label_confusion`) when every audited type is estimated, and says so
+    in ``meta["label_confusion_auto"]``; a file or :class:`LabelConfusion` applies that one; None
+    applies none.
     """
+    auto_confusion = isinstance(label_confusion, str) and label_confusion == "auto"
+    if auto_confusion:
+        label_confusion = None
+    if fst_source not in ("auto", "human", "estimated"):
+        raise InputError(f"fst_source: expected 'auto', 'human' or 'estimated', got {fst_source!r}")
+    if label_confusion is not None and fst_source == "human":
+        raise InputError("--label-confusion: a labeller's confusion corrects estimated skin types, but --fst-source "
+                         "human says the types are people's labels; drop --label-confusion, or audit estimated types "
+                         "(--fst-source estimated)")
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     if not paths:
         raise InputError("inputs: give at least one model file or predictions CSV")
@@ -240,7 +220,9 @@ def audit(
                                                   .astype(str)))
                 clean, b = clean_predictions(df, scores=scores, source=p.name)
                 if manifest is None:
-                    fst_detail = f"predictions column '{get_tone_scale(clean.attrs['tone_scale']).column}'"
+                    fst_src = {"auto": "given"}.get(fst_source, fst_source)  # what --fst-source says the column is
+                    fst_detail = f"predictions column '{get_tone_scale(clean.attrs['tone_scale']).column}'" + \
+                        ("" if fst_src == "given" else f" ({fst_src} skin types, as --fst-source says)")
                 frames[nm], bad[nm], n_input[nm], kinds[nm], mthr[nm] = clean, b, n_rows_read(df), "predictions", None
                 continue
             from fairskin.audits._models import load_model, predict
@@ -272,12 +254,33 @@ def audit(
             data_info["n_rows"] = max(n_input.values())
         if positive_class is not None:
             data_info["positive_class"] = positive_class
-        result = audit_frames(
-            frames, bad_rows=bad, n_input=n_input, threshold=threshold, target_sensitivity=target_sensitivity, cfg=cfg,
-            group_level=group_level, reference_group=reference_group, criteria=criteria, fst_source=fst_src,
-            fst_source_detail=fst_detail, data_info=data_info, scores=scores if all(is_csv) else "probabilities",
-            paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr,
-            label_confusion=label_confusion)
+        if fst_src == "mixed" and label_confusion is not None:
+            raise InputError("--label-confusion: some rows have human skin types (used as they are) and others "
+                             "estimated ones; a labeller's confusion corrects only a set audited wholly on estimates: "
+                             "pass --fst-source estimated to audit every row on its estimated type")
+        auto_doc = None
+        if auto_confusion:
+            label_confusion, auto_doc = _auto_confusion(labels, fst_src, tone_scale)
+
+        def run(confusion):
+            return audit_frames(
+                frames, bad_rows=bad, n_input=n_input, threshold=threshold, target_sensitivity=target_sensitivity,
+                cfg=cfg, group_level=group_level, reference_group=reference_group, criteria=criteria,
+                fst_source=fst_src, fst_source_detail=fst_detail, data_info=dict(data_info),
+                scores=scores if all(is_csv) else "probabilities",
+                paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr,
+                label_confusion=confusion)
+
+        try:
+            result = run(label_confusion)
+        except InputError as exc:
+            if auto_doc is None or not auto_doc["applied"]:
+                raise
+            auto_doc.update(applied=False, line=f"the labeller's confusion found beside {Path(labels).name} "
+                            f"({auto_doc['source']}) could not be applied: {exc}; the figures are per estimated type")
+            result = run(None)
+        if auto_doc is not None:
+            result.meta["label_confusion_auto"] = auto_doc
         if explain:
             from fairskin.audits._explain import explain_model
             from fairskin.audits._models import choose_device, load_model
@@ -302,6 +305,30 @@ def audit(
                     for key, table in tables.items():
                         write_csv(table, saved[f"--save-predictions ({nm}, {key})"])
         return result
+
+
+def _auto_confusion(labels, fst_src: str, tone_scale: str | None):
+    """The labeller's confusion to apply by default, and the meta entry that says so (or why not)."""
+    from fairskin.audits._misclass import LabelConfusion
+
+    found = find_label_confusion(labels) if labels is not None and tone_scale == "fitzpatrick" else None
+    if found is None:
+        return None, None
+    doc, path = found
+    n = int(np.asarray(doc["counts"], float).sum())
+    cv = " cross-validated," if doc.get("cross_validated") else ""
+    entry = {"source": str(path), "n": n, "cross_validated": bool(doc.get("cross_validated"))}
+    if fst_src != "estimated":
+        return None, {**entry, "applied": False,
+                      "line": f"the labeller's confusion found beside {Path(labels).name} ({path.name}) is not applied: "
+                              "some rows have human skin types; --fst-source estimated audits every row on its "
+                              "estimate with the correction"}
+    return (LabelConfusion(np.asarray(doc["counts"], float), source=str(path), cross_validated=bool(doc.get(
+        "cross_validated"))),
+        {**entry, "applied": True,
+         "line": f"the labeller's confusion found beside {Path(labels).name} ({path.name}:{cv} {n} images with human "
+                 "types) is applied: metrics are estimated for the true skin types; --no-label-confusion turns this "
+                 "off"})
 
 
 def _check_explain(paths: Sequence[Path], saliency: str | None, saliency_layer: str | None) -> None:

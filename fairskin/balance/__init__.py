@@ -12,10 +12,11 @@ from fairskin.balance._gated import (
 )
 from fairskin.balance._plan import BalancePlan, PlanConfig, TargetSpec, parse_target, plan_balance
 from fairskin.balance._run import ATTEMPT_COLUMNS, BalanceResult, balance
+from fairskin.balance._tones import MIN_KAPPA, EstimatedTypes, check_estimated_types
 
 __all__ = [
     "ATTEMPT_COLUMNS", "DEFAULT_GENERATOR", "GATE_ESTIMATOR", "PROVENANCE_COLUMNS", "BalancePlan", "BalanceResult", "GateResult",
     "GatedAttempt", "GatedRun", "GenerateConfig", "PlanConfig", "Slot", "TargetSpec", "balance", "gate_estimator", "gate_image",
     "generate_gated", "generate_synthetic", "generator_label", "open_generator", "parse_target", "plan_balance",
-    "slot_seed",
+    "slot_seed", "MIN_KAPPA", "EstimatedTypes", "check_estimated_types",
 ]

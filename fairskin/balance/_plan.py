@@ -119,6 +119,8 @@ class BalancePlan:
     n_unknown_fst: int
     max_per_real: float
     notes: list[str] = field(default_factory=list)
+    #: how rows with estimated skin types were counted (balance._tones.EstimatedTypes.to_dict())
+    estimated_types: dict | None = None
 
     @property
     def n_generate(self) -> int:
@@ -162,6 +164,7 @@ class BalancePlan:
             "cells": [{k: (int(v) if isinstance(v, (np.integer,)) else v) for k, v in row.items()}
                       for row in self.cells.to_dict(orient="records")],
             "notes": list(self.notes),
+            "estimated_types": self.estimated_types,
         }
 
     def fingerprint(self) -> str:
@@ -222,10 +225,13 @@ def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
 
 
 def plan_balance(frame: pd.DataFrame, *, target: str | TargetSpec = PlanConfig.target,
-                 max_per_real: float = PlanConfig.max_per_real) -> BalancePlan:
+                 max_per_real: float = PlanConfig.max_per_real, weights: np.ndarray | None = None) -> BalancePlan:
     """Plan the synthetic images per cell for a manifest with ``fst`` (1-6 or NA) and ``diagnosis``.
 
-    Raises :class:`InputError` for a target that cannot be reached, saying why and what would.
+    ``weights`` (rows x 6, optional): what each row counts toward types I-VI, e.g. a posterior over
+    true types for a row whose type is estimated (``balance._tones``); the cells' real counts are
+    then those expected counts, rounded (largest remainder) to whole images. Raises
+    :class:`InputError` for a target that cannot be reached, saying why and what would.
     """
     spec = parse_target(target) if isinstance(target, str) else target
     if not (max_per_real > 0) or math.isinf(max_per_real):
@@ -246,8 +252,12 @@ def plan_balance(frame: pd.DataFrame, *, target: str | TargetSpec = PlanConfig.t
         notes.append(f"diagnoses {', '.join(map(repr, group))} differ only in case or punctuation; they are kept as "
                      "separate cells (their generated file names carry a hash of the exact name); if they are one "
                      "diagnosis, spell it one way in the metadata")
-    cells = (pd.DataFrame({"fst": np.asarray(fst[known], dtype=int), "diagnosis": np.asarray(diag[known], dtype=object)})
-             .groupby(["fst", "diagnosis"]).size().rename("real").reset_index())
+    if weights is None:
+        cells = (pd.DataFrame({"fst": np.asarray(fst[known], dtype=int),
+                               "diagnosis": np.asarray(diag[known], dtype=object)})
+                 .groupby(["fst", "diagnosis"]).size().rename("real").reset_index())
+    else:
+        cells = _expected_cells(np.asarray(weights, float), np.asarray(diag, dtype=object))
     cells["generate"] = 0
     cells["target_set"] = ""
 
@@ -303,6 +313,17 @@ def plan_balance(frame: pd.DataFrame, *, target: str | TargetSpec = PlanConfig.t
     cells["final"] = cells["final"].astype(int)
     return BalancePlan(cells=cells, target=spec, n_real=n_real, n_unknown_fst=n_unknown,
                        max_per_real=max_per_real, notes=notes)
+
+
+def _expected_cells(weights: np.ndarray, diag: np.ndarray) -> pd.DataFrame:
+    """Real images per (type, diagnosis) when each row counts as ``weights`` over types I-VI:
+    expected counts rounded to whole images (largest remainder, the total kept)."""
+    known = weights.sum(1) > 0
+    names = sorted(set(diag[known]))
+    exp = np.array([[weights[known & (diag == d), t].sum() for d in names] for t in range(6)])
+    real = _largest_remainder(int(known.sum()), exp.ravel()).reshape(exp.shape)
+    rows = [(t + 1, d, int(real[t, j])) for t in range(6) for j, d in enumerate(names) if real[t, j] > 0]
+    return pd.DataFrame(rows, columns=["fst", "diagnosis", "real"])
 
 
 def _present(cells: pd.DataFrame) -> str:

@@ -45,6 +45,7 @@ from fairskin.balance._backend import DEFAULT_GENERATOR, open_generator
 from fairskin.balance._gated import PROVENANCE_COLUMNS, GatedAttempt, GenerateConfig, Slot, generate_gated, \
     generator_label
 from fairskin.balance._plan import BalancePlan, PlanConfig, plan_balance
+from fairskin.balance._tones import check_estimated_types
 from fairskin.conditioning import GenerationRequest, StyleMix, image_styles
 from fairskin.data import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS, read_csv_table
 from fairskin.skintone import get_scale
@@ -132,7 +133,8 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
             generate: GenerateConfig = GenerateConfig(), generator: str = DEFAULT_GENERATOR,
             generator_dir: str | Path | None = None, scale: str | Path | None = None, dry_run: bool = False,
             overwrite: bool = False, format: str | None = None, device: str | None = None,
-            json_path: str | Path | None = None, html: str | Path | None = None, progress=None) -> BalanceResult:
+            json_path: str | Path | None = None, html: str | Path | None = None, progress=None,
+            label_confusion: str | Path | None = None, accept_estimated_types: bool = False) -> BalanceResult:
     """Balance ``data`` to ``target``: plan, generate the missing images, gate them, write the manifest.
 
     ``generator``: a registered generator (``stable-diffusion``, ``ddpm``, ``phantom``) or a user's
@@ -142,13 +144,22 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
 
     ``out`` and the ``json_path`` / ``html`` files are checked before anything runs and locked while
     it does (one run per output folder); a run killed at any moment is finished by running it again.
+
+    Estimated skin types (rows without a human type) are counted as the shares corrected for the
+    labeller's confusion (``label_confusion``, else the one found beside ``labels``); without a
+    known confusion, or with poor agreement, the plan is refused with the figures unless
+    ``accept_estimated_types`` (:mod:`fairskin.balance._tones`).
     Ctrl-C raises :class:`fairskin.errors.Interrupted` saying what was kept."""
     from fairskin.conditioning import labelled_manifest, labels_scale
 
     out = Path(out)
     frame = labelled_manifest(data, labels=labels, format=format)
     gate_scale = labels_scale(labels, scale=scale)  # the gate reads types as the labels were read
-    plan = plan_balance(frame, target=target, max_per_real=max_per_real)
+    tones = check_estimated_types(frame, labels=labels, label_confusion=label_confusion,
+                                  accept_estimated_types=accept_estimated_types)
+    plan = plan_balance(frame, target=target, max_per_real=max_per_real, weights=tones.weights)
+    plan.notes.extend(tones.notes)
+    plan.estimated_types = tones.to_dict()
     plan.notes.extend(frame.attrs.get("label_warnings", []))  # what reading labels.csv resolved
     rank, world = (0, 1) if dry_run else _process_split()
     reports: dict = {}

@@ -48,9 +48,14 @@ def audit(
                                           "skin types."),
     label_confusion: Optional[Path] = typer.Option(None, "--label-confusion", help="The labeller's confusion with "
                                                    "human types (`fairskin label --confusion` or its --json): "
-                                                   "estimate metrics for the true skin types."),
-    fst_source: str = typer.Option("auto", "--fst-source", help="auto (estimated with --labels, else human), human "
-                                   "or estimated."),
+                                                   "estimate metrics for the true skin types (default: the "
+                                                   "one `fairskin label --json` wrote beside --labels, when every "
+                                                   "type is estimated)."),
+    no_label_confusion: bool = typer.Option(False, "--no-label-confusion", help="Apply no labeller's confusion, not "
+                                            "even the one found beside --labels."),
+    fst_source: str = typer.Option("auto", "--fst-source", help="auto (human types where people gave one, else "
+                                   "--labels' estimates), human or estimated; for a predictions CSV, what its fst "
+                                   "column is (auto: given)."),
     positive_class: Optional[str] = typer.Option(None, "--positive-class", help="Diagnosis counted as positive "
                                                  "(default: the data set's malignant flag)."),
     scores: str = typer.Option("probabilities", "--scores", help="Predictions CSV scores: probabilities or logits."),
@@ -124,6 +129,8 @@ def audit(
         from fairskin.reports import report_outputs
 
         reports = report_outputs(html)
+    if no_label_confusion and label_confusion is not None:
+        raise InputError("--no-label-confusion: given with --label-confusion; choose one")
     with claim_outputs({"--json": json_path, **reports}, overwrite=overwrite):  # checked before anything runs
         result = run_audit(
             inputs, data=data, data_format=data_format, labels=labels, fst_source=fst_source,
@@ -135,7 +142,7 @@ def audit(
             target_sensitivity=target_sensitivity, n_boot=n_boot, seed=seed, ci_level=ci_level,
             group_level=group_level, reference_group=reference_group, min_group_n=min_group_n,
             min_group_positives=min_group_positives, min_group_negatives=min_group_negatives,
-            label_confusion=label_confusion, label_sampling=label_sampling, min_cell_n=min_cell_n,
+            label_confusion=None if no_label_confusion else (label_confusion or "auto"), label_sampling=label_sampling, min_cell_n=min_cell_n,
             ratio_bounds=_floats(ratio_bounds, "--ratio-bounds", 2), min_gain=min_gain, max_drop=max_drop,
             saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone, masks=masks,
             overwrite=overwrite)
@@ -172,6 +179,13 @@ def print_audit(d: dict) -> None:
     console.print(f"skin types: [bold]{meta['fst_source']}[/] ({meta['fst_source_detail']}); gaps over "
                   f"{meta['group_level']}s; {meta['n_boot']} bootstrap resamples (seed {meta['seed']}), "
                   f"{meta['ci_level']:.0%} CI")
+    auto = meta.get("label_confusion_auto")
+    if auto:
+        console.print(("" if auto["applied"] else "[yellow]note:[/] ") + auto["line"], highlight=False)
+    if meta.get("fst_source") in ("estimated", "mixed") and not meta.get("fst_correction"):
+        console.print("[yellow]warning:[/] skin types are estimated and taken as right; with the estimator's "
+                      "measured agreement (docs/label.md) the figures mix neighbouring types; pass the labeller's "
+                      "confusion (--label-confusion) to correct for it", highlight=False)
     for m in d["models"]:
         c = m["counts"]
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(c["skipped"].items()))

@@ -24,7 +24,9 @@ def balance(
     ctx: typer.Context,
     data: Path = typer.Argument(..., help="Data set directory (any format fairskin reads)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: images, manifest.csv, plan."),
-    labels: Optional[Path] = typer.Option(None, "--labels", help="labels.csv from fairskin label (its fst where given, else the human type)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="labels.csv from fairskin label: the type of images without a human type (human types win)."),
+    label_confusion: Optional[Path] = typer.Option(None, "--label-confusion", help="The labeller's confusion with human types (fairskin label --confusion, or its --json summary); default: the summary beside --labels. Estimated types are counted as the shares it corrects."),
+    accept_estimated_types: bool = typer.Option(False, "--accept-estimated-types", help="Plan on estimated skin types even when their agreement with people is unknown or poor (the plan says so)."),
     target: str = typer.Option(_P.target, "--target", help="'fst56=0.25' (share of V-VI), 'fst5=0.12,fst6=0.13' or 'uniform'."),
     max_per_real: float = typer.Option(_P.max_per_real, "--max-per-real", help="At most this many synthetic images per real image in a cell."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print and write the plan (OUT/plan.json, plan.csv), generate nothing."),
@@ -79,7 +81,8 @@ def balance(
     result = run(data, out=out, labels=labels, target=target, max_per_real=max_per_real, conditioning=conditioning,
                  base_model=base_model, base_config=base_config, train_config=train, generate=gen,
                  generator=generator, generator_dir=generator_dir, scale=scale, dry_run=dry_run,
-                 overwrite=overwrite, format=format, device=device, json_path=json_path, html=html, progress=progress)
+                 label_confusion=label_confusion, accept_estimated_types=accept_estimated_types, overwrite=overwrite,
+                 format=format, device=device, json_path=json_path, html=html, progress=progress)
     if not dry_run and not result.summary:  # another process of `accelerate launch`: rank 0 reports for all
         console.print(f"process {os.environ.get('RANK', '?')}: its share of the plan is done; process 0 writes the "
                       "manifest", highlight=False)

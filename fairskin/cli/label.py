@@ -119,6 +119,7 @@ def _print_summary(s: dict) -> None:
         if cv:
             console.print(f"  in-sample, cut-points fitted on these images (optimistic): exact "
                           f"{fmt_ci(a['exact'], a['exact_ci'])}, within one {fmt_ci(a['within_one'], a['within_one_ci'])}")
+    _print_shares(s.get("corrected_shares"))
     if s.get("confusion_file"):
         console.print(f"  labeller's confusion saved: {s['confusion_file']} (fairskin audit --label-confusion)")
     tr = s.get("truth")
@@ -166,3 +167,22 @@ def _print_tones(s: dict) -> None:
         console.print(f"[bold]Rank agreement with human Fitzpatrick types[/], n={a['n']}: Spearman rho("
                       f"{ts.column}, human type) {fmt_ci(r['rho'], r['ci'])} (95% bootstrap CI over images; "
                       "positive = agreeing direction)")
+
+
+def _print_shares(shares: dict | None) -> None:
+    """The estimated shares corrected for the labeller's confusion (label/_shares.py), or why not."""
+    from fairskin.label import shares_line
+
+    if not shares:
+        return
+    if not shares.get("available"):
+        console.print(f"[yellow]shares not corrected:[/] {shares['note']}")
+        return
+    console.print("[bold]Shares corrected for the labeller's confusion[/] (true types; "
+                  f"{shares['ci_level']:.0%} bootstrap over {shares['resampling_unit']}s and the confusion):")
+    for g, v in shares["groups"].items():
+        console.print("  " + shares_line(g, v["estimated"], v["corrected"], v["ci"], n=shares["n"],
+                                         n_calibration=shares["n_calibration"], ci_level=shares["ci_level"]))
+    if shares.get("unseen_types"):
+        console.print(f"  no image with a human type {', '.join(shares['unseen_types'])}: their shares rest on the "
+                      "assumption that the labeller reads such skin near its own type")

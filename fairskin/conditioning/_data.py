@@ -1,8 +1,9 @@
-"""Real images with a skin type: the manifest plus ``fst`` and ``fst_source`` per row.
+"""Real images with a skin type: the manifest plus ``fst``, ``fst_source`` and the tone columns.
 
-``fst`` comes from ``labels.csv`` (written by ``fairskin label``) where it has one, else from the
-data set's human type. Without ``labels``, images with no human type are measured here with the
-label estimator (same estimator, default scale), so that the loop also runs before ``fairskin label``.
+Which type a row has is decided by :func:`fairskin.label.resolve_tones`, the rule audit and
+experiment use too: a human type where people gave one, else the labels.csv estimate, else (no
+labels.csv) the label estimator run on the image here, so that the loop also runs before
+``fairskin label``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ __all__ = ["labelled_manifest", "labels_scale"]
 
 def labelled_manifest(data: str | Path | pd.DataFrame, *, labels: str | Path | None = None,
                       format: str | None = None, estimate_missing: bool = True) -> pd.DataFrame:
-    """The manifest of ``data`` with ``fst`` (Int64) and ``fst_source`` for every usable row.
+    """The manifest of ``data`` with, per usable row, ``fst`` (Int64 Fitzpatrick type), ``fst_source``
+    (``human``, ``estimated (<scale>)``), ``tone_source``, ``tone_reason`` and ``p_fst1`` ..
+    ``p_fst6`` (:meth:`fairskin.label.ToneResolution.frame`).
 
     Rows whose status is not ``ok`` (missing or unreadable images) are dropped.
     """
     from fairskin.data import read_dataset
+    from fairskin.label import resolve_tones
 
     if isinstance(data, pd.DataFrame):
         df = data.copy()
@@ -30,47 +34,21 @@ def labelled_manifest(data: str | Path | pd.DataFrame, *, labels: str | Path | N
     else:
         df = read_dataset(data, format=format)
         root = df.attrs["root"]
+    attrs = dict(df.attrs)
     df = df[df["status"] == "ok"].reset_index(drop=True)
+    res = resolve_tones(df, labels=labels, source="auto", estimate_missing=estimate_missing, root=root,
+                        arg="--labels", source_arg="--fst-source")
+    typed = res.tone > 0
+    df["fst"] = pd.array([int(t) if t else pd.NA for t in res.tone], dtype="Int64")
+    df["fst_source"] = pd.array([("estimated" + (f" ({m})" if m else "")) if s == "estimated" else
+                                 (s if t else pd.NA) for s, m, t in zip(res.source, res.method, typed)],
+                                dtype="string")
+    tones = res.frame().drop(columns=["image", "tone", "tone_scale"])
+    for c in tones.columns:
+        df[c] = tones[c].to_numpy()
+    df.attrs.update(attrs)
     df.attrs["root"] = root
-    fst = pd.Series(pd.NA, index=df.index, dtype="Int64")
-    source = pd.Series(pd.NA, index=df.index, dtype="string")
-    warnings: list[str] = []
-    if labels is not None:
-        from fairskin.label import read_labels_csv
-
-        path = Path(labels)
-        lab = read_labels_csv(path, arg="--labels")  # refuses conflicting duplicates and types outside 1-6
-        warnings += lab.attrs["warnings"]
-        lab = lab.set_index("image")
-        got = pd.to_numeric(lab["fst"], errors="coerce").reindex(df["image"].astype(str)).to_numpy()
-        got = pd.array([int(v) if v == v else pd.NA for v in got], dtype="Int64")
-        scale = ""
-        named = lab["scale"].astype(str).str.strip() if "scale" in lab.columns else pd.Series(dtype=str)
-        if (named != "").any():
-            scale = f" ({named[named != ''].iloc[0]})"
-        have = ~pd.isna(got)
-        fst[have] = got[have]
-        source[have] = "estimated" + scale
-        unmatched = int(df["image"].astype(str).isin(lab.index).sum() == 0)
-        if unmatched and len(df):
-            raise InputError(f"--labels {path}: no 'image' value matches an image of the data set (paths must be "
-                             f"relative to the data root, e.g. {df['image'].iloc[0]!r})")
-    human = df["fst_human"].astype("Int64")
-    use_human = pd.isna(fst) & ~pd.isna(human)
-    fst[use_human] = human[use_human]
-    source[use_human] = "human"
-    if estimate_missing and labels is None and pd.isna(fst).any() and root is not None:
-        from fairskin.label import LabelConfig, estimate_image
-
-        cfg = LabelConfig()
-        for i in df.index[pd.isna(fst)]:
-            est = estimate_image(Path(root) / df.at[i, "image"], config=cfg)
-            if est.fst:
-                fst[i] = int(est.fst)
-                source[i] = f"estimated ({est.scale})"
-    df["fst"] = fst
-    df["fst_source"] = source
-    df.attrs["label_warnings"] = warnings  # what reading labels.csv resolved (repeated rows), to be shown
+    df.attrs["label_warnings"] = res.warnings  # what reading labels.csv resolved (repeated rows), to be shown
     return df
 
 

@@ -84,8 +84,9 @@ def group_counts(df: pd.DataFrame, *, y: np.ndarray | None = None, g: np.ndarray
 
 def _test_skin_types(test_df: pd.DataFrame, *, labels: str | Path | None, fst_source: str
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict], dict]:
-    """The skin type of each test row, read as ``fairskin audit`` reads them (:func:`fairskin.audits.classifier.read_skin_types`):
-    the human labels, or the ITA estimates of ``labels`` (``fairskin label``'s labels.csv).
+    """The skin type of each test row, read as ``fairskin audit`` and ``balance`` read them (the one
+    rule of :func:`fairskin.label.resolve_tones`, through :func:`fairskin.audits.classifier.read_skin_types`):
+    human types where people gave one, else the estimates of ``labels`` (``fairskin label``'s labels.csv).
 
     Returns (type 1-6 or 0, group or '', usable, skipped rows ``{image, status, reason}``, the record
     kept in experiment.json). A row without a usable image or a skin type is skipped and listed with
@@ -106,7 +107,7 @@ def _test_skin_types(test_df: pd.DataFrame, *, labels: str | Path | None, fst_so
                                                    source_arg="test_fst_source", data="test set", data_hint="TEST")
     record: dict[str, Any] = {"source": source, "detail": detail, "fst_source": fst_source,
                               "labels": None if source == "human" else str(labels)}
-    if source == "estimated":
+    if source in ("estimated", "mixed"):
         lab = read_labels_csv(labels, arg="test_labels")
         matched = int(np.isin(images, lab["image"].astype(str).to_numpy()).sum())
         if not matched:

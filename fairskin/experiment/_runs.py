@@ -82,7 +82,7 @@ def fingerprint(cfg: ExperimentConfig, data: PreparedData, synthetic: pd.DataFra
     tf = data.test_frame
     # estimated test types enter the fingerprint (per-run audits use them); with human ones it stays as before
     estimated = ({"test_fst": tf[["image", "fst_type", "fst_group"]].astype(str).values.tolist()}
-                 if data.test_skin_types["source"] == "estimated" else {})
+                 if data.test_skin_types["source"] in ("estimated", "mixed") else {})
     data_fp = sha({"train": data.train[["image", "split"]].astype(str).values.tolist(),
                    "test": tf["image"].tolist(),
                    "synthetic": None if synthetic is None else synthetic["image"].astype(str).tolist(), **estimated})

@@ -31,10 +31,13 @@ from fairskin.skintone import (
     srgb_to_lab,
 )
 
+from fairskin.label._shares import CorrectedShares, corrected_shares, em_shares, posterior_types, shares_line
+from fairskin.label._resolve import ToneResolution, find_label_confusion, resolve_tones
 from fairskin.label._published import GROH_WITHIN_ONE, PAD_AGREEMENT, estimated_types_caution
 
 __all__ = [
     "GROH_WITHIN_ONE", "PAD_AGREEMENT", "estimated_types_caution",
+    "ToneResolution", "find_label_confusion", "resolve_tones", "CorrectedShares", "corrected_shares", "em_shares", "posterior_types", "shares_line",
     "DEFAULT_SCALE", "LABEL_COLUMNS", "ItaEstimate", "LabelResult", "ItaScale", "LabelConfig", "LesionMasks",
     "SkinMask",
     "estimate_image", "estimate_rgb", "get_scale", "healthy_skin_mask", "ita_degrees", "label_dataset",

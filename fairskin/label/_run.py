@@ -33,6 +33,7 @@ from fairskin.label._config import LabelConfig
 from fairskin.label._estimators import DEFAULT_ESTIMATOR, estimate_tone_image
 from fairskin.label._masks import LesionMasks
 from fairskin.label._resume import STAMP_FIELD, drop_changed, source_stamp, warned_rows, with_reader_warnings
+from fairskin.label._shares import shares_summary
 from fairskin.outputs import (
     atomic_path, atomic_write, claim_outputs, csv_restore, csv_safe, interruptible, remove_stale_temporaries, write_csv,
 )
@@ -325,6 +326,8 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
             if confusion_path is not None:
                 atomic_write(confusion_path, json.dumps(confusion, indent=1))
                 summary["confusion_file"] = str(confusion_path)
+        if estimator.tone_scale.column == "fst":
+            summary["corrected_shares"] = shares_summary(labels, confusion, manifest=manifest, n_boot=n_boot)
         if json_path:
             atomic_write(json_path, json.dumps(summary, indent=1, default=_json_default))
         if finish is not None:  # e.g. the command's HTML report: written before the run's journal goes

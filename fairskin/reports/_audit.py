@@ -150,7 +150,7 @@ def plain_summary(data: Mapping) -> list[str]:
         lines.append("Skin types are estimated, and the figures are corrected for the labeller's error measured on "
                      "a calibration set (its confusion matrix), which widens the intervals"
                      + (": AUROC " + "; ".join(shown) if shown else "") + ".")
-    elif meta.get("fst_source") == "estimated":
+    elif meta.get("fst_source") in ("estimated", "mixed"):
         lines.append("Skin types are estimated by ITA and taken as right: with the estimator's measured agreement "
                      "(docs/label.md) the figures mix neighbouring types; pass the labeller's confusion "
                      "(--label-confusion) to correct for it.")

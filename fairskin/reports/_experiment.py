@@ -217,7 +217,7 @@ def _test_set_section(data: Mapping) -> Markup:
                  "before it was recorded used the data set's human labels).")], sid="test-set")
     labels = ([("labels file", fst.get("labels")), ("labels file SHA-256", fst.get("labels_sha256")),
                ("rows in the labels file", fst.get("labels_rows")), ("test rows found in it", fst.get("matched"))]
-              if fst.get("source") == "estimated" else [])
+              if fst.get("source") in ("estimated", "mixed") else [])
     body = [dl([("test data", d.get("test")), ("skin types", fst.get("detail")), *labels,
                 ("test rows", fst.get("n_rows")), ("with a skin type (used)", fst.get("n_with_type")),
                 ("left out", fst.get("n_skipped")), ("left out, listed in", fst.get("skipped_csv")),

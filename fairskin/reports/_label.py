@@ -59,6 +59,14 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
     if total_est:
         lines.append(f"Estimated types V-VI: {dark:,} images ({fmt_pct(dark / total_est, 1)}); "
                      f"types I-II: {est['1'] + est['2']:,} ({fmt_pct((est['1'] + est['2']) / total_est, 1)}).")
+    shares = data.get("corrected_shares") or {}
+    if shares.get("available"):
+        g = shares["groups"]["V-VI"]
+        iv = f" ({fmt_pct(g['ci'][0], 1)}-{fmt_pct(g['ci'][1], 1)})" if g.get("ci") else ""
+        lines.append(f"Corrected for the labeller's confusion (from {fmt(shares.get('n_calibration'))} images with human "
+                     f"types): V-VI {fmt_pct(g['corrected'], 1)}{iv}, estimated {fmt_pct(g['estimated'], 1)}.")
+    elif shares.get("note"):
+        lines.append(f"Shares not corrected: {shares['note']}.")
     small = [ROMAN[k] for k in TYPE_KEYS if est[k] < MIN_RELIABLE_N]
     if small:
         lines.append(f"Types with fewer than {MIN_RELIABLE_N} images (too few to judge a model on): {', '.join(small)}.")
@@ -208,6 +216,14 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
             parts.append(table([unit, "n", "exact", "within one"],
                                [[ROMAN.get(k, k), v.get("n"), fmt_pct(v.get("exact")), fmt_pct(v.get("within_one"))]
                                 for k, v in per_type_agree.items()], caption=f"Agreement per human {unit}", numeric={1}))
+        if shares.get("available"):
+            rows = [[k, fmt_pct(v["estimated"], 1), fmt_pct(v["corrected"], 1),
+                     f"{fmt_pct(v['ci'][0], 1)}-{fmt_pct(v['ci'][1], 1)}" if v.get("ci") else "-"]
+                    for k, v in list(shares["types"].items()) + list(shares["groups"].items())]
+            parts.append(table(["type", "estimated share", "corrected share", "interval"], rows,
+                               caption=f"Shares corrected for the labeller's confusion ({shares.get('ci_method')}; "
+                                       f"types without a calibration image: {', '.join(shares.get('unseen_types') or []) or 'none'})",
+                               numeric={1, 2}))
     else:
         parts = [note("No human skin-type labels in this data set, so there is no agreement to show.")]
     body.append(section("Agreement with human labels", parts, sid="agreement"))

@@ -193,7 +193,12 @@ def test_estimated_skin_types_from_labels_csv(uniform_data, tmp_path):
                            "fst": [""] + [str(1 + (i % 3)) for i in range(1, 16)],
                            "confidence": 0.9, "status": ["no_skin"] + ["ok"] * 15, "reason": ["no healthy skin"] + [""] * 15})
     labels.to_csv(tmp_path / "labels.csv", index=False)
-    res = audit_model(model, uniform_data, labels=tmp_path / "labels.csv", n_boot=5, progress=False)
+    # every image has a human type: by the one rule (fairskin.label.resolve_tones) people's types win...
+    auto = audit_model(model, uniform_data, labels=tmp_path / "labels.csv", n_boot=5, progress=False)
+    assert auto.meta["fst_source"] == "human"
+    # ...and fst_source='estimated' audits on the labels.csv's estimates instead
+    res = audit_model(model, uniform_data, labels=tmp_path / "labels.csv", fst_source="estimated", n_boot=5,
+                      progress=False)
     assert res.meta["fst_source"] == "estimated"
     assert res.meta["fst_source_detail"] == "estimated (ITA) from labels.csv"
     m = res.model()
