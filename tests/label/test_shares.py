@@ -64,3 +64,37 @@ def test_patients_are_the_resampling_unit_and_unseen_types_are_named():
     assert d["unseen_types"] == ["VI"] and d["resampling_unit"] == "patient"
     assert abs(sum(v["corrected"] for v in d["types"].values()) - 1) < 1e-9
     assert np.allclose(confusion_probabilities(counts).sum(1), 1)
+
+
+def test_the_label_summary_reports_corrected_shares_in_json_terminal_and_html(tmp_path, capsys):
+    import html
+    import json
+
+    import pandas as pd
+    from PIL import Image
+
+    from fairskin.cli import main
+    from fairskin.reports import render_label_report
+
+    root = tmp_path / "d"
+    root.mkdir()
+    rows = []
+    for i in range(30):  # skin-like colours from light to dark, each with a clinician's type
+        t = 1 + i % 6
+        rgb = np.array([235, 200, 175]) - (t - 1) * np.array([30, 33, 33])
+        Image.fromarray(np.full((48, 48, 3), rgb, np.uint8)).save(root / f"s{i:02d}.png")
+        rows.append({"file_name": f"s{i:02d}.png", "fst": t, "malignant": False, "patient_id": f"P{i // 3}"})
+    pd.DataFrame(rows).to_csv(root / "metadata.csv", index=False)
+    out = tmp_path / "labels.csv"
+    assert main(["label", str(root), "--out", str(out), "--json", str(tmp_path / "labels.json"), "-q"]) == 0
+    assert "Shares corrected for the labeller's confusion" in " ".join(capsys.readouterr().out.split())
+    s = json.loads((tmp_path / "labels.json").read_text())
+    cs = s["corrected_shares"]
+    assert cs["available"] and cs["resampling_unit"] == "patient" and cs["n_calibration"] == s["label_confusion"]["n"]
+    assert abs(sum(v["corrected"] for v in cs["types"].values()) - 1) < 1e-6
+    lo, hi = cs["groups"]["V-VI"]["ci"]
+    assert lo <= cs["groups"]["V-VI"]["corrected"] <= hi
+    render_label_report(s, tmp_path / "r.html", image_root=root)
+    page = html.unescape((tmp_path / "r.html").read_text())
+    assert "Corrected for the labeller's confusion (from 30 images with human types): V-VI" in page
+    assert "Shares corrected for the labeller's confusion (maximum likelihood on the simplex" in page
