@@ -28,12 +28,11 @@ import pandas as pd
 from fairskin.annotate._config import AnnotateAnalyzeConfig, read_annotation_file
 from fairskin.annotate._consensus import dawid_skene, majority_vote
 from fairskin.errors import InputError
+from fairskin.label import HUMAN_CONSENSUS
 from fairskin.reader_study import open_store, wilson
 from fairskin.skintone import FITZPATRICK, group_of
 
 __all__ = ["analyze_annotation", "load_labels", "ordinal_alpha", "agreement_of", "HUMAN_CONSENSUS"]
-
-HUMAN_CONSENSUS = "human consensus"
 
 
 def load_labels(folder: str | Path, *, db: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

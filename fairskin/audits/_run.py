@@ -40,7 +40,8 @@ def read_skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_so
                  else pd.Series(False, index=manifest.index))
     if fst_source not in ("auto", "human", "estimated"):
         raise InputError(f"{source_arg}: expected 'auto', 'human' or 'estimated', got {fst_source!r}")
-    if fst_source == "auto":
+    auto = fst_source == "auto"
+    if auto:
         fst_source = "estimated" if labels is not None else "human"
     if fst_source == "human":
         if not (has_type | has_group).any():
@@ -74,6 +75,8 @@ def read_skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_so
             vals.append(None); why.append(f"no estimated skin type in {Path(labels).name} ({st}: {rs})".replace(" (: )", ""))
         else:
             vals.append(v); why.append("")
+    if auto and lab.attrs.get("human"):  # fairskin annotate's consensus of human annotators
+        return vals, why, "human", f"human consensus types from {Path(labels).name}", scale.name
     how = "ITA" if scale is FITZPATRICK else f"{scale.name} scale, groups {scale.describe_groups()}"
     return vals, why, "estimated", f"estimated ({how}) from {Path(labels).name}", scale.name
 

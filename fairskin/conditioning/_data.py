@@ -36,7 +36,7 @@ def labelled_manifest(data: str | Path | pd.DataFrame, *, labels: str | Path | N
     source = pd.Series(pd.NA, index=df.index, dtype="string")
     warnings: list[str] = []
     if labels is not None:
-        from fairskin.label import read_labels_csv
+        from fairskin.label import HUMAN_CONSENSUS, read_labels_csv
 
         path = Path(labels)
         lab = read_labels_csv(path, arg="--labels")  # refuses conflicting duplicates and types outside 1-6
@@ -50,7 +50,7 @@ def labelled_manifest(data: str | Path | pd.DataFrame, *, labels: str | Path | N
             scale = f" ({named[named != ''].iloc[0]})"
         have = ~pd.isna(got)
         fst[have] = got[have]
-        source[have] = "estimated" + scale
+        source[have] = HUMAN_CONSENSUS if lab.attrs["human"] else "estimated" + scale
         unmatched = int(df["image"].astype(str).isin(lab.index).sum() == 0)
         if unmatched and len(df):
             raise InputError(f"--labels {path}: no 'image' value matches an image of the data set (paths must be "
