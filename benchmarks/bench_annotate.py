@@ -8,7 +8,8 @@ random 70% of the time). The consensus is compared with the truth:
 - accuracy of the Dawid-Skene consensus vs the majority vote (ties broken at random) vs
   crowd-kit's DawidSkene (unsmoothed maximum likelihood; when ``crowd-kit`` is installed, the
   ``bench`` extra) vs the Bayes rule with the *true* confusions (the ceiling);
-- accuracy on the rare dark types (true V-VI);
+- accuracy on the rare dark types (true V-VI), also with the class prior divided out
+  (``--flat-prior``: the estimated mix pulls rare types towards common ones);
 - calibration of the consensus probability: expected calibration error (10 bins), mean
   probability minus accuracy (> 0: overconfident), multi-class Brier score.
 
@@ -76,7 +77,7 @@ def _study(n: int, seed: int, *, smoothing: float, diagonal: float, with_refs: b
     st = simulate_annotations(n, panel=DEFAULT_PANEL, per_image=3, seed=seed)
     ds = dawid_skene(st.items, st.annotators, st.labels, n_items=n, n_annotators=len(DEFAULT_PANEL), n_classes=K,
                      smoothing=smoothing, diagonal=diagonal)
-    out = {"ds": _scores(ds.posterior, st.truth)}
+    out = {"ds": _scores(ds.posterior, st.truth), "ds_flat": _scores(ds.flat_prior_posterior(), st.truth)}
     if with_refs:
         mv, share = majority_vote(st.items, st.labels, n_items=n, n_classes=K, seed=seed)
         votes = np.zeros((n, K))
@@ -124,7 +125,7 @@ def main(argv=None) -> int:
     for n in sizes:
         sm, dg = tuned[n]
         runs = [_study(n, s, smoothing=sm, diagonal=dg, with_refs=True) for s in test_seeds]
-        methods = [m for m in ("ds", "majority", "crowdkit", "oracle") if m in runs[0]]
+        methods = [m for m in ("ds", "ds_flat", "majority", "crowdkit", "oracle") if m in runs[0]]
         print(f"\n== n={n} images, {len(runs)} fresh simulated studies (mean over studies, 95% t interval) ==")
         print(f"{'method':10s} {'accuracy':>22s} {'V-VI accuracy':>22s} {'ECE':>8s} {'overconf':>9s} {'Brier':>7s}")
         for m in methods:
@@ -133,10 +134,11 @@ def main(argv=None) -> int:
             print(f"{m:10s} {acc[0]:.3f} ({acc[1]:.3f}-{acc[2]:.3f})   {dark[0]:.3f} ({dark[1]:.3f}-{dark[2]:.3f}) "
                   f"{np.mean([r[m]['ece'] for r in runs]):8.3f} {np.mean([r[m]['overconfidence'] for r in runs]):9.3f} "
                   f"{np.mean([r[m]['brier'] for r in runs]):7.3f}")
-        diff = [r["ds"]["accuracy"] - r["majority"]["accuracy"] for r in runs]
-        d = _t_interval(diff)
-        print(f"consensus - majority vote: {d[0]:+.3f} ({d[1]:+.3f} to {d[2]:+.3f}); consensus better in "
-              f"{sum(x > 0 for x in diff)} of {len(diff)} studies, worse in {sum(x < 0 for x in diff)}")
+        for m, what in (("ds", "accuracy"), ("ds_flat", "accuracy"), ("ds", "dark_accuracy"), ("ds_flat", "dark_accuracy")):
+            diff = [r[m][what] - r["majority"][what] for r in runs if np.isfinite(r[m][what])]
+            d = _t_interval(diff)
+            print(f"{m} - majority vote, {what}: {d[0]:+.3f} ({d[1]:+.3f} to {d[2]:+.3f}); better in "
+                  f"{sum(x > 0 for x in diff)} of {len(diff)} studies, worse in {sum(x < 0 for x in diff)}")
     print(f"\n{time.time() - t0:.0f} s")
     return 0
 

@@ -136,10 +136,11 @@ def analyze_annotation(folder: str | Path, *, db: str | None = None,
     if not cons.converged:
         warnings.append(f"Dawid-Skene did not converge in {config.max_iter} iterations")
     mv, share = majority_vote(obs["i"], obs["tone"] - 1, n_items=len(key), n_classes=K, seed=config.seed)
+    posterior = cons.flat_prior_posterior() if config.flat_prior else cons.posterior
     n_lab = np.bincount(obs["i"], minlength=len(key))
     n_cannot = np.bincount(labels.loc[labels["tone"] == 0, "i"], minlength=len(key))
     has = n_lab > 0
-    consensus = np.where(has, cons.labels + 1, 0)
+    consensus = np.where(has, posterior.argmax(axis=1) + 1, 0)
 
     matrix = np.full((len(readers), len(key)), np.nan)
     matrix[obs["reader"].map({r: k for k, r in enumerate(readers)}), obs["i"]] = obs["tone"]
@@ -185,10 +186,10 @@ def analyze_annotation(folder: str | Path, *, db: str | None = None,
     ok = has & np.isfinite(est) & (est > 0)
     np.add.at(conf, (consensus[ok] - 1, est[ok].astype(int) - 1), 1)
 
-    probs = pd.DataFrame(cons.posterior, columns=[f"p_{t}" for t in scale.tones])
+    probs = pd.DataFrame(posterior, columns=[f"p_{t}" for t in scale.tones])
     out = pd.DataFrame({"image": key["image"], "image_id": key["image_id"],
                         scale.column: pd.array(np.where(has, consensus, 0), dtype="Int64"),
-                        "confidence": np.where(has, cons.probability, np.nan).round(4),
+                        "confidence": np.where(has, posterior.max(axis=1), np.nan).round(4),
                         "status": np.where(has, "ok", "no_labels"),
                         "reason": np.where(has, "", np.where(n_cannot > 0, "every annotator answered 'cannot tell'",
                                                              "no annotator labelled this image")),
@@ -207,7 +208,8 @@ def analyze_annotation(folder: str | Path, *, db: str | None = None,
                                                             "converged": cons.converged,
                                                             "prior": cons.prior.round(4).tolist(),
                                                             "agrees_with_majority": float((consensus[has] == mv[has] + 1).mean()),
-                                                            "mean_probability": float(cons.probability[has].mean())},
+                                                            "mean_probability": float(posterior.max(axis=1)[has].mean()),
+                                                            "flat_prior": config.flat_prior},
             "type_counts": {scale.label(t): int((consensus == t).sum()) for t in scale.tones},
             "alpha": alpha, "per_annotator": per_annotator, "vs_human": human, "vs_estimator": vs_est,
             "estimator": str(key["estimator"].iloc[0]) if len(key) else "", "estimator_confusion": conf.tolist(),

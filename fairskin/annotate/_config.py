@@ -75,6 +75,8 @@ class AnnotateAnalyzeConfig:
     diagonal: float = 5.0
     #: pseudo-count added to the class prior
     prior_smoothing: float = 1.0
+    #: consensus with the class prior divided out (rare types not pulled towards common ones)
+    flat_prior: bool = False
     max_iter: int = 200
     tol: float = 1e-6
     #: bootstrap replicates of the agreement intervals

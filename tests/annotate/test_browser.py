@@ -14,29 +14,12 @@ import pytest
 
 from fairskin.cli import main
 
-from ..reader_study.test_browser import _console_errors, browser_factory  # noqa: F401 (the fixture)
+from ..reader_study.test_browser import _at, _console_errors, _item, browser_factory  # noqa: F401 (the fixture)
 from .conftest import fake_truth
 
 pytestmark = pytest.mark.browser
 
 N = 6
-
-
-def _progress(driver, text: str) -> None:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-    from selenium.webdriver.support.wait import WebDriverWait
-
-    def ready(d):
-        try:
-            return text in d.find_element("id", "progress-text").text
-        except (NoSuchElementException, StaleElementReferenceException):
-            return False
-
-    WebDriverWait(driver, 30).until(ready)
-
-
-def _item(driver) -> str:
-    return driver.find_element("id", "item").get_attribute("value")
 
 
 def _by_keyboard(driver, tone: int) -> None:
@@ -76,7 +59,7 @@ def test_three_annotators_label_resume_and_analyze(browser_factory, tmp_path, ca
         cols = d.execute_script("return getComputedStyle(document.querySelector('.annotate')).gridTemplateColumns")
         assert len(cols.split()) == 2, cols  # image beside the swatches
         for k in range(N):
-            _progress(d, f"image {k + 1}:")
+            _at(d, f"image {k + 1}:")
             _by_keyboard(d, truth[_item(d)])
         WebDriverWait(d, 30).until(lambda d: d.current_url.endswith("/done"))
         errors += _console_errors(d)
@@ -87,7 +70,7 @@ def test_three_annotators_label_resume_and_analyze(browser_factory, tmp_path, ca
         cols = t.execute_script("return getComputedStyle(document.querySelector('.annotate')).gridTemplateColumns")
         assert len(cols.split()) == 1, cols  # the swatches sit under the image
         for k in range(N):
-            _progress(t, f"image {k + 1}:")
+            _at(t, f"image {k + 1}:")
             _by_mouse(t, min(6, truth[_item(t)] + 1))
         WebDriverWait(t, 30).until(lambda d: d.current_url.endswith("/done"))
         errors += _console_errors(t)
@@ -96,18 +79,18 @@ def test_three_annotators_label_resume_and_analyze(browser_factory, tmp_path, ca
         b = browser_factory()
         b.get(link["reader-03"])
         for k in range(2):
-            _progress(b, f"image {k + 1}:")
+            _at(b, f"image {k + 1}:")
             _by_keyboard(b, truth[_item(b)])
-        _progress(b, "image 3:")
+        _at(b, "image 3:")
         third = _item(b)
         errors += _console_errors(b)
         b.quit()
         b = browser_factory()
         b.get(link["reader-03"])
-        _progress(b, "image 3: you labelled 2")
+        _at(b, "image 3: you labelled 2")
         assert _item(b) == third
         for k in range(2, N):
-            _progress(b, f"image {k + 1}:")
+            _at(b, f"image {k + 1}:")
             _by_keyboard(b, truth[_item(b)])
         WebDriverWait(b, 30).until(lambda d: d.current_url.endswith("/done"))
         assert f"You labelled {N} image(s)" in b.find_element("id", "done-text").text

@@ -82,3 +82,13 @@ def test_ordinal_alpha_and_its_intervals():
     # resampling annotators as well as images can only add width here
     w_img = np.diff(a_close["intervals"]["images"])[0]
     assert np.diff(a_close["intervals"]["annotators x images"])[0] >= 0.8 * w_img
+
+
+def test_the_flat_prior_posterior_gives_rare_types_back():
+    st = simulate_annotations(600, seed=3)
+    c = _fit(st)
+    flat = c.flat_prior_posterior()
+    assert np.allclose(flat.sum(axis=1), 1)
+    dark = st.truth >= 4
+    assert (flat.argmax(axis=1) >= 4).sum() > (c.labels >= 4).sum()  # more images called V-VI
+    assert (flat.argmax(axis=1) == st.truth)[dark].mean() >= (c.labels == st.truth)[dark].mean()
