@@ -145,6 +145,9 @@ def analyze_annotation(folder: str | Path, *, db: str | None = None,
     matrix = np.full((len(readers), len(key)), np.nan)
     matrix[obs["reader"].map({r: k for k, r in enumerate(readers)}), obs["i"]] = obs["tone"]
     alpha = ordinal_alpha(matrix, n_boot=config.n_boot, seed=config.seed, level=config.level)
+    if len(readers) < 5:
+        warnings.append(f"only {len(readers)} annotator(s): the intervals that resample annotators rest on very few "
+                        "of them (a draw of one annotator twice agrees perfectly) and are unreliable; invite more")
 
     per_annotator = []
     est_acc = cons.annotator_accuracy()
