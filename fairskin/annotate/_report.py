@@ -54,6 +54,8 @@ def render_annotation_report(data: dict, path: str | Path) -> Path:
     body.append(section("Consensus", [
         dl([("model", data["consensus"]["model"]), ("reference", data["consensus"]["reference"]),
             ("smoothing (pseudo-count)", data["consensus"]["smoothing"]),
+            ("extra on the diagonal", data["consensus"]["diagonal"]),
+            ("type mix divided out (--flat-prior)", data["consensus"]["flat_prior"]),
             ("iterations", data["consensus"]["n_iter"]), ("converged", data["consensus"]["converged"]),
             ("annotators wanted per image", data["per_image_target"] or "all")]),
         table([scale.name + " tone", "images (consensus)", "estimated prior"],
