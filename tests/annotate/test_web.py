@@ -9,6 +9,8 @@ import pytest
 
 from fairskin.reader_study import invite_readers
 
+from ..reader_study.conftest import postgres_db  # noqa: F401 (the fixture: a fresh schema per test)
+
 
 def _signed_in(app, invite):
     c = app.test_client()
@@ -107,3 +109,19 @@ def test_admin_sees_progress_and_exports_spreadsheet_safe_labels(make_annotation
     assert "1 of 3 image(s)" in admin.get("/admin").get_data(as_text=True)
     csv_text = admin.get("/admin/answers.csv").get_data(as_text=True)
     assert '"reader-01"' in csv_text and ",5," in csv_text and "'=HYPERLINK" in csv_text
+
+
+def test_an_annotation_on_postgresql(make_annotation, postgres_db):
+    """The same pages and analysis with the labels in PostgreSQL (``--db``); skipped without a server."""
+    from fairskin.annotate import AnnotateAnalyzeConfig, analyze_annotation, create_annotate_app
+
+    folder = make_annotation(n=4, per_image=0)
+    inv = [i for i in invite_readers(folder, readers=2, db=postgres_db) if i.role == "reader"]
+    app = create_annotate_app(folder, db=postgres_db)
+    for k, invite in enumerate(inv):
+        c = _signed_in(app, invite)
+        assert [x for x in iter(lambda: _label(c, tone=2 + k), None)] and _form(c) is None
+    app.extensions["fairskin_store"].dispose()
+    assert not (folder / "answers.sqlite").exists()
+    data = analyze_annotation(folder, db=postgres_db, config=AnnotateAnalyzeConfig(n_boot=100))
+    assert data["n_labels"] == 8 and data["n_labelled"] == 4
