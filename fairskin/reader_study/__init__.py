@@ -21,12 +21,12 @@ from fairskin.reader_study._simulate import COVERAGE_SCENARIOS, Scenario, covera
 from fairskin.reader_study._stats import CrossedBootstrap, Estimate, dprime, wilson
 from fairskin.reader_study._validate import is_item_id
 
-__all__ = ["AnalyzeConfig", "COVERAGE_SCENARIOS", "CreateResult", "CrossedBootstrap", "Estimate", "Invite", "Questions",
-           "RunningServer", "SCHEMA", "Scenario", "ServeConfig", "StudyConfig", "StudyFile", "analyze_answers", "analyze_study",
-           "coverage", "create_app", "create_study", "dprime", "encode_image", "fidelity_correlation", "invite_readers",
-           "is_item_id", "load_study_answers", "open_store", "read_study_file", "reader_order", "reader_study_sections",
-           "render_reader_study_report", "serve_study", "simulate_study", "start_server", "summary_sentences",
-           "true_accuracy", "wilson", "write_study_file"]
+__all__ = ["AnalyzeConfig", "COVERAGE_SCENARIOS", "CreateResult", "CrossedBootstrap", "Estimate", "Invite",
+           "Questions", "RunningServer", "SCHEMA", "Scenario", "ServeConfig", "StudyConfig", "StudyFile",
+           "analyze_answers", "analyze_study", "coverage", "create_app", "create_study", "dprime", "encode_image",
+           "fidelity_correlation", "invite_readers", "is_item_id", "load_study_answers", "open_store",
+           "read_study_file", "reader_order", "reader_study_sections", "render_reader_study_report", "serve_study",
+           "simulate_study", "start_server", "summary_sentences", "true_accuracy", "wilson", "write_study_file"]
 
 _LAZY = {"Invite": "_invite", "invite_readers": "_invite", "create_app": "_web", "serve_study": "_serve",
          "start_server": "_serve", "RunningServer": "_serve", "open_store": "_store", "reader_order": "_store"}
