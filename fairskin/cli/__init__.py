@@ -46,6 +46,7 @@ _COMMAND_MODULES = (
     "train_classifier",
     "experiment",
     "reader_study",
+    "annotate",
 )
 
 

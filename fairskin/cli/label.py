@@ -34,6 +34,7 @@ def label(
     hair_removal: bool = typer.Option(_D.hair_removal, "--hair-removal", help="Inpaint hair (DullRazor) before "
                                       "finding the healthy skin."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Fit cut-points to the data set's human skin types, save them and label with them."),
+    human_labels: Optional[Path] = typer.Option(None, "--human-labels", help="A human-consensus labels.csv (fairskin annotate analyze): its types are the human types of images the data set gives none, for --calibrate and --confusion."),
     calibrated_scale: Optional[Path] = typer.Option(None, "--calibrated-scale", help="Where --calibrate saves the fitted scale (default: <out stem>_scale.csv)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary as JSON (schema: docs/label-json.md)."),
     html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report (and the data it shows "
@@ -71,7 +72,7 @@ def label(
                                workers=workers,
                                calibrate=calibrate, calibrated_scale_path=calibrated_scale, json_path=json_path,
                                confusion_path=confusion, overwrite=overwrite, progress=not quiet,
-                               hair_removal=hair_removal, finish=report if html else None)
+                               hair_removal=hair_removal, finish=report if html else None, human_labels=human_labels)
     s = result.summary
     _print_summary(s)
     if result.calibrated_scale is not None:

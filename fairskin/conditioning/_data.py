@@ -26,7 +26,7 @@ def labelled_manifest(data: str | Path | pd.DataFrame, *, labels: str | Path | N
     Rows whose status is not ``ok`` (missing or unreadable images) are dropped.
     """
     from fairskin.data import read_dataset
-    from fairskin.label import resolve_tones
+    from fairskin.label import HUMAN_CONSENSUS, resolve_tones
 
     if isinstance(data, pd.DataFrame):
         df = data.copy()
@@ -41,7 +41,8 @@ def labelled_manifest(data: str | Path | pd.DataFrame, *, labels: str | Path | N
     typed = res.tone > 0
     df["fst"] = pd.array([int(t) if t else pd.NA for t in res.tone], dtype="Int64")
     df["fst_source"] = pd.array([("estimated" + (f" ({m})" if m else "")) if s == "estimated" else
-                                 (s if t else pd.NA) for s, m, t in zip(res.source, res.method, typed)],
+                                 HUMAN_CONSENSUS if m == HUMAN_CONSENSUS else (s if t else pd.NA)
+                                 for s, m, t in zip(res.source, res.method, typed)],
                                 dtype="string")
     tones = res.frame().drop(columns=["image", "tone", "tone_scale"])
     for c in tones.columns:

@@ -12,7 +12,7 @@ from fairskin.label._estimate import (
     skin_pixels,
 )
 from fairskin.label._estimators import DEFAULT_ESTIMATOR, ItaEstimator, estimate_tone_image, measure_tone
-from fairskin.label._labels import read_labels_csv
+from fairskin.label._labels import HUMAN_CONSENSUS, read_labels_csv, with_human_labels
 from fairskin.label._masks import LesionMasks
 from fairskin.label._monk import MonkEstimator
 from fairskin.label._run import LABEL_COLUMNS, LabelResult, label_dataset
@@ -36,8 +36,9 @@ from fairskin.label._resolve import ToneResolution, find_label_confusion, resolv
 from fairskin.label._published import GROH_WITHIN_ONE, PAD_AGREEMENT, estimated_types_caution
 
 __all__ = [
-    "GROH_WITHIN_ONE", "PAD_AGREEMENT", "estimated_types_caution",
-    "ToneResolution", "find_label_confusion", "resolve_tones", "CorrectedShares", "corrected_shares", "em_shares", "posterior_types", "shares_line",
+    "GROH_WITHIN_ONE", "HUMAN_CONSENSUS", "PAD_AGREEMENT", "estimated_types_caution", "with_human_labels",
+    "ToneResolution", "find_label_confusion", "resolve_tones", "CorrectedShares", "corrected_shares", "em_shares",
+    "posterior_types", "shares_line",
     "DEFAULT_SCALE", "LABEL_COLUMNS", "ItaEstimate", "LabelResult", "ItaScale", "LabelConfig", "LesionMasks",
     "SkinMask",
     "estimate_image", "estimate_rgb", "get_scale", "healthy_skin_mask", "ita_degrees", "label_dataset",

@@ -7,19 +7,28 @@ edited by hand or concatenated from two runs is judged the same way everywhere:
   Monk Skin Tone labels.csv, column ``mst``, is read by the stages that group on it: tones 1-10);
 * an image listed twice with the same skin type is kept once (the count is a warning);
 * an image listed twice with different skin types is refused: which one is right cannot be known.
+
+A labels.csv whose every labelled row has ``source`` = ``human consensus`` (what ``fairskin
+annotate analyze`` writes) holds human labels: ``df.attrs["human"]`` says so, and the stages read
+it as human skin types rather than estimates (``audit``, ``balance``; ``label --human-labels``
+calibrates to it).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from fairskin.data import read_csv_table
 from fairskin.errors import InputError
-from fairskin.skintone import FITZPATRICK, MONK, tone_scale_of_columns
+from fairskin.skintone import FITZPATRICK, MONK, group_of, tone_scale_of_columns
 
-__all__ = ["LABELS_REQUIRED", "read_labels_csv"]
+__all__ = ["HUMAN_CONSENSUS", "LABELS_REQUIRED", "read_labels_csv", "with_human_labels"]
+
+#: the ``source`` of a labels.csv row that is a consensus of human annotators (fairskin annotate)
+HUMAN_CONSENSUS = "human consensus"
 
 #: columns a labels.csv must have (fairskin label writes more: ita, confidence, status, reason, ...)
 LABELS_REQUIRED = ("image", "fst")
@@ -83,4 +92,28 @@ def read_labels_csv(path: str | Path, *, arg: str = "--labels", tone_scales: tup
         df = df[~df["image"].duplicated(keep="first")].reset_index(drop=True)
     df.attrs["warnings"] = warnings
     df.attrs["tone_scale"] = scale.name
+    typed = df[col] != ""
+    df.attrs["human"] = bool("source" in df.columns and typed.any()
+                             and (df.loc[typed, "source"].astype(str).str.strip() == HUMAN_CONSENSUS).all())
     return df
+
+
+def with_human_labels(manifest: pd.DataFrame, path: str | Path, *, arg: str = "--human-labels") -> pd.DataFrame:
+    """The manifest with ``fst_human`` (and its group) filled from a human-consensus labels.csv
+    (``fairskin annotate analyze``) where the data set itself has no human type; the data set's own
+    human types are kept. ``attrs["human_labels_filled"]`` counts the images filled."""
+    lab = read_labels_csv(path, arg=arg)
+    if not lab.attrs["human"]:
+        raise InputError(f"{arg}: {path} is not a human-consensus labels.csv (its 'source' column is not "
+                         f"{HUMAN_CONSENSUS!r} on every labelled row); `fairskin annotate analyze` writes one")
+    got = pd.to_numeric(lab.set_index("image")["fst"], errors="coerce")
+    vals = got.reindex(manifest["image"].astype(str)).to_numpy(dtype=float)
+    if not np.isfinite(vals).any():
+        raise InputError(f"{arg}: no image of {path} with a type matches an image of the data set (paths relative "
+                         f"to the data root, e.g. {manifest['image'].iloc[0]!r})")
+    out = manifest.copy()
+    fill = out["fst_human"].isna().to_numpy() & np.isfinite(vals)
+    out.loc[fill, "fst_human"] = vals[fill].astype(int)
+    out.loc[fill, "fst_group_human"] = [group_of(int(v)) for v in vals[fill]]
+    out.attrs = {**manifest.attrs, "human_labels_filled": int(fill.sum())}
+    return out

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
-from fairskin.label._labels import read_labels_csv
+from fairskin.label._labels import HUMAN_CONSENSUS, read_labels_csv
 from fairskin.skintone import FITZPATRICK, ToneScale, get_tone_scale
 
 __all__ = ["ToneResolution", "resolve_tones", "find_label_confusion"]
@@ -147,10 +147,12 @@ def resolve_tones(manifest: pd.DataFrame, *, labels: str | Path | None = None, s
     lab_why = np.full(n, "", object)
     warnings: list[str] = []
     lab_path = None
+    lab_human = False  # a labels.csv of human consensus types (fairskin annotate analyze)
     if labels is not None and source != "human":
         lab_path = Path(labels)
         lab = read_labels_csv(lab_path, arg=arg, tone_scales=tone_scales)
         warnings += lab.attrs["warnings"]
+        lab_human = bool(lab.attrs.get("human")) and source == "auto"  # --fst-source estimated still wins
         scale = get_tone_scale(lab.attrs["tone_scale"])
         lab = lab.set_index("image")
         if n and not np.isin(images, lab.index.to_numpy(object)).any():
@@ -197,7 +199,8 @@ def resolve_tones(manifest: pd.DataFrame, *, labels: str | Path | None = None, s
         if use_human and h_type[i] and 1 <= h_type[i] <= 6:
             tone[i], src[i], prob[i] = h_type[i], "human", _one_hot([h_type[i]], FITZPATRICK)
         elif source != "human" and lab_tone[i]:
-            tone[i], src[i], prob[i], method[i] = lab_tone[i], "estimated", lab_p[i], lab_method[i]
+            tone[i], src[i], prob[i] = lab_tone[i], "human" if lab_human else "estimated", lab_p[i]
+            method[i] = HUMAN_CONSENSUS if lab_human else lab_method[i]
         elif use_human and h_group[i] and h_group[i] in FITZPATRICK.groups:
             group[i], src[i] = h_group[i], "human"
             prob[i] = _one_hot(FITZPATRICK.groups[h_group[i]], FITZPATRICK)
@@ -228,7 +231,11 @@ def _with_detail(res: ToneResolution, h_type: np.ndarray, h_group: np.ndarray) -
     src = res.source
     human = src == "human"
     typed = human & (res.tone > 0)
-    if res.kind == "human":
+    if res.kind == "human" and (res.method == HUMAN_CONSENSUS).any():
+        where = f" from {res.labels.name}" if res.labels is not None else ""
+        detail = f"human consensus types{where}" + ("" if (res.method == HUMAN_CONSENSUS).all() else
+                                                    ", the data set's human types where it has them")
+    elif res.kind == "human":
         detail = ("human Fitzpatrick types" if typed.all() else "human Fitzpatrick groups (DDI skin_tone 12/34/56)"
                   if not typed.any() else "human Fitzpatrick types, groups where only the group is known")
     else:

@@ -31,6 +31,7 @@ from fairskin.label._agreement import agreement
 from fairskin.label._calibrate import fit_scale
 from fairskin.label._config import LabelConfig
 from fairskin.label._estimators import DEFAULT_ESTIMATOR, estimate_tone_image
+from fairskin.label._labels import with_human_labels
 from fairskin.label._masks import LesionMasks
 from fairskin.label._resume import STAMP_FIELD, drop_changed, source_stamp, warned_rows, with_reader_warnings
 from fairskin.label._shares import shares_summary
@@ -165,6 +166,7 @@ def label_dataset(
     n_boot: int = 1000,
     finish: Callable[[dict], object] | None = None,
     hair_removal: bool | None = None,
+    human_labels: str | os.PathLike | None = None,
 ) -> LabelResult:
     """Estimate the skin type of every image of a data set and write ``labels.csv``.
 
@@ -180,6 +182,8 @@ def label_dataset(
         writes Fitzpatrick types, ``monk`` Monk Skin Tones 1-10 with groups 1-3 / 4-7 / 8-10), a
         ``package.module:Class`` or an estimator object. labels.csv's columns are
         :func:`label_columns` of it (:data:`LABEL_COLUMNS` for ``ita``).
+    human_labels : a human-consensus labels.csv (``fairskin annotate analyze``): its types count as
+        the human types of the images the data set gives none (for ``calibrate`` and ``confusion_path``).
     calibrate : fit cut-points to the human labels (where the data set has them), save them to
         ``calibrated_scale_path`` (default ``<out stem>_scale.csv``) and label with them.
     json_path : write the summary (``docs/label-json.md``) there.
@@ -206,6 +210,8 @@ def label_dataset(
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     manifest = data if isinstance(data, pd.DataFrame) else read_dataset(data, format=format)
+    if human_labels is not None:
+        manifest = with_human_labels(manifest, human_labels)
     out = Path(out)
     masks = Path(masks) if masks else None
     lesion_masks = LesionMasks(masks)
