@@ -4,9 +4,11 @@ Both sides are chosen inside each bootstrap replicate, so the interval carries t
 replicate (the same resampled test rows for every arm, each arm's seeds redrawn, as in
 ``_stats``), the best cheap fix is the cheap-fix arm with the highest AUROC on the target group
 (FST V-VI) and the best synthesis the synthetic arm with the highest; the replicate's value is
-their difference. The point value is the same difference of the seed-pooled AUROCs. Taking a
-maximum on each side biases each upward by a similar amount, so the difference is not favoured
-either way; each synthetic arm is also given against the best cheap fix alone.
+their difference. The point value is the same difference of the seed-pooled AUROCs. A
+per-replicate maximum over several arms lies above the maximum of their pooled values, and more so
+the more arms it is taken over: with more cheap-fix arms than synthetic ones (five against one in
+the demo) the interval leans against synthesis, so a "yes" is conservative. Each synthetic arm is
+also given against the best cheap fix alone.
 
 The answer: "yes" when the interval lies above 0, "no" when it lies below 0 (the best cheap fix
 did better), "unclear" when it holds 0, and "inconclusive" when the target group's test set is
