@@ -61,7 +61,7 @@ class Preprocess:
 @dataclass
 class LoadedModel:
     module: Any  # a callable torch module
-    kind: Literal["torchscript", "export", "state_dict", "safetensors", "pickle"]
+    kind: Literal["torchscript", "export", "state_dict", "safetensors", "pickle", "onnx"]
     path: Path
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -169,6 +169,10 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
     arch = arch or meta.get("arch")
     num_classes = num_classes or meta.get("num_classes")
     suffix = path.suffix.lower()
+    if suffix == ".onnx":  # onnxruntime, no Python run (audits/_onnx.py)
+        from fairskin.audits._onnx import load_onnx
+
+        return load_onnx(path, meta)
     if suffix == ".safetensors":
         module = _build_timm(arch, num_classes, path, "safetensors file")
         try:
@@ -247,6 +251,10 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
 
 
 def _preprocess(meta: dict[str, Any], overrides: dict[str, Any]) -> Preprocess:
+    missing = [k for k in meta.get("preprocess_required", ()) if overrides.get(k) is None]  # an ONNX file's
+    if missing:
+        raise InputError(f"model: the ONNX file's metadata does not give {', '.join(missing)}; give "
+                         + ", ".join(f"--{k}" for k in missing) + " (see docs/onnx.md)")
     vals = {}
     for f in fields(Preprocess):
         v = overrides.get(f.name)

@@ -20,6 +20,7 @@ from fairskin.audits._bootstrap import (
     stratified_counts,
 )
 from fairskin.audits._classifier import DDI_THRESHOLDS, audit_predictions, compare_audits
+from fairskin.audits._counterfactual import CounterfactualConfig, retone_many
 from fairskin.audits._compare import (
     COMPARE_METRICS,
     Criterion,
@@ -58,7 +59,7 @@ from fairskin.audits._simulation import (
 from fairskin.skintone import parse_fst
 
 __all__ = [
-    "CI_METHODS", "Design", "calibration_confusion", "coverage_study", "ita_like_confusion", "simulate_predictions",
+    "CI_METHODS", "CounterfactualConfig", "retone_many", "Design", "calibration_confusion", "coverage_study", "ita_like_confusion", "simulate_predictions",
     "true_values", "CLUSTER_COLUMNS", "COMPARE_METRICS", "DEFAULTS", "DDI_THRESHOLDS", "GAPS", "GROUP_METRICS",
     "METRICS", "PREDICTION_COLUMNS", "RATIO_METRICS", "SCHEMA",
     "AuditConfig", "AuditResult", "Criterion", "Gap", "GroupMetric", "LoadedModel", "Preprocess", "SortedRows",

@@ -11,9 +11,11 @@ from fairskin.experiment._arms import (
     ArmContext,
     ArmVariant,
     register_arm,
+    arm_family,
     register_variant,
     select_ratio,
 )
+from fairskin.experiment._cheap_arms import CHEAP_FIXES
 from fairskin.experiment._config import (
     DemoSetup,
     ExperimentConfig,
@@ -37,9 +39,9 @@ from fairskin.experiment._stats import CI_METHOD, arm_statistics
 from fairskin.experiment._synthetic import SyntheticImages, plan_requests
 
 __all__ = [
-    "ARMS", "Arm", "ArmContext", "ArmVariant", "BASELINE", "CI_METHOD", "ConditionedImageGenerator", "DataSummary",
+    "ARMS", "CHEAP_FIXES", "Arm", "ArmContext", "ArmVariant", "BASELINE", "CI_METHOD", "ConditionedImageGenerator", "DataSummary",
     "DemoSetup", "ExperimentConfig", "ExperimentInputs", "ExperimentResult", "GenerationRequest", "ImageGenerator",
-    "PhantomGenerator", "Run", "SyntheticImages", "VARIANTS", "arm_statistics",
+    "PhantomGenerator", "Run", "SyntheticImages", "VARIANTS", "arm_family", "arm_statistics",
     "experiment_generator", "generate_synthetic",
     "load_config_file", "plan_requests", "plan_runs", "register_arm", "register_variant", "resolve_settings",
     "run_experiment", "select_ratio", "split_real",

@@ -30,7 +30,8 @@ from fairskin.errors import InputError
 from fairskin.experiment._config import ExperimentConfig
 from fairskin.train import TrainResult, labels_of, train_classifier
 
-__all__ = ["ARMS", "BASELINE", "VARIANTS", "Arm", "ArmContext", "ArmVariant", "arm_description", "expand_arms",
+__all__ = ["ARMS", "BASELINE", "FAMILIES", "VARIANTS", "Arm", "ArmContext", "ArmVariant", "arm_description",
+           "arm_family", "expand_arms",
            "find_arm", "register_arm", "register_variant", "select_ratio"]
 
 
@@ -68,6 +69,9 @@ class Arm:
     needs_synthetic: bool = True
     #: refuses synthetic images this arm cannot train on (raises InputError), before any run starts
     check: Callable[[pd.DataFrame], None] | None = field(default=None, repr=False)
+    #: what kind of fix it is, for the synthesis-vs-cheap-fix comparison: "synthetic", "cheap_fix" (no
+    #: generated images) or "other"; None: "synthetic" when it needs synthetic images, else "other"
+    family: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ def register_arm(arm: Arm, *, replace: bool = False) -> Arm:
         raise InputError(f"arm: expected an Arm, got {type(arm).__name__}")
     if arm.name in ARMS and not replace:
         raise InputError(f"arm: an arm named {arm.name!r} is registered already; pass replace=True to replace it")
+    if arm.family is not None and arm.family not in FAMILIES[1:]:
+        raise InputError(f"arm: family {arm.family!r} of {arm.name!r}; expected one of {', '.join(FAMILIES[1:])}")
     if arm.name in ("all", "") or "+" in arm.name or "/" in arm.name:
         raise InputError(f"arm: {arm.name!r} cannot be an arm's name ('all', empty, or holding '+' or '/')")
     ARMS[arm.name] = arm
@@ -136,6 +142,20 @@ def find_arm(name: str) -> tuple[Arm, tuple[ArmVariant, ...]]:
     if name not in ARMS:
         raise InputError(f"arms: unknown arm {name!r}; expected some of {', '.join(ARMS)}")
     return ARMS[name], tuple(found)
+
+
+FAMILIES = ("baseline", "synthetic", "cheap_fix", "other")
+
+
+def arm_family(name: str) -> str:
+    """The family of a run's arm name: "baseline" (``real``), the arm's ``family``, else "synthetic" for
+    an arm that needs synthetic images and "other"; a variant (``ARM+hair_removal``) is "other"."""
+    arm, variants = find_arm(name)
+    if variants:
+        return "other"
+    if arm.name == BASELINE:
+        return "baseline"
+    return arm.family or ("synthetic" if arm.needs_synthetic else "other")
 
 
 def arm_description(name: str) -> str:

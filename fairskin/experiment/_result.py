@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fairskin.experiment._arms import BASELINE, arm_description
+from fairskin.experiment._arms import BASELINE, arm_description, arm_family
 from fairskin.experiment._config import DemoSetup, ExperimentConfig
 from fairskin.experiment._runs import Run
 from fairskin.experiment._synthetic import SyntheticImages
@@ -78,6 +78,7 @@ class ExperimentResult:
             "schema": SCHEMA, "created": self.created,
             "demo": asdict(self.demo) if self.demo is not None else None,
             "config": asdict(self.config), "arms": {a: arm_description(a) for a in self.arms}, "baseline": BASELINE,
+            "arm_families": {a: arm_family(a) for a in self.arms},
             "fingerprint": self.fingerprint,
             "data": self.data.to_dict(),
             "synthetic": self.synthetic.to_dict(),

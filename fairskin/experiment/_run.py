@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from fairskin.errors import InputError
-from fairskin.experiment._arms import BASELINE, expand_arms, find_arm
+from fairskin.experiment._arms import BASELINE, arm_family, expand_arms, find_arm
 from fairskin.experiment._config import DemoSetup, ExperimentConfig, ExperimentInputs, resolve_settings
 from fairskin.experiment._data import PreparedData, group_counts, prepare_data
 from fairskin.experiment._result import DataSummary, ExperimentResult
@@ -160,7 +160,7 @@ def _statistics(out: Path, arms, cfg: ExperimentConfig, data: PreparedData, say)
     level = "type" if (test_frame["fst_type"] > 0).all() else "group"
     criteria = default_criteria(level, min_gain=cfg.min_gain, max_drop=cfg.max_drop)
     stats = arm_statistics(test_frame, scores, baseline=BASELINE, criteria=criteria, threshold=cfg.threshold,
-                           n_boot=cfg.n_boot, seed=cfg.split_seed)
+                           n_boot=cfg.n_boot, seed=cfg.split_seed, families={a: arm_family(a) for a in scores})
     return test_frame, stats, criteria, n_unscored
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -145,13 +145,15 @@ def _eod_interval(per_seed_rates: list[dict[str, np.ndarray]], draws: np.ndarray
 
 def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baseline: str, criteria: Sequence[Any],
                    threshold: float = 0.5, n_boot: int = 1000, seed: int = 0, ci_level: float = 0.95,
-                   min_group_positives: int = 5, min_group_n: int = 30, min_group_negatives: int = 5
-                   ) -> dict[str, Any]:
+                   min_group_positives: int = 5, min_group_n: int = 30, min_group_negatives: int = 5,
+                   families: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Seed-pooled metrics per arm and group, comparisons with ``baseline``, and the verdict.
 
     ``test`` has one row per test image with ``label`` (0/1), ``fst_type`` (1-6, 0 unknown) and
     ``fst_group``; ``scores[arm]`` is an array ``(k seeds, n rows)`` of malignancy probabilities.
-    ``criteria`` are :class:`fairskin.audits.classifier.Criterion` objects.
+    ``criteria`` are :class:`fairskin.audits.classifier.Criterion` objects. ``families`` (arm ->
+    "synthetic", "cheap_fix", ...) adds ``synthesis_vs_cheap_fix`` (``_versus``) on the criteria's
+    target group.
     """
     from fairskin.audits.classifier import judge, judge_criterion, verdict_title
 
@@ -251,5 +253,16 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
         comparisons.append({"baseline": baseline, "candidate": arm, "deltas": deltas, "criteria": crit_out,
                             "verdict": verdict, "conclusive": conclusive, "verdict_reason": reason,
                             "verdict_title": verdict_title(verdict, conclusive)})
-    return {"group_level": level, "n_boot": n_boot, "seed": seed, "ci_level": ci_level, "threshold": threshold,
-            "ci_method": CI_METHOD, "arms": arms_out, "comparisons": comparisons}
+    out = {"group_level": level, "n_boot": n_boot, "seed": seed, "ci_level": ci_level, "threshold": threshold,
+           "ci_method": CI_METHOD, "arms": arms_out, "comparisons": comparisons}
+    if families is not None:
+        from fairskin.experiment._versus import synthesis_vs_cheap_fix, versus_sentence
+
+        target = next((c.group for c in criteria if c.kind == "min_relative_gain"), "V-VI")
+        n_g, p_g = next(((len(idx), int(y[idx].sum())) for _, g, idx in keys if g == target), (0, 0))
+        small = None
+        if n_g < min_group_n or p_g < min_group_positives or n_g - p_g < min_group_negatives:
+            small = f"group {target} is too small to judge: {n_g} test images, {p_g} positive"
+        versus = synthesis_vs_cheap_fix(pooled, families, group=target, too_small=small, ci=_ci, ci_level=ci_level)
+        out["synthesis_vs_cheap_fix"] = {**versus, "sentence": versus_sentence(versus)}
+    return out

@@ -87,7 +87,8 @@ def _with_ci(stats: Mapping, arm: str, group: str, metric: str) -> str:
 def experiment_summary(data: Mapping) -> list[str]:
     """Plain-language sentences from the numbers, one per comparison (plus one when there is none)."""
     stats = data["statistics"]
-    out = []
+    versus = stats.get("synthesis_vs_cheap_fix") or {}
+    out = [versus["sentence"]] if versus.get("sentence") else []  # first: did synthesis beat the best cheap fix?
     for c in stats.get("comparisons", []):
         s = _comparison_sentence(c, data.get("criteria", []))
         tgt = next((cr for cr in c.get("criteria", []) if cr.get("kind") == "min_relative_gain"), None)

@@ -222,13 +222,18 @@ class ImageCache:
 
 class CachedSet:
     """torch Dataset over an :class:`ImageCache`: training rows get a random ``crop`` and flips
-    (seeded per epoch and index), evaluation rows the centre crop. No colour jitter: skin colour is
-    the attribute under study."""
+    (seeded per epoch and index), evaluation rows the centre crop. No colour jitter unless asked:
+    skin colour is the attribute under study. The cheap-fix arms' colour augmentations
+    (``fairskin.train._fairness``) come in as ``retone`` (a bank of re-toned versions, one drawn
+    before the crop) and ``colour`` (a function of the crop and the row's generator). Each row
+    also returns its group index (``groups``, for Group DRO)."""
 
     def __init__(self, cache: ImageCache, labels: np.ndarray, weights: np.ndarray, *, crop: int, train: bool,
-                 seed: int = 0):
+                 seed: int = 0, groups: np.ndarray | None = None, retone=None, colour=None):
         self.cache, self.labels, self.weights = cache, labels, weights
         self.crop, self.train, self.seed, self.epoch = crop, train, seed, 0
+        self.groups = np.zeros(len(labels), int) if groups is None else np.asarray(groups, int)
+        self.retone, self.colour = retone, colour
 
     def __len__(self) -> int:
         return len(self.cache)
@@ -240,13 +245,19 @@ class CachedSet:
         r, c = x.shape[-1], self.crop
         if self.train:
             rng = np.random.default_rng((self.seed, self.epoch, int(i)))
+            if self.retone is not None and rng.random() < self.retone.p:
+                v = self.retone.pick(int(i), rng)
+                x = x if v is None else v
             top, left = rng.integers(0, r - c + 1, size=2)
             x = x[:, top:top + c, left:left + c]
             if rng.random() < 0.5:
                 x = x.flip(2)
             if rng.random() < 0.5:
                 x = x.flip(1)
+            if self.colour is not None:
+                x = self.colour(x, rng)
         else:
             o = (r - c) // 2
             x = x[:, o:o + c, o:o + c]
-        return x, torch.tensor(self.labels[i]), torch.tensor(self.weights[i], dtype=torch.float32)
+        return (x, torch.tensor(self.labels[i]), torch.tensor(self.weights[i], dtype=torch.float32),
+                torch.tensor(self.groups[i]))

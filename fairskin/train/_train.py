@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
+from fairskin.train._fairness import AUGMENT_WORDS, AUGMENTS, GROUP_BALANCE, GroupDRO, RetoneBank, ita_jitter, mitigation
 from fairskin.train._data import (
     CachedSet,
     ImageCache,
@@ -69,6 +70,12 @@ class TrainConfig:
     hair_removal: bool = False  # DullRazor on every image before training (and, from the metadata, in the audit)
     seed: int = 0
     split_seed: int = 0
+    #: cheap fixes (``fairskin.train._fairness``): skin-type group x diagnosis reweighting or resampling,
+    #: colour augmentation, Group DRO over skin-type groups
+    group_balance: Literal["none", "reweight", "resample"] = "none"
+    augment: Literal["none", "retone", "ita_jitter"] = "none"
+    group_dro: bool = False
+    dro_step: float = 0.01
 
 
 _C = TrainConfig()
@@ -235,6 +242,10 @@ def train_classifier(
     hair_removal: bool = _C.hair_removal,
     seed: int = _C.seed,
     split_seed: int = _C.split_seed,
+    group_balance: Literal["none", "reweight", "resample"] = _C.group_balance,
+    augment: Literal["none", "retone", "ita_jitter"] = _C.augment,
+    group_dro: bool = _C.group_dro,
+    dro_step: float = _C.dro_step,
     progress: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     """Train a malignant-vs-benign classifier and save it for ``fairskin audit``.
@@ -259,6 +270,11 @@ def train_classifier(
     amp : mixed precision (fp16 autocast + grad scaling) and channels-last, used only on CUDA.
     hair_removal : inpaint hair (DullRazor, :func:`fairskin.data.remove_hair`) in every training and
         validation image; saved in the metadata, so ``fairskin audit`` does the same to its images.
+    group_balance : ``reweight`` (loss) or ``resample`` (sampler) by the inverse frequency of each
+        image's skin-type group x diagnosis cell; replaces ``balance`` (the cells balance the classes).
+    augment : ``retone`` (healthy skin re-toned to other types, lesion untouched) or ``ita_jitter``
+        (L*/b* shift of the whole image), training images only.
+    group_dro : online Group DRO over skin-type groups with step ``dro_step`` (Sagawa et al. 2020).
     """
     import torch
     from torch.utils.data import DataLoader, WeightedRandomSampler
@@ -279,6 +295,12 @@ def train_classifier(
         raise InputError(f"balance: expected 'none', 'class_weights' or 'sampler', got {balance!r}")
     if train_on not in ("all", "real", "synthetic"):
         raise InputError(f"train_on: expected 'all', 'real' or 'synthetic', got {train_on!r}")
+    if group_balance not in GROUP_BALANCE:
+        raise InputError(f"group_balance: expected one of {', '.join(GROUP_BALANCE)}, got {group_balance!r}")
+    if augment not in AUGMENTS:
+        raise InputError(f"augment: expected one of {', '.join(AUGMENTS)}, got {augment!r}")
+    if not dro_step > 0:
+        raise InputError(f"dro_step: expected a positive number, got {dro_step!r}")
     if not real_weight > 0:
         raise InputError(f"real_weight: expected a positive number, got {real_weight!r}")
     _check_arch(arch)
@@ -306,16 +328,27 @@ def train_classifier(
     use_amp = bool(amp) and dev.startswith("cuda")
     counts = np.bincount(y_train, weights=src_w, minlength=2)
     class_w = counts.sum() / (2 * np.maximum(counts, 1e-9))
-    sample_w = src_w * (class_w[y_train] if balance == "class_weights" else 1.0)
-    loss_w = sample_w if balance != "sampler" else np.ones(len(y_train))
+    train_rows = pd.concat([tr, syn]) if syn is not None and len(syn) else tr
+    fix = mitigation(train_rows, group_balance=group_balance, augment=augment)
+    if group_balance != "none":  # the cells' inverse frequencies replace the class balance
+        class_w = np.ones(2)
+        sampler_w = src_w * fix.cell_w if group_balance == "resample" else None
+        loss_w = src_w * fix.cell_w if group_balance == "reweight" else np.ones(len(y_train))
+    else:
+        sampler_w = src_w * class_w[y_train] if balance == "sampler" else None
+        loss_w = src_w * class_w[y_train] if balance == "class_weights" else (
+            src_w if balance == "none" else np.ones(len(y_train)))
 
     cache = ImageCache(train_paths, resize=resize, hair_removal=hair_removal)
     val_cache = ImageCache(image_paths(va), resize=resize, hair_removal=hair_removal)
-    train_set = CachedSet(cache, y_train, loss_w, crop=image_size, train=True, seed=seed)
+    retone = RetoneBank(cache.images, fix.types) if augment == "retone" else None
+    train_set = CachedSet(cache, y_train, loss_w, crop=image_size, train=True, seed=seed, groups=fix.group_index,
+                          retone=retone, colour=ita_jitter if augment == "ita_jitter" else None)
     val_set = CachedSet(val_cache, y_val, np.ones(len(y_val)), crop=image_size, train=False)
     gen = torch.Generator().manual_seed(seed)
-    if balance == "sampler":
-        sampler = WeightedRandomSampler(torch.as_tensor(src_w * class_w[y_train], dtype=torch.double),
+    dro = GroupDRO(len(fix.group_names), step=dro_step) if group_dro else None
+    if sampler_w is not None:
+        sampler = WeightedRandomSampler(torch.as_tensor(sampler_w, dtype=torch.double),
                                         num_samples=len(y_train), replacement=True, generator=gen)
         loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                             drop_last=len(y_train) > batch_size)
@@ -342,7 +375,7 @@ def train_classifier(
         model.eval()
         scores, losses = [], []
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-            for x, y, _ in val_loader:
+            for x, y, _, _ in val_loader:
                 logits = model(to_input(x)).float()
                 losses.append(torch.nn.functional.cross_entropy(logits, y.to(dev), reduction="sum").item())
                 scores.append(torch.softmax(logits, 1)[:, 1].cpu().double().numpy())
@@ -354,12 +387,12 @@ def train_classifier(
         train_set.epoch = epoch
         model.train()
         t_ep, seen, total = time.perf_counter(), 0, 0.0
-        for x, y, w in loader:
+        for x, y, w, g in loader:
             x, y, w = to_input(x), y.to(dev), w.to(dev)
             with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
                 logits = model(x)
             ce = torch.nn.functional.cross_entropy(logits.float(), y, reduction="none")
-            loss = (ce * w).sum() / w.sum()
+            loss = (ce * w).sum() / w.sum() if dro is None else dro.loss(ce, g.to(dev), w)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -400,8 +433,8 @@ def train_classifier(
             "split_unit": grouped_by, "balance": balance, "real_weight": real_weight, "train_on": train_on,
             "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size, "device": dev, "amp": use_amp,
             "augmentation": f"random {image_size} crop of the {resize} px centre square, horizontal and vertical "
-                            "flips; no colour jitter",
-            "weights": weights_info, "history": history,
+                            "flips; " + AUGMENT_WORDS[augment],
+            "weights": weights_info, "mitigation": fix.record(retone, dro), "history": history,
         },
     }
     out.parent.mkdir(parents=True, exist_ok=True)
