@@ -142,7 +142,8 @@ def audit(
             target_sensitivity=target_sensitivity, n_boot=n_boot, seed=seed, ci_level=ci_level,
             group_level=group_level, reference_group=reference_group, min_group_n=min_group_n,
             min_group_positives=min_group_positives, min_group_negatives=min_group_negatives,
-            label_confusion=None if no_label_confusion else (label_confusion or "auto"), label_sampling=label_sampling, min_cell_n=min_cell_n,
+            label_confusion=None if no_label_confusion else (label_confusion or "auto"), label_sampling=label_sampling,
+            min_cell_n=min_cell_n,
             ratio_bounds=_floats(ratio_bounds, "--ratio-bounds", 2), min_gain=min_gain, max_drop=max_drop,
             saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone, masks=masks,
             overwrite=overwrite)
