@@ -19,3 +19,7 @@ __all__ = [
     "generate_gated", "generate_synthetic", "generator_label", "open_generator", "parse_target", "plan_balance",
     "slot_seed",
 ]
+
+from fairskin.notebook import callable_module as _callable_module  # noqa: E402
+
+_callable_module(__name__, balance)  # `fairskin.balance(data, out=..., ...)` is `balance` (the notebook API)
