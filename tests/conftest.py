@@ -22,21 +22,32 @@ import pytest  # noqa: E402
 
 #: the checkout's root; the shared data sit in ``shared/data`` next to it or above it
 REPO = Path(__file__).resolve().parents[1]
-#: environment variable naming the PAD-UFES-20 sample folder (wins over the search)
+#: environment variable naming the PAD-UFES-20 sample folder (wins over the shipped copy)
 PAD_SAMPLE_ENV = "FAIRSKIN_PAD_SAMPLE"
+#: the reduced PAD-UFES-20 copy shipped with the tests (61 photos at 192 px, SOURCE.md there)
+SHIPPED_PAD_SAMPLE = REPO / "tests" / "data" / "pad-ufes-20-sample"
 #: set to 1 by .ci/run: a skip for want of something the project installs itself fails the test
 CI_ENV = "FAIRSKIN_CI"
-#: the skip reasons CI accepts: hardware the machine may lack, not something .ci/run installs (a
-#: package of the ``all`` extra, headless Chromium, the PAD-UFES-20 sample)
-CI_ALLOWED_SKIP = re.compile(r"\b(gpus?|cuda)\b", re.IGNORECASE)
+#: the skip reasons CI accepts: hardware the machine may lack, or the full-size PAD-UFES-20 sample
+#: (21 MB, not shipped; a fresh clone has only the reduced copy), not something .ci/run installs
+#: (a package of the ``all`` extra, headless Chromium)
+CI_ALLOWED_SKIP = re.compile(r"\b(gpus?|cuda|full-size PAD-UFES-20 sample)\b", re.IGNORECASE)
 #: accepted too while ``FAIRSKIN_TEST_POSTGRES_URL`` is unset, i.e. .ci/start-postgres could not
 #: install or start a server (no root, no Debian mirror); once it has, a PostgreSQL skip fails
 CI_ALLOWED_WITHOUT_POSTGRES = re.compile(r"\b(postgres|postgresql|FAIRSKIN_TEST_POSTGRES_URL)\b", re.IGNORECASE)
 
 
-def pad_sample_path() -> Path | None:
-    """``$FAIRSKIN_PAD_SAMPLE``, else the first ``shared/data/pad-ufes-20-sample`` in the checkout
-    or a folder above it (a git worktree or a clone may sit below the shared folder); None: none."""
+def pad_sample_path() -> Path:
+    """``$FAIRSKIN_PAD_SAMPLE`` if set, else the reduced copy shipped in ``tests/data`` (always there)."""
+    if os.environ.get(PAD_SAMPLE_ENV):
+        return Path(os.environ[PAD_SAMPLE_ENV])
+    return SHIPPED_PAD_SAMPLE
+
+
+def full_pad_sample_path() -> Path | None:
+    """The full-size PAD-UFES-20 sample (the figures of docs/label.md): ``$FAIRSKIN_PAD_SAMPLE``,
+    else the first ``shared/data/pad-ufes-20-sample`` in the checkout or a folder above it (a git
+    worktree or a clone may sit below the shared folder); None: none (a fresh clone elsewhere)."""
     if os.environ.get(PAD_SAMPLE_ENV):
         return Path(os.environ[PAD_SAMPLE_ENV])
     candidates = (d / "shared" / "data" / "pad-ufes-20-sample" for d in (REPO, *REPO.parents))
@@ -81,11 +92,23 @@ def demo_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def pad_sample() -> Path:
-    """The real PAD-UFES-20 sample (61 photos, ../shared/data/pad-ufes-20-sample/SOURCE.md)."""
+    """Real PAD-UFES-20 photos (61, with masks and metadata): the shipped reduced copy unless
+    ``$FAIRSKIN_PAD_SAMPLE`` names another folder."""
     path = pad_sample_path()
+    if not path.is_dir():
+        pytest.fail(f"${PAD_SAMPLE_ENV}={path}: not a folder (expected a PAD-UFES-20 sample with images/ and "
+                    f"metadata.csv; unset it to use the copy in {SHIPPED_PAD_SAMPLE})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def full_pad_sample() -> Path:
+    """The full-size PAD-UFES-20 sample (docs/label.md's figures); skipped where it is absent."""
+    path = full_pad_sample_path()
     if path is None or not path.is_dir():
         where = path or f"shared/data/pad-ufes-20-sample in {REPO} or a folder above it"
-        pytest.skip(f"real PAD-UFES-20 sample not found at {where} (set ${PAD_SAMPLE_ENV} to its folder)")
+        pytest.skip(f"the full-size PAD-UFES-20 sample (21 MB, not shipped) is not at {where} "
+                    f"(set ${PAD_SAMPLE_ENV} to its folder)")
     return path
 
 

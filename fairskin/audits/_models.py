@@ -118,6 +118,29 @@ def _zip_names(path: Path) -> list[str]:
         return []
 
 
+def _what_file_is(path: Path) -> str:
+    """What a file that is no model looks like, from its first bytes (said instead of the loader's
+    own message, which for a text file is an opaque "Unsupported operand 110")."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror})"
+    if size == 0:
+        return "this file is empty"
+    if head[:4] == b"PK\x03\x04":
+        return f"this is a zip archive ({size:,} bytes) but not one torch wrote (damaged, or another kind of zip)"
+    if head[:1] == b"\x80":
+        return f"this is a Python pickle ({size:,} bytes) that holds no state dict fairskin can read (damaged?)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"this file ({size:,} bytes) starts with the bytes {head[:8].hex(' ')}"
+    first = text.strip().splitlines()[0][:40] if text.strip() else ""
+    return f"this is a text file ({size:,} bytes) starting {first!r}"
+
+
 def _build_timm(arch: str | None, num_classes: int | None, path: Path, kind: str):
     if not arch:
         raise InputError(f"{path}: a {kind} holds weights only; give the architecture with --arch NAME (a timm "
@@ -129,7 +152,8 @@ def _build_timm(arch: str | None, num_classes: int | None, path: Path, kind: str
 
         close = difflib.get_close_matches(arch, timm.list_models(), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise InputError(f"--arch: {arch!r} is not a timm model name.{hint}")
+        raise InputError(f"--arch: {arch!r} is not a timm model name (e.g. resnet18, resnet50, efficientnet_b0, "
+                         f"vit_base_patch16_224; timm.list_models() lists them all).{hint}")
     return timm.create_model(arch, pretrained=False, num_classes=int(num_classes or 1))
 
 
@@ -236,9 +260,10 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
             raise InputError(f"{path}: cannot load the model even with --trust-model: {exc2}") from None
         if isinstance(obj, torch.nn.Module):
             return LoadedModel(obj.eval(), "pickle", path, meta)
-    except InputError as exc:  # damaged, truncated, not a torch file at all
-        raise InputError(f"{path}: not a model file fairskin can read (TorchScript, torch.export, safetensors or a "
-                         f"state dict): {str(exc).split(': ', 2)[-1]}") from None
+    except InputError:  # damaged, truncated, not a torch file at all
+        raise InputError(f"{path}: not a model file fairskin can read. Expected TorchScript (torch.jit.save), a "
+                         f"torch.export archive (.pt2), safetensors, or a state dict saved with torch.save; "
+                         f"{_what_file_is(path)}") from None
     if isinstance(obj, torch.nn.Module):  # pragma: no cover - weights_only never returns modules
         return LoadedModel(obj.eval(), "pickle", path, meta)
     module = _build_timm(arch, num_classes, path, "state dict")

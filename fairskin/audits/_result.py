@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
+from fairskin.notebook import NotebookView
 from fairskin.outputs import atomic_write
 
 __all__ = ["SCHEMA", "AuditConfig", "DEFAULTS", "AuditResult", "jsonable"]
@@ -51,9 +52,12 @@ class AuditConfig:
 DEFAULTS = AuditConfig()
 
 
-@dataclass
-class AuditResult:
-    """An audit of one or more models. ``to_dict()`` is the JSON of ``docs/audit-json.md``."""
+@dataclass(repr=False)
+class AuditResult(NotebookView):
+    """An audit of one or more models. ``to_dict()`` is the JSON of ``docs/audit-json.md``; the
+    ``repr``, ``to_frame()`` and ``_repr_html_`` are ``fairskin.audits._notebook``'s."""
+
+    _notebook = ("fairskin.audits._notebook", "audit")
 
     meta: dict[str, Any]
     data: dict[str, Any]
@@ -80,6 +84,11 @@ class AuditResult:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return atomic_write(path, json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+
+    def to_frame(self, kind: str = "metrics") -> pd.DataFrame:
+        """Tidy: one row per model x group x metric (``kind="gaps"``: per model x fairness gap), with
+        columns model, group, metric, value, low, high, flags (``fairskin.notebook.TIDY_COLUMNS``)."""
+        return self._view("frame")(self, kind)
 
     def model(self, name: str | None = None) -> dict[str, Any]:
         """The entry of one model (the first when ``name`` is omitted)."""

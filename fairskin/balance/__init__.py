@@ -20,3 +20,7 @@ __all__ = [
     "generate_gated", "generate_synthetic", "generator_label", "open_generator", "parse_target", "plan_balance",
     "slot_seed", "MIN_KAPPA", "EstimatedTypes", "check_estimated_types",
 ]
+
+from fairskin.notebook import callable_module as _callable_module  # noqa: E402
+
+_callable_module(__name__, balance)  # `fairskin.balance(data, out=..., ...)` is `balance` (the notebook API)

@@ -50,6 +50,7 @@ from fairskin.conditioning import GenerationRequest, StyleMix, image_styles
 from fairskin.data import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS, read_csv_table
 from fairskin.skintone import get_scale
 from fairskin.errors import InputError
+from fairskin.notebook import NotebookView
 from fairskin.outputs import atomic_path, atomic_write, claim_outputs, csv_safe, interruptible, remove_stale_temporaries, \
     write_csv
 
@@ -59,8 +60,11 @@ __all__ = ["balance", "BalanceResult", "ATTEMPT_COLUMNS"]
 ATTEMPT_COLUMNS = ["image", "image_id", "slot", *PROVENANCE_COLUMNS]
 
 
-@dataclass
-class BalanceResult:
+@dataclass(repr=False)
+class BalanceResult(NotebookView):
+    """``repr``, tidy ``to_frame()`` and ``_repr_html_``: ``fairskin.balance._notebook``."""
+
+    _notebook = ("fairskin.balance._notebook", "balance")
     out: Path
     plan: BalancePlan
     manifest: Path | None = None

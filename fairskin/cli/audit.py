@@ -73,7 +73,7 @@ def audit(
     crop: Optional[int] = typer.Option(None, "--crop", help="Centre crop size (default: metadata, else 299)."),
     mean: Optional[str] = typer.Option(None, "--mean", help="Normalisation mean, 3 comma-separated values."),
     std: Optional[str] = typer.Option(None, "--std", help="Normalisation std, 3 comma-separated values."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images per forward pass."),
     num_workers: int = typer.Option(0, "--num-workers", "-j", min=0, help="Image-loading worker processes."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps."),
     save_predictions: Optional[Path] = typer.Option(None, "--save-predictions", help="Directory to write each "
@@ -87,18 +87,19 @@ def audit(
                                        "malignant count was chosen by design (held in the bootstrap); cohort: labels "
                                        "came with the rows (a type's share malignant is random and is redrawn)."),
     n_boot: int = typer.Option(DEFAULTS.n_boot, "--n-boot", min=1, help="Bootstrap resamples."),
-    seed: int = typer.Option(DEFAULTS.seed, "--seed"),
-    ci_level: float = typer.Option(DEFAULTS.ci_level, "--ci-level"),
+    seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seed of the bootstrap and permutations."),
+    ci_level: float = typer.Option(DEFAULTS.ci_level, "--ci-level", help="Confidence level of every interval (0.95: 95%)."),
     group_level: str = typer.Option("auto", "--group-level", help="Gaps over: auto, type (I-VI) or group "
                                     "(I-II/III-IV/V-VI)."),
     reference_group: Optional[str] = typer.Option(None, "--reference-group", help="Group the ratios are taken "
                                                   "against (default: the lightest with --min-group-n images)."),
-    min_group_n: int = typer.Option(DEFAULTS.min_group_n, "--min-group-n"),
-    min_group_positives: int = typer.Option(DEFAULTS.min_group_positives, "--min-group-positives"),
-    min_group_negatives: int = typer.Option(DEFAULTS.min_group_negatives, "--min-group-negatives"),
+    min_group_n: int = typer.Option(DEFAULTS.min_group_n, "--min-group-n", help="Images a group needs to be reliable (else flagged small_n)."),
+    min_group_positives: int = typer.Option(DEFAULTS.min_group_positives, "--min-group-positives", help="Malignant images a group needs to be reliable."),
+    min_group_negatives: int = typer.Option(DEFAULTS.min_group_negatives, "--min-group-negatives", help="Benign images a group needs to be reliable."),
     min_cell_n: int = typer.Option(DEFAULTS.min_cell_n, "--min-cell-n", help="Mask skin type x diagnosis cells "
                                    "smaller than this."),
-    ratio_bounds: str = typer.Option(f"{DEFAULTS.ratio_bounds[0]},{DEFAULTS.ratio_bounds[1]}", "--ratio-bounds"),
+    ratio_bounds: str = typer.Option(f"{DEFAULTS.ratio_bounds[0]},{DEFAULTS.ratio_bounds[1]}", "--ratio-bounds",
+                                     help="LOW,HIGH: a metric ratio to the reference group outside these is flagged."),
     min_gain: float = typer.Option(DEFAULTS.min_gain, "--min-gain", help="Comparison: relative AUROC gain needed "
                                    "on V-VI."),
     max_drop: float = typer.Option(DEFAULTS.max_drop, "--max-drop", help="Comparison: largest relative AUROC drop "

@@ -49,7 +49,7 @@ def audit_synthetic_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the results of an earlier audit in OUT and an "
                                    "existing --html report; without it they are never replaced."),
-    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP + " Its [audit-synthetic] table may "
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP + " Its \\[audit-synthetic] table may "
                                           "also set SyntheticAuditConfig's fields (kid_subsets, ita_tolerance, ...)."),
 ) -> None:
     """Audit synthetic images per skin type x diagnosis against the real images of the same cell."""

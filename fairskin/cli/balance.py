@@ -42,17 +42,17 @@ def balance(
     strength: float = typer.Option(_G.strength, "--strength", help="Image-to-image strength."),
     steps: int = typer.Option(_G.steps, "--steps", min=1, help="Inference steps."),
     guidance: Optional[float] = typer.Option(_G.guidance, "--guidance", help="Classifier-free guidance scale (default: 1.0 for the built-in tiny model, 7.5 for a pretrained base)."),
-    batch_size: int = typer.Option(_G.batch_size, "--batch-size", min=1),
+    batch_size: int = typer.Option(_G.batch_size, "--batch-size", min=1, help="Images generated per batch."),
     tolerance: Optional[int] = typer.Option(_G.tolerance, "--tolerance", min=0, help="Types the measured FST may differ by (default: 0 for V-VI, 1 otherwise)."),
     max_attempts: int = typer.Option(_G.max_attempts, "--max-attempts", min=1, help="Seeds tried per image before the cell is left short."),
-    seed: int = typer.Option(_G.seed, "--seed"),
+    seed: int = typer.Option(_G.seed, "--seed", help="Seed every image's generation seed is derived from (reruns give the same images)."),
     mixed_precision: str = typer.Option(_G.mixed_precision, "--mixed-precision", help="no, bf16 or fp16 (GPU)."),
-    device: Optional[str] = typer.Option(None, "--device"),
+    device: Optional[str] = typer.Option(None, "--device", help="cuda, cpu or mps (default: CUDA when available, else CPU)."),
     format: Optional[str] = typer.Option(None, "--format", help="Data set format (detected when omitted)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete OUT's results when they come from another plan or other settings, and replace existing --json / --html files."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the summary (fairskin.balance/1) as JSON."),
     html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report (and the data it shows as JSON beside it: X.html, X.json)."),
-    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP + " Its [balance] table may also set "
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP + " Its \\[balance] table may also set "
                                           "GenerateConfig's fields (guidance_rescale, negative_prompt)."),
 ) -> None:
     """Make FST V-VI (or any types) a target share of DATA by generating the missing images.

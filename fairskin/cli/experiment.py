@@ -51,32 +51,32 @@ def experiment(
     seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help=f"Seeds per arm (default {_C.seeds})."),
     arch: Optional[str] = typer.Option(None, "--arch", help=f"timm architecture (default {_C.arch})."),
     pretrained: Optional[str] = typer.Option(None, "--pretrained", help="Local weights to start every run from."),
-    image_size: Optional[int] = typer.Option(None, "--image-size"),
-    epochs: Optional[int] = typer.Option(None, "--epochs"),
-    pretrain_epochs: Optional[int] = typer.Option(None, "--pretrain-epochs"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    lr: Optional[float] = typer.Option(None, "--lr"),
-    patience: Optional[int] = typer.Option(None, "--patience"),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help=f"Side of the crop the classifier sees (default {_C.image_size})."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=f"Training epochs per run (default {_C.epochs})."),
+    pretrain_epochs: Optional[int] = typer.Option(None, "--pretrain-epochs", help="Synthetic-only epochs of the pretrain_finetune arm (default: --epochs)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=f"Images per training step (default {_C.batch_size})."),
+    lr: Optional[float] = typer.Option(None, "--lr", help=f"Learning rate (default {_C.lr:g})."),
+    patience: Optional[int] = typer.Option(None, "--patience", help=f"Epochs without a better validation AUROC before stopping (default {_C.patience})."),
     balance: Optional[str] = typer.Option(None, "--balance", help="class_weights, sampler or none."),
     real_weight: Optional[float] = typer.Option(None, "--real-weight", help="mixed_weighted arm: weight of a real "
                                                 f"image (default {_C.real_weight})."),
-    val_fraction: Optional[float] = typer.Option(None, "--val-fraction"),
-    test_fraction: Optional[float] = typer.Option(None, "--test-fraction"),
-    split_seed: Optional[int] = typer.Option(None, "--split-seed"),
-    n_boot: Optional[int] = typer.Option(None, "--n-boot"),
-    threshold: Optional[float] = typer.Option(None, "--threshold"),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help=f"Share of patients held out for validation (default {_C.val_fraction})."),
+    test_fraction: Optional[float] = typer.Option(None, "--test-fraction", help=f"Without --test: share of patients held out as the test set (default {_C.test_fraction})."),
+    split_seed: Optional[int] = typer.Option(None, "--split-seed", help=f"Seed of the patient splits (default {_C.split_seed})."),
+    n_boot: Optional[int] = typer.Option(None, "--n-boot", help=f"Bootstrap resamples of the statistics (default {_C.n_boot})."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help=f"Operating threshold of every model (default {_C.threshold})."),
     min_gain: Optional[float] = typer.Option(None, "--min-gain", help="Verdict: relative AUROC gain needed on FST "
                                              f"V-VI (default {_C.min_gain})."),
     max_drop: Optional[float] = typer.Option(None, "--max-drop", help="Verdict: largest relative AUROC drop allowed "
                                              f"on FST I-III (default {_C.max_drop})."),
     rounds: Optional[int] = typer.Option(None, "--rounds", help="Hard-case loop rounds (0: none)."),
     per_round: Optional[int] = typer.Option(None, "--per-round", help="Images generated per hard-case round."),
-    num_workers: Optional[int] = typer.Option(None, "--num-workers"),
-    device: Optional[str] = typer.Option(None, "--device"),
+    num_workers: Optional[int] = typer.Option(None, "--num-workers", help=f"Image-loading worker processes (default {_C.num_workers})."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto (CUDA, MPS, else CPU), cpu, cuda or mps."),
     hair_removal: Optional[bool] = typer.Option(None, "--hair-removal/--no-hair-removal", help="Also run every arm "
                                                 "with hair inpainted (DullRazor) in its training and test images "
                                                 "(arm 'ARM+hair_removal'), compared side by side."),
-    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP + " Its [experiment] table may also "
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP + " Its \\[experiment] table may also "
                                           "name the data: real, synthetic, test, test_labels, conditioning."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs (and which are finished) and stop."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo runs made with other settings; replace an "

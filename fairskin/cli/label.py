@@ -43,7 +43,7 @@ def label(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (OUT, --json, --html and "
                                    "its JSON, --confusion, the calibrated scale); without it they are never replaced."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP + " Its [label] table may also set "
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP + " Its \\[label] table may also set "
                                           "LabelConfig's fields (work_side, min_skin_fraction, ...; docs/label.md)."),
 ) -> None:
     """Estimate each image's skin tone from its healthy skin: Fitzpatrick type from ITA (default), or

@@ -36,7 +36,9 @@ def create_command(
     real_share: float = typer.Option(_S.real_share, "--real-share", help="Share of real images (the rest synthetic)."),
     seed: int = typer.Option(_S.seed, "--seed", help="Seed of the sample and of every reader's order."),
     size: int = typer.Option(_S.image_size, "--size", help="Side (pixels) every image is cropped and resized to."),
-    quality: int = typer.Option(_S.jpeg_quality, "--quality", help="JPEG quality of every served image."),
+    quality: int = typer.Option(_S.jpeg_quality, "--quality",
+                                help="JPEG quality every image passes through (the same artefacts for both "
+                                     "origins); served uncompressed."),
     calibration: int = typer.Option(_S.n_calibration, "--calibration", help="Calibration images shown with their answers first (even number; 0 = none)."),
     diagnoses: Optional[str] = typer.Option(None, "--diagnoses", help="Comma-separated diagnoses to draw from (default: all)."),
     time_limit: float = typer.Option(_Q.time_limit_s, "--time-limit", help="Seconds per image before it is hidden and the answer flagged (0 = none)."),
@@ -59,7 +61,7 @@ def create_command(
                    f"{sum(v for (_, _, o), v in a.counts.items() if o == 'synthetic')} synthetic)"),
         ("cells (skin type x diagnosis)", str(len(a.cells))),
         ("calibration images", str(res.n_calibration)),
-        ("every served file", f"{size} x {size} JPEG, {res.image_bytes:,} bytes"),
+        ("every served file", f"{size} x {size} uncompressed PNG, {res.image_bytes:,} bytes each"),
         ("rows skipped", f"{len(res.skipped)} (reasons in {res.out}/private/skipped.csv)"),
     ]))
     if a.left_out:

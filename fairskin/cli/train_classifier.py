@@ -25,10 +25,10 @@ def train_classifier(
                                         "model selection; never used for either)."),
     pretrained: Optional[Path] = typer.Option(None, "--pretrained", help="Local weights file to start from (state "
                                               "dict or safetensors); otherwise from scratch."),
-    epochs: int = typer.Option(_C.epochs, "--epochs", min=1),
-    batch_size: int = typer.Option(_C.batch_size, "--batch-size", min=1),
-    lr: float = typer.Option(_C.lr, "--lr"),
-    weight_decay: float = typer.Option(_C.weight_decay, "--weight-decay"),
+    epochs: int = typer.Option(_C.epochs, "--epochs", min=1, help="Most training epochs (early stopping may end sooner)."),
+    batch_size: int = typer.Option(_C.batch_size, "--batch-size", min=1, help="Images per training step."),
+    lr: float = typer.Option(_C.lr, "--lr", help="Learning rate (AdamW)."),
+    weight_decay: float = typer.Option(_C.weight_decay, "--weight-decay", help="AdamW weight decay."),
     image_size: int = typer.Option(_C.image_size, "--image-size", help="Side of the centre crop the model sees."),
     resize: Optional[int] = typer.Option(_C.resize, "--resize", help="Shorter side before cropping (default "
                                          "image size x 8/7)."),
@@ -36,18 +36,18 @@ def train_classifier(
     real_weight: float = typer.Option(_C.real_weight, "--real-weight", help="Weight of a real image relative to a "
                                       "synthetic one."),
     train_on: str = typer.Option(_C.train_on, "--train-on", help="all, real or synthetic."),
-    val_fraction: float = typer.Option(_C.val_fraction, "--val-fraction"),
+    val_fraction: float = typer.Option(_C.val_fraction, "--val-fraction", help="Share of --group-by units held out for validation."),
     group_by: str = typer.Option(_C.group_by, "--group-by", help="Split unit: auto (patient_id, else lesion_id), "
                                  "patient_id, lesion_id or image."),
     patience: int = typer.Option(_C.patience, "--patience", min=1, help="Epochs without a better validation AUROC "
                                  "before stopping."),
-    num_workers: int = typer.Option(_C.num_workers, "--num-workers", min=0),
-    device: str = typer.Option(_C.device, "--device"),
+    num_workers: int = typer.Option(_C.num_workers, "--num-workers", min=0, help="Image-loading worker processes."),
+    device: str = typer.Option(_C.device, "--device", help="auto (CUDA, MPS, else CPU), cpu, cuda or mps."),
     amp: bool = typer.Option(_C.amp, "--amp/--no-amp", help="Mixed precision + channels-last (GPU only)."),
     hair_removal: bool = typer.Option(_C.hair_removal, "--hair-removal", help="Inpaint hair (DullRazor) in every "
                                       "image; saved with the model, so fairskin audit does the same."),
-    seed: int = typer.Option(_C.seed, "--seed"),
-    split_seed: int = typer.Option(_C.split_seed, "--split-seed"),
+    seed: int = typer.Option(_C.seed, "--seed", help="Seed of the weights' initialisation and the batch order."),
+    split_seed: int = typer.Option(_C.split_seed, "--split-seed", help="Seed of the train / validation split."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT (and OUT.json); without it "
                                    "they are never replaced."),
 ) -> None:

@@ -24,10 +24,10 @@ def train_ddpm(
     resolution: int = typer.Option(_T.resolution, "--resolution", min=8, help="Image side in pixels (a multiple of 2 ** (levels - 1))."),
     steps: int = typer.Option(_T.steps, "--steps", min=1, help="Optimizer steps."),
     max_minutes: Optional[float] = typer.Option(_T.max_minutes, "--max-minutes", help="Stop training after this many minutes."),
-    batch_size: int = typer.Option(_T.batch_size, "--batch-size", min=1),
-    learning_rate: float = typer.Option(_T.learning_rate, "--lr"),
+    batch_size: int = typer.Option(_T.batch_size, "--batch-size", min=1, help="Images per optimizer step."),
+    learning_rate: float = typer.Option(_T.learning_rate, "--lr", help="Learning rate (AdamW)."),
     class_dropout: float = typer.Option(_T.class_dropout, "--class-dropout", min=0.0, max=1.0, help="Share of training images shown as 'no class' (classifier-free guidance)."),
-    seed: int = typer.Option(_T.seed, "--seed"),
+    seed: int = typer.Option(_T.seed, "--seed", help="Seed of the initialisation, batches and noise."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Train again into a folder that already holds a model."),
 ) -> None:
     """Train a DDPM conditioned on skin type x diagnosis: fairskin balance --generator ddpm uses it.

@@ -103,6 +103,9 @@ def run_experiment(
                                    config=config, demo=demo, **settings)
     arms = expand_arms(cfg.arms, cfg)
     cfg.check()
+    from fairskin.train import check_arch
+
+    check_arch(cfg.arch)  # before any run, the dry run included: a wrong name fails once, in full
     if inputs.real is None and not inputs.is_demo:
         raise InputError("real: give the real training data (a data set directory or manifest CSV), or give no "
                          "data argument at all to run the built-in demo")

@@ -46,3 +46,7 @@ __all__ = [
     "DEFAULT_ESTIMATOR", "ItaEstimator", "MonkEstimator", "SkinPixels", "SkinToneEstimator", "ToneEstimate",
     "estimate_tone_image", "get_estimator", "list_estimators", "measure_tone", "register_estimator", "skin_pixels",
 ]
+
+from fairskin.notebook import callable_module as _callable_module  # noqa: E402
+
+_callable_module(__name__, label_dataset)  # `fairskin.label(data, out="labels.csv", ...)` is `label_dataset` (the notebook API)

@@ -27,6 +27,7 @@ import pandas as pd
 from fairskin import __version__
 from fairskin.data import read_csv_table, read_dataset
 from fairskin.errors import InputError
+from fairskin.notebook import NotebookView
 from fairskin.label._agreement import agreement
 from fairskin.label._calibrate import fit_scale
 from fairskin.label._config import LabelConfig
@@ -61,8 +62,11 @@ LABEL_COLUMNS = ["image", "image_id", "ita", "fst", "confidence", "status", "rea
 _W_ESTIMATOR: SkinToneEstimator | None = None
 
 
-@dataclass
-class LabelResult:
+@dataclass(repr=False)
+class LabelResult(NotebookView):
+    """``repr``, tidy ``to_frame()`` and ``_repr_html_``: ``fairskin.label._notebook``."""
+
+    _notebook = ("fairskin.label._notebook", "label")
     labels: pd.DataFrame
     summary: dict
     out: Path

@@ -139,6 +139,35 @@ def _cells(cb, mats, key, syn, chance, min_n) -> list[dict]:
     return out
 
 
+def _type_comparisons(cb, mats, fst: np.ndarray, by_type: list[dict]) -> list[dict]:
+    """Each skin type's accuracy minus that of the study's other types (paired through the crossed
+    bootstrap), with a Wald p-value and Holm's adjustment over the types: the test behind any
+    sentence that says synthetic images were easier or harder to spot in one type. ``reliable``
+    is the type's own flag (enough real and synthetic images for its interval to be read)."""
+    from fairskin.audits.classifier import holm
+
+    if len(by_type) < 2:
+        return []
+    rows = [{"group": g["group"], "group_fst": g["group_fst"], "reliable": g["reliable"],
+             "difference": cb.mean_difference(mats["correct"], fst == int(g["group_fst"]),
+                                              fst != int(g["group_fst"])).to_dict()} for g in by_type]
+    for r, p in zip(rows, holm([r["difference"]["p_value"] for r in rows])):
+        r["p_holm"] = p
+    return rows
+
+
+def _completion_warnings(answers: pd.DataFrame, readers: list, n_items: int) -> list[str]:
+    """Readers who answered only part of the study: their images are not everyone's, so pooled
+    figures lean on the images answered most and a reader's own figures rest on fewer trials."""
+    per = answers.groupby("reader")["item"].nunique().reindex(readers).fillna(0).astype(int)
+    part = per[per < n_items]
+    if part.empty:
+        return []
+    return [f"{len(part)} of {len(readers)} reader(s) answered only part of the study (median "
+            f"{int(part.median())} of {n_items} images; fewest {int(part.min())}): per-reader figures rest on "
+            f"fewer images, and pooled figures weigh the images answered most; read them as interim"]
+
+
 def fidelity_correlation(cells: list[dict], by_type: list[dict], audit: dict) -> dict:
     """Spearman correlation, over the cells found in both, between each cell's detectability
     (readers' accuracy on its real + synthetic images, and d') and the synthetic audit's FID, KID
@@ -209,6 +238,7 @@ def analyze_answers(answers: pd.DataFrame, key: pd.DataFrame, *, config: Analyze
     by_group = [_group_rows(cb, mats, syn, np.isin(fst, ts), label=g, level="group", chance=config.chance,
                             min_n=config.min_cell_images) for g, ts in FST_GROUPS.items() if np.isin(fst, ts).any()]
     cells = _cells(cb, mats, key, syn, config.chance, config.min_cell_images)
+    warnings += _completion_warnings(answers, readers, len(items))
     agreement = {name: krippendorff_alpha(mats[m], lvl, n_boot=min(config.n_boot, 500), seed=config.seed,
                                           ci_level=config.level)
                  for name, m, lvl in (("origin_call", "said_syn", "nominal"), ("realism", "realism", "ordinal"))}
@@ -231,9 +261,12 @@ def analyze_answers(answers: pd.DataFrame, key: pd.DataFrame, *, config: Analyze
                    "p_value": "two-sided Wald test against chance with the crossed-bootstrap standard error",
                    "per_reader": "Wilson score interval and exact binomial test over the reader's images",
                    "d_prime": "signal = synthetic; log-linear correction (Hautus 1995)",
-                   "agreement": "Krippendorff's alpha (krippendorff package), bootstrap over images"},
+                   "agreement": "Krippendorff's alpha (krippendorff package), bootstrap over images",
+                   "type_comparisons": "each skin type's accuracy minus the other types' (crossed bootstrap, "
+                                       "Wald test), Holm-adjusted over the types"},
         "pooled": pooled, "readers": _per_reader(answers, readers, mats, syn, config.chance, config.level),
-        "by_type": by_type, "by_group": by_group, "cells": cells, "agreement": agreement, "diagnosis": diagnosis,
+        "by_type": by_type, "by_group": by_group, "type_comparisons": _type_comparisons(cb, mats, fst, by_type),
+        "cells": cells, "agreement": agreement, "diagnosis": diagnosis,
         "time": {"median_seconds": _num(answers["server_ms"].median() / 1000),
                  "over_time": int(answers["over_time"].fillna(False).astype(bool).sum())},
         "images": _images(items, key, mats), "warnings": warnings,

@@ -18,7 +18,7 @@ from fairskin.errors import InputError
 
 __all__ = ["StudyConfig", "ServeConfig", "AnalyzeConfig", "Questions", "StudyFile", "ORIGINS", "SCHEMA",
            "STUDY_FILE", "PRIVATE_DIR", "KEY_FILE", "IMAGES_DIR", "DEFAULT_DB_FILE", "read_study_file",
-           "write_study_file", "default_db_url"]
+           "write_study_file", "default_db_url", "SERVED_SUFFIX", "SERVED_MIME"]
 
 SCHEMA = "fairskin.reader_study/1"
 #: the two answers to "real or synthetic?", in the order the page shows them
@@ -26,6 +26,9 @@ ORIGINS: tuple[str, ...] = ("real", "synthetic")
 
 STUDY_FILE = "study.json"
 IMAGES_DIR = "images"
+#: how the served images are stored and sent: uncompressed PNG, the same length and layout for
+#: every image (``_create.stored_png``); study folders made before this hold .jpg files
+SERVED_SUFFIX, SERVED_MIME = ".png", "image/png"
 PRIVATE_DIR = "private"
 KEY_FILE = "answer_key.csv"
 DEFAULT_DB_FILE = "answers.sqlite"
@@ -75,7 +78,8 @@ class StudyConfig:
     seed: int = 0
     #: every image is centre-cropped to a square and resized to this side (pixels)
     image_size: int = 512
-    #: JPEG quality of every served image (one encoder, one setting, 4:2:0 chroma)
+    #: JPEG quality every image passes through before it is served (one encoder, one setting, 4:2:0
+    #: chroma: both origins carry the same compression artefacts); served uncompressed
     jpeg_quality: int = 90
     #: calibration images shown with their answers before the study (half real, half synthetic)
     n_calibration: int = 4

@@ -2,10 +2,16 @@
 
 Nothing but the pixels may tell a real image from a synthetic one, so every image is decoded
 (``fairskin.data.load_rgb``: EXIF orientation and ICC profile applied), centre-cropped to a
-square, resized to one side with one filter, and encoded as baseline JPEG with one quality and
-4:2:0 chroma, no EXIF, ICC or XMP. Files are then padded with zero-filled JPEG comment segments
-to one byte size, named by random opaque ids, written in id order and given one modification
-time. The served list of ids is sorted; each reader's order comes from their own seed.
+square, resized to one side with one filter, and passed through one JPEG encoder (one quality,
+4:2:0 chroma), so that both origins carry the same compression artefacts. What is served is the
+decoded result as an uncompressed PNG (:func:`stored_png`): a compressed file's size, and any
+padding that evened sizes out, follows how much detail an image has (synthetic images are
+smoother), whereas an uncompressed file's bytes are the same in length and layout for every image
+(signature, IHDR, one IDAT of stored deflate blocks, IEND); only the pixel bytes and their
+checksums differ. Files are named by random opaque ids, written in id order and given one
+modification time. The served list of ids is sorted; each reader's order comes from their own
+seed. Calibration images come from the skin types (and diagnoses) of the study's own sample, so
+that the calibration page teaches no skin-tone cue.
 
 Study folder::
 
@@ -23,6 +29,8 @@ import json
 import os
 import secrets
 import shutil
+import struct
+import zlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -32,14 +40,13 @@ from PIL import Image
 
 from fairskin.data import ImageLoadError, load_rgb
 from fairskin.errors import InputError
-from fairskin.reader_study._config import (DEFAULT_DB_FILE, IMAGES_DIR, KEY_FILE, PRIVATE_DIR, SCHEMA, STUDY_FILE,
-                                           StudyConfig, StudyFile, write_study_file)
+from fairskin.reader_study._config import (DEFAULT_DB_FILE, IMAGES_DIR, KEY_FILE, PRIVATE_DIR, SCHEMA,
+                                           SERVED_SUFFIX, STUDY_FILE, StudyConfig, StudyFile, write_study_file)
 from fairskin.reader_study._sample import Allocation, allocate, cell_name, read_candidates
 
-__all__ = ["create_study", "CreateResult", "encode_image", "pad_jpeg", "KEY_COLUMNS"]
+__all__ = ["create_study", "CreateResult", "encode_image", "stored_png", "served_image", "KEY_COLUMNS"]
 
 KEY_COLUMNS = ["id", "role", "origin", "fst", "diagnosis", "stratum", "row", "source"]
-_MAX_COM = 65533  # payload of one JPEG COM segment
 
 
 @dataclass
@@ -49,7 +56,7 @@ class CreateResult:
     n_calibration: int
     allocation: Allocation
     skipped: pd.DataFrame  # manifest rows not usable (reason), and images that failed to load
-    image_bytes: int  # size of every served file
+    image_bytes: int  # size of every served file (the same for all)
 
 
 def encode_image(rgb: np.ndarray, *, size: int, quality: int) -> bytes:
@@ -64,23 +71,27 @@ def encode_image(rgb: np.ndarray, *, size: int, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def pad_jpeg(data: bytes, length: int) -> bytes:
-    """``data`` grown to exactly ``length`` bytes by zero-filled COM segments right after SOI.
-    Needs ``length - len(data)`` to be 0 or at least 4 (a segment's marker and length)."""
-    if data[:2] != b"\xff\xd8":
-        raise ValueError("not a JPEG (no SOI marker)")
-    need = length - len(data)
-    if need < 0 or 0 < need < 4:
-        raise ValueError(f"cannot pad {len(data)} bytes to {length}")
-    segs = []
-    while need > 0:
-        take = min(need, _MAX_COM + 4)
-        rest = need - take
-        if 0 < rest < 4:
-            take -= 4 - rest
-        segs.append(b"\xff\xfe" + (take - 2).to_bytes(2, "big") + bytes(take - 4))
-        need -= take
-    return data[:2] + b"".join(segs) + data[2:]
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def stored_png(rgb: np.ndarray) -> bytes:
+    """An 8-bit RGB PNG of ``rgb`` with no compression: every scanline unfiltered (filter byte 0),
+    the zlib stream of stored blocks (level 0), one IDAT chunk, no ancillary chunk. Its length
+    and layout depend only on the image's size, never on its content."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an H x W x 3 image, got shape {rgb.shape}")
+    h, w = rgb.shape[:2]
+    raw = np.concatenate([np.zeros((h, 1), np.uint8), rgb.reshape(h, w * 3)], axis=1).tobytes()
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + _png_chunk(b"IDAT", zlib.compress(raw, 0)) + _png_chunk(b"IEND", b""))
+
+
+def served_image(rgb: np.ndarray, *, size: int, quality: int) -> bytes:
+    """What the study serves for ``rgb``: :func:`encode_image`'s JPEG, decoded, as :func:`stored_png`."""
+    with Image.open(io.BytesIO(encode_image(rgb, size=size, quality=quality))) as im:
+        return stored_png(np.asarray(im.convert("RGB")))
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
@@ -127,6 +138,9 @@ def _draw(cands: pd.DataFrame, alloc: Allocation, *, n_calibration: int, config:
                              f"in the error list); lower --n")
     if n_calibration:
         pool = pd.DataFrame(left)
+        if len(pool):  # the study's own skin types and diagnoses: the calibration page teaches no tone cue
+            shown = {(r["fst"], r["diagnosis"]) for r, _, _ in chosen}
+            pool = pool[[(f, d) in shown for f, d in zip(pool["fst"], pool["diagnosis"])]]
         for origin in ("real", "synthetic"):
             sub = pool[pool["origin"] == origin] if len(pool) else pool
             sub = sub.iloc[rng.permutation(len(sub))] if len(sub) else sub
@@ -139,8 +153,9 @@ def _draw(cands: pd.DataFrame, alloc: Allocation, *, n_calibration: int, config:
                     chosen.append((r, data, "calibration"))
                     got += 1
             if got < n_calibration // 2:
-                raise InputError(f"--calibration {n_calibration}: only {got} {origin} image(s) are left for "
-                                 f"calibration after the sample; lower --calibration or --n")
+                raise InputError(f"--calibration {n_calibration}: only {got} {origin} image(s) of the study's skin "
+                                 f"types and diagnoses are left for calibration after the sample; lower "
+                                 f"--calibration or --n")
     return chosen, failed
 
 
@@ -150,7 +165,7 @@ def _encode_row(r, config: StudyConfig, failed: list) -> bytes | None:
     except ImageLoadError as exc:
         failed.append({"row": r["row"], "image": r["image"], "reason": f"{exc.status}: {exc.reason}"})
         return None
-    return encode_image(rgb, size=config.image_size, quality=config.jpeg_quality)
+    return served_image(rgb, size=config.image_size, quality=config.jpeg_quality)
 
 
 def create_study(manifest: str | Path, *, out: str | Path, real: str | Path | None = None,
@@ -178,7 +193,9 @@ def create_study(manifest: str | Path, *, out: str | Path, real: str | Path | No
         task = bar.add_task("encoding images", total=len(cands))
         chosen, failed = _draw(cands, alloc, n_calibration=config.n_calibration, config=config,
                                progress=lambda: bar.advance(task))
-    length = max(len(d) for _, d, _ in chosen) + 4  # every file gets at least one (empty) COM segment
+    length = len(chosen[0][1])
+    if any(len(d) != length for _, d, _ in chosen):  # stored_png's promise; checked, as the blinding rests on it
+        raise RuntimeError("served images differ in length")
     ids: set[str] = set()
     while len(ids) < len(chosen):
         ids.add(secrets.token_hex(8))
@@ -187,14 +204,14 @@ def create_study(manifest: str | Path, *, out: str | Path, real: str | Path | No
     key_rows, files = [], []
     for j, (r, data, role) in zip(order, chosen):
         iid = id_list[j]
-        files.append((iid, pad_jpeg(data, length)))
+        files.append((iid, data))
         key_rows.append({"id": iid, "role": role, "origin": r["origin"], "fst": int(r["fst"]),
                          "diagnosis": r["diagnosis"], "stratum": f"{r['fst']}|{r['diagnosis']}|{r['origin']}",
                          "row": int(r["row"]), "source": r["image"]})
     stamp = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
     mtime = stamp.timestamp()
     for iid, blob in sorted(files):
-        p = out / IMAGES_DIR / f"{iid}.jpg"
+        p = out / IMAGES_DIR / f"{iid}{SERVED_SUFFIX}"
         p.write_bytes(blob)
         os.utime(p, (mtime, mtime))
     key = pd.DataFrame(key_rows, columns=KEY_COLUMNS).sort_values("id").reset_index(drop=True)

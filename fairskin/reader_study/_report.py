@@ -19,13 +19,42 @@ def _v(m):
     return None if not isinstance(m, Mapping) else m.get("value")
 
 
+#: a share's interval at least this wide says next to nothing: the text says so beside it
+UNINFORMATIVE_WIDTH = 0.5
+
+
 def _ci_text(m, pct: bool = True) -> str:
     v = _v(m)
     if v is None:
         return "n/a"
     f = (lambda x: fmt_pct(x, 0)) if pct else (lambda x: fmt(x, 2))
     ci = m.get("ci")
-    return f(v) + (f" (95% CI {f(ci[0])}\u2013{f(ci[1])})" if ci else "")
+    text = f(v) + (f" (95% CI {f(ci[0])}\u2013{f(ci[1])})" if ci else "")
+    if pct and (ci is None or ci[1] - ci[0] >= UNINFORMATIVE_WIDTH):
+        text += f" [too few answers ({m.get('n', 0)}) to say anything]"
+    return text
+
+
+def _type_sentence(data: Mapping) -> str | None:
+    """A comparative sentence about skin types only where a test stands behind it."""
+    comps = data.get("type_comparisons") or []
+    if not comps:
+        return None
+    if not any(c.get("reliable", True) for c in comps):
+        return ("Too few images per skin type to compare the types with one another "
+                "(in each, too few real or synthetic images for a reliable interval).")
+    sig = [c for c in comps if c.get("p_holm") is not None and c["p_holm"] < 0.05 and c.get("reliable", True)]
+    if not sig:
+        return ("No skin type could be shown to differ from the others in how easily synthetic images were spotted "
+                f"(each type against the rest, Holm-adjusted over {len(comps)} types).")
+    parts = []
+    for c in sorted(sig, key=lambda c: -c["difference"]["value"]):
+        d = c["difference"]
+        word = "easier" if d["value"] > 0 else "harder"
+        ci = d.get("ci") or (float("nan"), float("nan"))
+        parts.append(f"{word} to spot in type {c['group']} than in the other types (accuracy {d['value'] * 100:+.0f} "
+                     f"points, 95% CI {ci[0] * 100:+.0f} to {ci[1] * 100:+.0f}; Holm-adjusted {fmt_p(c['p_holm'])})")
+    return "Synthetic images were " + "; ".join(parts) + "."
 
 
 def summary_sentences(data: Mapping) -> list[str]:
@@ -43,10 +72,9 @@ def summary_sentences(data: Mapping) -> list[str]:
                f"(c > 0: a lean towards answering 'real').")
     out.append(f"Realism (mean rating) real {_ci_text(p['realism_real'], pct=False)}, synthetic "
                f"{_ci_text(p['realism_synthetic'], pct=False)}.")
-    worst = [g for g in data.get("by_type", []) if _v(g["accuracy"]) is not None]
-    if worst:
-        g = max(worst, key=lambda g: _v(g["accuracy"]))
-        out.append(f"Synthetic images were easiest to spot in type {g['group']} ({_ci_text(g['accuracy'])}).")
+    typed = _type_sentence(data)
+    if typed:
+        out.append(typed)
     dx = data.get("diagnosis", {})
     if _v(dx.get("accuracy_real")) is not None and _v(dx.get("accuracy_synthetic")) is not None:
         out.append(f"Diagnosis accuracy: real images {_ci_text(dx['accuracy_real'])}, synthetic "

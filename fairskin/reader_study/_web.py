@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 from flask import Flask, Response, g, jsonify, redirect, render_template, request
 
-from fairskin.reader_study._config import IMAGES_DIR, ORIGINS, ServeConfig, read_study_file
+from fairskin.reader_study._config import IMAGES_DIR, ORIGINS, SERVED_MIME, SERVED_SUFFIX, ServeConfig, read_study_file
 from fairskin.reader_study._store import ReaderRow, Store, open_store, reader_order
 from fairskin.reader_study._validate import is_item_id, parse_answer
 
@@ -41,13 +41,13 @@ def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig 
     sf = read_study_file(study)
     store = store or open_store(study, db=db)
     images = study / IMAGES_DIR
-    served = {i: images / f"{i}.jpg" for i in [*sf.items, *(c["id"] for c in sf.calibration)]}
+    served = {i: images / f"{i}{SERVED_SUFFIX}" for i in [*sf.items, *(c["id"] for c in sf.calibration)]}
     missing = [i for i, p in served.items() if not p.is_file()]
     if missing:
         from fairskin.errors import InputError
 
         raise InputError(f"STUDY: {len(missing)} image(s) listed in study.json are missing from {images} "
-                         f"(first: {missing[0]}.jpg); recreate the study")
+                         f"(first: {missing[0]}{SERVED_SUFFIX}); recreate the study")
     app = Flask(__name__, template_folder="templates", static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, TEMPLATES_AUTO_RELOAD=False)
     app.extensions["fairskin_store"] = store
@@ -119,7 +119,7 @@ def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig 
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["Referrer-Policy"] = "no-referrer"
-        if resp.mimetype != "image/jpeg":
+        if resp.mimetype != SERVED_MIME:
             resp.headers["Cache-Control"] = "no-store"
         return resp
 
@@ -235,7 +235,7 @@ def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig 
     def image(image_id: str):
         if not is_item_id(image_id) or image_id not in served:
             return fail(404, "Not found", ["no such image"])
-        return Response(served[image_id].read_bytes(), mimetype="image/jpeg",
+        return Response(served[image_id].read_bytes(), mimetype=SERVED_MIME,
                         headers={"Cache-Control": "private, max-age=86400"})
 
     # -- the admin's pages

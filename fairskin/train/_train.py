@@ -100,6 +100,14 @@ def is_synthetic(df: pd.DataFrame) -> np.ndarray:
     return df["synthetic"].astype("string").str.lower().isin(("true", "1")).to_numpy()
 
 
+def check_arch(arch: str) -> None:
+    """Raise :class:`InputError` naming ``arch`` in full, with examples and the closest timm name,
+    unless it is a timm model name or the tiny test architecture."""
+    if arch == TINY_ARCH:
+        return
+    _check_arch(arch)
+
+
 def _check_arch(arch: str):
     import timm
 

@@ -125,7 +125,7 @@ def test_state_dict_needs_arch(resnet, tmp_path, uniform_data):
     assert str(e.value) == (f"{tmp_path / 'sd.pth'}: a state dict holds weights only; give the architecture with "
                             "--arch NAME (a timm model name, e.g. resnet50) and --num-classes N, or save 'arch' in the "
                             "model's metadata")
-    with pytest.raises(InputError, match=r"^--arch: 'test_resnte' is not a timm model name\. Did you mean 'test_resnet'"):
+    with pytest.raises(InputError, match=r"^--arch: 'test_resnte' is not a timm model name \(e\.g\. resnet18, .*\)\. Did you mean 'test_resnet'"):
         load_model(tmp_path / "sd.pth", arch="test_resnte")
     with pytest.raises(InputError, match=r"weights do not fit --arch test_resnet --num-classes 5: "):
         load_model(tmp_path / "sd.pth", arch="test_resnet", num_classes=5)

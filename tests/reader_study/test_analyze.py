@@ -134,3 +134,59 @@ def test_crossed_bootstrap_covers_the_truth():
         assert out["coverage"] >= 0.90, (sc.name, out["coverage"])
         if sc.accuracy == 0.5:
             assert out["rejection_rate_5pct"] <= 0.10, (sc.name, out["rejection_rate_5pct"])
+
+
+def test_partial_study_warns_and_full_study_does_not():
+    """Each reader answered 10 of 34 images: the analysis says so (a full study says nothing)."""
+    sc = Scenario("t", accuracy=0.7, n_readers=6, n_images=34)
+    answers, key = simulate_study(sc, seed=5)
+    full = analyze_answers(answers, key, config=CFG)
+    assert not [w for w in full["warnings"] if "only part" in w]
+    part = analyze_answers(answers[answers["position"] < 10], key, config=CFG)
+    assert part["design"]["complete_share"] == pytest.approx(10 / 34)
+    (w,) = [w for w in part["warnings"] if "only part" in w]
+    assert w.startswith("6 of 6 reader(s) answered only part of the study (median 10 of 34 images; fewest 10)")
+
+
+def test_type_sentence_only_with_a_test_behind_it():
+    """No skin type stands out at chance: no "easier to spot in type ..." sentence. When readers
+    spot every synthetic type V image, the sentence names type V, with its test."""
+    from fairskin.reader_study import summary_sentences
+
+    sc = Scenario("t", accuracy=0.5, n_readers=12, n_images=120)
+    answers, key = simulate_study(sc, seed=6)
+    flat = analyze_answers(answers, key, config=CFG)
+    text = " ".join(summary_sentences(flat))
+    assert "easier to spot" not in text and "easiest" not in text
+    assert "No skin type could be shown to differ from the others" in text
+    assert [c["group"] for c in flat["type_comparisons"]] == ["I", "II", "III", "IV", "V", "VI"]
+    truth = key.set_index("id")["origin"]
+    fst = key.set_index("id")["fst"]
+    spotted = answers.copy()
+    five = spotted["item"].map(fst) == 5
+    spotted.loc[five, "origin"] = spotted.loc[five, "item"].map(truth)  # every type V image answered right
+    out = analyze_answers(spotted, key, config=CFG)
+    (v,) = [c for c in out["type_comparisons"] if c["group"] == "V"]
+    assert v["difference"]["value"] > 0.3 and v["p_holm"] < 0.05
+    sentence = [s for s in summary_sentences(out) if "to spot in type" in s]
+    assert sentence == [s for s in sentence if s.startswith("Synthetic images were easier to spot in type V than in "
+                                                            "the other types")] and sentence
+
+
+def test_uninformative_intervals_carry_a_caution():
+    """A share whose 95% interval spans half the scale or more is printed with a caution, never bare."""
+    import re
+
+    from fairskin.reader_study import summary_sentences
+
+    sc = Scenario("t", accuracy=0.6, n_readers=2, n_images=6, dx_accuracy_real=0.6, dx_accuracy_synthetic=0.6)
+    answers, key = simulate_study(sc, seed=7)
+    sentences = summary_sentences(analyze_answers(answers, key, config=CFG))
+    wide = 0
+    for s in sentences:
+        for m in re.finditer(r"(\d+)% \(95% CI (\d+)%\u2013(\d+)%\)( \[too few answers \(\d+\) to say anything\])?", s):
+            if int(m.group(3)) - int(m.group(2)) >= 50:
+                wide += 1
+                assert m.group(4), s
+    assert wide >= 1  # this tiny study has such intervals, so the check above did check something
+    assert "Too few images per skin type to compare the types" in " ".join(sentences)  # one image per type

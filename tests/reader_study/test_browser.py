@@ -148,3 +148,81 @@ def test_a_reader_completes_a_study_through_the_ui(study_factory, browser_factor
     assert df.iloc[1][["origin", "realism", "confidence"]].tolist() == ["synthetic", 2, 5]
     assert df.iloc[2]["item"] == third and df["client_ms"].notna().all() and (df["server_ms"] >= 0).all()
     assert [re.fullmatch(r"[0-9a-f]{16}", i) is not None for i in df["item"]] == [True] * 6
+
+
+def _rgb(css: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in re.findall(r"[\d.]+", css)[:3])
+
+
+def _contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two CSS rgb() colours."""
+    def lum(c):
+        ch = [v / 255 for v in _rgb(c)]
+        ch = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in ch]
+        return 0.2126 * ch[0] + 0.7152 * ch[1] + 0.0722 * ch[2]
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+_RECTS = """const q = s => { const r = document.querySelector(s).getBoundingClientRect();
+  return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
+return {vw: innerWidth, vh: innerHeight, scrollH: document.documentElement.scrollHeight, scrollY: scrollY,
+        photo: q('#photo'), submit: q('#submit')};"""
+
+
+@pytest.mark.parametrize("size", [(820, 1180), (1180, 820)], ids=["portrait", "landscape"])
+def test_tablet_layout(study_factory, browser_factory, size, tmp_path):
+    """On a tablet in either orientation (the viewport set exactly, as on an iPad Air): the image
+    and the Save button are on screen without a scroll, so nothing jumps after a save; the Enter
+    badge and a chosen answer are readable; diagnoses read as names; "My answers" shows no nan."""
+    from PIL import Image
+    from selenium.webdriver.support.select import Select
+
+    study = study_factory(n=4, calibration=2)
+    invite = next(i for i in invite_readers(study, readers=1) if i.role == "reader")
+    server = start_server(study, config=ServeConfig(port=0, threads=4))
+    link = invite.link.replace("http://127.0.0.1:8000", server.url)
+    try:
+        d = browser_factory(size=size)
+        d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                          {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False})
+        d.get(link)
+        d.find_element("id", "start").click()
+        assert _at(d, "image 1 of 4")
+        shot = tmp_path / f"tablet-{size[0]}x{size[1]}.png"
+        d.save_screenshot(str(shot))
+        assert Image.open(shot).size == size
+        f = d.execute_script(_RECTS)
+        assert (f["vw"], f["vh"]) == size
+        for name in ("photo", "submit"):  # whole, on screen, no scroll
+            r = f[name]
+            assert r["top"] >= 0 and r["left"] >= 0 and r["bottom"] <= f["vh"] and r["right"] <= f["vw"], (name, f)
+        assert f["scrollH"] <= f["vh"], f  # the page itself needs no scroll
+        assert f["photo"]["bottom"] - f["photo"]["top"] >= 0.4 * min(size), f  # and the image is not a stamp
+
+        badge = d.find_element("css selector", "#submit kbd")
+        assert badge.text == "Enter"
+        assert _contrast(badge.value_of_css_property("color"), badge.value_of_css_property("background-color")) >= 4.5
+
+        label = d.find_element("css selector", "label:has(#origin-real)")
+        before = label.value_of_css_property("background-color")
+        label.click()
+        after = label.value_of_css_property("background-color")
+        assert _contrast(before, after) >= 3, (before, after)  # chosen: plainly different from the others
+        assert _contrast(label.value_of_css_property("color"), after) >= 4.5
+
+        options = [o.text for o in Select(d.find_element("id", "diagnosis")).options]
+        assert options[0] == "not sure" and len(options) > 1
+        assert all("-" not in o and "_" not in o and o[0].isupper() for o in options[1:]), options
+        for el in ("realism-5", "confidence-3"):
+            d.find_element("css selector", f"label:has(#{el})").click()
+        d.find_element("id", "submit").click()
+        assert _at(d, "image 2 of 4")
+        f = d.execute_script(_RECTS)
+        assert f["scrollY"] == 0 and f["scrollH"] <= f["vh"]
+        d.get(server.url + "/me")
+        table = d.find_element("css selector", "table.answers").text
+        assert "nan" not in table.lower().split() and "not sure" in table
+        assert not _console_errors(d)
+    finally:
+        server.stop()

@@ -21,6 +21,36 @@ def _key(study: Path) -> pd.DataFrame:
     return pd.read_csv(study / "private" / "answer_key.csv", dtype={"id": str}, keep_default_na=False)
 
 
+def _layout(data: bytes) -> tuple:
+    """Everything of a served PNG but its pixel bytes and checksums: the chunks (type, length), the
+    zlib header, each deflate block's (type, final, length), and the scanlines' filter bytes."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, pos, idat = [], 8, b""
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunks.append((kind, n) if kind != b"IHDR" else (kind, data[pos + 8:pos + 8 + n]))
+        if kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    blocks, i = [], 2
+    while True:
+        head = idat[i]
+        length, nlen = struct.unpack("<HH", idat[i + 1:i + 5])
+        assert length ^ nlen == 0xFFFF
+        blocks.append((head >> 1 & 3, head & 1, length))
+        i += 5 + length
+        if head & 1:
+            break
+    assert len(idat) == i + 4  # then only the Adler-32
+    w, h = struct.unpack(">II", chunks[0][1][:8])
+    raw = zlib.decompress(idat)
+    filters = bytes(raw[r * (3 * w + 1)] for r in range(h))
+    return tuple(chunks), idat[:2], tuple(blocks), filters
+
+
 def test_served_files_are_identical_but_for_pixels(study_factory):
     study = study_factory(n=24, calibration=2)
     files = sorted((study / "images").iterdir())
@@ -28,17 +58,53 @@ def test_served_files_are_identical_but_for_pixels(study_factory):
     sizes = {p.stat().st_size for p in files}
     assert len(sizes) == 1, f"byte sizes differ: {sorted(sizes)[:5]}"
     assert len({p.stat().st_mtime for p in files}) == 1
+    # one layout, byte for byte, outside the pixels: no padding or table an analyst could read
+    layouts = {_layout(p.read_bytes()) for p in files}
+    assert len(layouts) == 1
+    chunks, _, blocks, filters = layouts.pop()
+    assert [c[0] for c in chunks] == [b"IHDR", b"IDAT", b"IEND"] and {b[0] for b in blocks} == {0}  # stored blocks
+    assert set(filters) == {0}
     for p in files:
-        assert p.suffix == ".jpg" and len(p.stem) == 16 and all(c in "0123456789abcdef" for c in p.stem)
+        assert p.suffix == ".png" and len(p.stem) == 16 and all(c in "0123456789abcdef" for c in p.stem)
         im = Image.open(p)
-        assert (im.format, im.size, im.mode) == ("JPEG", (64, 64), "RGB")
-        assert not im.getexif() and "icc_profile" not in im.info and "exif" not in im.info
-        data = p.read_bytes()
-        assert b"Exif" not in data and b"http://ns.adobe.com/xap" not in data  # no EXIF / XMP segments
+        assert (im.format, im.size, im.mode) == ("PNG", (64, 64), "RGB")
+        assert not im.getexif() and "icc_profile" not in im.info and not im.info.get("exif")
     # the sources had two sizes (64 px real, 96 px synthetic) and two photo styles; ids are not their names
     key = _key(study)
     assert set(key["origin"]) == {"real", "synthetic"}
     assert not any(Path(s).stem in "".join(key["id"]) for s in key["source"])
+
+
+def test_stored_png_layout_does_not_depend_on_content():
+    from fairskin.reader_study._create import served_image, stored_png
+
+    rng = np.random.default_rng(0)
+    flat = np.full((40, 40, 3), 128, np.uint8)  # a smooth image and a noisy one: compressed, they differ 5x
+    noisy = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    a, b = stored_png(flat), stored_png(noisy)
+    assert len(a) == len(b) and _layout(a) == _layout(b)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(b))), noisy)  # lossless: the pixels as given
+    sa, sb = served_image(flat, size=32, quality=90), served_image(noisy, size=32, quality=90)
+    assert len(sa) == len(sb) and _layout(sa) == _layout(sb)
+    with pytest.raises(ValueError, match="H x W x 3"):
+        stored_png(np.zeros((4, 4), np.uint8))
+
+
+def test_calibration_images_come_from_the_study_skin_types(balanced, tmp_path):
+    """A study of some skin types calibrates on those types only (a real type I image on the
+    calibration page of a type V-VI study teaches that real means light)."""
+    df = pd.read_csv(balanced)
+    types = sorted(df["fst"].dropna().unique())
+    keep = types[-2:]
+    sub = df[df["fst"].isin(keep) | ~df["synthetic"].astype(str).str.lower().isin(["true", "1"])]
+    path = balanced.parent / "two_types_synthetic.csv"
+    sub.to_csv(path, index=False)  # synthetic images of two types only, real images of every type
+    res = create_study(path, out=tmp_path / "s", config=StudyConfig(n=8, n_calibration=6, image_size=32),
+                       progress=False)
+    key = _key(res.out)
+    study_types = set(key.loc[key["role"] == "study", "fst"])
+    assert study_types <= set(keep)
+    assert set(key.loc[key["role"] == "calibration", "fst"]) <= study_types
 
 
 def test_study_file_has_no_origin_of_study_images(study_factory):
@@ -71,7 +137,7 @@ def test_pixels_are_the_source_pixels(study_factory, balanced):
     r = key[key["origin"] == "synthetic"].iloc[0]
     src = np.asarray(Image.open(balanced.parent / r.source).convert("RGB").resize((64, 64), Image.Resampling.LANCZOS),
                      dtype=float)
-    got = np.asarray(Image.open(study / "images" / f"{r.id}.jpg"), dtype=float)
+    got = np.asarray(Image.open(study / "images" / f"{r.id}.png"), dtype=float)
     psnr = 10 * np.log10(255 ** 2 / np.mean((src - got) ** 2))
     assert psnr > 28, psnr
 
@@ -84,20 +150,6 @@ def test_same_seed_same_sample(balanced, tmp_path):
                      progress=False)
     rows = [set(_key(x.out)["row"]) for x in (a, b, c)]
     assert rows[0] == rows[1] and rows[0] != rows[2]
-
-
-def test_pad_jpeg_decodes_to_the_same_pixels():
-    from fairskin.reader_study._create import encode_image, pad_jpeg
-
-    rgb = np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)
-    data = encode_image(rgb, size=32, quality=80)
-    ref = np.asarray(Image.open(io.BytesIO(data)))
-    for extra in (0, 4, 5, 7, 1000, 65537, 65538, 65539, 65540, 200_003):
-        padded = pad_jpeg(data, len(data) + extra)
-        assert len(padded) == len(data) + extra
-        assert np.array_equal(np.asarray(Image.open(io.BytesIO(padded))), ref)
-    with pytest.raises(ValueError, match="cannot pad"):
-        pad_jpeg(data, len(data) + 2)
 
 
 def test_manifest_without_origin(tmp_path, balanced):

@@ -73,7 +73,7 @@ def test_crawl_every_route(site, client_for, who):
         if "answer_key" in url or "private" in url or url.endswith((".json", ".sqlite", ".js")):
             assert r.status_code in (401, 404), (who, url, r.status_code)
         if url.startswith("/img/") and r.status_code == 200:
-            assert r.mimetype == "image/jpeg" and url.split("/")[-1] in set(key["id"])
+            assert r.mimetype == "image/png" and url.split("/")[-1] in set(key["id"])
         assert "Content-Security-Policy" in r.headers and r.headers["X-Frame-Options"] == "DENY"
 
 

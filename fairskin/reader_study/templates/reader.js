@@ -96,7 +96,13 @@
     };
     tick();
   }
+  // where a page needs a scroll (a phone), the next image opens where the reader left off, not at the top
+  try {
+    var kept = sessionStorage.getItem("fairskin-scroll");
+    if (kept !== null) { sessionStorage.removeItem("fairskin-scroll"); window.scrollTo(0, Number(kept)); }
+  } catch (e) { /* storage may be off: the page then opens at the top */ }
   form.addEventListener("submit", function () {
+    try { sessionStorage.setItem("fairskin-scroll", String(window.scrollY)); } catch (e) { /* see above */ }
     document.getElementById("client_ms").value = String(Math.round(performance.now() - started));
     var b = document.getElementById("submit"); setTimeout(function () { b.disabled = true; }, 0);
   });
