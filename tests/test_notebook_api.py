@@ -45,7 +45,7 @@ def test_audit_at_the_top_level_has_a_short_repr_a_tidy_frame_and_html():
     assert row["low"] <= row["value"] <= row["high"]
     gaps = res.to_frame("gaps")
     assert tuple(gaps.columns) == TIDY_COLUMNS and len(gaps) == len(res.models[0]["fairness"])
-    assert gaps["flags"].str.contains("gap|no_evidence|estimate").all()
+    assert gaps["flags"].str.contains("gap|no_evidence|inconclusive|estimate").all()
     html = res._repr_html_()
     assert html.startswith('<div class="fairskin-result"><strong>Audit of ') and "<table" in html
     assert html.count("<tr") == 1 + 6 + 1  # header, six types (the audit's level), all
