@@ -143,3 +143,12 @@ def test_a_damaged_export_archive_is_one_clear_error_without_a_traceback(tmp_pat
     assert "Traceback" not in err + out and 'File "' not in err + out
     assert err.startswith(f"error: {bad}: not a torch.export archive")
     assert "PytorchStreamReader failed reading zip archive" in " ".join(err.split())
+
+
+def test_an_operator_named_by_a_string_is_refused_too(scripted, tmp_path):
+    def edit(name, data):
+        if "/code/" in name and name.endswith(".py") and b"lin = self.lin" in data:
+            return data.replace(b"    lin = self.lin\n", b"    lin = self.lin\n    _7 = getattr(torch, \"from_file\")\n")
+        return data
+    with pytest.raises(InputError, match=r"names 'from_file'"):
+        load_model(_rewrite(scripted, tmp_path / "net.pt", edit))
