@@ -44,7 +44,7 @@ STAGES = ("label", "balance", "audit", "audit-synthetic", "experiment")
 C = TypeVar("C")
 
 #: ``package.module:Object``, the form in which fairskin imports a user's class
-_CODE_REF = re.compile(r"^\s*[A-Za-z_][\w.]*\s*:\s*[A-Za-z_][\w.]*\s*$")
+_CODE_REF = re.compile(r"^\s*[A-Za-z_][\w.]*:[A-Za-z_][\w.]*\s*$")
 _CODE_SUFFIXES = (".py", ".pyc", ".pyw", ".pyz", ".so", ".pth")
 
 

@@ -108,6 +108,39 @@ def load_weights(path: str | os.PathLike, *, arg: str, map_location="cpu"):
 
 
 @contextlib.contextmanager
+def captured_logs(*names: str) -> Iterator[list[str]]:
+    """Inside the block, records of the loggers ``names`` (and their children) are collected
+    instead of printed: torch logs a loader's traceback as a warning before it raises, and a user
+    should see one clear error, not a traceback. Yields the list of messages, each with the
+    first line of the exception it carried, if any."""
+    import logging
+
+    got: list[str] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record):
+            msg = record.getMessage().strip().splitlines()[0] if record.getMessage().strip() else ""
+            if record.exc_info and record.exc_info[1] is not None:
+                exc = record.exc_info[1]
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                msg = f"{msg}: {type(exc).__name__}: {first}" if msg else f"{type(exc).__name__}: {first}"
+            got.append(msg)
+
+    keep = _Keep()
+    loggers = [logging.getLogger(n) for n in names]
+    saved = [(lg.propagate, list(lg.handlers)) for lg in loggers]
+    for lg in loggers:
+        lg.handlers = [keep]
+        lg.propagate = False
+    try:
+        yield got
+    finally:
+        for lg, (prop, handlers) in zip(loggers, saved):
+            lg.handlers = handlers
+            lg.propagate = prop
+
+
+@contextlib.contextmanager
 def weights_only_loads(arg: str) -> Iterator[None]:
     """Inside the block every ``torch.load`` (also one a library makes with ``weights_only=False``)
     reads tensors only; a file that holds more is refused with an :class:`InputError` naming

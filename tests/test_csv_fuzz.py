@@ -284,21 +284,25 @@ def _preds_rows(n: int = 60) -> list[list[str]]:
     return [[f"i{k:03d}.png", f"{rng.random():.3f}", str(int(k % 3 == 0)), str(1 + k % 6), "mel"] for k in range(n)]
 
 
-def test_a_prediction_row_with_too_many_cells_is_counted_with_its_line(tmp_path, capsys):
-    """Row 4: the row was dropped and the audit said "300 of 300 rows used"."""
+def _audit_rows(tmp_path, rows: list[list[str]], encoding: str, capsys) -> tuple[dict, str]:
+    """`fairskin audit` of a predictions CSV of ``rows``: (the model's JSON, the terminal text)."""
     import json
 
     from fairskin.cli import main
 
-    rows = _preds_rows()
-    rows[9] = rows[9] + ["surplus"]
     path = tmp_path / "preds.csv"
-    path.write_bytes(_encode([PRED_COLUMNS] + rows, delimiter=",", quoting=csv.QUOTE_MINIMAL, encoding="utf-8",
+    path.write_bytes(_encode([PRED_COLUMNS] + rows, delimiter=",", quoting=csv.QUOTE_MINIMAL, encoding=encoding,
                              newline="\n"))
     js = tmp_path / "a.json"
     assert main(["audit", str(path), "--n-boot", "5", "--json", str(js)]) == 0
-    out = " ".join(capsys.readouterr().out.split())
-    m = json.loads(js.read_text())["models"][0]
+    return json.loads(js.read_text())["models"][0], " ".join(capsys.readouterr().out.split())
+
+
+def test_a_prediction_row_with_too_many_cells_is_counted_with_its_line(tmp_path, capsys):
+    """Row 4: the row was dropped and the audit said "300 of 300 rows used"."""
+    rows = _preds_rows()
+    rows[9] = rows[9] + ["surplus"]
+    m, out = _audit_rows(tmp_path, rows, "utf-8", capsys)
     assert m["counts"]["n_input"] == 60 and m["counts"]["n_used"] == 59 and m["counts"]["skipped"] == {"bad_row": 1}
     assert m["bad_rows"][0]["image"] == "i009.png" and "line 11" in m["bad_rows"][0]["reason"]
     assert "59 of 60 rows used; skipped: bad_row 1" in out and "line 11 has 6 cells" in out
@@ -317,19 +321,10 @@ def test_a_header_naming_a_column_twice_is_refused(tmp_path):
 
 def test_an_encoding_fallback_is_said_in_the_terminal_and_the_json(tmp_path, capsys):
     """Row 5: a latin-1 predictions file was read, and the warning never shown."""
-    import json
-
-    from fairskin.cli import main
-
     rows = _preds_rows()
     rows[4][4] = "naevus é"
-    path = tmp_path / "preds.csv"
-    path.write_bytes(_encode([PRED_COLUMNS] + rows, delimiter=",", quoting=csv.QUOTE_MINIMAL, encoding="latin-1",
-                             newline="\n"))
-    js = tmp_path / "a.json"
-    assert main(["audit", str(path), "--n-boot", "5", "--json", str(js)]) == 0
-    out = " ".join(capsys.readouterr().out.split())
-    warnings = json.loads(js.read_text())["models"][0]["warnings"]
+    m, out = _audit_rows(tmp_path, rows, "latin-1", capsys)
+    warnings = m["warnings"]
     assert len(warnings) == 1 and "not UTF-8 (lines 6); read as Windows-1252" in warnings[0]
     assert "not UTF-8 (lines 6); read as Windows-1252" in out
 

@@ -114,3 +114,48 @@ def test_balance_killed_at_random_moments_ends_as_an_uninterrupted_run(small_dem
     kills, episodes = _chaos(ctx, balance, {**kwargs, "out": tmp_path / "run"}, tmp_path / "run", reference,
                              duration, seed=2)
     assert kills >= KILLS and episodes >= 1
+
+
+def test_label_killed_then_an_image_replaced_resumes_to_a_fresh_runs_labels(tmp_path):
+    """Issue 28 row 6: an image replaced between a killed run and its resume kept its old label
+    (type 3, ITA 31.3; a fresh run gave 6, ITA 8.9). Each episode kills a run once the first image's
+    row is in the partial file, replaces that image, and runs again: labels.csv must equal a fresh
+    run's on the changed data, byte for byte."""
+    from fairskin.data import DemoConfig, read_dataset, write_demo_dataset
+    from fairskin.label import label_dataset
+
+    data = tmp_path / "data"
+    write_demo_dataset(data, DemoConfig(n=60, size=64, seed=12))
+    manifest = read_dataset(data)
+    first = manifest["image"].iloc[0]
+    other = manifest.loc[manifest["fst_group_human"] != manifest["fst_group_human"].iloc[0], "image"].iloc[-1]
+    original, replacement = (data / first).read_bytes(), (data / other).read_bytes()
+    changed = tmp_path / "changed"
+    shutil.copytree(data, changed)
+    (changed / first).write_bytes(replacement)
+    ctx = _context()
+    kwargs = dict(progress=False, n_boot=0)
+    duration = _run(ctx, label_dataset, {"data": changed, "out": tmp_path / "ref" / "labels.csv", **kwargs})
+    reference = (tmp_path / "ref" / "labels.csv").read_bytes()
+    rng = np.random.default_rng(3)
+    informative = 0
+    for _ in range(30):
+        if informative >= 3:
+            break
+        out = tmp_path / "run" / "labels.csv"
+        shutil.rmtree(out.parent, ignore_errors=True)
+        (data / first).write_bytes(original)
+        p = ctx.Process(target=label_dataset, kwargs={"data": data, "out": out, **kwargs})
+        p.start()
+        p.join(rng.uniform(0.3, 0.9) * duration)
+        if p.is_alive():
+            p.kill()
+        p.join(300)
+        partial = out.with_name("labels.csv.partial")
+        if p.exitcode != -signal.SIGKILL or not partial.exists() or first.encode() not in partial.read_bytes():
+            continue  # finished, or killed before the image was labelled: nothing to test
+        informative += 1
+        (data / first).write_bytes(replacement)
+        _run(ctx, label_dataset, {"data": data, "out": out, **kwargs})
+        assert out.read_bytes() == reference, "the resumed run kept the replaced image's old label"
+    assert informative >= 3, "no run was killed after labelling the first image"

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
-from fairskin.weights import UnsafeWeightsError, load_weights, weights_only_loads
+from fairskin.weights import UnsafeWeightsError, captured_logs, load_weights, weights_only_loads
 
 from ._program_check import check_export, check_torchscript
 
@@ -233,16 +233,19 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
     if suffix == ".pt2" or is_export:
         if not trust_model:
             check_export(path)
-        try:
-            if trust_model:
-                ep = torch.export.load(str(path))
-            else:
-                with weights_only_loads("model"):  # no fallback to unpickling, whatever the archive says
+        with captured_logs("torch.export", "torch._export") as logged:  # torch logs its traceback, then raises
+            try:
+                if trust_model:
                     ep = torch.export.load(str(path))
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(f"{path}: not a torch.export archive torch {torch.__version__} can load: {exc}") from None
+                else:
+                    with weights_only_loads("model"):  # no fallback to unpickling, whatever the archive says
+                        ep = torch.export.load(str(path))
+            except InputError:
+                raise
+            except Exception as exc:
+                why = logged[-1] if logged and "warnings above" in str(exc) else _first_line(exc)
+                raise InputError(f"{path}: not a torch.export archive torch {torch.__version__} can load (damaged, "
+                                 f"or saved by an incompatible torch): {why[:300]}") from None
         return LoadedModel(ep.module(), "export", path, meta)
     try:
         obj = load_weights(path, arg="model")

@@ -93,6 +93,9 @@ def _scan_source(path: Path, name: str, text: str, classes: set[str]) -> None:
         if isinstance(node, ast.Attribute) and node.attr in DENIED_OPS:
             raise _refuse(path, f"its code {name} uses {node.attr!r}, which reaches outside the model "
                                 "(files, network or processes)")
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.split("::")[-1].split(".")[0] \
+                in DENIED_OPS:  # getattr(torch, "from_file") and the like
+            raise _refuse(path, f"its code {name} names {node.value!r}, which reaches outside the model")
         if isinstance(node, ast.Name) and node.id in DENIED_OPS:
             raise _refuse(path, f"its code {name} uses {node.id!r}, which reaches outside the model")
         if isinstance(node, (ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal, ast.Lambda)):

@@ -141,7 +141,13 @@ def load_base_pipeline(base_model: str | Path, *, config: str | Path | None = No
         if not (path / "model_index.json").is_file():
             raise InputError(f"--base-model {path}: not a diffusers folder (no model_index.json); give a folder "
                              f"saved with save_pretrained or a single .safetensors checkpoint")
-        pipe = cls.from_pretrained(path, safety_checker=None, requires_safety_checker=False, local_files_only=True, **kw)
+        _check_components(path)
+        try:
+            pipe = cls.from_pretrained(path, safety_checker=None, requires_safety_checker=False,
+                                       local_files_only=True, **kw)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, ImportError, EnvironmentError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InputError(f"--base-model {path}: diffusers cannot load this folder: {first[:300]}") from None
     elif path.suffix == ".safetensors":
         if not path.is_file():
             raise InputError(f"--base-model {path}: no such file")
@@ -164,6 +170,34 @@ def load_base_pipeline(base_model: str | Path, *, config: str | Path | None = No
                          f"(hub names are not fetched)")
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+#: libraries a diffusers folder's components may come from (anything else is code fairskin would import)
+_COMPONENT_LIBRARIES = ("diffusers", "transformers", None)
+
+
+def _check_components(path: Path) -> None:
+    """Refuse a diffusers folder that names code: a component from another library or a custom
+    class (loading it imports and runs Python), or Python files in the folder."""
+    import json
+
+    try:
+        index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"--base-model {path}: model_index.json is not readable JSON ({exc})") from None
+    if not isinstance(index, dict):
+        raise InputError(f"--base-model {path}: model_index.json must be a JSON object")
+    for name, spec in index.items():
+        if name.startswith("_"):
+            continue
+        if isinstance(spec, list) and len(spec) == 2 and spec[0] not in _COMPONENT_LIBRARIES:
+            raise InputError(f"--base-model {path}: component {name!r} is {spec[0]}.{spec[1]}, a custom class; "
+                             "loading it would import and run code from outside diffusers and transformers, which "
+                             "fairskin does not do (docs/security.md). Use a folder of standard components")
+    code = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.py"))
+    if code:
+        raise InputError(f"--base-model {path}: holds Python code ({', '.join(code[:3])}); a diffusers folder with "
+                         "custom code is refused (docs/security.md)")
 
 
 def _single_file_config(path: Path, config: str | Path | None) -> Path:

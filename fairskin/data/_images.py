@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from fairskin.data._names import fs_path
-from fairskin.data._png import decode_reduced, strip_decodable
+from fairskin.data._png import StripTooLarge, decode_reduced, strip_decodable
 
 __all__ = ["LoadedImage", "ImageLoadError", "load_rgb", "load_mask", "IMAGE_EXTENSIONS", "MAX_PIXELS", "MAX_DECODE_PIXELS"]
 
@@ -123,7 +123,10 @@ def _decode(path: Path, im: Image.Image, max_side: int | None) -> Image.Image:
         if scale >= 2:
             im.draft(im.mode, (int(w / scale) + 1, int(h / scale) + 1))
     elif new is not None and im.format == "PNG" and w * h > STRIP_DECODE_PIXELS and strip_decodable(path):
-        return decode_reduced(path, max(1, int(max(w, h) / max_side)))
+        try:
+            return decode_reduced(path, max(1, int(max(w, h) / max_side)))
+        except StripTooLarge as exc:
+            raise ImageLoadError("too_large", str(exc)) from None
     elif w * h > MAX_DECODE_PIXELS:
         raise ImageLoadError("too_large", f"{w}x{h} {im.format or 'image'} = {w * h:,} pixels: decoding it whole "
                              f"would need {4 * w * h / 1e6:,.0f} MB, above the limit of {MAX_DECODE_PIXELS:,} pixels "

@@ -21,7 +21,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["strip_decodable", "decode_reduced"]
+__all__ = ["strip_decodable", "decode_reduced", "StripTooLarge", "MAX_STRIP_PIXELS"]
+
+#: the most pixels one strip may hold, whatever the image's aspect ratio (about 64 MB decoded)
+MAX_STRIP_PIXELS = 16_000_000
+
+
+class StripTooLarge(ValueError):
+    """The smallest strip this image can be reduced from holds more than :data:`MAX_STRIP_PIXELS`
+    (a very wide image: one strip must hold ``factor`` whole rows)."""
+
+    def __init__(self, width: int, height: int, pixels: int):
+        super().__init__(f"{width}x{height} PNG: decoding it needs strips of {pixels:,} pixels, above the limit of "
+                         f"{MAX_STRIP_PIXELS:,} (an image this wide cannot be read in small pieces); crop or resize it")
+        self.width, self.height, self.pixels = width, height, pixels
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 3: 1, 6: 4}  # colour type -> samples per pixel (8-bit types handled here)
@@ -95,11 +108,14 @@ def decode_reduced(path: str | Path, factor: int, *, strip: int = 256) -> Image.
 
     Raises ``ValueError`` for a damaged file (truncated, bad compressed data)."""
     factor = max(1, int(factor))
-    strip = max(factor, strip // factor * factor)
     with open(path, "rb") as fh:
         png = _Png(fh)
         if not (png.depth == 8 and png.colour in _CHANNELS and png.interlace == 0):
             raise ValueError("PNG kind not decodable in strips")
+        # rows per strip: a multiple of the factor, as many as MAX_STRIP_PIXELS allows (a wide image: fewer)
+        strip = max(factor, min(strip, MAX_STRIP_PIXELS // max(png.width, 1)) // factor * factor)
+        if min(strip, png.height) * png.width > MAX_STRIP_PIXELS:
+            raise StripTooLarge(png.width, png.height, min(strip, png.height) * png.width)
         row = 1 + png.width * _CHANNELS[png.colour]
         inflate = zlib.decompressobj()
         pending = bytearray()

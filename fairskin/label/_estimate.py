@@ -40,6 +40,9 @@ from fairskin.skintone import ItaScale, get_scale, ita_degrees, srgb_to_lab
 __all__ = ["ItaEstimate", "estimate_image", "estimate_rgb", "healthy_skin_mask", "SkinMask", "SkinPixels",
            "skin_pixels", "read_for_estimate"]
 
+#: fewest healthy-skin pixels a skin tone is measured from
+MIN_SKIN_PIXELS = 200
+
 cv2.setNumThreads(1)
 
 
@@ -252,7 +255,11 @@ def skin_pixels(rgb: np.ndarray, *, valid: np.ndarray | None = None, lesion_mask
     n_valid = int(valid.sum()) if valid is not None else valid_count(rgb)
     n_skin = int(m.skin.sum())
     frac = n_skin / max(n_valid, 1)
-    if n_skin < 200 or frac < config.min_skin_fraction:
+    if n_skin < MIN_SKIN_PIXELS and frac >= config.min_skin_fraction:  # enough of it, too few pixels
+        return SkinPixels(None, frac, n_skin,
+                          f"only {n_skin} healthy-skin pixels at the working size {rgb.shape[1]}x{rgb.shape[0]} "
+                          f"(minimum {MIN_SKIN_PIXELS}): the image is too small or too narrow to measure")
+    if n_skin < MIN_SKIN_PIXELS or frac < config.min_skin_fraction:
         excluded = {k: v.sum() / max(n_valid, 1) for k, v in m.parts.items()}
         top = max(excluded, key=excluded.get)
         return SkinPixels(None, frac, n_skin,

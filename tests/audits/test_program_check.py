@@ -128,3 +128,27 @@ def test_an_export_graph_calling_from_file_is_refused(tmp_path):
         return data
     with pytest.raises(InputError, match=r"aten::from_file"):
         load_model(_rewrite(exported, tmp_path / "evil.pt2", edit))
+
+
+def test_a_damaged_export_archive_is_one_clear_error_without_a_traceback(tmp_path, demo_data, capfd):
+    """Issue 28 row 10: torch logged its traceback as warnings before the refusal."""
+    from fairskin.cli import main
+
+    exported = tmp_path / "net.pt2"
+    torch.export.save(torch.export.export(_Net(), (torch.zeros(1, 3, 4, 4),)), str(exported))
+    bad = _rewrite(exported, tmp_path / "bad.pt2",
+                   lambda name, data: data[:20] if name.endswith("sample_inputs/model.pt") else data)
+    assert main(["audit", str(bad), "--data", str(demo_data), "--n-boot", "5", "-q"]) == 2
+    out, err = capfd.readouterr()
+    assert "Traceback" not in err + out and 'File "' not in err + out
+    assert err.startswith(f"error: {bad}: not a torch.export archive")
+    assert "PytorchStreamReader failed reading zip archive" in " ".join(err.split())
+
+
+def test_an_operator_named_by_a_string_is_refused_too(scripted, tmp_path):
+    def edit(name, data):
+        if "/code/" in name and name.endswith(".py") and b"lin = self.lin" in data:
+            return data.replace(b"    lin = self.lin\n", b"    lin = self.lin\n    _7 = getattr(torch, \"from_file\")\n")
+        return data
+    with pytest.raises(InputError, match=r"names 'from_file'"):
+        load_model(_rewrite(scripted, tmp_path / "net.pt", edit))

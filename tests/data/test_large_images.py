@@ -77,3 +77,51 @@ def test_a_truncated_large_png_is_a_row_reason_not_a_crash(tmp_path):
     with pytest.raises(ImageLoadError) as e:
         load_rgb(tmp_path / "cut.png", max_side=192)
     assert e.value.status == "unreadable" and "truncated" in e.value.reason
+
+
+def _wide_png(path, width: int, height: int, rgb=(200, 150, 120)) -> None:
+    """An 8-bit RGB PNG written a row at a time (a few hundred KB on disk, never whole in memory)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\x00" + bytes(rgb) * width
+    z = zlib.compressobj(9)
+    body = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+
+
+def test_a_very_wide_png_is_refused_within_bounded_memory(tmp_path):
+    """Issue 28 row 15: an 11,000,000 x 8 PNG (257 KB) took 1.24 GB per worker; strips hold whole
+    rows, so the decoder's memory is bounded by pixels per strip, whatever the aspect ratio."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "wide.png"
+    _wide_png(path, 11_000_000, 8)
+    assert path.stat().st_size < 1_000_000
+    with pytest.raises(ImageLoadError) as e:
+        load_rgb(path, max_side=512)
+    assert e.value.status == "too_large" and "11000000x8 PNG" in e.value.reason
+    code = ("import resource, sys; from fairskin.data import load_rgb, ImageLoadError\n"
+            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "try:\n    load_rgb(sys.argv[1], max_side=512)\nexcept ImageLoadError:\n    pass\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)")
+    grown_kb = int(subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                                  check=True).stdout.strip())
+    assert grown_kb < 200_000, f"decoding grew the process by {grown_kb / 1024:.0f} MB"
+
+
+def test_a_too_narrow_image_says_it_has_too_few_pixels_not_too_little_skin():
+    """Issue 28 row 15: the reason said "only 100.0% of the image is healthy skin (minimum 4%)"."""
+    from fairskin.label._estimate import estimate_rgb
+
+    rng = np.random.default_rng(0)
+    rgb = np.clip(np.array((200, 150, 120))[None, None] + rng.normal(0, 4, (8, 4000, 3)), 0, 255).astype(np.uint8)
+    est = estimate_rgb(rgb)
+    assert est.status == "no_skin"
+    assert "healthy-skin pixels at the working size" in est.reason and "minimum 200" in est.reason
+    assert "100.0%" not in est.reason

@@ -63,7 +63,12 @@ def test_interrupt_exits_non_zero_saying_what_was_kept_and_a_rerun_finishes(big_
     out = tmp_path / "labels.csv"
     p = _cli("label", str(big_demo), "--out", str(out), "-q")
     _wait_for(out.with_name("labels.csv.partial.json"))
-    time.sleep(0.1)
+    partial = out.with_name("labels.csv.partial")
+    t0 = time.monotonic()  # at least one image labelled and on disk (flushed every 2 s): under load the
+    while time.monotonic() - t0 < 60 and p.poll() is None:  # first image can take longer than a fixed sleep
+        if partial.exists() and partial.read_bytes().count(b"\n") >= 2:
+            break
+        time.sleep(0.05)
     assert p.poll() is None, "the run finished before it could be interrupted: give it more images"
     p.send_signal(sig)
     _, err = p.communicate(timeout=60)
