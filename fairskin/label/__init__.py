@@ -31,9 +31,20 @@ from fairskin.skintone import (
     srgb_to_lab,
 )
 
+from fairskin.label._calibrate import fit_scale
+from fairskin.label._features import FEATURE_NAMES, image_features
+from fairskin.label._fit import (
+    cross_validate_learned, dataset_features, fit_estimator, fit_learned, group_folds, patient_groups, readable_rows,
+)
+from fairskin.label._learned import LearnedEstimator, exposure_problem, load_learned_estimator
+from fairskin.label._ordinal import OrdinalModel, fit_ordinal
+from fairskin.label._scores import score_types, type_metrics
 from fairskin.label._published import GROH_WITHIN_ONE, PAD_AGREEMENT, estimated_types_caution
 
 __all__ = [
+    "FEATURE_NAMES", "image_features", "cross_validate_learned", "dataset_features", "fit_estimator", "fit_learned",
+    "group_folds", "patient_groups", "readable_rows", "LearnedEstimator", "exposure_problem", "load_learned_estimator",
+    "OrdinalModel", "fit_ordinal", "fit_scale", "score_types", "type_metrics",
     "GROH_WITHIN_ONE", "PAD_AGREEMENT", "estimated_types_caution",
     "DEFAULT_SCALE", "LABEL_COLUMNS", "ItaEstimate", "LabelResult", "ItaScale", "LabelConfig", "LesionMasks",
     "SkinMask",
