@@ -131,7 +131,7 @@ def print_table(title: str, rows: dict[str, dict]) -> None:
     for name, r in rows.items():
         est = " ".join(f"{100 * r.get(f'share_{k}', math.nan):4.0f}" for k in range(1, 7))
         hum = " ".join(f"{100 * r.get(f'human_share_{k}', math.nan):4.0f}" for k in range(1, 7))
-        print(f"  {name:<44} {est}  /  {hum}")
+        print(f"  {name:<56} {est}  /  {hum}")
 
 
 def reliability_table(title: str, est: np.ndarray, probs: np.ndarray, human: np.ndarray) -> dict:
@@ -181,12 +181,16 @@ def run_folder(name, manifest, feats, derm, *, n_boot, dev=None, dev_feats=None,
     add("naive whole-image ITA", _types(feats["frame_ita"].to_numpy(float), scale), -feats["frame_ita"].to_numpy(float))
     if derm is not None:
         add("derm-ita get_ita (whole image)", _types(derm, scale), -derm)
-    add("ita (fairskin default)", _types(ita, scale), -ita)
+    readable = readable_rows(feats)
+    add("ita, every photo (--no-abstain)", _types(ita, scale), -ita)
+    add("ita (fairskin default: abstains on unreadable photos)", np.where(readable, _types(ita, scale), 0), -ita)
     if "masks" in feats.attrs:
         mita = feats.attrs["masks"]["ita_of_medians"].to_numpy(float)
         add("ita with the sample's lesion masks", _types(mita, scale), -mita)
     if dev is None:
-        add("ita --calibrate (CV by patient)", _cv_ita_calibrated(ita, human, groups, scale), -ita)
+        cal = _cv_ita_calibrated(ita, human, groups, scale)
+        add("ita --calibrate (CV by patient), every photo", cal, -ita)
+        add("ita --calibrate (CV by patient), abstaining", np.where(readable, cal, 0), -ita)
         for k in (1.0, keep):
             est, probs = cross_validate_learned(feats, human, groups, keep=k)
             add(f"learned, keep {k:.0%} (nested CV by patient)", est, _expected(probs))
@@ -197,7 +201,8 @@ def run_folder(name, manifest, feats, derm, *, n_boot, dev=None, dev_feats=None,
         dita = dev_feats["ita_of_medians"].to_numpy(float)
         ok = (dhum >= 1) & np.isfinite(dita)
         cal = fit_scale(dita[ok], dhum[ok], dhum[ok], prior=scale)
-        add("ita calibrated on dev", _types(ita, cal), -ita)
+        add("ita calibrated on dev, every photo", _types(ita, cal), -ita)
+        add("ita calibrated on dev, abstaining", np.where(readable, _types(ita, cal), 0), -ita)
         X = dev_feats[list(FEATURE_NAMES)].to_numpy(float)
         use = (dhum >= 1) & np.isfinite(X).all(axis=1)
         dgroups = patient_groups(dev)

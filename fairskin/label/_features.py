@@ -35,8 +35,14 @@ FRAME_FEATURES = ("frame_L_q50", "frame_clipped", "frame_dark", "frame_cast_a", 
 FEATURE_NAMES: tuple[str, ...] = (*SKIN_FEATURES, *FRAME_FEATURES)
 
 
-def frame_features(rgb: np.ndarray, valid: np.ndarray | None = None) -> dict[str, float]:
-    """Exposure and colour cast of the whole frame (8-bit sRGB, H x W x 3)."""
+def frame_features(rgb: np.ndarray, valid: np.ndarray | None = None, *, side: int | None = None) -> dict[str, float]:
+    """Exposure and colour cast of the whole frame (8-bit sRGB, H x W x 3): the share of clipped white
+    (all three channels >= 250) and near-black (L* < 15) pixels, median L*, mean a*, b*; with ``side``, from
+    every other pixel until the long side is at most twice ``side`` (the statistics need no more,
+    and a 4,000 px photo would otherwise cost more than its skin mask)."""
+    if side:
+        rgb = _work(rgb, side)
+        valid = None if valid is None else _work(valid, side)
     px = rgb.reshape(-1, 3) if valid is None else rgb[valid.astype(bool)]
     if px.size == 0:
         return {k: math.nan for k in FRAME_FEATURES}
@@ -44,7 +50,7 @@ def frame_features(rgb: np.ndarray, valid: np.ndarray | None = None) -> dict[str
     L_med, b_med = float(np.median(lab[:, 0])), float(np.median(lab[:, 2]))
     return {
         "frame_L_q50": L_med,
-        "frame_clipped": float(np.mean(px.max(axis=1) >= 250)),
+        "frame_clipped": float(np.mean(px.min(axis=1) >= 250)),  # white: pale skin saturates red alone
         "frame_dark": float(np.mean(lab[:, 0] < 15.0)),
         "frame_cast_a": float(lab[:, 1].mean()),
         "frame_cast_b": float(lab[:, 2].mean()),
@@ -80,13 +86,11 @@ def image_features(rgb: np.ndarray, *, valid: np.ndarray | None = None, lesion_m
     found ("" when some was; the skin features are then NaN)."""
     sp = skin_pixels(rgb, valid=valid, lesion_mask=lesion_mask, config=config)
     feats = skin_features(sp.lab, sp.skin_fraction, sp.n_skin_pixels)
-    feats.update(frame_features(_work(rgb, config.work_side), None if valid is None else _work(valid, config.work_side)))
+    feats.update(frame_features(rgb, valid, side=config.work_side))
     return feats, sp.reason
 
 
 def _work(arr: np.ndarray, side: int) -> np.ndarray:
-    """Every other pixel until the long side is at most twice ``side``: the frame statistics need
-    no more, and a 4,000 px photo would otherwise cost more than its skin mask."""
     while max(arr.shape[:2]) > 2 * side:
         arr = arr[::2, ::2]
     return arr

@@ -189,7 +189,7 @@ def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, ma
                                     "human_shares": {str(t): cv.get(f"human_share_{t}") for t in range(1, 7)},
                                     "confusion": {"rows": "human type I..VI", "columns": "estimated type I..VI",
                                                   "counts": counts.tolist()}}}
-        model = replace(model, info=info)
+        model = replace(model, info=_finite(info))
         import json
 
         atomic_write(out, json.dumps(model.to_dict(), indent=1, allow_nan=False))
@@ -201,3 +201,16 @@ def patient_groups(manifest: pd.DataFrame) -> np.ndarray:
         pid = manifest["patient_id"].astype("string").fillna("").to_numpy(object)
         return np.where(pid != "", pid, "row:" + np.arange(len(manifest)).astype(str)).astype(str)
     return ("row:" + np.arange(len(manifest)).astype(str)).astype(object).astype(str)
+
+
+def _finite(obj):
+    """JSON-safe: NaN and infinities become None (the file is strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj

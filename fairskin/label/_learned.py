@@ -51,9 +51,11 @@ def exposure_problem(feats: dict[str, float]) -> str:
     """Why the photo's exposure makes its colour unreadable ("" when it does not)."""
     lim = EXPOSURE_LIMITS
     if feats.get("frame_clipped", 0.0) > lim["frame_clipped"]:
-        return f"over-exposed: {feats['frame_clipped']:.0%} of the frame is clipped (limit {lim['frame_clipped']:.0%})"
+        return (f"clipped white: {feats['frame_clipped']:.0%} of the frame (a cut-out lesion, a figure or an "
+                f"over-exposed photo; limit {lim['frame_clipped']:.0%})")
     if feats.get("frame_dark", 0.0) > lim["frame_dark"]:
-        return f"under-exposed: {feats['frame_dark']:.0%} of the frame is near-black (limit {lim['frame_dark']:.0%})"
+        return (f"near-black: {feats['frame_dark']:.0%} of the frame (a cut-out on black or an under-exposed "
+                f"photo; limit {lim['frame_dark']:.0%})")
     L = feats.get("L_q50", math.nan)
     lo, hi = lim["skin_L"]
     if math.isfinite(L) and not lo <= L <= hi:
