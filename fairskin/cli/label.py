@@ -27,7 +27,12 @@ def label(
     masks: Optional[Path] = typer.Option(None, "--masks", help="Directory of lesion masks (<stem>_mask.png, white = lesion)."),
     estimator: str = typer.Option(DEFAULT_ESTIMATOR, "--estimator", help=f"Skin-tone estimator: {', '.join(list_estimators())} "
                                   "(ita: Fitzpatrick type from ITA; monk: Monk Skin Tone 1-10, the nearest reference "
-                                  "colour), or package.module:Class."),
+                                  "colour), a learned estimator file (model.json, from fairskin fit-estimator), or "
+                                  "package.module:Class."),
+    no_abstain: bool = typer.Option(False, "--no-abstain", help="Give a type even to photos the estimator judges "
+                                    "unreadable (cut-outs, clipped or dark frames; a learned estimator's low "
+                                    "confidence); their reason still says so. Default: such rows get no type, status "
+                                    "unreliable and the reason."),
     scale: Optional[str] = typer.Option(None, "--scale", help=f"ITA scale (--estimator ita): {', '.join(list_scales())}, "
                                         f"or a scale CSV (e.g. one --calibrate wrote). Default: {_D.scale}."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
@@ -72,7 +77,8 @@ def label(
                                workers=workers,
                                calibrate=calibrate, calibrated_scale_path=calibrated_scale, json_path=json_path,
                                confusion_path=confusion, overwrite=overwrite, progress=not quiet,
-                               hair_removal=hair_removal, finish=report if html else None, human_labels=human_labels)
+                               hair_removal=hair_removal, finish=report if html else None, human_labels=human_labels,
+                               abstain=not no_abstain)
     s = result.summary
     _print_summary(s)
     if result.calibrated_scale is not None:
@@ -83,7 +89,7 @@ def label(
 
 
 def _print_summary(s: dict) -> None:
-    if s.get("tone_distribution"):
+    if s.get("tone_distribution") and s["tone_distribution"]["column"] != "fst":
         return _print_tones(s)
     _print_counts(s)
     c = s["counts"]
@@ -97,7 +103,7 @@ def _print_summary(s: dict) -> None:
     total = max(c["labelled"], 1)
     for k in range(1, 7):
         n = s["fst_distribution"]["estimated"][str(k)]
-        med = s["ita_summary_by_fst"].get(str(k), {}).get("median")
+        med = s.get("ita_summary_by_fst", {}).get(str(k), {}).get("median")
         row = [roman(k), str(n), f"{n / total:.1%}", f"{med:.1f}" if med is not None else "-"]
         if s["fst_distribution"]["human"]:
             row.append(str(s["fst_distribution"]["human"][str(k)]))
@@ -116,7 +122,11 @@ def _print_summary(s: dict) -> None:
                       f"{fmt_ci(shown['within_one'], shown['within_one_ci'])}   weighted kappa "
                       f"{fmt_ci(shown['weighted_kappa'], shown['weighted_kappa_ci'])}")
         r = a["spearman_ita"]
-        console.print(f"  Spearman rho(ITA, human type) {fmt_ci(r['rho'], r['ci'])}  (negative = agreeing direction)")
+        if r["rho"] is not None:
+            console.print(f"  Spearman rho(ITA, human type) {fmt_ci(r['rho'], r['ci'])}  (negative = agreeing direction)")
+        if s["estimator"]["name"] == "learned":
+            console.print("  (the learned estimator's honest figures are its cross-validated ones, printed by fairskin "
+                          "fit-estimator and kept in the model file; on the photos it was fitted to these are in-sample)")
         if cv:
             console.print(f"  in-sample, cut-points fitted on these images (optimistic): exact "
                           f"{fmt_ci(a['exact'], a['exact_ci'])}, within one {fmt_ci(a['within_one'], a['within_one_ci'])}")
@@ -135,6 +145,9 @@ def _print_counts(s: dict) -> None:
                   f" ({s['run']['images_per_second'] or 0:.0f} images/s"
                   + (f", {s['run']['resumed_from_previous_run']} resumed" if s["run"]["resumed_from_previous_run"] else "") + ")")
     not_ok = {k: v for k, v in c["by_status"].items() if k != "ok"}
+    if c.get("abstained"):
+        console.print(f"abstained (status unreliable, no type; --no-abstain gives one): {c['abstained']} ("
+                      + ", ".join(f"{k} {v}" for k, v in c["abstained_by_reason"].items()) + ")")
     if not_ok:
         console.print("not labelled: " + ", ".join(f"{k} {v}" for k, v in sorted(not_ok.items())))
     if c.get("warnings"):
@@ -187,3 +200,33 @@ def _print_shares(shares: dict | None) -> None:
     if shares.get("unseen_types"):
         console.print(f"  no image with a human type {', '.join(shares['unseen_types'])}: their shares rest on the "
                       "assumption that the labeller reads such skin near its own type")
+
+
+@app.command("fit-estimator")
+def fit_estimator_cmd(
+    data: Path = typer.Argument(..., help="Data set directory whose images carry human Fitzpatrick types (fst_human)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to save the learned estimator (JSON)."),
+    format: Optional[str] = typer.Option(None, "--format", help="Data set format; detected when omitted."),
+    masks: Optional[Path] = typer.Option(None, "--masks", help="Directory of lesion masks (<stem>_mask.png)."),
+    keep: float = typer.Option(0.8, "--keep", help="Share of readable photos to give a type; the confidence "
+                               "threshold below which a photo abstains is set from out-of-fold predictions to keep it."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes for the features."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
+) -> None:
+    """Fit a skin-type estimator to a data set's human types (an ordinal model on the healthy skin's
+    colour statistics) and save it as JSON; use it with fairskin label DATA --estimator OUT.
+
+    The figures printed are from patient-grouped, nested 5-fold cross-validation; in-sample figures
+    are never reported.
+    """
+    from fairskin.label import fit_estimator
+
+    model = fit_estimator(data, out=out, format=format, masks=masks, workers=workers, keep=keep, overwrite=overwrite)
+    cv, fit = model.info["cross_validated"], model.info["fitted_on"]
+    console.print(f"fitted on {fit['n_photos']} photos of {fit['n_patients']} patients; abstains below confidence "
+                  f"{model.abstain_below:.2f}")
+    console.print(f"[bold]cross-validated[/] ({cv['folds']}), n={cv['n']}: weighted kappa "
+                  f"{fmt_ci(cv['kappa'], cv.get('kappa_ci'))}, V-VI share error {fmt_ci(cv['v_vi_share_error'], cv.get('v_vi_share_error_ci'))}, "
+                  f"coverage {fmt_ci(cv['coverage'], cv.get('coverage_ci'))}, exact {fmt_ci(cv['exact'], cv.get('exact_ci'))}, "
+                  f"within one {fmt_ci(cv['within_one'], cv.get('within_one_ci'))}")
+    console.print(f"estimator: {out} (fairskin label DATA --estimator {out})")

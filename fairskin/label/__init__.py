@@ -31,6 +31,14 @@ from fairskin.skintone import (
     srgb_to_lab,
 )
 
+from fairskin.label._calibrate import fit_scale
+from fairskin.label._features import FEATURE_NAMES, image_features
+from fairskin.label._fit import (
+    cross_validate_learned, dataset_features, fit_estimator, fit_learned, group_folds, patient_groups, readable_rows,
+)
+from fairskin.label._learned import LearnedEstimator, exposure_problem, load_learned_estimator
+from fairskin.label._ordinal import OrdinalModel, fit_ordinal
+from fairskin.label._scores import score_types, type_metrics
 from fairskin.label._shares import CorrectedShares, corrected_shares, em_shares, posterior_types, shares_line
 from fairskin.label._resolve import ToneResolution, find_label_confusion, resolve_tones
 from fairskin.label._published import GROH_WITHIN_ONE, PAD_AGREEMENT, estimated_types_caution
@@ -39,6 +47,9 @@ __all__ = [
     "GROH_WITHIN_ONE", "HUMAN_CONSENSUS", "PAD_AGREEMENT", "estimated_types_caution", "with_human_labels",
     "ToneResolution", "find_label_confusion", "resolve_tones", "CorrectedShares", "corrected_shares", "em_shares",
     "posterior_types", "shares_line",
+    "FEATURE_NAMES", "image_features", "cross_validate_learned", "dataset_features", "fit_estimator", "fit_learned",
+    "group_folds", "patient_groups", "readable_rows", "LearnedEstimator", "exposure_problem", "load_learned_estimator",
+    "OrdinalModel", "fit_ordinal", "fit_scale", "score_types", "type_metrics",
     "DEFAULT_SCALE", "LABEL_COLUMNS", "ItaEstimate", "LabelResult", "ItaScale", "LabelConfig", "LesionMasks",
     "SkinMask",
     "estimate_image", "estimate_rgb", "get_scale", "healthy_skin_mask", "ita_degrees", "label_dataset",

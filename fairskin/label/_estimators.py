@@ -24,6 +24,8 @@ import numpy as np
 from fairskin.data import ImageLoadError
 from fairskin.label._config import LabelConfig
 from fairskin.label._estimate import ItaEstimate, estimate_rgb, read_for_estimate
+from fairskin.label._features import frame_features
+from fairskin.label._learned import exposure_problem, load_learned_estimator
 from fairskin.label._monk import MonkEstimator
 from fairskin.skintone import (
     FITZPATRICK,
@@ -33,6 +35,7 @@ from fairskin.skintone import (
     get_estimator,
     get_scale,
     register_estimator,
+    register_estimator_loader,
 )
 
 __all__ = ["ItaEstimator", "estimate_tone_image", "measure_tone", "DEFAULT_ESTIMATOR"]
@@ -50,6 +53,11 @@ class ItaEstimator:
                                           "ita_spread", "skin_fraction")
     config: LabelConfig | None = None
     scale: ItaScale | str | os.PathLike | None = None
+    #: give no type to a photo whose frame is mostly clipped white or near-black, or whose skin is
+    #: far too dark or bright (a cut-out lesion, a figure, a failed exposure): status
+    #: ``unreliable`` and the reason. ``fairskin label`` turns it on (``--no-abstain`` off); off
+    #: for the library's other callers (the balance gate measures generated images).
+    abstain: bool = False
 
     def __post_init__(self):
         config = self.config or LabelConfig()
@@ -66,12 +74,20 @@ class ItaEstimator:
         return self.scale.name
 
     def settings(self) -> dict:
-        return {"config": self.config.fingerprint(), "scale": [self.scale.name, list(self.scale.cuts)]}
+        out = {"config": self.config.fingerprint(), "scale": [self.scale.name, list(self.scale.cuts)]}
+        return {**out, "abstain": True} if self.abstain else out
 
     def estimate_rgb(self, rgb: np.ndarray, *, valid: np.ndarray | None = None,
                      lesion_mask: np.ndarray | None = None) -> ToneEstimate:
-        return self.from_ita(estimate_rgb(rgb, valid=valid, lesion_mask=lesion_mask, config=self.config,
-                                          scale=self.scale))
+        est = self.from_ita(estimate_rgb(rgb, valid=valid, lesion_mask=lesion_mask, config=self.config,
+                                         scale=self.scale))
+        if not self.abstain or est.status != "ok":
+            return est
+        why = exposure_problem({**frame_features(rgb, valid, side=self.config.work_side), "L_q50": est.values["L"]})
+        if why:
+            est.tone, est.status = None, "unreliable"
+            est.reason = why + (f"; {est.reason}" if est.reason else "")
+        return est
 
     @staticmethod
     def from_ita(est: ItaEstimate) -> ToneEstimate:
@@ -83,7 +99,7 @@ class ItaEstimator:
 
 register_estimator("ita", ItaEstimator)
 register_estimator("monk", MonkEstimator)
-
+register_estimator_loader(".json", load_learned_estimator)
 
 def estimate_tone_image(path, estimator: SkinToneEstimator, *, lesion_mask=None) -> ToneEstimate:
     """Run ``estimator`` on one image file (read at its ``work_side``, with the lesion mask file

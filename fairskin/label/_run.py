@@ -18,7 +18,7 @@ import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, is_dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +171,7 @@ def label_dataset(
     finish: Callable[[dict], object] | None = None,
     hair_removal: bool | None = None,
     human_labels: str | os.PathLike | None = None,
+    abstain: bool = True,
 ) -> LabelResult:
     """Estimate the skin type of every image of a data set and write ``labels.csv``.
 
@@ -195,6 +196,10 @@ def label_dataset(
         estimated type counts, cross-validated with ``calibrate``; ``fairskin audit
         --label-confusion`` reads it, or the summary JSON, which holds it too).
     hair_removal : inpaint hair (DullRazor) before the skin mask (default: ``config.hair_removal``).
+    abstain : estimators that can judge their own reliability (``ita``: exposure and cut-outs; a
+        learned estimator: exposure and its calibrated confidence) leave ``fst`` empty with status
+        ``unreliable`` and the reason; False (``--no-abstain``) gives the type anyway, the reason
+        still saying it is unreliable.
     finish : called with the summary once every output is written, before the run's resume
         files are removed (the command line writes its HTML report here), so that a run stopped
         at any moment is completed by running it again.
@@ -207,6 +212,8 @@ def label_dataset(
     if hair_removal is not None:
         config = replace(config, hair_removal=bool(hair_removal))
     estimator = get_estimator(estimator, config=config, **({"scale": scale} if scale is not None else {}))
+    if is_dataclass(estimator) and "abstain" in {f.name for f in fields(estimator)}:
+        estimator = replace(estimator, abstain=bool(abstain))
     config = getattr(estimator, "config", config)
     if calibrate and estimator.name != "ita":
         raise InputError(f"--calibrate fits ITA cut-points to human Fitzpatrick types; it applies to --estimator ita, "
@@ -317,6 +324,8 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
                                 n_boot=n_boot)
         else:
             summary = summarize_tones(labels, manifest=manifest, estimator=estimator, out=out, n_boot=n_boot)
+            if estimator.tone_scale.column == "fst":  # another Fitzpatrick estimator (a learned one)
+                summary.update(fst_agreement(labels, n_boot=n_boot))
         summary["estimator"] = estimator_summary(estimator)
         summary["run"] = {"images_processed": len(tasks), "resumed_from_previous_run": n_resumed,
                           "seconds": round(elapsed, 3),
@@ -330,8 +339,9 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
             if summary.get("agreement"):
                 summary["agreement"]["in_sample"] = True  # cut-points fitted on these very images
         confusion = label_confusion(labels, cv_fst) if estimator.tone_scale.column == "fst" else None
+        confusion = _fitted_confusion(estimator, manifest) or confusion
         if confusion is not None:
-            confusion["scale"] = (calibrated or scale_obj).name
+            confusion["scale"] = (calibrated or scale_obj).name if (calibrated or scale_obj) else estimator.scale_name
             summary["label_confusion"] = confusion
             if confusion_path is not None:
                 atomic_write(confusion_path, json.dumps(confusion, indent=1))
@@ -472,6 +482,33 @@ def label_confusion(labels: pd.DataFrame, estimated: np.ndarray | None = None) -
     return {"schema": "fairskin.label-confusion/1", "rows": "true (human) type I..VI",
             "columns": "estimated type I..VI", "counts": counts.tolist(), "n": int(ok.sum()),
             "cross_validated": estimated is not None}
+
+
+def _fitted_confusion(estimator: SkinToneEstimator, manifest: pd.DataFrame) -> dict | None:
+    """A learned estimator run on the data set it was fitted to: its confusion from the fit's
+    nested cross-validation (the in-sample one would flatter it)."""
+    info = getattr(estimator, "info", None) or {}
+    cv, fit = info.get("cross_validated") or {}, info.get("fitted_on") or {}
+    if not cv.get("confusion") or fit.get("data") != str(manifest.attrs.get("root")):
+        return None
+    counts = cv["confusion"]["counts"]
+    return {"schema": "fairskin.label-confusion/1", "rows": "true (human) type I..VI",
+            "columns": "estimated type I..VI", "counts": counts, "n": int(np.sum(counts)), "cross_validated": True,
+            "source": "the learned estimator's nested patient-grouped cross-validation on this data set"}
+
+
+def fst_agreement(labels: pd.DataFrame, *, n_boot: int) -> dict:
+    """``fst_distribution`` and ``agreement`` of a Fitzpatrick estimator without ITA (the learned
+    one), in the ITA summary's form."""
+    ok = (labels["status"] == "ok") & labels["fst"].notna()
+    out = {"fst_distribution": {"estimated": {str(k): int((labels.loc[ok, "fst"] == k).sum()) for k in range(1, 7)},
+                                "human": None, "human_group": None}, "agreement": None}
+    if labels["fst_human"].notna().any():
+        out["fst_distribution"]["human"] = {str(k): int((labels["fst_human"] == k).sum()) for k in range(1, 7)}
+        level, hum = _agreement_level(labels)
+        out["agreement"] = agreement(labels["fst"].astype(object).where(ok, None).to_numpy(), hum, level=level,
+                                     n_boot=n_boot)
+    return out
 
 
 def _agreement_level(labels: pd.DataFrame):

@@ -83,6 +83,10 @@ def summary_counts(labels: pd.DataFrame, labelled: pd.DataFrame) -> dict:
     by_status = labels["status"].value_counts().to_dict()
     return {"total": int(len(labels)), "labelled": int(len(labelled)),
             "by_status": {str(k): int(v) for k, v in by_status.items()},
+            # photos the estimator judged it could not read (status unreliable), with the reasons' kinds
+            "abstained": int((labels["status"] == "unreliable").sum()),
+            "abstained_by_reason": {str(k): int(v) for k, v in labels.loc[labels["status"] == "unreliable", "reason"]
+                                    .fillna("").str.split(":").str[0].value_counts().items()},
             "warnings": int((labels["status"].eq("ok") & labels["reason"].fillna("").ne("")).sum())}
 
 

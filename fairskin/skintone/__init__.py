@@ -12,6 +12,7 @@ from fairskin.skintone._estimators import (
     get_estimator,
     list_estimators,
     register_estimator,
+    register_estimator_loader,
 )
 from fairskin.skintone._scales import DEFAULT_SCALE, ItaScale, get_scale, list_scales, load_scale_file
 from fairskin.skintone._tones import (
@@ -45,5 +46,5 @@ __all__ = [
     "load_scale_file", "parse_fst", "roman", "srgb_to_lab", "type_label", "types_of",
     "FITZPATRICK", "MONK", "MONK_SWATCHES", "MST_GROUPS", "MST_TONES", "MonkSwatches", "ToneScale", "get_tone_scale",
     "tone_scale_of_columns",
-    "SkinToneEstimator", "ToneEstimate", "get_estimator", "list_estimators", "register_estimator",
+    "SkinToneEstimator", "ToneEstimate", "get_estimator", "list_estimators", "register_estimator", "register_estimator_loader",
 ]

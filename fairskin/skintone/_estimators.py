@@ -26,7 +26,8 @@ import numpy as np
 from fairskin.errors import InputError
 from fairskin.skintone._tones import ToneScale
 
-__all__ = ["ToneEstimate", "SkinToneEstimator", "register_estimator", "get_estimator", "list_estimators"]
+__all__ = ["ToneEstimate", "SkinToneEstimator", "register_estimator", "get_estimator", "list_estimators",
+           "register_estimator_loader"]
 
 
 @dataclass
@@ -107,6 +108,17 @@ def register_estimator(name: str, factory: Callable[..., SkinToneEstimator], *, 
     _REGISTRY[name] = factory
 
 
+_LOADERS: dict[str, Callable[..., SkinToneEstimator]] = {}
+
+
+def register_estimator_loader(suffix: str, loader: Callable[..., SkinToneEstimator]) -> None:
+    """Make ``get_estimator("path/model<suffix>", **options)`` call ``loader(path, **options)``:
+    an estimator saved as a file (``fairskin label --estimator model.json``, the learned estimator)."""
+    if not suffix.startswith(".") or not suffix[1:].isalnum():
+        raise InputError(f"estimator file suffix must look like '.json', got {suffix!r}")
+    _LOADERS[suffix.lower()] = loader
+
+
 def list_estimators() -> list[str]:
     return sorted(_REGISTRY)
 
@@ -121,13 +133,17 @@ def get_estimator(name: str | SkinToneEstimator, **options) -> SkinToneEstimator
         return name
     if name in _REGISTRY:
         return _REGISTRY[name](**options)
+    suffix = name[name.rfind("."):].lower() if "." in name else ""
+    if suffix in _LOADERS and ":" not in name:
+        return _LOADERS[suffix](name, **options)
     if ":" in name:
         return get_estimator(_import_class(name)(**options))
     close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     known = ", ".join(list_estimators()) or "none (import fairskin.label to register the built-in ones)"
+    files = "".join(f", or a saved estimator file (*{s})" for s in sorted(_LOADERS))
     raise InputError(f"--estimator: unknown estimator {name!r}; registered estimators are {known}, "
-                     f"or give a class as package.module:Class.{hint}")
+                     f"or give a class as package.module:Class{files}.{hint}")
 
 
 def _import_class(spec: str):

@@ -66,7 +66,8 @@ def test_builtin_estimators_are_registered():
 
 def test_unknown_estimator_lists_and_suggests():
     with pytest.raises(InputError, match=r"--estimator: unknown estimator 'monkk'; registered estimators are "
-                                         r"ita, monk, or give a class as package.module:Class. Did you mean 'monk'\?"):
+                                         r"ita, monk, or give a class as package.module:Class, or a saved "
+                                         r"estimator file \(\*\.json\)\. Did you mean 'monk'\?"):
         get_estimator("monkk")
     with pytest.raises(InputError, match="is not a skin-tone estimator"):
         get_estimator(object())
