@@ -41,8 +41,10 @@ __all__ = ["LearnedEstimator", "SCHEMA", "EXPOSURE_LIMITS", "exposure_problem", 
 SCHEMA = "fairskin.learned-estimator/1"
 P_COLUMNS = tuple(f"p_fst{k}" for k in range(1, 7))
 #: a photo is not read when more of its frame than this is clipped or near-black, or its skin's
-#: median L* is outside this range (the skin's colour then says more about the exposure)
-EXPOSURE_LIMITS = {"frame_clipped": 0.25, "frame_dark": 0.5, "skin_L": (25.0, 92.0)}
+#: median L* is outside this range (the skin's colour then says more about the exposure). The floor
+#: sits below the darkest Monk swatch (MST 10, L* 15.5) so that the darkest skin is never taken
+#: for under-exposure: abstaining there would starve exactly the types the tool exists to count.
+EXPOSURE_LIMITS = {"frame_clipped": 0.25, "frame_dark": 0.5, "skin_L": (12.0, 92.0)}
 _REQUIRED = {"schema", "features", "mean", "scale", "weights", "thresholds", "alpha", "abstain_below",
              "label_config", "fitted_on", "cross_validated"}
 

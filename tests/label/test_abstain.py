@@ -53,8 +53,15 @@ def test_plain_skin_photo_is_read():
 
 
 def test_under_exposed_skin_is_not_read():
-    est = ItaEstimator(abstain=True).estimate_rgb(skin(0, L=20.0))
-    assert est.status == "unreliable" and "under-exposed skin" in est.reason
+    est = ItaEstimator(abstain=True).estimate_rgb(skin(0, L=13.0))  # below the darkest Monk swatch
+    assert est.status == "unreliable" and "under-exposed" in est.reason
+
+
+def test_the_darkest_skin_is_not_taken_for_under_exposure():
+    # L* 16-20: the darkest Monk swatches (MST 10 is L* 15.5); abstaining there would starve type VI
+    for L in (16.0, 20.0):
+        est = ItaEstimator(abstain=True).estimate_rgb(skin(-60, L=L))
+        assert est.status == "ok" and est.tone == 6, (L, est.status, est.reason)
 
 
 def _pad_folder(root, n=48, seed=0):
