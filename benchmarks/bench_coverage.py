@@ -28,7 +28,9 @@ gaps at most ~1.5x version 1's.
 
 Run: ``python benchmarks/bench_coverage.py`` (200 data sets x 1000 resamples per scenario,
 about 25 minutes on 2 cores); ``--reps 40 --n-boot 300`` for a quick look. Every data set's
-seed is ``[--seed, replicate]``.
+seed is ``[--seed, replicate]``. ``--csv`` saves every row; ``--before OLD.csv`` prints an
+earlier version's coverage and width beside this run's (``--before OLD.csv --after NEW.csv``
+compares two saved runs). Crashed audits are counted per scenario.
 """
 
 from __future__ import annotations
@@ -147,7 +149,12 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", help="scenario names")
     ap.add_argument("--legacy", action="store_true", help="also the width of version 1's gap intervals")
     ap.add_argument("--csv", type=Path, help="write every row here")
+    ap.add_argument("--before", type=Path, help="a --csv of an earlier version: its coverage and width beside these")
+    ap.add_argument("--after", type=Path, help="with --before: compare two saved --csv runs and exit")
     a = ap.parse_args(argv)
+    if a.before and a.after:
+        print_before_after(pd.read_csv(a.before), pd.read_csv(a.after))
+        return 0
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 400)
     rows = []
@@ -172,10 +179,32 @@ def main(argv=None) -> int:
     print(allrows.groupby(["scenario", "kind"], sort=False).agg(
         min=("coverage", "min"), mean=("coverage", "mean"), count=("coverage", "count"),
         mean_width=("width", "mean")).to_string(float_format=lambda x: f"{x:.3f}"))
+    if a.before:
+        print_before_after(pd.read_csv(a.before), allrows)
     if a.csv:
         allrows.to_csv(a.csv, index=False)
         print(f"rows: {a.csv}")
     return 0
+
+
+def print_before_after(before: pd.DataFrame, after: pd.DataFrame) -> None:
+    """Per scenario and kind (gaps; per-group metrics), the lowest coverage and the mean width of
+    an earlier run (``--before``) beside this one's, on the statistics both defined."""
+    key = ["scenario", "kind", "statistic"]
+    both = after.merge(before[key + ["coverage", "width"]], on=key, suffixes=("", "_before"))
+    both = both[both.kind != "ratio"]
+    summary = both.groupby(["scenario", "kind"], sort=False).agg(
+        min_before=("coverage_before", "min"), min_after=("coverage", "min"),
+        mean_before=("coverage_before", "mean"), mean_after=("coverage", "mean"),
+        below_93_before=("coverage_before", lambda c: int((c < 0.93).sum())),
+        below_93_after=("coverage", lambda c: int((c < 0.93).sum())), n=("coverage", "size"),
+        width_before=("width_before", "mean"), width_after=("width", "mean"))
+    print("\n== before (--before) and after: coverage and mean width of 95% intervals")
+    print(summary.to_string(float_format=lambda x: f"{x:.3f}"))
+    gaps = both[both.kind == "gap"][["scenario", "statistic", "truth", "coverage_before", "coverage", "width_before",
+                                     "width"]]
+    print("\n== gaps, before and after")
+    print(gaps.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 
 
 if __name__ == "__main__":

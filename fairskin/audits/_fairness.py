@@ -43,7 +43,8 @@ def _floor_noise(eng, model: str, keys: list, vals: dict, samp: dict) -> dict:
     central range ``(q_a, q_{1-a})`` falls short of ``(v - hi, v - lo)`` (the noise the rate's own
     Wilson or DeLong interval allows, ``estimate - truth``) by more than 10% on either side, the
     column becomes split-normal noise with those two half-widths (so an estimate at 0 is noise
-    towards higher truths only). Deterministic (seeded by the audit's seed)."""
+    towards higher truths only). An AUROC's resamples are replaced only when their spread is
+    under half its interval's (symmetric noise then). Deterministic (seeded by the audit's seed)."""
     level = eng.cfg.ci_level
     a = (1 - level) / 2
     z = iv.z_value(level)
@@ -67,10 +68,19 @@ def _floor_noise(eng, model: str, keys: list, vals: dict, samp: dict) -> dict:
                 continue
             e_lo, e_hi = np.quantile(col[ok] - v, [a, 1 - a])
             need_lo, need_hi = v - hi, v - lo  # <= 0 <= need_hi
-            if e_lo <= 0.9 * need_lo and e_hi >= 0.9 * need_hi:
-                continue
             Z = rng.standard_normal(len(col))
-            noise = np.where(Z > 0, Z * need_hi, Z * -need_lo) / z
+            if rate == "auroc":
+                # a smooth statistic: its resamples have noise whenever both classes have two rows; only a
+                # degenerate spread (one malignant image, or AUROC 1) is replaced, by symmetric noise (the
+                # skewed interval's halves describe the truth given the estimate, not the estimate's spread,
+                # and a worst-group minimum built from them missed low)
+                if e_hi - e_lo >= 0.5 * (need_hi - need_lo):
+                    continue
+                noise = Z * (need_hi - need_lo) / (2 * z)
+            elif e_lo <= 0.9 * need_lo and e_hi >= 0.9 * need_hi:
+                continue
+            else:
+                noise = np.where(Z > 0, Z * need_hi, Z * -need_lo) / z
             S[:, j] = np.where(ok, v + noise, np.nan)
         out[rate] = S
     return out

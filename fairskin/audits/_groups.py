@@ -96,6 +96,12 @@ def metric_interval(eng, model: str, key, metric: str, *, level: float | None = 
             units = eng.clusters_in(key, "positives")
             return (*iv.logit_bootstrap(value, samples, level=level, clusters=units), "logit_bootstrap")
         return (*iv.logit_auprc(value, samples, c["positives"], level=level), "logit_auprc")
+    if method == "logit_f1":
+        if eng.clustered:
+            units = eng.clusters_in(key, "positives")
+            return (*iv.logit_bootstrap(value, samples, level=level, clusters=units), "logit_bootstrap")
+        d = c["tp"] + (c["fp"] + c["fn"]) / 2
+        return (*iv.logit_floored(value, samples, d, level=level), "logit_f1")
     if method == "logit_bootstrap":
         return (*iv.logit_bootstrap(value, samples, level=level), "logit_bootstrap")
     if method == "extremum":  # the ECE: sum over bins of |gap|, each |g| = max(g, -g)

@@ -53,7 +53,7 @@ GROUP_METRICS: dict[str, GroupMetric] = {m.name: m for m in (
                 ("tn", "predicted_negative")),
     GroupMetric("balanced_accuracy", "balanced accuracy", "(sensitivity + specificity) / 2", "mover",
                 reference="sklearn.metrics.balanced_accuracy_score"),
-    GroupMetric("f1", "F1", "2 TP / (2 TP + FP + FN)", "logit_bootstrap", reference="sklearn.metrics.f1_score"),
+    GroupMetric("f1", "F1", "2 TP / (2 TP + FP + FN)", "logit_f1", reference="sklearn.metrics.f1_score"),
     GroupMetric("ece", "ECE", "expected calibration error: sum over equal-width score bins of bin share x "
                 "|mean score - share malignant|", "extremum"),
     GroupMetric("selection_rate", "selection rate", "(TP + FP) / n: share predicted malignant", "wilson",

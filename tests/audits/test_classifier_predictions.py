@@ -238,7 +238,7 @@ def test_json_follows_docs_schema(tmp_path):
     assert list(g["metrics"]["auroc"]) == ["value", "ci_low", "ci_high", "ci_method", "flags", "reason"]
     assert {k: v["ci_method"] for k, v in g["metrics"].items()} == {
         "auroc": "logit_delong", "auprc": "logit_auprc", "sensitivity": "wilson", "specificity": "wilson",
-        "ppv": "wilson", "npv": "wilson", "balanced_accuracy": "mover", "f1": "logit_bootstrap", "ece": "extremum",
+        "ppv": "wilson", "npv": "wilson", "balanced_accuracy": "mover", "f1": "logit_f1", "ece": "extremum",
         "selection_rate": "wilson"}
     assert set(d["meta"]["ci_methods"]) >= {v["ci_method"] for v in g["metrics"].values()}
     assert [x["group"] for x in m["groups"]] == ["I", "II", "III", "IV", "V", "VI", "I-II", "III-IV", "V-VI"]
