@@ -79,6 +79,9 @@ class AnnotateAnalyzeConfig:
     flat_prior: bool = False
     max_iter: int = 200
     tol: float = 1e-6
+    #: simulated studies of the same design whose refits set the temperature of the consensus
+    #: probabilities (annotate._calibrate; 0: the plug-in posterior, overconfident at these sizes)
+    calibration_boot: int = 20
     #: bootstrap replicates of the agreement intervals
     n_boot: int = 1000
     level: float = 0.95
@@ -87,6 +90,8 @@ class AnnotateAnalyzeConfig:
     def check(self) -> None:
         if min(self.smoothing, self.diagonal, self.prior_smoothing) < 0:
             raise InputError(f"--smoothing: expected pseudo-counts >= 0, got {self.smoothing}, {self.diagonal}, {self.prior_smoothing}")
+        if self.calibration_boot < 0:
+            raise InputError(f"--calibration-boot: expected 0 (off) or more simulated studies, got {self.calibration_boot}")
         if self.n_boot < 100:
             raise InputError(f"--n-boot: expected at least 100 replicates, got {self.n_boot}")
         if not 0.5 < self.level < 1:

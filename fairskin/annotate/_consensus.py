@@ -39,6 +39,7 @@ class Consensus:
     n_iter: int
     converged: bool
     log_likelihood: float
+    temperature: float = 1.0  # the posterior is the plug-in one ** temperature (annotate._calibrate)
 
     @property
     def labels(self) -> np.ndarray:
@@ -55,7 +56,7 @@ class Consensus:
         the estimated prior pulls an image of a rare type towards the common ones, so on a skewed
         mix this trades some overall accuracy for accuracy on the rare types (benchmarks/bench_annotate.py)."""
         with np.errstate(divide="ignore"):
-            lp = np.log(np.maximum(self.posterior, 1e-300)) - np.log(self.prior)
+            lp = np.log(np.maximum(self.posterior, 1e-300)) - self.temperature * np.log(self.prior)
         e = np.exp(lp - lp.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 

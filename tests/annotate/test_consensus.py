@@ -92,3 +92,36 @@ def test_the_flat_prior_posterior_gives_rare_types_back():
     dark = st.truth >= 4
     assert (flat.argmax(axis=1) >= 4).sum() > (c.labels >= 4).sum()  # more images called V-VI
     assert (flat.argmax(axis=1) == st.truth)[dark].mean() >= (c.labels == st.truth)[dark].mean()
+
+
+def test_bootstrap_temperature_calibrates_the_consensus_probabilities():
+    """On simulated panels of known truth (fixed seeds) the plug-in posterior is overconfident; the
+    parametric-bootstrap temperature, which uses no truth, leaves every consensus type unchanged and
+    brings mean probability minus accuracy and the pooled ECE (10 bins) within 0.08 (measured: 0.067
+    and 0.078 here, from 0.115 and 0.115), removing at least a third of the excess."""
+    from fairskin.annotate import calibrated_dawid_skene
+
+    probs, cal_probs, oks = [], [], []
+    for seed in range(3):
+        st = simulate_annotations(400, seed=seed)
+        plain = _fit(st)
+        cal = calibrated_dawid_skene(st.items, st.annotators, st.labels, n_items=400, n_annotators=6, n_classes=6,
+                                     n_boot=10, seed=seed)
+        assert np.array_equal(cal.labels, plain.labels) and 0 < cal.temperature < 1
+        assert np.allclose(cal.posterior.sum(axis=1), 1)
+        probs.append(plain.probability)
+        cal_probs.append(cal.probability)
+        oks.append(cal.labels == st.truth)
+    p, q, ok = np.concatenate(probs), np.concatenate(cal_probs), np.concatenate(oks)
+    over_plain, over_cal = p.mean() - ok.mean(), q.mean() - ok.mean()
+    assert over_plain > 0.08  # the plug-in posterior is overconfident here ...
+    assert abs(over_cal) < 0.08 and over_cal < over_plain * 2 / 3, (over_plain, over_cal)  # ... the tempered one less
+    assert calibration_error(q, ok) < 0.08 < calibration_error(p, ok)
+
+
+def test_calibration_boot_checks_its_argument():
+    from fairskin.annotate import bootstrap_temperature
+
+    st = simulate_annotations(50, seed=0)
+    with pytest.raises(InputError, match="calibration-boot"):
+        bootstrap_temperature(_fit(st), st.items, st.annotators, n_boot=0)
