@@ -72,7 +72,10 @@ class AnnotateAnalyzeConfig:
     #: Dawid-Skene; tuned on simulation seeds 0-9 by benchmarks/bench_annotate.py)
     smoothing: float = 1.0
     #: extra pseudo-count on each confusion row's diagonal (a prior that annotators tend to be right)
-    diagonal: float = 5.0
+    diagonal: float = 10.0
+    #: extra pseudo-count on the two cells next to the diagonal (ordinal scales: annotators confuse
+    #: neighbouring types most; without it the consensus probabilities are far overconfident)
+    neighbour: float = 2.5
     #: pseudo-count added to the class prior
     prior_smoothing: float = 1.0
     #: consensus with the class prior divided out (rare types not pulled towards common ones)
@@ -88,8 +91,9 @@ class AnnotateAnalyzeConfig:
     seed: int = 0
 
     def check(self) -> None:
-        if min(self.smoothing, self.diagonal, self.prior_smoothing) < 0:
-            raise InputError(f"--smoothing: expected pseudo-counts >= 0, got {self.smoothing}, {self.diagonal}, {self.prior_smoothing}")
+        if min(self.smoothing, self.diagonal, self.neighbour, self.prior_smoothing) < 0:
+            raise InputError(f"--smoothing/--neighbour: expected pseudo-counts >= 0, got {self.smoothing}, {self.diagonal}, "
+                             f"{self.neighbour}, {self.prior_smoothing}")
         if self.calibration_boot < 0:
             raise InputError(f"--calibration-boot: expected 0 (off) or more simulated studies, got {self.calibration_boot}")
         if self.n_boot < 100:

@@ -55,6 +55,7 @@ def render_annotation_report(data: dict, path: str | Path) -> Path:
         dl([("model", data["consensus"]["model"]), ("reference", data["consensus"]["reference"]),
             ("smoothing (pseudo-count)", data["consensus"]["smoothing"]),
             ("extra on the diagonal", data["consensus"]["diagonal"]),
+            ("extra next to the diagonal", data["consensus"].get("neighbour", 0.0)),
             ("probability temperature (parametric bootstrap; 1 = none)", data["consensus"].get("temperature", 1.0)),
             ("type mix divided out (--flat-prior)", data["consensus"]["flat_prior"]),
             ("iterations", data["consensus"]["n_iter"]), ("converged", data["consensus"]["converged"]),
