@@ -93,7 +93,7 @@ def test_analyze_writes_labels_the_other_stages_read(make_annotation, tmp_path, 
     truth = _answer(folder, {"careful": 0.3, "fair": 0.6, "noisy": 1.5})
     assert main(["annotate", "analyze", str(folder), "--n-boot", "200"]) == 0
     out = capsys.readouterr().out
-    assert "Krippendorff's alpha (ordinal)" in out and "18 of 18 images" in out
+    assert "Krippendorff's alpha (ordinal)" in out and "18 of 18 images" in out and "temperature" in out
     labels = read_labels_csv(folder / "analysis" / "labels.csv")
     assert labels.attrs["tone_scale"] == "fitzpatrick" and (labels["source"] == "human consensus").all()
     key = pd.read_csv(folder / "private" / "answer_key.csv", dtype={"id": str, "image": str})
