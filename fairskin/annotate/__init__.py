@@ -10,15 +10,16 @@ the labels by Dawid-Skene, measures agreement and writes ``labels.csv`` with the
 
 from fairskin.annotate._config import (ANNOTATE_FILE, FITZPATRICK_DESCRIPTIONS, AnnotateAnalyzeConfig, AnnotateConfig,
                                        read_annotation_file, swatches)
+from fairskin.annotate._calibrate import bootstrap_temperature, calibrated_dawid_skene, temper
 from fairskin.annotate._consensus import Consensus, dawid_skene, majority_vote
 from fairskin.annotate._simulate import (DEFAULT_PANEL, SKEWED_PRIOR, Annotator, annotator_confusion, calibration_error,
                                          simulate_annotations)
 
 __all__ = ["ANNOTATE_FILE", "AnnotateAnalyzeConfig", "AnnotateConfig", "Annotator", "Consensus", "DEFAULT_PANEL",
            "FITZPATRICK_DESCRIPTIONS", "HUMAN_CONSENSUS", "SKEWED_PRIOR", "analyze_annotation", "annotator_confusion",
-           "calibration_error", "confusion_document", "summary_lines",
+           "bootstrap_temperature", "calibrated_dawid_skene", "calibration_error", "confusion_document", "summary_lines",
            "create_annotate_app", "create_annotation", "dawid_skene", "majority_vote", "read_annotation_file",
-           "render_annotation_report", "serve_annotation", "simulate_annotations", "start_annotation_server", "swatches"]
+           "render_annotation_report", "serve_annotation", "simulate_annotations", "start_annotation_server", "swatches", "temper"]
 
 _LAZY = {"create_annotation": "_create", "analyze_annotation": "_analyze", "confusion_document": "_analyze",
          "HUMAN_CONSENSUS": "_analyze", "render_annotation_report": "_report", "summary_lines": "_report",

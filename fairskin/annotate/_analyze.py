@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from fairskin.annotate._config import AnnotateAnalyzeConfig, read_annotation_file
-from fairskin.annotate._consensus import dawid_skene, majority_vote
+from fairskin.annotate._calibrate import calibrated_dawid_skene
+from fairskin.annotate._consensus import majority_vote
 from fairskin.errors import InputError
 from fairskin.label import HUMAN_CONSENSUS
 from fairskin.reader_study import open_store, wilson
@@ -109,9 +110,10 @@ def agreement_of(a, b, *, level: float = 0.95, n_classes: int = 6) -> dict:
 
 
 def _consensus(obs: pd.DataFrame, n_items: int, readers: list[str], K: int, cfg: AnnotateAnalyzeConfig):
-    return dawid_skene(obs["i"], obs["reader"].map({r: k for k, r in enumerate(readers)}), obs["tone"] - 1,
-                       n_items=n_items, n_annotators=len(readers), n_classes=K, smoothing=cfg.smoothing, diagonal=cfg.diagonal,
-                       prior_smoothing=cfg.prior_smoothing, max_iter=cfg.max_iter, tol=cfg.tol)
+    return calibrated_dawid_skene(obs["i"], obs["reader"].map({r: k for k, r in enumerate(readers)}), obs["tone"] - 1,
+                                  n_items=n_items, n_annotators=len(readers), n_classes=K, n_boot=cfg.calibration_boot,
+                                  seed=cfg.seed, smoothing=cfg.smoothing, diagonal=cfg.diagonal, neighbour=cfg.neighbour,
+                                  prior_smoothing=cfg.prior_smoothing, max_iter=cfg.max_iter, tol=cfg.tol)
 
 
 def analyze_annotation(folder: str | Path, *, db: str | None = None,
@@ -204,10 +206,13 @@ def analyze_annotation(folder: str | Path, *, db: str | None = None,
     out = pd.concat([out, probs.where(np.repeat(has[:, None], K, axis=1)).round(4)], axis=1)
     return {"scale": scale.name, "n_images": int(len(key)), "n_labelled": int(has.sum()), "n_labels": int(len(obs)),
             "n_cannot_tell": int((labels["tone"] == 0).sum()), "annotators": readers,
-            "per_image_target": af.per_image, "consensus": {"model": "Dawid-Skene (MAP, Dirichlet smoothing)",
+            "per_image_target": af.per_image, "consensus": {"model": "Dawid-Skene (MAP, Dirichlet smoothing, bootstrap temperature)",
                                                             "reference": "Dawid & Skene 1979, Applied Statistics 28:20-28",
                                                             "smoothing": config.smoothing, "diagonal": config.diagonal,
+                                                            "neighbour": config.neighbour,
                                                             "n_iter": cons.n_iter,
+                                                            "temperature": round(cons.temperature, 4),
+                                                            "calibration_boot": config.calibration_boot,
                                                             "converged": cons.converged,
                                                             "prior": cons.prior.round(4).tolist(),
                                                             "agrees_with_majority": float((consensus[has] == mv[has] + 1).mean()),

@@ -72,21 +72,30 @@ class AnnotateAnalyzeConfig:
     #: Dawid-Skene; tuned on simulation seeds 0-9 by benchmarks/bench_annotate.py)
     smoothing: float = 1.0
     #: extra pseudo-count on each confusion row's diagonal (a prior that annotators tend to be right)
-    diagonal: float = 5.0
+    diagonal: float = 10.0
+    #: extra pseudo-count on the two cells next to the diagonal (ordinal scales: annotators confuse
+    #: neighbouring types most; without it the consensus probabilities are far overconfident)
+    neighbour: float = 2.5
     #: pseudo-count added to the class prior
     prior_smoothing: float = 1.0
     #: consensus with the class prior divided out (rare types not pulled towards common ones)
     flat_prior: bool = False
     max_iter: int = 200
     tol: float = 1e-6
+    #: simulated studies of the same design whose refits set the temperature of the consensus
+    #: probabilities (annotate._calibrate; 0: the plug-in posterior, overconfident at these sizes)
+    calibration_boot: int = 20
     #: bootstrap replicates of the agreement intervals
     n_boot: int = 1000
     level: float = 0.95
     seed: int = 0
 
     def check(self) -> None:
-        if min(self.smoothing, self.diagonal, self.prior_smoothing) < 0:
-            raise InputError(f"--smoothing: expected pseudo-counts >= 0, got {self.smoothing}, {self.diagonal}, {self.prior_smoothing}")
+        if min(self.smoothing, self.diagonal, self.neighbour, self.prior_smoothing) < 0:
+            raise InputError(f"--smoothing/--neighbour: expected pseudo-counts >= 0, got {self.smoothing}, {self.diagonal}, "
+                             f"{self.neighbour}, {self.prior_smoothing}")
+        if self.calibration_boot < 0:
+            raise InputError(f"--calibration-boot: expected 0 (off) or more simulated studies, got {self.calibration_boot}")
         if self.n_boot < 100:
             raise InputError(f"--n-boot: expected at least 100 replicates, got {self.n_boot}")
         if not 0.5 < self.level < 1:

@@ -6,7 +6,11 @@ algorithm", Applied Statistics 28:20-28. Each image has an unknown true class ``
 matrix), independently given ``t``. EM alternates the posterior over each image's class (E) and
 the prior and every annotator's confusion from those posteriors (M). The M-step adds a Dirichlet
 pseudo-count to every confusion cell and prior class, and more to the diagonal (a MAP estimate
-with a prior that annotators tend to be right, as in Passonneau & Carpenter 2014, TACL 2:311); an
+with a prior that annotators tend to be right, as in Passonneau & Carpenter 2014, TACL 2:311),
+and ``neighbour`` on the two cells next to the diagonal: on an ordinal scale annotators mostly
+confuse neighbouring types, and a prior that spreads the off-diagonal mass evenly instead gives,
+with a few labels per row of a rare type, posteriors far too sure (benchmarks/bench_annotate.py:
+the neighbour prior both raises the accuracy and removes most of the overconfidence); an
 optional ``pooling`` shrinks each annotator towards the panel's pooled confusion. Without the
 diagonal mass EM swaps or merges rare classes on some samples (measured: below the majority vote
 on 3 of 10 simulated panels of 400 images); with a few dozen labels per annotator the unsmoothed maximum-likelihood
@@ -39,6 +43,7 @@ class Consensus:
     n_iter: int
     converged: bool
     log_likelihood: float
+    temperature: float = 1.0  # the posterior is the plug-in one ** temperature (annotate._calibrate)
 
     @property
     def labels(self) -> np.ndarray:
@@ -55,7 +60,7 @@ class Consensus:
         the estimated prior pulls an image of a rare type towards the common ones, so on a skewed
         mix this trades some overall accuracy for accuracy on the rare types (benchmarks/bench_annotate.py)."""
         with np.errstate(divide="ignore"):
-            lp = np.log(np.maximum(self.posterior, 1e-300)) - np.log(self.prior)
+            lp = np.log(np.maximum(self.posterior, 1e-300)) - self.temperature * np.log(self.prior)
         e = np.exp(lp - lp.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
@@ -96,6 +101,7 @@ def majority_vote(items, labels, *, n_items: int, n_classes: int, seed: int = 0)
 
 def dawid_skene(items, annotators, labels, *, n_items: int, n_annotators: int, n_classes: int,
                 smoothing: float = 1.0, diagonal: float = 5.0, pooling: float = 0.0, prior_smoothing: float = 1.0,
+                neighbour: float = 0.0,
                 max_iter: int = 200, tol: float = 1e-6) -> Consensus:
     """Fit the Dawid-Skene model to labels given as parallel arrays of 0-based indices (one entry
     per answer: image, annotator, class). Images without an answer get the prior."""
@@ -105,6 +111,9 @@ def dawid_skene(items, annotators, labels, *, n_items: int, n_annotators: int, n
     counts = vote_counts(items, labels, n_items=n_items, n_classes=n_classes)
     seen = counts.sum(axis=1) > 0
     T = np.where(seen[:, None], counts / np.maximum(counts.sum(axis=1, keepdims=True), 1), 1.0 / n_classes)
+    # the Dirichlet pseudo-counts of a confusion row: every cell, the diagonal, and (ordinal scales)
+    # the two neighbouring types, which annotators of skin type confuse most
+    pseudo = float(smoothing) + diagonal * np.eye(n_classes) + neighbour * (np.eye(n_classes, k=1) + np.eye(n_classes, k=-1))
     last, converged, it = -np.inf, False, 0
     for it in range(1, max_iter + 1):
         # M-step: prior and confusions from the current posteriors (MAP with Dirichlet pseudo-counts)
@@ -112,9 +121,9 @@ def dawid_skene(items, annotators, labels, *, n_items: int, n_annotators: int, n
         prior = prior / prior.sum()
         soft = np.zeros((n_annotators, n_classes, n_classes))
         np.add.at(soft, (annotators, slice(None), labels), T[items])
-        conf = soft + float(smoothing) + diagonal * np.eye(n_classes)
+        conf = soft + pseudo
         if pooling:  # shrink each annotator towards the panel's pooled confusion (pooling pseudo-labels per row)
-            pooled = soft.sum(axis=0) + float(smoothing) + diagonal * np.eye(n_classes)
+            pooled = soft.sum(axis=0) + pseudo
             conf = conf + pooling * pooled / pooled.sum(axis=1, keepdims=True)
         conf = conf / np.maximum(conf.sum(axis=2, keepdims=True), 1e-300)
         # E-step: posterior of each image's class given its answers

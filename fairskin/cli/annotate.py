@@ -91,7 +91,9 @@ def analyze_command(
     db: Optional[str] = _db_option(),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for labels.csv, label_confusion.json and report.html (default: FOLDER/analysis)."),
     smoothing: float = typer.Option(_A.smoothing, "--smoothing", help="Dawid-Skene pseudo-count per confusion cell."),
+    neighbour: float = typer.Option(_A.neighbour, "--neighbour", min=0, help="Dawid-Skene extra pseudo-count on the neighbouring types of each confusion row (0: spread evenly)."),
     flat_prior: bool = typer.Option(False, "--flat-prior", help="Divide out the estimated type mix: rare (dark) types are not pulled towards common ones."),
+    calibration_boot: int = typer.Option(_A.calibration_boot, "--calibration-boot", min=0, help="Simulated studies that set the temperature of the consensus probabilities (0: uncalibrated plug-in posterior)."),
     n_boot: int = typer.Option(_A.n_boot, "--n-boot", min=100, help="Bootstrap replicates of the agreement intervals."),
     seed: int = typer.Option(_A.seed, "--seed", help="Bootstrap seed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
@@ -109,6 +111,7 @@ def analyze_command(
     folder_out.mkdir(parents=True, exist_ok=True)
     with claim_outputs({f"--out ({k})": p for k, p in paths.items()}, overwrite=overwrite):
         data = analyze_annotation(folder, db=db, config=replace(_A, smoothing=smoothing, n_boot=n_boot, seed=seed,
+                                                                     calibration_boot=calibration_boot, neighbour=neighbour,
                                                                      flat_prior=flat_prior))
         for s in summary_lines(data):
             console.print(f"- {s}", highlight=False)

@@ -93,7 +93,7 @@ def test_analyze_writes_labels_the_other_stages_read(make_annotation, tmp_path, 
     truth = _answer(folder, {"careful": 0.3, "fair": 0.6, "noisy": 1.5})
     assert main(["annotate", "analyze", str(folder), "--n-boot", "200"]) == 0
     out = capsys.readouterr().out
-    assert "Krippendorff's alpha (ordinal)" in out and "18 of 18 images" in out
+    assert "Krippendorff's alpha (ordinal)" in out and "18 of 18 images" in out and "temperature" in out
     labels = read_labels_csv(folder / "analysis" / "labels.csv")
     assert labels.attrs["tone_scale"] == "fitzpatrick" and (labels["source"] == "human consensus").all()
     key = pd.read_csv(folder / "private" / "answer_key.csv", dtype={"id": str, "image": str})
@@ -112,6 +112,12 @@ def test_analyze_writes_labels_the_other_stages_read(make_annotation, tmp_path, 
     assert "Each annotator" in (folder / "analysis" / "report.html").read_text()
     assert main(["annotate", "analyze", str(folder), "--n-boot", "200"]) == 2
     assert "--overwrite" in capsys.readouterr().err
+    # the probabilities carry the bootstrap temperature; --calibration-boot 0 gives the plug-in posterior
+    assert 0 < report["consensus"]["temperature"] <= 2 and report["consensus"]["calibration_boot"] == 20
+    assert main(["annotate", "analyze", str(folder), "--n-boot", "200", "--calibration-boot", "0", "--overwrite"]) == 0
+    plain = json.loads((folder / "analysis" / "report.json").read_text())["consensus"]
+    assert plain["temperature"] == 1.0 and plain["calibration_boot"] == 0
+    assert (plain["mean_probability"] > report["consensus"]["mean_probability"]) == (report["consensus"]["temperature"] < 1)
 
 
 def test_analyze_without_labels_says_so(make_annotation, capsys):
