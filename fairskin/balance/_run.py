@@ -170,7 +170,7 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
     if rank == 0 and not dry_run:  # process 0 writes the summary and the report
         from fairskin.reports import report_outputs
 
-        reports = {"--json": json_path, **report_outputs(html)}
+        reports = {"--json": json_path, **report_outputs(html, json_path=json_path)}
     with claim_outputs({"--out": out, **reports}, overwrite=overwrite, kinds={"--out": "dir"},
                        lock_tag=f"-rank{rank}" if world > 1 else ""):
         return _balance_claimed(frame, plan, out=out, rank=rank, world=world, conditioning=conditioning,

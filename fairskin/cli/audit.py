@@ -129,7 +129,7 @@ def audit(
     if html:
         from fairskin.reports import report_outputs
 
-        reports = report_outputs(html)
+        reports = report_outputs(html, json_path=json_path)
     if no_label_confusion and label_confusion is not None:
         raise InputError("--no-label-confusion: given with --label-confusion; choose one")
     with claim_outputs({"--json": json_path, **reports}, overwrite=overwrite):  # checked before anything runs

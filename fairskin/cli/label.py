@@ -63,7 +63,7 @@ def label(
     if html:
         from fairskin.reports import report_outputs
 
-        reports = report_outputs(html)
+        reports = report_outputs(html, json_path=json_path)
 
     def report(summary: dict) -> None:
         from fairskin.reports import render_label_report

@@ -279,12 +279,18 @@ def report_paths(path) -> tuple[Path, Path]:
     return path, path.with_suffix(".json")
 
 
-def report_outputs(path) -> dict[str, Path]:
+def report_outputs(path, *, json_path=None) -> dict[str, Path]:
     """``{argument: path}`` of the files ``--html PATH`` writes, for
-    :func:`fairskin.outputs.claim_outputs` (both follow the rule of every output); {} for None."""
+    :func:`fairskin.outputs.claim_outputs` (both follow the rule of every output); {} for None.
+
+    ``json_path`` is the run's ``--json`` where the page renders that very document: when the
+    page's data file is that file (``--json audit.json --html audit.html``), it is claimed once, as
+    ``--json``, since both writes hold the same data."""
     if path is None:
         return {}
     page, data = report_paths(path)
+    if json_path is not None and Path(json_path).resolve() == data.resolve():
+        return {"--html": page}
     return {"--html": page, f"--html (its data, {data.name})": data}
 
 

@@ -228,7 +228,7 @@ def test_json_follows_docs_schema(tmp_path):
                                "reference_group", "ratio_bounds", "min_group_n", "min_group_positives",
                                "min_group_negatives", "min_cell_n", "ece_bins", "positive_class", "scores"]
     m = d["models"][0]
-    assert list(m) == ["name", "path", "kind", "threshold", "counts", "bad_rows", "overall", "groups", "fairness",
+    assert list(m) == ["name", "path", "kind", "threshold", "counts", "bad_rows", "warnings", "overall", "groups", "fairness",
                        "ratios", "intersections"]
     g = m["groups"][0]
     assert list(g) == ["group", "level", "types", "n", "positives", "negatives", "reliable", "flags", "metrics",
