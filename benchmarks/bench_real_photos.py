@@ -1,6 +1,11 @@
 """Benchmark: skin types on real clinical photographs (PAD-UFES-20), against a clinician's type.
 
     python benchmarks/bench_real_photos.py [-j 2] [--n-boot 500] [--json bench-out/real_photos.json]
+    python benchmarks/bench_real_photos.py -j 2 --json docs/data/real_photos.json --doc docs/label.md
+
+``--doc`` rewrites the headline table of docs/label.md (between its ``bench_real_photos`` markers)
+from this run, and ``--json docs/data/real_photos.json`` keeps the run it came from:
+``tests/label/test_real_photo_doc.py`` checks that the two agree.
 
 Prints, per folder and per estimator / setting: coverage (share of the photos with a clinician's
 type that were given one), quadratic-weighted kappa, the V-VI share error (estimated minus
@@ -220,6 +225,54 @@ def run_folder(name, manifest, feats, derm, *, n_boot, dev=None, dev_feats=None,
     return rows, extra
 
 
+#: the headline table of docs/label.md: (shown as, development-folder row, untouched-sample row)
+DOC_ROWS = (
+    ("majority class", "majority class (train folds)", "majority class (of dev)"),
+    ("labels' prior, random draws", "labels' prior, random draws (train folds)", "labels' prior, random draws (of dev)"),
+    ("naive whole-image ITA", "naive whole-image ITA", "naive whole-image ITA"),
+    ("derm-ita `get_ita`", "derm-ita get_ita (whole image)", "derm-ita get_ita (whole image)"),
+    ("ita, every photo (`--no-abstain`)", "ita, every photo (--no-abstain)", "ita, every photo (--no-abstain)"),
+    ("ita (default, abstains)", "ita (fairskin default: abstains on unreadable photos)",
+     "ita (fairskin default: abstains on unreadable photos)"),
+    ("ita calibrated (dev: CV; sample: fitted on dev), abstaining", "ita --calibrate (CV by patient), abstaining",
+     "ita calibrated on dev, abstaining"),
+    ("learned, keep 100%", "learned, keep 100% (nested CV by patient)", "learned on dev, keep 100%"),
+    ("learned, keep 80%", "learned, keep 80% (nested CV by patient)", "learned on dev, keep 80%"),
+)
+DOC_BEGIN, DOC_END = "<!-- bench_real_photos table: begin -->", "<!-- bench_real_photos table: end -->"
+
+
+def doc_table(result: dict) -> str:
+    """The markdown table docs/label.md shows, from a run's ``--json`` result."""
+    lines = ["| setting | dev (CV by patient): kappa | V-VI share err (pts) | coverage | sample (untouched): kappa "
+             "| V-VI share err | coverage | sample, patients not in dev: kappa | V-VI share err |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for shown, dev_key, s_key in DOC_ROWS:
+        d, s, u = (result[f].get("rows", {}).get(k) for f, k in
+                   (("dev", dev_key), ("sample_all", s_key), ("sample_unseen", s_key)))
+        if d is None or s is None:  # derm-ita not installed in that run
+            continue
+        cells = [shown]
+        for r, cov in ((d, True), (s, True), (u, False)):
+            if r is None:
+                cells += ["-"] * (3 if cov else 2)
+                continue
+            cells += [fmt(r["kappa"], r.get("kappa_ci"), pct=False), fmt(r["v_vi_share_error"], r.get("v_vi_share_error_ci"))]
+            if cov:
+                cells.append(fmt(r["coverage"]) + "%")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_doc(path: Path, result: dict) -> None:
+    """Replace the table between the markers of ``path`` with :func:`doc_table` of ``result``."""
+    text = path.read_text()
+    if DOC_BEGIN not in text or DOC_END not in text:
+        raise SystemExit(f"--doc {path}: no {DOC_BEGIN} ... {DOC_END} block to rewrite")
+    head, rest = text.split(DOC_BEGIN, 1)
+    path.write_text(head + DOC_BEGIN + "\n" + doc_table(result) + "\n" + DOC_END + rest.split(DOC_END, 1)[1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-j", "--workers", type=int, default=1)
@@ -227,6 +280,7 @@ def main() -> None:
     ap.add_argument("--keep", type=float, default=0.8, help="share of photos the abstaining learned estimator keeps")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--doc", type=Path, default=None, help="rewrite this markdown file's headline table (docs/label.md)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     dev_dir, sample_dir = args.data / "pad-ufes-20-dev", args.data / "pad-ufes-20-sample"
@@ -252,7 +306,10 @@ def main() -> None:
     print(f"\n{time.perf_counter() - t0:.0f} s in all; 95% intervals: patient bootstrap, {args.n_boot} resamples")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1, default=lambda o: None))
+        args.json.write_text(json.dumps(result, indent=1, default=lambda o: None) + "\n")
+    if args.doc:
+        write_doc(args.doc, result)
+        print(f"rewrote the table in {args.doc}")
 
 
 if __name__ == "__main__":
