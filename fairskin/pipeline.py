@@ -15,6 +15,9 @@ install; nothing is faked.
 
 from __future__ import annotations
 
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +26,11 @@ import pandas as pd
 from fairskin.data import DemoConfig, write_demo_dataset
 from fairskin.errors import InputError
 
-__all__ = ["DemoRun", "run_demo"]
+__all__ = ["DEMO_TRAIN_STEPS", "DemoRun", "heartbeat", "run_demo"]
+
+#: the demo generator's UNet steps: a step count, not minutes, so the demo trains the same model and
+#: reports the same figures on any machine however busy (2,500 steps took 8-9 minutes on 2 idle cores)
+DEMO_TRAIN_STEPS = 2500
 
 
 @dataclass
@@ -35,20 +42,68 @@ class DemoRun:
 
 
 def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: int = 256, seed: int = 0,
-             workers: int = 2, train_minutes: float | None = 8.5, train_steps: int | None = None,
-             experiment_seeds: int = 3, overwrite: bool = False, progress: bool = True, log=print) -> DemoRun:
+             workers: int = 2, train_minutes: float | None = None, train_steps: int | None = DEMO_TRAIN_STEPS,
+             experiment_seeds: int = 3, overwrite: bool = False, progress: bool = True, log=print,
+             beat: float | None = 30.0) -> DemoRun:
     """Run every available stage on phantom data written to ``out/data``, with a separate held-out
     test set of ``n_test`` phantoms (default ``n // 2``) in ``out/test-data``.
 
-    The generator's UNet trains for ``train_minutes`` or ``train_steps`` (default: TrainConfig's),
-    whichever ends first; a step count alone (``train_minutes=None``) trains the same model on any
-    machine however busy, which a minute budget does not."""
+    The generator's UNet trains for ``train_steps`` (default :data:`DEMO_TRAIN_STEPS`), or
+    ``train_minutes`` if given, whichever ends first; a step count alone (the default) trains the
+    same model on any machine however busy, which a minute budget does not. Every ``beat``
+    seconds without a line of its own the demo logs which stage is still running (a log file or CI
+    shows it is alive); ``beat=None`` turns that off."""
     out = Path(out)
     n_test = max(n // 2, 6) if n_test is None else n_test
     if n_test < 6:
         raise InputError(f"n_test: expected at least 6 test images (one per skin type), got {n_test}")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InputError(f"{out} is not empty; pass --overwrite to reuse it or choose another directory")
+    with heartbeat(log, beat) as say:
+        return _run_demo(out, n=n, n_test=n_test, size=size, seed=seed, workers=workers, train_minutes=train_minutes,
+                         train_steps=train_steps, experiment_seeds=experiment_seeds, progress=progress, log=say)
+
+
+@contextmanager
+def heartbeat(log, every: float | None = 30.0):
+    """Yield a ``log`` that also remembers the last stage announced (a line starting ``[N]``); while
+    the block runs, a thread logs "still running" for that stage whenever ``every`` seconds pass
+    without a line, so output that is not a terminal (a log file, CI) never goes quiet for longer."""
+    if not every:
+        yield log
+        return
+    state = {"last": time.monotonic(), "stage": "starting", "since": time.monotonic()}
+    lock, stop = threading.Lock(), threading.Event()
+
+    def say(msg, *args, **kwargs):
+        with lock:
+            text = str(msg).lstrip()
+            if text.startswith("[") and "]" in text:
+                state["stage"], state["since"] = text[1:text.index("]")], time.monotonic()
+            state["last"] = time.monotonic()
+            log(msg, *args, **kwargs)
+
+    def beat():
+        while not stop.wait(min(1.0, every / 4)):
+            with lock:
+                now = time.monotonic()
+                if now - state["last"] >= every:
+                    ran = int(now - state["since"])
+                    log(f"    ... step [{state['stage']}] still running ({ran // 60}:{ran % 60:02d} min so far)")
+                    state["last"] = now
+
+    thread = threading.Thread(target=beat, name="fairskin-demo-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield say
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _run_demo(out: Path, *, n, n_test, size, seed, workers, train_minutes, train_steps, experiment_seeds, progress,
+              log) -> DemoRun:
+    """The stages of :func:`run_demo`, in order, after its checks."""
     out.mkdir(parents=True, exist_ok=True)
     data, test_data = out / "data", out / "test-data"
     run = DemoRun(out=out, data=data, test_data=test_data)

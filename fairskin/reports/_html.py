@@ -219,6 +219,7 @@ dl.kv dt{font-weight:600}dl.kv dd{margin:0}
 .cols{display:flex;flex-wrap:wrap;gap:0 2rem;align-items:flex-start}.cols table.data{margin-top:.3rem}
 table.metrics td,table.metrics th{font-size:.8rem;padding:.18rem .35rem}.counts{margin:.3rem 0}
 .pass{color:var(--ok);font-weight:700}.fail{color:var(--bad);font-weight:700}.undef{color:var(--warn);font-weight:700}
+.neutral{color:var(--fg);font-weight:700;border-bottom:2px dotted var(--muted)}
 @media print{
  body{max-width:none;padding:0;font-size:10.5pt}
  nav.toc{display:none}
