@@ -1,7 +1,8 @@
 """The whole loop on the built-in demo data: the README's first command runs this.
 
 demo data -> label (ITA -> FST) -> balance (generate V-VI, ITA gate) -> synthetic-image audit
--> experiment (classifier on real vs real + synthetic, audited per skin type) -> HTML reports.
+-> experiment (classifier on real vs real + synthetic, audited per skin type) -> HTML reports, and
+``index.html``, which answers both questions first and links every report.
 
 The held-out test set is a separate phantom set (``out/test-data``: every skin type equally often,
 40% malignant, so the dark-skin groups can be measured) that neither the generator nor the
@@ -26,7 +27,7 @@ import pandas as pd
 from fairskin.data import DemoConfig, write_demo_dataset
 from fairskin.errors import InputError
 
-__all__ = ["DEMO_TRAIN_STEPS", "DemoRun", "heartbeat", "run_demo"]
+__all__ = ["ARM_NAMES", "DEMO_TRAIN_STEPS", "DemoRun", "audit_arms", "demo_context", "heartbeat", "run_demo"]
 
 #: the demo generator's UNet steps: a step count, not minutes, so the demo trains the same model and
 #: reports the same figures on any machine however busy (2,500 steps took 8-9 minutes on 2 idle cores)
@@ -196,13 +197,80 @@ def _run_demo(out: Path, *, n, n_test, size, seed, workers, train_minutes, train
         log(f"    {c['candidate']} vs {c['baseline']}: {c['verdict']} ({c['verdict_reason']})")
     run.steps.append(("experiment", str(out / "experiment" / "experiment.json")))
     try:
-        from fairskin.reports import render_experiment_report
+        from fairskin.reports import render_audit_report, render_demo_index, render_experiment_report
     except ImportError:
-        pass
-    else:
-        render_experiment_report(exp.doc, out / "experiment-report.html")
-        run.steps.append(("experiment report", str(out / "experiment-report.html")))
+        return run
+    log("[6] reports: the classifier audit of both arms, the experiment report, and index.html answering both "
+        "questions")
+    doc = {**exp.doc, "context": demo_context(out / "experiment", exp.doc, balance=bal.summary, synthetic=syn.data)}
+    audit = audit_arms(out / "experiment", exp.doc, n_boot=small.n_boot)
+    render_audit_report(audit, out / "audit-report.html")
+    run.steps.append(("audit report", str(out / "audit-report.html")))
+    render_experiment_report(doc, out / "experiment-report.html")
+    run.steps.append(("experiment report", str(out / "experiment-report.html")))
+    render_demo_index(doc, out / "index.html", audit=audit, reports=[(p, Path(w).name) for p, w in run.steps
+                                                                       if str(w).endswith(".html")])
+    run.steps.append(("index", str(out / "index.html")))
     return run
+
+
+#: what each arm of the demo's experiment is called in the audit report
+ARM_NAMES = {"real": "real images only", "mixed": "real + synthetic"}
+
+
+def audit_arms(exp_dir: Path, doc: dict, *, n_boot: int, seed: int = 0) -> dict:
+    """The classifier audit (``fairskin.audit/2``) of seed ``seed``'s model of every arm, on the
+    held-out test set, compared with the baseline arm's in one paired bootstrap: what ``fairskin
+    audit`` would say of the two models, rendered as the demo's audit report."""
+    from fairskin.audits.classifier import audit_predictions, compare_audits
+
+    arms = list((doc.get("statistics") or {}).get("arms") or [])
+    base = doc.get("baseline") or arms[0]
+    arms = [base] + [a for a in arms if a != base]
+    audits = []
+    for arm in arms:
+        pred = pd.read_csv(exp_dir / "runs" / arm / f"seed-{seed}" / "predictions.csv", dtype={"image": str})
+        audits.append(audit_predictions(pred[pred["score"].notna()], n_boot=n_boot, seed=0,
+                                        name=f"{ARM_NAMES.get(arm, arm)} (seed {seed})"))
+    return (compare_audits(audits) if len(audits) > 1 else audits[0]).to_dict()
+
+
+def demo_context(exp_dir: Path, doc: dict, *, balance: dict, synthetic: dict) -> dict:
+    """The experiment report's ``context`` block (docs/report-inputs.md): the baseline arm's gap
+    test from each seed's audit (``runs/<arm>/seed-<k>/audit.json``), the synthetic-image audit's
+    mode-collapse flags, and what made the synthetic images (this demo's balance step)."""
+    import json
+
+    base = doc.get("baseline") or "real"
+    seeds = []
+    for k in range(int((doc.get("config") or {}).get("seeds") or 0)):
+        path = exp_dir / "runs" / base / f"seed-{k}" / "audit.json"
+        if not path.is_file():
+            continue
+        model = (json.loads(path.read_text()).get("models") or [{}])[0]
+        pair = next((f for f in model.get("fairness") or [] if f.get("name") == "auroc_gap"
+                     and f.get("method") == "pair"), None)
+        if pair:
+            seeds.append({"seed": k, **{key: pair.get(key) for key in ("groups", "value", "ci_low", "ci_high", "p_value",
+                                                                        "p_value_holm", "evidence", "reading", "flags")}})
+    cells = synthetic.get("cells") or []
+    collapsed = [c for c in cells if c.get("mode_collapse")]
+    counts = balance.get("counts") or {}
+    return {"baseline_gap": {"arm": base, "source": f"{exp_dir.name}/runs/{base}/seed-*/audit.json", "seeds": seeds},
+            "synthetic_audit": {"cells": len(cells), "mode_collapse": len(collapsed), "report": "synthetic-report.html",
+                                "mode_collapse_cells": [_cell_name(c) for c in collapsed]},
+            "synthetic_origin": {"made_by": "this demo's balance step (the built-in tiny Stable Diffusion, trained on "
+                                            "the classifier's training split)",
+                                 "generated": counts.get("attempts"), "accepted": counts.get("synthetic_accepted"),
+                                 "rejected": counts.get("rejected"), "report": "balance-report.html"}}
+
+
+def _cell_name(c: dict) -> str:
+    from fairskin.skintone import ROMAN
+
+    f = str(c.get("fst"))
+    t = ROMAN[int(f) - 1] if f.isdigit() and 1 <= int(f) <= 6 else f
+    return f"{t} / {c['diagnosis']}" if c.get("diagnosis") else str(t)
 
 
 def _budget(minutes: float | None, steps: int | None) -> str:

@@ -220,6 +220,10 @@ dl.kv dt{font-weight:600}dl.kv dd{margin:0}
 table.metrics td,table.metrics th{font-size:.8rem;padding:.18rem .35rem}.counts{margin:.3rem 0}
 .pass{color:var(--ok);font-weight:700}.fail{color:var(--bad);font-weight:700}.undef{color:var(--warn);font-weight:700}
 .neutral{color:var(--fg);font-weight:700;border-bottom:2px dotted var(--muted)}
+.answer{border:2px solid var(--fg);padding:.3rem 1rem .6rem;margin:.8rem 0;background:#fafafa;min-width:0}
+.answer h2{margin:.4rem 0;border:0;font-size:1.2rem}.headline{font-size:1.15rem;margin:.2rem 0 .4rem}
+.why li{margin:.15rem 0}.answers{display:grid;grid-template-columns:1fr 1fr;gap:0 1rem}
+@media (max-width:900px){.answers{grid-template-columns:1fr}}
 @media print{
  body{max-width:none;padding:0;font-size:10.5pt}
  nav.toc{display:none}
