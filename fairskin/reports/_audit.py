@@ -372,9 +372,8 @@ def _comparison_section(c: Mapping, j: int) -> Markup:
                            [[x.get("description") or x.get("name"), x.get("group"), METRIC_NAMES.get(x.get("metric"), x.get("metric")),
                              f"{x.get('kind', '').replace('_', ' ')} {fmt(x.get('bound'))}",
                              Markup(f"{esc(_pct(x.get('observed')))}<br><small class=\"ci\">({esc(_pct(x.get('ci_low')))}\u2013{esc(_pct(x.get('ci_high')))})</small>"),
-                             Markup('<span class="pass">\u2713 yes</span>') if x.get("passed") else
-                             Markup('<span class="fail">\u2717 no</span>') if x.get("passed") is False else "n/a",
-                             "yes" if x.get("confident") else "no"] for x in crit], caption="Acceptance criteria"))
+                             _passed_cell(x), "yes" if x.get("confident") else "no"] for x in crit],
+                           caption="Acceptance criteria (coloured only when the interval clears the bound)"))
     deltas = c.get("deltas") or []
     if deltas:
         auc = [d for d in deltas if d.get("metric") == "auroc"]
@@ -398,6 +397,16 @@ def _comparison_section(c: Mapping, j: int) -> Markup:
     return section(f"{c.get('candidate')} against {c.get('baseline')}", parts, sid=f"comparison-{j}")
 
 
+def _passed_cell(x: Mapping) -> Markup:
+    """A criterion's result: green or red only when its interval clears the bound (``confident``)."""
+    if x.get("passed") is None:
+        return Markup("n/a")
+    word = "yes" if x.get("passed") else "no"
+    if not x.get("confident"):
+        return Markup(f'<span class="neutral">{word}, not conclusive</span>')
+    return Markup('<span class="pass">\u2713 yes</span>' if x.get("passed") else '<span class="fail">\u2717 no</span>')
+
+
 def _pct(x) -> str:
     return "n/a" if not isinstance(x, (int, float)) else f"{100 * x:+.1f}%"
 
@@ -414,13 +423,14 @@ def build_audit_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str
                                                   + "".join(f"<li>{esc(s)}</li>" for s in summary) + "</ul></div>")],
                         sid="summary"))
     toc.append(("summary", "Summary"))
+    # a comparison's verdict comes first, the models it compares below it
+    for j, c in enumerate(data.get("comparisons") or []):
+        body.append(_comparison_section(c, j))
+        toc.append((f"comparison-{j}", "Model vs model"))
     for i, m in enumerate(models):
         b, t = _model_sections(m, i, meta, alpha)
         body += b
         toc += t
-    for j, c in enumerate(data.get("comparisons") or []):
-        body.append(_comparison_section(c, j))
-        toc.append((f"comparison-{j}", "Model vs model"))
     syn = data.get("synthetic")
     if syn:
         b, t = synthetic_sections(syn, budget, prefix="syn-")
