@@ -15,7 +15,7 @@ from fairskin.reports._palette import DEFAULT_CUTS, ROMAN, monk_tone, representa
 from fairskin.reports._parts import check_schema, figure, monk_swatch, swatch, type_badge
 from fairskin.reports._synthetic import synthetic_sections
 from fairskin.reports._thumbs import ThumbBudget
-from fairskin.reports._why import why_sections
+from fairskin.reports._why import why_plain_lines, why_sections
 
 __all__ = ["render_audit_report", "build_audit_html", "plain_summary"]
 
@@ -407,6 +407,17 @@ def _passed_cell(x: Mapping) -> Markup:
     return Markup('<span class="pass">\u2713 yes</span>' if x.get("passed") else '<span class="fail">\u2717 no</span>')
 
 
+def _method_value(v):
+    """A setting for the Method list: a nested list of its entries for a dict, never a Python repr."""
+    if isinstance(v, Mapping):
+        return dl([(str(k).replace("_", " "), _method_value(x)) for k, x in v.items()]) if v else "none"
+    if isinstance(v, (list, tuple)):
+        if any(isinstance(x, Mapping) for x in v):
+            return Markup("".join(esc(_method_value(x)) for x in v))
+        return ", ".join(map(str, v)) or "none"
+    return v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
+
+
 def _pct(x) -> str:
     return "n/a" if not isinstance(x, (int, float)) else f"{100 * x:+.1f}%"
 
@@ -418,7 +429,7 @@ def build_audit_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str
     alpha = _alpha(meta)
     models = require(data, "models", "render_audit_report")
     body, toc = [], []
-    summary = plain_summary(data)
+    summary = plain_summary(data) + why_plain_lines(data)  # the why-sections' main findings reach the box too
     body.append(section("In plain words", [Markup('<div class="summary" role="note"><ul>'
                                                   + "".join(f"<li>{esc(s)}</li>" for s in summary) + "</ul></div>")],
                         sid="summary"))
@@ -440,10 +451,9 @@ def build_audit_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str
     body += b
     toc += t
     ds = data.get("data") or {}
-    body.append(section("Method", [dl([(k.replace("_", " "), v if isinstance(v, (int, float, str, bool)) or v is None else
-                                        ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v))
-                                       for k, v in meta.items()] + [("data root", ds.get("root")), ("format", ds.get("format")),
-                                                                    ("rows", ds.get("n_rows"))])], sid="method"))
+    body.append(section("Method", [dl([(k.replace("_", " "), _method_value(v)) for k, v in meta.items()]
+                                      + [("data root", ds.get("root")), ("format", ds.get("format")),
+                                         ("rows", ds.get("n_rows"))])], sid="method"))
     toc.append(("method", "Method"))
     scale = ("Monk Skin Tone, grouped MST " + " / ".join(meta.get("tone_groups") or MST_GROUPS) + " \u00b7 "
              if meta.get("tone_scale") == "monk" else "")
