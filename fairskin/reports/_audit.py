@@ -358,12 +358,19 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float) -> tuple[li
     return body, toc
 
 
-def _comparison_section(c: Mapping, j: int) -> Markup:
+def _verdict_line(c: Mapping, *, named: bool = True) -> Markup:
+    """A comparison's verdict as one line, coloured pass or fail only when it is conclusive."""
     v = str(c.get("verdict", "undefined"))
     conclusive = c.get("conclusive", True)
-    cls = {"pass": "pass", "fail": "fail"}.get(v, "undef") if conclusive else "undef"
+    cls = {"pass": "pass", "fail": "fail"}.get(v, "undef") if conclusive else "neutral"
     sym = ({"pass": "\u2713 ", "fail": "\u2717 "}.get(v, "? ") if conclusive else "? ") + _verdict_title(c)
-    parts = [Markup(f'<p class="verdict">Verdict: <span class="{cls}">{esc(sym)}</span> \u2014 {esc(c.get("verdict_reason", ""))}</p>'),
+    who = f"{c.get('candidate')} against {c.get('baseline')}: " if named else ""
+    return Markup(f'<p class="verdict">Verdict{esc(" (" + who.rstrip(": ") + ")") if who else ""}: '
+                  f'<span class="{cls}">{esc(sym)}</span> \u2014 {esc(c.get("verdict_reason", ""))}</p>')
+
+
+def _comparison_section(c: Mapping, j: int) -> Markup:
+    parts = [_verdict_line(c, named=False),
              dl([("baseline", c.get("baseline")), ("candidate", c.get("candidate")), ("paired", c.get("paired")),
                  ("rows in common", c.get("n_common"))])]
     crit = c.get("criteria") or []
@@ -430,7 +437,8 @@ def build_audit_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str
     models = require(data, "models", "render_audit_report")
     body, toc = [], []
     summary = plain_summary(data) + why_plain_lines(data)  # the why-sections' main findings reach the box too
-    body.append(section("In plain words", [Markup('<div class="summary" role="note"><ul>'
+    body.append(section("In plain words", [*(_verdict_line(c) for c in data.get("comparisons") or []),
+                                           Markup('<div class="summary" role="note"><ul>'
                                                   + "".join(f"<li>{esc(s)}</li>" for s in summary) + "</ul></div>")],
                         sid="summary"))
     toc.append(("summary", "Summary"))

@@ -102,20 +102,23 @@ def build_demo_index(data: Mapping, *, reports: Sequence[tuple[str, str]] = (), 
     stats = data.get("statistics") or {}
     comps = stats.get("comparisons") or []
     c = comps[0] if comps else None
-    q1 = _answer(f"1. Does the model fail on dark skin (FST {DARK_GROUP} against {REF_GROUP})?", gap_answer(data),
-                 baseline_gap_lines(data), [_baseline_table(data)], sid="q-gap")
+    questions = (f"1. Does the model fail on dark skin (FST {DARK_GROUP} against {REF_GROUP})?",
+                 "2. Did adding synthetic images help?")
+    q1 = _answer(questions[0], gap_answer(data), baseline_gap_lines(data), [_baseline_table(data)], sid="q-gap")
     lines = change_lines(data, c) if c else []
     lines += synthetic_lines(data)
     syn = data.get("synthetic") or {}
     if syn.get("note"):
         lines.append(str(syn["note"]))
-    q2 = _answer("2. Did adding synthetic images help?", help_answer(c), lines,
-                 [_change_table(data, c)] if c else [], sid="q-synthetic")
+    q2 = _answer(questions[1], help_answer(c), lines, [_change_table(data, c)] if c else [], sid="q-synthetic")
+    glance = Markup('<table class="glance" id="at-a-glance"><caption>At a glance</caption>' + "".join(
+        f'<tr><th scope="row"><a href="#{sid}">{esc(q)}</a></th><td><span class="{esc(a[1])}">{esc(a[0])}</span></td></tr>'
+        for q, a, sid in zip(questions, (gap_answer(data), help_answer(c)), ("q-gap", "q-synthetic"))) + "</table>")
     how = note("How sure: every figure has its 95% interval (a two-level bootstrap of test images and training seeds). "
                "'Not conclusive' means an interval crosses the criterion's bound: more test images or seeds are "
                "needed before saying yes or no. Phantom demo data: the numbers show how fairskin reads a result, "
                "not how a real model performs.")
-    body = [Markup('<div class="answers">') + q1 + q2 + Markup("</div>"), how]
+    body = [glance, Markup('<div class="answers">') + q1 + q2 + Markup("</div>"), how]
     links = []
     for what, href in reports:
         name = Path(href).name
