@@ -43,7 +43,8 @@ def demo(
                                          "model on any machine; fewer steps: a faster demo whose generator passes the "
                                          "ITA gate less often)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse a non-empty OUT_DIR."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors (no progress, no heartbeat)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, stage lines or heartbeat (the files "
+                               "written are still listed)."),
 ) -> None:
     """Run the whole loop on built-in phantom data: label, balance, audit, reports.
 
@@ -55,8 +56,6 @@ def demo(
     run = run_demo(out_dir, n=n, n_test=n_test, workers=workers, train_steps=train_steps, overwrite=overwrite,
                    progress=not quiet, beat=None if quiet else 30.0,
                    log=(lambda *a, **k: None) if quiet else console.print)
-    if quiet:
-        return
     console.print("[bold]done.[/] wrote:")
     for stage, what in run.steps:
         console.print(f"  {stage:>14}: {what}")
