@@ -110,7 +110,7 @@ def experiment(
 
         reports = report_outputs(html)
     with claim_outputs({} if dry_run else reports, overwrite=overwrite), \
-            progress_lines(quiet or dry_run, "experiment") as say:  # outputs checked before anything runs
+            progress_lines(quiet, "experiment") as say:  # outputs checked before anything runs
         res = run_experiment(inputs.real, out=out, synthetic=inputs.synthetic, test=inputs.test,
                              test_labels=inputs.test_labels, conditioning=inputs.conditioning,
                              generator_name=inputs.generator, generator_dir=inputs.generator_dir, config=cfg,
