@@ -39,8 +39,8 @@ def verdict_display(c: Mapping) -> tuple[str, str]:
     if v in _WORDS and conclusive(c):
         return _WORDS[v], v
     if v in _WORDS:
-        return f"not conclusive (the point estimates {'pass' if v == 'pass' else 'fail'} the criteria, but a " \
-               "confidence interval crosses a bound)", "neutral"
+        return f"not conclusive (the point estimates {'pass' if v == 'pass' else 'fail'} the criteria, but not with " \
+               "confidence: an interval crosses a bound or a group is too small to judge)", "neutral"
     return str(c.get("verdict_title") or v), "neutral"
 
 
