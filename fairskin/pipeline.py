@@ -1,7 +1,8 @@
 """The whole loop on the built-in demo data: the README's first command runs this.
 
 demo data -> label (ITA -> FST) -> balance (generate V-VI, ITA gate) -> synthetic-image audit
--> experiment (classifier on real vs real + synthetic, audited per skin type) -> HTML reports.
+-> experiment (classifier on real vs real + synthetic, audited per skin type) -> HTML reports, and
+``index.html``, which answers both questions first and links every report.
 
 The held-out test set is a separate phantom set (``out/test-data``: every skin type equally often,
 40% malignant, so the dark-skin groups can be measured) that neither the generator nor the
@@ -15,6 +16,9 @@ install; nothing is faked.
 
 from __future__ import annotations
 
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +27,11 @@ import pandas as pd
 from fairskin.data import DemoConfig, write_demo_dataset
 from fairskin.errors import InputError
 
-__all__ = ["DemoRun", "run_demo"]
+__all__ = ["ARM_NAMES", "DEMO_TRAIN_STEPS", "DemoRun", "audit_arms", "demo_context", "heartbeat", "run_demo"]
+
+#: the demo generator's UNet steps: a step count, not minutes, so the demo trains the same model and
+#: reports the same figures on any machine however busy (2,500 steps took 8-9 minutes on 2 idle cores)
+DEMO_TRAIN_STEPS = 2500
 
 
 @dataclass
@@ -35,20 +43,68 @@ class DemoRun:
 
 
 def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: int = 256, seed: int = 0,
-             workers: int = 2, train_minutes: float | None = 8.5, train_steps: int | None = None,
-             experiment_seeds: int = 3, overwrite: bool = False, progress: bool = True, log=print) -> DemoRun:
+             workers: int = 2, train_minutes: float | None = None, train_steps: int | None = DEMO_TRAIN_STEPS,
+             experiment_seeds: int = 3, overwrite: bool = False, progress: bool = True, log=print,
+             beat: float | None = 30.0) -> DemoRun:
     """Run every available stage on phantom data written to ``out/data``, with a separate held-out
     test set of ``n_test`` phantoms (default ``n // 2``) in ``out/test-data``.
 
-    The generator's UNet trains for ``train_minutes`` or ``train_steps`` (default: TrainConfig's),
-    whichever ends first; a step count alone (``train_minutes=None``) trains the same model on any
-    machine however busy, which a minute budget does not."""
+    The generator's UNet trains for ``train_steps`` (default :data:`DEMO_TRAIN_STEPS`), or
+    ``train_minutes`` if given, whichever ends first; a step count alone (the default) trains the
+    same model on any machine however busy, which a minute budget does not. Every ``beat``
+    seconds without a line of its own the demo logs which stage is still running (a log file or CI
+    shows it is alive); ``beat=None`` turns that off."""
     out = Path(out)
     n_test = max(n // 2, 6) if n_test is None else n_test
     if n_test < 6:
         raise InputError(f"n_test: expected at least 6 test images (one per skin type), got {n_test}")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InputError(f"{out} is not empty; pass --overwrite to reuse it or choose another directory")
+    with heartbeat(log, beat) as say:
+        return _run_demo(out, n=n, n_test=n_test, size=size, seed=seed, workers=workers, train_minutes=train_minutes,
+                         train_steps=train_steps, experiment_seeds=experiment_seeds, progress=progress, log=say)
+
+
+@contextmanager
+def heartbeat(log, every: float | None = 30.0):
+    """Yield a ``log`` that also remembers the last stage announced (a line starting ``[N]``); while
+    the block runs, a thread logs "still running" for that stage whenever ``every`` seconds pass
+    without a line, so output that is not a terminal (a log file, CI) never goes quiet for longer."""
+    if not every:
+        yield log
+        return
+    state = {"last": time.monotonic(), "stage": "starting", "since": time.monotonic()}
+    lock, stop = threading.Lock(), threading.Event()
+
+    def say(msg, *args, **kwargs):
+        with lock:
+            text = str(msg).lstrip()
+            if text.startswith("[") and "]" in text:
+                state["stage"], state["since"] = text[1:text.index("]")], time.monotonic()
+            state["last"] = time.monotonic()
+            log(msg, *args, **kwargs)
+
+    def beat():
+        while not stop.wait(min(1.0, every / 4)):
+            with lock:
+                now = time.monotonic()
+                if now - state["last"] >= every:
+                    ran = int(now - state["since"])
+                    log(f"    ... step [{state['stage']}] still running ({ran // 60}:{ran % 60:02d} min so far)")
+                    state["last"] = now
+
+    thread = threading.Thread(target=beat, name="fairskin-demo-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield say
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _run_demo(out: Path, *, n, n_test, size, seed, workers, train_minutes, train_steps, experiment_seeds, progress,
+              log) -> DemoRun:
+    """The stages of :func:`run_demo`, in order, after its checks."""
     out.mkdir(parents=True, exist_ok=True)
     data, test_data = out / "data", out / "test-data"
     run = DemoRun(out=out, data=data, test_data=test_data)
@@ -141,13 +197,80 @@ def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: 
         log(f"    {c['candidate']} vs {c['baseline']}: {c['verdict']} ({c['verdict_reason']})")
     run.steps.append(("experiment", str(out / "experiment" / "experiment.json")))
     try:
-        from fairskin.reports import render_experiment_report
+        from fairskin.reports import render_audit_report, render_demo_index, render_experiment_report
     except ImportError:
-        pass
-    else:
-        render_experiment_report(exp.doc, out / "experiment-report.html")
-        run.steps.append(("experiment report", str(out / "experiment-report.html")))
+        return run
+    log("[6] reports: the classifier audit of both arms, the experiment report, and index.html answering both "
+        "questions")
+    doc = {**exp.doc, "context": demo_context(out / "experiment", exp.doc, balance=bal.summary, synthetic=syn.data)}
+    audit = audit_arms(out / "experiment", exp.doc, n_boot=small.n_boot)
+    render_audit_report(audit, out / "audit-report.html")
+    run.steps.append(("audit report", str(out / "audit-report.html")))
+    render_experiment_report(doc, out / "experiment-report.html")
+    run.steps.append(("experiment report", str(out / "experiment-report.html")))
+    render_demo_index(doc, out / "index.html", audit=audit, reports=[(p, Path(w).name) for p, w in run.steps
+                                                                       if str(w).endswith(".html")])
+    run.steps.append(("index", str(out / "index.html")))
     return run
+
+
+#: what each arm of the demo's experiment is called in the audit report
+ARM_NAMES = {"real": "real images only", "mixed": "real + synthetic"}
+
+
+def audit_arms(exp_dir: Path, doc: dict, *, n_boot: int, seed: int = 0) -> dict:
+    """The classifier audit (``fairskin.audit/2``) of seed ``seed``'s model of every arm, on the
+    held-out test set, compared with the baseline arm's in one paired bootstrap: what ``fairskin
+    audit`` would say of the two models, rendered as the demo's audit report."""
+    from fairskin.audits.classifier import audit_predictions, compare_audits
+
+    arms = list((doc.get("statistics") or {}).get("arms") or [])
+    base = doc.get("baseline") or arms[0]
+    arms = [base] + [a for a in arms if a != base]
+    audits = []
+    for arm in arms:
+        pred = pd.read_csv(exp_dir / "runs" / arm / f"seed-{seed}" / "predictions.csv", dtype={"image": str})
+        audits.append(audit_predictions(pred[pred["score"].notna()], n_boot=n_boot, seed=0,
+                                        name=f"{ARM_NAMES.get(arm, arm)} (seed {seed})"))
+    return (compare_audits(audits) if len(audits) > 1 else audits[0]).to_dict()
+
+
+def demo_context(exp_dir: Path, doc: dict, *, balance: dict, synthetic: dict) -> dict:
+    """The experiment report's ``context`` block (docs/report-inputs.md): the baseline arm's gap
+    test from each seed's audit (``runs/<arm>/seed-<k>/audit.json``), the synthetic-image audit's
+    mode-collapse flags, and what made the synthetic images (this demo's balance step)."""
+    import json
+
+    base = doc.get("baseline") or "real"
+    seeds = []
+    for k in range(int((doc.get("config") or {}).get("seeds") or 0)):
+        path = exp_dir / "runs" / base / f"seed-{k}" / "audit.json"
+        if not path.is_file():
+            continue
+        model = (json.loads(path.read_text()).get("models") or [{}])[0]
+        pair = next((f for f in model.get("fairness") or [] if f.get("name") == "auroc_gap"
+                     and f.get("method") == "pair"), None)
+        if pair:
+            seeds.append({"seed": k, **{key: pair.get(key) for key in ("groups", "value", "ci_low", "ci_high", "p_value",
+                                                                        "p_value_holm", "evidence", "reading", "flags")}})
+    cells = synthetic.get("cells") or []
+    collapsed = [c for c in cells if c.get("mode_collapse")]
+    counts = balance.get("counts") or {}
+    return {"baseline_gap": {"arm": base, "source": f"{exp_dir.name}/runs/{base}/seed-*/audit.json", "seeds": seeds},
+            "synthetic_audit": {"cells": len(cells), "mode_collapse": len(collapsed), "report": "synthetic-report.html",
+                                "mode_collapse_cells": [_cell_name(c) for c in collapsed]},
+            "synthetic_origin": {"made_by": "this demo's balance step (the built-in tiny Stable Diffusion, trained on "
+                                            "the classifier's training split)",
+                                 "generated": counts.get("attempts"), "accepted": counts.get("synthetic_accepted"),
+                                 "rejected": counts.get("rejected"), "report": "balance-report.html"}}
+
+
+def _cell_name(c: dict) -> str:
+    from fairskin.skintone import ROMAN
+
+    f = str(c.get("fst"))
+    t = ROMAN[int(f) - 1] if f.isdigit() and 1 <= int(f) <= 6 else f
+    return f"{t} / {c['diagnosis']}" if c.get("diagnosis") else str(t)
 
 
 def _budget(minutes: float | None, steps: int | None) -> str:

@@ -165,6 +165,7 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
     plan.notes.extend(tones.notes)
     plan.estimated_types = tones.to_dict()
     plan.notes.extend(frame.attrs.get("label_warnings", []))  # what reading labels.csv resolved
+    label_ita = _label_ita(labels)  # the report's captions of real images
     rank, world = (0, 1) if dry_run else _process_split()
     reports: dict = {}
     if rank == 0 and not dry_run:  # process 0 writes the summary and the report
@@ -177,12 +178,26 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
                                 base_model=base_model, base_config=base_config, train_config=train_config,
                                 generate=generate, generator=generator, generator_dir=generator_dir,
                                 scale=gate_scale, dry_run=dry_run, overwrite=overwrite, device=device,
-                                json_path=json_path, html=html, progress=progress)
+                                json_path=json_path, html=html, progress=progress, label_ita=label_ita)
+
+
+def _label_ita(labels) -> dict[str, float]:
+    """image -> ITA (degrees) that ``fairskin label`` measured, from ``labels`` ({} without one)."""
+    if labels is None:
+        return {}
+    from fairskin.label import read_labels_csv
+
+    lab = read_labels_csv(Path(labels), arg="--labels")
+    if "ita" not in lab.columns:
+        return {}
+    ita = pd.to_numeric(lab["ita"], errors="coerce")
+    return {str(i): float(v) for i, v in zip(lab["image"], ita) if v == v}
 
 
 def _balance_claimed(frame: pd.DataFrame, plan: BalancePlan, *, out: Path, rank: int, world: int, conditioning,
                      base_model, base_config, train_config, generate: GenerateConfig, generator: str, generator_dir,
-                     scale, dry_run: bool, overwrite: bool, device, json_path, html, progress) -> BalanceResult:
+                     scale, dry_run: bool, overwrite: bool, device, json_path, html, progress,
+                     label_ita: dict[str, float] | None = None) -> BalanceResult:
     data_root = Path(frame.attrs["root"])
     _check_plan_owner(out, plan, overwrite=overwrite)
     plan_doc = {**plan.to_dict(), "fingerprint": plan.fingerprint(), "data": str(data_root)}
@@ -247,7 +262,7 @@ def _balance_claimed(frame: pd.DataFrame, plan: BalancePlan, *, out: Path, rank:
         attempts = _read_attempts(out)
         _remove_orphans(out, attempts)
         manifest_path, metadata_path = _write_manifests(out, frame, data_root, attempts)
-        summary = _summary(plan, attempts, frame, data_root, out, gen, generate, scale,
+        summary = _summary(plan, attempts, frame, data_root, out, gen, generate, scale, label_ita=label_ita or {},
                            images_per_second=(n_images / gen_seconds) if n_images else None)
         if json_path:
             atomic_write(Path(json_path), json.dumps(summary, indent=2, default=str))
@@ -429,7 +444,7 @@ def _write_manifests(out: Path, frame: pd.DataFrame, data_root: Path, attempts: 
 
 
 def _summary(plan: BalancePlan, attempts: pd.DataFrame, frame: pd.DataFrame, data_root: Path, out: Path, gen,
-             generate: GenerateConfig, scale, images_per_second) -> dict:
+             generate: GenerateConfig, scale, images_per_second, label_ita: dict[str, float]) -> dict:
     """The ``fairskin.balance/1`` dict (docs/report-inputs.md) plus run figures."""
     import fairskin
 
@@ -443,7 +458,7 @@ def _summary(plan: BalancePlan, attempts: pd.DataFrame, frame: pd.DataFrame, dat
         real = frame[(frame["fst"] == c.fst) & (frame["diagnosis"].astype(str) == str(c.diagnosis))]
         samples_syn = [{"image": str((out / p).resolve()), "ita": _f(i), "accepted": g == "accepted", "seed": int(s)}
                        for p, i, g, s in zip(a["image"][:8], a["ita_measured"][:8], a["gate"][:8], a["seed"][:8])] if len(a) else []
-        samples_real = [{"image": str((data_root / p).resolve()), "ita": None} for p in real["image"][:8]]
+        samples_real = [{"image": str((data_root / p).resolve()), "ita": label_ita.get(str(p))} for p in real["image"][:8]]
         cells.append({
             "fst": str(int(c.fst)), "diagnosis": str(c.diagnosis), "real": int(c.real), "target": int(c.final),
             "synthetic": int(len(acc)), "generated": int(len(a)), "to_generate": int(c.generate),

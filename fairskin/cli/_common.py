@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,10 @@ from rich.table import Table
 from fairskin.errors import InputError
 from fairskin.settings import read_settings_file
 
-__all__ = ["fmt_ci", "kv_table", "CONFIG_HELP", "settings_file", "file_settings"]
+__all__ = ["fmt_ci", "kv_table", "CONFIG_HELP", "QUIET_HELP", "progress_lines", "settings_file", "file_settings"]
+
+#: the help of every long command's --quiet
+QUIET_HELP = "No progress bar, progress lines or heartbeat (results and warnings are still printed)."
 
 #: the help of every command's --config
 CONFIG_HELP = ("JSON or TOML settings file: flat, or one [STAGE] table per command (docs/settings.md); keys are "
@@ -45,6 +49,22 @@ def settings_file(stage: str, *, extra: Iterable[str] = ()):
         return run
 
     return decorate
+
+
+@contextmanager
+def progress_lines(quiet: bool, stage: str, every: float = 30.0):
+    """Yield the function a long command logs its progress with: nothing with ``--quiet``;
+    otherwise the console, and when the output is not a terminal (a log file, CI) a heartbeat
+    line whenever ``every`` seconds pass without one, so a long step never looks hung."""
+    if quiet:
+        yield lambda *args, **kwargs: None
+        return
+    from fairskin.cli import console
+    from fairskin.pipeline import heartbeat
+
+    with heartbeat(lambda msg: console.print(msg, highlight=False), None if console.is_terminal else every) as say:
+        say(f"[{stage}] started")
+        yield say
 
 
 def file_settings(ctx: typer.Context) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import typer
 
 from fairskin.cli import app, console
 from fairskin.data import DemoConfig, write_demo_dataset
+from fairskin.pipeline import DEMO_TRAIN_STEPS
 
 _D = DemoConfig()
 
@@ -37,15 +38,24 @@ def demo(
     n_test: int = typer.Option(None, "--n-test", min=6, show_default="n / 2",
                                help="Size of the separate held-out test set (every skin type equally often)."),
     workers: int = typer.Option(2, "--workers", "-j", min=1, help="Worker processes for labelling."),
+    train_steps: int = typer.Option(DEMO_TRAIN_STEPS, "--train-steps", min=1,
+                                    help="UNet training steps of the demo's generator (a step count gives the same "
+                                         "model on any machine; fewer steps: a faster demo whose generator passes the "
+                                         "ITA gate less often)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse a non-empty OUT_DIR."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, stage lines or heartbeat (the files "
+                               "written are still listed)."),
 ) -> None:
     """Run the whole loop on built-in phantom data: label, balance, audit, reports.
 
     The classifier is audited on a separate phantom test set that the generator never sees.
+    Open OUT_DIR/index.html first: it answers both questions and links every report.
     """
     from fairskin.pipeline import run_demo
 
-    run = run_demo(out_dir, n=n, n_test=n_test, workers=workers, overwrite=overwrite, log=console.print)
+    run = run_demo(out_dir, n=n, n_test=n_test, workers=workers, train_steps=train_steps, overwrite=overwrite,
+                   progress=not quiet, beat=None if quiet else 30.0,
+                   log=(lambda *a, **k: None) if quiet else console.print)
     console.print("[bold]done.[/] wrote:")
     for stage, what in run.steps:
         console.print(f"  {stage:>14}: {what}")

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from fairskin.cli import app, console
-from fairskin.cli._common import CONFIG_HELP
+from fairskin.cli._common import CONFIG_HELP, QUIET_HELP, progress_lines
 from fairskin.experiment import ARMS, ExperimentConfig
 
 _C = ExperimentConfig()
@@ -86,6 +86,7 @@ def experiment(
                                        "built-in tiny Stable Diffusion on the training split, a few CPU minutes), ddpm "
                                        "(train the class-conditional DDPM likewise) or phantom (the demo's own "
                                        "renderer: a perfect-generator stand-in, a ceiling)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Does synthetic augmentation close the skin-tone gap? Train, audit on held-out data, decide."""
     options = dict(locals())
@@ -108,12 +109,13 @@ def experiment(
         from fairskin.reports import report_outputs
 
         reports = report_outputs(html)
-    with claim_outputs({} if dry_run else reports, overwrite=overwrite):  # checked before anything runs
+    with claim_outputs({} if dry_run else reports, overwrite=overwrite), \
+            progress_lines(quiet, "experiment") as say:  # outputs checked before anything runs
         res = run_experiment(inputs.real, out=out, synthetic=inputs.synthetic, test=inputs.test,
                              test_labels=inputs.test_labels, conditioning=inputs.conditioning,
                              generator_name=inputs.generator, generator_dir=inputs.generator_dir, config=cfg,
                              dry_run=dry_run, overwrite=overwrite, demo=demo,
-                             progress=lambda m: console.print(m, highlight=False))
+                             progress=say)
         _report(res, html)
 
 

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from fairskin.cli import app, console
-from fairskin.cli._common import kv_table
+from fairskin.cli._common import QUIET_HELP, kv_table, progress_lines
 from fairskin.reader_study import AnalyzeConfig, Questions, ServeConfig, StudyConfig
 
 reader_app = typer.Typer(name="reader-study", no_args_is_help=True, add_completion=False,
@@ -115,6 +115,8 @@ def analyze_command(
     n_boot: int = typer.Option(_A.n_boot, "--n-boot", min=100, help="Crossed bootstrap replicates."),
     seed: int = typer.Option(_A.seed, "--seed", help="Bootstrap seed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP + " Without it the summary sentences are "
+                               "printed too."),
 ) -> None:
     """Accuracy per reader and pooled (readers and images random), d', realism by origin and skin type,
     agreement, diagnosis accuracy, and detectability vs fidelity."""
@@ -128,8 +130,9 @@ def analyze_command(
     for p in (html, html.with_suffix(".json") if html else None, json_path):
         if p is not None and p.exists() and not overwrite:
             raise InputError(f"{p} already exists; pass --overwrite to replace it")
-    data = analyze_study(study, db=db, synthetic_audit=synthetic_audit, config=replace(_A, n_boot=n_boot, seed=seed))
-    for s in summary_sentences(data):
+    with progress_lines(quiet, "reader-study analyze"):
+        data = analyze_study(study, db=db, synthetic_audit=synthetic_audit, config=replace(_A, n_boot=n_boot, seed=seed))
+    for s in ([] if quiet else summary_sentences(data)):
         console.print(f"- {s}", highlight=False)
     for w in data["warnings"]:
         console.print(f"[yellow]warning:[/] {w}")

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from fairskin.cli import app, console
+from fairskin.cli._common import QUIET_HELP, progress_lines
 from fairskin.train import ARCHS, TINY_ARCH, TrainConfig
 
 _C = TrainConfig()
@@ -50,19 +51,20 @@ def train_classifier(
     split_seed: int = typer.Option(_C.split_seed, "--split-seed", help="Seed of the train / validation split."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT (and OUT.json); without it "
                                    "they are never replaced."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Train a malignant-vs-benign classifier with early stopping on a patient-level validation split."""
     from fairskin.train import train_classifier as run
 
     def show(rec):
         auc = "n/a" if rec["val_auroc"] is None else f"{rec['val_auroc']:.3f}"
-        console.print(f"epoch {rec['epoch']}: train loss {rec['train_loss']:.3f}, validation AUROC {auc}, "
+        say(f"epoch {rec['epoch']}: train loss {rec['train_loss']:.3f}, validation AUROC {auc}, "
                       f"{rec['train_images_per_s']:.0f} images/s")
 
     from fairskin.outputs import claim_outputs
 
     with claim_outputs({"--out": out, "--out (its metadata)": out.with_name(out.name + ".json")},
-                       overwrite=overwrite):  # checked before training starts
+                       overwrite=overwrite), progress_lines(quiet, "train-classifier") as say:  # checked before training
         res = run(manifest, out=out, arch=arch, synthetic=synthetic, test=test, pretrained=pretrained, epochs=epochs,
                   batch_size=batch_size, lr=lr, weight_decay=weight_decay, image_size=image_size, resize=resize,
                   balance=balance, real_weight=real_weight, train_on=train_on, val_fraction=val_fraction,

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from fairskin.cli import app, console
+from fairskin.cli._common import QUIET_HELP, progress_lines
 from fairskin.conditioning import FST_TOKENS, TrainConfig
 
 _T = TrainConfig()
@@ -44,6 +45,7 @@ def train_conditioning(
     overwrite: bool = typer.Option(False, "--overwrite", help="Train again into an OUT that already holds a trained "
                                    "conditioning (without it, or --resume, that is refused)."),
     tone: bool = typer.Option(_T.tone, "--tone/--no-tone", help="Tone requests: the FST embedding also learns each image's ITA, and each generated image asks for an ITA drawn from its type's real images."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Learn skin-tone conditioning: <fst-1>..<fst-6> tokens and an FST embedding (plus LoRA).
 
@@ -65,11 +67,13 @@ def train_conditioning(
         raise InputError(f"--out: {out} already holds a trained conditioning (conditioning.json); pass --overwrite to "
                          "train again into it, --resume latest to continue its training, or choose another folder")
     with claim_outputs({"--out": out}, overwrite=True, kinds={"--out": "dir"}):  # one training per folder
-        with Progress(transient=True, console=console) as bar:
+        with Progress(transient=True, console=console, disable=quiet) as bar, progress_lines(quiet, "train-conditioning") as say:
             task = bar.add_task("training", total=config.steps)
 
             def progress(step, total, loss):
                 bar.update(task, completed=step, description=f"training (loss {loss:.4f})")
+                if not console.is_terminal and step % 500 == 0:
+                    say(f"    step {step} of {total}, loss {loss:.4f}")
 
             result = run(data, out=out, labels=labels, base_model=base_model, base_config=base_config, config=config,
                          resume=resume, device=device, format=format, progress=progress)

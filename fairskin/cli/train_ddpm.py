@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from fairskin.cli import app, console
+from fairskin.cli._common import QUIET_HELP, progress_lines
 from fairskin.conditioning import DdpmTrainConfig
 from fairskin.skintone import FST_TYPES
 
@@ -29,6 +30,7 @@ def train_ddpm(
     class_dropout: float = typer.Option(_T.class_dropout, "--class-dropout", min=0.0, max=1.0, help="Share of training images shown as 'no class' (classifier-free guidance)."),
     seed: int = typer.Option(_T.seed, "--seed", help="Seed of the initialisation, batches and noise."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Train again into a folder that already holds a model."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ) -> None:
     """Train a DDPM conditioned on skin type x diagnosis: fairskin balance --generator ddpm uses it.
 
@@ -46,11 +48,13 @@ def train_ddpm(
         raise InputError(f"--out: {out} already holds a trained ddpm (ddpm.json); pass --overwrite to train again "
                          "into it, or choose another folder")
     with claim_outputs({"--out": out}, overwrite=True, kinds={"--out": "dir"}):  # one training per folder
-        with Progress(transient=True, console=console) as bar:
+        with Progress(transient=True, console=console, disable=quiet) as bar, progress_lines(quiet, "train-ddpm") as say:
             task = bar.add_task("training", total=config.steps)
 
             def progress(step, total, loss):
                 bar.update(task, completed=step, description=f"training (loss {loss:.4f})")
+                if not console.is_terminal and step % 500 == 0:
+                    say(f"    step {step} of {total}, loss {loss:.4f}")
 
             result = run(data, out=out, labels=labels, config=config, device=device, format=format, progress=progress)
     console.print(f"trained {result.steps} steps ({result.seconds_per_step:.3f} s/step, final loss "

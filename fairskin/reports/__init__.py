@@ -10,6 +10,7 @@ from fairskin.reports._audit import plain_summary, render_audit_report
 from fairskin.reports._balance import render_balance_report
 from fairskin.reports._experiment import render_experiment_report
 from fairskin.reports._html import report_outputs, report_paths
+from fairskin.reports._index import render_demo_index
 from fairskin.reports._label import render_label_report
 from fairskin.reports._synthetic import render_synthetic_report
 from fairskin.reports._thumbs import ThumbBudget
@@ -22,7 +23,7 @@ from fairskin.reports._parts import figure, type_badge, type_section
 from fairskin.reports._svg import DEFS as SVG_DEFS
 from fairskin.reports._svg import bar_chart, forest, scatter
 
-__all__ = ["ThumbBudget", "plain_summary", "render_audit_report", "render_balance_report", "render_experiment_report",
+__all__ = ["ThumbBudget", "plain_summary", "render_audit_report", "render_balance_report", "render_demo_index", "render_experiment_report",
            "render_label_report", "render_synthetic_report", "report_outputs", "report_paths",
            "Markup", "SVG_DEFS", "bar_chart", "ci_cell", "dl", "esc", "figure", "fmt", "fmt_p", "fmt_pct", "forest",
            "note", "page", "representative_ita", "scatter", "section", "style_for", "table", "to_jsonable",

@@ -15,7 +15,7 @@ from fairskin.reports._palette import DEFAULT_CUTS, ROMAN, monk_tone, representa
 from fairskin.reports._parts import check_schema, figure, monk_swatch, swatch, type_badge
 from fairskin.reports._synthetic import synthetic_sections
 from fairskin.reports._thumbs import ThumbBudget
-from fairskin.reports._why import why_sections
+from fairskin.reports._why import why_plain_lines, why_sections
 
 __all__ = ["render_audit_report", "build_audit_html", "plain_summary"]
 
@@ -371,12 +371,19 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float) -> tuple[li
     return body, toc
 
 
-def _comparison_section(c: Mapping, j: int) -> Markup:
+def _verdict_line(c: Mapping, *, named: bool = True) -> Markup:
+    """A comparison's verdict as one line, coloured pass or fail only when it is conclusive."""
     v = str(c.get("verdict", "undefined"))
     conclusive = c.get("conclusive", True)
-    cls = {"pass": "pass", "fail": "fail"}.get(v, "undef") if conclusive else "undef"
+    cls = {"pass": "pass", "fail": "fail"}.get(v, "undef") if conclusive else "neutral"
     sym = ({"pass": "\u2713 ", "fail": "\u2717 "}.get(v, "? ") if conclusive else "? ") + _verdict_title(c)
-    parts = [Markup(f'<p class="verdict">Verdict: <span class="{cls}">{esc(sym)}</span> \u2014 {esc(c.get("verdict_reason", ""))}</p>'),
+    who = f"{c.get('candidate')} against {c.get('baseline')}: " if named else ""
+    return Markup(f'<p class="verdict">Verdict{esc(" (" + who.rstrip(": ") + ")") if who else ""}: '
+                  f'<span class="{cls}">{esc(sym)}</span> \u2014 {esc(c.get("verdict_reason", ""))}</p>')
+
+
+def _comparison_section(c: Mapping, j: int) -> Markup:
+    parts = [_verdict_line(c, named=False),
              dl([("baseline", c.get("baseline")), ("candidate", c.get("candidate")), ("paired", c.get("paired")),
                  ("rows in common", c.get("n_common"))])]
     crit = c.get("criteria") or []
@@ -385,9 +392,8 @@ def _comparison_section(c: Mapping, j: int) -> Markup:
                            [[x.get("description") or x.get("name"), x.get("group"), METRIC_NAMES.get(x.get("metric"), x.get("metric")),
                              f"{x.get('kind', '').replace('_', ' ')} {fmt(x.get('bound'))}",
                              Markup(f"{esc(_pct(x.get('observed')))}<br><small class=\"ci\">({esc(_pct(x.get('ci_low')))}\u2013{esc(_pct(x.get('ci_high')))})</small>"),
-                             Markup('<span class="pass">\u2713 yes</span>') if x.get("passed") else
-                             Markup('<span class="fail">\u2717 no</span>') if x.get("passed") is False else "n/a",
-                             "yes" if x.get("confident") else "no"] for x in crit], caption="Acceptance criteria"))
+                             _passed_cell(x), "yes" if x.get("confident") else "no"] for x in crit],
+                           caption="Acceptance criteria (coloured only when the interval clears the bound)"))
     deltas = c.get("deltas") or []
     if deltas:
         auc = [d for d in deltas if d.get("metric") == "auroc"]
@@ -411,6 +417,27 @@ def _comparison_section(c: Mapping, j: int) -> Markup:
     return section(f"{c.get('candidate')} against {c.get('baseline')}", parts, sid=f"comparison-{j}")
 
 
+def _passed_cell(x: Mapping) -> Markup:
+    """A criterion's result: green or red only when its interval clears the bound (``confident``)."""
+    if x.get("passed") is None:
+        return Markup("n/a")
+    word = "yes" if x.get("passed") else "no"
+    if not x.get("confident"):
+        return Markup(f'<span class="neutral">{word}, not conclusive</span>')
+    return Markup('<span class="pass">\u2713 yes</span>' if x.get("passed") else '<span class="fail">\u2717 no</span>')
+
+
+def _method_value(v):
+    """A setting for the Method list: a nested list of its entries for a dict, never a Python repr."""
+    if isinstance(v, Mapping):
+        return dl([(str(k).replace("_", " "), _method_value(x)) for k, x in v.items()]) if v else "none"
+    if isinstance(v, (list, tuple)):
+        if any(isinstance(x, Mapping) for x in v):
+            return Markup("".join(esc(_method_value(x)) for x in v))
+        return ", ".join(map(str, v)) or "none"
+    return v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
+
+
 def _pct(x) -> str:
     return "n/a" if not isinstance(x, (int, float)) else f"{100 * x:+.1f}%"
 
@@ -422,18 +449,20 @@ def build_audit_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str
     alpha = _alpha(meta)
     models = require(data, "models", "render_audit_report")
     body, toc = [], []
-    summary = plain_summary(data)
-    body.append(section("In plain words", [Markup('<div class="summary" role="note"><ul>'
+    summary = plain_summary(data) + why_plain_lines(data)  # the why-sections' main findings reach the box too
+    body.append(section("In plain words", [*(_verdict_line(c) for c in data.get("comparisons") or []),
+                                           Markup('<div class="summary" role="note"><ul>'
                                                   + "".join(f"<li>{esc(s)}</li>" for s in summary) + "</ul></div>")],
                         sid="summary"))
     toc.append(("summary", "Summary"))
+    # a comparison's verdict comes first, the models it compares below it
+    for j, c in enumerate(data.get("comparisons") or []):
+        body.append(_comparison_section(c, j))
+        toc.append((f"comparison-{j}", "Model vs model"))
     for i, m in enumerate(models):
         b, t = _model_sections(m, i, meta, alpha)
         body += b
         toc += t
-    for j, c in enumerate(data.get("comparisons") or []):
-        body.append(_comparison_section(c, j))
-        toc.append((f"comparison-{j}", "Model vs model"))
     syn = data.get("synthetic")
     if syn:
         b, t = synthetic_sections(syn, budget, prefix="syn-")
@@ -443,10 +472,9 @@ def build_audit_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str
     body += b
     toc += t
     ds = data.get("data") or {}
-    body.append(section("Method", [dl([(k.replace("_", " "), v if isinstance(v, (int, float, str, bool)) or v is None else
-                                        ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v))
-                                       for k, v in meta.items()] + [("data root", ds.get("root")), ("format", ds.get("format")),
-                                                                    ("rows", ds.get("n_rows"))])], sid="method"))
+    body.append(section("Method", [dl([(k.replace("_", " "), _method_value(v)) for k, v in meta.items()]
+                                      + [("data root", ds.get("root")), ("format", ds.get("format")),
+                                         ("rows", ds.get("n_rows"))])], sid="method"))
     toc.append(("method", "Method"))
     scale = ("Monk Skin Tone, grouped MST " + " / ".join(meta.get("tone_groups") or MST_GROUPS) + " \u00b7 "
              if meta.get("tone_scale") == "monk" else "")

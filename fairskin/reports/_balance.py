@@ -134,18 +134,22 @@ def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> s
                       ("after / target", f"{t['after']:,} / {t['target']:,}")])]
         if not cs:
             blocks.append(note(f"No cells of type {ROMAN[k]} in the balance plan."))
-        grid = ['<div class="cellgrid"><div class="h">cell</div><div class="h">synthetic</div><div class="h">real</div>']
+        grid = ['<div class="cellgrid"><div class="h" data-col="cell">cell</div><div class="h" data-col="synthetic">'
+                'synthetic</div><div class="h" data-col="real">real</div>']
         for c in cs:
             syn = (c["samples"].get("synthetic") or [])
             real = (c["samples"].get("real") or [])
-            grid.append(f"<div>{esc(c['diagnosis'])}<br><small>{c['real']} real + {c['synthetic']} synthetic "
-                        f"= {c['after']} / {c['target']}</small></div>")
-            grid.append(budget.strip(syn, root, limit=per, caption=_syn_caption,
-                                     alt=lambda it, c=c: f"synthetic image, type {ROMAN[c['fst']]}, {c['diagnosis']}, "
-                                                         f"ITA {fmt(it.get('ita'), 1)}") if syn else note("no samples"))
-            grid.append(budget.strip(real, root, limit=per, caption=lambda it: f"ITA {fmt(it.get('ita'), 1)}\u00b0",
-                                     alt=lambda it, c=c: f"real image, type {ROMAN[c['fst']]}, {c['diagnosis']}")
-                        if real else note("no samples"))
+            # exactly three children per cell (a strip is one element with its note): rows never shift
+            grid.append(f'<div data-col="cell">{esc(c["diagnosis"])}<br><small>{c["real"]} real + {c["synthetic"]} '
+                        f'synthetic = {c["after"]} / {c["target"]}</small></div>')
+            grid.append(Markup('<div data-col="synthetic">') + (budget.strip(
+                syn, root, limit=per, caption=_syn_caption,
+                alt=lambda it, c=c: f"synthetic image, type {ROMAN[c['fst']]}, {c['diagnosis']}, "
+                                    f"ITA {fmt(it.get('ita'), 1)}") if syn else note("no synthetic images")) + Markup("</div>"))
+            grid.append(Markup('<div data-col="real">') + (budget.strip(
+                real, root, limit=per, caption=_real_caption,
+                alt=lambda it, c=c: f"real image, type {ROMAN[c['fst']]}, {c['diagnosis']}")
+                if real else note("no real images")) + Markup("</div>"))
         grid.append("</div>")
         if cs:
             blocks.append(Markup("".join(grid)))
@@ -172,6 +176,11 @@ def _syn_caption(it: Mapping) -> str:
     acc = it.get("accepted")
     state = "" if acc is None else (" \u2713 accepted" if acc else " \u2717 rejected")
     return f"ITA {fmt(it.get('ita'), 1)}\u00b0{state}"
+
+
+def _real_caption(it: Mapping) -> str:
+    """A real image's measured ITA (from --labels), or why there is none."""
+    return "ITA not measured (no --labels)" if it.get("ita") is None else f"ITA {fmt(it.get('ita'), 1)}\u00b0"
 
 
 def render_balance_report(data: Mapping, path) -> Path:

@@ -13,6 +13,8 @@ from pathlib import Path
 from fairskin.reports import _svg
 from fairskin.reports._html import (MIN_RELIABLE_N, Markup, ci_cell, dl, esc, fmt, fmt_ci, metric_parts, note, page,
                                     require, section, table, write_report)
+from fairskin.reports._findings import baseline_gap_lines, change_lines, synthetic_lines, verdict_display
+from fairskin.reports._findings import rel_pct as _pct
 from fairskin.reports._palette import style_for
 from fairskin.reports._parts import check_schema, figure, type_badge
 
@@ -21,15 +23,6 @@ __all__ = ["render_experiment_report", "build_experiment_html", "experiment_summ
 SCHEMA = "fairskin.experiment/1"
 PHANTOM = "phantom-renderer"
 METRICS = (("auroc", "AUROC"), ("sensitivity", "Sensitivity"))
-_VERDICT_CLS = {"pass": "pass", "fail": "fail"}
-_VERDICT_WORDS = {"pass": "passes the criteria", "fail": "fails the criteria", "inconclusive": "is inconclusive"}
-
-
-def _pct(x) -> str:
-    if x is None:
-        return "n/a"
-    v = 100 * float(x)
-    return f"{v:+.1f}%" if abs(v) < 1 else f"{v:+.0f}%"  # no "-0%": small changes keep a decimal
 
 
 def _warning(text: str, badge: str, cls: str) -> Markup:
@@ -59,46 +52,19 @@ def _arm_style(i: int):
     return style_for(f"arm-{i}", i)
 
 
-def _comparison_sentence(c: Mapping, criteria: list) -> str:
-    """'Adding synthetic images changed AUROC on FST V-VI from ... ; verdict: ...' for one comparison."""
-    target = next((cr for cr in c.get("criteria", []) if cr.get("kind") == "min_relative_gain"), None)
-    target = target or (c.get("criteria") or [None])[0]
-    group = target["group"] if target else "V-VI"
-    metric = target["metric"] if target else "auroc"
-    d = next((x for x in c.get("deltas", []) if x.get("group") == group and x.get("metric") == metric), None)
-    verdict = _VERDICT_WORDS.get(str(c.get("verdict")), str(c.get("verdict")))
-    confident = all(cr.get("confident") for cr in c.get("criteria", []))
-    qual = "" if confident or c.get("verdict") not in ("pass", "fail") else ", not conclusively"
-    head = f"{c['candidate']} vs {c['baseline']}: "
-    if d is None or d.get("baseline") is None or d.get("candidate") is None:
-        return head + f"{metric} on FST {group} is undefined; verdict: {verdict}{qual}."
-    return (head + f"adding synthetic images changed {metric.upper() if metric == 'auroc' else metric} on FST {group} "
-            f"from {d['baseline']:.2f} to {d['candidate']:.2f}, {_pct(d.get('relative'))} relative "
-            f"(CI {_pct(d.get('relative_ci_low'))} to {_pct(d.get('relative_ci_high'))}); verdict: {verdict}{qual}.")
-
-
-def _with_ci(stats: Mapping, arm: str, group: str, metric: str) -> str:
-    for g in stats["arms"][arm]["groups"]:
-        if g["group"] == group:
-            return fmt_ci(g["metrics"].get(metric)).replace("\u2013", "-")
-    return "n/a"
-
-
 def experiment_summary(data: Mapping) -> list[str]:
-    """Plain-language sentences from the numbers, one per comparison (plus one when there is none)."""
+    """Plain-language sentences from the numbers: the baseline's gap on dark skin first, then what
+    each comparison changed (``fairskin.reports._findings``), the synthetic images' own flags, the
+    test set's skin types and any hard-case rounds."""
     stats = data["statistics"]
     versus = stats.get("synthesis_vs_cheap_fix") or {}
     out = [versus["sentence"]] if versus.get("sentence") else []  # first: did synthesis beat the best cheap fix?
+    out += list(baseline_gap_lines(data))
     for c in stats.get("comparisons", []):
-        s = _comparison_sentence(c, data.get("criteria", []))
-        tgt = next((cr for cr in c.get("criteria", []) if cr.get("kind") == "min_relative_gain"), None)
-        if tgt is not None:
-            g, m = tgt["group"], tgt["metric"]
-            s += (f" With CIs: {c['baseline']} {_with_ci(stats, c['baseline'], g, m)}, "
-                  f"{c['candidate']} {_with_ci(stats, c['candidate'], g, m)}.")
-        out.append(s)
-    if not out:
+        out.extend(change_lines(data, c))
+    if not stats.get("comparisons"):
         out.append(f"Only the baseline arm ({data.get('baseline', 'real')}) was run: nothing to compare, no verdict.")
+    out.extend(synthetic_lines(data))
     if _test_types(data):
         out.append(_test_types_sentence(_test_types(data)))
     rd = data.get("rounds") or {}
@@ -287,9 +253,11 @@ def build_experiment_html(data: Mapping) -> str:
     comps = []
     for c in stats.get("comparisons", []):
         sid = f"cmp-{c['candidate']}"
-        comps.append(section(f"{c['candidate']} vs {c['baseline']}: {c.get('verdict')}", [
-            Markup(f'<p class="verdict">Verdict: <span class="{_VERDICT_CLS.get(str(c.get("verdict")), "undef")}">'
-                   f'{esc(c.get("verdict"))}</span> ({esc(c.get("verdict_reason"))})</p>'),
+        words, cls = verdict_display(c)
+        short = words.split(" (")[0]
+        comps.append(section(f"{c['candidate']} vs {c['baseline']}: {short}", [
+            Markup(f'<p class="verdict">Verdict: <span class="{esc(cls)}">{esc(words)}</span> '
+                   f'({esc(c.get("verdict_reason"))})</p>'),
             _criteria_table(c), _deltas_table(c)], sid=sid, level=3, cls="comparison",
             data_attrs={"verdict": c.get("verdict")}))
     if not comps:
@@ -300,8 +268,21 @@ def build_experiment_html(data: Mapping) -> str:
     body.append(_test_set_section(data))
     toc.append(("test-set", "Test set"))
 
-    src = [dl([("generator", syn.get("generator")), ("source", syn.get("source")), ("images", syn.get("n")),
-               ("attempts", syn.get("attempts")), ("rejected", syn.get("rejected")), ("failed", syn.get("failed"))])]
+    origin = (data.get("context") or {}).get("synthetic_origin") or {}
+    if syn.get("generator") == "given manifest" and origin:
+        src = [dl([("made by", origin.get("made_by")), ("manifest", syn.get("source")), ("images used", syn.get("n")),
+                   ("generated (attempts)", origin.get("generated")), ("passed the ITA gate", origin.get("accepted")),
+                   ("rejected by the gate", origin.get("rejected")), ("its report", origin.get("report"))])]
+    elif syn.get("generator") == "given manifest":
+        src = [dl([(k, v) for k, v in (("generator", "images of a given manifest (the experiment did not generate them)"),
+                                       ("manifest", syn.get("source")), ("images", syn.get("n")),
+                                       ("base model", ", ".join(map(str, syn.get("base_model") or [])) or None))
+                   if v is not None]),
+               note("How many attempts the generator made is recorded where the images were made (fairskin "
+                    "balance's report and attempts-*.csv), not in this file.")]
+    else:
+        src = [dl([("generator", syn.get("generator")), ("source", syn.get("source")), ("images", syn.get("n")),
+                   ("attempts", syn.get("attempts")), ("rejected", syn.get("rejected")), ("failed", syn.get("failed"))])]
     plan = syn.get("plan")
     if isinstance(plan, Mapping):
         src.append(dl([(f"plan: {k}", v) for k, v in plan.items()]))

@@ -143,7 +143,7 @@ def table(headers: list, rows: Iterable[list], *, caption=None, row_classes: Ite
     rows = list(rows)
     classes = list(row_classes) if row_classes is not None else [""] * len(rows)
     numeric = numeric or set()
-    out = [f'<table class="{esc(cls)}">']
+    out = ['<div class="tablewrap">', f'<table class="{esc(cls)}">']
     if caption is not None:
         out.append(f"<caption>{esc(caption)}</caption>")
     out.append("<thead><tr>" + "".join(f'<th scope="col">{esc(h)}</th>' for h in headers) + "</tr></thead><tbody>")
@@ -153,7 +153,7 @@ def table(headers: list, rows: Iterable[list], *, caption=None, row_classes: Ite
             ca = ' class="num"' if i in numeric else ""
             cells.append(f"<td{ca}>{esc(v) if isinstance(v, Markup) else esc(fmt(v) if _isnum(v) or v is None else v)}</td>")
         out.append(f'<tr class="{esc(c)}">' + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")  # a wide table scrolls inside its box, never the page
     if len(rows) > max_rows:
         out.append(f'<p class="note">{len(rows) - max_rows:,} more rows not shown (see the JSON file).</p>')
     return Markup("".join(out))
@@ -187,6 +187,7 @@ h1{font-size:1.7rem;margin:.2rem 0 .3rem}h2{font-size:1.3rem;margin:2rem 0 .6rem
  padding-bottom:.2rem}h3{font-size:1.08rem;margin:1.2rem 0 .4rem}
 .meta{color:var(--muted);font-size:.88rem;margin:0 0 1rem}
 nav.toc{font-size:.9rem;margin:.5rem 0 1rem}nav.toc a{margin-right:.9rem}
+.tablewrap{max-width:100%;overflow-x:auto}
 table.data{border-collapse:collapse;margin:.4rem 0 1rem;font-size:.88rem}
 table.data caption{text-align:left;font-weight:600;padding:.2rem 0}
 table.data th,table.data td{border:1px solid var(--line);padding:.22rem .5rem;vertical-align:top}
@@ -219,9 +220,19 @@ dl.kv dt{font-weight:600}dl.kv dd{margin:0}
 .cols{display:flex;flex-wrap:wrap;gap:0 2rem;align-items:flex-start}.cols table.data{margin-top:.3rem}
 table.metrics td,table.metrics th{font-size:.8rem;padding:.18rem .35rem}.counts{margin:.3rem 0}
 .pass{color:var(--ok);font-weight:700}.fail{color:var(--bad);font-weight:700}.undef{color:var(--warn);font-weight:700}
+.neutral{color:var(--fg);font-weight:700;border-bottom:2px dotted var(--muted)}
+.answer{border:2px solid var(--fg);padding:.3rem 1rem .6rem;margin:.8rem 0;background:#fafafa;min-width:0}
+.answer h2{margin:.4rem 0;border:0;font-size:1.2rem}.headline{font-size:1.15rem;margin:.2rem 0 .4rem}
+.why li{margin:.15rem 0}.answers{display:grid;grid-template-columns:1fr 1fr;gap:0 1rem}
+@media (max-width:900px){.answers{grid-template-columns:1fr}}
+table.glance{border-collapse:collapse;margin:.4rem 0 .8rem;font-size:1.02rem;width:100%}
+table.glance caption{text-align:left;font-weight:700;padding-bottom:.2rem}
+table.glance th,table.glance td{border:2px solid var(--fg);padding:.4rem .7rem;text-align:left;vertical-align:top}
+table.glance th{width:45%;font-weight:600;background:#f2f2f2}
 @media print{
  body{max-width:none;padding:0;font-size:10.5pt}
  nav.toc{display:none}
+ .tablewrap{overflow:visible}
  h2{break-before:auto;break-after:avoid}h3{break-after:avoid}
  section.typesec,figure,table.data tr,.thumb,.pair{break-inside:avoid}
  a{color:inherit;text-decoration:none}

@@ -79,7 +79,8 @@ class ThumbBudget:
 
     def strip(self, items, root, *, caption=lambda it: "", alt=lambda it: "", image=lambda it: it.get("image"),
               limit: int | None = None) -> Markup:
-        """A row of thumbnails for ``items`` (at most ``limit``), with a note of what was left out."""
+        """A row of thumbnails for ``items`` (at most ``limit``), with a note of what was left out,
+        in one ``<div class="strip">`` (so that in a grid the note stays in the row's cell)."""
         items = list(items)
         shown = []
         left = 0
@@ -95,4 +96,4 @@ class ThumbBudget:
         out = '<div class="thumbs">' + "".join(shown) + "</div>"
         if left:
             out += f'<p class="note">{left:,} more not shown (at most {self.max_count} thumbnails per report).</p>'
-        return Markup(out)
+        return Markup(f'<div class="strip">{out}</div>')  # one element: a grid cell holds the row and its note

@@ -18,7 +18,7 @@ from fairskin.reports._html import Markup, ci_cell, dl, esc, fmt, fmt_ci, fmt_p,
 from fairskin.reports._palette import representative_ita, style_for, type_of_group
 from fairskin.reports._parts import figure, type_badge, type_section
 
-__all__ = ["why_sections"]
+__all__ = ["counterfactual_lines", "saliency_lines", "why_plain_lines", "why_sections"]
 
 _DATA_URI = re.compile(r"data:image/(?:jpeg|png);base64,[A-Za-z0-9+/]+={0,2}")
 REGION_NAMES = {"lesion": "lesion", "skin": "healthy skin", "background": "background"}
@@ -54,33 +54,74 @@ def _summary(lines: list[str]) -> Markup:
     return Markup('<div class="summary" role="note"><ul>' + "".join(f"<li>{esc(s)}</li>" for s in lines) + "</ul></div>")
 
 
-def _saliency_summary(s: Mapping, alpha: float) -> list[str]:
-    lines = []
+def _significant(t: Mapping, alpha: float, family: int) -> bool:
+    """Significant by the family-adjusted p (:func:`_family_p`), never the raw one."""
+    p = _family_p(t, family)
+    return p is not None and p < alpha
+
+
+def _test_sentence(name: str, t: Mapping, alpha: float, family: int) -> str | None:
+    """One test between skin types in words; every test gets one (the significant ones first). The
+    p-value shown is the Holm-adjusted one the reading comes from."""
+    v, p = t.get("value"), _family_p(t, family)
+    if v is None:
+        return None
+    sig = "significant" if _significant(t, alpha, family) else "not significant"
+    a, b = (list(t.get("groups") or []) + ["?", "?"])[:2]
+    if t.get("name") == "lesion_share_gap":
+        more = "less" if v > 0 else "more"
+        return (f"{name}: on {_label(b)} the map puts {abs(v):.0%} {more} of its weight on the lesion than on "
+                f"{_label(a)} ({fmt_ci(t, 2)}; {sig}, Holm-adjusted {fmt_p(p)}).")
+    if t.get("name") == "skin_share_gap":
+        more = "more" if v > 0 else "less"
+        return (f"{name}: on {_label(b)} the map puts {abs(v):.0%} {more} of its weight on the healthy skin around the "
+                f"lesion than on {_label(a)} ({t.get('definition')} {v:+.3f}, {fmt_ci(t, 3)}; {sig}, Holm-adjusted {fmt_p(p)})"
+                + (": the model looks at the skin, not only the lesion, more on dark skin." if sig == "significant"
+                   and v > 0 else "."))
+    if t.get("name") == "lesion_share_homogeneity":
+        return (f"{name}: the mean lesion share differs by up to {v:.0%} between skin types ({sig}, Holm-adjusted {fmt_p(p)}, "
+                f"{t.get('p_value_method')}).")
+    return f"{name}: {t.get('definition') or t.get('name')}: {v:+.3f} ({fmt_ci(t, 3)}; {sig}, Holm-adjusted {fmt_p(p)})."
+
+
+def saliency_lines(s: Mapping, alpha: float) -> list[str]:
+    """Every test of a saliency entry in words, significant ones first, then the small groups."""
     name = s.get("model", "model")
-    for t in s.get("tests") or []:
-        v, p = t.get("value"), _family_p(t, len(s.get("tests") or []))
-        if v is None:
-            continue
-        sig = "significant" if p is not None and p < alpha else "not significant"
-        if t.get("name") == "lesion_share_gap":
-            a, b = (t.get("groups") or ["?", "?"])[:2]
-            more = "less" if v > 0 else "more"
-            lines.append(f"{name}: on {_label(b)} the map puts {abs(v):.0%} {more} of its weight on the lesion than on "
-                         f"{_label(a)} ({fmt_ci(t, 2)}; {sig}, Holm-adjusted {fmt_p(p)}).")
-        elif t.get("name") == "lesion_share_homogeneity":
-            lines.append(f"{name}: the mean lesion share differs by up to {v:.0%} between skin types ({sig}, Holm-adjusted {fmt_p(p)}, "
-                         f"{t.get('p_value_method')}).")
+    family = len(s.get("tests") or [])
+    tests = sorted(s.get("tests") or [], key=lambda t: not _significant(t, alpha, family))
+    lines = [x for x in (_test_sentence(name, t, alpha, family) for t in tests) if x]
     small = [g for g in s.get("groups") or [] if not g.get("reliable", True)]
     if small:
         lines.append(f"{name}: few images for " + ", ".join(f"{_label(g.get('group'))} (n={g.get('n')})"
                                                             for g in small[:8]) + ": read those rows with caution.")
+    if s.get("n_bad"):
+        lines.append(f"{name}: {s.get('n_bad')} of {int(s.get('n_images') or 0) + int(s.get('n_bad') or 0)} images could "
+                     f"not be explained ({_reasons_text(s.get('bad_rows') or [])}); they are listed below.")
     return lines or [f"{name}: no test between skin types (fewer than two groups)."]
+
+
+def _reasons_text(bad: list) -> str:
+    counts: dict[str, int] = {}
+    for b in bad:
+        counts[str(b.get("status") or "unknown").replace("_", " ")] = counts.get(str(b.get("status") or "unknown")
+                                                                                 .replace("_", " "), 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])) or "no reason recorded"
+
+
+def _bad_table(bad: list, n_bad, what: str) -> Markup:
+    """The images that could not be used, each with its reason (the first 200 travel in the JSON)."""
+    if not bad:
+        return note(f"{n_bad} image(s) {what}; the audit JSON lists no reason for them.") if n_bad else Markup("")
+    more = f" (the first {len(bad)} of {n_bad})" if isinstance(n_bad, int) and n_bad > len(bad) else ""
+    return table(["image", "why", "detail"], [[b.get("image"), str(b.get("status") or "").replace("_", " "),
+                                               b.get("reason")] for b in bad[:50]],
+                 caption=f"Images {what}, and why{more}", max_rows=50)
 
 
 def _saliency_section(s: Mapping, i: int, alpha: float, min_n: int) -> Markup:
     name = str(s.get("model", f"model {i + 1}"))
     groups = list(s.get("groups") or [])
-    parts = [_summary(_saliency_summary(s, alpha)),
+    parts = [_summary(saliency_lines(s, alpha)),
              dl([("method", f"{s.get('method')} ({s.get('library', '')})"),
                  ("layer", f"{s.get('layer')} ({s.get('layer_chosen')})"), ("explained score", s.get("explained_score")),
                  ("images", s.get("n_images")), ("not explained", s.get("n_bad")),
@@ -118,6 +159,7 @@ def _saliency_section(s: Mapping, i: int, alpha: float, min_n: int) -> Markup:
                              "significant" if (_family_p(t, len(tests)) or 1.0) < alpha else "not significant",
                              ", ".join(t.get("flags") or []).replace("_", " ")] for t in tests],
                            caption="Differences between skin types"))
+    parts.append(_bad_table(s.get("bad_rows") or [], s.get("n_bad"), "not explained"))
     parts.append(_overlay_grid(s, i, min_n))
     return section(f"{name}: where the model looks, per skin type", parts, sid=f"why-saliency-{i}")
 
@@ -158,19 +200,7 @@ def _counterfactual_section(c: Mapping, i: int, alpha: float) -> Markup:
     sources = list(c.get("sources") or [])
     cells = list(c.get("cells") or [])
     level = "type" if any(x.get("level") == "type" for x in sources) else "group"
-    flip = c.get("flip_rate") or {}
-    lines = [f"{name}: re-toning the healthy skin to another skin type changes the prediction for "
-             f"{fmt_pct(metric_parts(flip)[0], 1)} of the (image, target) pairs ({fmt_ci(flip)}); "
-             f"{fmt_pct(c.get('landed'), 1)} of the re-toned images were measured in the requested type."]
-    for x in sources:
-        if x.get("level") != "group":
-            continue
-        for direction in ("darker", "lighter"):
-            d = x.get(f"score_change_{direction}") or {}
-            v, lo, hi = metric_parts(d)
-            if v is not None and lo is not None and hi is not None and (lo > 0 or hi < 0):
-                lines.append(f"{name}: {_label(x.get('source'))} images re-toned {direction}: the malignancy score "
-                             f"{'rises' if v > 0 else 'falls'} by {abs(v):.3f} on average ({fmt_ci(d, 3)}).")
+    lines = counterfactual_lines(c)
     parts = [_summary(lines), dl([("method", c.get("method")), ("scale", c.get("scale")),
                                   ("threshold", c.get("threshold")), ("images", c.get("n_images")),
                                   ("re-toned images", c.get("n_retoned")), ("failed", c.get("n_failed")),
@@ -204,6 +234,7 @@ def _counterfactual_section(c: Mapping, i: int, alpha: float) -> Markup:
                        row_classes=["unreliable" if not x.get("reliable", True) else "" for x in cells
                                     if x.get("level") == level],
                        caption="Per source and target type", numeric={2}))
+    parts.append(_bad_table(c.get("bad_rows") or [], c.get("n_bad"), "not re-toned"))
     for e in c.get("examples") or []:
         thumbs = "".join(_img(v.get("image"), f"{e.get('image')} " + ("as given" if v.get("target") is None else
                                                                         f"re-toned to type {v.get('target')}"),
@@ -212,6 +243,48 @@ def _counterfactual_section(c: Mapping, i: int, alpha: float) -> Markup:
         parts.append(Markup(f'<h4>{esc(_label(e.get("source")))}: {esc(e.get("image"))}</h4><div class="thumbs">'
                             f"{thumbs}</div>"))
     return section(f"{name}: counterfactual skin tone", parts, sid=f"why-counterfactual-{i}")
+
+
+def counterfactual_lines(c: Mapping) -> list[str]:
+    """The counterfactual entry in words: how often re-toning the skin flips the prediction, what a
+    score change means, and every source whose change toward darker or lighter skin excludes 0."""
+    name = str(c.get("model", "model"))
+    sources = list(c.get("sources") or [])
+    level = "type" if any(x.get("level") == "type" for x in sources) else "group"
+    flip = c.get("flip_rate") or {}
+    lines = [f"{name}: re-toning the healthy skin to another skin type changes the prediction for "
+             f"{fmt_pct(metric_parts(flip)[0], 1)} of the (image, target) pairs ({fmt_ci(flip)}); "
+             f"{fmt_pct(c.get('landed'), 1)} of the re-toned images were measured in the requested type.",
+             "A score change is the malignancy probability of the re-toned image minus that of the original: the "
+             "lesion is the same, so a model that read only the lesion would change by 0; a positive change means "
+             "the model calls the same lesion more likely malignant on that skin."]
+    for x in sources:
+        if x.get("level") != level:
+            continue
+        for direction in ("darker", "lighter"):
+            d = x.get(f"score_change_{direction}") or {}
+            v, lo, hi = metric_parts(d)
+            if v is not None and lo is not None and hi is not None and (lo > 0 or hi < 0):
+                lines.append(f"{name}: {_label(x.get('source'))} images re-toned {direction}: the malignancy score "
+                             f"{'rises' if v > 0 else 'falls'} by {abs(v):.3f} on average ({fmt_ci(d, 3)}; the interval "
+                             "excludes 0).")
+    if c.get("n_failed"):
+        lines.append(f"{name}: {c.get('n_failed')} re-toned image(s) failed (listed below with the reason).")
+    return lines
+
+
+def why_plain_lines(data: Mapping) -> list[str]:
+    """The main finding of each saliency and counterfactual entry, for the report's plain-words box."""
+    alpha = _alpha(data.get("meta") or {})
+    out = []
+    for s in data.get("saliency") or []:
+        lines = saliency_lines(s, alpha)
+        out.append("Where the model looks (saliency): " + lines[0])
+    for c in data.get("counterfactual") or []:
+        lines = counterfactual_lines(c)
+        out.append("Counterfactual skin tone: " + lines[0] + (" " + lines[2] if len(lines) > 2 and "interval excludes 0"
+                                                               in lines[2] else ""))
+    return out
 
 
 def _pct_or_none(m) -> int | None:

@@ -400,3 +400,18 @@ def test_the_frechet_distance_is_called_fid_only_for_verified_inception(syntheti
     assert f"{name} per cell" in html
     if name != "FID":
         assert "FID" not in re.sub(r"<[^>]+>", " ", html).replace("FID weights", "")
+
+
+def test_balance_real_captions_show_the_measured_ita_or_why_not(balance_dict, tmp_path):
+    from fairskin.reports import render_balance_report
+
+    def real_columns(html):
+        return [part.split("data-col=")[0] for part in html.split('<div data-col="real">')[1:]]
+
+    cols = real_columns(render_balance_report(balance_dict, tmp_path / "a.html").read_text())
+    assert len(cols) == 13 and "ITA 62.0\u00b0" in cols[0] and not any("n/a" in c for c in cols)
+    for c in balance_dict["cells"]:
+        for r in (c.get("samples") or {}).get("real") or []:
+            r["ita"] = None
+    cols = real_columns(render_balance_report(balance_dict, tmp_path / "b.html").read_text())
+    assert all("ITA not measured (no --labels)" in c for c in cols if "<img" in c)
