@@ -53,7 +53,90 @@ def test_no_module_is_over_600_lines():
     assert long == {}
 
 
-def test_the_roman_numerals_of_the_skin_types_are_written_once():
-    pattern = re.compile(r"""\(\s*["']I["']\s*,\s*["']II["']\s*,\s*["']III["']""")
-    where = [str(f.relative_to(ROOT)) for f in PKG.rglob("*.py") if pattern.search(f.read_text(encoding="utf-8"))]
-    assert where == ["fairskin/skintone/_vocab.py"]
+NUMERALS = ("I", "II", "III", "IV", "V", "VI")
+GROUP_LABELS = ("I-II", "III-IV", "V-VI")
+#: the names ``fairskin.skintone`` defines the vocabulary under; no other module binds them
+VOCAB_NAMES = {"FST_TYPES", "ROMAN", "FST_GROUPS", "GROUP_NAMES", "DDI_CODE_TO_GROUP"}
+#: second definitions known and left for the reports restructuring (issue 32, items 1-2): the
+#: report modules index a ``{"1": "I", ...}`` dict by the JSON's type keys
+PENDING = {"fairskin/reports/_palette.py:28: binds ROMAN"}
+
+
+def _literal_strings(nodes) -> list[str]:
+    return [n.value for n in nodes if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def _defaults(node) -> list:
+    """The expressions ``node`` gives as a default or assigned value (where a default target hides)."""
+    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+        return [node.value]
+    if isinstance(node, ast.arguments):
+        return [d for d in node.defaults + node.kw_defaults if d is not None]
+    if isinstance(node, ast.Call):
+        f = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        return ([node.args[0]] if f in ("Option", "Argument") and node.args else []) + \
+            [k.value for k in node.keywords if k.arg == "default"]
+    return []
+
+
+def vocabulary_definitions(source: str) -> list[tuple[int, str]]:
+    """(line, what) for each definition of the skin-type vocabulary in ``source``: a tuple, list,
+    set or dict (keys or values) holding three or more of the numerals I..VI, two or more of the
+    group names I-II/III-IV/V-VI, or (not as a table's keys) the types 1..6 written out; "V-VI" as a default or assigned
+    value; a binding of one of the vocabulary's own names (``ROMAN = ...``)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        parts = []
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            parts = [node.elts]
+        elif isinstance(node, ast.Dict):
+            parts = [[k for k in node.keys if k is not None], node.values]
+        for elts in parts:
+            strs = _literal_strings(elts)
+            if sum(x in NUMERALS for x in strs) >= 3:
+                found.append((node.lineno, "writes the numerals"))
+            if sum(x in GROUP_LABELS for x in strs) >= 2:
+                found.append((node.lineno, "writes the group names"))
+            if not isinstance(node, ast.Dict) and [getattr(e, "value", None) for e in elts] == [1, 2, 3, 4, 5, 6]:
+                found.append((node.lineno, "writes the types 1..6"))
+        defaults = _defaults(node)
+        if any(isinstance(d, ast.Constant) and d.value == "V-VI" for d in defaults):
+            found.append((getattr(node, "lineno", None) or defaults[0].lineno, 'defaults to "V-VI"'))
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        found += [(node.lineno, f"binds {t.id}") for t in targets if isinstance(t, ast.Name) and t.id in VOCAB_NAMES]
+    return found
+
+
+@pytest.mark.parametrize("source, what", [
+    ('ROMAN = ("I", "II", "III", "IV", "V", "VI")', "writes the numerals"),
+    ('NUMERALS = ["I", "II", "III", "IV"]', "writes the numerals"),
+    ('TO_TYPE = {"I": 1, "II": 2, "III": 3}', "writes the numerals"),
+    ('LABEL = {1: "I", 2: "II", 3: "III", 4: "IV"}', "writes the numerals"),
+    ('GROUPS = ("I-II", "III-IV", "V-VI")', "writes the group names"),
+    ('def f():\n    return {"I-II": (1, 2), "V-VI": (5, 6)}', "writes the group names"),
+    ("TYPES = (1, 2, 3, 4, 5, 6)", "writes the types 1..6"),
+    ("labels = [1, 2, 3, 4, 5, 6]", "writes the types 1..6"),
+    ('def plan(target="V-VI"):\n    pass', 'defaults to "V-VI"'),
+    ('def plan(*, target: str = "V-VI"):\n    pass', 'defaults to "V-VI"'),
+    ('TARGET = "V-VI"', 'defaults to "V-VI"'),
+    ('t: str = typer.Option("V-VI", help="x")', 'defaults to "V-VI"'),
+    ('x = field(default="V-VI")', 'defaults to "V-VI"'),
+    ("ROMAN = dict(zip(KEYS, skintone.ROMAN))", "binds ROMAN"),
+])
+def test_the_vocabulary_guard_finds_each_kind_of_second_definition(source, what):
+    assert what in [w for _, w in vocabulary_definitions(source)]
+
+
+def test_the_vocabulary_guard_lets_uses_through():
+    uses = ('from fairskin.skintone import ROMAN, GROUP_NAMES\nx = ROMAN[4]\nif g == "V-VI":\n    pass\n'
+            'y = ("I", "II")\nmsg = f"type {ROMAN[0]}"\nfor t in range(1, 7):\n    pass\n')
+    assert vocabulary_definitions(uses) == []
+
+
+def test_the_skin_type_vocabulary_is_defined_once():
+    """Every second definition of the numerals, groups, types or default target in fairskin/ (only
+    fairskin/skintone defines them; everything else imports them from there)."""
+    where = {f"{f.relative_to(ROOT)}:{line}: {what}" for f in sorted(PKG.rglob("*.py"))
+             if f.relative_to(PKG).parts[0] != "skintone"
+             for line, what in vocabulary_definitions(f.read_text(encoding="utf-8"))}
+    assert where == PENDING, "import these from fairskin.skintone instead:\n" + "\n".join(sorted(where - PENDING))

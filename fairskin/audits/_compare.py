@@ -18,7 +18,7 @@ import numpy as np
 from fairskin.audits._bootstrap import bootstrap_p_value, holm
 from fairskin.audits._intervals import percentile
 from fairskin.audits._registry import METRICS
-from fairskin.skintone import FITZPATRICK, ROMAN, ToneScale
+from fairskin.skintone import FITZPATRICK, GROUP_NAMES, ROMAN, ToneScale
 from fairskin.errors import InputError
 
 __all__ = ["Criterion", "COMPARE_METRICS", "make_criteria", "default_criteria", "check_metric", "comparison",
@@ -75,7 +75,7 @@ def default_criteria(group_level: Literal["type", "group"], *, min_gain: float =
     (8-10) up, and no tone (or group) outside it down."""
     dark = scale.darkest_group
     if scale is FITZPATRICK:
-        drop = ROMAN[:3] if group_level == "type" else ("I-II", "III-IV")  # types I-III
+        drop = ROMAN[:3] if group_level == "type" else GROUP_NAMES[:2]  # types I-III
     else:
         drop = tuple(g for g in scale.groups if g != dark) if group_level == "group" else \
             tuple(scale.label(t) for t in scale.tones if t not in scale.groups[dark])

@@ -102,6 +102,11 @@ class TrainConfig:
     max_minutes: float | None = None
     #: tone requests: the FST embedding also takes each image's ITA (``fairskin.conditioning._tone``)
     tone: bool = True
+    #: built-in tiny model only: its UNet and VAE widths per level and its text encoder's width
+    #: (``TinyModelConfig``); smaller values make a test run cheaper, the defaults are what is measured
+    tiny_unet_channels: tuple[int, ...] = TinyModelConfig.unet_channels
+    tiny_vae_channels: tuple[int, ...] = TinyModelConfig.vae_channels
+    tiny_text_hidden: int = TinyModelConfig.text_hidden
 
 
 @dataclass
@@ -179,6 +184,7 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
         raise InputError(f"--ema-decay must be in [0, 1), got {config.ema_decay}")
     if config.type_sampling not in ("balanced", "natural"):
         raise InputError(f"--type-sampling must be balanced or natural, got {config.type_sampling!r}")
+    _check_tiny_size(config)
     if config.mixed_precision not in ("no", "fp16", "bf16"):
         raise InputError(f"--mixed-precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -201,7 +207,9 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
                          f"tiny model needs none")
     base_config_sha = None
     if from_scratch:
-        tiny_cfg = TinyModelConfig(seed=config.seed, resolution=config.resolution or TinyModelConfig.resolution)
+        tiny_cfg = TinyModelConfig(seed=config.seed, resolution=config.resolution or TinyModelConfig.resolution,
+                                   unet_channels=tuple(config.tiny_unet_channels),
+                                   vae_channels=tuple(config.tiny_vae_channels), text_hidden=config.tiny_text_hidden)
         parts = build_tiny_components(tiny_cfg)
         base_sha = ""
     else:
@@ -459,6 +467,17 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
     sps = float(np.median(step_times)) if step_times else math.nan
     return TrainResult(path=path, steps=step, seconds_per_step=sps, vae_seconds_per_step=vae_time,
                        final_loss=float(np.mean(losses[-50:])) if losses else math.nan, schedule=schedule)
+
+
+def _check_tiny_size(config: TrainConfig) -> None:
+    """The tiny model's widths: group norm over 8 groups and 8 attention heads need multiples of 8,
+    the text encoder's 4 heads a multiple of 4; two levels at least (one plain, one with attention)."""
+    for name in ("tiny_unet_channels", "tiny_vae_channels"):
+        v = tuple(getattr(config, name))
+        if len(v) < 2 or any(not isinstance(c, int) or c < 8 or c % 8 for c in v):
+            raise InputError(f"{name} must be two or more widths, each a positive multiple of 8, got {v}")
+    if not isinstance(config.tiny_text_hidden, int) or config.tiny_text_hidden < 4 or config.tiny_text_hidden % 4:
+        raise InputError(f"tiny_text_hidden must be a positive multiple of 4, got {config.tiny_text_hidden}")
 
 
 def _tone_inputs(vae, moments, images, fst, device):

@@ -22,6 +22,7 @@ from fairskin.experiment._config import DemoSetup, ExperimentConfig, ExperimentI
 from fairskin.experiment._data import PreparedData, exact_type, fst_groups
 from fairskin.experiment._runs import atomic_json, sha
 from fairskin.outputs import write_csv
+from fairskin.skintone import FITZPATRICK
 from fairskin.train import is_synthetic, labels_of, read_manifest
 
 __all__ = ["SyntheticImages", "pick_generator", "plan_requests", "synthetic_images"]
@@ -55,7 +56,7 @@ class SyntheticImages:
         return doc
 
 
-def plan_requests(train: pd.DataFrame, *, group: str = "V-VI", tag: str = "balance"):
+def plan_requests(train: pd.DataFrame, *, group: str = FITZPATRICK.darkest_group, tag: str = "balance"):
     """Generation requests that bring the malignant share of ``group`` in the training split up to
     that of the other groups: ``ceil(r * B / (1 - r)) - M`` malignant images of ``group`` (``B``,
     ``M``: its benign and malignant training images; ``r``: the malignant share elsewhere), each

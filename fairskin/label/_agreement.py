@@ -13,7 +13,7 @@ import numpy as np
 from scipy.stats import spearmanr
 from sklearn.metrics import cohen_kappa_score
 
-from fairskin.skintone import FST_GROUPS
+from fairskin.skintone import FST_GROUPS, FST_TYPES
 
 __all__ = ["agreement"]
 
@@ -64,7 +64,7 @@ def agreement(estimated, human, *, ita=None, level: str = "type", n_boot: int = 
 
         est_i = np.array([to_int(v) for v in est])
         hum_i = np.array([to_int(v) for v in hum])
-        labels = [1, 2, 3, 4, 5, 6]
+        labels = list(FST_TYPES)
         names = [str(k) for k in labels]
     else:
         raise ValueError(f"level must be 'type' or 'group', got {level!r}")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fairskin.skintone import FST_GROUPS, FST_TYPES, ROMAN
+from fairskin.skintone import FITZPATRICK, FST_GROUPS, FST_TYPES, ROMAN
 
 __all__ = ["CorrectedShares", "confusion_probabilities", "corrected_shares", "em_shares", "posterior_types", "shares_line", "shares_summary"]
 
@@ -127,7 +127,7 @@ class CorrectedShares:
                 "assumptions": "the labeller errs on these images as on the calibration images; a true type with no "
                                "calibration image is assumed to be estimated near itself"}
 
-    def line(self, group: str = "V-VI") -> str:
+    def line(self, group: str = FITZPATRICK.darkest_group) -> str:
         """One line for a terminal: ``V-VI: estimated 32.3%, corrected 1.1% (0.2-4.0%)``."""
         o, c, lo, hi = self.groups[group]
         return shares_line(group, o, c, [lo, hi], n=self.n, n_calibration=self.n_calibration, ci_level=self.ci_level)

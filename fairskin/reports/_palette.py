@@ -51,12 +51,11 @@ _TYPE_STYLE = {
     "5": SeriesStyle(OKABE_ITO["vermillion"], "5 2", "cross", ""),
     "6": SeriesStyle(OKABE_ITO["purple"], "1 2", "star", ""),
 }
-_GROUP_STYLE = {
-    "I-II": SeriesStyle(OKABE_ITO["orange"], "", "circle", ""),
-    "III-IV": SeriesStyle(OKABE_ITO["green"], "8 4", "triangle", ""),
-    "V-VI": SeriesStyle(OKABE_ITO["vermillion"], "2 3", "cross", ""),
-    "all": SeriesStyle(OKABE_ITO["black"], "12 3 2 3", "square", ""),
-}
+_GROUP_STYLE = {**dict(zip(GROUP_NAMES, (  # lightest group first
+    SeriesStyle(OKABE_ITO["orange"], "", "circle", ""),
+    SeriesStyle(OKABE_ITO["green"], "8 4", "triangle", ""),
+    SeriesStyle(OKABE_ITO["vermillion"], "2 3", "cross", ""),
+))), "all": SeriesStyle(OKABE_ITO["black"], "12 3 2 3", "square", "")}
 _FALLBACK = [SeriesStyle(c, d, m, "") for c, d, m in zip(
     (OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["green"], OKABE_ITO["purple"], OKABE_ITO["sky"],
      OKABE_ITO["vermillion"], OKABE_ITO["black"]),

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_curve
 
 from fairskin.audits._bootstrap import stratified_counts
 from fairskin.audits._metrics import SortedRows, calibration_bins, point_metrics, roc_grid, weighted_roc
-from fairskin.audits.classifier import audit_predictions
+from fairskin.audits.classifier import Design, audit_predictions, simulate_predictions
 
 GRID = np.arange(101) / 100
 
@@ -27,15 +27,16 @@ def _sk_step(y, s, w=None) -> np.ndarray:
 
 
 def _df(n=1500, seed=0, decimals=2, one_class_type=None):
-    rng = np.random.default_rng(seed)
-    fst = rng.integers(1, 7, n)
-    y = rng.random(n) < 0.35
-    if one_class_type is not None:
-        y[fst == one_class_type] = False
-    skill = np.where(fst >= 5, 0.8, 1.8)
-    s = 1 / (1 + np.exp(-(rng.normal(0, 1, n) + y * skill - skill / 2)))
-    s = np.round(s, decimals)  # many tied scores, within and across the classes
-    return pd.DataFrame({"image": [f"i{k}.png" for k in range(n)], "score": s, "label": y.astype(int), "fst": fst})
+    """``n`` images in random order, about n / 6 of each type, labels drawn with prevalence 0.35 (none
+    malignant on ``one_class_type``), binormal scores less separated on V-VI (the package's simulator)."""
+    sizes = tuple(n // 6 + (t < n % 6) for t in range(6))
+    positives = tuple(0 if t + 1 == one_class_type else round(k * 0.35) for t, k in enumerate(sizes))
+    design = Design(sizes=sizes, positives=positives, cohort=True,
+                    mu_pos=(0.9,) * 4 + (0.4,) * 2, mu_neg=(-0.9,) * 4 + (-0.4,) * 2)
+    df = simulate_predictions(design, seed).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    df["score"] = np.round(df["score"], decimals)  # many tied scores, within and across the classes
+    df["image"] = [f"i{k}.png" for k in range(len(df))]
+    return df
 
 
 @pytest.fixture(scope="module")

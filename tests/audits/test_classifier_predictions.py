@@ -8,20 +8,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairskin.audits.classifier import Criterion, audit_predictions, compare_audits
+from fairskin.audits.classifier import Criterion, Design, audit_predictions, compare_audits, simulate_predictions
 from fairskin.cli import main
 from fairskin.errors import InputError
 
 
 def _df(n=900, seed=0, dark_skill=1.0):
-    rng = np.random.default_rng(seed)
-    fst = rng.integers(1, 7, n)
-    y = rng.random(n) < 0.4
-    skill = np.where(fst >= 5, dark_skill, 2.0)
-    score = 1 / (1 + np.exp(-(rng.normal(0, 1, n) + y * skill - skill / 2)))
-    dx = np.where(y, rng.choice(["melanoma", "bcc"], n), rng.choice(["nevus", "sk", "rare"], n, p=[0.6, 0.38, 0.02]))
-    return pd.DataFrame({"image": [f"i{k}.png" for k in range(n)], "score": score, "label": y.astype(int),
-                         "fst": fst, "diagnosis": dx})
+    """``n`` images in random order (about n / 6 per type), labels drawn with prevalence 0.4,
+    binormal scores with ``dark_skill`` (2.0 elsewhere) between the classes' means on V-VI, from
+    the package's simulator; diagnoses drawn per label, with a rare benign one."""
+    sizes = tuple(n // 6 + (t < n % 6) for t in range(6))
+    skill = (2.0,) * 4 + (dark_skill,) * 2
+    design = Design(sizes=sizes, prevalence=0.4, cohort=True, mu_pos=tuple(k / 2 for k in skill),
+                    mu_neg=tuple(-k / 2 for k in skill))
+    df = simulate_predictions(design, seed).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    rng = np.random.default_rng([seed, 1])
+    y = df["label"].to_numpy() == 1
+    df["image"] = [f"i{k}.png" for k in range(n)]
+    df["diagnosis"] = np.where(y, rng.choice(["melanoma", "bcc"], n),
+                               rng.choice(["nevus", "sk", "rare"], n, p=[0.6, 0.38, 0.02]))
+    return df
 
 
 # --- bad input -----------------------------------------------------------------------------

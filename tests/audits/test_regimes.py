@@ -4,22 +4,16 @@ readings that agree with their printed intervals, groups without benign images, 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from fairskin.audits.classifier import audit_predictions
+from fairskin.audits.classifier import Design, audit_predictions, simulate_predictions
 
 
 def _frame(sizes_pos_neg, seed=0):
-    """One row per image: per type t (1..6) ``P`` malignant and ``N`` benign, binormal scores."""
-    rng = np.random.default_rng(seed)
-    parts = []
-    for t, (P, N) in enumerate(sizes_pos_neg, start=1):
-        y = np.r_[np.ones(P, bool), np.zeros(N, bool)]
-        x = np.where(y, rng.normal(1, 1, P + N), rng.normal(-1, 1, P + N))
-        parts.append(pd.DataFrame({"image": [f"t{t}-{i}" for i in range(P + N)], "score": 1 / (1 + np.exp(-x)),
-                                   "label": y.astype(int), "fst": t}))
-    return pd.concat(parts, ignore_index=True)
+    """One row per image: per type t (1..6) ``P`` malignant and ``N`` benign, binormal scores
+    (malignant ~ N(1, 1), benign ~ N(-1, 1) on the logit scale), from the package's simulator."""
+    sizes = tuple(P + N for P, N in sizes_pos_neg)
+    return simulate_predictions(Design(sizes=sizes, positives=tuple(P for P, _ in sizes_pos_neg)), seed)
 
 
 @pytest.mark.parametrize("last", [(1, 20), (20, 1), (1, 1)], ids=["one malignant", "one benign", "one of each"])

@@ -21,6 +21,9 @@ from fairskin.conditioning._tiny import tiny_tokenizer  # noqa: E402
 from fairskin.errors import InputError  # noqa: E402
 
 TINY_TRAIN = TrainConfig(steps=2, vae_steps=2, batch_size=4, seed=0)
+#: a smaller tiny model (2 levels, 32 px) for the tests whose claim does not depend on its size:
+#: resume, EMA and bf16 are about what is saved and restored, not about what the model learns
+SMALL = {"tiny_unet_channels": (8, 16), "tiny_vae_channels": (8, 16), "tiny_text_hidden": 16, "resolution": 32}
 
 
 def test_prompt_from_structured_fields():
@@ -114,7 +117,7 @@ def test_lora_on_pretrained_base_loads_with_load_lora_weights(small_demo, small_
 
 
 def test_resume_continues_exactly(small_demo, small_labels, tmp_path):
-    cfg = TrainConfig(steps=4, vae_steps=2, batch_size=4, checkpoint_every=2)
+    cfg = TrainConfig(steps=4, vae_steps=2, batch_size=4, checkpoint_every=2, **SMALL)
     full = train_conditioning(small_demo, out=tmp_path / "a", labels=small_labels, config=cfg)
     assert (tmp_path / "a" / "checkpoints" / "step-000002" / "trainable.safetensors").is_file()
     # copy the checkpoint to a fresh folder and resume from it
@@ -134,16 +137,29 @@ def test_resume_continues_exactly(small_demo, small_labels, tmp_path):
     state = torch.load(tmp_path / "a" / "checkpoints" / "step-000002" / "state.pt", weights_only=True)
     assert state["elapsed_seconds"] > 0
     shutil.copytree(tmp_path / "a" / "checkpoints", tmp_path / "c" / "checkpoints")
-    capped = TrainConfig(steps=4, vae_steps=2, batch_size=4, max_minutes=state["elapsed_seconds"] / 120)
+    capped = TrainConfig(steps=4, vae_steps=2, batch_size=4, max_minutes=state["elapsed_seconds"] / 120, **SMALL)
     assert train_conditioning(small_demo, out=tmp_path / "c", labels=small_labels, config=capped, resume="latest").steps == 3
 
 
 def test_bf16_keeps_trainable_weights_fp32(small_demo, small_labels, tmp_path):
     res = train_conditioning(small_demo, out=tmp_path, labels=small_labels,
-                             config=TrainConfig(steps=2, vae_steps=2, batch_size=4, mixed_precision="bf16"))
+                             config=TrainConfig(steps=2, vae_steps=2, batch_size=4, mixed_precision="bf16", **SMALL))
     assert res.steps == 2 and np.isfinite(res.final_loss)
     w = load_file(str(tmp_path / "base" / "unet" / "diffusion_pytorch_model.safetensors"))
     assert all(v.dtype == torch.float32 for v in w.values())
+    # the tiny model's size came from the config
+    unet = json.loads((tmp_path / "base" / "unet" / "config.json").read_text())
+    assert unet["block_out_channels"] == [8, 16] and unet["cross_attention_dim"] == 16
+    vae = json.loads((tmp_path / "base" / "vae" / "config.json").read_text())
+    assert vae["block_out_channels"] == [8, 16] and unet["sample_size"] == 16  # 32 px over a 2-level VAE
+
+
+def test_tiny_model_size_defaults_are_the_measured_model():
+    from fairskin.conditioning import TinyModelConfig
+
+    t, c = TinyModelConfig(), TrainConfig()
+    assert (c.tiny_unet_channels, c.tiny_vae_channels, c.tiny_text_hidden) == (t.unet_channels, t.vae_channels,
+                                                                               t.text_hidden)
 
 
 @pytest.mark.parametrize("cfg,message", [
@@ -180,7 +196,8 @@ def test_cosine_schedule_and_balanced_draws():
 def test_ema_changes_what_is_saved_not_training(small_demo, small_labels, tmp_path):
     runs = {}
     for name, decay in (("raw", 0.0), ("ema", 0.9)):
-        cfg = TrainConfig(steps=4, vae_steps=2, batch_size=4, checkpoint_every=2, ema_decay=decay, learning_rate=1e-2)
+        cfg = TrainConfig(steps=4, vae_steps=2, batch_size=4, checkpoint_every=2, ema_decay=decay, learning_rate=1e-2,
+                          **SMALL)
         train_conditioning(small_demo, out=tmp_path / name, labels=small_labels, config=cfg)
         runs[name] = (load_file(str(tmp_path / name / "checkpoints" / "step-000002" / "trainable.safetensors")),
                       load_file(str(tmp_path / name / "base" / "unet" / "diffusion_pytorch_model.safetensors")))
@@ -196,13 +213,16 @@ def test_ema_changes_what_is_saved_not_training(small_demo, small_labels, tmp_pa
     shutil.copytree(tmp_path / "raw" / "checkpoints", tmp_path / "mixed" / "checkpoints")
     with pytest.raises(InputError, match="has no ema.pt"):
         train_conditioning(small_demo, out=tmp_path / "mixed", labels=small_labels, resume="latest",
-                           config=TrainConfig(steps=4, vae_steps=2, batch_size=4, ema_decay=0.9))
+                           config=TrainConfig(steps=4, vae_steps=2, batch_size=4, ema_decay=0.9, **SMALL))
 
 
 @pytest.mark.parametrize("bad, message", [
     ({"lr_schedule": "linear"}, "--lr-schedule must be auto, constant or cosine"),
     ({"ema_decay": 1.0}, r"--ema-decay must be in \[0, 1\)"),
     ({"type_sampling": "uniform"}, "--type-sampling must be balanced or natural"),
+    ({"tiny_unet_channels": (12, 16)}, r"tiny_unet_channels must be two or more widths, each a positive multiple of 8"),
+    ({"tiny_vae_channels": (16,)}, r"tiny_vae_channels must be two or more widths"),
+    ({"tiny_text_hidden": 6}, "tiny_text_hidden must be a positive multiple of 4, got 6"),
 ])
 def test_bad_training_options_are_refused_before_any_work(small_demo, small_labels, tmp_path, bad, message):
     from dataclasses import replace
