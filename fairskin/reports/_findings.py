@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fairskin.reports._html import fmt_ci, metric_parts
+from fairskin.skintone import GROUP_NAMES
 
 __all__ = ["REF_GROUP", "DARK_GROUP", "conclusive", "verdict_display", "group_metric", "baseline_gap_lines",
            "change_lines", "rel_pct", "synthetic_lines"]
 
-REF_GROUP, DARK_GROUP = "I-II", "V-VI"
+REF_GROUP, DARK_GROUP = GROUP_NAMES[0], GROUP_NAMES[-1]  # the lightest and the darkest group
 _WORDS = {"pass": "passes the criteria", "fail": "fails the criteria"}
 
 
