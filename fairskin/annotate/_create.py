@@ -8,7 +8,9 @@ has and the rest goes to the others (water filling). The draw within a stratum i
 
 Each image is decoded (EXIF orientation, ICC profile), optionally has its lesion painted grey
 (``--masks``: annotators judge the healthy skin, as the estimator does), centre-cropped, resized
-and encoded as JPEG with no metadata (``reader_study.encode_image``), and stored under a random
+and served as the reader study serves its images (``reader_study.served_image``: one JPEG
+encoding, decoded into an uncompressed PNG whose length and layout depend only on the image
+size), and stored under a random
 id, so the file says nothing of its source, estimate or human label. What each id is lies in
 ``private/answer_key.csv``, which the server never opens.
 """
@@ -30,7 +32,7 @@ from fairskin.annotate._config import ANNOTATE_FILE, ANNOTATE_SCHEMA, AnnotateCo
 from fairskin.data import ImageLoadError, load_mask, load_rgb, read_dataset
 from fairskin.errors import InputError
 from fairskin.label import LesionMasks, estimate_tone_image, get_estimator, read_labels_csv
-from fairskin.reader_study import SCHEMA, Questions, StudyFile, encode_image, write_study_file
+from fairskin.reader_study import SCHEMA, SERVED_SUFFIX, Questions, StudyFile, served_image, write_study_file
 from fairskin.skintone import get_tone_scale
 
 __all__ = ["create_annotation", "allocate_even", "KEY_COLUMNS", "NO_ESTIMATE"]
@@ -121,7 +123,7 @@ def _encode(path: Path, mask, config: AnnotateConfig) -> bytes:
             mask = cv2.resize(mask.astype(np.uint8), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
         rgb = rgb.copy()
         rgb[mask] = config.mask_grey
-    return encode_image(rgb, size=config.image_size, quality=config.jpeg_quality)
+    return served_image(rgb, size=config.image_size, quality=config.jpeg_quality)
 
 
 def create_annotation(data: str | Path, *, out: str | Path, labels: str | Path | None = None,
@@ -181,7 +183,7 @@ def create_annotation(data: str | Path, *, out: str | Path, labels: str | Path |
     est_name = "labels.csv" if labels is not None else _ESTIMATOR_OF_SCALE[config.scale]
     key = []
     for j, (r, blob, masked) in zip(order, chosen):
-        (out / "images" / f"{ids[j]}.jpg").write_bytes(blob)
+        (out / "images" / f"{ids[j]}{SERVED_SUFFIX}").write_bytes(blob)
         key.append({"id": ids[j], "image": r.image, "image_id": r.image_id, "row": int(r.row), "stratum": int(r.stratum),
                     "estimated": int(r.stratum) or None, "estimator": est_name,
                     "fst_human": None if pd.isna(r.fst_human) else int(r.fst_human),

@@ -13,18 +13,18 @@ sample and the analysis work without it.
 """
 
 from fairskin.reader_study._analyze import analyze_answers, analyze_study, fidelity_correlation, load_study_answers
-from fairskin.reader_study._config import (SCHEMA, AnalyzeConfig, Questions, ServeConfig, StudyConfig, StudyFile,
-                                           read_study_file, write_study_file)
-from fairskin.reader_study._create import CreateResult, create_study, encode_image
+from fairskin.reader_study._config import (SCHEMA, SERVED_SUFFIX, AnalyzeConfig, Questions, ServeConfig, StudyConfig,
+                                           StudyFile, read_study_file, write_study_file)
+from fairskin.reader_study._create import CreateResult, create_study, encode_image, served_image
 from fairskin.reader_study._report import reader_study_sections, render_reader_study_report, summary_sentences
 from fairskin.reader_study._simulate import COVERAGE_SCENARIOS, Scenario, coverage, simulate_study, true_accuracy
 from fairskin.reader_study._stats import CrossedBootstrap, Estimate, dprime, wilson
 from fairskin.reader_study._validate import is_item_id
 
 __all__ = ["AnalyzeConfig", "COVERAGE_SCENARIOS", "CreateResult", "CrossedBootstrap", "Estimate", "Invite",
-           "Questions", "RunningServer", "SCHEMA", "Scenario", "ServeConfig", "StudyConfig", "StudyFile",
+           "Questions", "RunningServer", "SCHEMA", "SERVED_SUFFIX", "Scenario", "ServeConfig", "StudyConfig", "StudyFile",
            "analyze_answers", "analyze_study", "coverage", "create_app", "create_study", "dprime", "encode_image",
-           "fidelity_correlation", "invite_readers", "is_item_id", "load_study_answers", "open_store",
+           "fidelity_correlation", "invite_readers", "is_item_id", "load_study_answers", "open_store", "served_image",
            "read_study_file", "reader_order", "reader_study_sections", "render_reader_study_report", "serve_study",
            "simulate_study", "start_server", "summary_sentences", "true_accuracy", "wilson", "write_study_file"]
 

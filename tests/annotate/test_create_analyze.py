@@ -45,7 +45,7 @@ def test_masks_grey_the_lesion(phantoms, tmp_path, make_annotation):
     folder = make_annotation(n=6, masks=masks)
     key = pd.read_csv(folder / "private" / "answer_key.csv", dtype={"id": str})
     assert key["masked"].all()
-    rgb = np.asarray(Image.open(folder / "images" / f"{key['id'][0]}.jpg").convert("RGB"), float)
+    rgb = np.asarray(Image.open(folder / "images" / f"{key['id'][0]}.png").convert("RGB"), float)
     centre = rgb[28:36, 28:36]
     assert np.abs(centre - 128).max() < 12  # the lesion's square is grey, up to JPEG
     unrelated = tmp_path / "unrelated"
