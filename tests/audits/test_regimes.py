@@ -61,7 +61,7 @@ def test_every_audit_reading_agrees_with_its_simultaneous_interval(seed):
 
 
 def test_saliency_says_significant_only_from_the_family_adjusted_p():
-    from fairskin.reports._why import _saliency_summary
+    from fairskin.reports._why import saliency_lines as _saliency_summary
 
     tests = [{"name": "lesion_share_gap", "groups": ["I-II", "V-VI"], "value": 0.1, "ci_low": 0.01, "ci_high": 0.2,
               "p_value": 0.03} for _ in range(3)]
