@@ -28,24 +28,24 @@ def group_keys(frame: pd.DataFrame, scale: ToneScale = FITZPATRICK
                ) -> tuple[list[tuple[str, str, tuple[int, ...]]], bool]:
     """[(level, name, tones)] in report order (tones I..VI, or MST 1..10, when known, then the
     scale's groups: I-II..V-VI, or 1-3..8-10); and whether every row has an exact tone.
-    ``frame["fst_type"]`` holds the tone on ``scale``, 0 where only its group is known."""
+    ``frame["tone"]`` holds the tone on ``scale``, 0 where only its group is known."""
     keys = []
-    all_typed = bool((frame["fst_type"] > 0).all())
-    if (frame["fst_type"] > 0).any():
+    all_typed = bool((frame["tone"] > 0).all())
+    if (frame["tone"] > 0).any():
         for t in scale.tones:
-            if (frame["fst_type"] == t).any():
+            if (frame["tone"] == t).any():
                 keys.append(("type", scale.label(t), (t,)))
     for g, ts in scale.groups.items():
-        if (frame["fst_group"] == g).any():
+        if (frame["tone_group"] == g).any():
             keys.append(("group", g, ts))
     return keys, all_typed
 
 
 def rows_of(frame: pd.DataFrame, level: str, name: str, scale: ToneScale = FITZPATRICK) -> np.ndarray:
     if level == "type":
-        return np.flatnonzero(frame["fst_type"].to_numpy() == scale.tone_of(name))
+        return np.flatnonzero(frame["tone"].to_numpy() == scale.tone_of(name))
     if level == "group":
-        return np.flatnonzero(frame["fst_group"].to_numpy() == name)
+        return np.flatnonzero(frame["tone_group"].to_numpy() == name)
     return np.arange(len(frame))
 
 
@@ -91,12 +91,12 @@ class Engine:
         #: the tone scale the rows are grouped on (Fitzpatrick, or Monk Skin Tone)
         self.scale = get_tone_scale(cfg.tone_scale)
         self.keys, self.all_typed = group_keys(frame, self.scale)
-        self.keys.append(("all", "all", tuple(sorted(int(t) for t in set(frame["fst_type"]) if t > 0))
-                          or tuple(t for g in sorted(set(frame["fst_group"])) for t in self.scale.groups.get(g, ()))))
+        self.keys.append(("all", "all", tuple(sorted(int(t) for t in set(frame["tone"]) if t > 0))
+                          or tuple(t for g in sorted(set(frame["tone_group"])) for t in self.scale.groups.get(g, ()))))
         y = frame["label"].to_numpy(bool)
         self.y = y
-        type_key = np.where(frame["fst_type"].to_numpy() > 0, "t" + frame["fst_type"].astype(str),
-                            "g" + frame["fst_group"].astype(str))
+        type_key = np.where(frame["tone"].to_numpy() > 0, "t" + frame["tone"].astype(str),
+                            "g" + frame["tone_group"].astype(str))
         self.rows = {(lvl, g): rows_of(frame, lvl, g, self.scale) for lvl, g, _ in self.keys}
         self.scores = scores
         self.thresholds = thresholds

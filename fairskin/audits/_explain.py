@@ -84,11 +84,11 @@ def _batches(items, size: int):
         yield batch
 
 
-def _group_keys(frame: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
-    """(level, name, row mask) for each type and group present, in report order."""
+def _group_keys(table: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
+    """(level, name, row mask) for each type and group present in a per-image table, in report order."""
     out = []
-    t = frame["fst_type"].to_numpy(int)
-    g = frame["fst_group"].astype(str).to_numpy()
+    t = table["fst_type"].to_numpy(int)
+    g = table["fst_group"].astype(str).to_numpy()
     for k in range(1, 7):
         if (t == k).any():
             out.append(("type", ROMAN[k - 1], t == k))
@@ -99,7 +99,7 @@ def _group_keys(frame: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
 
 
 def _example_group(row) -> str:
-    return ROMAN[int(row["fst_type"]) - 1] if int(row["fst_type"]) > 0 else str(row["fst_group"])
+    return ROMAN[int(row["tone"]) - 1] if int(row["tone"]) > 0 else str(row["tone_group"])
 
 
 def _saliency(model: LoadedModel, frame, *, root, pre, masks, method, layer_name, threshold, target, cfg, units,
@@ -123,7 +123,7 @@ def _saliency(model: LoadedModel, frame, *, root, pre, masks, method, layer_name
                 bad.append({"image": img, "status": "zero_attribution", "reason": "the attribution map is zero "
                             "everywhere (no positive evidence at this layer)"})
                 continue
-            rows.append({"image": img, "fst_type": int(r["fst_type"]), "fst_group": str(r["fst_group"]),
+            rows.append({"image": img, "fst_type": int(r["tone"]), "fst_group": str(r["tone_group"]),
                          "label": int(r["label"]), "score": float(r["score"]), "correct": correct,
                          **{f"share_{k}": v for k, v in shares.items()}, "lesion_source": reg.lesion_source})
             key = (_example_group(r), "correct" if correct else "wrong")
@@ -215,7 +215,7 @@ def _counterfactual(model: LoadedModel, frame, *, root, pre, masks, threshold, s
                     ci_level, min_group_n, progress) -> tuple[dict, pd.DataFrame]:
     bad: list[dict] = []
     sources = {img: (int(t) if int(t) > 0 else str(g)) for img, t, g in
-               zip(frame["image"].astype(str), frame["fst_type"], frame["fst_group"])}
+               zip(frame["image"].astype(str), frame["tone"], frame["tone_group"])}
     items = ((img, sources[img], crop, lesion) for _, img, crop, lesion in
              _prepared(frame, root=root, pre=pre, masks=masks, bad=bad))
     label_cfg = LabelConfig()
@@ -251,10 +251,11 @@ def explain_model(model: LoadedModel, frame: pd.DataFrame, *, root: str | Path, 
                   ) -> tuple[dict, dict[str, pd.DataFrame]]:
     """The ``saliency`` and/or ``counterfactual`` sections for one model.
 
-    ``frame``: the audit's cleaned predictions of this model (``image, score, label, fst_type,
-    fst_group``; ``AuditResult.frames``), images relative to ``root``; ``units``: image ->
-    resampling unit. ``progress(label, total)`` returns a callable advanced once per image (closed with ``.close()``
-    where it has one).
+    ``frame``: the audit's cleaned predictions of this model (``image, score, label, tone,
+    tone_group``; ``AuditResult.frames``), Fitzpatrick tones only (the audit refuses to explain
+    Monk tones), so the saved per-image saliency table names them ``fst_type, fst_group``;
+    images relative to ``root``; ``units``: image -> resampling unit. ``progress(label, total)``
+    returns a callable advanced once per image (closed with ``.close()`` where it has one).
     Returns (sections, per-image tables).
     """
     import torch

@@ -180,7 +180,7 @@ def intersections(frame: pd.DataFrame, score: np.ndarray, threshold: float, leve
     if not (frame["diagnosis"] != "").any():
         return None
     scale = get_tone_scale(cfg.tone_scale)
-    col = frame["fst_group"] if level == "group" else frame["fst_type"].map(scale.label)
+    col = frame["tone_group"] if level == "group" else frame["tone"].map(scale.label)
     pred = score >= threshold
     y = frame["label"].to_numpy(bool)
     cells = []

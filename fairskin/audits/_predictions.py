@@ -103,24 +103,24 @@ def check_predictions(predictions: pd.DataFrame, *, scores: Literal["probabiliti
                       ) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """Check a predictions table and split it into usable rows and bad rows.
 
-    Returns the usable rows (columns ``image, score, label, fst_type, fst_group, diagnosis,
-    cluster``; ``fst_type`` 0 where only the group is known; ``cluster`` the patient id, else the
+    Returns the usable rows (columns ``image, score, label, tone, tone_group, diagnosis,
+    cluster``; ``tone`` 0 where only the group is known; ``cluster`` the patient id, else the
     lesion id, else the image, so that images of one patient resample together) and the bad rows as
     ``{"image", "status", "reason"}``. Raises :class:`InputError` for problems with the whole
     table: missing columns, non-binary labels, probabilities outside [0, 1].
 
     The skin tone is the ``fst`` column (Fitzpatrick), or the ``mst`` column (Monk Skin Tone,
     grouped 1-3 / 4-7 / 8-10) where the table has no ``fst`` (``tone_scale`` chooses); the rows'
-    ``fst_type`` and ``fst_group`` then hold the tone and group on that scale, whose name is
-    ``clean.attrs["tone_scale"]``.
+    ``tone`` and ``tone_group`` hold the tone and group on that scale, whose name is
+    ``clean.attrs["tone_scale"]`` (scale-neutral names, so a Monk tone never sits in an ``fst`` column).
     """
     if scores not in ("probabilities", "logits"):
         raise InputError(f"scores: expected 'probabilities' or 'logits', got {scores!r}")
     scale = (tone_scale_of_columns(predictions.columns) if tone_scale is None else
              tone_scale if isinstance(tone_scale, ToneScale) else get_tone_scale(tone_scale))
-    if scale is not FITZPATRICK:
-        predictions = predictions.rename(columns={scale.column: "fst"})
-    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
+    tone_col = scale.column  # the input column the tones are read from: 'fst' or 'mst'
+    needed = [tone_col if c == "fst" else c for c in PREDICTION_COLUMNS]
+    missing = [c for c in needed if c not in predictions.columns]
     if missing:
         raise InputError(
             f"{source}: missing column(s) {', '.join(repr(c) for c in missing)}; found: "
@@ -128,7 +128,7 @@ def check_predictions(predictions: pd.DataFrame, *, scores: Literal["probabiliti
             f"(optional: {', '.join(OPTIONAL_COLUMNS)})")
     if len(predictions) == 0:
         raise InputError(f"{source}: the predictions table has no rows; expected one row per image")
-    df, dup_bad = resolve_duplicates(predictions.reset_index(drop=True), source=source)
+    df, dup_bad = resolve_duplicates(predictions.reset_index(drop=True), source=source, tone_column=tone_col)
     images = df["image"].astype(str).to_numpy()
     status = np.full(len(df), None, dtype=object)
     reason = np.full(len(df), "", dtype=object)
@@ -153,15 +153,14 @@ def check_predictions(predictions: pd.DataFrame, *, scores: Literal["probabiliti
         if status[i] is None:
             status[i], reason[i] = "no_label", "label is empty"
 
-    types, groups, fst_status = _parse_fst_column(df["fst"], scale)
-    col = scale.column
+    types, groups, fst_status = _parse_fst_column(df[tone_col], scale)
     expected = ("a Fitzpatrick type (1-6, I-VI) or group (I-II, III-IV, V-VI, 12, 34, 56)" if scale is FITZPATRICK
                 else f"a {scale.name} tone ({scale.tones[0]}-{scale.tones[-1]}) or group ({', '.join(scale.groups)})")
     for i in np.flatnonzero(pd.notna(fst_status)):
         if status[i] is None:
             status[i] = fst_status[i]
-            reason[i] = f"{col} is empty" if fst_status[i] == "no_fst" else \
-                f"{col}={df['fst'].iloc[i]!r} is not {expected}"
+            reason[i] = f"{tone_col} is empty" if fst_status[i] == "no_fst" else \
+                f"{tone_col}={df[tone_col].iloc[i]!r} is not {expected}"
     ok = pd.isna(status)
     diagnosis = (df["diagnosis"].astype("string").fillna("").to_numpy(str) if "diagnosis" in df
                  else np.full(len(df), "", dtype=object))
@@ -173,8 +172,8 @@ def check_predictions(predictions: pd.DataFrame, *, scores: Literal["probabiliti
             if has.any():
                 cluster = np.where(has, col + ":" + ids.astype(str), cluster)
                 cluster_by = col
-    clean = pd.DataFrame({"image": images[ok], "score": s[ok], "label": y[ok], "fst_type": types[ok],
-                          "fst_group": groups[ok].astype(str), "diagnosis": np.asarray(diagnosis)[ok].astype(str),
+    clean = pd.DataFrame({"image": images[ok], "score": s[ok], "label": y[ok], "tone": types[ok],
+                          "tone_group": groups[ok].astype(str), "diagnosis": np.asarray(diagnosis)[ok].astype(str),
                           "cluster": np.asarray(cluster, dtype=object)[ok].astype(str)})
     clean.attrs["cluster_by"] = cluster_by
     clean.attrs["tone_scale"] = scale.name
@@ -209,14 +208,16 @@ def _key(df: pd.DataFrame, col: str) -> pd.Series:
     return df[col].astype("string").fillna("").str.strip().str.lower()
 
 
-def resolve_duplicates(df: pd.DataFrame, *, source: str = "predictions") -> tuple[pd.DataFrame, list[dict]]:
+def resolve_duplicates(df: pd.DataFrame, *, source: str = "predictions", tone_column: str = "fst"
+                       ) -> tuple[pd.DataFrame, list[dict]]:
     """Apply the duplicates rule (module docstring). Returns the rows to use (first of each image)
-    and the repeats as bad rows ``{image, status: "duplicate", reason}``."""
+    and the repeats as bad rows ``{image, status: "duplicate", reason}``. ``tone_column``: the
+    table's skin-tone column (``fst`` or ``mst``), part of what makes two rows one prediction."""
     images = df["image"].astype("string").fillna("").str.strip()
     dup = images.duplicated(keep=False)
     if not dup.any():
         return df, []
-    keys = pd.DataFrame({c: _key(df, c) for c in ("score", "label", "fst", "diagnosis")})
+    keys = pd.DataFrame({c: _key(df, c) for c in ("score", "label", tone_column, "diagnosis")})
     sub = keys[dup].assign(_image=images[dup])
     per_image = sub.drop_duplicates().groupby("_image").size()
     conflicting = per_image[per_image > 1]
@@ -224,7 +225,7 @@ def resolve_duplicates(df: pd.DataFrame, *, source: str = "predictions") -> tupl
         first = conflicting.index[0]
         rows = np.flatnonzero(images.to_numpy() == first)[:3]
         shown = "; ".join(f"line {r + 2}: score {df['score'].iloc[r]!r}, label {df['label'].iloc[r]!r}, "
-                          f"fst {df['fst'].iloc[r]!r}" for r in rows)
+                          f"{tone_column} {df[tone_column].iloc[r]!r}" for r in rows)
         raise InputError(f"{source}: {len(conflicting)} image(s) appear more than once with different predictions "
                          f"(e.g. {first!r}: {shown}); which one is the model's cannot be known: give one row per "
                          "image")

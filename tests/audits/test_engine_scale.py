@@ -169,11 +169,11 @@ def test_fst_parsed_once_per_distinct_value_as_row_by_row():
     clean, bad = clean_predictions(df)
     types, groups, status = parse_fst(values)
     ok = [st is None for st in status]
-    assert clean["fst_type"].tolist() == types[ok].tolist()
-    assert clean["fst_group"].tolist() == groups[ok].astype(str).tolist()
+    assert clean["tone"].tolist() == types[ok].tolist()
+    assert clean["tone_group"].tolist() == groups[ok].astype(str).tolist()
     assert [b["status"] for b in bad] == [st for st in status if st is not None]
     mixed = pd.DataFrame({"image": ["a", "b", "c"], "score": 0.5, "label": [1, 0, 1],
                           "fst": pd.Series([1, True, "II"], dtype=object)})
     clean, bad = clean_predictions(mixed)
-    assert clean["fst_type"].tolist() == [1, 2]
+    assert clean["tone"].tolist() == [1, 2]
     assert [(b["image"], b["status"]) for b in bad] == [("b", "bad_fst")]

@@ -4,6 +4,8 @@ MST 1-10 and groups 1-3 / 4-7 / 8-10, stated in the JSON, the terminal and the r
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -110,3 +112,58 @@ def test_cli_audits_a_model_on_monk_labels_and_the_report_states_the_grouping(tm
         read_labels_csv(tmp_path / "mst.csv")
     with pytest.raises(InputError, match="label_confusion: a labeller's confusion corrects estimated Fitzpatrick"):
         audit_predictions(saved, label_confusion={"counts": [[1]]}, n_boot=5)
+
+
+#: the audit JSON of :func:`golden_predictions` written by the audit before its per-row columns became
+#: scale-neutral (``tone``/``tone_group`` instead of ``fst_type``/``fst_group``), ``created`` dropped
+GOLDEN = Path(__file__).parent / "golden" / "monk_audit_before_tone_columns.json"
+
+
+def golden_predictions(n: int = 400, seed: int = 3) -> pd.DataFrame:
+    """Monk predictions with tones 1-10, some rows knowing only their group, diagnoses and patients."""
+    rng = np.random.default_rng(seed)
+    mst = rng.integers(1, 11, n)
+    y = rng.random(n) < 0.3
+    score = np.round(1 / (1 + np.exp(-(rng.normal(0, 1, n) + y * (2.0 - 0.15 * mst)))), 4)
+    tone = mst.astype(object)
+    tone[:40] = np.array(["1-3", "4-7", "8-10"])[np.digitize(mst[:40], [4, 8])]
+    return pd.DataFrame({"image": [f"i{i}.png" for i in range(n)], "score": score, "label": y.astype(int),
+                         "mst": tone, "diagnosis": rng.choice(["nevus", "melanoma", "bcc"], n),
+                         "patient_id": [f"p{i // 2}" for i in range(n)]})
+
+
+def _first_difference(a, b, path="$"):
+    """Where two JSON documents differ (floats to 1e-12 relative), or None where they agree."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if sorted(a) != sorted(b):
+            return f"{path}: keys {sorted(set(a) ^ set(b))} in one document only"
+        return next((d for k in sorted(a) if (d := _first_difference(a[k], b[k], f"{path}.{k}"))), None)
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return f"{path}: {len(a)} items vs {len(b)}"
+        return next((d for i, (x, y) in enumerate(zip(a, b)) if (d := _first_difference(x, y, f"{path}[{i}]"))), None)
+    if isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return None if math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15) else f"{path}: {a!r} vs {b!r}"
+    return None if (type(a) is type(b) and a == b) else f"{path}: {a!r} vs {b!r}"
+
+
+def test_monk_tones_travel_in_scale_neutral_columns_and_the_json_is_unchanged():
+    """A Monk predictions CSV's audited frame holds its tones in ``tone``/``tone_group`` (never an
+    ``fst`` column), and the audit JSON is the one the audit wrote before the rename."""
+    preds = golden_predictions()
+    res = audit_predictions(preds, n_boot=40, seed=1, min_group_n=10)
+    frame = res.frames[res.model()["name"]]
+    assert not [c for c in frame.columns if c.startswith("fst")], list(frame.columns)
+    assert frame.attrs["tone_scale"] == "monk"
+    typed = frame[frame["tone"] > 0]
+    assert sorted(set(typed["tone"])) == list(range(1, 11))
+    assert set(frame["tone_group"]) == {"1-3", "4-7", "8-10"}
+    expect_group = pd.cut(typed["tone"], [0, 3, 7, 10], labels=["1-3", "4-7", "8-10"]).astype(str)
+    assert (typed["tone_group"] == expect_group).all()
+    d = res.to_dict()
+    d.pop("created")
+    d = json.loads(json.dumps(d, allow_nan=False))
+    before = json.loads(GOLDEN.read_text())
+    assert [g["group"] for g in before["models"][0]["groups"]] == [f"MST {k}" for k in range(1, 11)] + \
+        ["1-3", "4-7", "8-10"]
+    assert _first_difference(d, before) is None, _first_difference(d, before)

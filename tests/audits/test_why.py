@@ -115,7 +115,7 @@ def skin_data(tmp_path_factory):
             name = f"t{t}_{i}.png"
             Image.fromarray(skin_image(ita + (i - PER_TYPE / 2) * 0.5, seed=10 * t + i)).save(root / name)
             Image.fromarray(LESION.astype(np.uint8) * 255).save(root / "masks" / f"t{t}_{i}_mask.png")
-            rows.append({"image": name, "score": 0.5, "label": i % 2, "fst_type": t, "fst_group": group_of(t)})
+            rows.append({"image": name, "score": 0.5, "label": i % 2, "tone": t, "tone_group": group_of(t)})
     return root, pd.DataFrame(rows)
 
 
