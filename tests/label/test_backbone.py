@@ -70,6 +70,17 @@ def test_backbone_loads_only_the_local_file_and_embeds(tmp_path):
         load_backbone_model("no_such_net", w)
 
 
+def test_backbone_options_without_their_partner_are_errors(tmp_path, capsys):
+    data = _pad_folder(tmp_path / "pad", n=3)
+    w = _weights(tmp_path / "w.safetensors")
+    assert main(["fit-estimator", str(data), "--out", str(tmp_path / "m.json"), "--backbone-weights", str(w)]) == 2
+    assert "--backbone NAME" in capsys.readouterr().err
+    assert main(["label", str(data), "--estimator", "ita", "--backbone-weights", str(w), "--out",
+                 str(tmp_path / "l.csv"), "-q"]) == 2
+    assert "only a learned estimator" in capsys.readouterr().err.replace("\n", " ")
+    assert not (tmp_path / "m.json").exists() and not (tmp_path / "l.csv").exists()
+
+
 def test_fit_with_backbone_round_trips_and_refuses_other_weights(tmp_path, capsys):
     data = _pad_folder(tmp_path / "pad")
     w = _weights(tmp_path / "w.safetensors")
