@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from fairskin.cli import app, console
-from fairskin.errors import InputError
 from fairskin.cli._common import CONFIG_HELP, file_settings, fmt_ci, settings_file
+from fairskin.errors import InputError
 from fairskin.label import DEFAULT_ESTIMATOR, LabelConfig, list_estimators
 from fairskin.settings import config_fields, merge_settings
 from fairskin.skintone import FITZPATRICK, get_tone_scale, list_scales, roman

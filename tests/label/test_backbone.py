@@ -14,8 +14,7 @@ from fairskin.cli import main
 from fairskin.errors import InputError
 from PIL import Image
 
-from fairskin.label import lab_to_srgb, load_learned_estimator
-from fairskin.label._backbone import embed_images, load_backbone_model
+from fairskin.label import embed_images, lab_to_srgb, load_backbone_model, load_learned_estimator
 
 timm = pytest.importorskip("timm")
 torch = pytest.importorskip("torch")
