@@ -10,6 +10,7 @@ from rich.table import Table
 
 from fairskin.cli import app, console
 from fairskin.cli._common import CONFIG_HELP, file_settings, fmt_ci, settings_file
+from fairskin.errors import InputError
 from fairskin.label import DEFAULT_ESTIMATOR, LabelConfig, list_estimators
 from fairskin.settings import config_fields, merge_settings
 from fairskin.skintone import FITZPATRICK, get_tone_scale, list_scales, roman
@@ -50,6 +51,9 @@ def label(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP + " Its \\[label] table may also set "
                                           "LabelConfig's fields (work_side, min_skin_fraction, ...; docs/label.md)."),
+    backbone_weights: Optional[Path] = typer.Option(None, "--backbone-weights", help="A learned estimator's "
+                                                    "image-backbone weights file, when not at the path the model "
+                                                    "records; refused unless its SHA-256 is the recorded one."),
 ) -> None:
     """Estimate each image's skin tone from its healthy skin: Fitzpatrick type from ITA (default), or
     another registered estimator (--estimator monk: Monk Skin Tone).
@@ -58,6 +62,14 @@ def label(
     """
     from fairskin.label import label_dataset
     from fairskin.outputs import claim_outputs
+
+    if backbone_weights is not None:
+        if not estimator.lower().endswith(".json"):
+            raise InputError(f"--backbone-weights: only a learned estimator (model.json) has a backbone; "
+                             f"--estimator is {estimator!r}")
+        from fairskin.label import load_learned_estimator
+
+        estimator = load_learned_estimator(estimator, backbone_weights=backbone_weights)
 
     reports = {}
     if html:
@@ -212,6 +224,15 @@ def fit_estimator_cmd(
                                "threshold below which a photo abstains is set from out-of-fold predictions to keep it."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes for the features."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="Also use a pretrained image backbone (a timm "
+                                           "architecture, e.g. resnet18): the PCA of its pooled whole-image "
+                                           "embedding is added to the colour features. Needs --backbone-weights."),
+    backbone_weights: Optional[Path] = typer.Option(None, "--backbone-weights", help="The backbone's local weights "
+                                                    "file (.safetensors, or a tensors-only .pt/.pth); nothing is "
+                                                    "downloaded. Its SHA-256 is kept in OUT."),
+    backbone_components: int = typer.Option(8, "--backbone-components", help="PCA components of the embedding "
+                                            "(fitted inside each training fold)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Fit a skin-type estimator to a data set's human types (an ordinal model on the healthy skin's
     colour statistics) and save it as JSON; use it with fairskin label DATA --estimator OUT.
@@ -221,8 +242,13 @@ def fit_estimator_cmd(
     """
     from fairskin.label import fit_estimator
 
-    model = fit_estimator(data, out=out, format=format, masks=masks, workers=workers, keep=keep, overwrite=overwrite)
+    model = fit_estimator(data, out=out, format=format, masks=masks, workers=workers, keep=keep, overwrite=overwrite,
+                          backbone=backbone, backbone_weights=backbone_weights, n_components=backbone_components,
+                          progress=not quiet)
     cv, fit = model.info["cross_validated"], model.info["fitted_on"]
+    if model.backbone is not None:
+        console.print(f"backbone: {model.backbone.name} ({model.backbone.weights}, SHA-256 "
+                      f"{model.backbone.sha256[:12]}...), {len(model.backbone.feature_names)} PCA components")
     console.print(f"fitted on {fit['n_photos']} photos of {fit['n_patients']} patients; abstains below confidence "
                   f"{model.abstain_below:.2f}")
     console.print(f"[bold]cross-validated[/] ({cv['folds']}), n={cv['n']}: weighted kappa "

@@ -31,6 +31,7 @@ from fairskin.skintone import (
     srgb_to_lab,
 )
 
+from fairskin.label._backbone import BackboneSpec, embed_images, load_backbone_model
 from fairskin.label._calibrate import fit_scale
 from fairskin.label._features import FEATURE_NAMES, image_features
 from fairskin.label._fit import (
@@ -49,6 +50,7 @@ __all__ = [
     "posterior_types", "shares_line",
     "FEATURE_NAMES", "image_features", "cross_validate_learned", "dataset_features", "fit_estimator", "fit_learned",
     "group_folds", "patient_groups", "readable_rows", "LearnedEstimator", "exposure_problem", "load_learned_estimator",
+    "BackboneSpec", "embed_images", "load_backbone_model",
     "OrdinalModel", "fit_ordinal", "fit_scale", "score_types", "type_metrics",
     "DEFAULT_SCALE", "LABEL_COLUMNS", "ItaEstimate", "LabelResult", "ItaScale", "LabelConfig", "LesionMasks",
     "SkinMask",

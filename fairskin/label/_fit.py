@@ -24,6 +24,9 @@ import pandas as pd
 
 from fairskin.data import ImageLoadError, read_dataset
 from fairskin.errors import InputError
+from fairskin.label._backbone import (
+    BackboneSpec, backbone_feature_names, dataset_embeddings, fit_pca, load_backbone_model, project, weights_digest,
+)
 from fairskin.label._config import LabelConfig
 from fairskin.label._estimate import read_for_estimate
 from fairskin.label._features import FEATURE_NAMES, image_features
@@ -33,7 +36,7 @@ from fairskin.label._ordinal import OrdinalModel, fit_ordinal
 from fairskin.label._scores import score_types
 from fairskin.outputs import atomic_write, claim_outputs
 
-__all__ = ["dataset_features", "fit_learned", "cross_validate_learned", "fit_estimator", "group_folds", "ALPHAS",
+__all__ = ["dataset_features", "fit_learned", "cross_validate_learned", "fit_estimator", "group_folds", "ALPHAS", "with_pcs",
            "patient_groups", "readable_rows"]
 
 ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0)
@@ -126,27 +129,41 @@ def readable_rows(feats: pd.DataFrame) -> np.ndarray:
     return np.array([exposure_problem(r) == "" for r in feats.to_dict("records")])
 
 
+def with_pcs(feats: pd.DataFrame, embeddings: np.ndarray, rows: np.ndarray, n_components: int):
+    """``(features with bb_pc1..K appended, PCA mean, components)``, the PCA fitted on ``rows`` only."""
+    rows = rows & np.isfinite(embeddings).all(axis=1)
+    mean, comps = fit_pca(embeddings[rows], n_components)
+    pcs = pd.DataFrame(project(embeddings, mean, comps),
+                       columns=list(backbone_feature_names(len(comps))), index=feats.index)
+    return pd.concat([feats, pcs], axis=1), mean, comps
+
+
 def cross_validate_learned(feats: pd.DataFrame, human: np.ndarray, groups: np.ndarray, *, k: int = 5,
                            keep: float = 0.8, abstain: bool = True, config: LabelConfig = LabelConfig(),
-                           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                           seed: int = 0, embeddings: np.ndarray | None = None,
+                           n_components: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold ``(types, probabilities)`` of every row with a human type (0 and NaN elsewhere,
     and where the photo was not given a type), folds by patient, everything chosen inside the
-    training folds."""
+    training folds (with ``embeddings``, a backbone's: their PCA too)."""
     human = np.asarray(human, int)
-    X = feats[list(FEATURE_NAMES)].to_numpy(float)
-    finite = np.isfinite(X).all(axis=1)
     lab = (human >= 1) & (human <= 6)
     readable = readable_rows(feats)
     folds = group_folds(groups, k, seed)
     est = np.zeros(len(human), int)
     probs = np.full((len(human), 6), np.nan)
-    records = feats.to_dict("records")
     for i in range(k):
-        tr = lab & finite & (folds != i)
-        model = fit_learned(X[tr], human[tr], np.asarray(groups)[tr], config=config, keep=keep, readable=readable[tr])
+        fold_feats, names = feats, FEATURE_NAMES
+        if embeddings is not None:
+            fold_feats, _, comps = with_pcs(feats, embeddings, lab & (folds != i), n_components)
+            names = (*FEATURE_NAMES, *backbone_feature_names(len(comps)))
+        X = fold_feats[list(names)].to_numpy(float)
+        records = fold_feats.to_dict("records")
+        tr = lab & np.isfinite(X).all(axis=1) & (folds != i)
+        model = fit_learned(X[tr], human[tr], np.asarray(groups)[tr], features=names, config=config, keep=keep,
+                            readable=readable[tr])
         model = replace(model, abstain=abstain)
         for j in np.flatnonzero(lab & (folds == i)):
-            e = model.from_features(records[j], feats["reason"].iloc[j])
+            e = model.from_features(records[j], fold_feats["reason"].iloc[j])
             est[j] = e.tone or 0
             if e.status != "no_skin":
                 probs[j] = [e.values[f"p_fst{t}"] for t in range(1, 7)]
@@ -155,12 +172,22 @@ def cross_validate_learned(feats: pd.DataFrame, human: np.ndarray, groups: np.nd
 
 def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, masks=None, workers: int = 1,
                   keep: float = 0.8, config: LabelConfig | None = None, overwrite: bool = False,
-                  n_boot: int = 500) -> LearnedEstimator:
+                  n_boot: int = 500, backbone: str | None = None, backbone_weights=None, n_components: int = 8,
+                  backbone_side: int = 224, progress: bool = False) -> LearnedEstimator:
     """Fit the learned estimator to ``data``'s human types and save it to ``out`` (JSON), with its
-    nested patient-grouped cross-validated figures (``cross_validated``)."""
+    nested patient-grouped cross-validated figures (``cross_validated``). With ``backbone`` (a timm
+    architecture) and ``backbone_weights`` (its local weights file), the PCA of the backbone's
+    embeddings is appended to the colour features (label/_backbone.py)."""
     config = config or LabelConfig()
     if not 0.05 <= keep <= 1.0:
         raise InputError(f"--keep must be between 0.05 and 1, got {keep}")
+    if backbone_weights is not None and backbone is None:
+        raise InputError("--backbone-weights: give the architecture too (--backbone NAME, a timm model name)")
+    if backbone is not None:
+        if n_components < 1:
+            raise InputError(f"--backbone-components must be at least 1, got {n_components}")
+        sha = weights_digest(backbone_weights)
+        net = load_backbone_model(backbone, backbone_weights)
     out = Path(out)
     with claim_outputs({"--out": out}, overwrite=overwrite):
         manifest = data if isinstance(data, pd.DataFrame) else read_dataset(data, format=format)
@@ -169,19 +196,33 @@ def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, ma
             raise InputError(f"{data}: no image has a human Fitzpatrick type (fst_human); fitting needs them")
         groups = patient_groups(manifest)
         feats = dataset_features(manifest, config=config, masks=masks, workers=workers)
-        X = feats[list(FEATURE_NAMES)].to_numpy(float)
+        emb, spec, names = None, None, FEATURE_NAMES
+        if backbone is not None:
+            root = Path(manifest.attrs["root"])
+            emb = dataset_embeddings([str(root / r) for r in manifest["image"]], net, work_side=config.work_side,
+                                     side=backbone_side, progress=progress)
+            full, mean, comps = with_pcs(feats, emb, human >= 1, n_components)
+            spec = BackboneSpec(name=backbone, weights=str(Path(backbone_weights).resolve()), sha256=sha,
+                                side=backbone_side, mean=mean, components=comps)
+            names = (*FEATURE_NAMES, *spec.feature_names)
+        X = (full if spec is not None else feats)[list(names)].to_numpy(float)
         use = (human >= 1) & np.isfinite(X).all(axis=1)
-        est, _ = cross_validate_learned(feats, human, groups, keep=keep, config=config)
+        est, _ = cross_validate_learned(feats, human, groups, keep=keep, config=config, embeddings=emb,
+                                        n_components=n_components)
         lab = human >= 1
         cv = score_types(est[lab], human[lab], groups[lab], n_boot=n_boot)
         counts = np.zeros((6, 6), int)
         ok = lab & (est > 0)
         np.add.at(counts, (human[ok] - 1, est[ok] - 1), 1)
-        model = fit_learned(X[use], human[use], groups[use], config=config, keep=keep, readable=readable_rows(feats)[use])
+        model = fit_learned(X[use], human[use], groups[use], features=names, config=config, keep=keep,
+                            readable=readable_rows(feats)[use])
         info = {"fitted_on": {"data": str(manifest.attrs.get("root", data)), "n_photos": int(use.sum()),
                               "n_patients": int(np.unique(groups[use]).size),
                               "human_types": {str(t): int((human[use] == t).sum()) for t in range(1, 7)},
-                              "keep": keep, "masks": str(masks) if masks else None},
+                              "keep": keep, "masks": str(masks) if masks else None,
+                              "features": "colour statistics" + (f" + {len(names) - len(FEATURE_NAMES)} PCA components "
+                                                                 f"of {backbone}'s pooled whole-image embedding (PCA "
+                                                                 "fitted inside each training fold)" if spec else "")},
                 "cross_validated": {"folds": "5 folds grouped by patient (nested: alpha and threshold chosen "
                                              "inside each training fold)",
                                     **{k: v for k, v in cv.items() if not k.startswith(("share_", "human_share_"))},
@@ -189,7 +230,7 @@ def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, ma
                                     "human_shares": {str(t): cv.get(f"human_share_{t}") for t in range(1, 7)},
                                     "confusion": {"rows": "human type I..VI", "columns": "estimated type I..VI",
                                                   "counts": counts.tolist()}}}
-        model = replace(model, info=_finite(info))
+        model = replace(model, info=_finite(info), backbone=spec)
         import json
 
         atomic_write(out, json.dumps(model.to_dict(), indent=1, allow_nan=False))

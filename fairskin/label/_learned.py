@@ -31,6 +31,7 @@ from typing import ClassVar
 import numpy as np
 
 from fairskin.errors import InputError
+from fairskin.label._backbone import BackboneSpec
 from fairskin.label._config import LabelConfig
 from fairskin.label._features import FEATURE_NAMES, image_features
 from fairskin.label._ordinal import OrdinalModel
@@ -79,6 +80,7 @@ class LearnedEstimator:
     abstain_below: float = 0.0
     abstain: bool = True
     info: dict = field(default_factory=dict, compare=False)  # fitted_on, cross_validated
+    backbone: BackboneSpec | None = None  # optional image backbone (label/_backbone.py)
 
     @property
     def work_side(self) -> int:
@@ -128,31 +130,41 @@ class LearnedEstimator:
     def estimate_rgb(self, rgb: np.ndarray, *, valid: np.ndarray | None = None,
                      lesion_mask: np.ndarray | None = None) -> ToneEstimate:
         feats, reason = image_features(rgb, valid=valid, lesion_mask=lesion_mask, config=self.config)
+        if self.backbone is not None:
+            feats.update(self.backbone.features(rgb))
         return self.from_features(feats, reason)
 
     # --- saving -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         m = self.model
-        return {"schema": SCHEMA, "features": list(self.features), "mean": m.mean.tolist(), "scale": m.scale.tolist(),
-                "weights": m.weights.tolist(), "thresholds": m.thresholds.tolist(), "alpha": m.alpha,
-                "abstain_below": self.abstain_below, "label_config": asdict(self.config),
-                "fitted_on": self.info.get("fitted_on"), "cross_validated": self.info.get("cross_validated")}
+        out = {"schema": SCHEMA, "features": list(self.features), "mean": m.mean.tolist(), "scale": m.scale.tolist(),
+               "weights": m.weights.tolist(), "thresholds": m.thresholds.tolist(), "alpha": m.alpha,
+               "abstain_below": self.abstain_below, "label_config": asdict(self.config),
+               "fitted_on": self.info.get("fitted_on"), "cross_validated": self.info.get("cross_validated")}
+        return {**out, "backbone": self.backbone.to_dict()} if self.backbone is not None else out
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False), encoding="utf-8")
 
     @classmethod
-    def from_dict(cls, d: dict, *, source: str = "the model", abstain: bool = True) -> "LearnedEstimator":
+    def from_dict(cls, d: dict, *, source: str = "the model", abstain: bool = True,
+                  backbone_weights: str | Path | None = None) -> "LearnedEstimator":
+        """The estimator in a model JSON; one with a backbone needs its weights file (``backbone_weights``,
+        else the path the JSON records) and refuses a file whose SHA-256 differs."""
         if not isinstance(d, dict) or d.get("schema") != SCHEMA:
             raise InputError(f"{source}: not a learned skin-type estimator (expected a JSON object with "
                              f"schema {SCHEMA!r}, written by fairskin fit-estimator)")
-        missing, extra = _REQUIRED - set(d), set(d) - _REQUIRED
+        missing, extra = _REQUIRED - set(d), set(d) - _REQUIRED - {"backbone"}
         if missing or extra:
             raise InputError(f"{source}: learned-estimator JSON has missing keys {sorted(missing)} / unknown keys "
                              f"{sorted(extra)}; only the schema's data keys are accepted")
-        feats = d["features"]
-        if not isinstance(feats, list) or not feats or any(f not in FEATURE_NAMES for f in feats):
-            raise InputError(f"{source}: 'features' must name features of fairskin's set ({', '.join(FEATURE_NAMES)})")
+        backbone = BackboneSpec.from_dict(d["backbone"], source=source, weights=backbone_weights) \
+            if d.get("backbone") is not None else None
+        if backbone is None and backbone_weights is not None:
+            raise InputError(f"--backbone-weights: {source} was fitted without an image backbone")
+        feats, known = d["features"], (*FEATURE_NAMES, *(backbone.feature_names if backbone else ()))
+        if not isinstance(feats, list) or not feats or any(f not in known for f in feats):
+            raise InputError(f"{source}: 'features' must name features of fairskin's set ({', '.join(known)})")
         arrays = {}
         for key, n in (("mean", len(feats)), ("scale", len(feats)), ("weights", len(feats)), ("thresholds", 5)):
             v = d[key]
@@ -170,15 +182,18 @@ class LearnedEstimator:
             raise InputError(f"{source}: 'label_config' must hold LabelConfig fields ({', '.join(sorted(names))})")
         model = OrdinalModel(arrays["mean"], arrays["scale"], arrays["weights"], arrays["thresholds"], float(d["alpha"]))
         return cls(model=model, features=tuple(feats), config=LabelConfig(**cfg), abstain_below=float(d["abstain_below"]),
-                   abstain=abstain, info={"fitted_on": d["fitted_on"], "cross_validated": d["cross_validated"]})
+                   abstain=abstain, info={"fitted_on": d["fitted_on"], "cross_validated": d["cross_validated"]},
+                   backbone=backbone)
 
 
 def _is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def load_learned_estimator(path: str | Path, *, abstain: bool = True, **_options) -> LearnedEstimator:
-    """The estimator saved at ``path`` (JSON). Options a caller passes to every estimator
+def load_learned_estimator(path: str | Path, *, abstain: bool = True, backbone_weights: str | Path | None = None,
+                           **_options) -> LearnedEstimator:
+    """The estimator saved at ``path`` (JSON; ``backbone_weights``: the local weights file of its
+    image backbone, when it has one and the recorded path is not the one to use). Options a caller passes to every estimator
     (``config``, ``scale``) are ignored: the model's features were computed with its own label
     settings, which the file holds."""
     path = Path(path)
@@ -191,7 +206,8 @@ def load_learned_estimator(path: str | Path, *, abstain: bool = True, **_options
     except (UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"--estimator: {path} is not JSON ({exc}); a learned estimator is a JSON file written by "
                          "fairskin fit-estimator; pickles and other files that carry code are refused") from None
-    return LearnedEstimator.from_dict(data, source=f"--estimator {path}", abstain=abstain)
+    return LearnedEstimator.from_dict(data, source=f"--estimator {path}", abstain=abstain,
+                                      backbone_weights=backbone_weights)
 
 
 def _refuse_constant(name: str):
