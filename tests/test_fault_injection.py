@@ -75,8 +75,25 @@ def _chaos(ctx, target, kwargs: dict, folder: Path, reference: dict[str, bytes],
         got = _snapshot(folder)
         assert sorted(got) == sorted(reference), f"episode {episodes}: files differ after {attempts - 1} kill(s)"
         for name, data in reference.items():
-            assert got[name] == data, f"episode {episodes}: {name} differs after {attempts - 1} kill(s)"
+            assert _same(name, got[name], data), f"episode {episodes}: {name} differs after {attempts - 1} kill(s)"
     return kills, episodes
+
+
+def _same(name: str, got: bytes, want: bytes) -> bool:
+    """Byte-identical, except a generated PNG: a resumed run packs the slots left into other
+    batches, and an image may then differ by one grey level where the batch's float reductions
+    round differently (the bound tests/balance/test_balance.py::test_image_does_not_depend_on_batch
+    holds the generator to); its measured ITA, gate and every CSV must still be identical."""
+    if got == want:
+        return True
+    if not (name.startswith("images/") and name.endswith(".png")):
+        return False
+    import io
+
+    from PIL import Image
+
+    a, b = (np.asarray(Image.open(io.BytesIO(x)).convert("RGB"), int) for x in (got, want))
+    return a.shape == b.shape and int(np.abs(a - b).max()) <= 1
 
 
 def test_label_killed_at_random_moments_ends_as_an_uninterrupted_run(tmp_path):
@@ -145,15 +162,22 @@ def test_label_killed_then_an_image_replaced_resumes_to_a_fresh_runs_labels(tmp_
         out = tmp_path / "run" / "labels.csv"
         shutil.rmtree(out.parent, ignore_errors=True)
         (data / first).write_bytes(original)
+        partial = out.with_name("labels.csv.partial")
         p = ctx.Process(target=label_dataset, kwargs={"data": data, "out": out, **kwargs})
         p.start()
-        p.join(rng.uniform(0.3, 0.9) * duration)
+        # kill once the first image's row is in the partial file (an event, not a timer: under load a
+        # timer fired before any row or after the end), a random moment later
+        t0 = time.perf_counter()
+        while p.is_alive() and time.perf_counter() - t0 < 300:
+            if partial.exists() and first.encode() in partial.read_bytes():
+                time.sleep(rng.uniform(0, 0.2) * duration)
+                break
+            time.sleep(0.005)
         if p.is_alive():
             p.kill()
         p.join(300)
-        partial = out.with_name("labels.csv.partial")
         if p.exitcode != -signal.SIGKILL or not partial.exists() or first.encode() not in partial.read_bytes():
-            continue  # finished, or killed before the image was labelled: nothing to test
+            continue  # finished first: nothing to test
         informative += 1
         (data / first).write_bytes(replacement)
         _run(ctx, label_dataset, {"data": data, "out": out, **kwargs})
