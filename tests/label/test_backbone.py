@@ -14,31 +14,13 @@ from fairskin.cli import main
 from fairskin.errors import InputError
 from PIL import Image
 
-from fairskin.label import embed_images, lab_to_srgb, load_backbone_model, load_learned_estimator
+from fairskin.label import embed_images, load_backbone_model, load_learned_estimator
 
 timm = pytest.importorskip("timm")
 torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
 ARCH = "test_resnet"  # timm's tiny test architecture
-
-
-def _pad_folder(root, n=40, seed=0):
-    """A PAD-UFES-20-layout folder, one photo per patient: flat skin of its type's ITA with noise."""
-    rng = np.random.default_rng(seed)
-    (root / "images").mkdir(parents=True)
-    rows = []
-    for i in range(n):
-        t = int(rng.choice([1, 2, 3, 4, 5], p=[0.2, 0.3, 0.25, 0.15, 0.1]))
-        ita = {1: 60.0, 2: 45.0, 3: 32.0, 4: 22.0, 5: 12.0}[t] + rng.normal(0, 3)
-        lab = np.stack([50 + 18 * np.tan(np.radians(ita)) + rng.normal(0, 1, (64, 64)),
-                        11 + rng.normal(0, 0.8, (64, 64)), 18 + rng.normal(0, 0.8, (64, 64))], axis=-1)
-        name = f"PAT_{i}_{i}_{i}.png"
-        Image.fromarray((np.clip(lab_to_srgb(lab), 0, 1) * 255 + 0.5).astype(np.uint8)).save(root / "images" / name)
-        rows.append({"patient_id": f"PAT_{i}", "lesion_id": i, "fitspatrick": float(t), "diagnostic": "NEV",
-                     "img_id": name, "biopsed": False})
-    pd.DataFrame(rows).to_csv(root / "metadata.csv", index=False)
-    return root
 
 
 def _weights(path, seed=0):
@@ -69,8 +51,8 @@ def test_backbone_loads_only_the_local_file_and_embeds(tmp_path):
         load_backbone_model("no_such_net", w)
 
 
-def test_backbone_options_without_their_partner_are_errors(tmp_path, capsys):
-    data = _pad_folder(tmp_path / "pad", n=3)
+def test_backbone_options_without_their_partner_are_errors(tmp_path, capsys, photos):
+    data = photos.pad_folder(tmp_path / "pad", n=3, size=64, with_cut_out=False)
     w = _weights(tmp_path / "w.safetensors")
     assert main(["fit-estimator", str(data), "--out", str(tmp_path / "m.json"), "--backbone-weights", str(w)]) == 2
     assert "--backbone NAME" in capsys.readouterr().err
@@ -80,8 +62,8 @@ def test_backbone_options_without_their_partner_are_errors(tmp_path, capsys):
     assert not (tmp_path / "m.json").exists() and not (tmp_path / "l.csv").exists()
 
 
-def test_fit_with_backbone_round_trips_and_refuses_other_weights(tmp_path, capsys):
-    data = _pad_folder(tmp_path / "pad")
+def test_fit_with_backbone_round_trips_and_refuses_other_weights(tmp_path, capsys, photos):
+    data = photos.pad_folder(tmp_path / "pad", n=40, size=64, with_cut_out=False)
     w = _weights(tmp_path / "w.safetensors")
     model = tmp_path / "model.json"
     assert main(["fit-estimator", str(data), "--out", str(model), "--keep", "0.9", "--backbone", ARCH,
