@@ -41,7 +41,7 @@ from fairskin.errors import InputError, Interrupted
 
 __all__ = [
     "FORMULA_PREFIXES", "atomic_path", "atomic_write", "claim_outputs", "csv_restore", "csv_safe", "interruptible",
-    "remove_stale_temporaries", "restore_frame", "safe_frame", "write_csv",
+    "remove_stale_temporaries", "restore_frame", "safe_frame", "to_jsonable", "write_csv",
 ]
 
 OutputKind = Literal["file", "dir"]
@@ -393,3 +393,28 @@ def interruptible(kept: Callable[[], str]) -> Iterator[None]:
         raise Interrupted(kept(), signum=exc.signum) from None
     except KeyboardInterrupt:
         raise Interrupted(kept(), signum=signal.SIGINT) from None
+
+
+def to_jsonable(obj):
+    """Plain JSON types: numpy scalars/arrays unwrapped, NaN/inf -> None, paths -> str (the one
+    JSON-safety helper of reports, label summaries and saved models: strict JSON has no NaN)."""
+    import math
+
+    import numpy as np  # here, not at the top: importing fairskin.outputs stays free of numpy
+
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj

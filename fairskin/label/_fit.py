@@ -34,7 +34,7 @@ from fairskin.label._learned import LearnedEstimator, exposure_problem
 from fairskin.label._masks import LesionMasks
 from fairskin.label._ordinal import OrdinalModel, fit_ordinal
 from fairskin.label._scores import score_types
-from fairskin.outputs import atomic_write, claim_outputs
+from fairskin.outputs import atomic_write, claim_outputs, to_jsonable
 
 __all__ = ["dataset_features", "fit_learned", "cross_validate_learned", "fit_estimator", "group_folds", "ALPHAS", "with_pcs",
            "patient_groups", "readable_rows"]
@@ -230,7 +230,7 @@ def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, ma
                                     "human_shares": {str(t): cv.get(f"human_share_{t}") for t in range(1, 7)},
                                     "confusion": {"rows": "human type I..VI", "columns": "estimated type I..VI",
                                                   "counts": counts.tolist()}}}
-        model = replace(model, info=_finite(info), backbone=spec)
+        model = replace(model, info=to_jsonable(info), backbone=spec)
         import json
 
         atomic_write(out, json.dumps(model.to_dict(), indent=1, allow_nan=False))
@@ -242,16 +242,3 @@ def patient_groups(manifest: pd.DataFrame) -> np.ndarray:
         pid = manifest["patient_id"].astype("string").fillna("").to_numpy(object)
         return np.where(pid != "", pid, "row:" + np.arange(len(manifest)).astype(str)).astype(str)
     return ("row:" + np.arange(len(manifest)).astype(str)).astype(object).astype(str)
-
-
-def _finite(obj):
-    """JSON-safe: NaN and infinities become None (the file is strict JSON)."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fairskin.errors import InputError
-from fairskin.outputs import atomic_write
+from fairskin.outputs import atomic_write, to_jsonable
 
 __all__ = ["Markup", "esc", "join", "fmt", "fmt_pct", "fmt_ci", "table", "section", "page",
            "write_report", "require", "fmt_p", "metric_parts", "ci_cell", "to_jsonable", "dl", "note"]
@@ -257,26 +257,6 @@ def page(title: str, body: Iterable, *, subtitle: str | None = None, toc: Iterab
             f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
             f"{defs}<header><h1>{esc(title)}</h1>{sub}{nav}</header><main>"
             + "".join(esc(b) for b in body) + "</main></body></html>\n")
-
-
-def to_jsonable(obj):
-    """Plain JSON types: numpy scalars/arrays unwrapped, NaN/inf -> None, paths -> str."""
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def report_paths(path) -> tuple[Path, Path]:
