@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
-from fairskin.skintone import FST_TYPES
+from fairskin.skintone import FST_GROUPS, FST_TYPES
 
 __all__ = ["MIN_KAPPA", "EstimatedTypes", "check_estimated_types", "confusion_agreement"]
 
@@ -39,16 +39,21 @@ MIN_KAPPA = 0.4
 
 def confusion_agreement(counts) -> dict:
     """Exact agreement and quadratic-weighted kappa of a k x k confusion (rows human, columns estimated)."""
+    import warnings
+
+    from sklearn.metrics import cohen_kappa_score
+
     c = np.asarray(counts, float)
     n = c.sum()
     if n <= 0:
         return {"n": 0, "exact": None, "weighted_kappa": None}
-    k = c.shape[0]
-    w = (np.subtract.outer(np.arange(k), np.arange(k)) ** 2) / float((k - 1) ** 2)
-    expected = np.outer(c.sum(1), c.sum(0)) / n
-    den = (w * expected).sum()
-    kappa = 1 - (w * c).sum() / den if den > 0 else None
-    return {"n": int(n), "exact": float(np.trace(c) / n), "weighted_kappa": None if kappa is None else float(kappa)}
+    human, estimated = (x.ravel() for x in np.indices(c.shape))
+    cell = c.ravel() > 0
+    with warnings.catch_warnings():  # one cell only: no disagreement to expect, kappa undefined (None)
+        warnings.simplefilter("ignore")  # sklearn: UndefinedMetricWarning, or a 0/0 RuntimeWarning
+        kappa = float(cohen_kappa_score(human[cell], estimated[cell], labels=np.arange(c.shape[0]),
+                                        weights="quadratic", sample_weight=c.ravel()[cell]))
+    return {"n": int(n), "exact": float(np.trace(c) / n), "weighted_kappa": kappa if np.isfinite(kappa) else None}
 
 
 @dataclass
@@ -72,14 +77,11 @@ class EstimatedTypes:
 def _raw_shares(fst: np.ndarray, est: np.ndarray) -> str:
     e = fst[est]
     n = max(len(e), 1)
-    return ", ".join(f"{g} {np.isin(e, ts).sum() / n:.1%}" for g, ts in (("I-II", (1, 2)), ("III-IV", (3, 4)),
-                                                                          ("V-VI", (5, 6))))
+    return ", ".join(f"{g} {np.isin(e, ts).sum() / n:.1%}" for g, ts in FST_GROUPS.items())
 
 
 def _group_agreement(frame: pd.DataFrame, fst: np.ndarray, est: np.ndarray) -> dict | None:
     """Agreement of the estimated types with the human groups (DDI's 12/34/56) where people gave one."""
-    from fairskin.skintone import FST_GROUPS
-
     if "fst_group_human" not in frame:
         return None
     g = frame["fst_group_human"].astype("string").fillna("").to_numpy(object)
@@ -148,7 +150,7 @@ def check_estimated_types(frame: pd.DataFrame, *, labels: str | Path | None = No
     kappa = a["weighted_kappa"]
     figures = (f"the estimator's agreement with people, from {a['n']} images with human types in {path.name}"
                f"{' (cross-validated)' if a['cross_validated'] else ''}: exact {a['exact']:.0%}, quadratic-weighted "
-               f"kappa {'n/a' if kappa is None else f'{kappa:.2f}'}; {shares.line('V-VI')}")
+               f"kappa {'n/a' if kappa is None else f'{kappa:.2f}'}; {shares.line()}")
     if (kappa is None or kappa < MIN_KAPPA) and not accept_estimated_types:
         raise InputError(f"--labels: {where}; {figures}. With agreement this poor (kappa below {MIN_KAPPA:g}) the "
                          f"estimated types are not a basis for a plan: {ways} (the plan then counts the corrected "
