@@ -74,10 +74,8 @@ def balance(
                               mixed_precision=mixed_precision), option="--config")
     entry = generator_entry(generator)
     train = entry.train_config(steps=train_steps, max_minutes=train_minutes, seed=seed) if entry.train_config else None
-    done = {"n": 0}
     with progress_lines(quiet or dry_run, "balance") as say:
         def progress(n):
-            done["n"] = n
             if n % 50 == 0:
                 say(f"    {n} generation attempts so far")
 
