@@ -208,7 +208,7 @@ def bench_inference(batch: int, batches: int) -> dict:
     out = {"forward_images_per_s": ips, "batch": batch, "threads": torch.get_num_threads()}
 
     # end to end through fairskin's loader: read PNGs, resize/crop to 224, normalise, forward
-    from fairskin.audits._models import LoadedModel, predict
+    from fairskin.audits.models._models import LoadedModel, predict
     from fairskin.data import DemoConfig, read_dataset, write_demo_dataset
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -115,7 +115,7 @@ def regimes() -> dict[str, tuple[Design, dict, dict | None]]:
 def legacy_gap_widths(design: Design, *, reps: int, n_boot: int, seed: int) -> dict[str, float]:
     """Mean width of version 1's interval for each gap (the percentile of the gap's bootstrap
     distribution) on the same data sets and resamples."""
-    from fairskin.audits._engine import Engine
+    from fairskin.audits.stats._engine import Engine
     from fairskin.audits.classifier import clean_predictions
 
     widths: dict[str, list[float]] = {}

@@ -27,9 +27,9 @@ def main() -> None:
     import timm
     import torch
 
-    from fairskin.audits._models import Preprocess, to_tensor
-    from fairskin.audits._regions import image_regions
-    from fairskin.audits._saliency import attribution_maps, choose_target_layer, region_shares
+    from fairskin.audits.models._models import Preprocess, to_tensor
+    from fairskin.audits.why._regions import image_regions
+    from fairskin.audits.why._saliency import attribution_maps, choose_target_layer, region_shares
     from fairskin.data import PhantomSpec, render_phantom
 
     torch.manual_seed(0)

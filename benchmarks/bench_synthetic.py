@@ -61,7 +61,7 @@ def _timing_only_inception():
     import torch
     import torch_fidelity.feature_extractor_inceptionv3 as fe
 
-    from fairskin.audits._features import InceptionExtractor
+    from fairskin.audits.synthetic._features import InceptionExtractor
 
     orig_url, orig_load = fe.load_state_dict_from_url, fe.FeatureExtractorInceptionV3.load_state_dict
     fe.load_state_dict_from_url = lambda *a, **k: {}
@@ -79,8 +79,8 @@ def _timing_only_inception():
 
 
 def bench_extraction(paths: list[Path], inception_weights: str | None, workdir: Path) -> list[dict]:
-    from fairskin.audits._features import ColourTextureExtractor, InceptionExtractor, ThumbnailExtractor
-    from fairskin.audits._features import extract_features
+    from fairskin.audits.synthetic._features import ColourTextureExtractor, InceptionExtractor, ThumbnailExtractor
+    from fairskin.audits.synthetic._features import extract_features
 
     out = []
     extractors = [ColourTextureExtractor(), ThumbnailExtractor(32)]
@@ -107,8 +107,8 @@ def bench_extraction(paths: list[Path], inception_weights: str | None, workdir: 
 
 
 def bench_distances(n: int, dim: int) -> list[dict]:
-    from fairskin.audits._fidelity import density_coverage, frechet_distance, kid, precision_recall
-    from fairskin.audits._memorisation import nearest_real
+    from fairskin.audits.synthetic._fidelity import density_coverage, frechet_distance, kid, precision_recall
+    from fairskin.audits.synthetic._memorisation import nearest_real
 
     rng = np.random.default_rng(0)
     a = np.abs(rng.standard_normal((n, dim))).astype(np.float64)  # Inception pool3 is >= 0

@@ -44,7 +44,7 @@ def phantoms(n: int, size: int, rng: np.random.Generator, **kw):
 
 
 def counterfactual(n: int, size: int) -> None:
-    from fairskin.audits._counterfactual import retone_many
+    from fairskin.audits.why._counterfactual import retone_many
 
     rng = np.random.default_rng(0)
     hits, tot, worst = np.zeros(7, int), np.zeros(7, int), 0

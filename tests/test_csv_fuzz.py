@@ -237,7 +237,7 @@ def test_manifest_readers(data, image_folder):
     df = _result_or_input_error(read_manifest, path)
     if df is not None:
         assert "image" in df.columns and df.attrs["root"]
-    import fairskin.audits._synthetic as syn  # the manifest reading step of audit-synthetic (no features)
+    import fairskin.audits.synthetic._synthetic as syn  # the manifest reading step of audit-synthetic (no features)
 
     _result_or_input_error(syn._read_synthetic, path, None)
     assert callable(audit_synthetic)

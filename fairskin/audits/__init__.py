@@ -1,6 +1,10 @@
 """Audits: how a classifier does per skin type, and how good synthetic images are.
 
-Two public modules, loaded on first use (so ``import fairskin.audits`` stays cheap)::
+Four rooms and the model loader they share (docs/architecture.md, "The audit rooms"):
+``classifier`` (the classifier audit), ``why`` (saliency, counterfactuals), ``synthetic`` (the
+synthetic-image audit), ``stats`` (bootstrap, intervals, registries, engine) and ``models``.
+The rest of the package uses two public faces, loaded on first use (so ``import fairskin.audits``
+stays cheap)::
 
     fairskin.audits.classifier   audit_predictions, audit, audit_model, compare_audits, ...
     fairskin.audits.synthetic    audit_synthetic, FID/KID, precision/recall, memorisation, ...

@@ -35,7 +35,7 @@ def test_read_labels_csv_tells_human_consensus_from_estimates(consensus):
 
 
 def test_audit_reads_the_consensus_as_human_types(consensus):
-    from fairskin.audits._run import read_skin_types
+    from fairskin.audits.classifier._run import read_skin_types
 
     human, estimated, df = consensus
     vals, _, source, detail, _ = read_skin_types(df, labels=human, fst_source="auto")

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from fairskin.audits._bootstrap import (
+from fairskin.audits.stats._bootstrap import (
     bootstrap_p_value,
     delong_test,
     delong_variance,
@@ -82,8 +82,8 @@ def test_audit_bootstrap_equals_loop_bootstrap_with_sklearn():
     for b in range(200):
         rep = np.repeat(np.flatnonzero(rows), W[rows, b].astype(int))
         aucs.append(roc_auc_score(y[rep], score[rep]))
-    from fairskin.audits._classifier import audit_frames  # noqa: F401  (the engine below is what it runs)
-    from fairskin.audits._engine import Engine
+    from fairskin.audits.classifier._classifier import audit_frames  # noqa: F401  (the engine below is what it runs)
+    from fairskin.audits.stats._engine import Engine
     from fairskin.audits.classifier import AuditConfig, clean_predictions
 
     clean, _ = clean_predictions(df)

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_curve
 
-from fairskin.audits._bootstrap import stratified_counts
-from fairskin.audits._metrics import SortedRows, calibration_bins, point_metrics, roc_grid, weighted_roc
+from fairskin.audits.stats._bootstrap import stratified_counts
+from fairskin.audits.stats._metrics import SortedRows, calibration_bins, point_metrics, roc_grid, weighted_roc
 from fairskin.audits.classifier import Design, audit_predictions, simulate_predictions
 
 GRID = np.arange(101) / 100

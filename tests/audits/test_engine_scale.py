@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import fairskin.audits._engine as engine_module
-from fairskin.audits._bootstrap import (
+import fairskin.audits.stats._engine as engine_module
+from fairskin.audits.stats._bootstrap import (
     cluster_count_rows,
     cluster_counts,
     stratified_count_rows,
     stratified_counts,
 )
-from fairskin.audits._engine import Engine
-from fairskin.audits._metrics import SortedRows, count_rows, weighted_metrics
+from fairskin.audits.stats._engine import Engine
+from fairskin.audits.stats._metrics import SortedRows, count_rows, weighted_metrics
 from fairskin.audits.classifier import AuditConfig, clean_predictions
 from fairskin.skintone import parse_fst
 

@@ -194,7 +194,7 @@ def test_fid_path_equals_torch_fidelitys_calculate_metrics_at_any_size(torch_fid
 def test_kid_uncertainty_is_real_when_the_sets_fit_in_one_subset():
     """Subsets of sets no larger than the subset size are the same images, so their spread is ~0;
     the jackknife standard error is used instead and its 95% interval covers a known KID."""
-    from fairskin.audits._fidelity import _mmd2, _poly_kernel, kid
+    from fairskin.audits.synthetic._fidelity import _mmd2, _poly_kernel, kid
 
     d, shift = 16, 0.6
 

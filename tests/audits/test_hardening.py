@@ -200,7 +200,7 @@ def test_a_crafted_inception_weights_file_is_refused_before_its_code_runs(tmp_pa
 
 def test_a_crafted_lpips_backbone_is_refused_before_its_code_runs(tmp_path):
     pytest.importorskip("lpips")
-    from fairskin.audits._fidelity import load_lpips
+    from fairskin.audits.synthetic._fidelity import load_lpips
 
     marker = tmp_path / "pwned"
     weights = tmp_path / "alexnet.pth"
@@ -212,7 +212,7 @@ def test_a_crafted_lpips_backbone_is_refused_before_its_code_runs(tmp_path):
 
 def test_a_crafted_hf_checkpoint_bin_is_refused_before_its_code_runs(tmp_path):
     tr = pytest.importorskip("transformers")
-    from fairskin.audits._features import HFExtractor
+    from fairskin.audits.synthetic._features import HFExtractor
 
     cfg = tr.ViTConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8, image_size=16,
                        patch_size=8)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from fairskin.audits._metrics import SortedRows, point_metrics, weighted_metrics
+from fairskin.audits.stats._metrics import SortedRows, point_metrics, weighted_metrics
 from fairskin.audits.classifier import audit_predictions
 
 ROMAN = ["I", "II", "III", "IV", "V", "VI"]

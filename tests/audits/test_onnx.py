@@ -114,7 +114,7 @@ def test_custom_operator_domain_is_refused(uniform_data, tmp_path):
 
 
 def test_custom_domain_inside_a_subgraph_is_found():
-    from fairskin.audits._onnx import onnx_domains
+    from fairskin.audits.models._onnx import onnx_domains
     from onnx import helper
 
     inner = helper.make_graph([helper.make_node("Evil", ["x"], ["y"], domain="my.ops")], "body", [], [])

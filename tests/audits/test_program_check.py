@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from fairskin.audits._models import load_model  # noqa: E402
+from fairskin.audits.models._models import load_model  # noqa: E402
 from fairskin.errors import InputError  # noqa: E402
 
 

@@ -241,7 +241,7 @@ def test_image_to_image_copies_are_marked_as_their_source(synthetic_set, demo_da
 
 
 def test_tsne_embedding_of_real_and_synthetic_points():
-    from fairskin.audits._synthetic import _embedding
+    from fairskin.audits.synthetic._synthetic import _embedding
 
     rng = np.random.default_rng(0)
     fs, fr = rng.standard_normal((12, 6)), rng.standard_normal((20, 6)) + 3

@@ -18,11 +18,11 @@ from PIL import Image
 torch = pytest.importorskip("torch")
 pytest.importorskip("pytorch_grad_cam")
 
-from fairskin.audits._counterfactual import retone, target_ita  # noqa: E402
-from fairskin.audits._explain import explain_model  # noqa: E402
-from fairskin.audits._models import LoadedModel, _to_probability, positive_log_odds  # noqa: E402
-from fairskin.audits._saliency import choose_target_layer  # noqa: E402
-from fairskin.audits._unitstats import group_means, unit_ids  # noqa: E402
+from fairskin.audits.why._counterfactual import retone, target_ita  # noqa: E402
+from fairskin.audits.why._explain import explain_model  # noqa: E402
+from fairskin.audits.models._models import LoadedModel, to_probability, positive_log_odds  # noqa: E402
+from fairskin.audits.why._saliency import choose_target_layer  # noqa: E402
+from fairskin.audits.stats._unitstats import group_means, unit_ids  # noqa: E402
 from fairskin.errors import InputError  # noqa: E402
 from fairskin.label import LesionMasks, estimate_rgb, lab_to_srgb  # noqa: E402
 from fairskin.skintone import group_of  # noqa: E402
@@ -215,7 +215,7 @@ def test_log_odds_is_the_logit_of_the_audited_probability():
     for c, names in ((1, None), (2, None), (7, ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"])):
         out = torch.randn(5, c, generator=g) * 3
         meta = {"class_names": names} if names else {}
-        p = _to_probability(out, meta=meta, num_classes=None, positive_class=None, class_names=None, output="logits",
+        p = to_probability(out, meta=meta, num_classes=None, positive_class=None, class_names=None, output="logits",
                             path=None)
         z = positive_log_odds(out, meta=meta)
         assert torch.allclose(torch.sigmoid(z), p.float(), atol=1e-6)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fairskin.audits._bootstrap import bootstrap_p_value, percentile_ci
+from fairskin.audits.stats._bootstrap import bootstrap_p_value, percentile_ci
 
 __all__ = ["unit_ids", "UnitMeans", "group_means", "difference", "permutation_range_test", "ci_entry"]
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fairskin.audits._bootstrap import cluster_count_rows, delong_variance, stratified_count_rows
-from fairskin.audits._metrics import (
+from fairskin.audits.stats._bootstrap import cluster_count_rows, delong_variance, stratified_count_rows
+from fairskin.audits.stats._metrics import (
     METRICS,
     ROC_GRID_POINTS,
     Scratch,
@@ -141,12 +141,12 @@ class Engine:
         self.correction_failed: dict = {}
         self._resample()
         if self.chosen:
-            from fairskin.audits._threshold import add_threshold_noise
+            from fairskin.audits.stats._threshold import add_threshold_noise
 
             for m, target in self.chosen.items():
                 add_threshold_noise(self, m, target)
         if confusion is not None:
-            from fairskin.audits._misclass import correct_engine
+            from fairskin.audits.stats._misclass import correct_engine
 
             correct_engine(self, confusion)
 
@@ -172,7 +172,7 @@ class Engine:
         return self.clustered or bool(self.corrected)
 
     def is_corrected(self, key, metric: str) -> bool:
-        from fairskin.audits._misclass import CORRECTED_METRICS
+        from fairskin.audits.stats._misclass import CORRECTED_METRICS
 
         return key[0] in self.corrected and metric in CORRECTED_METRICS
 

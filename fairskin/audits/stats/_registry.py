@@ -135,7 +135,7 @@ def gap_terms(gap: Gap, values: Mapping[str, np.ndarray], samples: Mapping[str, 
     takes the largest over both rates (one term), ``mean`` averages one term per rate. Groups
     where a rate is undefined (NaN) are left out.
     """
-    from fairskin.audits._intervals import pairwise
+    from fairskin.audits.stats._intervals import pairwise
 
     def one(rate):
         v = np.asarray(values[rate], float)

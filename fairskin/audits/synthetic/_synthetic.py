@@ -32,15 +32,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fairskin.audits._features import (
+from fairskin.audits.synthetic._features import (
     ExtractorName, FeatureExtractor, ThumbnailExtractor, _prepare, extract_features, load_extractor,
 )
-from fairskin.audits._fidelity import (
+from fairskin.audits.synthetic._fidelity import (
     density_coverage, feature_diversity, fid_min_images, frechet_distance, kid, lpips_diversity, load_lpips,
     precision_recall,
 )
-from fairskin.audits._memorisation import nearest_real
-from fairskin.audits._synthetic_config import SyntheticAuditConfig
+from fairskin.audits.synthetic._memorisation import nearest_real
+from fairskin.audits.synthetic._synthetic_config import SyntheticAuditConfig
 from fairskin.data import ImageLoadError, read_csv_table
 from fairskin.errors import InputError
 from fairskin.outputs import atomic_write, write_csv

@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 
-from fairskin.audits import _intervals as iv
-from fairskin.audits._bootstrap import bootstrap_p_value, delong_test, holm
-from fairskin.audits._groups import metric_interval
-from fairskin.audits._registry import GAPS, Gap, gap_terms, gap_value
+from fairskin.audits.stats import _intervals as iv
+from fairskin.audits.stats._bootstrap import bootstrap_p_value, delong_test, holm
+from fairskin.audits.stats._groups import metric_interval
+from fairskin.audits.stats._registry import GAPS, Gap, gap_terms, gap_value
 
 __all__ = ["fairness", "ratios", "gap_reading", "RATIO_METRICS"]
 

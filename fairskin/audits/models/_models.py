@@ -193,8 +193,8 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
     arch = arch or meta.get("arch")
     num_classes = num_classes or meta.get("num_classes")
     suffix = path.suffix.lower()
-    if suffix == ".onnx":  # onnxruntime, no Python run (audits/_onnx.py)
-        from fairskin.audits._onnx import load_onnx
+    if suffix == ".onnx":  # onnxruntime, no Python run (audits/models/_onnx.py)
+        from fairskin.audits.models._onnx import load_onnx
 
         return load_onnx(path, meta)
     if suffix == ".safetensors":
@@ -278,7 +278,7 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
     return LoadedModel(module.eval(), "state_dict", path, meta)
 
 
-def _preprocess(meta: dict[str, Any], overrides: dict[str, Any]) -> Preprocess:
+def resolve_preprocess(meta: dict[str, Any], overrides: dict[str, Any]) -> Preprocess:
     missing = [k for k in meta.get("preprocess_required", ()) if overrides.get(k) is None]  # an ONNX file's
     if missing:
         raise InputError(f"model: the ONNX file's metadata does not give {', '.join(missing)}; give "
@@ -393,7 +393,7 @@ def _positive_columns(c: int, *, meta: dict, positive_class: str | None, class_n
     return malignant
 
 
-def _to_probability(out, *, meta: dict, num_classes: int | None, positive_class: str | None,
+def to_probability(out, *, meta: dict, num_classes: int | None, positive_class: str | None,
                     class_names: list[str] | None, output: str, path: Path):
     """Model output (batch, C) or (batch,) -> probability of the positive class."""
     import torch
@@ -443,7 +443,7 @@ def predict(model: LoadedModel, manifest: pd.DataFrame, *, root: str | Path | No
 
     root = Path(root if root is not None else manifest.attrs.get("root") or ".")
     meta = model.metadata
-    pre = _preprocess(meta, preprocess or {})
+    pre = resolve_preprocess(meta, preprocess or {})
     output = output or meta.get("output", "logits")
     if output not in ("logits", "probabilities"):
         raise InputError(f"output: expected 'logits' or 'probabilities', got {output!r}")
@@ -482,7 +482,7 @@ def predict(model: LoadedModel, manifest: pd.DataFrame, *, root: str | Path | No
                         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                         raise InputError(f"{model.path}: the model failed on a batch of shape {tuple(batch.shape)} "
                                          f"(check resize/crop and the model's expected input): {first[:300]}") from None
-                    p = _to_probability(out, meta=meta, num_classes=num_classes, positive_class=positive_class,
+                    p = to_probability(out, meta=meta, num_classes=num_classes, positive_class=positive_class,
                                         class_names=class_names, output=output, path=model.path)
                     scores[idx[ok]] = p.detach().cpu().double().numpy()
                 if bar is not None:

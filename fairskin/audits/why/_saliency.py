@@ -46,7 +46,7 @@ class TargetLayer:
     chosen: str  # "given", "vision transformer: last block's first norm" or "last spatial feature map"
 
 
-def _import_cam(method: str):
+def import_cam(method: str):
     if method not in SALIENCY_METHODS:
         close = difflib.get_close_matches(method, list(SALIENCY_METHODS), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -153,7 +153,7 @@ def choose_target_layer(module, *, input_size: int, name: str | None = None) -> 
 def attribution_maps(module, x, *, method: str, layer: TargetLayer, target: Callable) -> np.ndarray:
     """(batch, H, W) maps in [0, 1] for the input batch ``x``; ``target`` maps one output row to the
     scalar being explained."""
-    cam_class = _import_cam(method)
+    cam_class = import_cam(method)
     for p in module.parameters():
         p.requires_grad_(True)
     x = x.to(_device(module))

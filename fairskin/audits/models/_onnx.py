@@ -170,7 +170,7 @@ def load_onnx(path: Path, meta: dict[str, Any], *, device: str = "cpu"):
     """An ONNX file as a :class:`fairskin.audits.classifier.LoadedModel` (kind ``"onnx"``): checked
     (module docstring), opened in onnxruntime, with its metadata (``meta``: the sidecar's, which
     the file's own fills in) and the preprocessing it must state listed under ``preprocess_required``."""
-    from fairskin.audits._models import LoadedModel
+    from fairskin.audits.models._models import LoadedModel
 
     _check_safe(path)
     ort = _import_ort()

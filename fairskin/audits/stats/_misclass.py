@@ -235,7 +235,7 @@ def correct_engine(eng, confusion: LabelConfusion) -> None:
                 for m in CORRECTED_METRICS:
                     samples[m][done:done + k] = out[m]
                 done += k
-            from fairskin.audits._groups import metric_interval
+            from fairskin.audits.stats._groups import metric_interval
 
             for gi, key in enumerate(keys):
                 before = eng.uncorrected.setdefault(model, {}).setdefault(key, {})

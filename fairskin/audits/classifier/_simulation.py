@@ -121,8 +121,8 @@ def true_values(design: Design, *, mc_scale: int = 400, seed: int = 12345) -> di
     computed from the true per-group values with fairlearn's definitions, so a zero gap is
     exactly zero.
     """
-    from fairskin.audits._classifier import audit_predictions
-    from fairskin.audits._registry import GAPS, gap_value
+    from fairskin.audits.classifier._classifier import audit_predictions
+    from fairskin.audits.stats import GAPS, gap_value
 
     per = (sum(design.cluster_range) / 2) if design.cluster_range else design.cluster_size
     big = replace(design, sizes=tuple(int(n * per) * mc_scale for n in design.sizes), cluster_size=1, confusion=None,
@@ -178,7 +178,7 @@ def true_values(design: Design, *, mc_scale: int = 400, seed: int = 12345) -> di
 def calibration_confusion(design: Design, seed):
     """The labeller's confusion as a calibration set of ``calibration_per_type`` images per true
     type would measure it (each row a multinomial draw from the design's confusion)."""
-    from fairskin.audits._misclass import LabelConfusion
+    from fairskin.audits.stats import LabelConfusion
 
     rng = np.random.default_rng(seed)
     M = np.asarray(design.confusion, float)
@@ -212,7 +212,7 @@ def coverage_study(design: Design, *, reps: int = 200, n_boot: int = 1000, seed:
     ``baseline`` (a second dict of audit keyword arguments) audits the same data sets a second
     way, e.g. with clusters ignored, and adds its coverage and width as ``*_baseline`` columns.
     """
-    from fairskin.audits._classifier import audit_predictions
+    from fairskin.audits.classifier._classifier import audit_predictions
 
     truth = true_values(design) if truth is None else truth
     rows: dict = {}

@@ -9,17 +9,17 @@ Public API (the ``fairskin audit-synthetic`` command calls :func:`audit_syntheti
     result.images    # one row per synthetic image: re-measured ITA, nearest real image, memorised
 """
 
-from fairskin.audits._features import (
+from fairskin.audits.synthetic._features import (
     INCEPTION_ENV, INCEPTION_WEIGHTS_FILE, INCEPTION_WEIGHTS_URL, ClassifierExtractor, ColourTextureExtractor,
     FeatureExtractor, FeatureSet, HFExtractor, InceptionExtractor, ThumbnailExtractor, extract_features,
     load_extractor,
 )
-from fairskin.audits._fidelity import (
+from fairskin.audits.synthetic._fidelity import (
     KidResult, density_coverage, feature_diversity, feature_statistics, fid_min_images, frechet_distance,
     frechet_distance_from_statistics, kid, load_lpips, lpips_diversity, precision_recall,
 )
-from fairskin.audits._memorisation import NearestReal, nearest_real
-from fairskin.audits._synthetic import SCHEMA, SyntheticAudit, SyntheticAuditConfig, audit_synthetic, ita_fidelity
+from fairskin.audits.synthetic._memorisation import NearestReal, nearest_real
+from fairskin.audits.synthetic._synthetic import SCHEMA, SyntheticAudit, SyntheticAuditConfig, audit_synthetic, ita_fidelity
 
 __all__ = [
     "SCHEMA", "SyntheticAudit", "SyntheticAuditConfig", "audit_synthetic", "ita_fidelity",

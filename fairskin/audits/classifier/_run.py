@@ -15,10 +15,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fairskin.audits._classifier import audit_frames, make_config
-from fairskin.audits._compare import Criterion
-from fairskin.audits._predictions import CLUSTER_COLUMNS, clean_predictions, n_rows_read, read_predictions_csv
-from fairskin.audits._result import DEFAULTS, AuditResult
+from fairskin.audits.classifier._classifier import audit_frames, make_config
+from fairskin.audits.classifier._compare import Criterion
+from fairskin.audits.classifier._predictions import CLUSTER_COLUMNS, clean_predictions, n_rows_read, read_predictions_csv
+from fairskin.audits.classifier._result import DEFAULTS, AuditResult
 from fairskin.errors import InputError
 from fairskin.label import find_label_confusion, read_labels_csv, resolve_tones
 from fairskin.outputs import claim_outputs, write_csv
@@ -103,7 +103,7 @@ def audit(
     more inputs, every model after the first is compared with the first on their common images
     (paired bootstrap) against ``criteria`` (default: :func:`default_criteria` with
     ``min_gain``/``max_drop``). See :func:`audit_predictions` for the audit parameters and
-    :mod:`fairskin.audits._models` for the model parameters. ``save_predictions`` (a folder) gets
+    :mod:`fairskin.audits.models._models` for the model parameters. ``save_predictions`` (a folder) gets
     ``NAME.predictions.csv`` per model (and the tables of ``saliency`` / ``counterfactual_tone``);
     existing files are replaced only with ``overwrite``.
 
@@ -225,7 +225,7 @@ def audit(
                         ("" if fst_src == "given" else f" ({fst_src} skin types, as --fst-source says)")
                 frames[nm], bad[nm], n_input[nm], kinds[nm], mthr[nm] = clean, b, n_rows_read(df), "predictions", None
                 continue
-            from fairskin.audits._models import load_model, predict
+            from fairskin.audits.models import load_model, predict
 
             model = load_model(p, arch=arch, num_classes=num_classes, trust_model=trust_model)
             prob, st, rs = predict(model, rows, root=data, batch_size=batch_size, num_workers=num_workers,
@@ -282,9 +282,9 @@ def audit(
         if auto_doc is not None:
             result.meta["label_confusion_auto"] = auto_doc
         if explain:
-            from fairskin.audits._explain import explain_model
-            from fairskin.audits._models import choose_device, load_model
-            from fairskin.audits._unitstats import unit_ids
+            from fairskin.audits.why import explain_model
+            from fairskin.audits.models import choose_device, load_model
+            from fairskin.audits.stats import unit_ids
 
             ids, unit = unit_ids(manifest, manifest["image"].astype(str))
             units = dict(zip(manifest["image"].astype(str), ids))
@@ -309,7 +309,7 @@ def audit(
 
 def _auto_confusion(labels, fst_src: str, tone_scale: str | None):
     """The labeller's confusion to apply by default, and the meta entry that says so (or why not)."""
-    from fairskin.audits._misclass import LabelConfusion
+    from fairskin.audits.stats import LabelConfusion
 
     found = find_label_confusion(labels) if labels is not None and tone_scale == "fitzpatrick" else None
     if found is None:
@@ -340,9 +340,9 @@ def _check_explain(paths: Sequence[Path], saliency: str | None, saliency_layer: 
         raise InputError(f"saliency / counterfactual_tone: {csvs[0]} is a predictions CSV; these audits run the model "
                          "itself: give model files (and --data)")
     if saliency is not None:
-        from fairskin.audits._saliency import _import_cam
+        from fairskin.audits.why import import_cam
 
-        _import_cam(saliency)
+        import_cam(saliency)
 
 
 class _ProgressBar:

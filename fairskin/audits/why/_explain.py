@@ -18,15 +18,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fairskin.audits._bootstrap import holm
+from fairskin.audits.stats import holm
 import pandas as pd
 
-from fairskin.audits._counterfactual import (CounterfactualConfig, counterfactual_scores, counterfactual_summary,
+from fairskin.audits.why._counterfactual import (CounterfactualConfig, counterfactual_scores, counterfactual_summary,
                                              target_ita)
-from fairskin.audits._models import LoadedModel, _preprocess, _to_probability, crop_rgb, positive_log_odds, to_tensor
-from fairskin.audits._regions import REGIONS, image_regions
-from fairskin.audits._saliency import attribution_maps, choose_target_layer, data_uri, overlay, region_shares
-from fairskin.audits._unitstats import ci_entry, difference, group_means, permutation_range_test
+from fairskin.audits.models import LoadedModel, resolve_preprocess, to_probability, crop_rgb, positive_log_odds, to_tensor
+from fairskin.audits.why._regions import REGIONS, image_regions
+from fairskin.audits.why._saliency import attribution_maps, choose_target_layer, data_uri, overlay, region_shares
+from fairskin.audits.stats import ci_entry, difference, group_means, permutation_range_test
 from fairskin.data import ImageLoadError, load_rgb, remove_hair
 from fairskin.label import LabelConfig, LesionMasks
 from fairskin.skintone import FST_GROUPS, ROMAN
@@ -260,7 +260,7 @@ def explain_model(model: LoadedModel, frame: pd.DataFrame, *, root: str | Path, 
     """
     import torch
 
-    pre = _preprocess(model.metadata, preprocess or {})
+    pre = resolve_preprocess(model.metadata, preprocess or {})
     meta = model.metadata
     output = output or meta.get("output", "logits")
     names = list(class_names) if class_names else None
@@ -279,7 +279,7 @@ def explain_model(model: LoadedModel, frame: pd.DataFrame, *, root: str | Path, 
     def score(crops) -> np.ndarray:
         with torch.inference_mode():
             out = module(torch.stack([to_tensor(c, pre) for c in crops]).to(device))
-            p = _to_probability(out, meta=meta, num_classes=num_classes, positive_class=positive_class,
+            p = to_probability(out, meta=meta, num_classes=num_classes, positive_class=positive_class,
                                 class_names=names, output=output, path=model.path)
         return p.detach().cpu().double().numpy()
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fairskin.audits._registry import METRICS
+from fairskin.audits.stats._registry import METRICS
 
 __all__ = ["METRICS", "THRESHOLD_METRICS", "ROC_GRID_POINTS", "SortedRows", "add_sums", "bin_edges", "bin_index",
            "calibration_bins", "count_rows", "count_sums", "metrics_from_counts", "rank_metrics", "rate_metrics",

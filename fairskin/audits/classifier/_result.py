@@ -55,9 +55,9 @@ DEFAULTS = AuditConfig()
 @dataclass(repr=False)
 class AuditResult(NotebookView):
     """An audit of one or more models. ``to_dict()`` is the JSON of ``docs/audit-json.md``; the
-    ``repr``, ``to_frame()`` and ``_repr_html_`` are ``fairskin.audits._notebook``'s."""
+    ``repr``, ``to_frame()`` and ``_repr_html_`` are ``fairskin.audits.classifier._notebook``'s."""
 
-    _notebook = ("fairskin.audits._notebook", "audit")
+    _notebook = ("fairskin.audits.classifier._notebook", "audit")
 
     meta: dict[str, Any]
     data: dict[str, Any]

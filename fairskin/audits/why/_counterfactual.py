@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from fairskin.audits._regions import image_regions
-from fairskin.audits._unitstats import ci_entry, group_means
+from fairskin.audits.why._regions import image_regions
+from fairskin.audits.stats import ci_entry, group_means
 from fairskin.label import LabelConfig, estimate_rgb, lab_to_srgb, srgb_to_lab
 from fairskin.skintone import FST_GROUPS, FST_TYPES, ROMAN, get_scale, group_of
 

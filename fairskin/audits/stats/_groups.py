@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from fairskin.audits import _intervals as iv
-from fairskin.audits._metrics import METRICS, calibration_bins, roc_grid
-from fairskin.audits._registry import GROUP_METRICS
+from fairskin.audits.stats import _intervals as iv
+from fairskin.audits.stats._metrics import METRICS, calibration_bins, roc_grid
+from fairskin.audits.stats._registry import GROUP_METRICS
 from fairskin.skintone import get_tone_scale
 
 __all__ = ["group_entry", "metric_interval", "group_flags", "intersections"]

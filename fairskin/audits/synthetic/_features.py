@@ -27,7 +27,7 @@ from typing import Callable, Literal, Protocol, Sequence
 import cv2
 import numpy as np
 
-from fairskin.audits._synthetic_config import ExtractorName
+from fairskin.audits.synthetic._synthetic_config import ExtractorName
 from fairskin.data import ImageLoadError, load_rgb
 from fairskin.errors import InputError, MissingDependencyError
 from fairskin.weights import UnsafeWeightsError, file_sha256, load_weights, weights_only_loads
@@ -251,7 +251,7 @@ def _normalise(images: np.ndarray, mean, std):
 
 class ClassifierExtractor:
     """Penultimate layer of the audited classifier, loaded exactly as ``fairskin audit`` loads it
-    (:func:`fairskin.audits._models.load_model`: TorchScript, torch.export, safetensors or a
+    (:func:`fairskin.audits.models._models.load_model`: TorchScript, torch.export, safetensors or a
     plain state dict with ``arch``; pickled modules only with ``trust_model``).
 
     The features are timm's pre-logits (``forward_head(forward_features(x), pre_logits=True)``)
@@ -267,7 +267,7 @@ class ClassifierExtractor:
                  trust_model: bool = False, input_side: int | None = None):
         import torch
 
-        from fairskin.audits._models import load_model
+        from fairskin.audits.models import load_model
 
         path = Path(path)
         if not path.is_file():

@@ -22,15 +22,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fairskin.audits._compare import Criterion, comparison, default_criteria
-from fairskin.audits._engine import Engine
-from fairskin.audits._fairness import fairness, ratios
-from fairskin.audits._groups import group_entry, intersections
-from fairskin.audits._intervals import EXTREMUM_KAPPA, METHODS
-from fairskin.audits._misclass import CORRECTED_METRICS, LabelConfusion, read_label_confusion
-from fairskin.audits._predictions import clean_predictions, n_rows_read, read_predictions_csv
-from fairskin.audits._registry import GROUP_METRICS, P_VALUE_METHODS
-from fairskin.audits._result import DEFAULTS, AuditConfig, AuditResult
+from fairskin.audits.classifier._compare import Criterion, comparison, default_criteria
+from fairskin.audits.stats import Engine
+from fairskin.audits.stats import fairness, ratios
+from fairskin.audits.stats import group_entry, intersections
+from fairskin.audits.stats import EXTREMUM_KAPPA, METHODS
+from fairskin.audits.stats import CORRECTED_METRICS, LabelConfusion, read_label_confusion
+from fairskin.audits.classifier._predictions import clean_predictions, n_rows_read, read_predictions_csv
+from fairskin.audits.stats import GROUP_METRICS, P_VALUE_METHODS
+from fairskin.audits.classifier._result import DEFAULTS, AuditConfig, AuditResult
 from fairskin.errors import InputError
 from fairskin.skintone import get_tone_scale
 
@@ -287,7 +287,7 @@ def audit_predictions(
         ``diagnosis`` (see :data:`PREDICTION_COLUMNS`). Rows with an empty or unknown ``fst``, an
         empty label or a non-numeric score are skipped and listed in ``bad_rows``; an image listed
         twice counts once when its rows agree and is refused when they differ
-        (:func:`fairskin.audits._predictions.resolve_duplicates`).
+        (:func:`fairskin.audits.classifier._predictions.resolve_duplicates`).
     threshold : operating threshold (predict malignant when ``score >= threshold``),
         ``"model"`` for the threshold saved with the model (``predictions.attrs["threshold"]``), or
         ``"ddi:NAME"`` for DDI's threshold of its model NAME (:data:`DDI_THRESHOLDS`).

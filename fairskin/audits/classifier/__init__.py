@@ -11,7 +11,7 @@ Building blocks: ``stratified_counts`` yields bootstrap count matrices of shape 
 ``weighted_metrics(SortedRows.build(...), W)`` computes every metric for each of the k columns.
 """
 
-from fairskin.audits._bootstrap import (
+from fairskin.audits.stats import (
     bootstrap_p_value,
     cluster_counts,
     delong_test,
@@ -19,9 +19,9 @@ from fairskin.audits._bootstrap import (
     percentile_ci,
     stratified_counts,
 )
-from fairskin.audits._classifier import DDI_THRESHOLDS, audit_predictions, compare_audits
-from fairskin.audits._counterfactual import CounterfactualConfig, retone_many
-from fairskin.audits._compare import (
+from fairskin.audits.classifier._classifier import DDI_THRESHOLDS, audit_predictions, compare_audits
+from fairskin.audits.why import CounterfactualConfig, retone_many
+from fairskin.audits.classifier._compare import (
     COMPARE_METRICS,
     Criterion,
     criterion_reading,
@@ -31,10 +31,10 @@ from fairskin.audits._compare import (
     make_criteria,
     verdict_title,
 )
-from fairskin.audits._fairness import RATIO_METRICS, gap_reading
-from fairskin.audits._misclass import CORRECTED_METRICS, LabelConfusion, read_label_confusion
-from fairskin.audits._intervals import METHODS as CI_METHODS
-from fairskin.audits._intervals import (
+from fairskin.audits.stats import RATIO_METRICS, gap_reading
+from fairskin.audits.stats import CORRECTED_METRICS, LabelConfusion, read_label_confusion
+from fairskin.audits.stats import METHODS as CI_METHODS
+from fairskin.audits.stats import (
     extremum,
     extremum_bounds,
     extremum_noise,
@@ -42,13 +42,13 @@ from fairskin.audits._intervals import (
     mover_difference,
     wilson,
 )
-from fairskin.audits._metrics import METRICS, SortedRows, point_metrics, weighted_metrics
-from fairskin.audits._models import LoadedModel, Preprocess, choose_device, load_model, predict
-from fairskin.audits._predictions import CLUSTER_COLUMNS, PREDICTION_COLUMNS, clean_predictions
-from fairskin.audits._registry import GAPS, GROUP_METRICS, Gap, GroupMetric, gap_terms, gap_value
-from fairskin.audits._result import DEFAULTS, SCHEMA, AuditConfig, AuditResult
-from fairskin.audits._run import audit, audit_model, read_labels_csv, read_skin_types
-from fairskin.audits._simulation import (
+from fairskin.audits.stats import METRICS, SortedRows, point_metrics, weighted_metrics
+from fairskin.audits.models import LoadedModel, Preprocess, choose_device, load_model, predict
+from fairskin.audits.classifier._predictions import CLUSTER_COLUMNS, PREDICTION_COLUMNS, clean_predictions
+from fairskin.audits.stats import GAPS, GROUP_METRICS, Gap, GroupMetric, gap_terms, gap_value
+from fairskin.audits.classifier._result import DEFAULTS, SCHEMA, AuditConfig, AuditResult
+from fairskin.audits.classifier._run import audit, audit_model, read_labels_csv, read_skin_types
+from fairskin.audits.classifier._simulation import (
     Design,
     calibration_confusion,
     coverage_study,

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from fairskin.audits._bootstrap import bootstrap_p_value, holm
-from fairskin.audits._intervals import percentile
-from fairskin.audits._registry import METRICS
+from fairskin.audits.stats import bootstrap_p_value, holm
+from fairskin.audits.stats import percentile
+from fairskin.audits.stats import METRICS
 from fairskin.skintone import FITZPATRICK, GROUP_NAMES, ROMAN, ToneScale
 from fairskin.errors import InputError
 
