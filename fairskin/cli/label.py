@@ -163,7 +163,7 @@ def _print_counts(s: dict) -> None:
     if not_ok:
         console.print("not labelled: " + ", ".join(f"{k} {v}" for k, v in sorted(not_ok.items())))
     if c.get("warnings"):
-        console.print(f"metadata warnings on {c['warnings']} labelled rows (see the reason column)")
+        console.print(f"metadata warnings on {c['warnings']} labelled row{'' if c['warnings'] == 1 else 's'} (see the reason column)")
         for w in s.get("warned_rows", [])[:5]:
             console.print(f"  {w['image']}: {w['reason']}", markup=False)
     for w in s["data"]["warnings"]:

@@ -108,7 +108,7 @@ def test_a_reader_warning_reaches_the_reason_the_terminal_and_the_json(tmp_path,
     summary = json.loads(js.read_text())
     assert summary["counts"]["warnings"] == 1
     assert [r["image"] for r in summary["warned_rows"]] == ["images/000001.png"]
-    assert "metadata warnings on 1 labelled rows" in term and "skin_tone='99'" in term
+    assert "metadata warnings on 1 labelled row " in term and "skin_tone='99'" in term
 
 
 def test_folder_metadata_with_an_out_of_range_type_says_so(tmp_path):
