@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fairskin.data import manifest_units
 from fairskin.errors import InputError
 from fairskin.skintone import FST_GROUPS, FST_TYPES
 
@@ -142,7 +143,7 @@ def check_estimated_types(frame: pd.DataFrame, *, labels: str | Path | None = No
     counts = np.asarray(doc["counts"], float)
     info.confusion_source = str(path)
     info.agreement = {**confusion_agreement(counts), "cross_validated": bool(doc.get("cross_validated"))}
-    units = frame["patient_id"].astype("string").fillna("").to_numpy(object)[est] if "patient_id" in frame else None
+    units = manifest_units(frame)[0][est] if "patient_id" in frame else None
     shares = corrected_shares(fst[est], counts, units=units, cross_validated=bool(doc.get("cross_validated")),
                               n_boot=n_boot, seed=seed)
     info.shares = shares

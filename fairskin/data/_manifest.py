@@ -23,6 +23,8 @@ __all__ = [
     "empty_manifest",
     "finalize_manifest",
     "ManifestRow",
+    "resampling_units",
+    "manifest_units",
 ]
 
 #: column -> (dtype, meaning)
@@ -69,6 +71,29 @@ SYNTHETIC_COLUMNS: dict[str, tuple[str, str]] = {
                             "or a user's module:Class"),
     "request": ("string", "why the image was asked for (e.g. 'hard-case round 1'); empty in fairskin balance"),
 }
+
+def resampling_units(ids) -> tuple[np.ndarray, str]:
+    """The independent unit of each row, for resampling and folds: its patient (or lesion) id where
+    one is given, else the row itself (``"row:<position>"``), so an image without an id is its own
+    unit and never pooled with another. ``ids`` is a column (``None`` = no ids at all); empty,
+    NA and the strings "nan" / "<NA>" count as missing. Returns ``(units, kind)``, ``kind``
+    "patient" when any row has an id, else "image"."""
+    n = 0 if ids is None else len(ids)
+    if ids is None:
+        return np.array([], object), "image"
+    v = pd.Series(np.asarray(ids, object)).astype("string").str.strip().fillna("")
+    v = v.mask(v.isin(["nan", "<NA>", "None"]), "").to_numpy(object)
+    given = v != ""
+    units = np.where(given, v, np.char.add("row:", np.arange(n).astype(str)).astype(object)).astype(str).astype(object)
+    return units, ("patient" if given.any() else "image")
+
+
+def manifest_units(manifest: pd.DataFrame, column: str = "patient_id") -> tuple[np.ndarray, str]:
+    """:func:`resampling_units` of a manifest's ``column`` (every row its own unit when the column is absent)."""
+    if column in manifest:
+        return resampling_units(manifest[column])
+    return resampling_units([""] * len(manifest))
+
 
 def fst_to_group(fst) -> object:
     """Map a Fitzpatrick type 1-6 (or an array of them) to its DDI group name; NA stays NA."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fairskin.data import ImageLoadError, read_dataset
+from fairskin.data import ImageLoadError, manifest_units, read_dataset
 from fairskin.errors import InputError
 from fairskin.label._backbone import (
     BackboneSpec, backbone_feature_names, dataset_embeddings, fit_pca, load_backbone_model, project, weights_digest,
@@ -238,7 +238,5 @@ def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, ma
 
 
 def patient_groups(manifest: pd.DataFrame) -> np.ndarray:
-    if "patient_id" in manifest:
-        pid = manifest["patient_id"].astype("string").fillna("").to_numpy(object)
-        return np.where(pid != "", pid, "row:" + np.arange(len(manifest)).astype(str)).astype(str)
-    return ("row:" + np.arange(len(manifest)).astype(str)).astype(object).astype(str)
+    """One group per patient (an image without a patient id is its own group): the folds' unit."""
+    return manifest_units(manifest)[0].astype(str)

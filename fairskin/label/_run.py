@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fairskin import __version__
-from fairskin.data import read_csv_table, read_dataset
+from fairskin.data import manifest_units, read_csv_table, read_dataset
 from fairskin.errors import InputError
 from fairskin.notebook import NotebookView
 from fairskin.label._agreement import agreement
@@ -432,9 +432,7 @@ def _folds(manifest: pd.DataFrame, idx: np.ndarray, k: int = 5) -> list[np.ndarr
     """``k`` folds of the rows ``idx``; where patient ids exist, every image of a patient falls in
     one fold (a patient's other images would otherwise vouch for the cut-points fitted on them)."""
     rng = np.random.default_rng(0)
-    pid = (manifest["patient_id"].astype("string").fillna("").to_numpy(object) if "patient_id" in manifest
-           else np.full(len(manifest), "", object))
-    unit = np.where(pid[idx] != "", pid[idx], "row:" + idx.astype(str))
+    unit = manifest_units(manifest)[0][idx]
     units = rng.permutation(pd.unique(unit))
     fold_of = {u: i % k for i, u in enumerate(units)}
     f = np.array([fold_of[u] for u in unit])

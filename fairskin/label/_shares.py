@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fairskin.data import manifest_units, resampling_units
 from fairskin.skintone import FITZPATRICK, FST_GROUPS, FST_TYPES, ROMAN
 
 __all__ = ["CorrectedShares", "confusion_probabilities", "corrected_shares", "em_shares", "posterior_types", "shares_line", "shares_summary"]
@@ -143,13 +144,8 @@ def corrected_shares(estimated, confusion_counts, *, units=None, cross_validated
     ok = (est >= 1) & (est <= 6)
     est = est[ok]
     counts = np.asarray(confusion_counts, float)
-    ids = None
-    if units is not None:
-        u = np.asarray(units, object)[ok]
-        ids = np.array([str(x) if x is not None and str(x) not in ("", "nan", "<NA>") else f"row:{i}"
-                        for i, x in enumerate(u)], object)
-    unit = "patient" if ids is not None and np.any([not s.startswith("row:") for s in ids]) else "image"
-    if ids is None:
+    ids, unit = resampling_units(None if units is None else np.asarray(units, object)[ok])
+    if units is None:
         ids = np.arange(est.size).astype(str).astype(object)
     uniq, inv = np.unique(ids, return_inverse=True)
     per_unit = np.zeros((uniq.size, 6))
@@ -195,9 +191,7 @@ def shares_summary(labels, confusion: dict | None, *, manifest=None, n_boot: int
                 "reader-study app) and run fairskin label --calibrate"}
     ok = labels["status"].eq("ok").to_numpy() if "status" in labels else np.ones(len(labels), bool)
     est = pd.to_numeric(labels["fst"], errors="coerce").fillna(0).astype(int).to_numpy() * ok
-    units = None
-    if manifest is not None and "patient_id" in manifest:
-        units = manifest["patient_id"].astype("string").fillna("").to_numpy(object)
+    units = manifest_units(manifest)[0] if manifest is not None and "patient_id" in manifest else None
     s = corrected_shares(est, confusion["counts"], units=units, cross_validated=bool(confusion.get("cross_validated")),
                          n_boot=n_boot)
     return {"available": True, **s.to_dict()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fairskin.audits.stats._bootstrap import bootstrap_p_value, percentile_ci
+from fairskin.data import manifest_units
 
 __all__ = ["unit_ids", "UnitMeans", "group_means", "difference", "permutation_range_test", "ci_entry"]
 
@@ -19,11 +20,9 @@ __all__ = ["unit_ids", "UnitMeans", "group_means", "difference", "permutation_ra
 def unit_ids(manifest, images) -> tuple[np.ndarray, str]:
     """The resampling unit of each row: ``patient_id`` where present, else the image."""
     images = [str(i) for i in images]
-    if "patient_id" in manifest.columns:
-        pid = manifest["patient_id"].astype("string").str.strip().fillna("").tolist()
-        if any(pid):
-            return np.array([f"patient:{p}" if p else f"image:{i}" for p, i in zip(pid, images)], object), "patient"
-    return np.array([f"image:{i}" for i in images], object), "image"
+    pid, kind = manifest_units(manifest)
+    return np.array([f"image:{i}" if p.startswith("row:") else f"patient:{p}" for p, i in zip(pid, images)],
+                    object), kind
 
 
 class UnitMeans:
