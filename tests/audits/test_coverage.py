@@ -92,14 +92,19 @@ def _regimes():
 REGIME_REPS, REGIME_BOOT = 100, 200
 
 
-@pytest.mark.parametrize("name", ["cohort5_gap", "small_vi", "few_pos_10"])
+@pytest.mark.parametrize("name", ["cohort5_nogap", "cohort5_gap", "small_vi", "few_pos_10", "few_clusters",
+                                  "estimated_small", "target_sens"])
 def test_intervals_cover_in_the_regimes_users_meet(name):
-    """5% malignant drawn per row with a V-VI gap, a type VI of 5 malignant with a TPR gap of 0.34,
-    10 positives against 190 negatives per type: no crash, and every gap and every AUROC and
-    sensitivity interval covers at least 90%."""
+    """The regimes of issue 27 (``benchmarks/bench_coverage.py``'s ``regimes()``): 5% malignant drawn
+    per row without and with a V-VI gap, a type VI of 5 malignant with a TPR gap of 0.34, 10 positives
+    against 190 negatives per type, 1-12 images per lesion with a type VI of 15 lesions, estimated
+    types corrected on a calibration set of 60 per type, a threshold chosen for sensitivity 0.8 (and
+    re-chosen in each resample): no crash, every gap and every per-group metric covers at least
+    90% (the benchmark's figures on fresh seeds are at least 0.93 at 200 data sets; at 100 the Monte
+    Carlo SE is 2.2 points), and the few-unit flags are set where the benchmark widened."""
     design, kw, _ = _regimes()[name]
     df = coverage_study(design, reps=REGIME_REPS, n_boot=REGIME_BOOT, seed=SEED, **kw)
     assert df.attrs["crashes"] == []
-    keep = (df.kind == "gap") | df.statistic.str.contains(r"/(?:auroc|sensitivity)$")
+    keep = df.kind.isin(["gap", "metric"])
     low = df[keep & (df["coverage"] < 0.90) & (df["defined"] >= 20)]
     assert low.empty, low[["statistic", "truth", "coverage", "width", "defined"]].to_string()

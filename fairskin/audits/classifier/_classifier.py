@@ -299,9 +299,10 @@ def audit_predictions(
         one (``"auto"``), else the DDI groups.
     reference_group : group the ratios are taken against (default: the lightest group with at least
         ``min_group_n`` images, else the largest).
-    label_sampling : ``"fixed"`` when each type's malignant count was chosen by design (the
-        bootstrap holds it), ``"cohort"`` when labels came with the rows (it is redrawn; wider,
-        right intervals for low-prevalence data); ``meta.label_sampling`` says which.
+    label_sampling : ``"cohort"`` (default) when labels came with the rows (each type's malignant
+        count is redrawn in the bootstrap: right intervals for a cohort, conservative for a fixed
+        design), ``"fixed"`` when each type's malignant count was chosen by design (the bootstrap
+        holds it); ``meta.label_sampling`` says which.
     label_confusion : when ``fst`` is estimated (``fst_source="estimated"``), the labeller's confusion
         on a calibration set (a :class:`LabelConfusion` or the JSON ``fairskin label`` writes): the
         count- and pair-based metrics are then estimated for the true skin types, with the

@@ -70,12 +70,21 @@ def metric_interval(eng, model: str, key, metric: str, *, level: float | None = 
         return (*iv.percentile(samples, level=level), "percentile")
     if method == "wilson":
         k, n = c[spec.count[0]], c[spec.count[1]]
-        if model in getattr(eng, "chosen", {}) and not eng.clustered:
-            # the threshold was chosen on these rows: its resampled noise widens the count's design effect
-            return (*iv.wilson_effective(value, n, samples, level=level), "wilson_effective")
-        if eng.clustered:
-            units = eng.clusters_in(key, spec.count[1])
-            return (*iv.wilson_effective(value, n, samples, level=level, clusters=units), "wilson_effective")
+        if eng.clustered or model in getattr(eng, "chosen", {}):
+            # clustered rows, or a threshold chosen on these rows (its resampled noise widens the count's
+            # design effect): Wilson on the effective size; the exact interval on under FEW_EVENTS units,
+            # with clusters the hull of both (the effective size itself rests on those few units)
+            units = eng.clusters_in(key, spec.count[1]) if eng.clustered else None
+            n_eff = iv.effective_size(value, n, samples, clusters=units)
+            wi = iv.wilson_effective(value, n, samples, level=level, clusters=units)
+            if n_eff < iv.FEW_EVENTS or (units is not None and units < iv.FEW_EVENTS):
+                cp = iv.clopper_pearson(value * n_eff, n_eff, level=level)
+                if units is not None and None not in wi:
+                    cp = (min(cp[0], wi[0]), max(cp[1], wi[1]))
+                return (*cp, "clopper_pearson")
+            return (*wi, "wilson_effective")
+        if n < iv.FEW_EVENTS:  # Wilson's coverage dips to 84% on 1-6 units
+            return (*iv.clopper_pearson(k, n, level=level), "clopper_pearson")
         return (*iv.wilson(k, n, level=level), "wilson")
     if method == "mover":  # balanced accuracy: mean of sensitivity and specificity
         parts = [metric_interval(eng, model, key, m, level=level) for m in ("sensitivity", "specificity")]
@@ -85,8 +94,15 @@ def metric_interval(eng, model: str, key, metric: str, *, level: float | None = 
         return (*iv.mover_mean(vals, [p[:2] for p in parts]), "mover")
     if method == "logit_delong":
         if eng.clustered:
-            units = min(eng.clusters_in(key, "positives"), eng.clusters_in(key, "negatives"))
-            return (*iv.logit_bootstrap(value, samples, level=level, clusters=units), "logit_bootstrap")
+            Pc, Nc = eng.clusters_in(key, "positives"), eng.clusters_in(key, "negatives")
+            if not 0 < value < 1:  # perfect separation of the lesions: the Wilson bound on the smaller class's
+                return (*iv.logit_delong(value, 0.0, Pc, Nc, level=level), "logit_bootstrap")
+            # a bootstrap over a handful of lesions shows too little noise (type VI of 15 lesions covered 79-89%):
+            # at least Hanley & McNeil's SD of an AUROC on that many lesions of each class
+            hm = iv.hanley_mcneil_variance(value, Pc, Nc)
+            floor = math.sqrt(hm) / (value * (1 - value)) if np.isfinite(hm) and hm > 0 else None
+            return (*iv.logit_bootstrap(value, samples, level=level, clusters=min(Pc, Nc), min_sd=floor),
+                    "logit_bootstrap")
         auc, var = eng.delong[model][key]
         if np.isnan(auc):  # one malignant or one benign image: no DeLong variance (logit_delong falls back)
             auc = value
@@ -115,6 +131,20 @@ def metric_interval(eng, model: str, key, metric: str, *, level: float | None = 
     return (*iv.percentile(samples, level=level), "percentile")
 
 
+def _units(eng, model: str, key, metric: str) -> int:
+    """The independent units a metric's interval rests on: its denominator's rows (clusters on
+    clustered rows) for a proportion; the smaller class for AUROC; the malignant rows otherwise."""
+    spec = GROUP_METRICS[metric]
+    c = eng.counts[model][key]
+    if spec.interval == "wilson":
+        return eng.clusters_in(key, spec.count[1]) if eng.clustered else int(c[spec.count[1]])
+    if metric in ("auroc", "balanced_accuracy"):
+        if eng.clustered:
+            return min(eng.clusters_in(key, "positives"), eng.clusters_in(key, "negatives"))
+        return int(min(c["positives"], c["negatives"]))
+    return eng.clusters_in(key, "positives") if eng.clustered else int(c["positives"])
+
+
 def _metric_entry(eng, model, key, metric, *, unreliable: bool, reason: str) -> dict:
     value = eng.values[model][key][metric]
     if math.isnan(value):
@@ -129,7 +159,20 @@ def _metric_entry(eng, model, key, metric, *, unreliable: bool, reason: str) -> 
     s = eng.samples[model][key][metric]
     if np.isnan(s).any():
         flags.append("ci_partial")
-    entry = {"value": value, "ci_low": lo, "ci_high": hi, "ci_method": method, "flags": flags, "reason": None}
+    reason = None
+    units = _units(eng, model, key, metric)
+    if eng.clustered and units < iv.FEW_EVENTS and metric != "ece" and not eng.is_corrected(key, metric):
+        flags.append("few_clusters")
+        how = {"clopper_pearson": "the exact interval on the effective size, or Wilson with a t on C - 1 df if wider",
+               "logit_bootstrap": "a t on C - 1 df" + (", at least Hanley-McNeil's SD on the lesions"
+                                                          if metric == "auroc" else "")}.get(method, "its components'")
+        reason = (f"{metric} rests on {units} independent lesions or patients (C); its interval is widened for so "
+                  f"few: {how}")
+    elif method == "clopper_pearson":
+        flags.append("few_events")
+        on = f"{units} images" if units < iv.FEW_EVENTS else "an effective size under 10 images"
+        reason = f"{metric} rests on {on}: exact (Clopper-Pearson) interval, conservative (Wilson's under-covers)"
+    entry = {"value": value, "ci_low": lo, "ci_high": hi, "ci_method": method, "flags": flags, "reason": reason}
     before = getattr(eng, "uncorrected", {}).get(model, {}).get(key, {}).get(metric)
     if before is not None and eng.is_corrected(key, metric):
         entry["uncorrected"] = before  # on the estimated types, as if they were right
