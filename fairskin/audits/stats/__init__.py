@@ -40,13 +40,14 @@ from fairskin.audits.stats._registry import (
     gap_terms,
     gap_value,
 )
+from fairskin.audits.stats._threshold import DDI_THRESHOLDS, ThresholdPolicy, choose_threshold, parse_threshold
 from fairskin.audits.stats._unitstats import ci_entry, difference, group_means, permutation_range_test, unit_ids
 
 __all__ = [
-    "CORRECTED_METRICS", "EXTREMUM_KAPPA", "Engine", "GAPS", "GROUP_METRICS", "Gap", "GroupMetric", "LabelConfusion",
+    "CORRECTED_METRICS", "DDI_THRESHOLDS", "EXTREMUM_KAPPA", "Engine", "GAPS", "GROUP_METRICS", "Gap", "GroupMetric", "LabelConfusion",
     "METHODS", "METRICS", "P_VALUE_METHODS", "RATIO_METRICS", "SortedRows", "bootstrap_p_value", "ci_entry",
     "cluster_counts", "delong_test", "difference", "extremum", "extremum_bounds", "extremum_noise", "fairness",
     "gap_reading", "gap_terms", "gap_value", "group_entry", "group_means", "holm", "intersections", "logit_delong",
     "mover_difference", "percentile", "percentile_ci", "permutation_range_test", "point_metrics", "ratios",
-    "read_label_confusion", "stratified_counts", "unit_ids", "weighted_metrics", "wilson",
+    "read_label_confusion", "stratified_counts", "ThresholdPolicy", "choose_threshold", "parse_threshold", "unit_ids", "weighted_metrics", "wilson",
 ]
