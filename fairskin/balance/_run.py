@@ -30,7 +30,6 @@ same seed and replaced (images are written to a temporary name and renamed).
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import json
 import os
 import shutil
@@ -51,8 +50,8 @@ from fairskin.data import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS, read_csv_table
 from fairskin.skintone import get_scale
 from fairskin.errors import InputError
 from fairskin.notebook import NotebookView
-from fairskin.outputs import atomic_path, atomic_write, claim_outputs, csv_safe, interruptible, remove_stale_temporaries, \
-    write_csv
+from fairskin.outputs import atomic_path, atomic_write, claim_outputs, csv_safe, document_header, interruptible, \
+    remove_stale_temporaries, truncate_torn_line, write_csv
 
 __all__ = ["balance", "BalanceResult", "ATTEMPT_COLUMNS"]
 
@@ -88,7 +87,7 @@ class _AttemptLog:
         new = not path.exists() or path.stat().st_size == 0
         self.columns = ATTEMPT_COLUMNS
         if not new:
-            _truncate_partial_line(path)
+            truncate_torn_line(path)
             with open(path, newline="", encoding="utf-8") as fh:  # a log begun by an older version keeps its columns
                 self.columns = next(csv.reader(fh), None) or ATTEMPT_COLUMNS
         self.fh = open(path, "a", newline="", encoding="utf-8")
@@ -109,18 +108,10 @@ class _AttemptLog:
         self.fh.close()
 
 
-def _truncate_partial_line(path: Path) -> None:
-    """A process killed mid-write leaves a last line without its newline: drop it."""
-    with open(path, "rb+") as fh:
-        data = fh.read()
-        if data and not data.endswith(b"\n"):
-            fh.truncate(data.rfind(b"\n") + 1)
-
-
 def _read_attempts(out: Path) -> pd.DataFrame:
     frames = []
     for p in sorted(out.glob("attempts-*.csv")):
-        _truncate_partial_line(p)
+        truncate_torn_line(p)
         if p.stat().st_size == 0:
             continue
         df = read_csv_table(p, arg="")[0]
@@ -446,8 +437,6 @@ def _write_manifests(out: Path, frame: pd.DataFrame, data_root: Path, attempts: 
 def _summary(plan: BalancePlan, attempts: pd.DataFrame, frame: pd.DataFrame, data_root: Path, out: Path, gen,
              generate: GenerateConfig, scale, images_per_second, label_ita: dict[str, float]) -> dict:
     """The ``fairskin.balance/1`` dict (docs/report-inputs.md) plus run figures."""
-    import fairskin
-
     cells = []
     for c in plan.cells.itertuples(index=False):
         a = attempts[(attempts["fst_requested"] == str(c.fst)) & (attempts["diagnosis"] == str(c.diagnosis))] \
@@ -478,9 +467,7 @@ def _summary(plan: BalancePlan, attempts: pd.DataFrame, frame: pd.DataFrame, dat
         warnings.append(f"{len(short)} cell(s) short of their target: the gate rejected every attempt "
                         f"(--max-attempts {generate.max_attempts}) for {sum(c['target'] - c['real'] - c['synthetic'] for c in short)} image(s)")
     return {
-        "schema": "fairskin.balance/1",
-        "fairskin_version": getattr(fairskin, "__version__", "0.1.0"),
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **document_header("fairskin.balance/1"),
         "image_root": str(out.resolve()),
         "scale": {"name": scale.name, "cuts": list(scale.cuts)},
         "target": {"rule": plan.target.text, "description":

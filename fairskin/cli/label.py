@@ -13,7 +13,7 @@ from fairskin.cli._common import CONFIG_HELP, file_settings, fmt_ci, settings_fi
 from fairskin.errors import InputError
 from fairskin.label import DEFAULT_ESTIMATOR, LabelConfig, list_estimators
 from fairskin.settings import config_fields, merge_settings
-from fairskin.skintone import FITZPATRICK, get_tone_scale, list_scales, roman
+from fairskin.skintone import FITZPATRICK, FST_TYPES, get_tone_scale, list_scales, roman
 
 _D = LabelConfig()
 
@@ -113,7 +113,7 @@ def _print_summary(s: dict) -> None:
     if s["fst_distribution"]["human"]:
         t.add_column("human n", justify="right")
     total = max(c["labelled"], 1)
-    for k in range(1, 7):
+    for k in FST_TYPES:
         n = s["fst_distribution"]["estimated"][str(k)]
         med = s.get("ita_summary_by_fst", {}).get(str(k), {}).get("median")
         row = [roman(k), str(n), f"{n / total:.1%}", f"{med:.1f}" if med is not None else "-"]

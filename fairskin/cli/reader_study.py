@@ -122,24 +122,23 @@ def analyze_command(
     agreement, diagnosis accuracy, and detectability vs fidelity."""
     import json
 
-    from fairskin.errors import InputError
+    from fairskin.outputs import atomic_write, claim_outputs, to_jsonable
     from fairskin.reader_study import analyze_study, render_reader_study_report, summary_sentences
-    from fairskin.reports import to_jsonable
+    from fairskin.reports import report_outputs
 
     json_path = (out or study / "analysis") / "reader_study.json" if json_out else None
-    for p in (html, html.with_suffix(".json") if html else None, json_path):
-        if p is not None and p.exists() and not overwrite:
-            raise InputError(f"{p} already exists; pass --overwrite to replace it")
-    with progress_lines(quiet, "reader-study analyze"):
-        data = analyze_study(study, db=db, synthetic_audit=synthetic_audit, config=replace(_A, n_boot=n_boot, seed=seed))
-    for s in ([] if quiet else summary_sentences(data)):
-        console.print(f"- {s}", highlight=False)
-    for w in data["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}")
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(to_jsonable(data), indent=1, allow_nan=False) + "\n")
-        console.print(f"analysis: {json_path}")
-    if html is not None:
-        render_reader_study_report(data, html)
-        console.print(f"report: {html}")
+    outputs = {"--json": json_path, **report_outputs(html, json_path=json_path)}
+    with claim_outputs(outputs, overwrite=overwrite):  # checked (and locked) before the analysis runs
+        with progress_lines(quiet, "reader-study analyze"):
+            data = analyze_study(study, db=db, synthetic_audit=synthetic_audit,
+                                 config=replace(_A, n_boot=n_boot, seed=seed))
+        for s in ([] if quiet else summary_sentences(data)):
+            console.print(f"- {s}", highlight=False)
+        for w in data["warnings"]:
+            console.print(f"[yellow]warning:[/] {w}")
+        if json_path is not None:
+            atomic_write(json_path, json.dumps(to_jsonable(data), indent=1, allow_nan=False) + "\n")
+            console.print(f"analysis: {json_path}")
+        if html is not None:
+            render_reader_study_report(data, html)
+            console.print(f"report: {html}")

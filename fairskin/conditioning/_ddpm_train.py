@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from fairskin.conditioning._ddpm import DdpmModelConfig, DdpmTrainConfig, build_ddpm, class_index, save_ddpm
+from fairskin.devices import choose_device
 from fairskin.errors import InputError, require
 from fairskin.skintone import FST_TYPES
 
@@ -50,7 +51,7 @@ def train_ddpm(data, *, out: str | Path, labels: str | Path | None = None, confi
     y_all = torch.tensor([class_index(int(f), str(d), diagnoses) for f, d in zip(frame["fst"], frame["diagnosis"])])
     unet, scheduler = build_ddpm(len(diagnoses) * len(FST_TYPES), DdpmModelConfig(resolution=config.resolution,
                                                                       channels=tuple(config.channels), seed=config.seed))
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = torch.device(choose_device(device))
     unet.to(dev).train()
     opt = torch.optim.AdamW(unet.parameters(), lr=config.learning_rate)
     gen = torch.Generator("cpu").manual_seed(config.seed)

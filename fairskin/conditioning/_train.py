@@ -60,6 +60,7 @@ from fairskin.conditioning._bundle import (
 from fairskin.conditioning._checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from fairskin.conditioning._prompts import FST_TOKENS, NULL_FST, PromptFields, build_prompt, image_styles
 from fairskin.conditioning._tiny import TinyModelConfig, build_tiny_components
+from fairskin.devices import choose_device
 from fairskin.errors import InputError, require
 from fairskin.weights import load_weights
 
@@ -187,7 +188,7 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
     _check_tiny_size(config)
     if config.mixed_precision not in ("no", "fp16", "bf16"):
         raise InputError(f"--mixed-precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = torch.device(choose_device(device))
     if config.mixed_precision == "fp16" and dev.type != "cuda":
         raise InputError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
     weight_dtype = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[config.mixed_precision]

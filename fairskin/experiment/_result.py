@@ -12,6 +12,7 @@ from fairskin.experiment._arms import BASELINE, arm_description, arm_family
 from fairskin.experiment._config import DemoSetup, ExperimentConfig
 from fairskin.experiment._runs import Run
 from fairskin.experiment._synthetic import SyntheticImages
+from fairskin.outputs import document_header
 
 __all__ = ["SCHEMA", "DataSummary", "ExperimentResult"]
 
@@ -75,7 +76,7 @@ class ExperimentResult:
         if self.dry_run:
             return {"runs": [r.to_dict() for r in self.runs]}
         return {
-            "schema": SCHEMA, "created": self.created,
+            **document_header(SCHEMA, created=self.created, version=False),
             "demo": asdict(self.demo) if self.demo is not None else None,
             "config": asdict(self.config), "arms": {a: arm_description(a) for a in self.arms}, "baseline": BASELINE,
             "arm_families": {a: arm_family(a) for a in self.arms},

@@ -35,6 +35,7 @@ from fairskin.label._masks import LesionMasks
 from fairskin.label._ordinal import OrdinalModel, fit_ordinal
 from fairskin.label._scores import score_types
 from fairskin.outputs import atomic_write, claim_outputs, to_jsonable
+from fairskin.skintone import FST_TYPES
 
 __all__ = ["dataset_features", "fit_learned", "cross_validate_learned", "fit_estimator", "group_folds", "ALPHAS", "with_pcs",
            "patient_groups", "readable_rows"]
@@ -166,7 +167,7 @@ def cross_validate_learned(feats: pd.DataFrame, human: np.ndarray, groups: np.nd
             e = model.from_features(records[j], fold_feats["reason"].iloc[j])
             est[j] = e.tone or 0
             if e.status != "no_skin":
-                probs[j] = [e.values[f"p_fst{t}"] for t in range(1, 7)]
+                probs[j] = [e.values[f"p_fst{t}"] for t in FST_TYPES]
     return est, probs
 
 
@@ -218,7 +219,7 @@ def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, ma
                             readable=readable_rows(feats)[use])
         info = {"fitted_on": {"data": str(manifest.attrs.get("root", data)), "n_photos": int(use.sum()),
                               "n_patients": int(np.unique(groups[use]).size),
-                              "human_types": {str(t): int((human[use] == t).sum()) for t in range(1, 7)},
+                              "human_types": {str(t): int((human[use] == t).sum()) for t in FST_TYPES},
                               "keep": keep, "masks": str(masks) if masks else None,
                               "features": "colour statistics" + (f" + {len(names) - len(FEATURE_NAMES)} PCA components "
                                                                  f"of {backbone}'s pooled whole-image embedding (PCA "
@@ -226,8 +227,8 @@ def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, ma
                 "cross_validated": {"folds": "5 folds grouped by patient (nested: alpha and threshold chosen "
                                              "inside each training fold)",
                                     **{k: v for k, v in cv.items() if not k.startswith(("share_", "human_share_"))},
-                                    "shares": {str(t): cv.get(f"share_{t}") for t in range(1, 7)},
-                                    "human_shares": {str(t): cv.get(f"human_share_{t}") for t in range(1, 7)},
+                                    "shares": {str(t): cv.get(f"share_{t}") for t in FST_TYPES},
+                                    "human_shares": {str(t): cv.get(f"human_share_{t}") for t in FST_TYPES},
                                     "confusion": {"rows": "human type I..VI", "columns": "estimated type I..VI",
                                                   "counts": counts.tolist()}}}
         model = replace(model, info=to_jsonable(info), backbone=spec)

@@ -37,10 +37,11 @@ from fairskin.label._masks import LesionMasks
 from fairskin.label._resume import STAMP_FIELD, drop_changed, source_stamp, warned_rows, with_reader_warnings
 from fairskin.label._shares import shares_summary
 from fairskin.outputs import (
-    atomic_path, atomic_write, claim_outputs, csv_restore, csv_safe, interruptible, remove_stale_temporaries, write_csv,
+    atomic_path, atomic_write, claim_outputs, csv_restore, csv_safe, interruptible, remove_stale_temporaries,
+    to_jsonable, truncate_torn_line, write_csv,
 )
 from fairskin.label._tone_summary import estimator_summary, records, summarize_tones, summary_counts, summary_head
-from fairskin.skintone import FST_GROUPS, ItaScale, SkinToneEstimator, get_estimator
+from fairskin.skintone import FST_GROUPS, FST_TYPES, ItaScale, SkinToneEstimator, get_estimator
 
 __all__ = ["label_dataset", "LabelResult", "LABEL_COLUMNS", "label_columns"]
 
@@ -121,13 +122,8 @@ def _read_partial(partial: Path) -> dict[str, dict]:
     done: dict[str, dict] = {}
     if not partial.exists():
         return done
-    with open(partial, "rb") as fh:
-        data = fh.read()
-    if data and not data.endswith(b"\n"):
-        data = data[: data.rfind(b"\n") + 1]
-        with open(partial, "wb") as fh:
-            fh.write(data)
-    text = data.decode("utf-8", errors="replace")
+    truncate_torn_line(partial)
+    text = partial.read_bytes().decode("utf-8", errors="replace")
     for row in csv.DictReader(io.StringIO(text, newline="")):
         if row.get("image") and row.get("status"):
             done[csv_restore(row["image"])] = row
@@ -349,22 +345,12 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
         if estimator.tone_scale.column == "fst":
             summary["corrected_shares"] = shares_summary(labels, confusion, manifest=manifest, n_boot=n_boot)
         if json_path:
-            atomic_write(json_path, json.dumps(summary, indent=1, default=_json_default))
+            atomic_write(json_path, json.dumps(to_jsonable(summary), indent=1, allow_nan=False))
         if finish is not None:  # e.g. the command's HTML report: written before the run's journal goes
             finish(summary)
         partial.unlink()
         state_path.unlink(missing_ok=True)
     return LabelResult(labels=labels, summary=summary, out=out, calibrated_scale=calibrated)
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return None if not np.isfinite(o) else float(o)
-    if o is pd.NA:
-        return None
-    raise TypeError(type(o))
 
 
 def _assemble(manifest: pd.DataFrame, partial: Path, estimator: SkinToneEstimator) -> pd.DataFrame:
@@ -499,10 +485,10 @@ def fst_agreement(labels: pd.DataFrame, *, n_boot: int) -> dict:
     """``fst_distribution`` and ``agreement`` of a Fitzpatrick estimator without ITA (the learned
     one), in the ITA summary's form."""
     ok = (labels["status"] == "ok") & labels["fst"].notna()
-    out = {"fst_distribution": {"estimated": {str(k): int((labels.loc[ok, "fst"] == k).sum()) for k in range(1, 7)},
+    out = {"fst_distribution": {"estimated": {str(k): int((labels.loc[ok, "fst"] == k).sum()) for k in FST_TYPES},
                                 "human": None, "human_group": None}, "agreement": None}
     if labels["fst_human"].notna().any():
-        out["fst_distribution"]["human"] = {str(k): int((labels["fst_human"] == k).sum()) for k in range(1, 7)}
+        out["fst_distribution"]["human"] = {str(k): int((labels["fst_human"] == k).sum()) for k in FST_TYPES}
         level, hum = _agreement_level(labels)
         out["agreement"] = agreement(labels["fst"].astype(object).where(ok, None).to_numpy(), hum, level=level,
                                      n_boot=n_boot)
@@ -520,19 +506,19 @@ def summarize(labels: pd.DataFrame, *, manifest: pd.DataFrame, scale: ItaScale, 
     """The summary dict of ``docs/label-json.md``."""
     ok = labels["status"] == "ok"
     lab = labels[ok & labels["fst"].notna()]
-    est_counts = {str(k): int((lab["fst"] == k).sum()) for k in range(1, 7)}
+    est_counts = {str(k): int((lab["fst"] == k).sum()) for k in FST_TYPES}
     human = None
     if labels["fst_human"].notna().any():
-        human = {str(k): int((labels["fst_human"] == k).sum()) for k in range(1, 7)}
+        human = {str(k): int((labels["fst_human"] == k).sum()) for k in FST_TYPES}
     human_group = None
     if labels["fst_group_human"].notna().any():
         human_group = {g: int((labels["fst_group_human"] == g).sum()) for g in FST_GROUPS}
     edges = np.arange(-60, 92, 2.0)
     ita_vals = lab["ita"].to_numpy()
     hist = {str(k): np.histogram(np.clip(ita_vals[lab["fst"].to_numpy() == k], edges[0], edges[-1] - 1e-9), edges)[0].tolist()
-            for k in range(1, 7)}
+            for k in FST_TYPES}
     ita_by = {}
-    for k in range(1, 7):
+    for k in FST_TYPES:
         v = ita_vals[lab["fst"].to_numpy() == k]
         if v.size:
             q1, med, q3 = np.percentile(v, [25, 50, 75])

@@ -43,6 +43,7 @@ from fairskin.errors import InputError
 from fairskin.reader_study._config import (DEFAULT_DB_FILE, IMAGES_DIR, KEY_FILE, PRIVATE_DIR, SCHEMA,
                                            SERVED_SUFFIX, STUDY_FILE, StudyConfig, StudyFile, write_study_file)
 from fairskin.reader_study._sample import Allocation, allocate, cell_name, read_candidates
+from fairskin.settings import seed_stream
 
 __all__ = ["create_study", "CreateResult", "encode_image", "stored_png", "served_image", "KEY_COLUMNS"]
 
@@ -218,7 +219,7 @@ def create_study(manifest: str | Path, *, out: str | Path, real: str | Path | No
     key.to_csv(out / PRIVATE_DIR / KEY_FILE, index=False)
 
     cal = key[key["role"] == "calibration"]
-    cal = cal.iloc[np.random.default_rng(config.seed + 1).permutation(len(cal))]
+    cal = cal.iloc[np.random.default_rng(seed_stream(config.seed, "calibration order")).permutation(len(cal))]
     diagnoses = config.questions.diagnoses or tuple(sorted({d for d in key["diagnosis"] if d}))
     questions = replace(config.questions, diagnoses=tuple(diagnoses))
     study_file = StudyFile(schema=SCHEMA, title=title, items=tuple(key.loc[key["role"] == "study", "id"]),

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from fairskin.skintone import FST_GROUPS, MST_GROUPS
+from fairskin.skintone import FST_GROUPS, MST_GROUPS, type_label
 from fairskin.reports import _svg
 from fairskin.reports._html import (Markup, ci_cell, dl, esc, fmt, fmt_ci, fmt_p, metric_parts, note, page, require,
                                     section, table, write_report)
-from fairskin.reports._palette import DEFAULT_CUTS, ROMAN, monk_tone, representative_ita, style_for, type_of_group
+from fairskin.reports._palette import DEFAULT_CUTS, monk_tone, representative_ita, style_for, type_of_group
 from fairskin.reports._parts import check_schema, figure, monk_swatch, swatch, type_badge
 from fairskin.reports._synthetic import synthetic_sections
 from fairskin.reports._thumbs import ThumbBudget
@@ -38,7 +38,7 @@ def _fst_label(group: str) -> str:
 
 
 def _tone_names(tones, monk: bool) -> list[str]:
-    return [f"MST {x}" if monk else ROMAN.get(str(x), str(x)) for x in tones]
+    return [f"MST {x}" if monk else type_label(str(x)) for x in tones]
 
 
 def _gid(group: str) -> str:

@@ -11,9 +11,10 @@ import numpy as np
 from fairskin.reports import _svg
 from fairskin.reports._html import (MIN_RELIABLE_N, Markup, ci_cell, esc, fmt, fmt_ci, fmt_pct, metric_parts, note, page,
                                     require, section, table, write_report)
-from fairskin.reports._palette import ROMAN, TYPE_KEYS, representative_ita, style_for, type_of_group
+from fairskin.reports._palette import TYPE_KEYS, representative_ita, style_for, type_of_group
 from fairskin.reports._parts import check_schema, figure, type_badge, type_section
 from fairskin.reports._thumbs import ThumbBudget
+from fairskin.skintone import type_label
 
 __all__ = ["render_synthetic_report", "build_synthetic_html", "synthetic_sections"]
 
@@ -32,7 +33,7 @@ def _cells(data: Mapping, min_n: int) -> list[dict]:
         n_real, n_syn = require(c, "n_real", where), require(c, "n_synthetic", where)
         d = dict(c)
         d["fst"] = fst
-        d["label"] = ROMAN[fst] + ("" if c.get("diagnosis") in (None, "") else f" / {c['diagnosis']}")
+        d["label"] = type_label(fst) + ("" if c.get("diagnosis") in (None, "") else f" / {c['diagnosis']}")
         if isinstance(c.get("reliable"), bool):  # the audit's own judgement, when it gives one
             d["unreliable"] = not c["reliable"]
         else:
@@ -125,7 +126,7 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
     if fst_match:
         v, c = min(fst_match, key=lambda t: t[0])
         lines.append(f"Lowest skin-type fidelity: {c['label']}, {fmt_pct(v)} of its synthetic images are estimated as "
-                     f"type {ROMAN[c['fst']]}.")
+                     f"type {type_label(c['fst'])}.")
     overall = data.get("overall") or {}
     if overall:
         of = overall.get("ita_fidelity") or {}
@@ -172,7 +173,7 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
     for k in TYPE_KEYS:
         cs = [c for c in cells if c["fst"] == k]
         if not cs:
-            secs.append(type_section(k, f"Type {ROMAN[k]}", representative_ita(k), Markup(""),
+            secs.append(type_section(k, f"Type {type_label(k)}", representative_ita(k), Markup(""),
                                      [note("No synthetic images of this type were audited.")], sid=f"{prefix}type-{k}"))
             continue
         rows, classes = [], []
@@ -192,13 +193,13 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
         tbl = table(["diagnosis", "real", "synthetic", "ITA asked", "ITA error (\u00b0)", "ITA within tol.",
                      "type match", fd, "KID", "precision", "recall", "LPIPS diversity syn / real",
                      "mode collapse"], rows, row_classes=classes, numeric={1, 2},
-                    caption=f"Synthetic images of type {ROMAN[k]}")
+                    caption=f"Synthetic images of type {type_label(k)}")
         badge = Markup("")
         if any(c.get("mode_collapse") for c in cs):
             badge = Markup('<span class="badge bad">mode collapse</span>')
         if all(c["unreliable"] for c in cs):
             badge += type_badge(0, min_n)
-        secs.append(type_section(k, f"Type {ROMAN[k]}", representative_ita(k), badge, [tbl], sid=f"{prefix}type-{k}"))
+        secs.append(type_section(k, f"Type {type_label(k)}", representative_ita(k), badge, [tbl], sid=f"{prefix}type-{k}"))
     body.append(section("Synthetic images per skin type", secs, sid=f"{prefix}types"))
     toc.append((f"{prefix}types", "Synthetic per type"))
 
@@ -211,7 +212,7 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
             out = ['<div class="pairs">']
             for p in pairs[:MAX_PAIRS]:
                 fst = type_of_group(p.get("fst"))
-                lab = f"type {ROMAN.get(fst, p.get('fst'))}, {p.get('diagnosis')}, distance {fmt(p.get('distance'), 3)}"
+                lab = f"type {type_label(fst)}, {p.get('diagnosis')}, distance {fmt(p.get('distance'), 3)}"
                 a = budget.thumb(p.get("synthetic"), root, caption=f"synthetic: {p.get('synthetic')}",
                                  alt=f"synthetic image {p.get('synthetic')} ({lab})")
                 if p.get("is_source_image"):
@@ -239,7 +240,7 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
             for src in ("real", "synthetic"):
                 sel = [p for p in shown if type_of_group(p.get("fst")) == k and str(p.get("source")) == src]
                 if sel:
-                    groups.append({"name": f"{ROMAN[k]} {src}", "x": [p.get("x") for p in sel], "y": [p.get("y") for p in sel],
+                    groups.append({"name": f"{type_label(k)} {src}", "x": [p.get("x") for p in sel], "y": [p.get("y") for p in sel],
                                    "style": style_for(k), "hollow": src == "synthetic"})
         desc = (f"{emb.get('method', '2-D')} projection of image features: {len(shown)} of {len(pts)} points; "
                 "filled markers real, hollow markers synthetic; marker shape and colour = skin type.")

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fairskin.devices import choose_device
 from fairskin.errors import InputError
 from fairskin.weights import UnsafeWeightsError, captured_logs, load_weights, weights_only_loads
 
@@ -64,19 +65,6 @@ class LoadedModel:
     kind: Literal["torchscript", "export", "state_dict", "safetensors", "pickle", "onnx"]
     path: Path
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def choose_device(device: str = "auto") -> str:
-    import torch
-
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def _sidecar(path: Path) -> dict[str, Any]:

@@ -20,7 +20,6 @@ Embedding      2-D PCA (or t-SNE) of real and synthetic features, for the report
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import math
@@ -43,7 +42,9 @@ from fairskin.audits.synthetic._memorisation import nearest_real
 from fairskin.audits.synthetic._synthetic_config import SyntheticAuditConfig
 from fairskin.data import ImageLoadError, read_csv_table
 from fairskin.errors import InputError
-from fairskin.outputs import atomic_write, write_csv
+from fairskin.outputs import atomic_write, document_header, to_jsonable, write_csv
+from fairskin.settings import stream_seed
+from fairskin.skintone import FST_TYPES
 
 __all__ = ["SyntheticAuditConfig", "SyntheticAudit", "audit_synthetic", "ita_fidelity", "SCHEMA"]
 
@@ -60,7 +61,7 @@ class SyntheticAudit:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": out / "synthetic_audit.json", "images": out / "synthetic_images.csv"}
-        atomic_write(paths["json"], json.dumps(_jsonable(self.data), indent=1, allow_nan=False))
+        atomic_write(paths["json"], json.dumps(to_jsonable(self.data), indent=1, allow_nan=False))
         write_csv(self.images, paths["images"])
         return paths
 
@@ -213,8 +214,8 @@ def _confusion(requested, measured) -> dict:
     """requested type (rows "1".."6") x measured type (columns "1".."6" and "none")."""
     req = pd.array(requested, dtype="Int64")
     mea = pd.array(measured, dtype="Int64")
-    cols = [str(k) for k in range(1, 7)] + ["none"]
-    mat = {str(t): {c: 0 for c in cols} for t in range(1, 7)}
+    cols = [str(k) for k in FST_TYPES] + ["none"]
+    mat = {str(t): {c: 0 for c in cols} for t in FST_TYPES}
     for r, m in zip(req, mea):
         if pd.isna(r):
             continue
@@ -399,7 +400,7 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
                 cell.update(fid=None, kid=None, precision=None, recall=None,
                             fid_note="no real images of this cell" if not len(fr) else "no synthetic images")
             if lp_model is not None:
-                seed = cfg.seed + t * 1000 + (0 if dx is None else len(dx))
+                seed = stream_seed(cfg.seed, "lpips images", int(t), "" if dx is None else str(dx))
                 si = _load_stack(list(syn.loc[s_c, "path"]), cfg.lpips_side, cfg.lpips_images, seed)
                 ri = _load_stack(list(rl.loc[r_c, "path"]), cfg.lpips_side, cfg.lpips_images, seed)
                 cell["lpips_diversity"] = {"synthetic": lpips_diversity(lp_model, si, max_pairs=cfg.diversity_pairs,
@@ -477,11 +478,8 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
     # embedding
     emb = _embedding(fsyn.features[syn_ok], freal.features[r_all], syn[syn_ok], rl[r_all], cfg)
 
-    from fairskin import __version__ as version
-
     data = {
-        "schema": SCHEMA, "fairskin_version": version,
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **document_header(SCHEMA),
         "image_root": str(syn_root.resolve()), "real_root": str(real_root.resolve()),
         "features": ext.description, "extractor_id": ext.id, "extractor_learned": bool(ext.learned),
         "fid_is_inception": bool(ext.is_fid),
@@ -525,20 +523,3 @@ def _embedding(fs, fr, syn, rl, cfg: SyntheticAuditConfig) -> dict | None:
     pts = [{"x": float(a), "y": float(b), "source": s, "fst": f, "diagnosis": d, "image": i}
            for (a, b), s, f, d, i in zip(xy, src, fst, dx, img)]
     return {"method": method, "points": pts}
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.bool_,)):
-        return bool(v)
-    if v is pd.NA:
-        return None
-    return v

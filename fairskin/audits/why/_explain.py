@@ -29,7 +29,7 @@ from fairskin.audits.why._saliency import attribution_maps, choose_target_layer,
 from fairskin.audits.stats import ci_entry, difference, group_means, permutation_range_test
 from fairskin.data import ImageLoadError, load_rgb, remove_hair
 from fairskin.label import LabelConfig, LesionMasks
-from fairskin.skintone import FST_GROUPS, ROMAN
+from fairskin.skintone import FST_GROUPS, FST_TYPES, ROMAN
 
 __all__ = ["ExplainConfig", "explain_model"]
 
@@ -89,7 +89,7 @@ def _group_keys(table: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
     out = []
     t = table["fst_type"].to_numpy(int)
     g = table["fst_group"].astype(str).to_numpy()
-    for k in range(1, 7):
+    for k in FST_TYPES:
         if (t == k).any():
             out.append(("type", ROMAN[k - 1], t == k))
     for name in FST_GROUPS:
@@ -233,7 +233,7 @@ def _counterfactual(model: LoadedModel, frame, *, root, pre, masks, threshold, s
                          "lesion pixels copied unchanged; ITA of the result checked by the label estimator",
                "scale": label_cfg.scale, "threshold": threshold,
                "target_ita": {ROMAN[t - 1]: target_ita(t, scale=label_cfg.scale, open_end_width=c.open_end_width)
-                              for t in range(1, 7)},
+                              for t in FST_TYPES},
                "lesion_masks": {k: int(v) for k, v in rows.drop_duplicates("image")["lesion_source"]
                                 .value_counts().items()},
                **summary, "examples": ex, "bad_rows": bad[:200], "n_bad": len(bad)}
