@@ -27,11 +27,14 @@ import pandas as pd
 from fairskin.data import DemoConfig, write_demo_dataset
 from fairskin.errors import InputError
 
-__all__ = ["ARM_NAMES", "DEMO_TRAIN_STEPS", "DemoRun", "audit_arms", "demo_context", "heartbeat", "run_demo"]
+__all__ = ["ARM_NAMES", "DEMO_TRAIN_STEPS", "DEMO_WORKERS", "DemoRun", "audit_arms", "demo_context", "heartbeat",
+           "run_demo"]
 
 #: the demo generator's UNet steps: a step count, not minutes, so the demo trains the same model and
 #: reports the same figures on any machine however busy (2,500 steps took 8-9 minutes on 2 idle cores)
 DEMO_TRAIN_STEPS = 2500
+#: processes that label the demo's images (``fairskin demo --workers``)
+DEMO_WORKERS = 2
 
 
 @dataclass
@@ -42,8 +45,9 @@ class DemoRun:
     steps: list[tuple[str, str]] = field(default_factory=list)  # (stage, what it wrote / why skipped)
 
 
-def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: int = 256, seed: int = 0,
-             workers: int = 2, train_minutes: float | None = None, train_steps: int | None = DEMO_TRAIN_STEPS,
+def run_demo(out: str | Path, *, n: int = DemoConfig.n, n_test: int | None = None, size: int = DemoConfig.size,
+             seed: int = DemoConfig.seed, workers: int = DEMO_WORKERS, train_minutes: float | None = None,
+             train_steps: int | None = DEMO_TRAIN_STEPS,
              experiment_seeds: int = 3, overwrite: bool = False, progress: bool = True, log=print,
              beat: float | None = 30.0) -> DemoRun:
     """Run every available stage on phantom data written to ``out/data``, with a separate held-out
@@ -237,26 +241,17 @@ def audit_arms(exp_dir: Path, doc: dict, *, n_boot: int, seed: int = 0) -> dict:
 
 def demo_context(exp_dir: Path, doc: dict, *, balance: dict, synthetic: dict) -> dict:
     """The experiment report's ``context`` block (docs/report-inputs.md): the baseline arm's gap
-    test from each seed's audit (``runs/<arm>/seed-<k>/audit.json``), the synthetic-image audit's
-    mode-collapse flags, and what made the synthetic images (this demo's balance step)."""
-    import json
+    test from each seed's audit (:func:`fairskin.experiment.baseline_gap`, as experiment.json
+    holds it), the synthetic-image audit's mode-collapse flags, and what made the synthetic images
+    (this demo's balance step)."""
+    from fairskin.experiment import baseline_gap
 
-    base = doc.get("baseline") or "real"
-    seeds = []
-    for k in range(int((doc.get("config") or {}).get("seeds") or 0)):
-        path = exp_dir / "runs" / base / f"seed-{k}" / "audit.json"
-        if not path.is_file():
-            continue
-        model = (json.loads(path.read_text()).get("models") or [{}])[0]
-        pair = next((f for f in model.get("fairness") or [] if f.get("name") == "auroc_gap"
-                     and f.get("method") == "pair"), None)
-        if pair:
-            seeds.append({"seed": k, **{key: pair.get(key) for key in ("groups", "value", "ci_low", "ci_high", "p_value",
-                                                                        "p_value_holm", "evidence", "reading", "flags")}})
+    gap = baseline_gap(exp_dir, arm=doc.get("baseline") or "real",
+                       seeds=int((doc.get("config") or {}).get("seeds") or 0))
     cells = synthetic.get("cells") or []
     collapsed = [c for c in cells if c.get("mode_collapse")]
     counts = balance.get("counts") or {}
-    return {"baseline_gap": {"arm": base, "source": f"{exp_dir.name}/runs/{base}/seed-*/audit.json", "seeds": seeds},
+    return {"baseline_gap": gap,
             "synthetic_audit": {"cells": len(cells), "mode_collapse": len(collapsed), "report": "synthetic-report.html",
                                 "mode_collapse_cells": [_cell_name(c) for c in collapsed]},
             "synthetic_origin": {"made_by": "this demo's balance step (the built-in tiny Stable Diffusion, trained on "

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fairskin.balance._backend import DEFAULT_GENERATOR, open_generator
+from fairskin.balance._backend import DEFAULT_GENERATOR, TrainBudget, open_generator
 from fairskin.balance._gated import PROVENANCE_COLUMNS, GatedAttempt, GenerateConfig, Slot, generate_gated, \
     generator_label
 from fairskin.balance._plan import BalancePlan, PlanConfig, plan_balance
@@ -129,12 +129,15 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
             generator_dir: str | Path | None = None, scale: str | Path | None = None, dry_run: bool = False,
             overwrite: bool = False, format: str | None = None, device: str | None = None,
             json_path: str | Path | None = None, html: str | Path | None = None, progress=None,
-            label_confusion: str | Path | None = None, accept_estimated_types: bool = False) -> BalanceResult:
+            label_confusion: str | Path | None = None, accept_estimated_types: bool = False,
+            train_budget: TrainBudget = TrainBudget()) -> BalanceResult:
     """Balance ``data`` to ``target``: plan, generate the missing images, gate them, write the manifest.
 
     ``generator``: a registered generator (``stable-diffusion``, ``ddpm``, ``phantom``) or a user's
     ``module:Class``; its trained folder is ``conditioning`` (Stable Diffusion) or ``generator_dir``
-    (others); without one a trainable generator is trained into OUT. The ITA gate reads types with
+    (others); without one a trainable generator is trained into OUT, with ``train_config`` (the
+    generator's own config) when given, else for ``train_budget`` (a step count by default,
+    :class:`TrainBudget`) with ``generate.seed``. The ITA gate reads types with
     the scale ``labels`` was written with (``scale``: that scale's CSV when it is not built in).
 
     ``out`` and the ``json_path`` / ``html`` files are checked before anything runs and locked while
@@ -145,8 +148,9 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
     known confusion, or with poor agreement, the plan is refused with the figures unless
     ``accept_estimated_types`` (:mod:`fairskin.balance._tones`).
     Ctrl-C raises :class:`fairskin.errors.Interrupted` saying what was kept."""
-    from fairskin.conditioning import labelled_manifest, labels_scale
+    from fairskin.conditioning import generator_entry, labelled_manifest, labels_scale
 
+    generator_entry(generator)  # an unknown --generator fails before anything is read
     out = Path(out)
     frame = labelled_manifest(data, labels=labels, format=format)
     gate_scale = labels_scale(labels, scale=scale)  # the gate reads types as the labels were read
@@ -167,7 +171,8 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
                        lock_tag=f"-rank{rank}" if world > 1 else ""):
         return _balance_claimed(frame, plan, out=out, rank=rank, world=world, conditioning=conditioning,
                                 base_model=base_model, base_config=base_config, train_config=train_config,
-                                generate=generate, generator=generator, generator_dir=generator_dir,
+                                train_budget=train_budget, generate=generate, generator=generator,
+                                generator_dir=generator_dir,
                                 scale=gate_scale, dry_run=dry_run, overwrite=overwrite, device=device,
                                 json_path=json_path, html=html, progress=progress, label_ita=label_ita)
 
@@ -186,7 +191,8 @@ def _label_ita(labels) -> dict[str, float]:
 
 
 def _balance_claimed(frame: pd.DataFrame, plan: BalancePlan, *, out: Path, rank: int, world: int, conditioning,
-                     base_model, base_config, train_config, generate: GenerateConfig, generator: str, generator_dir,
+                     base_model, base_config, train_config, train_budget: TrainBudget, generate: GenerateConfig,
+                     generator: str, generator_dir,
                      scale, dry_run: bool, overwrite: bool, device, json_path, html, progress,
                      label_ita: dict[str, float] | None = None) -> BalanceResult:
     data_root = Path(frame.attrs["root"])
@@ -203,7 +209,8 @@ def _balance_claimed(frame: pd.DataFrame, plan: BalancePlan, *, out: Path, rank:
     device = _process_device(device, world)
     gen, identity = open_generator(frame, name=generator, out=out, conditioning=conditioning,
                                    generator_dir=generator_dir, base_model=base_model, base_config=base_config,
-                                   train_config=train_config, generate=generate, device=device, world=world)
+                                   train_config=train_config, train_budget=train_budget, generate=generate,
+                                   device=device, world=world)
     # settings that change an image; batch size and the number of attempts do not (seeds are per slot
     # and attempt), so a rerun with more --max-attempts continues the slots a run left short
     run_doc = {"plan": plan.fingerprint(), **identity,

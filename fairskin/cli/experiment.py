@@ -10,7 +10,7 @@ from rich.table import Table
 
 from fairskin.cli import app, console
 from fairskin.cli._common import CONFIG_HELP, QUIET_HELP, progress_lines
-from fairskin.experiment import ARMS, ExperimentConfig
+from fairskin.experiment import ARMS, DemoSetup, ExperimentConfig
 
 _C = ExperimentConfig()
 
@@ -82,7 +82,7 @@ def experiment(
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo runs made with other settings; replace an "
                                    "existing --html report."),
     html: Optional[Path] = typer.Option(None, "--html", help="HTML report (plus its JSON beside it)."),
-    demo_generator: str = typer.Option("tiny-sd", "--demo-generator", help="Built-in demo only: tiny-sd (train the "
+    demo_generator: str = typer.Option(DemoSetup.generator, "--demo-generator", help="Built-in demo only: tiny-sd (train the "
                                        "built-in tiny Stable Diffusion on the training split, a few CPU minutes), ddpm "
                                        "(train the class-conditional DDPM likewise) or phantom (the demo's own "
                                        "renderer: a perfect-generator stand-in, a ceiling)."),
@@ -92,7 +92,7 @@ def experiment(
     options = dict(locals())
     from dataclasses import fields, replace
 
-    from fairskin.experiment import DemoSetup, ExperimentInputs, resolve_settings, run_experiment
+    from fairskin.experiment import ExperimentInputs, resolve_settings, run_experiment
     from fairskin.outputs import claim_outputs
 
     if demo_generator not in ("tiny-sd", "ddpm", "phantom"):

@@ -11,11 +11,12 @@ from rich.table import Table
 from fairskin.cli import app, console
 from fairskin.cli._common import CONFIG_HELP, file_settings, fmt_ci, settings_file
 from fairskin.errors import InputError
-from fairskin.label import DEFAULT_ESTIMATOR, LabelConfig, list_estimators
+from fairskin.label import DEFAULT_ESTIMATOR, FitDefaults, LabelConfig, list_estimators
 from fairskin.settings import config_fields, merge_settings
 from fairskin.skintone import FITZPATRICK, FST_TYPES, get_tone_scale, list_scales, roman
 
 _D = LabelConfig()
+_F = FitDefaults()
 
 
 @app.command("label")
@@ -220,9 +221,9 @@ def fit_estimator_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Where to save the learned estimator (JSON)."),
     format: Optional[str] = typer.Option(None, "--format", help="Data set format; detected when omitted."),
     masks: Optional[Path] = typer.Option(None, "--masks", help="Directory of lesion masks (<stem>_mask.png)."),
-    keep: float = typer.Option(0.8, "--keep", help="Share of readable photos to give a type; the confidence "
+    keep: float = typer.Option(_F.keep, "--keep", help="Share of readable photos to give a type; the confidence "
                                "threshold below which a photo abstains is set from out-of-fold predictions to keep it."),
-    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes for the features."),
+    workers: int = typer.Option(_F.workers, "--workers", "-j", min=1, help="Worker processes for the features."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="Also use a pretrained image backbone (a timm "
                                            "architecture, e.g. resnet18): the PCA of its pooled whole-image "
@@ -230,7 +231,7 @@ def fit_estimator_cmd(
     backbone_weights: Optional[Path] = typer.Option(None, "--backbone-weights", help="The backbone's local weights "
                                                     "file (.safetensors, or a tensors-only .pt/.pth); nothing is "
                                                     "downloaded. Its SHA-256 is kept in OUT."),
-    backbone_components: int = typer.Option(8, "--backbone-components", help="PCA components of the embedding "
+    backbone_components: int = typer.Option(_F.n_components, "--backbone-components", help="PCA components of the embedding "
                                             "(fitted inside each training fold)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:

@@ -75,7 +75,7 @@ def invite_command(
     study: Path = typer.Argument(..., help="Study folder (fairskin reader-study create)."),
     readers: int = typer.Option(0, "--readers", min=0, help="Number of new readers (named reader-01, ...)."),
     names: Optional[str] = typer.Option(None, "--names", help="Comma-separated names of new readers, instead of --readers."),
-    url: str = typer.Option(f"http://{_V.host}:{_V.port}", "--url", help="Address the readers will open (the server's public URL)."),
+    url: str = typer.Option(_V.url, "--url", help="Address the readers will open (the server's public URL)."),
     db: Optional[str] = _db_option(),
 ) -> None:
     """Create personal invite links (tokens); the first call also creates the admin link."""

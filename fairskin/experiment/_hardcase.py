@@ -124,7 +124,7 @@ def hard_case_loop(*, out: Path, cfg, train_df: pd.DataFrame, test_df: pd.DataFr
                             baseline="untargeted", criteria=criteria, threshold=cfg.threshold,
                             n_boot=cfg.n_boot, seed=cfg.split_seed)
         rec["test"] = {arm: {g["group"]: g["metrics"]["auroc"] for g in a["groups"]} for arm, a in st["arms"].items()}
-        rec["targeted_vs_untargeted"] = st["comparisons"][0]["deltas"]
+        rec["targeted_vs_untargeted"] = [d for d in st["comparisons"][0]["deltas"] if d["metric"] == "auroc"]
         rounds.append(rec)
         (out / "rounds.json").write_text(json.dumps(rounds, indent=2, default=str), encoding="utf-8")
     return {"per_round": cfg.per_round, "seed": training_seed(0), "generator": generator.name, "round_0": round0, "rounds": rounds,

@@ -39,7 +39,7 @@ from fairskin.errors import InputError
 from fairskin.experiment._arms import BASELINE, arm_family, expand_arms, find_arm
 from fairskin.experiment._config import DemoSetup, ExperimentConfig, ExperimentInputs, resolve_settings
 from fairskin.experiment._data import PreparedData, group_counts, prepare_data
-from fairskin.experiment._result import DataSummary, ExperimentResult
+from fairskin.experiment._result import DataSummary, ExperimentResult, baseline_gap
 from fairskin.experiment._runs import (
     atomic_json,
     check_stale,
@@ -147,7 +147,8 @@ def run_experiment(
             out=out, runs=runs, config=cfg, arms=arms, demo=demo if inputs.is_demo else None, fingerprint=fp,
             data=_summary(data, test_frame, n_unscored), synthetic=syn, criteria=criteria,
             run_records=[json.loads((r.dir / "done.json").read_text()) for r in runs], statistics=statistics,
-            rounds=rounds, seconds=time.perf_counter() - t_start)
+            rounds=rounds, context={"baseline_gap": baseline_gap(out, arm=BASELINE, seeds=cfg.seeds)},
+            seconds=time.perf_counter() - t_start)
         atomic_json(out / "experiment.json", result.to_dict())
         result.runs = plan_runs(out, arms, cfg.seeds, fp)
         return result

@@ -23,6 +23,13 @@ interval is the audit's extremum interval (:func:`fairskin.audits.classifier.ext
 with the seed level added: in each replicate, the mean over the drawn seeds of each seed's
 centred extremum noise on the resampled rows, plus the drawn seeds' mean gap minus the arm's.
 The verdict uses the audit's rule (:func:`fairskin.audits.classifier.judge`).
+
+Each comparison with the baseline also carries paired changes: per group, of AUROC and of
+sensitivity (``deltas``: the percentile interval of the replicates' candidate minus baseline, on
+the shared row resamples), and of the equalized-odds difference (``eod_change``: the same paired
+percentile interval of the replicates' plain max-min gaps; the max-min's upward bias is about the
+same for both arms and largely cancels in the difference). Only the AUROC criteria decide the
+verdict; the other changes are reported with their intervals.
 """
 
 from __future__ import annotations
@@ -143,6 +150,26 @@ def _eod_interval(per_seed_rates: list[dict[str, np.ndarray]], draws: np.ndarray
     return est, lo, hi, [None if np.isnan(v) else float(v) for v in est_s]
 
 
+def _eod_replicates(per_seed_rates: list[dict[str, np.ndarray]], draws: np.ndarray) -> np.ndarray:
+    """The plain max-min equalized-odds difference of every replicate ``(B,)``: per seed, the larger
+    of the rates' max-min gaps across groups on the resampled rows; then the mean over the
+    replicate's drawn seeds (``draws``, ``(B, k)``)."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an undefined rate of every group stays NaN
+        per_seed = np.stack([np.nanmax(np.stack([np.nanmax(a[:, 1:], axis=0) - np.nanmin(a[:, 1:], axis=0)
+                                                 for a in rates.values()]), axis=0) for rates in per_seed_rates])
+        return np.nanmean(per_seed[draws, np.arange(draws.shape[0])[:, None]], axis=1)
+
+
+def _change(b: float | None, c: float | None, rep: np.ndarray, level: float) -> dict[str, Any]:
+    """A paired change: both values, candidate minus baseline and its percentile interval."""
+    if b is None or c is None:
+        return {"baseline": b, "candidate": c, "delta": None, "ci_low": None, "ci_high": None}
+    lo, hi = _ci(rep, level)
+    return {"baseline": b, "candidate": c, "delta": c - b, "ci_low": lo, "ci_high": hi,
+            "ci_method": "percentile bootstrap of the paired difference (rows shared, seeds resampled per arm)"}
+
+
 def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baseline: str, criteria: Sequence[Any],
                    threshold: float = 0.5, n_boot: int = 1000, seed: int = 0, ci_level: float = 0.95,
                    min_group_positives: int = 5, min_group_n: int = 30, min_group_negatives: int = 5,
@@ -196,6 +223,7 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
                         rep = np.nanmean(A[draws, cols[:, None]], axis=1)
                 pooled[arm][key][m] = (point, rep, A[:, 0])
     arms_out = {}
+    eod_reps: dict[str, np.ndarray] = {}  # per arm, the replicates' plain max-min EOD (the paired change)
     for arm in scores:
         groups = []
         for lvl, g, idx in keys:
@@ -214,6 +242,7 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
         per_seed_rates = [{"sensitivity": np.stack([raw[arm][kk]["sensitivity"][s] for kk in lvl_keys]),
                            "fpr": 1 - np.stack([raw[arm][kk]["specificity"][s] for kk in lvl_keys])}
                           for s in range(raw[arm][lvl_keys[0]]["sensitivity"].shape[0])]
+        eod_reps[arm] = _eod_replicates(per_seed_rates, seed_draws[arm])
         point, lo, hi, per_seed = _eod_interval(per_seed_rates, seed_draws[arm], ci_level)
         arms_out[arm] = {"n_seeds": int(np.atleast_2d(scores[arm]).shape[0]), "groups": groups,
                          "equalized_odds_difference": {"value": _none(point), "ci_low": lo, "ci_high": hi,
@@ -225,17 +254,18 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
             continue
         crit_out = []
         deltas = []
-        for lvl, g, _ in keys:
-            pb, rb, _ = pooled[baseline][(lvl, g)]["auroc"]
-            pc, rc, _ = pooled[arm][(lvl, g)]["auroc"]
-            with np.errstate(all="ignore"):
-                rel = (pc - pb) / pb if pb and not math.isnan(pb) and not math.isnan(pc) else float("nan")
-                rel_rep = np.where(rb != 0, (rc - rb) / rb, np.nan)
-            lo, hi = _ci(rel_rep, ci_level) if not math.isnan(rel) else (None, None)
-            dlo, dhi = _ci(rc - rb, ci_level) if not math.isnan(rel) else (None, None)
-            deltas.append({"group": g, "level": lvl, "metric": "auroc", "baseline": _none(pb), "candidate": _none(pc),
-                           "delta": _none(pc - pb), "ci_low": dlo, "ci_high": dhi, "relative": _none(rel),
-                           "relative_ci_low": lo, "relative_ci_high": hi})
+        for metric in ("auroc", "sensitivity"):  # the criteria judge AUROC; sensitivity's change is reported
+            for lvl, g, _ in keys:
+                pb, rb, _ = pooled[baseline][(lvl, g)][metric]
+                pc, rc, _ = pooled[arm][(lvl, g)][metric]
+                with np.errstate(all="ignore"):
+                    rel = (pc - pb) / pb if pb and not math.isnan(pb) and not math.isnan(pc) else float("nan")
+                    rel_rep = np.where(rb != 0, (rc - rb) / rb, np.nan)
+                lo, hi = _ci(rel_rep, ci_level) if not math.isnan(rel) else (None, None)
+                dlo, dhi = _ci(rc - rb, ci_level) if not math.isnan(rel) else (None, None)
+                deltas.append({"group": g, "level": lvl, "metric": metric, "baseline": _none(pb),
+                               "candidate": _none(pc), "delta": _none(pc - pb), "ci_low": dlo, "ci_high": dhi,
+                               "relative": _none(rel), "relative_ci_low": lo, "relative_ci_high": hi})
         by_group = {(d["group"], d["metric"]): d for d in deltas}
         # the test set's size per group, the same for every arm: a verdict on a group the audit
         # would flag as unreliable (n < min_group_n or < min_group_positives positives) is never conclusive
@@ -250,7 +280,11 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
                          f"{min_group_n}, {min_group_positives} positive and {min_group_negatives} negative)")
             crit_out.append(judge_criterion(c, by_group.get((c.group, c.metric)), too_small=small))
         verdict, conclusive, reason = judge(crit_out)
-        comparisons.append({"baseline": baseline, "candidate": arm, "deltas": deltas, "criteria": crit_out,
+        eod_change = _change(arms_out[baseline]["equalized_odds_difference"]["value"],
+                             arms_out[arm]["equalized_odds_difference"]["value"], eod_reps[arm] - eod_reps[baseline],
+                             ci_level)
+        comparisons.append({"baseline": baseline, "candidate": arm, "deltas": deltas, "eod_change": eod_change,
+                            "criteria": crit_out,
                             "verdict": verdict, "conclusive": conclusive, "verdict_reason": reason,
                             "verdict_title": verdict_title(verdict, conclusive)})
     out = {"group_level": level, "n_boot": n_boot, "seed": seed, "ci_level": ci_level, "threshold": threshold,

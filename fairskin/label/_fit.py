@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,24 @@ from fairskin.outputs import atomic_write, claim_outputs, to_jsonable
 from fairskin.skintone import FST_TYPES
 
 __all__ = ["dataset_features", "fit_learned", "cross_validate_learned", "fit_estimator", "group_folds", "ALPHAS", "with_pcs",
-           "patient_groups", "readable_rows"]
+           "patient_groups", "readable_rows", "FitDefaults"]
+
+
+@dataclass(frozen=True)
+class FitDefaults:
+    """Defaults of :func:`fit_estimator`; ``fairskin fit-estimator`` reads its option defaults from
+    here, so the command and the call fit the same estimator."""
+
+    #: share of readable photos to give a type (sets the abstention threshold)
+    keep: float = 0.8
+    #: worker processes for the features
+    workers: int = 1
+    #: PCA components of a backbone's embedding
+    n_components: int = 8
+    #: bootstrap replicates of the cross-validated figures' intervals
+    n_boot: int = 500
+    #: side (pixels) of the images the backbone embeds
+    backbone_side: int = 224
 
 ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0)
 _CFG: LabelConfig | None = None
@@ -171,10 +188,11 @@ def cross_validate_learned(feats: pd.DataFrame, human: np.ndarray, groups: np.nd
     return est, probs
 
 
-def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, masks=None, workers: int = 1,
-                  keep: float = 0.8, config: LabelConfig | None = None, overwrite: bool = False,
-                  n_boot: int = 500, backbone: str | None = None, backbone_weights=None, n_components: int = 8,
-                  backbone_side: int = 224, progress: bool = False) -> LearnedEstimator:
+def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, masks=None,
+                  workers: int = FitDefaults.workers, keep: float = FitDefaults.keep, config: LabelConfig | None = None,
+                  overwrite: bool = False, n_boot: int = FitDefaults.n_boot, backbone: str | None = None,
+                  backbone_weights=None, n_components: int = FitDefaults.n_components,
+                  backbone_side: int = FitDefaults.backbone_side, progress: bool = False) -> LearnedEstimator:
     """Fit the learned estimator to ``data``'s human types and save it to ``out`` (JSON), with its
     nested patient-grouped cross-validated figures (``cross_validated``). With ``backbone`` (a timm
     architecture) and ``backbone_weights`` (its local weights file), the PCA of the backbone's
