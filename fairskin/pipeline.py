@@ -16,9 +16,6 @@ install; nothing is faked.
 
 from __future__ import annotations
 
-import threading
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +23,7 @@ import pandas as pd
 
 from fairskin.data import DemoConfig, write_demo_dataset
 from fairskin.errors import InputError
+from fairskin.progress import Progress, heartbeat
 
 __all__ = ["ARM_NAMES", "DEMO_TRAIN_STEPS", "DEMO_WORKERS", "DemoRun", "audit_arms", "demo_context", "heartbeat",
            "run_demo"]
@@ -48,7 +46,7 @@ class DemoRun:
 def run_demo(out: str | Path, *, n: int = DemoConfig.n, n_test: int | None = None, size: int = DemoConfig.size,
              seed: int = DemoConfig.seed, workers: int = DEMO_WORKERS, train_minutes: float | None = None,
              train_steps: int | None = DEMO_TRAIN_STEPS,
-             experiment_seeds: int = 3, overwrite: bool = False, progress: bool = True, log=print,
+             experiment_seeds: int = 3, overwrite: bool = False, progress: Progress | None = None, log=print,
              beat: float | None = 30.0) -> DemoRun:
     """Run every available stage on phantom data written to ``out/data``, with a separate held-out
     test set of ``n_test`` phantoms (default ``n // 2``) in ``out/test-data``.
@@ -57,7 +55,8 @@ def run_demo(out: str | Path, *, n: int = DemoConfig.n, n_test: int | None = Non
     ``train_minutes`` if given, whichever ends first; a step count alone (the default) trains the
     same model on any machine however busy, which a minute budget does not. Every ``beat``
     seconds without a line of its own the demo logs which stage is still running (a log file or CI
-    shows it is alive); ``beat=None`` turns that off."""
+    shows it is alive); ``beat=None`` turns that off. ``progress`` (:mod:`fairskin.progress`) sees
+    the counts of the labelling and the synthetic-image audit; ``log`` the stage lines."""
     out = Path(out)
     n_test = max(n // 2, 6) if n_test is None else n_test
     if n_test < 6:
@@ -67,43 +66,6 @@ def run_demo(out: str | Path, *, n: int = DemoConfig.n, n_test: int | None = Non
     with heartbeat(log, beat) as say:
         return _run_demo(out, n=n, n_test=n_test, size=size, seed=seed, workers=workers, train_minutes=train_minutes,
                          train_steps=train_steps, experiment_seeds=experiment_seeds, progress=progress, log=say)
-
-
-@contextmanager
-def heartbeat(log, every: float | None = 30.0):
-    """Yield a ``log`` that also remembers the last stage announced (a line starting ``[N]``); while
-    the block runs, a thread logs "still running" for that stage whenever ``every`` seconds pass
-    without a line, so output that is not a terminal (a log file, CI) never goes quiet for longer."""
-    if not every:
-        yield log
-        return
-    state = {"last": time.monotonic(), "stage": "starting", "since": time.monotonic()}
-    lock, stop = threading.Lock(), threading.Event()
-
-    def say(msg, *args, **kwargs):
-        with lock:
-            text = str(msg).lstrip()
-            if text.startswith("[") and "]" in text:
-                state["stage"], state["since"] = text[1:text.index("]")], time.monotonic()
-            state["last"] = time.monotonic()
-            log(msg, *args, **kwargs)
-
-    def beat():
-        while not stop.wait(min(1.0, every / 4)):
-            with lock:
-                now = time.monotonic()
-                if now - state["last"] >= every:
-                    ran = int(now - state["since"])
-                    log(f"    ... step [{state['stage']}] still running ({ran // 60}:{ran % 60:02d} min so far)")
-                    state["last"] = now
-
-    thread = threading.Thread(target=beat, name="fairskin-demo-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield say
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _run_demo(out: Path, *, n, n_test, size, seed, workers, train_minutes, train_steps, experiment_seeds, progress,

@@ -52,6 +52,7 @@ from fairskin.errors import InputError
 from fairskin.notebook import NotebookView
 from fairskin.outputs import atomic_path, atomic_write, claim_outputs, csv_safe, document_header, interruptible, \
     remove_stale_temporaries, truncate_torn_line, write_csv
+from fairskin.progress import Progress
 
 __all__ = ["balance", "BalanceResult", "ATTEMPT_COLUMNS"]
 
@@ -128,7 +129,7 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
             generate: GenerateConfig = GenerateConfig(), generator: str = DEFAULT_GENERATOR,
             generator_dir: str | Path | None = None, scale: str | Path | None = None, dry_run: bool = False,
             overwrite: bool = False, format: str | None = None, device: str | None = None,
-            json_path: str | Path | None = None, html: str | Path | None = None, progress=None,
+            json_path: str | Path | None = None, html: str | Path | None = None, progress: Progress | None = None,
             label_confusion: str | Path | None = None, accept_estimated_types: bool = False,
             train_budget: TrainBudget = TrainBudget()) -> BalanceResult:
     """Balance ``data`` to ``target``: plan, generate the missing images, gate them, write the manifest.
@@ -147,6 +148,7 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
     labeller's confusion (``label_confusion``, else the one found beside ``labels``); without a
     known confusion, or with poor agreement, the plan is refused with the figures unless
     ``accept_estimated_types`` (:mod:`fairskin.balance._tones`).
+    ``progress`` (:mod:`fairskin.progress`) sees the images generated (:func:`generate_gated`).
     Ctrl-C raises :class:`fairskin.errors.Interrupted` saying what was kept."""
     from fairskin.conditioning import generator_entry, labelled_manifest, labels_scale
 
@@ -309,7 +311,7 @@ def _generate(todo: list[Slot], *, out: Path, rank: int, gen, frame: pd.DataFram
     log = _AttemptLog(out / f"attempts-{rank}.csv")
     try:
         run = generate_gated(todo, generator=gen, root=data_root, config=generate, scale=scale, prepare=prepare,
-                             on_attempt=keep, progress=(lambda r: progress(r.attempts)) if progress else None)
+                             on_attempt=keep, progress=progress)
     finally:
         log.close()
     return run.attempts

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from fairskin.cli import app, console
-from fairskin.cli._common import kv_table
+from fairskin.cli._common import kv_table, progress_view
 from fairskin.annotate import AnnotateAnalyzeConfig, AnnotateConfig
 from fairskin.reader_study import ServeConfig
 from fairskin.cli.reader_study import _db_option, invite_command as _reader_invite
@@ -43,8 +43,9 @@ def create_command(
     from fairskin.annotate import create_annotation
 
     cfg = replace(_C, scale=scale, n=n, per_image=per_image, seed=seed, image_size=size)
-    res = create_annotation(data, out=out, labels=labels, masks=masks, data_format=data_format, config=cfg,
-                            title=title, overwrite=overwrite, progress=not quiet)
+    with progress_view(quiet, "annotate create", announce=False) as view:
+        res = create_annotation(data, out=out, labels=labels, masks=masks, data_format=data_format, config=cfg,
+                                title=title, overwrite=overwrite, progress=view)
     console.print(kv_table(f"Annotation {res['out']}", [
         ("images", str(res["n"])),
         ("per stratum (estimated type: drawn of available)",

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from fairskin.audits.classifier import DEFAULTS, criterion_reading
 from fairskin.cli import app, console
-from fairskin.cli._common import CONFIG_HELP, settings_file
+from fairskin.cli._common import CONFIG_HELP, progress_view, settings_file
 from fairskin.errors import FairskinError, InputError
 
 
@@ -132,14 +132,15 @@ def audit(
         reports = report_outputs(html, json_path=json_path)
     if no_label_confusion and label_confusion is not None:
         raise InputError("--no-label-confusion: given with --label-confusion; choose one")
-    with claim_outputs({"--json": json_path, **reports}, overwrite=overwrite):  # checked before anything runs
+    with claim_outputs({"--json": json_path, **reports}, overwrite=overwrite), \
+            progress_view(quiet, "audit", announce=False) as view:  # outputs checked before anything runs
         result = run_audit(
             inputs, data=data, data_format=data_format, labels=labels, fst_source=fst_source,
             positive_class=positive_class, scores=scores, arch=arch, num_classes=num_classes,
             class_names=class_names.split(",") if class_names else None, model_output=model_output,
             trust_model=trust_model, resize=resize, crop=crop, mean=_floats(mean, "--mean", 3),
             std=_floats(std, "--std", 3), batch_size=batch_size, num_workers=num_workers, device=device,
-            progress=not quiet, save_predictions=save_predictions, threshold=_threshold(threshold),
+            progress=view, save_predictions=save_predictions, threshold=_threshold(threshold),
             target_sensitivity=target_sensitivity, n_boot=n_boot, seed=seed, ci_level=ci_level,
             group_level=group_level, reference_group=reference_group, min_group_n=min_group_n,
             min_group_positives=min_group_positives, min_group_negatives=min_group_negatives,

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from fairskin.cli import app, console
-from fairskin.cli._common import CONFIG_HELP, file_settings, settings_file
+from fairskin.cli._common import CONFIG_HELP, file_settings, progress_view, settings_file
 from fairskin.errors import InputError, MissingDependencyError
 
 _EXTRACTORS = ("inception", "classifier", "hf", "colour-texture")
@@ -72,11 +72,12 @@ def audit_synthetic_command(
         cfg = replace(merge_settings(_D, file_settings(ctx), option="--config"), extractor=extractor,
                       memorisation_threshold=memorisation_threshold, embedding=embedding,
                       batch_size=batch_size, hair_removal=hair_removal)
-        result = audit_synthetic(manifest, real=real, extractor=extractor, inception_weights=inception_weights,
-                                 classifier=classifier, classifier_arch=classifier_arch, trust_model=trust_model,
-                                 hf_model=hf_model,
-                                 lpips_backbone=lpips_backbone, image_root=image_root, real_format=real_format,
-                                 cache_dir=cache_dir or out / "cache", config=cfg, progress=not quiet)
+        with progress_view(quiet, "audit-synthetic", announce=False) as view:
+            result = audit_synthetic(manifest, real=real, extractor=extractor, inception_weights=inception_weights,
+                                     classifier=classifier, classifier_arch=classifier_arch, trust_model=trust_model,
+                                     hf_model=hf_model,
+                                     lpips_backbone=lpips_backbone, image_root=image_root, real_format=real_format,
+                                     cache_dir=cache_dir or out / "cache", config=cfg, progress=view)
         paths = result.write(out)
         _print(result.data)
         if html:

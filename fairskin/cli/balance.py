@@ -11,7 +11,7 @@ from rich.table import Table
 
 from fairskin.balance import DEFAULT_GENERATOR, GenerateConfig, PlanConfig, TrainBudget
 from fairskin.cli import app, console
-from fairskin.cli._common import CONFIG_HELP, file_settings, settings_file, QUIET_HELP, progress_lines
+from fairskin.cli._common import CONFIG_HELP, file_settings, settings_file, QUIET_HELP, progress_view
 from fairskin.settings import config_fields, merge_settings
 
 _P = PlanConfig()
@@ -72,18 +72,14 @@ def balance(
                          dict(mode=mode, strength=strength, steps=steps, guidance=guidance, batch_size=batch_size,
                               tolerance=tolerance, max_attempts=max_attempts, seed=seed,
                               mixed_precision=mixed_precision), option="--config")
-    with progress_lines(quiet or dry_run, "balance") as say:
-        def progress(n):
-            if n % 50 == 0:
-                say(f"    {n} generation attempts so far")
-
+    with progress_view(quiet or dry_run, "balance") as view:
         result = run(data, out=out, labels=labels, target=target, max_per_real=max_per_real, conditioning=conditioning,
                      base_model=base_model, base_config=base_config,
                      train_budget=TrainBudget(steps=train_steps, max_minutes=train_minutes), generate=gen,
                      generator=generator, generator_dir=generator_dir, scale=scale, dry_run=dry_run,
                      label_confusion=label_confusion, accept_estimated_types=accept_estimated_types,
                      overwrite=overwrite, format=format, device=device, json_path=json_path, html=html,
-                     progress=progress)
+                     progress=view)
     if not dry_run and not result.summary:  # another process of `accelerate launch`: rank 0 reports for all
         console.print(f"process {os.environ.get('RANK', '?')}: its share of the plan is done; process 0 writes the "
                       "manifest", highlight=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from fairskin.cli import app, console
+from fairskin.cli._common import progress_view
 from fairskin.data import DemoConfig, write_demo_dataset
 from fairskin.pipeline import DEMO_TRAIN_STEPS, DEMO_WORKERS
 
@@ -53,9 +54,10 @@ def demo(
     """
     from fairskin.pipeline import run_demo
 
-    run = run_demo(out_dir, n=n, n_test=n_test, workers=workers, train_steps=train_steps, overwrite=overwrite,
-                   progress=not quiet, beat=None if quiet else 30.0,
-                   log=(lambda *a, **k: None) if quiet else console.print)
+    with progress_view(quiet, "demo", announce=False, every=None) as view:  # the demo's own heartbeat (beat)
+        run = run_demo(out_dir, n=n, n_test=n_test, workers=workers, train_steps=train_steps, overwrite=overwrite,
+                       progress=view, beat=None if quiet else 30.0,
+                       log=(lambda *a, **k: None) if quiet else console.print)
     console.print("[bold]done.[/] wrote:")
     for stage, what in run.steps:
         console.print(f"  {stage:>14}: {what}")

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from fairskin.cli import app, console
-from fairskin.cli._common import CONFIG_HELP, QUIET_HELP, progress_lines
+from fairskin.cli._common import CONFIG_HELP, QUIET_HELP, progress_view
 from fairskin.experiment import ARMS, DemoSetup, ExperimentConfig
 
 _C = ExperimentConfig()
@@ -110,12 +110,12 @@ def experiment(
 
         reports = report_outputs(html)
     with claim_outputs({} if dry_run else reports, overwrite=overwrite), \
-            progress_lines(quiet, "experiment") as say:  # outputs checked before anything runs
+            progress_view(quiet, "experiment") as view:  # outputs checked before anything runs
         res = run_experiment(inputs.real, out=out, synthetic=inputs.synthetic, test=inputs.test,
                              test_labels=inputs.test_labels, conditioning=inputs.conditioning,
                              generator_name=inputs.generator, generator_dir=inputs.generator_dir, config=cfg,
                              dry_run=dry_run, overwrite=overwrite, demo=demo,
-                             progress=say)
+                             progress=view)
         _report(res, html)
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from fairskin.cli import app, console
-from fairskin.cli._common import CONFIG_HELP, file_settings, fmt_ci, settings_file
+from fairskin.cli._common import CONFIG_HELP, file_settings, fmt_ci, progress_view, settings_file
 from fairskin.errors import InputError
 from fairskin.label import DEFAULT_ESTIMATOR, FitDefaults, LabelConfig, list_estimators
 from fairskin.settings import config_fields, merge_settings
@@ -84,12 +84,13 @@ def label(
         render_label_report(summary, html, image_root=Path(summary["data"]["root"]))
 
     # every file this command writes is checked (and locked) before the run starts
-    with claim_outputs({"--out": out, "--json": json_path, "--confusion": confusion, **reports}, overwrite=overwrite):
+    with claim_outputs({"--out": out, "--json": json_path, "--confusion": confusion, **reports}, overwrite=overwrite), \
+            progress_view(quiet, "label", announce=False) as view:
         result = label_dataset(data, out=out, format=format, masks=masks, scale=scale, estimator=estimator,
                                config=merge_settings(LabelConfig(), file_settings(ctx), option="--config"),
                                workers=workers,
                                calibrate=calibrate, calibrated_scale_path=calibrated_scale, json_path=json_path,
-                               confusion_path=confusion, overwrite=overwrite, progress=not quiet,
+                               confusion_path=confusion, overwrite=overwrite, progress=view,
                                hair_removal=hair_removal, finish=report if html else None, human_labels=human_labels,
                                abstain=not no_abstain)
     s = result.summary
@@ -243,9 +244,10 @@ def fit_estimator_cmd(
     """
     from fairskin.label import fit_estimator
 
-    model = fit_estimator(data, out=out, format=format, masks=masks, workers=workers, keep=keep, overwrite=overwrite,
-                          backbone=backbone, backbone_weights=backbone_weights, n_components=backbone_components,
-                          progress=not quiet)
+    with progress_view(quiet, "label fit", announce=False) as view:
+        model = fit_estimator(data, out=out, format=format, masks=masks, workers=workers, keep=keep,
+                              overwrite=overwrite, backbone=backbone, backbone_weights=backbone_weights,
+                              n_components=backbone_components, progress=view)
     cv, fit = model.info["cross_validated"], model.info["fitted_on"]
     if model.backbone is not None:
         console.print(f"backbone: {model.backbone.name} ({model.backbone.weights}, SHA-256 "

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from fairskin.cli import app, console
-from fairskin.cli._common import QUIET_HELP, kv_table, progress_lines
+from fairskin.cli._common import QUIET_HELP, kv_table, progress_view
 from fairskin.reader_study import AnalyzeConfig, Questions, ServeConfig, StudyConfig
 
 reader_app = typer.Typer(name="reader-study", no_args_is_help=True, add_completion=False,
@@ -54,7 +54,8 @@ def create_command(
     q = replace(_Q, time_limit_s=time_limit, ask_diagnosis=not no_diagnosis)
     cfg = replace(_S, n=n, real_share=real_share, seed=seed, image_size=size, jpeg_quality=quality,
                   n_calibration=calibration, diagnoses=dx, questions=q)
-    res = create_study(manifest, out=out, real=real, config=cfg, title=title, overwrite=overwrite, progress=not quiet)
+    with progress_view(quiet, "reader-study create", announce=False) as view:
+        res = create_study(manifest, out=out, real=real, config=cfg, title=title, overwrite=overwrite, progress=view)
     a = res.allocation
     console.print(kv_table(f"Reader study {res.out}", [
         ("images", f"{res.n_items} ({sum(v for (_, _, o), v in a.counts.items() if o == 'real')} real, "
@@ -129,7 +130,7 @@ def analyze_command(
     json_path = (out or study / "analysis") / "reader_study.json" if json_out else None
     outputs = {"--json": json_path, **report_outputs(html, json_path=json_path)}
     with claim_outputs(outputs, overwrite=overwrite):  # checked (and locked) before the analysis runs
-        with progress_lines(quiet, "reader-study analyze"):
+        with progress_view(quiet, "reader-study analyze"):
             data = analyze_study(study, db=db, synthetic_audit=synthetic_audit,
                                  config=replace(_A, n_boot=n_boot, seed=seed))
         for s in ([] if quiet else summary_sentences(data)):

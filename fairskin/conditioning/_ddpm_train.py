@@ -5,7 +5,6 @@ model, learn to predict the noise added at a random timestep (classes dropped to
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 from fairskin.conditioning._ddpm import DdpmModelConfig, DdpmTrainConfig, build_ddpm, class_index, save_ddpm
 from fairskin.devices import choose_device
 from fairskin.errors import InputError, require
+from fairskin.progress import Progress, report
 from fairskin.skintone import FST_TYPES
 
 __all__ = ["DdpmTrainResult", "train_ddpm"]
@@ -31,9 +31,10 @@ class DdpmTrainResult:
 
 def train_ddpm(data, *, out: str | Path, labels: str | Path | None = None, config: DdpmTrainConfig = DdpmTrainConfig(),
                device: str | None = None, format: str | None = None,
-               progress: Callable[[int, int, float], None] | None = None) -> DdpmTrainResult:
+               progress: Progress | None = None) -> DdpmTrainResult:
     """Train a DDPM conditioned on skin type x diagnosis on ``data`` (a data set directory or a
-    labelled manifest with ``fst`` and ``diagnosis``) and save it into ``out``."""
+    labelled manifest with ``fst`` and ``diagnosis``) and save it into ``out``; ``progress``
+    (:mod:`fairskin.progress`) sees the step count, with the loss as its note."""
     torch = require("torch", extra="generate", feature="train-ddpm")
     from fairskin.conditioning._data import labelled_manifest
     from fairskin.conditioning._sd_generator import load_square
@@ -73,8 +74,7 @@ def train_ddpm(data, *, out: str | Path, labels: str | Path | None = None, confi
         opt.step()
         step += 1
         loss_v = float(loss.detach())
-        if progress:
-            progress(step, config.steps, loss_v)
+        report(progress, "training", step, config.steps, f"loss {loss_v:.4f}")
     seconds = time.perf_counter() - t0
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,7 @@ from fairskin.experiment._runs import (
 )
 from fairskin.experiment._synthetic import pick_generator, synthetic_images
 from fairskin.outputs import claim_outputs, interruptible
+from fairskin.progress import Progress, report
 
 __all__ = ["run_experiment"]
 
@@ -68,7 +68,7 @@ def run_experiment(
     dry_run: bool = False,
     overwrite: bool = False,
     demo: DemoSetup = DemoSetup(),
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
     **settings: Any,
 ) -> ExperimentResult:
     """Train every arm with ``seeds`` seeds, audit each model on the same held-out test set, pool the
@@ -93,8 +93,11 @@ def run_experiment(
 
     ``hair_removal``: run every arm a second time on DullRazor-inpainted images (the arm
     ``ARM+hair_removal``; the saved model's metadata makes the audit inpaint the test images too).
+
+    ``progress`` (:mod:`fairskin.progress`) sees the run's lines (settings, each run started,
+    trained, skipped; each epoch).
     """
-    say = progress or (lambda msg: None)
+    say = (lambda msg: report(progress, "experiment", message=msg))
     t_start = time.perf_counter()
     out = Path(out)
     # ---- 1. settings ---------------------------------------------------------------------------------

@@ -126,9 +126,9 @@ def _train_run(r: Run, *, cfg: ExperimentConfig, data: PreparedData, synthetic, 
     for v in variants:
         options.update(v.train_options)
 
-    def epoch(rec):
-        say(f"    epoch {rec['epoch']}: train loss {rec['train_loss']:.3f}, validation AUROC {_f(rec['val_auroc'])} "
-            f"({rec['train_images_per_s']:.0f} images/s)")
+    def epoch(event):
+        if event.is_line:  # an epoch's line, indented under its run
+            say(f"    {event.message}")
 
     res = arm.train(ArmContext(run_dir=r.dir, cfg=cfg, train=data.train, test=data.test, synthetic=synthetic,
                                options=options, progress=epoch, say=say))
@@ -143,7 +143,7 @@ def score_test(model_path: Path, test_df: pd.DataFrame, cfg: ExperimentConfig) -
 
     model = load_model(model_path)
     scores, status, reason = predict(model, test_df, batch_size=64, num_workers=cfg.num_workers,
-                                     device=cfg.device, progress=False)
+                                     device=cfg.device)
     return scores
 
 

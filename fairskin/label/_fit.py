@@ -36,6 +36,7 @@ from fairskin.label._ordinal import OrdinalModel, fit_ordinal
 from fairskin.label._scores import score_types
 from fairskin.outputs import atomic_write, claim_outputs, to_jsonable
 from fairskin.skintone import FST_TYPES
+from fairskin.progress import Progress, track
 
 __all__ = ["dataset_features", "fit_learned", "cross_validate_learned", "fit_estimator", "group_folds", "ALPHAS", "with_pcs",
            "patient_groups", "readable_rows", "FitDefaults"]
@@ -79,19 +80,19 @@ def _init(config):
 
 
 def dataset_features(manifest: pd.DataFrame, *, config: LabelConfig = LabelConfig(), masks=None, workers: int = 1,
-                     progress: bool = False) -> pd.DataFrame:
-    """One row per manifest row: :data:`FEATURE_NAMES` and ``reason`` (why no skin was found)."""
+                     progress: Progress | None = None) -> pd.DataFrame:
+    """One row per manifest row: :data:`FEATURE_NAMES` and ``reason`` (why no skin was found);
+    ``progress`` (:mod:`fairskin.progress`) sees the count of images measured."""
     root = Path(manifest.attrs["root"])
     lm = LesionMasks(masks)
     tasks = [(str(root / rel), lm.path_for(rel)) for rel in manifest["image"]]
     if workers <= 1:
         _init(config)
-        it = map(_features_one, tasks)
-        res = list(it)
+        res = [_features_one(t) for t in track(tasks, progress, "colour features")]
     else:
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers, initializer=_init, initargs=(config,)) as pool:
-            res = pool.map(_features_one, tasks, chunksize=4)
+        with ctx.Pool(workers, initializer=_init, initargs=(config,)) as pool:  # imap keeps the order
+            res = list(track(pool.imap(_features_one, tasks, chunksize=4), progress, "colour features", len(tasks)))
     df = pd.DataFrame([r[0] for r in res], index=manifest.index)
     df["reason"] = [r[1] for r in res]
     return df
@@ -192,11 +193,12 @@ def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, ma
                   workers: int = FitDefaults.workers, keep: float = FitDefaults.keep, config: LabelConfig | None = None,
                   overwrite: bool = False, n_boot: int = FitDefaults.n_boot, backbone: str | None = None,
                   backbone_weights=None, n_components: int = FitDefaults.n_components,
-                  backbone_side: int = FitDefaults.backbone_side, progress: bool = False) -> LearnedEstimator:
+                  backbone_side: int = FitDefaults.backbone_side, progress: Progress | None = None) -> LearnedEstimator:
     """Fit the learned estimator to ``data``'s human types and save it to ``out`` (JSON), with its
     nested patient-grouped cross-validated figures (``cross_validated``). With ``backbone`` (a timm
     architecture) and ``backbone_weights`` (its local weights file), the PCA of the backbone's
-    embeddings is appended to the colour features (label/_backbone.py)."""
+    embeddings is appended to the colour features (label/_backbone.py). ``progress``
+    (:mod:`fairskin.progress`) sees the counts of the images measured and embedded."""
     config = config or LabelConfig()
     if not 0.05 <= keep <= 1.0:
         raise InputError(f"--keep must be between 0.05 and 1, got {keep}")
@@ -214,7 +216,7 @@ def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, ma
         if not ((human >= 1) & (human <= 6)).any():
             raise InputError(f"{data}: no image has a human Fitzpatrick type (fst_human); fitting needs them")
         groups = patient_groups(manifest)
-        feats = dataset_features(manifest, config=config, masks=masks, workers=workers)
+        feats = dataset_features(manifest, config=config, masks=masks, workers=workers, progress=progress)
         emb, spec, names = None, None, FEATURE_NAMES
         if backbone is not None:
             root = Path(manifest.attrs["root"])

@@ -28,6 +28,7 @@ from fairskin import __version__
 from fairskin.data import manifest_units, read_csv_table, read_dataset
 from fairskin.errors import InputError
 from fairskin.notebook import NotebookView
+from fairskin.progress import Progress, report
 from fairskin.label._agreement import agreement
 from fairskin.label._calibrate import fit_scale
 from fairskin.label._config import LabelConfig
@@ -162,7 +163,7 @@ def label_dataset(
     json_path: str | os.PathLike | None = None,
     confusion_path: str | os.PathLike | None = None,
     overwrite: bool = False,
-    progress: bool = True,
+    progress: Progress | None = None,
     n_boot: int = 1000,
     finish: Callable[[dict], object] | None = None,
     hair_removal: bool | None = None,
@@ -196,6 +197,8 @@ def label_dataset(
         learned estimator: exposure and its calibrated confidence) leave ``fst`` empty with status
         ``unreliable`` and the reason; False (``--no-abstain``) gives the type anyway, the reason
         still saying it is unreliable.
+    progress : a :data:`fairskin.progress.Progress`: the count of images labelled (images per
+        second as its note); None reports nothing.
     finish : called with the summary once every output is written, before the run's resume
         files are removed (the command line writes its HTML report here), so that a run stopped
         at any moment is completed by running it again.
@@ -233,7 +236,7 @@ def label_dataset(
 
 def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, lesion_masks: LesionMasks,
                    estimator: SkinToneEstimator, config: LabelConfig, workers: int, scale_path: Path | None, json_path,
-                   confusion_path, progress: bool, n_boot: int, finish) -> LabelResult:
+                   confusion_path, progress: Progress | None, n_boot: int, finish) -> LabelResult:
     """label_dataset once its outputs are checked and locked: resume, label, write (in that order,
     so that a run killed at any moment is finished by running it again)."""
     root = Path(manifest.attrs["root"])
@@ -281,17 +284,13 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
     n_resumed = len(done) - n_skipped_bad
     n_total = len(manifest)
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     last_sync = time.monotonic()
     t0 = time.perf_counter()
     kept = (lambda: f"{len(done)} of {n_total} images are labelled and kept in {partial}; run the same command "
                     "again to resume")
     try:
-        with interruptible(kept), Progress(
-                TextColumn("labelling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                TimeRemainingColumn(), disable=not progress, transient=False) as bar:
-            task_id = bar.add_task("label", total=len(tasks), rate="")
+        with interruptible(kept):
+            report(progress, "labelling", 0, len(tasks))
             for i, res in enumerate(_iter_results(tasks, workers, estimator), start=1):
                 write(res)
                 done[res["image"]] = res
@@ -300,7 +299,7 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
                     os.fsync(fh.fileno())
                     last_sync = time.monotonic()
                 rate = i / max(time.perf_counter() - t0, 1e-9)
-                bar.update(task_id, advance=1, rate=f"{rate:.0f} img/s")
+                report(progress, "labelling", i, len(tasks), f"{rate:.0f} img/s")
     finally:
         fh.flush()
         os.fsync(fh.fileno())

@@ -22,21 +22,20 @@ from fairskin.audits.classifier._result import DEFAULTS, AuditResult
 from fairskin.errors import InputError
 from fairskin.label import find_label_confusion, read_labels_csv, resolve_tones
 from fairskin.outputs import claim_outputs, write_csv
+from fairskin.progress import Progress
 from fairskin.skintone import get_tone_scale
 
 __all__ = ["audit", "audit_model", "read_labels_csv"]
 
-def read_skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source: str, arg: str = "labels",
-                    source_arg: str = "fst_source", data: str = "data set", data_hint: str = "DATA",
+def read_skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source: str,
                     tone_scales: tuple[str, ...] = ("fitzpatrick",)
                     ) -> tuple[list[object], list[str], str, str, str]:
     """-> (tone per row or None, reason when None, source, detail, tone scale), by the one rule of
     :func:`fairskin.label.resolve_tones` (the rule balance and experiment use too). ``source`` is
     human, estimated or mixed (human types where people gave one, estimates for the rest). Errors
-    name ``arg`` (the labels.csv), ``source_arg`` and ``data`` (``fairskin experiment``:
-    test_labels, test_fst_source, test set)."""
-    res = resolve_tones(manifest, labels=labels, source=fst_source, tone_scales=tone_scales, arg=arg,
-                        source_arg=source_arg, data=data, data_hint=data_hint)
+    name ``labels`` and ``fst_source`` (a caller passing its own arguments renames them with
+    :func:`fairskin.errors.arguments_named`)."""
+    res = resolve_tones(manifest, labels=labels, source=fst_source, tone_scales=tone_scales)
     vals = [res.value(i) for i in range(len(res))]
     return vals, [str(r) for r in res.reason], res.kind, res.detail, res.scale.name
 
@@ -71,7 +70,7 @@ def audit(
     batch_size: int = 32,
     num_workers: int = 0,
     device: str = "auto",
-    progress: bool = True,
+    progress: Progress | None = None,
     save_predictions: str | Path | None = None,
     threshold: float | str = DEFAULTS.threshold,
     target_sensitivity: float | None = None,
@@ -298,7 +297,7 @@ def audit(
                     (class_names is None and "class_names" not in model.metadata) else positive_class,
                     class_names=class_names, output=model_output, device=choose_device(device), n_boot=cfg.n_boot,
                     seed=cfg.seed, ci_level=cfg.ci_level, min_group_n=cfg.min_group_n,
-                    group_level=result.meta["group_level"], progress=_ProgressBar if progress else None)
+                    group_level=result.meta["group_level"], progress=progress)
                 for key, entry in sec.items():
                     result.sections.setdefault(key, []).append({"model": nm, "resampling_unit": unit, **entry})
                 if save_predictions is not None:
@@ -343,23 +342,6 @@ def _check_explain(paths: Sequence[Path], saliency: str | None, saliency_layer: 
         from fairskin.audits.why import import_cam
 
         import_cam(saliency)
-
-
-class _ProgressBar:
-    """A rich progress bar: call it once per image, close it at the end."""
-
-    def __init__(self, label: str, total: int):
-        from rich.progress import Progress
-
-        self.bar = Progress(transient=True)
-        self.bar.start()
-        self.task = self.bar.add_task(label, total=total)
-
-    def __call__(self) -> None:
-        self.bar.advance(self.task)
-
-    def close(self) -> None:
-        self.bar.stop()
 
 
 def audit_model(model: str | Path | Sequence[str | Path], data: str | Path, **kwargs) -> AuditResult:

@@ -45,6 +45,7 @@ from fairskin.errors import InputError
 from fairskin.outputs import atomic_write, document_header, to_jsonable, write_csv
 from fairskin.settings import stream_seed
 from fairskin.skintone import FST_TYPES
+from fairskin.progress import Progress, track
 
 __all__ = ["SyntheticAuditConfig", "SyntheticAudit", "audit_synthetic", "ita_fidelity", "SCHEMA"]
 
@@ -120,41 +121,36 @@ def _abs(root: Path, rel) -> str:
 
 # --------------------------------------------------------------------------- ITA
 
-def _measure_ita(paths: list[str], *, scale: str, cache_dir, progress: bool, label: str,
+def _measure_ita(paths: list[str], *, scale: str, cache_dir, progress: Progress | None, label: str,
                  hair_removal: bool = False) -> pd.DataFrame:
-    """The ITA estimator on every path (cached per image like the features)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+    """The ITA estimator on every path (cached per image like the features); ``progress`` sees the
+    count as stage ``label``."""
     from fairskin.label import LabelConfig, estimate_tone_image, get_estimator
 
     cfg = LabelConfig(scale=scale, hair_removal=hair_removal)
     estimator = get_estimator("ita", config=cfg)
     key_id = f"ita-{cfg.fingerprint()}"
     rows = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=not progress, transient=True) as bar:
-        task = bar.add_task(label, total=len(paths))
-        for p in paths:
-            cf = None
-            if cache_dir is not None:
-                try:
-                    st = Path(p).stat()
-                    k = hashlib.sha1(f"{Path(p).resolve()}|{st.st_mtime_ns}|{st.st_size}|{key_id}".encode()).hexdigest()
-                    cf = Path(cache_dir) / key_id / k[:2] / f"{k}.json"
-                except OSError:
-                    cf = None
-            if cf is not None and cf.is_file():
-                rows.append(json.loads(cf.read_text()))
-            else:
-                e = estimate_tone_image(p, estimator)
-                row = {"ita": None if math.isnan(e.ita) else e.ita, "fst": e.fst, "status": e.status, "reason": e.reason}
-                rows.append(row)
-                if cf is not None and e.status in ("ok", "no_skin"):
-                    cf.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = cf.with_suffix(f".{os.getpid()}.tmp")
-                    tmp.write_text(json.dumps(row))
-                    os.replace(tmp, cf)
-            bar.advance(task)
+    for p in track(paths, progress, label):
+        cf = None
+        if cache_dir is not None:
+            try:
+                st = Path(p).stat()
+                k = hashlib.sha1(f"{Path(p).resolve()}|{st.st_mtime_ns}|{st.st_size}|{key_id}".encode()).hexdigest()
+                cf = Path(cache_dir) / key_id / k[:2] / f"{k}.json"
+            except OSError:
+                cf = None
+        if cf is not None and cf.is_file():
+            rows.append(json.loads(cf.read_text()))
+        else:
+            e = estimate_tone_image(p, estimator)
+            row = {"ita": None if math.isnan(e.ita) else e.ita, "fst": e.fst, "status": e.status, "reason": e.reason}
+            rows.append(row)
+            if cf is not None and e.status in ("ok", "no_skin"):
+                cf.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cf.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(row))
+                os.replace(tmp, cf)
     out = pd.DataFrame(rows, columns=["ita", "fst", "status", "reason"])
     out["ita"] = pd.to_numeric(out["ita"], errors="coerce").astype(float)
     out["fst"] = pd.to_numeric(out["fst"], errors="coerce").astype("Int64")
@@ -306,7 +302,7 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
                     hf_model: str | os.PathLike | None = None, lpips_backbone: str | os.PathLike | None = None,
                     image_root: str | os.PathLike | None = None, real_format: str | None = None,
                     cache_dir: str | os.PathLike | None = None, config: SyntheticAuditConfig = SyntheticAuditConfig(),
-                    progress: bool = True) -> SyntheticAudit:
+                    progress: Progress | None = None) -> SyntheticAudit:
     """Audit the synthetic images of ``manifest`` against the real data set ``real``.
 
     Parameters
@@ -326,6 +322,8 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
     lpips_backbone : torchvision's AlexNet weights file; without it diversity is measured in
         feature space only.
     cache_dir : per-image cache of features and ITA; a rerun reads it instead of recomputing.
+    progress : a :data:`fairskin.progress.Progress`: the counts of the images measured (ITA,
+        features), synthetic and real apart.
     """
     cfg = config
     extractor = cfg.extractor if extractor is None else extractor
