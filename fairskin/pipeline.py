@@ -160,7 +160,7 @@ def _run_demo(out: Path, *, n, n_test, size, seed, workers, train_minutes, train
         raise RuntimeError("demo: the experiment split the data differently from the balance step; the generator "
                            "may have seen validation images (a fairskin bug: please report it)")
     for c in exp.doc.get("statistics", {}).get("comparisons", []):
-        log(f"    {c['candidate']} vs {c['baseline']}: {c['verdict']} ({c['verdict_reason']})")
+        log(f"    {c['candidate']} vs {c['baseline']}: {c.get('verdict_title') or c['verdict']} ({c['verdict_reason']})")
     run.steps.append(("experiment", str(out / "experiment" / "experiment.json")))
     try:
         from fairskin.reports import render_audit_report, render_demo_index, render_experiment_report
