@@ -96,3 +96,56 @@ def test_registration_errors_name_what_is_missing(registries):
 def test_the_registries_are_restored_after_a_test():
     assert "miss_rate" not in GROUP_METRICS and "toy_percentile" not in INTERVALS
     assert "toy_percentile" not in CI_METHODS and "miss_rate" not in THRESHOLD_METRICS
+
+
+def test_a_registered_fidelity_metric_reaches_json_terminal_and_report(tmp_path, demo_data, monkeypatch):
+    """A feature-space metric registered here is measured in every synthetic cell, listed in the
+    JSON's ``metrics``, a column of the terminal table and of the report's per-type tables, and a
+    forest plot of the report."""
+    import pandas as pd
+
+    from fairskin.audits.synthetic import (
+        FIDELITY_METRICS, Column, FidelityMetric, SyntheticAuditConfig, audit_synthetic, register_fidelity,
+    )
+
+    saved = dict(FIDELITY_METRICS)
+
+    def mean_gap(fs, fr, ctx):
+        return {"mean_gap": {"value": float(np.linalg.norm(fs.mean(0) - fr.mean(0))), "ci": None}}
+
+    try:
+        register_fidelity(FidelityMetric("mean_gap", mean_gap, (
+            Column("mean_gap", "mean gap", "distance between the mean features", digits=3,
+                   reading="lower = closer to real"),)))
+        meta = pd.read_csv(demo_data / "ddi_metadata.csv").head(24)
+        manifest = tmp_path / "manifest.csv"
+        pd.DataFrame({"image": "images/" + meta["DDI_file"], "fst_requested": meta["fst_true"],
+                      "diagnosis": meta["disease"], "synthetic": True, "gate": "accepted"}).to_csv(manifest, index=False)
+        res = audit_synthetic(manifest, real=demo_data, image_root=demo_data, extractor="colour-texture",
+                              config=SyntheticAuditConfig(extractor="colour-texture", kid_subsets=5))
+        d = res.data
+        assert [c["key"] for c in d["metrics"]][-1] == "mean_gap"
+        measured = [c for c in d["cells"] if c["n_real"] and c["n_synthetic"]]
+        assert measured and all(c["mean_gap"]["value"] >= 0 for c in measured)
+        assert all(c["mean_gap"] is None for c in d["cells"] if not (c["n_real"] and c["n_synthetic"]))
+
+        from fairskin.cli import console
+        from fairskin.cli.audit_synthetic import _print
+
+        monkeypatch.setattr(console, "width", 400)
+        with console.capture() as cap:
+            _print(d)
+        header = next(line for line in cap.get().splitlines() if "KID" in line)
+        assert "mean gap" in header
+
+        from fairskin.reports._synthetic import build_synthetic_html
+
+        import json
+
+        html = build_synthetic_html(json.loads(res.write(tmp_path / "out")["json"].read_text()))
+        assert "forest-mean_gap" in html and "Mean gap per cell (lower = closer to real)" in html
+        assert html.count('<th scope="col">mean gap</th>') == len({c["fst"] for c in d["cells"]})
+    finally:
+        FIDELITY_METRICS.clear()
+        FIDELITY_METRICS.update(saved)
+
