@@ -174,6 +174,15 @@ def _ci(m: dict, digits: int = 2) -> str:
     return s
 
 
+def _headline_metrics(meta: dict) -> list[tuple[str, str, int]]:
+    """(name, label, digits) of the per-group table's metric columns: the audit's headline metrics
+    (``meta.metrics``; for a document without it, the registry's)."""
+    from fairskin.audits.classifier import metric_table
+
+    listed = meta.get("metrics") or metric_table()
+    return [(x["name"], x["label"], int(x.get("digits") or 2)) for x in listed if x.get("headline")]
+
+
 def print_audit(d: dict) -> None:
     meta = d["meta"]
     if meta.get("tone_scale", "fitzpatrick") != "fitzpatrick":
@@ -200,12 +209,13 @@ def print_audit(d: dict) -> None:
         for r in [r for r in m.get("bad_rows", []) if r.get("status") == "bad_row"][:5]:
             console.print(f"  skipped: {r['reason']}", markup=False)
         t = Table(title="Per skin type", title_justify="left")
-        for col in ("group", "n", "malignant", "AUROC", "sensitivity", "specificity", "ECE", "flags"):
+        heads = _headline_metrics(meta)
+        for col in ("group", "n", "malignant", *(label for _, label, _ in heads), "flags"):
             t.add_column(col, justify="left" if col in ("group", "flags") else "right")
         for g in m["groups"] + [m["overall"]]:
             mt = g["metrics"]
-            t.add_row(g["group"], str(g["n"]), str(g["positives"]), _ci(mt["auroc"]), _ci(mt["sensitivity"]),
-                      _ci(mt["specificity"]), _ci(mt["ece"]), ", ".join(g["flags"]),
+            t.add_row(g["group"], str(g["n"]), str(g["positives"]),
+                      *(_ci(mt[k], digits) if k in mt else "n/a" for k, _, digits in heads), ", ".join(g["flags"]),
                       style="dim" if not g["reliable"] else None)
         console.print(t)
         f = Table(title="Fairness gaps", title_justify="left")

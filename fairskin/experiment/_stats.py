@@ -43,29 +43,38 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
-from fairskin.skintone import FST_GROUPS, ROMAN
+from fairskin.skintone import FITZPATRICK
 
-__all__ = ["CI_METHOD", "arm_statistics", "REPORT_METRICS"]
+__all__ = ["CI_METHOD", "arm_statistics", "report_metrics", "metric_labels"]
 
 CI_METHOD = ("two-level bootstrap: test rows resampled within skin-type group x label (shared by all arms, "
              "paired), and the arm's seeds resampled with replacement within each replicate; point value = mean "
              "over seeds; percentile interval")
-#: metrics reported per arm and group
-REPORT_METRICS = ("auroc", "sensitivity", "specificity", "balanced_accuracy", "auprc")
+
+
+def report_metrics() -> tuple[str, ...]:
+    """The metrics reported per arm and group: the audit registry's report metrics
+    (``GroupMetric.in_report``), so a newly registered metric is reported here too."""
+    from fairskin.audits.classifier import GROUP_METRICS
+
+    return tuple(name for name, m in GROUP_METRICS.items() if m.in_report)
+
+
+def metric_labels() -> list[dict]:
+    """name, label and definition of every reported metric (``experiment.json``'s ``metrics``: what
+    the report, which does not import the audit, names them by)."""
+    from fairskin.audits.classifier import metric_table
+
+    keep = set(report_metrics())
+    return [{k: m[k] for k in ("name", "label", "definition", "digits", "headline")} for m in metric_table()
+            if m["name"] in keep]
 
 
 def _weights(strata: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Bootstrap counts ``(n_rows, n_boot)`` from the audit's stratified resampler."""
     from fairskin.audits.classifier import stratified_counts
 
-    n = len(strata)
-    parts = []
-    for m in stratified_counts(strata, n_boot=n_boot, rng=rng):
-        m = np.asarray(m, float)
-        if not (m.shape[0] == n and np.allclose(m.sum(0), n)):  # (k, n) in older versions of the audit
-            m = m.T
-        parts.append(m)
-    return np.concatenate(parts, axis=1)
+    return np.concatenate([np.asarray(m, float) for m in stratified_counts(strata, n_boot=n_boot, rng=rng)], axis=1)
 
 
 def _metrics(scores: np.ndarray, y: np.ndarray, idx: np.ndarray, W: np.ndarray, threshold: float
@@ -75,27 +84,23 @@ def _metrics(scores: np.ndarray, y: np.ndarray, idx: np.ndarray, W: np.ndarray, 
 
     rows = SortedRows.build(idx, scores, y, threshold=threshold)
     Wf = np.concatenate([np.ones((len(scores), 1)), W], axis=1)[rows.index]  # (rows.n, 1 + B)
-    try:
-        out = weighted_metrics(rows, Wf)
-        if len(next(iter(out.values()))) != Wf.shape[1]:
-            raise ValueError
-    except (ValueError, IndexError):  # older audits took (k, rows.n)
-        out = weighted_metrics(rows, np.ascontiguousarray(Wf.T))
+    out = weighted_metrics(rows, Wf)
     return {m: np.asarray(v, float) for m, v in out.items()}
 
 
 def _group_rows(test: pd.DataFrame) -> tuple[list[tuple[str, str, np.ndarray]], str]:
-    """(level, group, row positions) for exact types (when every row has one), DDI groups, and all."""
+    """(level, group, row positions) for exact types (when every row has one), DDI groups, and all:
+    the audit engine's keys on the Fitzpatrick scale (its tones, labels and groups)."""
     fst_type = test["fst_type"].to_numpy(int)
     fst_group = test["fst_group"].astype(str).to_numpy()
     keys = []
     typed = bool((fst_type > 0).all())
     if typed:
-        for t in range(1, 7):
+        for t in FITZPATRICK.tones:
             idx = np.flatnonzero(fst_type == t)
             if len(idx):
-                keys.append(("type", ROMAN[t - 1], idx))
-    for g in FST_GROUPS:
+                keys.append(("type", FITZPATRICK.label(t), idx))
+    for g in FITZPATRICK.groups:
         idx = np.flatnonzero(fst_group == g)
         if len(idx):
             keys.append(("group", g, idx))
@@ -224,6 +229,7 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
                 pooled[arm][key][m] = (point, rep, A[:, 0])
     arms_out = {}
     eod_reps: dict[str, np.ndarray] = {}  # per arm, the replicates' plain max-min EOD (the paired change)
+    reported = report_metrics()
     for arm in scores:
         groups = []
         for lvl, g, idx in keys:
@@ -232,7 +238,7 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
                      "reliable": len(idx) >= min_group_n and P >= min_group_positives
                      and len(idx) - P >= min_group_negatives,
                      "metrics": {}}
-            for m in REPORT_METRICS:
+            for m in reported:
                 point, rep, per_seed = pooled[arm][(lvl, g)][m]
                 lo, hi = _ci(rep, ci_level) if not math.isnan(point) else (None, None)
                 entry["metrics"][m] = {"value": _none(point), "ci_low": lo, "ci_high": hi,
@@ -288,7 +294,7 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
                             "verdict": verdict, "conclusive": conclusive, "verdict_reason": reason,
                             "verdict_title": verdict_title(verdict, conclusive)})
     out = {"group_level": level, "n_boot": n_boot, "seed": seed, "ci_level": ci_level, "threshold": threshold,
-           "ci_method": CI_METHOD, "arms": arms_out, "comparisons": comparisons}
+           "ci_method": CI_METHOD, "metrics": metric_labels(), "arms": arms_out, "comparisons": comparisons}
     if families is not None:
         from fairskin.experiment._versus import synthesis_vs_cheap_fix, versus_sentence
 

@@ -23,7 +23,19 @@ __all__ = ["render_experiment_report", "build_experiment_html", "experiment_summ
 
 SCHEMA = "fairskin.experiment/1"
 PHANTOM = "phantom-renderer"
-METRICS = (("auroc", "AUROC"), ("sensitivity", "Sensitivity"))
+#: the sections of a document written before ``statistics.metrics``
+_EARLIER_METRICS = (("auroc", "AUROC"), ("sensitivity", "Sensitivity"))
+
+
+def _section_metrics(stats: Mapping) -> list[tuple[str, str]]:
+    """(name, label) of the metrics given a section each: the experiment's headline metrics as its
+    ``statistics.metrics`` lists them (the audit registry's), present in the arms' groups."""
+    listed = stats.get("metrics")
+    if not listed:
+        return list(_EARLIER_METRICS)
+    present = {k for a in (stats.get("arms") or {}).values() for g in a.get("groups") or [] for k in g.get("metrics") or {}}
+    return [(m["name"], m["label"][:1].upper() + m["label"][1:]) for m in listed
+            if m.get("headline") and m.get("name") in present]
 
 
 def _warning(text: str, badge: str, cls: str) -> Markup:
@@ -253,7 +265,7 @@ def build_experiment_html(data: Mapping) -> str:
 
     types_note = [note(f"Skin-type groups of the test set: {fst.get('detail')}"
                        + (" (see the caution above)." if fst.get("caution") else "."))] if fst else []
-    for metric, label in METRICS:
+    for metric, label in _section_metrics(stats):
         body.append(section(f"{label} per group and arm", [*types_note, _forest(stats, metric, label),
                                                             _metric_table(stats, metric, label)],
                             sid=f"metric-{metric}", data_attrs={"metric": metric}))

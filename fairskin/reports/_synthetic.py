@@ -87,6 +87,25 @@ def _subsample(points: list, k: int) -> list:
     return [points[i] for i in sorted(keep)[:k]]
 
 
+#: the feature-space columns of a document written before its ``metrics`` list
+_EARLIER_COLUMNS = (
+    {"key": "fid", "label": "FID", "digits": 1, "reading": "lower = closer to real"},
+    {"key": "kid", "label": "KID", "digits": 3, "reading": "lower = closer to real"},
+    {"key": "precision", "label": "precision", "bounded": True, "reading": "share of synthetic images on the real manifold"},
+    {"key": "recall", "label": "recall", "bounded": True, "reading": "share of the real manifold covered"},
+)
+
+
+def metric_columns(data: Mapping) -> list[dict]:
+    """The feature-space metrics' columns: the audit's ``metrics`` (its registry), the Fréchet
+    distance named by :func:`fd_name`."""
+    cols = [dict(c) for c in (data.get("metrics") or _EARLIER_COLUMNS) if isinstance(c, Mapping) and c.get("key")]
+    for c in cols:
+        if c["key"] == "fid":
+            c["label"] = fd_name(data)
+    return cols
+
+
 def fd_name(data: Mapping) -> str:
     """What the Fréchet distance is called: "FID" only for Inception-v3 with the published FID
     weights; otherwise "FD (extractor)", since a distance in another feature space is not comparable
@@ -148,18 +167,17 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
 
     # -- metric plots across cells
     parts = []
-    for key, title, xl in (("fid", f"{fd} per cell (lower = closer to real)", fd),
-                           ("kid", "KID per cell (lower = closer to real)", "KID"),
-                           ("precision", "Precision per cell (share of synthetic images on the real manifold)", "precision"),
-                           ("recall", "Recall per cell (share of the real manifold covered)", "recall")):
+    columns = metric_columns(data)
+    for col in [c for c in columns if c.get("plot", True)]:
+        key, xl, digits = col["key"], col["label"], int(col.get("digits") or 2)
+        title = f"{xl[:1].upper()}{xl[1:]} per cell" + (f" ({col['reading']})" if col.get("reading") else "")
         rows = _forest_rows(cells, key)
         if any(r["value"] is not None for r in rows):
-            digits = 3 if key == "kid" else (1 if key == "fid" else 2)
             parts.append(figure(_svg.forest(rows, title=title, xlabel=xl, kind=f"forest-{key}",
                                             desc="; ".join(f"{r['label']}: {fmt_ci(c.get(key), digits)}"
                                                            for r, c in zip(rows, cells)),
                                             value_fmt=lambda v, d=digits: f"{v:.{d}f}",
-                                            xlim=(0.0, 1.0) if key in ("precision", "recall") else None),
+                                            xlim=(0.0, 1.0) if col.get("bounded") else None),
                                 title + ". Whiskers: confidence interval; marker = skin type; hatched and hollow = "
                                         f"fewer than {min_n} images."))
     if not parts:
@@ -169,6 +187,7 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
     toc.append((f"{prefix}metrics", f"{fd}/KID"))
 
     # -- per type
+    table_cols = [c for c in columns if c.get("in_table", True)]
     secs = []
     for k in TYPE_KEYS:
         cs = [c for c in cells if c["fst"] == k]
@@ -185,13 +204,13 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
             rows.append([Markup(esc(c.get("diagnosis") or "all") + " " + type_badge(min(c.get("n_real") or 0, c.get("n_synthetic") or 0), min_n)),
                          c.get("n_real"), c.get("n_synthetic"), tgt_s,
                          fmt(itaf.get("mean_abs_error"), 1), fmt_pct(itaf.get("within_tolerance")),
-                         fmt_pct(itaf.get("fst_match")), ci_cell(c.get("fid"), 1), ci_cell(c.get("kid"), 3),
-                         ci_cell(c.get("precision")), ci_cell(c.get("recall")),
+                         fmt_pct(itaf.get("fst_match")),
+                         *(ci_cell(c.get(col["key"]), int(col.get("digits") or 2)) for col in table_cols),
                          f"{fmt(div.get('synthetic'))} / {fmt(div.get('real'))}",
                          _collapse_cell(c)])
             classes.append("unreliable" if c["unreliable"] else "")
         tbl = table(["diagnosis", "real", "synthetic", "ITA asked", "ITA error (\u00b0)", "ITA within tol.",
-                     "type match", fd, "KID", "precision", "recall", "LPIPS diversity syn / real",
+                     "type match", *(col["label"] for col in table_cols), "LPIPS diversity syn / real",
                      "mode collapse"], rows, row_classes=classes, numeric={1, 2},
                     caption=f"Synthetic images of type {type_label(k)}")
         badge = Markup("")

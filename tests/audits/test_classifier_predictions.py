@@ -229,7 +229,7 @@ def test_json_follows_docs_schema(tmp_path):
     assert d["meta"]["reference_group"] == "I"  # the lightest group with >= 30 images
     assert list(d["meta"]) == ["fst_source", "fst_source_detail", "tone_scale", "tone_groups", "group_level", "levels",
                                "threshold_policy", "target_sensitivity", "threshold_resampled", "n_boot", "seed",
-                               "ci_level", "ci_method", "ci_methods",
+                               "ci_level", "metrics", "ci_method", "ci_methods",
                                "extremum_kappa", "resampling", "label_sampling", "cluster_by", "fst_correction", "p_value_method",
                                "reference_group", "ratio_bounds", "min_group_n", "min_group_positives",
                                "min_group_negatives", "min_cell_n", "ece_bins", "positive_class", "scores"]

@@ -46,6 +46,16 @@ from fairskin.audits.stats import METRICS, SortedRows, point_metrics, weighted_m
 from fairskin.audits.models import LoadedModel, Preprocess, choose_device, load_model, predict
 from fairskin.audits.classifier._predictions import CLUSTER_COLUMNS, PREDICTION_COLUMNS, clean_predictions
 from fairskin.audits.stats import GAPS, GROUP_METRICS, Gap, GroupMetric, gap_terms, gap_value
+from fairskin.audits.stats import (
+    INTERVALS,
+    THRESHOLD_METRICS,
+    IntervalCase,
+    interval_method,
+    metric_table,
+    ratio,
+    register_interval,
+    register_metric,
+)
 from fairskin.audits.classifier._result import DEFAULTS, SCHEMA, AuditConfig, AuditResult
 from fairskin.audits.classifier._run import audit, audit_model, read_labels_csv, read_skin_types
 from fairskin.audits.classifier._simulation import (
@@ -68,5 +78,6 @@ __all__ = [
     "extremum_noise", "gap_terms", "gap_value",
     "holm", "judge", "gap_reading", "verdict_title", "CORRECTED_METRICS", "LabelConfusion", "read_label_confusion", "judge_criterion", "load_model", "logit_delong", "make_criteria", "mover_difference",
     "parse_fst", "percentile_ci", "point_metrics", "predict", "read_labels_csv", "read_skin_types", "stratified_counts",
-    "weighted_metrics", "wilson",
+    "weighted_metrics", "wilson", "INTERVALS", "THRESHOLD_METRICS", "IntervalCase", "interval_method", "metric_table",
+    "ratio", "register_interval", "register_metric",
 ]

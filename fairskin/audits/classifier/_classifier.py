@@ -29,7 +29,7 @@ from fairskin.audits.stats import group_entry, intersections
 from fairskin.audits.stats import EXTREMUM_KAPPA, METHODS
 from fairskin.audits.stats import CORRECTED_METRICS, LabelConfusion, read_label_confusion
 from fairskin.audits.classifier._predictions import clean_predictions, n_rows_read, read_predictions_csv
-from fairskin.audits.stats import GROUP_METRICS, P_VALUE_METHODS
+from fairskin.audits.stats import GROUP_METRICS, P_VALUE_METHODS, metric_table
 from fairskin.audits.classifier._result import DEFAULTS, AuditConfig, AuditResult
 from fairskin.errors import InputError
 from fairskin.skintone import get_tone_scale
@@ -197,6 +197,7 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
         "threshold_policy": policy, "target_sensitivity": target_sensitivity,
         "threshold_resampled": target_sensitivity is not None, "n_boot": cfg.n_boot, "seed": cfg.seed,
         "ci_level": cfg.ci_level,
+        "metrics": metric_table(),
         "ci_method": _ci_method(), "ci_methods": dict(METHODS), "extremum_kappa": EXTREMUM_KAPPA,
         "resampling": eng.resampling_unit, "label_sampling": cfg.label_sampling,
         "cluster_by": cluster_by if eng.clustered else None,

@@ -34,10 +34,8 @@ import pandas as pd
 from fairskin.audits.synthetic._features import (
     ExtractorName, FeatureExtractor, ThumbnailExtractor, _prepare, extract_features, load_extractor,
 )
-from fairskin.audits.synthetic._fidelity import (
-    density_coverage, feature_diversity, fid_min_images, frechet_distance, kid, lpips_diversity, load_lpips,
-    precision_recall,
-)
+from fairskin.audits.synthetic._fidelity import fid_min_images, lpips_diversity, load_lpips
+from fairskin.audits.synthetic._measures import FidelityContext, fidelity_columns, measure_cell
 from fairskin.audits.synthetic._memorisation import nearest_real
 from fairskin.audits.synthetic._synthetic_config import SyntheticAuditConfig
 from fairskin.data import ImageLoadError, read_csv_table
@@ -221,44 +219,6 @@ def _confusion(requested, measured) -> dict:
 
 # --------------------------------------------------------------------------- per cell
 
-def _cell_realism(fs: np.ndarray, fr: np.ndarray, *, dim: int, is_fid: bool, cfg: SyntheticAuditConfig) -> dict:
-    n_s, n_r = len(fs), len(fr)
-    out: dict = {}
-    need = fid_min_images(dim, cfg.fid_min_images)
-    if min(n_s, n_r) >= need:
-        out["fid"] = {"value": frechet_distance(fs, fr), "ci": None}
-        out["fid_note"] = None if is_fid else "Fréchet distance in the named feature space, not Inception FID"
-    else:
-        out["fid"] = None
-        out["fid_note"] = (f"not computed: {min(n_s, n_r)} images < {need} (FID is badly biased below the feature "
-                           f"dimension + 1 and a {cfg.fid_min_images}-image floor); use KID")
-    if min(n_s, n_r) >= 2:
-        k = kid(fs, fr, subsets=cfg.kid_subsets, subset_size=cfg.kid_subset_size, seed=cfg.seed)
-        # a set that fits in one subset: a jackknife standard error gives the interval (the spread over
-        # subsets of the same images is ~0 by construction); otherwise torch-fidelity's std over subsets
-        ci = None
-        if k.std_method == "jackknife" and np.isfinite(k.std):
-            ci = [k.value - 1.959964 * k.std, k.value + 1.959964 * k.std]
-        out["kid"] = {"value": k.value, "ci": ci, "std": k.std, "std_method": k.std_method,
-                      "subset_size": k.subset_size}
-    else:
-        out["kid"] = None
-    if n_s > cfg.prc_k and n_r > cfg.prc_k:
-        p, r = precision_recall(fs, fr, k=cfg.prc_k)
-        out["precision"] = {"value": p, "ci": None}
-        out["recall"] = {"value": r, "ci": None}
-    else:
-        out["precision"] = out["recall"] = None
-    if n_s >= 1 and n_r > cfg.dc_k:
-        d, c = density_coverage(fs, fr, k=cfg.dc_k)
-        out["density"], out["coverage"] = d, c
-    else:
-        out["density"] = out["coverage"] = None
-    out["feature_diversity"] = {"synthetic": feature_diversity(fs, max_pairs=cfg.diversity_pairs, seed=cfg.seed),
-                                "real": feature_diversity(fr, max_pairs=cfg.diversity_pairs, seed=cfg.seed)}
-    return out
-
-
 def _load_stack(paths: list[str], side: int, limit: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(paths))[:limit] if len(paths) > limit else np.arange(len(paths))
@@ -371,7 +331,8 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
         warnings.append(f"features: {ext.description}. Distances in this space are Fréchet distances, not "
                         "Inception FID; compare them only with numbers from the same extractor.")
 
-    # cells
+    # cells: every registered feature-space metric (_measures.FIDELITY_METRICS)
+    fctx = FidelityContext(dim=ext.dim, is_fid=bool(ext.is_fid), cfg=cfg)
     cells = []
     syn_ok = fsyn.ok & syn["fst_requested"].notna().to_numpy()
     real_ok = freal.ok & rl["fst"].notna().to_numpy()
@@ -390,13 +351,9 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
                 syn.loc[s_c, "fst_requested"], syn.loc[s_c, "fst_remeasured"], syn.loc[s_c, "ita_remeasured"],
                 scale=cfg.scale, tolerance=cfg.ita_tolerance, real_ita=rl.loc[r_c, "ita"])
             fs, fr = fsyn.features[s_c], freal.features[r_c]
-            if len(fs) and len(fr):
-                cell.update(_cell_realism(fs, fr, dim=ext.dim, is_fid=ext.is_fid, cfg=cfg))
-                if cell.get("fid") is None:
-                    small.append(f"{t}/{dx or 'all'}")
-            else:
-                cell.update(fid=None, kid=None, precision=None, recall=None,
-                            fid_note="no real images of this cell" if not len(fr) else "no synthetic images")
+            cell.update(measure_cell(fs, fr, fctx))
+            if len(fs) and len(fr) and cell.get("fid") is None:
+                small.append(f"{t}/{dx or 'all'}")
             if lp_model is not None:
                 seed = stream_seed(cfg.seed, "lpips images", int(t), "" if dx is None else str(dx))
                 si = _load_stack(list(syn.loc[s_c, "path"]), cfg.lpips_side, cfg.lpips_images, seed)
@@ -423,8 +380,7 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
                                             tolerance=cfg.ita_tolerance),
                "confusion": _confusion(syn.loc[syn_ok, "fst_requested"], syn.loc[syn_ok, "fst_remeasured"])}
     if syn_ok.any() and r_all.any():
-        overall.update(_cell_realism(fsyn.features[syn_ok], freal.features[r_all], dim=ext.dim, is_fid=ext.is_fid,
-                                     cfg=cfg))
+        overall.update(measure_cell(fsyn.features[syn_ok], freal.features[r_all], fctx))
 
     # memorisation: nearest real training image, in thumbnail space
     thumb = ThumbnailExtractor(cfg.thumbnail_side)
@@ -487,6 +443,7 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
                 "uncertainty": "std over subsets when both sets exceed the subset size; otherwise a 95% "
                                "interval from the two-sample jackknife standard error on the whole sets"},
         "lpips_backbone": None if lp_model is None else str(lpips_backbone),
+        "metrics": fidelity_columns(),
         "min_reliable_n": cfg.min_reliable_n, "config": asdict(cfg),
         "run": {"features_computed": fsyn.n_computed + freal.n_computed,
                 "features_cached": fsyn.n_cached + freal.n_cached},
