@@ -59,12 +59,7 @@ GROUP_LABELS = ("I-II", "III-IV", "V-VI")
 VOCAB_NAMES = {"FST_TYPES", "ROMAN", "FST_GROUPS", "GROUP_NAMES", "DDI_CODE_TO_GROUP"}
 #: second definitions known and left to another change, ``"path: what"`` (no line number: the
 #: file may move under them) -> why it is still there
-PENDING = {
-    "fairskin/experiment/_stats.py: counts the types 1..6":
-        "the experiment's group keys (issue 32, the experiment-statistics part replaces them)",
-    'fairskin/experiment/_stats.py: defaults to "V-VI"':
-        "the experiment's target group when no criterion names one (the same part, same file)",
-}
+PENDING: dict[str, str] = {}  # path: what -> why it is still there (none left)
 
 
 def _literal_strings(nodes) -> list[str]:

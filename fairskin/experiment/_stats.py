@@ -298,7 +298,7 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
     if families is not None:
         from fairskin.experiment._versus import synthesis_vs_cheap_fix, versus_sentence
 
-        target = next((c.group for c in criteria if c.kind == "min_relative_gain"), "V-VI")
+        target = next((c.group for c in criteria if c.kind == "min_relative_gain"), FITZPATRICK.darkest_group)
         n_g, p_g = next(((len(idx), int(y[idx].sum())) for _, g, idx in keys if g == target), (0, 0))
         small = None
         if n_g < min_group_n or p_g < min_group_positives or n_g - p_g < min_group_negatives:
