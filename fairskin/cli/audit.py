@@ -10,7 +10,7 @@ from rich.table import Table
 
 from fairskin.audits.classifier import DEFAULTS, criterion_reading
 from fairskin.cli import app, console
-from fairskin.cli._common import CONFIG_HELP, settings_file
+from fairskin.cli._common import CONFIG_HELP, progress_view, settings_file
 from fairskin.errors import FairskinError, InputError
 
 
@@ -126,10 +126,11 @@ def audit(
         reports = report_outputs(html, json_path=json_path)
     if no_label_confusion and label_confusion is not None:
         raise InputError("--no-label-confusion: given with --label-confusion; choose one")
-    with claim_outputs({"--json": json_path, **reports}, overwrite=overwrite):  # checked before anything runs
+    with claim_outputs({"--json": json_path, **reports}, overwrite=overwrite), \
+            progress_view(quiet, "audit", announce=False) as view:  # outputs checked before anything runs
         result = run_audit(
             inputs, data=data, labels=labels, masks=masks, save_predictions=save_predictions,
-            label_confusion=None if no_label_confusion else (label_confusion or "auto"), progress=not quiet,
+            label_confusion=None if no_label_confusion else (label_confusion or "auto"), progress=view,
             trust_model=trust_model, overwrite=overwrite,
             threshold=parse_threshold(threshold, target_sensitivity),  # parsed once, here; the policy flows on
             target_sensitivity=target_sensitivity, data_format=data_format, fst_source=fst_source,
@@ -168,6 +169,15 @@ def _ci(m: dict, digits: int = 2) -> str:
     return s
 
 
+def _headline_metrics(meta: dict) -> list[tuple[str, str, int]]:
+    """(name, label, digits) of the per-group table's metric columns: the audit's headline metrics
+    (``meta.metrics``; for a document without it, the registry's)."""
+    from fairskin.audits.classifier import metric_table
+
+    listed = meta.get("metrics") or metric_table()
+    return [(x["name"], x["label"], int(x.get("digits") or 2)) for x in listed if x.get("headline")]
+
+
 def print_audit(d: dict) -> None:
     meta = d["meta"]
     if meta.get("tone_scale", "fitzpatrick") != "fitzpatrick":
@@ -194,12 +204,13 @@ def print_audit(d: dict) -> None:
         for r in [r for r in m.get("bad_rows", []) if r.get("status") == "bad_row"][:5]:
             console.print(f"  skipped: {r['reason']}", markup=False)
         t = Table(title="Per skin type", title_justify="left")
-        for col in ("group", "n", "malignant", "AUROC", "sensitivity", "specificity", "ECE", "flags"):
+        heads = _headline_metrics(meta)
+        for col in ("group", "n", "malignant", *(label for _, label, _ in heads), "flags"):
             t.add_column(col, justify="left" if col in ("group", "flags") else "right")
         for g in m["groups"] + [m["overall"]]:
             mt = g["metrics"]
-            t.add_row(g["group"], str(g["n"]), str(g["positives"]), _ci(mt["auroc"]), _ci(mt["sensitivity"]),
-                      _ci(mt["specificity"]), _ci(mt["ece"]), ", ".join(g["flags"]),
+            t.add_row(g["group"], str(g["n"]), str(g["positives"]),
+                      *(_ci(mt[k], digits) if k in mt else "n/a" for k, _, digits in heads), ", ".join(g["flags"]),
                       style="dim" if not g["reliable"] else None)
         console.print(t)
         f = Table(title="Fairness gaps", title_justify="left")

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +24,7 @@ import pandas as pd
 
 from fairskin.errors import InputError
 from fairskin.settings import merge_settings
+from fairskin.progress import Progress, report
 from fairskin.train._fairness import AUGMENT_WORDS, AUGMENTS, GROUP_BALANCE, GroupDRO, RetoneBank, ita_jitter, mitigation
 from fairskin.train._data import (
     CachedSet,
@@ -218,6 +218,13 @@ def _concat_syn(parts):
     return res
 
 
+def epoch_line(rec: dict) -> str:
+    """The line an epoch's record is reported as (``progress``)."""
+    auc = "n/a" if rec["val_auroc"] is None else f"{rec['val_auroc']:.3f}"
+    return (f"epoch {rec['epoch']}: train loss {rec['train_loss']:.3f}, validation AUROC {auc}, "
+            f"{rec['train_images_per_s']:.0f} images/s")
+
+
 def _normalise(x, mean, std):
     return (x.float() / 255.0 - mean) / std
 
@@ -230,7 +237,7 @@ def train_classifier(
     test=None,
     pretrained: str | Path | None = None,
     config: TrainConfig | None = None,
-    progress: Callable[[dict], None] | None = None,
+    progress: Progress | None = None,
     **settings: Any,
 ) -> TrainResult:
     """Train a malignant-vs-benign classifier and save it for ``fairskin audit``.
@@ -266,6 +273,8 @@ def train_classifier(
     augment : ``retone`` (healthy skin re-toned to other types, lesion untouched) or ``ita_jitter``
         (L*/b* shift of the whole image), training images only.
     group_dro : online Group DRO over skin-type groups with step ``dro_step`` (Sagawa et al. 2020).
+    progress : a :data:`fairskin.progress.Progress`: one line per epoch (:func:`epoch_line`), and the
+        count of the images re-toned for ``augment="retone"``.
     """
     import torch
     from torch.utils.data import DataLoader, WeightedRandomSampler
@@ -333,7 +342,7 @@ def train_classifier(
 
     cache = ImageCache(train_paths, resize=resize, hair_removal=cfg.hair_removal)
     val_cache = ImageCache(image_paths(va), resize=resize, hair_removal=cfg.hair_removal)
-    retone = RetoneBank(cache.images, fix.types) if cfg.augment == "retone" else None
+    retone = RetoneBank(cache.images, fix.types, progress=progress) if cfg.augment == "retone" else None
     train_set = CachedSet(cache, y_train, loss_w, crop=cfg.image_size, train=True, seed=cfg.seed, groups=fix.group_index,
                           retone=retone, colour=ita_jitter if cfg.augment == "ita_jitter" else None)
     val_set = CachedSet(val_cache, y_val, np.ones(len(y_val)), crop=cfg.image_size, train=False)
@@ -403,8 +412,7 @@ def train_classifier(
         if select > best[0]:
             best = (select, copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()}), epoch + 1,
                     val_scores)
-        if progress:
-            progress(dict(rec, best_epoch=best[2]))
+        report(progress, "training", message=epoch_line(rec))
         if epoch + 1 - best[2] >= cfg.patience:
             break
     _, state, best_epoch, val_scores = best

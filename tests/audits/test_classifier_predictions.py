@@ -268,6 +268,18 @@ def test_audit_predictions_takes_a_settings_file_and_arguments_win(tmp_path):
         audit_predictions(_df(50), config=tmp_path / "cli.toml")
 
 
+def test_a_settings_file_may_give_a_ddi_threshold(tmp_path):
+    """'ddi:DeepDerm' looks like module:Class but names DDI's published threshold: a settings file
+    may hold it (a code reference there is still refused)."""
+    cfg = tmp_path / "fairskin.toml"
+    cfg.write_text('[audit]\nthreshold = "ddi:DeepDerm"\nn_boot = 10\n')
+    res = audit_predictions(_df(200), config=cfg)
+    assert res.meta["threshold_policy"] == "ddi" and res.model()["threshold"] == 0.687
+    cfg.write_text('[audit]\nthreshold = "mypkg.thresholds:Pick"\n')
+    with pytest.raises(InputError, match=r"setting 'threshold' in .* names code"):
+        audit_predictions(_df(50), config=cfg)
+
+
 # --- JSON ----------------------------------------------------------------------------------
 
 def test_json_follows_docs_schema(tmp_path):
@@ -280,7 +292,7 @@ def test_json_follows_docs_schema(tmp_path):
     assert d["meta"]["reference_group"] == "I"  # the lightest group with >= 30 images
     assert list(d["meta"]) == ["fst_source", "fst_source_detail", "tone_scale", "tone_groups", "group_level", "levels",
                                "threshold_policy", "target_sensitivity", "threshold_resampled", "n_boot", "seed",
-                               "ci_level", "ci_method", "ci_methods",
+                               "ci_level", "metrics", "ci_method", "ci_methods",
                                "extremum_kappa", "resampling", "label_sampling", "cluster_by", "fst_correction", "p_value_method",
                                "reference_group", "ratio_bounds", "min_group_n", "min_group_positives",
                                "min_group_negatives", "min_cell_n", "ece_bins", "positive_class", "scores"]

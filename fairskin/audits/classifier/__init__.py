@@ -47,6 +47,16 @@ from fairskin.audits.stats import METRICS, SortedRows, point_metrics, weighted_m
 from fairskin.audits.models import LoadedModel, Preprocess, choose_device, load_model, predict
 from fairskin.audits.classifier._predictions import CLUSTER_COLUMNS, PREDICTION_COLUMNS, clean_predictions
 from fairskin.audits.stats import GAPS, GROUP_METRICS, Gap, GroupMetric, gap_terms, gap_value
+from fairskin.audits.stats import (
+    INTERVALS,
+    THRESHOLD_METRICS,
+    IntervalCase,
+    interval_method,
+    metric_table,
+    ratio,
+    register_interval,
+    register_metric,
+)
 from fairskin.audits.classifier._result import DEFAULTS, MODEL_SETTINGS, SCHEMA, AuditConfig, AuditResult
 from fairskin.audits.classifier._settings import resolve_config
 from fairskin.audits.classifier._run import audit, audit_model, read_labels_csv, read_skin_types
@@ -69,6 +79,8 @@ __all__ = [
     "cluster_counts", "compare_audits", "criterion_reading", "default_criteria", "delong_test", "extremum", "extremum_bounds",
     "extremum_noise", "gap_terms", "gap_value",
     "holm", "judge", "gap_reading", "verdict_title", "CORRECTED_METRICS", "LabelConfusion", "read_label_confusion", "judge_criterion", "load_model", "logit_delong", "make_criteria", "mover_difference",
-    "parse_fst", "parse_threshold", "percentile_ci", "resolve_config", "ThresholdPolicy", "point_metrics", "predict", "read_labels_csv", "read_skin_types", "stratified_counts",
-    "weighted_metrics", "wilson",
+    "parse_fst", "parse_threshold", "percentile_ci", "resolve_config", "ThresholdPolicy", "point_metrics", "predict",
+    "read_labels_csv", "read_skin_types", "stratified_counts", "weighted_metrics", "wilson",
+    "INTERVALS", "THRESHOLD_METRICS", "IntervalCase", "interval_method", "metric_table",
+    "ratio", "register_interval", "register_metric",
 ]

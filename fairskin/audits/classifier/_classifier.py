@@ -29,7 +29,7 @@ from fairskin.audits.stats import group_entry, intersections
 from fairskin.audits.stats import EXTREMUM_KAPPA, METHODS
 from fairskin.audits.stats import CORRECTED_METRICS, LabelConfusion, read_label_confusion
 from fairskin.audits.classifier._predictions import clean_predictions, n_rows_read, read_predictions_csv
-from fairskin.audits.stats import DDI_THRESHOLDS, GROUP_METRICS, P_VALUE_METHODS, ThresholdPolicy
+from fairskin.audits.stats import DDI_THRESHOLDS, GROUP_METRICS, P_VALUE_METHODS, ThresholdPolicy, metric_table
 from fairskin.audits.classifier._result import MODEL_SETTINGS, AuditConfig, AuditResult
 from fairskin.audits.classifier._settings import resolve_config
 from fairskin.errors import InputError
@@ -153,6 +153,7 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
         "target_sensitivity": target_sensitivity,
         "threshold_resampled": any(p.resampled for p in policies.values()), "n_boot": cfg.n_boot, "seed": cfg.seed,
         "ci_level": cfg.ci_level,
+        "metrics": metric_table(),
         "ci_method": _ci_method(), "ci_methods": dict(METHODS), "extremum_kappa": EXTREMUM_KAPPA,
         "resampling": eng.resampling_unit, "label_sampling": cfg.label_sampling,
         "cluster_by": cluster_by if eng.clustered else None,

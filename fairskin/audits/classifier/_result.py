@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from fairskin.audits.stats import ThresholdPolicy
 from fairskin.errors import InputError
 from fairskin.notebook import NotebookView
-from fairskin.outputs import atomic_write
+from fairskin.outputs import atomic_write, document_header, to_jsonable, utc_timestamp
 
-__all__ = ["SCHEMA", "AuditConfig", "DEFAULTS", "MODEL_SETTINGS", "AuditResult", "jsonable"]
+__all__ = ["SCHEMA", "AuditConfig", "DEFAULTS", "MODEL_SETTINGS", "AuditResult"]
 
 SCHEMA = "fairskin.audit/2"
 
@@ -125,14 +122,12 @@ class AuditResult(NotebookView):
     policies: dict[str, ThresholdPolicy] = field(default_factory=dict, repr=False)
     #: the labeller's confusion the audit corrected estimated skin types with (``None``: none)
     label_confusion: Any = field(default=None, repr=False)
-    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    created: str = field(default_factory=utc_timestamp)
 
     def to_dict(self) -> dict[str, Any]:
-        from fairskin import __version__
-
-        return jsonable({"schema": SCHEMA, "fairskin_version": __version__, "created": self.created,
-                          "meta": self.meta, "data": self.data, "models": self.models,
-                          "comparisons": self.comparisons, **self.sections})
+        return to_jsonable({**document_header(SCHEMA, created=self.created),
+                            "meta": self.meta, "data": self.data, "models": self.models,
+                            "comparisons": self.comparisons, **self.sections})
 
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)
@@ -162,20 +157,3 @@ class AuditResult(NotebookView):
             if g["group"] == group:
                 return g
         raise InputError(f"group: {group!r} not in the audit; present: {', '.join(g['group'] for g in m['groups'])}")
-
-
-def jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return None if math.isnan(f) or math.isinf(f) else f
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-

@@ -23,21 +23,20 @@ from fairskin.audits.classifier._settings import resolve_config
 from fairskin.errors import InputError
 from fairskin.label import find_label_confusion, read_labels_csv, resolve_tones
 from fairskin.outputs import claim_outputs, write_csv
+from fairskin.progress import Progress
 from fairskin.skintone import get_tone_scale
 
 __all__ = ["audit", "audit_model", "read_labels_csv"]
 
-def read_skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source: str, arg: str = "labels",
-                    source_arg: str = "fst_source", data: str = "data set", data_hint: str = "DATA",
+def read_skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source: str,
                     tone_scales: tuple[str, ...] = ("fitzpatrick",)
                     ) -> tuple[list[object], list[str], str, str, str]:
     """-> (tone per row or None, reason when None, source, detail, tone scale), by the one rule of
     :func:`fairskin.label.resolve_tones` (the rule balance and experiment use too). ``source`` is
     human, estimated or mixed (human types where people gave one, estimates for the rest). Errors
-    name ``arg`` (the labels.csv), ``source_arg`` and ``data`` (``fairskin experiment``:
-    test_labels, test_fst_source, test set)."""
-    res = resolve_tones(manifest, labels=labels, source=fst_source, tone_scales=tone_scales, arg=arg,
-                        source_arg=source_arg, data=data, data_hint=data_hint)
+    name ``labels`` and ``fst_source`` (a caller passing its own arguments renames them with
+    :func:`fairskin.errors.arguments_named`)."""
+    res = resolve_tones(manifest, labels=labels, source=fst_source, tone_scales=tone_scales)
     vals = [res.value(i) for i in range(len(res))]
     return vals, [str(r) for r in res.reason], res.kind, res.detail, res.scale.name
 
@@ -61,7 +60,7 @@ def audit(
     label_confusion="auto",
     criteria: Sequence[Criterion] | None = None,
     config: AuditConfig | str | Path | None = None,
-    progress: bool = True,
+    progress: Progress | None = None,
     trust_model: bool = False,
     overwrite: bool = False,
     **settings,
@@ -236,7 +235,7 @@ def _positive_label(manifest: pd.DataFrame, positive_class: str | None) -> pd.Se
 
 
 def _score(paths: list[Path], names: list[str], rows: _Rows, cfg: AuditConfig, *, saved: dict[str, Path],
-           trust_model: bool, progress: bool, keep_models: bool) -> _Scored:
+           trust_model: bool, progress: Progress | None, keep_models: bool) -> _Scored:
     """Each input's predictions: a CSV read and cleaned, a model file loaded once and run over the rows."""
     out = _Scored(paths, names)
     for p, nm in zip(paths, names):
@@ -285,7 +284,7 @@ def _preprocess(cfg: AuditConfig) -> dict:
     return {"resize": cfg.resize, "crop": cfg.crop, "mean": cfg.mean, "std": cfg.std}
 
 
-def _run_model(model, nm: str, rows: _Rows, cfg: AuditConfig, *, saved: dict[str, Path], progress: bool):
+def _run_model(model, nm: str, rows: _Rows, cfg: AuditConfig, *, saved: dict[str, Path], progress: Progress | None):
     """-> (cleaned predictions, skipped rows) of one loaded model over the usable rows; the
     predictions CSV written when asked."""
     from fairskin.audits.models import predict
@@ -370,7 +369,7 @@ def _why_audits(result: AuditResult, scored: _Scored, rows: _Rows, cfg: AuditCon
             positive_class=_model_positive(model, cfg), class_names=cfg.class_names, output=cfg.model_output,
             device=choose_device(cfg.device), n_boot=cfg.n_boot, seed=cfg.seed, ci_level=cfg.ci_level,
             min_group_n=cfg.min_group_n, group_level=result.meta["group_level"],
-            progress=_ProgressBar if progress else None)
+            progress=progress)
         for key, entry in sec.items():
             result.sections.setdefault(key, []).append({"model": nm, "resampling_unit": unit, **entry})
         for key, table in tables.items() if saved else ():
@@ -413,23 +412,6 @@ def _check_explain(paths: Sequence[Path], saliency: str | None, saliency_layer: 
         from fairskin.audits.why import import_cam
 
         import_cam(saliency)
-
-
-class _ProgressBar:
-    """A rich progress bar: call it once per image, close it at the end."""
-
-    def __init__(self, label: str, total: int):
-        from rich.progress import Progress
-
-        self.bar = Progress(transient=True)
-        self.bar.start()
-        self.task = self.bar.add_task(label, total=total)
-
-    def __call__(self) -> None:
-        self.bar.advance(self.task)
-
-    def close(self) -> None:
-        self.bar.stop()
 
 
 def audit_model(model: str | Path | Sequence[str | Path], data: str | Path, **kwargs) -> AuditResult:

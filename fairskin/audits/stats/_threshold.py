@@ -16,6 +16,7 @@ from typing import Literal
 
 import numpy as np
 
+from fairskin.audits.stats._registry import THRESHOLD_METRICS
 from fairskin.errors import InputError
 
 __all__ = ["DDI_THRESHOLDS", "THRESHOLD_METRICS", "ThresholdPolicy", "parse_threshold", "choose_threshold",
@@ -114,8 +115,6 @@ def choose_threshold(scores: np.ndarray, labels: np.ndarray, target: float) -> f
     k = max(1, math.ceil(target * len(pos) - 1e-9))
     return float(pos[k - 1])
 
-#: the metrics that depend on the operating threshold
-THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv", "balanced_accuracy", "f1", "selection_rate")
 
 
 def resampled_thresholds(eng, model: str, target: float) -> np.ndarray:
@@ -143,15 +142,8 @@ def _rates(pos: np.ndarray, neg: np.ndarray, t: np.ndarray) -> dict[str, np.ndar
     tp = P - np.searchsorted(pos, t, side="left")  # scores >= t
     fp = N - np.searchsorted(neg, t, side="left")
     fn, tn = P - tp, N - fp
-
-    def div(a, b):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
-
-    sens, spec = div(tp, P), div(tn, N)
-    return {"sensitivity": sens, "specificity": spec, "ppv": div(tp, tp + fp), "npv": div(tn, tn + fn),
-            "balanced_accuracy": (sens + spec) / 2, "f1": div(2 * tp, 2 * tp + fp + fn),
-            "selection_rate": div(tp + fp, P + N)}
+    c = {"tp": tp.astype(float), "fp": fp.astype(float), "tn": tn.astype(float), "fn": fn.astype(float)}
+    return {name: m.from_counts(c) for name, m in THRESHOLD_METRICS.items()}
 
 
 def add_threshold_noise(eng, model: str, target: float) -> None:
