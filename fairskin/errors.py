@@ -1,6 +1,20 @@
-"""Exceptions shared by every stage."""
+"""Exceptions shared by every stage, and how their messages name arguments.
 
-__all__ = ["FairskinError", "InputError", "Interrupted", "MissingDependencyError"]
+A library error names the Python argument it is about, as ``name: what is wrong`` at the start of
+its message or ``name=...`` / ``name='value'`` anywhere in it (:func:`argument_references` finds
+both). A caller that passes its own argument on under another name renames the references once
+(:func:`arguments_named`, e.g. the experiment's ``test_labels`` for the audit's ``labels``); the
+command line writes them as its options (``--test-labels``) in one place, ``fairskin.cli``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+
+__all__ = ["FairskinError", "InputError", "Interrupted", "MissingDependencyError", "argument_references",
+           "arguments_named", "rename_arguments"]
 
 
 class FairskinError(Exception):
@@ -12,6 +26,45 @@ class InputError(FairskinError, ValueError):
 
     The message names the file or argument, the value found and what is allowed.
     """
+
+
+def argument_references(names: Iterable[str]) -> re.Pattern:
+    """The pattern of a reference to one of the arguments ``names`` in an error message: the
+    name at the start of the message followed by ``:`` or ``=``, or anywhere after a space, ``(``
+    or ``,`` followed by ``=``. Group 1 is the name, group 2 what follows it (``:``, ``=...``,
+    ``='value'`` or a bare ``=``), group 3 a quoted value's text. Only whole names match
+    (``--labels`` and ``test_labels`` are not ``labels``)."""
+    alt = "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True)) or r"(?!x)x"
+    return re.compile(rf"(?:^|(?<=[\s(,\[]))({alt})(?![\w-])(:|=(?:'([^'\s]*)'|\.\.\.)?)")
+
+
+def rename_arguments(message: str, names: Mapping[str, str],
+                     write: Callable[[str, re.Match], str] | None = None) -> str:
+    """``message`` with each argument reference (:func:`argument_references`) to a key of ``names``
+    renamed to its value: ``write(new name, match)`` gives the replacement (default: the new name
+    and what followed the old one). A ``name:`` inside the message (prose such as "first image:
+    x") is left as it is."""
+    pattern = argument_references(names)
+
+    def replace(m: re.Match) -> str:
+        if m.start() > 0 and m.group(2) == ":":
+            return m.group(0)
+        new = names[m.group(1)]
+        return write(new, m) if write else new + m.group(2)
+
+    return pattern.sub(replace, message)
+
+
+@contextmanager
+def arguments_named(names: Mapping[str, str]) -> Iterator[None]:
+    """Inside the block, an :class:`InputError` names the caller's arguments: its references to
+    the keys of ``names`` are renamed to the values (the same error object is re-raised)."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.args and isinstance(exc.args[0], str):
+            exc.args = (rename_arguments(exc.args[0], names), *exc.args[1:])
+        raise
 
 
 class MissingDependencyError(FairskinError, ImportError):

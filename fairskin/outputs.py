@@ -20,6 +20,11 @@
   as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return; plain
   numbers excepted) is written with a leading ``'`` (OWASP's advice), and fairskin's CSV readers
   remove it again, so the round trip is exact.
+* **Append-only logs** (:func:`truncate_torn_line`): a run killed mid-write leaves a log's last
+  line without its newline; resuming drops that line (and redoes its row) before appending again.
+* **JSON documents** (:func:`to_jsonable`, :func:`document_header`): strict JSON (NaN and inf
+  become ``null``), and the same ``schema`` / ``fairskin_version`` / ``created`` keys at the top of
+  every document a stage writes.
 * **Interrupts** (:func:`interruptible`): Ctrl-C (SIGINT) or SIGTERM inside a long loop becomes
   :class:`~fairskin.errors.Interrupted`, whose message says what was kept and how to resume; the
   command line prints it as one line and exits with 128 + the signal number (130 for Ctrl-C).
@@ -28,10 +33,12 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import json
 import os
 import re
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -40,8 +47,9 @@ from typing import Literal
 from fairskin.errors import InputError, Interrupted
 
 __all__ = [
-    "FORMULA_PREFIXES", "atomic_path", "atomic_write", "claim_outputs", "csv_restore", "csv_safe", "interruptible",
-    "remove_stale_temporaries", "restore_frame", "safe_frame", "to_jsonable", "write_csv",
+    "FORMULA_PREFIXES", "atomic_path", "atomic_write", "claim_outputs", "csv_restore", "csv_safe", "document_header",
+    "interruptible", "remove_stale_temporaries", "restore_frame", "safe_frame", "to_jsonable", "truncate_torn_line",
+    "utc_timestamp", "write_csv",
 ]
 
 OutputKind = Literal["file", "dir"]
@@ -149,6 +157,20 @@ def write_csv(df, path: str | os.PathLike, **to_csv) -> Path:
     with atomic_path(path) as tmp:
         safe_frame(df).to_csv(tmp, **to_csv)
     return path
+
+
+def truncate_torn_line(path: str | os.PathLike) -> int:
+    """Drop the last line of the log at ``path`` when it has no newline (a process killed in the
+    middle of writing it); the rows before it are whole. Returns how many bytes were dropped (0: the
+    log ends with a newline, or is empty). The file is shortened in place: it is an append-only
+    log that only the run holding its outputs writes."""
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        fh.truncate(keep)
+        return len(data) - keep
 
 
 def _alive(pid: int) -> bool:
@@ -395,13 +417,36 @@ def interruptible(kept: Callable[[], str]) -> Iterator[None]:
         raise Interrupted(kept(), signum=signal.SIGINT) from None
 
 
+# --------------------------------------------------------------------------- JSON documents
+
+def utc_timestamp() -> str:
+    """Now, in UTC, to the second: ``2026-01-31T12:00:00Z`` (every document's ``created``)."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def document_header(schema: str, *, created: str | None = None, version: bool = True) -> dict[str, str]:
+    """The keys every JSON document fairskin writes starts with: ``schema`` (``fairskin.NAME/N``),
+    ``fairskin_version`` (left out with ``version=False``: the experiment's schema has none) and
+    ``created`` (:func:`utc_timestamp` unless given, e.g. the time a result object was made)."""
+    from fairskin import __version__
+
+    head = {"schema": schema}
+    if version:
+        head["fairskin_version"] = __version__
+    head["created"] = utc_timestamp() if created is None else created
+    return head
+
+
 def to_jsonable(obj):
-    """Plain JSON types: numpy scalars/arrays unwrapped, NaN/inf -> None, paths -> str (the one
-    JSON-safety helper of reports, label summaries and saved models: strict JSON has no NaN)."""
+    """Plain JSON types: numpy scalars/arrays unwrapped, NaN/inf and ``pandas.NA`` -> None, paths
+    -> str (the one JSON-safety helper of every document fairskin writes: strict JSON has no NaN)."""
     import math
 
     import numpy as np  # here, not at the top: importing fairskin.outputs stays free of numpy
 
+    pd = sys.modules.get("pandas")  # a pandas.NA can only exist once pandas is imported
+    if pd is not None and obj is pd.NA:
+        return None
     if isinstance(obj, Mapping):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

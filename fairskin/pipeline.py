@@ -16,9 +16,6 @@ install; nothing is faked.
 
 from __future__ import annotations
 
-import threading
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,12 +23,16 @@ import pandas as pd
 
 from fairskin.data import DemoConfig, write_demo_dataset
 from fairskin.errors import InputError
+from fairskin.progress import Progress, heartbeat
 
-__all__ = ["ARM_NAMES", "DEMO_TRAIN_STEPS", "DemoRun", "audit_arms", "demo_context", "heartbeat", "run_demo"]
+__all__ = ["ARM_NAMES", "DEMO_TRAIN_STEPS", "DEMO_WORKERS", "DemoRun", "audit_arms", "demo_context", "heartbeat",
+           "run_demo"]
 
 #: the demo generator's UNet steps: a step count, not minutes, so the demo trains the same model and
 #: reports the same figures on any machine however busy (2,500 steps took 8-9 minutes on 2 idle cores)
 DEMO_TRAIN_STEPS = 2500
+#: processes that label the demo's images (``fairskin demo --workers``)
+DEMO_WORKERS = 2
 
 
 @dataclass
@@ -42,9 +43,10 @@ class DemoRun:
     steps: list[tuple[str, str]] = field(default_factory=list)  # (stage, what it wrote / why skipped)
 
 
-def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: int = 256, seed: int = 0,
-             workers: int = 2, train_minutes: float | None = None, train_steps: int | None = DEMO_TRAIN_STEPS,
-             experiment_seeds: int = 3, overwrite: bool = False, progress: bool = True, log=print,
+def run_demo(out: str | Path, *, n: int = DemoConfig.n, n_test: int | None = None, size: int = DemoConfig.size,
+             seed: int = DemoConfig.seed, workers: int = DEMO_WORKERS, train_minutes: float | None = None,
+             train_steps: int | None = DEMO_TRAIN_STEPS,
+             experiment_seeds: int = 3, overwrite: bool = False, progress: Progress | None = None, log=print,
              beat: float | None = 30.0) -> DemoRun:
     """Run every available stage on phantom data written to ``out/data``, with a separate held-out
     test set of ``n_test`` phantoms (default ``n // 2``) in ``out/test-data``.
@@ -53,7 +55,8 @@ def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: 
     ``train_minutes`` if given, whichever ends first; a step count alone (the default) trains the
     same model on any machine however busy, which a minute budget does not. Every ``beat``
     seconds without a line of its own the demo logs which stage is still running (a log file or CI
-    shows it is alive); ``beat=None`` turns that off."""
+    shows it is alive); ``beat=None`` turns that off. ``progress`` (:mod:`fairskin.progress`) sees
+    the counts of the labelling and the synthetic-image audit; ``log`` the stage lines."""
     out = Path(out)
     n_test = max(n // 2, 6) if n_test is None else n_test
     if n_test < 6:
@@ -63,43 +66,6 @@ def run_demo(out: str | Path, *, n: int = 600, n_test: int | None = None, size: 
     with heartbeat(log, beat) as say:
         return _run_demo(out, n=n, n_test=n_test, size=size, seed=seed, workers=workers, train_minutes=train_minutes,
                          train_steps=train_steps, experiment_seeds=experiment_seeds, progress=progress, log=say)
-
-
-@contextmanager
-def heartbeat(log, every: float | None = 30.0):
-    """Yield a ``log`` that also remembers the last stage announced (a line starting ``[N]``); while
-    the block runs, a thread logs "still running" for that stage whenever ``every`` seconds pass
-    without a line, so output that is not a terminal (a log file, CI) never goes quiet for longer."""
-    if not every:
-        yield log
-        return
-    state = {"last": time.monotonic(), "stage": "starting", "since": time.monotonic()}
-    lock, stop = threading.Lock(), threading.Event()
-
-    def say(msg, *args, **kwargs):
-        with lock:
-            text = str(msg).lstrip()
-            if text.startswith("[") and "]" in text:
-                state["stage"], state["since"] = text[1:text.index("]")], time.monotonic()
-            state["last"] = time.monotonic()
-            log(msg, *args, **kwargs)
-
-    def beat():
-        while not stop.wait(min(1.0, every / 4)):
-            with lock:
-                now = time.monotonic()
-                if now - state["last"] >= every:
-                    ran = int(now - state["since"])
-                    log(f"    ... step [{state['stage']}] still running ({ran // 60}:{ran % 60:02d} min so far)")
-                    state["last"] = now
-
-    thread = threading.Thread(target=beat, name="fairskin-demo-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield say
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _run_demo(out: Path, *, n, n_test, size, seed, workers, train_minutes, train_steps, experiment_seeds, progress,
@@ -194,7 +160,7 @@ def _run_demo(out: Path, *, n, n_test, size, seed, workers, train_minutes, train
         raise RuntimeError("demo: the experiment split the data differently from the balance step; the generator "
                            "may have seen validation images (a fairskin bug: please report it)")
     for c in exp.doc.get("statistics", {}).get("comparisons", []):
-        log(f"    {c['candidate']} vs {c['baseline']}: {c['verdict']} ({c['verdict_reason']})")
+        log(f"    {c['candidate']} vs {c['baseline']}: {c.get('verdict_title') or c['verdict']} ({c['verdict_reason']})")
     run.steps.append(("experiment", str(out / "experiment" / "experiment.json")))
     try:
         from fairskin.reports import render_audit_report, render_demo_index, render_experiment_report
@@ -237,26 +203,17 @@ def audit_arms(exp_dir: Path, doc: dict, *, n_boot: int, seed: int = 0) -> dict:
 
 def demo_context(exp_dir: Path, doc: dict, *, balance: dict, synthetic: dict) -> dict:
     """The experiment report's ``context`` block (docs/report-inputs.md): the baseline arm's gap
-    test from each seed's audit (``runs/<arm>/seed-<k>/audit.json``), the synthetic-image audit's
-    mode-collapse flags, and what made the synthetic images (this demo's balance step)."""
-    import json
+    test from each seed's audit (:func:`fairskin.experiment.baseline_gap`, as experiment.json
+    holds it), the synthetic-image audit's mode-collapse flags, and what made the synthetic images
+    (this demo's balance step)."""
+    from fairskin.experiment import baseline_gap
 
-    base = doc.get("baseline") or "real"
-    seeds = []
-    for k in range(int((doc.get("config") or {}).get("seeds") or 0)):
-        path = exp_dir / "runs" / base / f"seed-{k}" / "audit.json"
-        if not path.is_file():
-            continue
-        model = (json.loads(path.read_text()).get("models") or [{}])[0]
-        pair = next((f for f in model.get("fairness") or [] if f.get("name") == "auroc_gap"
-                     and f.get("method") == "pair"), None)
-        if pair:
-            seeds.append({"seed": k, **{key: pair.get(key) for key in ("groups", "value", "ci_low", "ci_high", "p_value",
-                                                                        "p_value_holm", "evidence", "reading", "flags")}})
+    gap = baseline_gap(exp_dir, arm=doc.get("baseline") or "real",
+                       seeds=int((doc.get("config") or {}).get("seeds") or 0))
     cells = synthetic.get("cells") or []
     collapsed = [c for c in cells if c.get("mode_collapse")]
     counts = balance.get("counts") or {}
-    return {"baseline_gap": {"arm": base, "source": f"{exp_dir.name}/runs/{base}/seed-*/audit.json", "seeds": seeds},
+    return {"baseline_gap": gap,
             "synthetic_audit": {"cells": len(cells), "mode_collapse": len(collapsed), "report": "synthetic-report.html",
                                 "mode_collapse_cells": [_cell_name(c) for c in collapsed]},
             "synthetic_origin": {"made_by": "this demo's balance step (the built-in tiny Stable Diffusion, trained on "

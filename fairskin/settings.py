@@ -21,12 +21,17 @@ A settings file is data: it may not name code. A value that names a Python objec
 (``module:Class``, as ``--generator``, ``--estimator`` and the experiment's arms take) or a Python
 file (``.py``) is refused naming the key; code references come only from the command line or
 from Python (docs/security.md). Relative paths in a file are relative to the file's folder.
+
+A stage's ``seed`` is the one number a user sets; every random draw derived from it comes from
+:func:`seed_stream` (or :func:`stream_seed` where an API takes an int), keyed by what the draw is
+for, so two draws never share a stream by accident (``seed + 1`` of one is ``seed`` of another).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import json
 import re
 import typing
@@ -36,7 +41,7 @@ from typing import Any, TypeVar
 
 from fairskin.errors import InputError
 
-__all__ = ["STAGES", "read_settings_file", "merge_settings", "config_fields"]
+__all__ = ["STAGES", "read_settings_file", "merge_settings", "config_fields", "seed_stream", "stream_seed"]
 
 #: the stages a sectioned settings file may hold a table for (the command names)
 STAGES = ("label", "balance", "audit", "audit-synthetic", "experiment")
@@ -46,12 +51,17 @@ C = TypeVar("C")
 #: ``package.module:Object``, the form in which fairskin imports a user's class
 _CODE_REF = re.compile(r"^\s*[A-Za-z_][\w.]*:[A-Za-z_][\w.]*\s*$")
 _CODE_SUFFIXES = (".py", ".pyc", ".pyw", ".pyz", ".so", ".pth")
+#: values that look like ``module:Object`` but are data: a threshold ``ddi:NAME`` names DDI's
+#: published threshold of a model (:data:`fairskin.audits.classifier.DDI_THRESHOLDS`), not code
+_DATA_PREFIXES = ("ddi:",)
 
 
 def _code_in(value: Any) -> str | None:
     """The first string in ``value`` (nested lists/tables too) that names code, else None."""
     if isinstance(value, str):
         v = value.strip()
+        if v.lower().startswith(_DATA_PREFIXES):
+            return None
         if _CODE_REF.match(v) or v.lower().endswith(_CODE_SUFFIXES):
             return value
         return None
@@ -137,3 +147,33 @@ def merge_settings(base: C, *layers: Mapping[str, Any] | None, option: str = "se
                 v = tuple(v)
             changes[k] = v
     return dataclasses.replace(base, **changes)
+
+
+def _whole(x, what: str) -> int:
+    if isinstance(x, bool) or not hasattr(x, "__index__") or x.__index__() < 0:
+        raise ValueError(f"{what}: expected a whole number >= 0, got {x!r}")
+    return x.__index__()
+
+
+def _stream_key(name: str | int) -> int:
+    if isinstance(name, str):  # SHA-256, not hash(): Python salts str hashes per process
+        return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
+    return _whole(name, "seed_stream: a stream name (a str or a whole number)")
+
+
+def seed_stream(seed: int, *names: str | int):
+    """The random stream ``names`` of a run seeded ``seed``: a :class:`numpy.random.SeedSequence`
+    (``np.random.default_rng(seed_stream(seed, "calibration"))``). Each name path gives its own
+    stream, the same on every machine and Python; a string is keyed by its SHA-256, a whole number
+    by itself, so ``seed_stream(seed, 2)`` is the stream ``default_rng([seed, 2])`` drew."""
+    import numpy as np  # here: importing fairskin.settings stays free of numpy
+
+    return np.random.SeedSequence([_whole(seed, "seed"), *(_stream_key(n) for n in names)])
+
+
+def stream_seed(seed: int, *names: str | int) -> int:
+    """:func:`seed_stream` as one int in [0, 2**32), for APIs that take a seed number
+    (``torch.Generator.manual_seed``, a config's ``seed``)."""
+    import numpy as np
+
+    return int(seed_stream(seed, *names).generate_state(1, np.uint32)[0])

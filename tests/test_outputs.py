@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from fairskin.data import read_csv_table
 from fairskin.errors import InputError, Interrupted
 from fairskin.outputs import (
-    atomic_path, atomic_write, claim_outputs, csv_restore, csv_safe, interruptible, remove_stale_temporaries, write_csv,
+    atomic_path, atomic_write, claim_outputs, csv_restore, csv_safe, document_header, interruptible,
+    remove_stale_temporaries, to_jsonable, truncate_torn_line, utc_timestamp, write_csv,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -284,3 +285,49 @@ def test_label_refuses_out_and_json_naming_one_file(demo_data, tmp_path, capsys)
     assert main(["label", str(demo_data), "--out", str(same), "--json", str(same), "-q"]) == 2
     assert "is the same file as --out's" in capsys.readouterr().err
     assert not same.exists()
+
+
+# --------------------------------------------------------------------------- logs and JSON documents
+
+def test_a_torn_last_line_is_dropped_and_whole_lines_are_kept(tmp_path):
+    log = tmp_path / "attempts.csv"
+    log.write_bytes(b"image,status\na.png,ok\nb.png,o")  # killed while writing b.png's row
+    assert truncate_torn_line(log) == len(b"b.png,o")
+    assert log.read_bytes() == b"image,status\na.png,ok\n"
+    assert truncate_torn_line(log) == 0  # whole lines only: nothing more to drop
+    assert log.read_bytes() == b"image,status\na.png,ok\n"
+
+
+def test_a_log_without_any_newline_is_emptied_and_an_empty_one_left_alone(tmp_path):
+    torn, empty = tmp_path / "torn.csv", tmp_path / "empty.csv"
+    torn.write_bytes(b"imag")
+    empty.write_bytes(b"")
+    assert (truncate_torn_line(torn), torn.read_bytes()) == (4, b"")
+    assert (truncate_torn_line(empty), empty.read_bytes()) == (0, b"")
+
+
+def test_the_document_header_has_the_keys_every_json_starts_with():
+    from fairskin import __version__
+
+    head = document_header("fairskin.audit/2")
+    assert list(head) == ["schema", "fairskin_version", "created"]
+    assert head["schema"] == "fairskin.audit/2" and head["fairskin_version"] == __version__
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", head["created"])
+    assert document_header("fairskin.experiment/1", created="2026-01-31T12:00:00Z", version=False) == \
+        {"schema": "fairskin.experiment/1", "created": "2026-01-31T12:00:00Z"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", utc_timestamp())
+
+
+def test_to_jsonable_gives_strict_json_for_numpy_pandas_and_paths():
+    import json
+
+    import numpy as np
+
+    doc = {1: np.float32(0.5), "nan": float("nan"), "inf": np.float64("inf"), "n": np.int64(3), "ok": np.bool_(True),
+           "na": pd.NA, "path": Path("a/b.png"), "arr": np.array([1.0, np.nan]), "t": (np.int8(1), None)}
+    out = to_jsonable(doc)
+    assert out == {"1": 0.5, "nan": None, "inf": None, "n": 3, "ok": True, "na": None, "path": "a/b.png",
+                   "arr": [1.0, None], "t": [1, None]}
+    assert type(out["n"]) is int and type(out["ok"]) is bool
+    json.dumps(out, allow_nan=False)  # raises on anything strict JSON cannot hold
+

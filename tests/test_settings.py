@@ -12,7 +12,7 @@ import pytest
 from fairskin.cli import main
 from fairskin.data import DemoConfig, write_demo_dataset
 from fairskin.errors import InputError
-from fairskin.settings import STAGES, merge_settings, read_settings_file
+from fairskin.settings import STAGES, merge_settings, read_settings_file, seed_stream, stream_seed
 
 
 @dataclass(frozen=True)
@@ -154,3 +154,51 @@ def test_relative_paths_in_a_settings_file_are_relative_to_the_file(demo, tmp_pa
     assert main(["label", str(demo), "--out", str(tmp_path / "l.csv"), "-q",
                  "--config", str(project / "fairskin.toml")]) == 0
     assert (project / "summary.json").is_file() and not (elsewhere / "summary.json").exists()
+
+
+# --------------------------------------------------------------------------- seed streams
+
+def test_a_numbered_stream_is_the_one_earlier_versions_drew():
+    """``seed_stream(seed, 2)`` is numpy's ``default_rng([seed, 2])``, and ``stream_seed`` the
+    SeedSequence word the reader study gave each reader, so published draws do not move."""
+    import numpy as np
+
+    assert np.array_equal(np.random.default_rng(seed_stream(7, 2)).random(5), np.random.default_rng([7, 2]).random(5))
+    old = int(np.random.SeedSequence([3, 11]).generate_state(1, np.uint32)[0])
+    assert stream_seed(3, 11) == old
+
+
+def test_streams_differ_by_name_and_seed_and_repeat_for_the_same_path():
+    import numpy as np
+
+    draws = {(s, names): tuple(np.random.default_rng(seed_stream(s, *names)).integers(0, 2**62, 3))
+             for s in (0, 1) for names in [(), ("calibration",), ("lpips", 5, "mel"), ("lpips", 5, "bcc"), (1,)]}
+    assert len(set(draws.values())) == len(draws)  # ten paths, ten different streams
+    assert tuple(np.random.default_rng(seed_stream(1, "lpips", 5, "mel")).integers(0, 2**62, 3)) == \
+        draws[(1, ("lpips", 5, "mel"))]
+    assert 0 <= stream_seed(0, "x") < 2**32
+
+
+def test_named_streams_do_not_depend_on_pythons_hash_salt():
+    import os
+    import subprocess
+    import sys
+
+    code = "from fairskin.settings import stream_seed; print(stream_seed(4, 'calibration order', 2))"
+    got = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONHASHSEED": h}).stdout.strip() for h in ("1", "2")}
+    assert got == {str(stream_seed(4, "calibration order", 2))}
+
+
+@pytest.mark.parametrize("seed, names, message", [
+    (-1, (), "seed: expected a whole number >= 0, got -1"),
+    (1.5, (), "seed: expected a whole number >= 0, got 1.5"),
+    (True, (), "seed: expected a whole number >= 0, got True"),
+    (0, (-3,), "seed_stream: a stream name (a str or a whole number): expected a whole number >= 0, got -3"),
+    (0, (2.0,), "seed_stream: a stream name (a str or a whole number): expected a whole number >= 0, got 2.0"),
+])
+def test_bad_seeds_and_stream_names_are_refused_by_name(seed, names, message):
+    with pytest.raises(ValueError) as exc:
+        seed_stream(seed, *names)
+    assert str(exc.value) == message
+

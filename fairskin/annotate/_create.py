@@ -32,6 +32,7 @@ from fairskin.annotate._config import ANNOTATE_FILE, ANNOTATE_SCHEMA, AnnotateCo
 from fairskin.data import ImageLoadError, load_mask, load_rgb, read_dataset
 from fairskin.errors import InputError
 from fairskin.label import LesionMasks, estimate_tone_image, get_estimator, read_labels_csv
+from fairskin.progress import Progress, counter
 from fairskin.reader_study import SCHEMA, SERVED_SUFFIX, Questions, StudyFile, served_image, write_study_file
 from fairskin.skintone import get_tone_scale
 
@@ -129,9 +130,10 @@ def _encode(path: Path, mask, config: AnnotateConfig) -> bytes:
 def create_annotation(data: str | Path, *, out: str | Path, labels: str | Path | None = None,
                       masks: str | Path | None = None, data_format: str | None = None,
                       config: AnnotateConfig = AnnotateConfig(), title: str = "Skin type annotation",
-                      overwrite: bool = False, progress: bool = True) -> dict:
+                      overwrite: bool = False, progress: Progress | None = None) -> dict:
     """Draw the annotation sample from the data set ``data`` into the folder ``out``; returns what
-    was drawn (counts per stratum, rows skipped)."""
+    was drawn (counts per stratum, rows skipped). ``progress`` (:mod:`fairskin.progress`) sees the
+    counts of the images measured and encoded."""
     config.check()
     out = Path(out)
     df = read_dataset(data, format=data_format)
@@ -146,36 +148,32 @@ def create_annotation(data: str | Path, *, out: str | Path, labels: str | Path |
     if masks is not None and not any(lesion.path_for(i) for i in df["image"].astype(str)):
         raise InputError(f"--masks {masks}: no mask matches an image of DATA (expected <stem>_mask.png, "
                          "<stem>_segmentation.png or <stem>.png, white = lesion)")
-    from rich.progress import Progress
-
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("estimating skin types", total=0 if labels is not None else len(df))
-        df["stratum"] = _estimates(df, root, scale=config.scale, labels=labels, masks=lesion,
-                                   progress=lambda: bar.advance(task))
-        sizes = df["stratum"].value_counts().to_dict()
-        alloc = allocate_even(sizes, config.n)
-        _prepare_out(out, overwrite)
-        rng = np.random.default_rng(config.seed)
-        chosen = []
-        enc = bar.add_task("encoding images", total=config.n)
-        for s in sorted(alloc):
-            g = df[df["stratum"] == s]
-            taken = 0
-            for _, r in g.iloc[rng.permutation(len(g))].iterrows():
-                if taken == alloc[s]:
-                    break
-                mask_path = lesion.path_for(str(r.image)) if lesion.directory else None
-                try:
-                    blob = _encode(root / str(r.image), load_mask(mask_path) if mask_path else None, config)
-                except ImageLoadError as exc:
-                    skipped.append({"row": int(r.row), "image": r.image, "reason": f"{exc.status}: {exc.reason}"})
-                    continue
-                chosen.append((r, blob, mask_path is not None))
-                taken += 1
-                bar.advance(enc)
-            if taken < alloc[s]:
-                raise InputError(f"--n {config.n}: the estimator's stratum {s or 'no estimate'} has only {taken} "
-                                 f"readable image(s) of the {alloc[s]} needed; lower --n")
+    tick = counter(progress if labels is None else None, "estimating skin types", len(df))
+    df["stratum"] = _estimates(df, root, scale=config.scale, labels=labels, masks=lesion, progress=tick)
+    sizes = df["stratum"].value_counts().to_dict()
+    alloc = allocate_even(sizes, config.n)
+    _prepare_out(out, overwrite)
+    rng = np.random.default_rng(config.seed)
+    chosen = []
+    enc = counter(progress, "encoding images", config.n)
+    for s in sorted(alloc):
+        g = df[df["stratum"] == s]
+        taken = 0
+        for _, r in g.iloc[rng.permutation(len(g))].iterrows():
+            if taken == alloc[s]:
+                break
+            mask_path = lesion.path_for(str(r.image)) if lesion.directory else None
+            try:
+                blob = _encode(root / str(r.image), load_mask(mask_path) if mask_path else None, config)
+            except ImageLoadError as exc:
+                skipped.append({"row": int(r.row), "image": r.image, "reason": f"{exc.status}: {exc.reason}"})
+                continue
+            chosen.append((r, blob, mask_path is not None))
+            taken += 1
+            enc()
+        if taken < alloc[s]:
+            raise InputError(f"--n {config.n}: the estimator's stratum {s or 'no estimate'} has only {taken} "
+                             f"readable image(s) of the {alloc[s]} needed; lower --n")
     ids = sorted({secrets.token_hex(8) for _ in range(len(chosen) * 2)})[:len(chosen)]
     while len(ids) < len(chosen):  # vanishingly rare: a collision among 16-hex-digit ids
         ids = sorted(set(ids) | {secrets.token_hex(8)})

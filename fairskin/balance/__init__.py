@@ -5,7 +5,7 @@ images, keep those the ITA gate accepts, write the balanced manifest.
 per attempt, :data:`PROVENANCE_COLUMNS`) that ``balance``, ``experiment`` and its hard-case loop
 use with any :class:`fairskin.conditioning.Generator`."""
 
-from fairskin.balance._backend import DEFAULT_GENERATOR, open_generator
+from fairskin.balance._backend import DEFAULT_GENERATOR, TrainBudget, open_generator
 from fairskin.balance._gated import (
     GATE_ESTIMATOR, PROVENANCE_COLUMNS, GateResult, GatedAttempt, GatedRun, GenerateConfig, Slot, gate_estimator,
     gate_image, generate_gated, generate_synthetic, generator_label, slot_seed,
@@ -18,7 +18,7 @@ __all__ = [
     "ATTEMPT_COLUMNS", "DEFAULT_GENERATOR", "GATE_ESTIMATOR", "PROVENANCE_COLUMNS", "BalancePlan", "BalanceResult", "GateResult",
     "GatedAttempt", "GatedRun", "GenerateConfig", "PlanConfig", "Slot", "TargetSpec", "balance", "gate_estimator", "gate_image",
     "generate_gated", "generate_synthetic", "generator_label", "open_generator", "parse_target", "plan_balance",
-    "slot_seed", "MIN_KAPPA", "EstimatedTypes", "check_estimated_types",
+    "slot_seed", "TrainBudget", "MIN_KAPPA", "EstimatedTypes", "check_estimated_types",
 ]
 
 from fairskin.notebook import callable_module as _callable_module  # noqa: E402

@@ -3,6 +3,7 @@ OUT (``OUT/conditioning`` for Stable Diffusion, ``OUT/ddpm`` for the DDPM), or a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -12,15 +13,37 @@ from fairskin.conditioning import create_generator, generator_entry
 from fairskin.errors import InputError
 from fairskin.outputs import interruptible
 
-__all__ = ["DEFAULT_GENERATOR", "open_generator"]
+__all__ = ["DEFAULT_GENERATOR", "TrainBudget", "open_generator"]
 
 DEFAULT_GENERATOR = "stable-diffusion"
 
 
+@dataclass(frozen=True)
+class TrainBudget:
+    """How long ``fairskin balance`` trains the generator it trains itself (no ``--conditioning`` /
+    ``--generator-dir`` given); ``balance --train-steps`` and ``--train-minutes`` take their defaults
+    from these fields, so a call from Python trains the same model as the same command.
+
+    A step count by default, so the same call trains the same model on any machine however busy.
+    ``max_minutes`` is an optional cap on the generator's training (None: none); a minute budget
+    makes the model depend on how fast, and how busy, the machine is."""
+
+    #: optimizer steps of the generator's training (the UNet's, for the built-in tiny model)
+    steps: int = 3000
+    #: stop training after this many minutes even if ``steps`` is not reached (None: no cap)
+    max_minutes: float | None = None
+
+    def config(self, entry, *, seed: int):
+        """The training config of registered generator ``entry`` for this budget."""
+        return entry.train_config(steps=self.steps, max_minutes=self.max_minutes, seed=seed)
+
+
 def open_generator(frame: pd.DataFrame, *, name: str, out: Path, conditioning, generator_dir, base_model,
-                   base_config, train_config, generate: GenerateConfig, device, world: int):
+                   base_config, train_config, generate: GenerateConfig, device, world: int,
+                   train_budget: TrainBudget = TrainBudget()):
     """(ready generator, its identity for ``run.json``). Trains the generator into OUT when it is
-    trainable and no folder is given; a rerun finds it there."""
+    trainable and no folder is given; a rerun finds it there. It trains with ``train_config`` when
+    given, else with the generator's own config for ``train_budget`` and ``generate.seed``."""
     entry = generator_entry(name)
     sd = entry.name == DEFAULT_GENERATOR
     if not sd:
@@ -50,7 +73,7 @@ def open_generator(frame: pd.DataFrame, *, name: str, out: Path, conditioning, g
                 raise InputError(f"{opt}: {world} processes would each train their own generator into {path}; train it "
                                  f"once first (fairskin {cmd} DATA --out DIR, or fairskin balance in one process) "
                                  f"and pass {opt} DIR")
-            config = train_config or entry.train_config()
+            config = train_config if train_config is not None else train_budget.config(entry, seed=generate.seed)
             with interruptible(lambda: f"the plan is in {out / 'plan.json'}; training the generator stopped (its "
                                        "checkpoints, if any, are kept); run the same command again to go on"):
                 entry.train(frame, out=path, config=config, device=device, base_model=base_model,

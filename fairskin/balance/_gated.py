@@ -22,6 +22,7 @@ import pandas as pd
 from fairskin.conditioning import NEGATIVE_PROMPT, GenerationRequest, SamplingConfig
 from fairskin.data import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS
 from fairskin.errors import InputError
+from fairskin.progress import Progress, report
 
 __all__ = ["GenerateConfig", "GateResult", "GatedAttempt", "GatedRun", "PROVENANCE_COLUMNS", "Slot",
            "GATE_ESTIMATOR", "gate_estimator", "gate_image", "generate_gated", "generate_synthetic",
@@ -177,15 +178,18 @@ def provenance_record(generator, request: GenerationRequest, seed: int, attempt:
 def generate_gated(slots: Sequence[Slot], *, generator, root: str | Path | None, config: GenerateConfig,
                    scale=None, prepare: Callable[[GenerationRequest, int], GenerationRequest] | None = None,
                    on_attempt: Callable[[GatedAttempt], None] | None = None,
-                   progress: Callable[[GatedRun], None] | None = None) -> GatedRun:
+                   progress: Progress | None = None) -> GatedRun:
     """Make one gated image per slot: generate in batches of ``config.batch_size``, measure each
     image (``gate_image`` with ``config.tolerance_for`` and ``scale``), retry a rejected slot with
     the next attempt's seed up to ``config.max_attempts``. ``prepare(request, seed)`` may fill in
     per-attempt choices (a photo style, a source image) from the attempt's seed. ``on_attempt`` sees
-    every attempt (to save the image and log its provenance) before the next batch is made."""
+    every attempt (to save the image and log its provenance) before the next batch is made.
+    ``progress`` (:mod:`fairskin.progress`) sees, after each batch, the slots settled (accepted or
+    out of attempts) of all, with the attempts so far as the note."""
     run = GatedRun()
     estimator = gate_estimator(scale)  # built once: the scale is read and checked once per run
     todo = [(s, s.attempt) for s in slots if s.attempt <= config.max_attempts]
+    n_slots = len(todo)
     root = None if root is None else Path(root)
     while todo:
         batch, todo = todo[:config.batch_size], todo[config.batch_size:]
@@ -217,19 +221,19 @@ def generate_gated(slots: Sequence[Slot], *, generator, root: str | Path | None,
             if on_attempt:
                 on_attempt(rec)
         todo = retry + todo
-        if progress:
-            progress(run)
+        report(progress, "generating", len(run.accepted) + run.failed, n_slots, f"{run.attempts} attempts")
     return run
 
 
 def generate_synthetic(requests: Sequence[GenerationRequest], *, generator, out: str | Path,
                        root: str | Path | None, seed: int = 0, prefix: str = "syn", max_attempts: int = 4,
                        scale=None, batch_size: int = 16,
-                       progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+                       progress: Progress | None = None) -> pd.DataFrame:
     """Generate one gated image per request into ``out/images``; returns the synthetic manifest
     (accepted images, paths relative to ``out``; the manifest columns plus the provenance columns;
     ``attrs['attempts']`` counts every try, ``attrs['rejected']`` the rejections). Requests whose
-    every attempt is rejected are left out and counted in ``attrs['failed']``."""
+    every attempt is rejected are left out and counted in ``attrs['failed']``. ``progress``: as
+    :func:`generate_gated`'s."""
     from PIL import Image
 
     out = Path(out)
@@ -249,7 +253,7 @@ def generate_synthetic(requests: Sequence[GenerationRequest], *, generator, out:
     slots = [Slot(f"{prefix}-{i}", r) for i, r in enumerate(requests)]  # seeds as before: slot "<prefix>-<i>"
     ids = {s.key: f"{prefix}-{i:05d}" for i, s in enumerate(slots)}
     run = generate_gated(slots, generator=generator, root=root, config=config, scale=scale, on_attempt=keep,
-                         progress=(lambda r: progress(len(rows), len(requests))) if progress else None)
+                         progress=progress)
     columns = list(MANIFEST_COLUMNS) + list(SYNTHETIC_COLUMNS)
     df = pd.DataFrame(rows, columns=columns).replace({"": pd.NA})
     df["malignant"] = df["malignant"].astype("boolean")

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
-from fairskin.skintone import roman
+from fairskin.skintone import FST_TYPES, roman
 
 __all__ = ["PlanConfig", "BalancePlan", "parse_target", "plan_balance", "TargetSpec"]
 
@@ -65,7 +65,7 @@ def parse_target(text: str) -> TargetSpec:
     if not raw:
         raise InputError(f"--target: empty target; {allowed}")
     if raw.lower() == "uniform":
-        return TargetSpec(shares=tuple(((t,), 1.0 / 6.0) for t in range(1, 7)), text="uniform")
+        return TargetSpec(shares=tuple(((t,), 1.0 / 6.0) for t in FST_TYPES), text="uniform")
     shares: list[tuple[tuple[int, ...], float]] = []
     seen: dict[int, str] = {}
     parts = [p.strip() for p in raw.split(",")]

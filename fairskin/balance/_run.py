@@ -30,7 +30,6 @@ same seed and replaced (images are written to a temporary name and renamed).
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import json
 import os
 import shutil
@@ -41,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fairskin.balance._backend import DEFAULT_GENERATOR, open_generator
+from fairskin.balance._backend import DEFAULT_GENERATOR, TrainBudget, open_generator
 from fairskin.balance._gated import PROVENANCE_COLUMNS, GatedAttempt, GenerateConfig, Slot, generate_gated, \
     generator_label
 from fairskin.balance._plan import BalancePlan, PlanConfig, plan_balance
@@ -51,8 +50,9 @@ from fairskin.data import MANIFEST_COLUMNS, SYNTHETIC_COLUMNS, read_csv_table
 from fairskin.skintone import get_scale
 from fairskin.errors import InputError
 from fairskin.notebook import NotebookView
-from fairskin.outputs import atomic_path, atomic_write, claim_outputs, csv_safe, interruptible, remove_stale_temporaries, \
-    write_csv
+from fairskin.outputs import atomic_path, atomic_write, claim_outputs, csv_safe, document_header, interruptible, \
+    remove_stale_temporaries, truncate_torn_line, write_csv
+from fairskin.progress import Progress
 
 __all__ = ["balance", "BalanceResult", "ATTEMPT_COLUMNS"]
 
@@ -88,7 +88,7 @@ class _AttemptLog:
         new = not path.exists() or path.stat().st_size == 0
         self.columns = ATTEMPT_COLUMNS
         if not new:
-            _truncate_partial_line(path)
+            truncate_torn_line(path)
             with open(path, newline="", encoding="utf-8") as fh:  # a log begun by an older version keeps its columns
                 self.columns = next(csv.reader(fh), None) or ATTEMPT_COLUMNS
         self.fh = open(path, "a", newline="", encoding="utf-8")
@@ -109,18 +109,10 @@ class _AttemptLog:
         self.fh.close()
 
 
-def _truncate_partial_line(path: Path) -> None:
-    """A process killed mid-write leaves a last line without its newline: drop it."""
-    with open(path, "rb+") as fh:
-        data = fh.read()
-        if data and not data.endswith(b"\n"):
-            fh.truncate(data.rfind(b"\n") + 1)
-
-
 def _read_attempts(out: Path) -> pd.DataFrame:
     frames = []
     for p in sorted(out.glob("attempts-*.csv")):
-        _truncate_partial_line(p)
+        truncate_torn_line(p)
         if p.stat().st_size == 0:
             continue
         df = read_csv_table(p, arg="")[0]
@@ -137,13 +129,16 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
             generate: GenerateConfig = GenerateConfig(), generator: str = DEFAULT_GENERATOR,
             generator_dir: str | Path | None = None, scale: str | Path | None = None, dry_run: bool = False,
             overwrite: bool = False, format: str | None = None, device: str | None = None,
-            json_path: str | Path | None = None, html: str | Path | None = None, progress=None,
-            label_confusion: str | Path | None = None, accept_estimated_types: bool = False) -> BalanceResult:
+            json_path: str | Path | None = None, html: str | Path | None = None, progress: Progress | None = None,
+            label_confusion: str | Path | None = None, accept_estimated_types: bool = False,
+            train_budget: TrainBudget = TrainBudget()) -> BalanceResult:
     """Balance ``data`` to ``target``: plan, generate the missing images, gate them, write the manifest.
 
     ``generator``: a registered generator (``stable-diffusion``, ``ddpm``, ``phantom``) or a user's
     ``module:Class``; its trained folder is ``conditioning`` (Stable Diffusion) or ``generator_dir``
-    (others); without one a trainable generator is trained into OUT. The ITA gate reads types with
+    (others); without one a trainable generator is trained into OUT, with ``train_config`` (the
+    generator's own config) when given, else for ``train_budget`` (a step count by default,
+    :class:`TrainBudget`) with ``generate.seed``. The ITA gate reads types with
     the scale ``labels`` was written with (``scale``: that scale's CSV when it is not built in).
 
     ``out`` and the ``json_path`` / ``html`` files are checked before anything runs and locked while
@@ -153,9 +148,11 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
     labeller's confusion (``label_confusion``, else the one found beside ``labels``); without a
     known confusion, or with poor agreement, the plan is refused with the figures unless
     ``accept_estimated_types`` (:mod:`fairskin.balance._tones`).
+    ``progress`` (:mod:`fairskin.progress`) sees the images generated (:func:`generate_gated`).
     Ctrl-C raises :class:`fairskin.errors.Interrupted` saying what was kept."""
-    from fairskin.conditioning import labelled_manifest, labels_scale
+    from fairskin.conditioning import generator_entry, labelled_manifest, labels_scale
 
+    generator_entry(generator)  # an unknown --generator fails before anything is read
     out = Path(out)
     frame = labelled_manifest(data, labels=labels, format=format)
     gate_scale = labels_scale(labels, scale=scale)  # the gate reads types as the labels were read
@@ -176,7 +173,8 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
                        lock_tag=f"-rank{rank}" if world > 1 else ""):
         return _balance_claimed(frame, plan, out=out, rank=rank, world=world, conditioning=conditioning,
                                 base_model=base_model, base_config=base_config, train_config=train_config,
-                                generate=generate, generator=generator, generator_dir=generator_dir,
+                                train_budget=train_budget, generate=generate, generator=generator,
+                                generator_dir=generator_dir,
                                 scale=gate_scale, dry_run=dry_run, overwrite=overwrite, device=device,
                                 json_path=json_path, html=html, progress=progress, label_ita=label_ita)
 
@@ -195,7 +193,8 @@ def _label_ita(labels) -> dict[str, float]:
 
 
 def _balance_claimed(frame: pd.DataFrame, plan: BalancePlan, *, out: Path, rank: int, world: int, conditioning,
-                     base_model, base_config, train_config, generate: GenerateConfig, generator: str, generator_dir,
+                     base_model, base_config, train_config, train_budget: TrainBudget, generate: GenerateConfig,
+                     generator: str, generator_dir,
                      scale, dry_run: bool, overwrite: bool, device, json_path, html, progress,
                      label_ita: dict[str, float] | None = None) -> BalanceResult:
     data_root = Path(frame.attrs["root"])
@@ -212,7 +211,8 @@ def _balance_claimed(frame: pd.DataFrame, plan: BalancePlan, *, out: Path, rank:
     device = _process_device(device, world)
     gen, identity = open_generator(frame, name=generator, out=out, conditioning=conditioning,
                                    generator_dir=generator_dir, base_model=base_model, base_config=base_config,
-                                   train_config=train_config, generate=generate, device=device, world=world)
+                                   train_config=train_config, train_budget=train_budget, generate=generate,
+                                   device=device, world=world)
     # settings that change an image; batch size and the number of attempts do not (seeds are per slot
     # and attempt), so a rerun with more --max-attempts continues the slots a run left short
     run_doc = {"plan": plan.fingerprint(), **identity,
@@ -311,7 +311,7 @@ def _generate(todo: list[Slot], *, out: Path, rank: int, gen, frame: pd.DataFram
     log = _AttemptLog(out / f"attempts-{rank}.csv")
     try:
         run = generate_gated(todo, generator=gen, root=data_root, config=generate, scale=scale, prepare=prepare,
-                             on_attempt=keep, progress=(lambda r: progress(r.attempts)) if progress else None)
+                             on_attempt=keep, progress=progress)
     finally:
         log.close()
     return run.attempts
@@ -446,8 +446,6 @@ def _write_manifests(out: Path, frame: pd.DataFrame, data_root: Path, attempts: 
 def _summary(plan: BalancePlan, attempts: pd.DataFrame, frame: pd.DataFrame, data_root: Path, out: Path, gen,
              generate: GenerateConfig, scale, images_per_second, label_ita: dict[str, float]) -> dict:
     """The ``fairskin.balance/1`` dict (docs/report-inputs.md) plus run figures."""
-    import fairskin
-
     cells = []
     for c in plan.cells.itertuples(index=False):
         a = attempts[(attempts["fst_requested"] == str(c.fst)) & (attempts["diagnosis"] == str(c.diagnosis))] \
@@ -478,9 +476,7 @@ def _summary(plan: BalancePlan, attempts: pd.DataFrame, frame: pd.DataFrame, dat
         warnings.append(f"{len(short)} cell(s) short of their target: the gate rejected every attempt "
                         f"(--max-attempts {generate.max_attempts}) for {sum(c['target'] - c['real'] - c['synthetic'] for c in short)} image(s)")
     return {
-        "schema": "fairskin.balance/1",
-        "fairskin_version": getattr(fairskin, "__version__", "0.1.0"),
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **document_header("fairskin.balance/1"),
         "image_root": str(out.resolve()),
         "scale": {"name": scale.name, "cuts": list(scale.cuts)},
         "target": {"rule": plan.target.text, "description":

@@ -82,11 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     """
     import typer.main
 
-    from fairskin.errors import Interrupted
+    from fairskin.errors import InputError, Interrupted
 
     args = sys.argv[1:] if argv is None else list(argv)
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() \
         else None
+    command = None
     try:
         _register_commands()
         _quiet_model_libraries()
@@ -101,7 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("interrupted: nothing was finished; run the same command again", highlight=False)
         return 130
     except FairskinError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
+        message = str(exc)
+        if isinstance(exc, InputError) and command is not None:  # the library names arguments; we, flags
+            from fairskin.cli._common import command_flags, flag_message, invoked_command
+
+            message = flag_message(message, command_flags(invoked_command(command, args)))
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
         return 2
     except OSError as exc:  # the machine's problem (disk full, permissions), not a bug: one line
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,11 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from fairskin.errors import InputError
+from fairskin.errors import InputError, rename_arguments
+from fairskin.progress import ProgressEvent, heartbeat
 from fairskin.settings import read_settings_file
 
-__all__ = ["fmt_ci", "kv_table", "CONFIG_HELP", "QUIET_HELP", "progress_lines", "settings_file", "file_settings"]
+__all__ = ["fmt_ci", "kv_table", "CONFIG_HELP", "QUIET_HELP", "ProgressView", "progress_view", "command_flags", "flag_message", "invoked_command", "settings_file", "file_settings"]
 
 #: the help of every long command's --quiet
 QUIET_HELP = "No progress bar, progress lines or heartbeat (results and warnings are still printed)."
@@ -51,20 +53,121 @@ def settings_file(stage: str, *, extra: Iterable[str] = ()):
     return decorate
 
 
+class ProgressView:
+    """How the command line draws a library's progress (:mod:`fairskin.progress`), the one place
+    that does: on a terminal a rich bar per stage (a finished stage's bar goes), with each line
+    event printed above the bars; otherwise (a log file, CI) each line event as a line, and a
+    count line whenever ``every`` seconds passed since the last line. ``say`` prints a line of the
+    command's own. Quiet (``say=None``): nothing."""
+
+    def __init__(self, say=None, *, bar=None, every: float | None = None):
+        self._say, self._bar, self._every = say, bar, every
+        self._tasks: dict[str, Any] = {}
+        self._last = time.monotonic()
+
+    def say(self, msg, *args, **kwargs) -> None:
+        if self._say is not None:
+            self._last = time.monotonic()
+            self._say(msg, *args, **kwargs)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self._say is None:
+            return
+        if event.is_line:
+            self.say(event.message)
+        elif self._bar is not None:
+            desc = f"{event.stage} ({event.message})" if event.message else event.stage
+            task = self._tasks.get(event.stage)
+            if task is None:
+                task = self._tasks[event.stage] = self._bar.add_task(desc, total=event.total)
+            self._bar.update(task, completed=event.done, total=event.total, description=desc)
+            if event.total is not None and event.done >= event.total:
+                self._bar.remove_task(self._tasks.pop(event.stage))
+        elif self._every is not None and time.monotonic() - self._last >= self._every:
+            self.say(f"    {event}")
+
+
 @contextmanager
-def progress_lines(quiet: bool, stage: str, every: float = 30.0):
-    """Yield the function a long command logs its progress with: nothing with ``--quiet``;
-    otherwise the console, and when the output is not a terminal (a log file, CI) a heartbeat
-    line whenever ``every`` seconds pass without one, so a long step never looks hung."""
+def progress_view(quiet: bool, stage: str, *, announce: bool = True,
+                  every: float | None = 30.0) -> Iterator[ProgressView]:
+    """Yield the :class:`ProgressView` a command passes as the library's ``progress`` (and prints
+    its own progress lines with, ``view.say``): nothing with ``--quiet``; otherwise the console,
+    with ``[stage] started`` first when ``announce``, and, when the output is not a terminal, a
+    heartbeat line (:func:`fairskin.progress.heartbeat`) whenever ``every`` seconds pass without a
+    line, so a long step never looks hung. ``every=None``: no heartbeat and no count lines (the
+    caller has a heartbeat of its own, as the demo does)."""
     if quiet:
-        yield lambda *args, **kwargs: None
+        yield ProgressView()
         return
     from fairskin.cli import console
-    from fairskin.pipeline import heartbeat
 
-    with heartbeat(lambda msg: console.print(msg, highlight=False), None if console.is_terminal else every) as say:
-        say(f"[{stage}] started")
-        yield say
+    with heartbeat(lambda msg: console.print(msg, highlight=False), None if console.is_terminal else every,
+                   stage=stage) as say:
+        if announce:
+            say(f"[{stage}] started")
+        if not console.is_terminal:
+            yield ProgressView(say, every=every)
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console, transient=True) as bar:
+            yield ProgressView(say, bar=bar)
+
+
+#: library arguments that a command's option calls by another name (library name -> the option's
+#: parameter name); every other argument is named as the command's own parameter of that name
+_ARGUMENT_ALIASES = {"confusion_path": "confusion", "calibrated_scale_path": "calibrated_scale",
+                     "label_confusion_path": "label_confusion"}
+
+
+def command_flags(command) -> dict[str, str]:
+    """How ``command`` (a click command) names each Python argument a library error may name: an
+    option's first long flag (``fst_source`` -> ``--fst-source``), a positional's metavar
+    (``data`` -> ``DATA``), and the library names of :data:`_ARGUMENT_ALIASES`."""
+    flags: dict[str, str] = {}
+    for p in command.params:
+        if not p.name:
+            continue
+        if p.param_type_name == "option":
+            longs = [o for o in p.opts if o.startswith("--")]
+            if longs:
+                flags[p.name] = longs[0]
+        elif p.param_type_name == "argument":
+            flags[p.name] = (getattr(p, "metavar", None) or p.name).upper()
+    for lib, cli in _ARGUMENT_ALIASES.items():
+        if cli in flags:
+            flags.setdefault(lib, flags[cli])
+    return flags
+
+
+def invoked_command(root, args: list[str]):
+    """The leaf command ``args`` run under the click group ``root`` (``reader-study create``'s
+    command for ``["reader-study", "create", ...]``); ``root`` itself when none is named."""
+    cmd, rest = root, list(args)
+    while hasattr(cmd, "commands"):  # a group (typer's click may be vendored: no isinstance)
+        name = next((a for a in rest if not a.startswith("-")), None)
+        sub = cmd.commands.get(name) if name else None
+        if sub is None:
+            break
+        cmd, rest = sub, rest[rest.index(name) + 1:]
+    return cmd
+
+
+def flag_message(message: str, flags: dict[str, str]) -> str:
+    """A library error's message as the command line says it: each argument it names
+    (:func:`fairskin.errors.argument_references`) written as the command's flag:
+    ``fst_source='human': ...`` -> ``--fst-source human: ...``, ``(labels=...)`` -> ``(--labels ...)``,
+    ``out: ...`` -> ``--out: ...``."""
+    def write(flag: str, m) -> str:
+        after = m.group(2)
+        if after == ":":
+            return flag + ":"
+        if m.group(3) is not None:
+            return f"{flag} {m.group(3)}"
+        return f"{flag} ..." if after == "=..." else flag + " "
+
+    return rename_arguments(message, flags, write)
 
 
 def file_settings(ctx: typer.Context) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from typing import Optional
 import typer
 
 from fairskin.cli import app, console
-from fairskin.cli._common import kv_table
+from fairskin.cli._common import kv_table, progress_view
 from fairskin.annotate import AnnotateAnalyzeConfig, AnnotateConfig
+from fairskin.reader_study import ServeConfig
 from fairskin.cli.reader_study import _db_option, invite_command as _reader_invite
 
 annotate_app = typer.Typer(name="annotate", no_args_is_help=True, add_completion=False,
@@ -19,7 +20,7 @@ annotate_app = typer.Typer(name="annotate", no_args_is_help=True, add_completion
                            help="Skin-type labels from annotators: a sample, a web app, and their consensus.")
 app.add_typer(annotate_app, name="annotate")
 
-_C, _A = AnnotateConfig(), AnnotateAnalyzeConfig()
+_C, _A, _V = AnnotateConfig(), AnnotateAnalyzeConfig(), ServeConfig()
 
 
 @annotate_app.command("create")
@@ -42,8 +43,9 @@ def create_command(
     from fairskin.annotate import create_annotation
 
     cfg = replace(_C, scale=scale, n=n, per_image=per_image, seed=seed, image_size=size)
-    res = create_annotation(data, out=out, labels=labels, masks=masks, data_format=data_format, config=cfg,
-                            title=title, overwrite=overwrite, progress=not quiet)
+    with progress_view(quiet, "annotate create", announce=False) as view:
+        res = create_annotation(data, out=out, labels=labels, masks=masks, data_format=data_format, config=cfg,
+                                title=title, overwrite=overwrite, progress=view)
     console.print(kv_table(f"Annotation {res['out']}", [
         ("images", str(res["n"])),
         ("per stratum (estimated type: drawn of available)",
@@ -59,7 +61,7 @@ def invite_command(
     folder: Path = typer.Argument(..., help="Annotation folder (fairskin annotate create)."),
     annotators: int = typer.Option(0, "--annotators", min=0, help="Number of new annotators (named reader-01, ...)."),
     names: Optional[str] = typer.Option(None, "--names", help="Comma-separated names of new annotators, instead of --annotators."),
-    url: str = typer.Option("http://127.0.0.1:8000", "--url", help="Address the annotators will open."),
+    url: str = typer.Option(_V.url, "--url", help="Address the annotators will open."),
     db: Optional[str] = _db_option(),
 ) -> None:
     """Create personal invite links (tokens); the first call also creates the admin link."""
@@ -73,13 +75,12 @@ def invite_command(
 def serve_command(
     folder: Path = typer.Argument(..., help="Annotation folder."),
     db: Optional[str] = _db_option(),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
-    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
+    host: str = typer.Option(_V.host, "--host", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(_V.port, "--port", min=0, max=65535, help="Port to listen on."),
     secure_cookie: bool = typer.Option(False, "--secure-cookie", help="Mark the sign-in cookie Secure (behind HTTPS)."),
 ) -> None:
     """Run the labelling pages (the reader study's server, security and database)."""
     from fairskin.annotate import serve_annotation
-    from fairskin.reader_study import ServeConfig
 
     serve_annotation(folder, db=db, config=ServeConfig(host=host, port=port, secure_cookie=secure_cookie),
                      announce=lambda s: console.print(s, highlight=False))

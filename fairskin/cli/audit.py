@@ -10,7 +10,7 @@ from rich.table import Table
 
 from fairskin.audits.classifier import DEFAULTS, criterion_reading
 from fairskin.cli import app, console
-from fairskin.cli._common import CONFIG_HELP, settings_file
+from fairskin.cli._common import CONFIG_HELP, progress_view, settings_file
 from fairskin.errors import FairskinError, InputError
 
 
@@ -26,17 +26,8 @@ def _floats(text: Optional[str], arg: str, n: int) -> Optional[tuple[float, ...]
     return vals
 
 
-def _threshold(text: str) -> float | str:
-    if text == "model" or text.lower().startswith("ddi:"):
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise InputError(f"--threshold: expected a number in [0, 1], 'model' or 'ddi:NAME', got {text!r}") from None
-
-
 @app.command("audit")
-@settings_file("audit")
+@settings_file("audit", extra=("ece_bins",))
 def audit(
     ctx: typer.Context,
     inputs: List[Path] = typer.Argument(..., help="Model files (TorchScript .pt, torch.export .pt2, state dict or "
@@ -53,12 +44,12 @@ def audit(
                                                    "type is estimated)."),
     no_label_confusion: bool = typer.Option(False, "--no-label-confusion", help="Apply no labeller's confusion, not "
                                             "even the one found beside --labels."),
-    fst_source: str = typer.Option("auto", "--fst-source", help="auto (human types where people gave one, else "
+    fst_source: str = typer.Option(DEFAULTS.fst_source, "--fst-source", help="auto (human types where people gave one, else "
                                    "--labels' estimates), human or estimated; for a predictions CSV, what its fst "
                                    "column is (auto: given)."),
     positive_class: Optional[str] = typer.Option(None, "--positive-class", help="Diagnosis counted as positive "
                                                  "(default: the data set's malignant flag)."),
-    scores: str = typer.Option("probabilities", "--scores", help="Predictions CSV scores: probabilities or logits."),
+    scores: str = typer.Option(DEFAULTS.scores, "--scores", help="Predictions CSV scores: probabilities or logits."),
     arch: Optional[str] = typer.Option(None, "--arch", help="timm architecture for a state dict / safetensors file "
                                        "(built with pretrained=False)."),
     num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Number of model outputs."),
@@ -73,9 +64,9 @@ def audit(
     crop: Optional[int] = typer.Option(None, "--crop", help="Centre crop size (default: metadata, else 299)."),
     mean: Optional[str] = typer.Option(None, "--mean", help="Normalisation mean, 3 comma-separated values."),
     std: Optional[str] = typer.Option(None, "--std", help="Normalisation std, 3 comma-separated values."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images per forward pass."),
-    num_workers: int = typer.Option(0, "--num-workers", "-j", min=0, help="Image-loading worker processes."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps."),
+    batch_size: int = typer.Option(DEFAULTS.batch_size, "--batch-size", min=1, help="Images per forward pass."),
+    num_workers: int = typer.Option(DEFAULTS.num_workers, "--num-workers", "-j", min=0, help="Image-loading worker processes."),
+    device: str = typer.Option(DEFAULTS.device, "--device", help="auto (CUDA, MPS, else CPU), cpu, cuda, mps."),
     save_predictions: Optional[Path] = typer.Option(None, "--save-predictions", help="Directory to write each "
                                                     "model's predictions CSV to (re-auditable)."),
     threshold: str = typer.Option(str(DEFAULTS.threshold), "--threshold", help="Operating threshold, 'model' "
@@ -89,7 +80,7 @@ def audit(
     n_boot: int = typer.Option(DEFAULTS.n_boot, "--n-boot", min=1, help="Bootstrap resamples."),
     seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seed of the bootstrap and permutations."),
     ci_level: float = typer.Option(DEFAULTS.ci_level, "--ci-level", help="Confidence level of every interval (0.95: 95%)."),
-    group_level: str = typer.Option("auto", "--group-level", help="Gaps over: auto, type (I-VI) or group "
+    group_level: str = typer.Option(DEFAULTS.group_level, "--group-level", help="Gaps over: auto, type (I-VI) or group "
                                     "(I-II/III-IV/V-VI)."),
     reference_group: Optional[str] = typer.Option(None, "--reference-group", help="Group the ratios are taken "
                                                   "against (default: the lightest with --min-group-n images)."),
@@ -98,8 +89,9 @@ def audit(
     min_group_negatives: int = typer.Option(DEFAULTS.min_group_negatives, "--min-group-negatives", help="Benign images a group needs to be reliable."),
     min_cell_n: int = typer.Option(DEFAULTS.min_cell_n, "--min-cell-n", help="Mask skin type x diagnosis cells "
                                    "smaller than this."),
-    ratio_bounds: str = typer.Option(f"{DEFAULTS.ratio_bounds[0]},{DEFAULTS.ratio_bounds[1]}", "--ratio-bounds",
-                                     help="LOW,HIGH: a metric ratio to the reference group outside these is flagged."),
+    ratio_bounds: Optional[str] = typer.Option(None, "--ratio-bounds", help="LOW,HIGH: a metric ratio to the "
+                                               "reference group outside these is flagged (default "
+                                               f"{DEFAULTS.ratio_bounds[0]},{DEFAULTS.ratio_bounds[1]})."),
     min_gain: float = typer.Option(DEFAULTS.min_gain, "--min-gain", help="Comparison: relative AUROC gain needed "
                                    "on V-VI."),
     max_drop: float = typer.Option(DEFAULTS.max_drop, "--max-drop", help="Comparison: largest relative AUROC drop "
@@ -123,6 +115,8 @@ def audit(
 ) -> None:
     """Audit a classifier per Fitzpatrick skin type with bootstrap confidence intervals."""
     from fairskin.audits.classifier import audit as run_audit
+    from fairskin.audits.classifier import parse_threshold
+    from fairskin.cli._common import file_settings
     from fairskin.outputs import claim_outputs
 
     reports = {}
@@ -132,22 +126,24 @@ def audit(
         reports = report_outputs(html, json_path=json_path)
     if no_label_confusion and label_confusion is not None:
         raise InputError("--no-label-confusion: given with --label-confusion; choose one")
-    with claim_outputs({"--json": json_path, **reports}, overwrite=overwrite):  # checked before anything runs
+    with claim_outputs({"--json": json_path, **reports}, overwrite=overwrite), \
+            progress_view(quiet, "audit", announce=False) as view:  # outputs checked before anything runs
         result = run_audit(
-            inputs, data=data, data_format=data_format, labels=labels, fst_source=fst_source,
+            inputs, data=data, labels=labels, masks=masks, save_predictions=save_predictions,
+            label_confusion=None if no_label_confusion else (label_confusion or "auto"), progress=view,
+            trust_model=trust_model, overwrite=overwrite,
+            threshold=parse_threshold(threshold, target_sensitivity),  # parsed once, here; the policy flows on
+            target_sensitivity=target_sensitivity, data_format=data_format, fst_source=fst_source,
             positive_class=positive_class, scores=scores, arch=arch, num_classes=num_classes,
-            class_names=class_names.split(",") if class_names else None, model_output=model_output,
-            trust_model=trust_model, resize=resize, crop=crop, mean=_floats(mean, "--mean", 3),
-            std=_floats(std, "--std", 3), batch_size=batch_size, num_workers=num_workers, device=device,
-            progress=not quiet, save_predictions=save_predictions, threshold=_threshold(threshold),
-            target_sensitivity=target_sensitivity, n_boot=n_boot, seed=seed, ci_level=ci_level,
-            group_level=group_level, reference_group=reference_group, min_group_n=min_group_n,
+            class_names=tuple(class_names.split(",")) if class_names else None, model_output=model_output,
+            resize=resize, crop=crop, mean=_floats(mean, "--mean", 3), std=_floats(std, "--std", 3),
+            batch_size=batch_size, num_workers=num_workers, device=device, n_boot=n_boot, seed=seed,
+            ci_level=ci_level, group_level=group_level, reference_group=reference_group, min_group_n=min_group_n,
             min_group_positives=min_group_positives, min_group_negatives=min_group_negatives,
-            label_confusion=None if no_label_confusion else (label_confusion or "auto"), label_sampling=label_sampling,
-            min_cell_n=min_cell_n,
+            label_sampling=label_sampling, min_cell_n=min_cell_n,
             ratio_bounds=_floats(ratio_bounds, "--ratio-bounds", 2), min_gain=min_gain, max_drop=max_drop,
-            saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone, masks=masks,
-            overwrite=overwrite)
+            saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone,
+            **file_settings(ctx))
         d = result.to_dict()
         print_audit(d)
         print_why(d)
@@ -173,6 +169,15 @@ def _ci(m: dict, digits: int = 2) -> str:
     return s
 
 
+def _headline_metrics(meta: dict) -> list[tuple[str, str, int]]:
+    """(name, label, digits) of the per-group table's metric columns: the audit's headline metrics
+    (``meta.metrics``; for a document without it, the registry's)."""
+    from fairskin.audits.classifier import metric_table
+
+    listed = meta.get("metrics") or metric_table()
+    return [(x["name"], x["label"], int(x.get("digits") or 2)) for x in listed if x.get("headline")]
+
+
 def print_audit(d: dict) -> None:
     meta = d["meta"]
     if meta.get("tone_scale", "fitzpatrick") != "fitzpatrick":
@@ -193,18 +198,19 @@ def print_audit(d: dict) -> None:
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(c["skipped"].items()))
         console.print(f"\n[bold]{m['name']}[/] ({m['kind']}): {c['n_used']} of {c['n_input']} rows used"
                       + (f"; skipped: {skipped}" if skipped else "") + f"; threshold {m['threshold']:.3g} "
-                      f"({meta['threshold_policy']})")
+                      f"({m.get('threshold_policy', meta['threshold_policy'])})")
         for w in m.get("warnings", []):
             console.print(f"[yellow]warning:[/] {w}", markup=True, highlight=False)
         for r in [r for r in m.get("bad_rows", []) if r.get("status") == "bad_row"][:5]:
             console.print(f"  skipped: {r['reason']}", markup=False)
         t = Table(title="Per skin type", title_justify="left")
-        for col in ("group", "n", "malignant", "AUROC", "sensitivity", "specificity", "ECE", "flags"):
+        heads = _headline_metrics(meta)
+        for col in ("group", "n", "malignant", *(label for _, label, _ in heads), "flags"):
             t.add_column(col, justify="left" if col in ("group", "flags") else "right")
         for g in m["groups"] + [m["overall"]]:
             mt = g["metrics"]
-            t.add_row(g["group"], str(g["n"]), str(g["positives"]), _ci(mt["auroc"]), _ci(mt["sensitivity"]),
-                      _ci(mt["specificity"]), _ci(mt["ece"]), ", ".join(g["flags"]),
+            t.add_row(g["group"], str(g["n"]), str(g["positives"]),
+                      *(_ci(mt[k], digits) if k in mt else "n/a" for k, _, digits in heads), ", ".join(g["flags"]),
                       style="dim" if not g["reliable"] else None)
         console.print(t)
         for g in m["groups"] + [m["overall"]]:  # intervals widened for few units (the JSON's reasons say how)

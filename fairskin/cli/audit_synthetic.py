@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from fairskin.cli import app, console
-from fairskin.cli._common import CONFIG_HELP, file_settings, settings_file
+from fairskin.cli._common import CONFIG_HELP, file_settings, progress_view, settings_file
 from fairskin.errors import InputError, MissingDependencyError
 
 _EXTRACTORS = ("inception", "classifier", "hf", "colour-texture")
@@ -72,11 +72,12 @@ def audit_synthetic_command(
         cfg = replace(merge_settings(_D, file_settings(ctx), option="--config"), extractor=extractor,
                       memorisation_threshold=memorisation_threshold, embedding=embedding,
                       batch_size=batch_size, hair_removal=hair_removal)
-        result = audit_synthetic(manifest, real=real, extractor=extractor, inception_weights=inception_weights,
-                                 classifier=classifier, classifier_arch=classifier_arch, trust_model=trust_model,
-                                 hf_model=hf_model,
-                                 lpips_backbone=lpips_backbone, image_root=image_root, real_format=real_format,
-                                 cache_dir=cache_dir or out / "cache", config=cfg, progress=not quiet)
+        with progress_view(quiet, "audit-synthetic", announce=False) as view:
+            result = audit_synthetic(manifest, real=real, extractor=extractor, inception_weights=inception_weights,
+                                     classifier=classifier, classifier_arch=classifier_arch, trust_model=trust_model,
+                                     hf_model=hf_model,
+                                     lpips_backbone=lpips_backbone, image_root=image_root, real_format=real_format,
+                                     cache_dir=cache_dir or out / "cache", config=cfg, progress=view)
         paths = result.write(out)
         _print(result.data)
         if html:
@@ -101,18 +102,29 @@ def _fmt(v, digits=3):
     return f"{v:.{digits}g}"
 
 
+def _metric_columns(d: dict) -> list[dict]:
+    """The feature-space metrics' columns as the audit lists them (``metrics``: its registry); the
+    Fréchet distance is "FID" only with Inception-v3 features, "FD" otherwise."""
+    from fairskin.audits.synthetic import fidelity_columns
+
+    cols = [dict(x) for x in d.get("metrics") or fidelity_columns()]
+    for x in cols:
+        if x["key"] == "fid" and not d.get("fid_is_inception"):
+            x["label"] = "FD"
+    return cols
+
+
 def _print(d: dict) -> None:
     console.print(f"features: [bold]{d['features']}[/]")
     t = Table(title="Synthetic vs real, per cell", title_justify="left")
-    fid_name = "FID" if d["fid_is_inception"] else "FD"
-    for c in ("FST", "diagnosis", "n real", "n syn", "FST exact", "W1 ITA (deg)", fid_name, "KID",
-              "precision", "recall", "collapse"):
+    cols = [x for x in _metric_columns(d) if x.get("in_table", True)]
+    for c in ("FST", "diagnosis", "n real", "n syn", "FST exact", "W1 ITA (deg)", *(x["label"] for x in cols),
+              "collapse"):
         t.add_column(c, justify="right" if c not in ("diagnosis",) else "left")
     for c in d["cells"]:
         f = c["ita_fidelity"]
         t.add_row(c["fst"], c["diagnosis"] or "(all)", str(c["n_real"]), str(c["n_synthetic"]),
-                  _fmt(f.get("exact")), _fmt(f.get("wasserstein_deg")), _fmt(c.get("fid")), _fmt(c.get("kid")),
-                  _fmt(c.get("precision")), _fmt(c.get("recall")),
+                  _fmt(f.get("exact")), _fmt(f.get("wasserstein_deg")), *(_fmt(c.get(x["key"])) for x in cols),
                   {True: "YES", False: "no", None: "n/a"}[c.get("mode_collapse")])
     console.print(t)
     m = d.get("memorisation")

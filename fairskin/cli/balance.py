@@ -9,13 +9,14 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from fairskin.balance import DEFAULT_GENERATOR, GenerateConfig, PlanConfig
+from fairskin.balance import DEFAULT_GENERATOR, GenerateConfig, PlanConfig, TrainBudget
 from fairskin.cli import app, console
-from fairskin.cli._common import CONFIG_HELP, file_settings, settings_file, QUIET_HELP, progress_lines
+from fairskin.cli._common import CONFIG_HELP, file_settings, settings_file, QUIET_HELP, progress_view
 from fairskin.settings import config_fields, merge_settings
 
 _P = PlanConfig()
 _G = GenerateConfig()
+_B = TrainBudget()
 
 
 @app.command("balance")
@@ -36,8 +37,8 @@ def balance(
     conditioning: Optional[Path] = typer.Option(None, "--conditioning", help="Folder from fairskin train-conditioning (default: train one into OUT/conditioning)."),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="When training here: local diffusers folder or .safetensors (default: built-in tiny model)."),
     base_config: Optional[Path] = typer.Option(None, "--base-config", help="With a single .safetensors --base-model: a local diffusers folder with the configs of its architecture (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/; no weights needed)."),
-    train_steps: int = typer.Option(3000, "--train-steps", min=1, help="When training here: optimizer steps."),
-    train_minutes: Optional[float] = typer.Option(8.5, "--train-minutes", help="When training here: stop after this many minutes of UNet training (with the VAE, about 10 minutes on a 2-core CPU)."),
+    train_steps: int = typer.Option(_B.steps, "--train-steps", min=1, help="When training here: optimizer steps (a step count, so the same command trains the same model on any machine; the built-in tiny model trains its VAE first)."),
+    train_minutes: Optional[float] = typer.Option(_B.max_minutes, "--train-minutes", min=0, help="When training here: also stop after this many minutes of training, even short of --train-steps (default: no cap; a cap makes the model depend on how busy the machine is)."),
     mode: str = typer.Option(_G.mode, "--mode", help="text (text-to-image) or image (re-tone a lighter real image of the same diagnosis)."),
     strength: float = typer.Option(_G.strength, "--strength", help="Image-to-image strength."),
     steps: int = typer.Option(_G.steps, "--steps", min=1, help="Inference steps."),
@@ -63,7 +64,6 @@ def balance(
     the photo style (dermoscopy or clinical) where DATA's manifest has a style column.
     """
     from fairskin.balance import balance as run
-    from fairskin.conditioning import generator_entry
     from fairskin.errors import InputError
 
     if mode not in ("text", "image"):
@@ -72,19 +72,14 @@ def balance(
                          dict(mode=mode, strength=strength, steps=steps, guidance=guidance, batch_size=batch_size,
                               tolerance=tolerance, max_attempts=max_attempts, seed=seed,
                               mixed_precision=mixed_precision), option="--config")
-    entry = generator_entry(generator)
-    train = entry.train_config(steps=train_steps, max_minutes=train_minutes, seed=seed) if entry.train_config else None
-    with progress_lines(quiet or dry_run, "balance") as say:
-        def progress(n):
-            if n % 50 == 0:
-                say(f"    {n} generation attempts so far")
-
+    with progress_view(quiet or dry_run, "balance") as view:
         result = run(data, out=out, labels=labels, target=target, max_per_real=max_per_real, conditioning=conditioning,
-                     base_model=base_model, base_config=base_config, train_config=train, generate=gen,
+                     base_model=base_model, base_config=base_config,
+                     train_budget=TrainBudget(steps=train_steps, max_minutes=train_minutes), generate=gen,
                      generator=generator, generator_dir=generator_dir, scale=scale, dry_run=dry_run,
                      label_confusion=label_confusion, accept_estimated_types=accept_estimated_types,
                      overwrite=overwrite, format=format, device=device, json_path=json_path, html=html,
-                     progress=progress)
+                     progress=view)
     if not dry_run and not result.summary:  # another process of `accelerate launch`: rank 0 reports for all
         console.print(f"process {os.environ.get('RANK', '?')}: its share of the plan is done; process 0 writes the "
                       "manifest", highlight=False)

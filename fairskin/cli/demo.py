@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from fairskin.cli import app, console
+from fairskin.cli._common import progress_view
 from fairskin.data import DemoConfig, write_demo_dataset
-from fairskin.pipeline import DEMO_TRAIN_STEPS
+from fairskin.pipeline import DEMO_TRAIN_STEPS, DEMO_WORKERS
 
 _D = DemoConfig()
 
@@ -37,7 +38,7 @@ def demo(
     n: int = typer.Option(_D.n, "--n", min=20, help="Number of phantom images to label, balance and train on."),
     n_test: int = typer.Option(None, "--n-test", min=6, show_default="n / 2",
                                help="Size of the separate held-out test set (every skin type equally often)."),
-    workers: int = typer.Option(2, "--workers", "-j", min=1, help="Worker processes for labelling."),
+    workers: int = typer.Option(DEMO_WORKERS, "--workers", "-j", min=1, help="Worker processes for labelling."),
     train_steps: int = typer.Option(DEMO_TRAIN_STEPS, "--train-steps", min=1,
                                     help="UNet training steps of the demo's generator (a step count gives the same "
                                          "model on any machine; fewer steps: a faster demo whose generator passes the "
@@ -53,9 +54,10 @@ def demo(
     """
     from fairskin.pipeline import run_demo
 
-    run = run_demo(out_dir, n=n, n_test=n_test, workers=workers, train_steps=train_steps, overwrite=overwrite,
-                   progress=not quiet, beat=None if quiet else 30.0,
-                   log=(lambda *a, **k: None) if quiet else console.print)
+    with progress_view(quiet, "demo", announce=False, every=None) as view:  # the demo's own heartbeat (beat)
+        run = run_demo(out_dir, n=n, n_test=n_test, workers=workers, train_steps=train_steps, overwrite=overwrite,
+                       progress=view, beat=None if quiet else 30.0,
+                       log=(lambda *a, **k: None) if quiet else console.print)
     console.print("[bold]done.[/] wrote:")
     for stage, what in run.steps:
         console.print(f"  {stage:>14}: {what}")

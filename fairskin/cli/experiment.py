@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from fairskin.cli import app, console
-from fairskin.cli._common import CONFIG_HELP, QUIET_HELP, progress_lines
-from fairskin.experiment import ARMS, ExperimentConfig
+from fairskin.cli._common import CONFIG_HELP, QUIET_HELP, progress_view
+from fairskin.experiment import ARMS, DemoSetup, ExperimentConfig
 
 _C = ExperimentConfig()
 
@@ -82,7 +82,7 @@ def experiment(
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo runs made with other settings; replace an "
                                    "existing --html report."),
     html: Optional[Path] = typer.Option(None, "--html", help="HTML report (plus its JSON beside it)."),
-    demo_generator: str = typer.Option("tiny-sd", "--demo-generator", help="Built-in demo only: tiny-sd (train the "
+    demo_generator: str = typer.Option(DemoSetup.generator, "--demo-generator", help="Built-in demo only: tiny-sd (train the "
                                        "built-in tiny Stable Diffusion on the training split, a few CPU minutes), ddpm "
                                        "(train the class-conditional DDPM likewise) or phantom (the demo's own "
                                        "renderer: a perfect-generator stand-in, a ceiling)."),
@@ -92,7 +92,7 @@ def experiment(
     options = dict(locals())
     from dataclasses import fields, replace
 
-    from fairskin.experiment import DemoSetup, ExperimentInputs, resolve_settings, run_experiment
+    from fairskin.experiment import ExperimentInputs, resolve_settings, run_experiment
     from fairskin.outputs import claim_outputs
 
     if demo_generator not in ("tiny-sd", "ddpm", "phantom"):
@@ -110,12 +110,12 @@ def experiment(
 
         reports = report_outputs(html)
     with claim_outputs({} if dry_run else reports, overwrite=overwrite), \
-            progress_lines(quiet, "experiment") as say:  # outputs checked before anything runs
+            progress_view(quiet, "experiment") as view:  # outputs checked before anything runs
         res = run_experiment(inputs.real, out=out, synthetic=inputs.synthetic, test=inputs.test,
                              test_labels=inputs.test_labels, conditioning=inputs.conditioning,
                              generator_name=inputs.generator, generator_dir=inputs.generator_dir, config=cfg,
                              dry_run=dry_run, overwrite=overwrite, demo=demo,
-                             progress=say)
+                             progress=view)
         _report(res, html)
 
 

@@ -9,13 +9,14 @@ import typer
 from rich.table import Table
 
 from fairskin.cli import app, console
-from fairskin.cli._common import CONFIG_HELP, file_settings, fmt_ci, settings_file
+from fairskin.cli._common import CONFIG_HELP, file_settings, fmt_ci, progress_view, settings_file
 from fairskin.errors import InputError
-from fairskin.label import DEFAULT_ESTIMATOR, LabelConfig, list_estimators
+from fairskin.label import DEFAULT_ESTIMATOR, FitDefaults, LabelConfig, list_estimators
 from fairskin.settings import config_fields, merge_settings
-from fairskin.skintone import FITZPATRICK, get_tone_scale, list_scales, roman
+from fairskin.skintone import FITZPATRICK, FST_TYPES, get_tone_scale, list_scales, roman
 
 _D = LabelConfig()
+_F = FitDefaults()
 
 
 @app.command("label")
@@ -83,12 +84,13 @@ def label(
         render_label_report(summary, html, image_root=Path(summary["data"]["root"]))
 
     # every file this command writes is checked (and locked) before the run starts
-    with claim_outputs({"--out": out, "--json": json_path, "--confusion": confusion, **reports}, overwrite=overwrite):
+    with claim_outputs({"--out": out, "--json": json_path, "--confusion": confusion, **reports}, overwrite=overwrite), \
+            progress_view(quiet, "label", announce=False) as view:
         result = label_dataset(data, out=out, format=format, masks=masks, scale=scale, estimator=estimator,
                                config=merge_settings(LabelConfig(), file_settings(ctx), option="--config"),
                                workers=workers,
                                calibrate=calibrate, calibrated_scale_path=calibrated_scale, json_path=json_path,
-                               confusion_path=confusion, overwrite=overwrite, progress=not quiet,
+                               confusion_path=confusion, overwrite=overwrite, progress=view,
                                hair_removal=hair_removal, finish=report if html else None, human_labels=human_labels,
                                abstain=not no_abstain)
     s = result.summary
@@ -113,7 +115,7 @@ def _print_summary(s: dict) -> None:
     if s["fst_distribution"]["human"]:
         t.add_column("human n", justify="right")
     total = max(c["labelled"], 1)
-    for k in range(1, 7):
+    for k in FST_TYPES:
         n = s["fst_distribution"]["estimated"][str(k)]
         med = s.get("ita_summary_by_fst", {}).get(str(k), {}).get("median")
         row = [roman(k), str(n), f"{n / total:.1%}", f"{med:.1f}" if med is not None else "-"]
@@ -220,9 +222,9 @@ def fit_estimator_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Where to save the learned estimator (JSON)."),
     format: Optional[str] = typer.Option(None, "--format", help="Data set format; detected when omitted."),
     masks: Optional[Path] = typer.Option(None, "--masks", help="Directory of lesion masks (<stem>_mask.png)."),
-    keep: float = typer.Option(0.8, "--keep", help="Share of readable photos to give a type; the confidence "
+    keep: float = typer.Option(_F.keep, "--keep", help="Share of readable photos to give a type; the confidence "
                                "threshold below which a photo abstains is set from out-of-fold predictions to keep it."),
-    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes for the features."),
+    workers: int = typer.Option(_F.workers, "--workers", "-j", min=1, help="Worker processes for the features."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="Also use a pretrained image backbone (a timm "
                                            "architecture, e.g. resnet18): the PCA of its pooled whole-image "
@@ -230,7 +232,7 @@ def fit_estimator_cmd(
     backbone_weights: Optional[Path] = typer.Option(None, "--backbone-weights", help="The backbone's local weights "
                                                     "file (.safetensors, or a tensors-only .pt/.pth); nothing is "
                                                     "downloaded. Its SHA-256 is kept in OUT."),
-    backbone_components: int = typer.Option(8, "--backbone-components", help="PCA components of the embedding "
+    backbone_components: int = typer.Option(_F.n_components, "--backbone-components", help="PCA components of the embedding "
                                             "(fitted inside each training fold)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -242,9 +244,10 @@ def fit_estimator_cmd(
     """
     from fairskin.label import fit_estimator
 
-    model = fit_estimator(data, out=out, format=format, masks=masks, workers=workers, keep=keep, overwrite=overwrite,
-                          backbone=backbone, backbone_weights=backbone_weights, n_components=backbone_components,
-                          progress=not quiet)
+    with progress_view(quiet, "label fit", announce=False) as view:
+        model = fit_estimator(data, out=out, format=format, masks=masks, workers=workers, keep=keep,
+                              overwrite=overwrite, backbone=backbone, backbone_weights=backbone_weights,
+                              n_components=backbone_components, progress=view)
     cv, fit = model.info["cross_validated"], model.info["fitted_on"]
     if model.backbone is not None:
         console.print(f"backbone: {model.backbone.name} ({model.backbone.weights}, SHA-256 "

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from fairskin.cli import app, console
-from fairskin.cli._common import QUIET_HELP, kv_table, progress_lines
+from fairskin.cli._common import QUIET_HELP, kv_table, progress_view
 from fairskin.reader_study import AnalyzeConfig, Questions, ServeConfig, StudyConfig
 
 reader_app = typer.Typer(name="reader-study", no_args_is_help=True, add_completion=False,
@@ -54,7 +54,8 @@ def create_command(
     q = replace(_Q, time_limit_s=time_limit, ask_diagnosis=not no_diagnosis)
     cfg = replace(_S, n=n, real_share=real_share, seed=seed, image_size=size, jpeg_quality=quality,
                   n_calibration=calibration, diagnoses=dx, questions=q)
-    res = create_study(manifest, out=out, real=real, config=cfg, title=title, overwrite=overwrite, progress=not quiet)
+    with progress_view(quiet, "reader-study create", announce=False) as view:
+        res = create_study(manifest, out=out, real=real, config=cfg, title=title, overwrite=overwrite, progress=view)
     a = res.allocation
     console.print(kv_table(f"Reader study {res.out}", [
         ("images", f"{res.n_items} ({sum(v for (_, _, o), v in a.counts.items() if o == 'real')} real, "
@@ -75,7 +76,7 @@ def invite_command(
     study: Path = typer.Argument(..., help="Study folder (fairskin reader-study create)."),
     readers: int = typer.Option(0, "--readers", min=0, help="Number of new readers (named reader-01, ...)."),
     names: Optional[str] = typer.Option(None, "--names", help="Comma-separated names of new readers, instead of --readers."),
-    url: str = typer.Option(f"http://{_V.host}:{_V.port}", "--url", help="Address the readers will open (the server's public URL)."),
+    url: str = typer.Option(_V.url, "--url", help="Address the readers will open (the server's public URL)."),
     db: Optional[str] = _db_option(),
 ) -> None:
     """Create personal invite links (tokens); the first call also creates the admin link."""
@@ -122,24 +123,23 @@ def analyze_command(
     agreement, diagnosis accuracy, and detectability vs fidelity."""
     import json
 
-    from fairskin.errors import InputError
+    from fairskin.outputs import atomic_write, claim_outputs, to_jsonable
     from fairskin.reader_study import analyze_study, render_reader_study_report, summary_sentences
-    from fairskin.reports import to_jsonable
+    from fairskin.reports import report_outputs
 
     json_path = (out or study / "analysis") / "reader_study.json" if json_out else None
-    for p in (html, html.with_suffix(".json") if html else None, json_path):
-        if p is not None and p.exists() and not overwrite:
-            raise InputError(f"{p} already exists; pass --overwrite to replace it")
-    with progress_lines(quiet, "reader-study analyze"):
-        data = analyze_study(study, db=db, synthetic_audit=synthetic_audit, config=replace(_A, n_boot=n_boot, seed=seed))
-    for s in ([] if quiet else summary_sentences(data)):
-        console.print(f"- {s}", highlight=False)
-    for w in data["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}")
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(to_jsonable(data), indent=1, allow_nan=False) + "\n")
-        console.print(f"analysis: {json_path}")
-    if html is not None:
-        render_reader_study_report(data, html)
-        console.print(f"report: {html}")
+    outputs = {"--json": json_path, **report_outputs(html, json_path=json_path)}
+    with claim_outputs(outputs, overwrite=overwrite):  # checked (and locked) before the analysis runs
+        with progress_view(quiet, "reader-study analyze"):
+            data = analyze_study(study, db=db, synthetic_audit=synthetic_audit,
+                                 config=replace(_A, n_boot=n_boot, seed=seed))
+        for s in ([] if quiet else summary_sentences(data)):
+            console.print(f"- {s}", highlight=False)
+        for w in data["warnings"]:
+            console.print(f"[yellow]warning:[/] {w}")
+        if json_path is not None:
+            atomic_write(json_path, json.dumps(to_jsonable(data), indent=1, allow_nan=False) + "\n")
+            console.print(f"analysis: {json_path}")
+        if html is not None:
+            render_reader_study_report(data, html)
+            console.print(f"report: {html}")

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from fairskin.cli import app, console
-from fairskin.cli._common import QUIET_HELP, progress_lines
+from fairskin.cli._common import QUIET_HELP, progress_view
 from fairskin.train import ARCHS, TINY_ARCH, TrainConfig
 
 _C = TrainConfig()
@@ -56,20 +56,15 @@ def train_classifier(
     """Train a malignant-vs-benign classifier with early stopping on a patient-level validation split."""
     from fairskin.train import train_classifier as run
 
-    def show(rec):
-        auc = "n/a" if rec["val_auroc"] is None else f"{rec['val_auroc']:.3f}"
-        say(f"epoch {rec['epoch']}: train loss {rec['train_loss']:.3f}, validation AUROC {auc}, "
-                      f"{rec['train_images_per_s']:.0f} images/s")
-
     from fairskin.outputs import claim_outputs
 
     with claim_outputs({"--out": out, "--out (its metadata)": out.with_name(out.name + ".json")},
-                       overwrite=overwrite), progress_lines(quiet, "train-classifier") as say:  # checked before training
+                       overwrite=overwrite), progress_view(quiet, "train-classifier") as view:  # checked before training
         res = run(manifest, out=out, arch=arch, synthetic=synthetic, test=test, pretrained=pretrained, epochs=epochs,
                   batch_size=batch_size, lr=lr, weight_decay=weight_decay, image_size=image_size, resize=resize,
                   balance=balance, real_weight=real_weight, train_on=train_on, val_fraction=val_fraction,
                   group_by=group_by, patience=patience, num_workers=num_workers, device=device, amp=amp,
-                  hair_removal=hair_removal, seed=seed, split_seed=split_seed, progress=show)
+                  hair_removal=hair_removal, seed=seed, split_seed=split_seed, progress=view)
     auc = "n/a" if res.best_val_auroc is None else f"{res.best_val_auroc:.3f}"
     console.print(f"saved {res.model_path} (best epoch {res.best_epoch}, validation AUROC {auc}) and "
                   f"{res.metadata_path}; audit it with: fairskin audit {res.model_path} --data TEST_DATA")

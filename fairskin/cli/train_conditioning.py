@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from fairskin.cli import app, console
-from fairskin.cli._common import QUIET_HELP, progress_lines
+from fairskin.cli._common import QUIET_HELP, progress_view
 from fairskin.conditioning import FST_TOKENS, TrainConfig
 
 _T = TrainConfig()
@@ -51,8 +51,6 @@ def train_conditioning(
 
     Without --base-model, the built-in tiny Stable Diffusion is trained from scratch on DATA.
     """
-    from rich.progress import Progress
-
     from fairskin.conditioning import train_conditioning as run
     from fairskin.errors import InputError
     from fairskin.outputs import claim_outputs
@@ -67,16 +65,9 @@ def train_conditioning(
         raise InputError(f"--out: {out} already holds a trained conditioning (conditioning.json); pass --overwrite to "
                          "train again into it, --resume latest to continue its training, or choose another folder")
     with claim_outputs({"--out": out}, overwrite=True, kinds={"--out": "dir"}):  # one training per folder
-        with Progress(transient=True, console=console, disable=quiet) as bar, progress_lines(quiet, "train-conditioning") as say:
-            task = bar.add_task("training", total=config.steps)
-
-            def progress(step, total, loss):
-                bar.update(task, completed=step, description=f"training (loss {loss:.4f})")
-                if not console.is_terminal and step % 500 == 0:
-                    say(f"    step {step} of {total}, loss {loss:.4f}")
-
+        with progress_view(quiet, "train-conditioning") as view:
             result = run(data, out=out, labels=labels, base_model=base_model, base_config=base_config, config=config,
-                         resume=resume, device=device, format=format, progress=progress)
+                         resume=resume, device=device, format=format, progress=view)
     s = result.schedule
     console.print(f"trained {result.steps} steps ({result.seconds_per_step:.3f} s/step, final loss {result.final_loss:.4f}); "
                   f"schedule: {s['prediction_type']}, zero terminal SNR {'on' if s['zero_terminal_snr'] else 'off'}, "

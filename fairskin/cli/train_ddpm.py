@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from fairskin.cli import app, console
-from fairskin.cli._common import QUIET_HELP, progress_lines
+from fairskin.cli._common import QUIET_HELP, progress_view
 from fairskin.conditioning import DdpmTrainConfig
 from fairskin.skintone import FST_TYPES
 
@@ -36,8 +36,6 @@ def train_ddpm(
 
     A diffusers UNet2DModel with one class embedding per cell, trained from scratch on DATA.
     """
-    from rich.progress import Progress
-
     from fairskin.conditioning import train_ddpm as run
     from fairskin.errors import InputError
     from fairskin.outputs import claim_outputs
@@ -48,15 +46,8 @@ def train_ddpm(
         raise InputError(f"--out: {out} already holds a trained ddpm (ddpm.json); pass --overwrite to train again "
                          "into it, or choose another folder")
     with claim_outputs({"--out": out}, overwrite=True, kinds={"--out": "dir"}):  # one training per folder
-        with Progress(transient=True, console=console, disable=quiet) as bar, progress_lines(quiet, "train-ddpm") as say:
-            task = bar.add_task("training", total=config.steps)
-
-            def progress(step, total, loss):
-                bar.update(task, completed=step, description=f"training (loss {loss:.4f})")
-                if not console.is_terminal and step % 500 == 0:
-                    say(f"    step {step} of {total}, loss {loss:.4f}")
-
-            result = run(data, out=out, labels=labels, config=config, device=device, format=format, progress=progress)
+        with progress_view(quiet, "train-ddpm") as view:
+            result = run(data, out=out, labels=labels, config=config, device=device, format=format, progress=view)
     console.print(f"trained {result.steps} steps ({result.seconds_per_step:.3f} s/step, final loss "
                   f"{result.final_loss:.4f}) on {result.n_images} images; classes: {len(FST_TYPES)} types x "
                   f"{len(result.diagnoses)} diagnoses")

@@ -36,8 +36,7 @@ def labelled_manifest(data: str | Path | pd.DataFrame, *, labels: str | Path | N
         root = df.attrs["root"]
     attrs = dict(df.attrs)
     df = df[df["status"] == "ok"].reset_index(drop=True)
-    res = resolve_tones(df, labels=labels, source="auto", estimate_missing=estimate_missing, root=root,
-                        arg="--labels", source_arg="--fst-source")
+    res = resolve_tones(df, labels=labels, source="auto", estimate_missing=estimate_missing, root=root)
     typed = res.tone > 0
     df["fst"] = pd.array([int(t) if t else pd.NA for t in res.tone], dtype="Int64")
     df["fst_source"] = pd.array([("estimated" + (f" ({m})" if m else "")) if s == "estimated" else

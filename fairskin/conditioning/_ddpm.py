@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fairskin.conditioning._generators import GenerationRequest, SamplingConfig
+from fairskin.devices import choose_device
 from fairskin.errors import InputError, require
 from fairskin.skintone import FST_TYPES
 
@@ -145,7 +146,7 @@ class DdpmGenerator:
                              "images from noise; use --mode text")
         self.folder = Path(folder)
         self.unet, self.scheduler, self.doc, self.sha256 = load_ddpm(self.folder)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch.device(choose_device(device))
         self.unet.to(self.device)
         self.config = config
         self.guidance = float(config.guidance if config.guidance is not None else 1.0)

@@ -5,14 +5,15 @@ model, learn to predict the noise added at a random timestep (classes dropped to
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fairskin.conditioning._ddpm import DdpmModelConfig, DdpmTrainConfig, build_ddpm, class_index, save_ddpm
+from fairskin.devices import choose_device
 from fairskin.errors import InputError, require
+from fairskin.progress import Progress, report
 from fairskin.skintone import FST_TYPES
 
 __all__ = ["DdpmTrainResult", "train_ddpm"]
@@ -30,9 +31,10 @@ class DdpmTrainResult:
 
 def train_ddpm(data, *, out: str | Path, labels: str | Path | None = None, config: DdpmTrainConfig = DdpmTrainConfig(),
                device: str | None = None, format: str | None = None,
-               progress: Callable[[int, int, float], None] | None = None) -> DdpmTrainResult:
+               progress: Progress | None = None) -> DdpmTrainResult:
     """Train a DDPM conditioned on skin type x diagnosis on ``data`` (a data set directory or a
-    labelled manifest with ``fst`` and ``diagnosis``) and save it into ``out``."""
+    labelled manifest with ``fst`` and ``diagnosis``) and save it into ``out``; ``progress``
+    (:mod:`fairskin.progress`) sees the step count, with the loss as its note."""
     torch = require("torch", extra="generate", feature="train-ddpm")
     from fairskin.conditioning._data import labelled_manifest
     from fairskin.conditioning._sd_generator import load_square
@@ -50,7 +52,7 @@ def train_ddpm(data, *, out: str | Path, labels: str | Path | None = None, confi
     y_all = torch.tensor([class_index(int(f), str(d), diagnoses) for f, d in zip(frame["fst"], frame["diagnosis"])])
     unet, scheduler = build_ddpm(len(diagnoses) * len(FST_TYPES), DdpmModelConfig(resolution=config.resolution,
                                                                       channels=tuple(config.channels), seed=config.seed))
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = torch.device(choose_device(device))
     unet.to(dev).train()
     opt = torch.optim.AdamW(unet.parameters(), lr=config.learning_rate)
     gen = torch.Generator("cpu").manual_seed(config.seed)
@@ -72,8 +74,7 @@ def train_ddpm(data, *, out: str | Path, labels: str | Path | None = None, confi
         opt.step()
         step += 1
         loss_v = float(loss.detach())
-        if progress:
-            progress(step, config.steps, loss_v)
+        report(progress, "training", step, config.steps, f"loss {loss_v:.4f}")
     seconds = time.perf_counter() - t0
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -91,7 +91,8 @@ class GeneratorEntry:
 
     ``open(path, *, sampling, device)`` returns a ready :class:`Generator` from a trained folder
     (``path``; None where the generator needs none). With ``train``, ``train(frame, *, out, config,
-    device, progress)`` trains one into ``out`` from a labelled manifest, and ``trained_file`` is the
+    device, progress)`` trains one into ``out`` from a labelled manifest (``progress``: a
+    :data:`fairskin.progress.Progress`), and ``trained_file`` is the
     file whose presence means a folder holds a trained one; ``train_config(**settings)`` builds its
     training config (defaults, or e.g. ``steps``, ``max_minutes`` and ``seed``)."""
 

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fairskin.errors import InputError
+from fairskin.settings import seed_stream
+from fairskin.skintone import FST_TYPES
 
 __all__ = ["PromptFields", "build_prompt", "fst_token", "FST_TOKENS", "NEGATIVE_PROMPT", "PROMPT_WORDS",
            "NULL_FST", "STYLES", "StyleMix", "image_styles", "style_of"]
 
 #: textual-inversion token of each Fitzpatrick type
-FST_TOKENS: dict[int, str] = {k: f"<fst-{k}>" for k in range(1, 7)}
+FST_TOKENS: dict[int, str] = {k: f"<fst-{k}>" for k in FST_TYPES}
 #: index of the FST embedding row used for "no skin type" (classifier-free guidance, dropout)
 NULL_FST = 6
 NEGATIVE_PROMPT = "blurry, low quality, text, watermark"
@@ -108,4 +110,4 @@ class StyleMix:
 
     def draw(self, fst: int, diagnosis: str, seed: int) -> str:
         pool = self._by_cell.get((int(fst), str(diagnosis))) or self._by_type.get(int(fst)) or self._all or [STYLES[0]]
-        return pool[int(np.random.default_rng([int(seed), 0x571E]).integers(len(pool)))]
+        return pool[int(np.random.default_rng(seed_stream(int(seed), 0x571E)).integers(len(pool)))]

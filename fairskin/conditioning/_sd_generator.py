@@ -13,6 +13,7 @@ import numpy as np
 
 from fairskin.conditioning._generators import GenerationRequest, SamplingConfig
 from fairskin.conditioning._prompts import PromptFields, build_prompt
+from fairskin.devices import choose_device
 from fairskin.errors import InputError, require
 
 __all__ = ["StableDiffusionGenerator", "load_square"]
@@ -50,7 +51,7 @@ class StableDiffusionGenerator:
             conditioning = Conditioning.load(conditioning)
         self.config = config
         self.cond = self.conditioning = conditioning
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch.device(choose_device(device))
         if config.mixed_precision == "fp16" and self.device.type != "cuda":
             raise InputError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
         dtype = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[config.mixed_precision]

@@ -20,6 +20,9 @@ import math
 
 import numpy as np
 
+from fairskin.settings import seed_stream
+from fairskin.skintone import FST_TYPES
+
 __all__ = ["TONE_FEATURES", "TONE_FREQUENCIES", "tone_features", "request_table", "draw_request"]
 
 #: inputs of the FST embedding's tone network: ITA / 45 and three sine / cosine pairs of it
@@ -51,7 +54,7 @@ def request_table(ita: np.ndarray, fst: np.ndarray, scale) -> dict[str, list[flo
     """Per type, 101 quantiles of the measured ITAs of that type's images inside its band
     (uniform over the band when fewer than five are)."""
     table = {}
-    for k in range(1, 7):
+    for k in FST_TYPES:
         lo, hi = scale.interval(k)
         v = ita[(fst == k) & np.isfinite(ita)]
         v = v[(v > lo) & (v <= hi)]
@@ -63,5 +66,5 @@ def request_table(ita: np.ndarray, fst: np.ndarray, scale) -> dict[str, list[flo
 
 def draw_request(table: list[float], seed: int) -> float:
     """The ITA asked of the image with this seed (the same seed always asks the same)."""
-    u = np.random.default_rng([int(seed), 0x70E]).random()
+    u = np.random.default_rng(seed_stream(int(seed), 0x70E)).random()  # the key 0.1 drew with
     return float(np.interp(u * (len(table) - 1), np.arange(len(table)), table))

@@ -50,7 +50,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -60,7 +60,9 @@ from fairskin.conditioning._bundle import (
 from fairskin.conditioning._checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from fairskin.conditioning._prompts import FST_TOKENS, NULL_FST, PromptFields, build_prompt, image_styles
 from fairskin.conditioning._tiny import TinyModelConfig, build_tiny_components
+from fairskin.devices import choose_device
 from fairskin.errors import InputError, require
+from fairskin.progress import Progress, report
 from fairskin.weights import load_weights
 
 
@@ -157,12 +159,14 @@ def _load_images(frame, root: Path, resolution: int) -> np.ndarray:
 def train_conditioning(data, *, out: str | Path, labels: str | Path | None = None, base_model: str | Path | None = None,
                        base_config: str | Path | None = None, config: TrainConfig = TrainConfig(),
                        resume: str | Path | None = None, device: str | None = None, format: str | None = None,
-                       progress: Callable[[int, int, float], None] | None = None) -> TrainResult:
+                       progress: Progress | None = None) -> TrainResult:
     """Train ``<fst-1>``..``<fst-6>`` tokens and the FST embedding (and the tiny model / LoRA).
 
     ``data`` is a data set directory (or a manifest with ``fst``); ``base_config`` is the diffusers config
     folder a single-file ``base_model`` needs (see ``load_base_pipeline``); ``resume`` is ``"latest"`` or a
-    checkpoint folder. Returns where the conditioning was saved and the measured step time.
+    checkpoint folder. ``progress`` (:mod:`fairskin.progress`) sees the step count, with the mean
+    loss of the last 20 steps as its note. Returns where the conditioning was saved and the
+    measured step time.
     """
     torch = require("torch", extra="generate", feature="train-conditioning")
     require("diffusers", extra="generate", feature="train-conditioning")
@@ -187,7 +191,7 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
     _check_tiny_size(config)
     if config.mixed_precision not in ("no", "fp16", "bf16"):
         raise InputError(f"--mixed-precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = torch.device(choose_device(device))
     if config.mixed_precision == "fp16" and dev.type != "cuda":
         raise InputError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
     weight_dtype = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[config.mixed_precision]
@@ -412,8 +416,7 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
             ema.step(trained_params)
         step += 1
         step_times.append(time.perf_counter() - ts)
-        if progress:
-            progress(step, n_train, float(np.mean(losses[-20:])))
+        report(progress, "training", step, n_train, f"loss {float(np.mean(losses[-20:])):.4f}")
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < n_train:
             save_checkpoint(ckpt_dir / f"step-{step:06d}", step=step, unet=unet, vae=vae, text_encoder=text_encoder,
                             fst_emb=fst_emb, token_ids=token_ids, optimizer=optimizer, gen=gen,

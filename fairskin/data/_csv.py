@@ -70,7 +70,8 @@ def read_csv_table(path: str | Path, *, arg: str = "metadata") -> tuple[pd.DataF
     delimiters (chosen from the header line), quoted fields and short rows (padded with empty
     cells). Rows with more cells than the header are skipped, named with their line number in a
     warning and listed in ``df.attrs["skipped_rows"]`` (``{line, image, status, reason}``), so a
-    caller can count them; empty lines are ignored. Header names are stripped; empty ones become
+    caller can count them; ``df.attrs["lines"]`` is the file line each kept row starts on (for
+    messages about a row); empty lines are ignored. Header names are stripped; empty ones become
     ``Unnamed: N``; a name repeated is refused. Cells fairskin wrote spreadsheet-safe are restored.
 
     Raises :class:`InputError` (naming ``arg`` and the file) when the file is missing, a folder,
@@ -121,19 +122,21 @@ def read_csv_table(path: str | Path, *, arg: str = "metadata") -> tuple[pd.DataF
         columns.append(c)
     short = f"{arg}: {path.name}" if arg else path.name
     n = len(columns)
-    good, skipped = [], []
+    good, kept_lines, skipped = [], [], []
     for line, r in zip(lines[1:], body):
         if len(r) > n:
             skipped.append({"line": line, "image": r[0].strip() if r else "", "status": "bad_row",
                             "reason": f"line {line} has {len(r)} cells, more than the header's {n}; row skipped"})
             continue
         good.append([csv_restore(c) for c in r] + [""] * (n - len(r)))
+        kept_lines.append(line)
     if skipped:
         shown = ", ".join(str(b["line"]) for b in skipped[:10]) + (" ..." if len(skipped) > 10 else "")
         warnings.append(f"{short}: {len(skipped)} row(s) have more cells than the header's {n} and were skipped "
                         f"(lines {shown})")
     df = pd.DataFrame(good, columns=columns, dtype=object) if good else pd.DataFrame(columns=columns, dtype=object)
     df.attrs["skipped_rows"] = skipped
+    df.attrs["lines"] = kept_lines
     return df, warnings
 
 

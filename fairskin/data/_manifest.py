@@ -75,16 +75,13 @@ SYNTHETIC_COLUMNS: dict[str, tuple[str, str]] = {
 def resampling_units(ids) -> tuple[np.ndarray, str]:
     """The independent unit of each row, for resampling and folds: its patient (or lesion) id where
     one is given, else the row itself (``"row:<position>"``), so an image without an id is its own
-    unit and never pooled with another. ``ids`` is a column (``None`` = no ids at all); empty,
-    NA and the strings "nan" / "<NA>" count as missing. Returns ``(units, kind)``, ``kind``
-    "patient" when any row has an id, else "image"."""
-    n = 0 if ids is None else len(ids)
-    if ids is None:
-        return np.array([], object), "image"
+    unit and never pooled with another. ``ids`` is one value per row; empty, NA and the strings
+    "nan" / "<NA>" / "None" count as missing. Returns ``(units, kind)``, ``kind`` "patient" when any
+    row has an id, else "image"."""
     v = pd.Series(np.asarray(ids, object)).astype("string").str.strip().fillna("")
     v = v.mask(v.isin(["nan", "<NA>", "None"]), "").to_numpy(object)
     given = v != ""
-    units = np.where(given, v, np.char.add("row:", np.arange(n).astype(str)).astype(object)).astype(str).astype(object)
+    units = np.where(given, v, np.char.add("row:", np.arange(v.size).astype(str))).astype(str).astype(object)
     return units, ("patient" if given.any() else "image")
 
 

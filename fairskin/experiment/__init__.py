@@ -32,7 +32,7 @@ from fairskin.experiment._generate import (
     experiment_generator,
     generate_synthetic,
 )
-from fairskin.experiment._result import DataSummary, ExperimentResult
+from fairskin.experiment._result import DataSummary, ExperimentResult, baseline_gap
 from fairskin.experiment._run import run_experiment
 from fairskin.experiment._runs import Run, plan_runs
 from fairskin.experiment._stats import CI_METHOD, arm_statistics
@@ -41,7 +41,7 @@ from fairskin.experiment._synthetic import SyntheticImages, plan_requests
 __all__ = [
     "ARMS", "CHEAP_FIXES", "Arm", "ArmContext", "ArmVariant", "BASELINE", "CI_METHOD", "ConditionedImageGenerator", "DataSummary",
     "DemoSetup", "ExperimentConfig", "ExperimentInputs", "ExperimentResult", "GenerationRequest", "ImageGenerator",
-    "PhantomGenerator", "Run", "SyntheticImages", "VARIANTS", "arm_family", "arm_statistics",
+    "PhantomGenerator", "Run", "SyntheticImages", "VARIANTS", "arm_family", "arm_statistics", "baseline_gap",
     "experiment_generator", "generate_synthetic",
     "load_config_file", "plan_requests", "plan_runs", "register_arm", "register_variant", "resolve_settings",
     "run_experiment", "select_ratio", "split_real",

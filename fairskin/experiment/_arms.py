@@ -28,6 +28,7 @@ import pandas as pd
 
 from fairskin.errors import InputError
 from fairskin.experiment._config import ExperimentConfig
+from fairskin.progress import Progress
 from fairskin.train import TrainResult, labels_of, train_classifier
 
 __all__ = ["ARMS", "BASELINE", "FAMILIES", "VARIANTS", "Arm", "ArmContext", "ArmVariant", "arm_description",
@@ -45,7 +46,7 @@ class ArmContext:
     test: pd.DataFrame  # the held-out test set (recorded in the model's metadata, never trained on)
     synthetic: pd.DataFrame | None  # the synthetic images (None when no arm needs them)
     options: Mapping[str, Any]  # train_classifier's options for this run (seed, arch, ..., hair_removal)
-    progress: Callable[[dict], None]  # per-epoch record -> progress line
+    progress: Progress  # train_classifier's progress: the run's epoch lines
     say: Callable[[str], None]
 
     def fit(self, out: Path, **overrides: Any) -> TrainResult:

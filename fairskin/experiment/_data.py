@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairskin.errors import InputError
+from fairskin.errors import InputError, arguments_named
 from fairskin.experiment._config import DemoSetup, ExperimentConfig, ExperimentInputs
 from fairskin.outputs import write_csv
 from fairskin.skintone import FST_GROUPS
@@ -99,12 +99,12 @@ def _test_skin_types(test_df: pd.DataFrame, *, labels: str | Path | None, fst_so
     if labels is None and fst_source == "auto" and not ((t > 0) | (g != "")).any():
         raise InputError("test: no test image has a human Fitzpatrick type or group and no test_labels were given; "
                          "the experiment compares skin types: run `fairskin label TEST` and pass its labels.csv "
-                         "(--test-labels)")
+                         "(test_labels=...)")
     human = pd.DataFrame({"image": images, "fst_human": pd.Series(t, dtype="Int64").where(t > 0),
                           "fst_group_human": pd.Series(g, dtype="string").replace("", pd.NA)})
     # the experiment's arms and criteria are Fitzpatrick types (the generators are conditioned on them)
-    vals, why, source, detail, _ = read_skin_types(human, labels=labels, fst_source=fst_source, arg="test_labels",
-                                                   source_arg="test_fst_source", data="test set", data_hint="TEST")
+    with arguments_named({"labels": "test_labels", "fst_source": "test_fst_source"}):  # the test set's arguments
+        vals, why, source, detail, _ = read_skin_types(human, labels=labels, fst_source=fst_source)
     record: dict[str, Any] = {"source": source, "detail": detail, "fst_source": fst_source,
                               "labels": None if source == "human" else str(labels)}
     if source in ("estimated", "mixed"):

@@ -27,7 +27,7 @@ import pandas as pd
 
 from fairskin.errors import InputError
 from fairskin.experiment._data import exact_type
-from fairskin.experiment._runs import score_test
+from fairskin.experiment._runs import score_test, training_seed
 from fairskin.outputs import write_csv
 from fairskin.skintone import types_of
 
@@ -71,7 +71,7 @@ def hard_case_loop(*, out: Path, cfg, train_df: pd.DataFrame, test_df: pd.DataFr
     val_rows = train_df[train_df["split"] == "val"].to_dict("records")
     by_image = {str(r["image"]): r for r in val_rows}
     train_rows = train_df[train_df["split"] == "train"].to_dict("records")
-    kw = cfg.train_options(seed=17)
+    kw = cfg.train_options(seed=training_seed(0))
     level = "type" if (test_frame["fst_type"] > 0).all() else "group"
     criteria = default_criteria(level, min_gain=cfg.min_gain, max_drop=cfg.max_drop)
     rng = np.random.default_rng(cfg.split_seed)
@@ -124,9 +124,9 @@ def hard_case_loop(*, out: Path, cfg, train_df: pd.DataFrame, test_df: pd.DataFr
                             baseline="untargeted", criteria=criteria, threshold=cfg.threshold,
                             n_boot=cfg.n_boot, seed=cfg.split_seed)
         rec["test"] = {arm: {g["group"]: g["metrics"]["auroc"] for g in a["groups"]} for arm, a in st["arms"].items()}
-        rec["targeted_vs_untargeted"] = st["comparisons"][0]["deltas"]
+        rec["targeted_vs_untargeted"] = [d for d in st["comparisons"][0]["deltas"] if d["metric"] == "auroc"]
         rounds.append(rec)
         (out / "rounds.json").write_text(json.dumps(rounds, indent=2, default=str), encoding="utf-8")
-    return {"per_round": cfg.per_round, "seed": 17, "generator": generator.name, "round_0": round0, "rounds": rounds,
+    return {"per_round": cfg.per_round, "seed": training_seed(0), "generator": generator.name, "round_0": round0, "rounds": rounds,
             "caveat": "targeted images start from validation images while validation still selects the epoch: "
                       "validation AUROC of the targeted track is optimistic; compare on the test set"}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ from fairskin.experiment._arms import BASELINE, arm_description, arm_family
 from fairskin.experiment._config import DemoSetup, ExperimentConfig
 from fairskin.experiment._runs import Run
 from fairskin.experiment._synthetic import SyntheticImages
+from fairskin.outputs import document_header
 
-__all__ = ["SCHEMA", "DataSummary", "ExperimentResult"]
+__all__ = ["SCHEMA", "DataSummary", "ExperimentResult", "baseline_gap"]
 
 SCHEMA = "fairskin.experiment/1"
 
@@ -43,6 +45,29 @@ class DataSummary:
         return asdict(self)
 
 
+#: what each seed's test of the baseline's gap keeps from the audit's ``auroc_gap`` / ``pair`` entry
+_GAP_KEYS = ("groups", "value", "ci_low", "ci_high", "p_value", "p_value_holm", "evidence", "reading", "flags")
+
+
+def baseline_gap(out: str | Path, *, arm: str = BASELINE, seeds: int) -> dict[str, Any]:
+    """``context.baseline_gap`` of experiment.json (docs/report-inputs.md): the AUROC gap between the
+    lightest and the darkest skin-type group (I-II vs V-VI) of arm ``arm``'s model of each seed, as
+    that run's own audit (``runs/<arm>/seed-<k>/audit.json``) tested and read it. The reports state
+    the baseline's gap from it; a seed without its audit (or without that test) is left out."""
+    out = Path(out)
+    found = []
+    for k in range(int(seeds)):
+        path = out / "runs" / arm / f"seed-{k}" / "audit.json"
+        if not path.is_file():
+            continue
+        model = (json.loads(path.read_text(encoding="utf-8")).get("models") or [{}])[0]
+        pair = next((f for f in model.get("fairness") or [] if f.get("name") == "auroc_gap"
+                     and f.get("method") == "pair"), None)
+        if pair:
+            found.append({"seed": k, **{key: pair.get(key) for key in _GAP_KEYS}})
+    return {"arm": arm, "source": f"{out.name}/runs/{arm}/seed-*/audit.json", "seeds": found}
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -67,6 +92,8 @@ class ExperimentResult:
     statistics: dict[str, Any] = field(default_factory=dict)
     #: the hard-case loop (``rounds > 0``)
     rounds: dict[str, Any] | None = None
+    #: experiment.json's ``context``: what the reports read beside the statistics (``baseline_gap``)
+    context: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     created: str = field(default_factory=_now)
 
@@ -75,7 +102,7 @@ class ExperimentResult:
         if self.dry_run:
             return {"runs": [r.to_dict() for r in self.runs]}
         return {
-            "schema": SCHEMA, "created": self.created,
+            **document_header(SCHEMA, created=self.created, version=False),
             "demo": asdict(self.demo) if self.demo is not None else None,
             "config": asdict(self.config), "arms": {a: arm_description(a) for a in self.arms}, "baseline": BASELINE,
             "arm_families": {a: arm_family(a) for a in self.arms},
@@ -86,6 +113,7 @@ class ExperimentResult:
             "runs": self.run_records,
             "statistics": self.statistics,
             "rounds": self.rounds,
+            "context": self.context,
             "seconds": self.seconds,
         }
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from fairskin.errors import InputError
 from fairskin.experiment._arms import BASELINE, arm_family, expand_arms, find_arm
 from fairskin.experiment._config import DemoSetup, ExperimentConfig, ExperimentInputs, resolve_settings
 from fairskin.experiment._data import PreparedData, group_counts, prepare_data
-from fairskin.experiment._result import DataSummary, ExperimentResult
+from fairskin.experiment._result import DataSummary, ExperimentResult, baseline_gap
 from fairskin.experiment._runs import (
     atomic_json,
     check_stale,
@@ -50,6 +49,7 @@ from fairskin.experiment._runs import (
 )
 from fairskin.experiment._synthetic import pick_generator, synthetic_images
 from fairskin.outputs import claim_outputs, interruptible
+from fairskin.progress import Progress, report
 
 __all__ = ["run_experiment"]
 
@@ -68,7 +68,7 @@ def run_experiment(
     dry_run: bool = False,
     overwrite: bool = False,
     demo: DemoSetup = DemoSetup(),
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
     **settings: Any,
 ) -> ExperimentResult:
     """Train every arm with ``seeds`` seeds, audit each model on the same held-out test set, pool the
@@ -93,8 +93,11 @@ def run_experiment(
 
     ``hair_removal``: run every arm a second time on DullRazor-inpainted images (the arm
     ``ARM+hair_removal``; the saved model's metadata makes the audit inpaint the test images too).
+
+    ``progress`` (:mod:`fairskin.progress`) sees the run's lines (settings, each run started,
+    trained, skipped; each epoch).
     """
-    say = progress or (lambda msg: None)
+    say = (lambda msg: report(progress, "experiment", message=msg))
     t_start = time.perf_counter()
     out = Path(out)
     # ---- 1. settings ---------------------------------------------------------------------------------
@@ -147,7 +150,8 @@ def run_experiment(
             out=out, runs=runs, config=cfg, arms=arms, demo=demo if inputs.is_demo else None, fingerprint=fp,
             data=_summary(data, test_frame, n_unscored), synthetic=syn, criteria=criteria,
             run_records=[json.loads((r.dir / "done.json").read_text()) for r in runs], statistics=statistics,
-            rounds=rounds, seconds=time.perf_counter() - t_start)
+            rounds=rounds, context={"baseline_gap": baseline_gap(out, arm=BASELINE, seeds=cfg.seeds)},
+            seconds=time.perf_counter() - t_start)
         atomic_json(out / "experiment.json", result.to_dict())
         result.runs = plan_runs(out, arms, cfg.seeds, fp)
         return result

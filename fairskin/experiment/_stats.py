@@ -23,6 +23,13 @@ interval is the audit's extremum interval (:func:`fairskin.audits.classifier.ext
 with the seed level added: in each replicate, the mean over the drawn seeds of each seed's
 centred extremum noise on the resampled rows, plus the drawn seeds' mean gap minus the arm's.
 The verdict uses the audit's rule (:func:`fairskin.audits.classifier.judge`).
+
+Each comparison with the baseline also carries paired changes: per group, of AUROC and of
+sensitivity (``deltas``: the percentile interval of the replicates' candidate minus baseline, on
+the shared row resamples), and of the equalized-odds difference (``eod_change``: the same paired
+percentile interval of the replicates' plain max-min gaps; the max-min's upward bias is about the
+same for both arms and largely cancels in the difference). Only the AUROC criteria decide the
+verdict; the other changes are reported with their intervals.
 """
 
 from __future__ import annotations
@@ -36,29 +43,38 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
-from fairskin.skintone import FST_GROUPS, ROMAN
+from fairskin.skintone import FITZPATRICK
 
-__all__ = ["CI_METHOD", "arm_statistics", "REPORT_METRICS"]
+__all__ = ["CI_METHOD", "arm_statistics", "report_metrics", "metric_labels"]
 
 CI_METHOD = ("two-level bootstrap: test rows resampled within skin-type group x label (shared by all arms, "
              "paired), and the arm's seeds resampled with replacement within each replicate; point value = mean "
              "over seeds; percentile interval")
-#: metrics reported per arm and group
-REPORT_METRICS = ("auroc", "sensitivity", "specificity", "balanced_accuracy", "auprc")
+
+
+def report_metrics() -> tuple[str, ...]:
+    """The metrics reported per arm and group: the audit registry's report metrics
+    (``GroupMetric.in_report``), so a newly registered metric is reported here too."""
+    from fairskin.audits.classifier import GROUP_METRICS
+
+    return tuple(name for name, m in GROUP_METRICS.items() if m.in_report)
+
+
+def metric_labels() -> list[dict]:
+    """name, label and definition of every reported metric (``experiment.json``'s ``metrics``: what
+    the report, which does not import the audit, names them by)."""
+    from fairskin.audits.classifier import metric_table
+
+    keep = set(report_metrics())
+    return [{k: m[k] for k in ("name", "label", "definition", "digits", "headline")} for m in metric_table()
+            if m["name"] in keep]
 
 
 def _weights(strata: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Bootstrap counts ``(n_rows, n_boot)`` from the audit's stratified resampler."""
     from fairskin.audits.classifier import stratified_counts
 
-    n = len(strata)
-    parts = []
-    for m in stratified_counts(strata, n_boot=n_boot, rng=rng):
-        m = np.asarray(m, float)
-        if not (m.shape[0] == n and np.allclose(m.sum(0), n)):  # (k, n) in older versions of the audit
-            m = m.T
-        parts.append(m)
-    return np.concatenate(parts, axis=1)
+    return np.concatenate([np.asarray(m, float) for m in stratified_counts(strata, n_boot=n_boot, rng=rng)], axis=1)
 
 
 def _metrics(scores: np.ndarray, y: np.ndarray, idx: np.ndarray, W: np.ndarray, threshold: float
@@ -68,27 +84,23 @@ def _metrics(scores: np.ndarray, y: np.ndarray, idx: np.ndarray, W: np.ndarray, 
 
     rows = SortedRows.build(idx, scores, y, threshold=threshold)
     Wf = np.concatenate([np.ones((len(scores), 1)), W], axis=1)[rows.index]  # (rows.n, 1 + B)
-    try:
-        out = weighted_metrics(rows, Wf)
-        if len(next(iter(out.values()))) != Wf.shape[1]:
-            raise ValueError
-    except (ValueError, IndexError):  # older audits took (k, rows.n)
-        out = weighted_metrics(rows, np.ascontiguousarray(Wf.T))
+    out = weighted_metrics(rows, Wf)
     return {m: np.asarray(v, float) for m, v in out.items()}
 
 
 def _group_rows(test: pd.DataFrame) -> tuple[list[tuple[str, str, np.ndarray]], str]:
-    """(level, group, row positions) for exact types (when every row has one), DDI groups, and all."""
+    """(level, group, row positions) for exact types (when every row has one), DDI groups, and all:
+    the audit engine's keys on the Fitzpatrick scale (its tones, labels and groups)."""
     fst_type = test["fst_type"].to_numpy(int)
     fst_group = test["fst_group"].astype(str).to_numpy()
     keys = []
     typed = bool((fst_type > 0).all())
     if typed:
-        for t in range(1, 7):
+        for t in FITZPATRICK.tones:
             idx = np.flatnonzero(fst_type == t)
             if len(idx):
-                keys.append(("type", ROMAN[t - 1], idx))
-    for g in FST_GROUPS:
+                keys.append(("type", FITZPATRICK.label(t), idx))
+    for g in FITZPATRICK.groups:
         idx = np.flatnonzero(fst_group == g)
         if len(idx):
             keys.append(("group", g, idx))
@@ -141,6 +153,26 @@ def _eod_interval(per_seed_rates: list[dict[str, np.ndarray]], draws: np.ndarray
         up = np.nanmean(U[draws, cols[:, None]], axis=1) + seed_shift
     lo, hi = extremum_bounds(est, low, up, level=level, bounds=(0.0, 1.0))
     return est, lo, hi, [None if np.isnan(v) else float(v) for v in est_s]
+
+
+def _eod_replicates(per_seed_rates: list[dict[str, np.ndarray]], draws: np.ndarray) -> np.ndarray:
+    """The plain max-min equalized-odds difference of every replicate ``(B,)``: per seed, the larger
+    of the rates' max-min gaps across groups on the resampled rows; then the mean over the
+    replicate's drawn seeds (``draws``, ``(B, k)``)."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an undefined rate of every group stays NaN
+        per_seed = np.stack([np.nanmax(np.stack([np.nanmax(a[:, 1:], axis=0) - np.nanmin(a[:, 1:], axis=0)
+                                                 for a in rates.values()]), axis=0) for rates in per_seed_rates])
+        return np.nanmean(per_seed[draws, np.arange(draws.shape[0])[:, None]], axis=1)
+
+
+def _change(b: float | None, c: float | None, rep: np.ndarray, level: float) -> dict[str, Any]:
+    """A paired change: both values, candidate minus baseline and its percentile interval."""
+    if b is None or c is None:
+        return {"baseline": b, "candidate": c, "delta": None, "ci_low": None, "ci_high": None}
+    lo, hi = _ci(rep, level)
+    return {"baseline": b, "candidate": c, "delta": c - b, "ci_low": lo, "ci_high": hi,
+            "ci_method": "percentile bootstrap of the paired difference (rows shared, seeds resampled per arm)"}
 
 
 def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baseline: str, criteria: Sequence[Any],
@@ -196,6 +228,8 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
                         rep = np.nanmean(A[draws, cols[:, None]], axis=1)
                 pooled[arm][key][m] = (point, rep, A[:, 0])
     arms_out = {}
+    eod_reps: dict[str, np.ndarray] = {}  # per arm, the replicates' plain max-min EOD (the paired change)
+    reported = report_metrics()
     for arm in scores:
         groups = []
         for lvl, g, idx in keys:
@@ -204,7 +238,7 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
                      "reliable": len(idx) >= min_group_n and P >= min_group_positives
                      and len(idx) - P >= min_group_negatives,
                      "metrics": {}}
-            for m in REPORT_METRICS:
+            for m in reported:
                 point, rep, per_seed = pooled[arm][(lvl, g)][m]
                 lo, hi = _ci(rep, ci_level) if not math.isnan(point) else (None, None)
                 entry["metrics"][m] = {"value": _none(point), "ci_low": lo, "ci_high": hi,
@@ -214,6 +248,7 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
         per_seed_rates = [{"sensitivity": np.stack([raw[arm][kk]["sensitivity"][s] for kk in lvl_keys]),
                            "fpr": 1 - np.stack([raw[arm][kk]["specificity"][s] for kk in lvl_keys])}
                           for s in range(raw[arm][lvl_keys[0]]["sensitivity"].shape[0])]
+        eod_reps[arm] = _eod_replicates(per_seed_rates, seed_draws[arm])
         point, lo, hi, per_seed = _eod_interval(per_seed_rates, seed_draws[arm], ci_level)
         arms_out[arm] = {"n_seeds": int(np.atleast_2d(scores[arm]).shape[0]), "groups": groups,
                          "equalized_odds_difference": {"value": _none(point), "ci_low": lo, "ci_high": hi,
@@ -225,17 +260,18 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
             continue
         crit_out = []
         deltas = []
-        for lvl, g, _ in keys:
-            pb, rb, _ = pooled[baseline][(lvl, g)]["auroc"]
-            pc, rc, _ = pooled[arm][(lvl, g)]["auroc"]
-            with np.errstate(all="ignore"):
-                rel = (pc - pb) / pb if pb and not math.isnan(pb) and not math.isnan(pc) else float("nan")
-                rel_rep = np.where(rb != 0, (rc - rb) / rb, np.nan)
-            lo, hi = _ci(rel_rep, ci_level) if not math.isnan(rel) else (None, None)
-            dlo, dhi = _ci(rc - rb, ci_level) if not math.isnan(rel) else (None, None)
-            deltas.append({"group": g, "level": lvl, "metric": "auroc", "baseline": _none(pb), "candidate": _none(pc),
-                           "delta": _none(pc - pb), "ci_low": dlo, "ci_high": dhi, "relative": _none(rel),
-                           "relative_ci_low": lo, "relative_ci_high": hi})
+        for metric in ("auroc", "sensitivity"):  # the criteria judge AUROC; sensitivity's change is reported
+            for lvl, g, _ in keys:
+                pb, rb, _ = pooled[baseline][(lvl, g)][metric]
+                pc, rc, _ = pooled[arm][(lvl, g)][metric]
+                with np.errstate(all="ignore"):
+                    rel = (pc - pb) / pb if pb and not math.isnan(pb) and not math.isnan(pc) else float("nan")
+                    rel_rep = np.where(rb != 0, (rc - rb) / rb, np.nan)
+                lo, hi = _ci(rel_rep, ci_level) if not math.isnan(rel) else (None, None)
+                dlo, dhi = _ci(rc - rb, ci_level) if not math.isnan(rel) else (None, None)
+                deltas.append({"group": g, "level": lvl, "metric": metric, "baseline": _none(pb),
+                               "candidate": _none(pc), "delta": _none(pc - pb), "ci_low": dlo, "ci_high": dhi,
+                               "relative": _none(rel), "relative_ci_low": lo, "relative_ci_high": hi})
         by_group = {(d["group"], d["metric"]): d for d in deltas}
         # the test set's size per group, the same for every arm: a verdict on a group the audit
         # would flag as unreliable (n < min_group_n or < min_group_positives positives) is never conclusive
@@ -250,15 +286,19 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
                          f"{min_group_n}, {min_group_positives} positive and {min_group_negatives} negative)")
             crit_out.append(judge_criterion(c, by_group.get((c.group, c.metric)), too_small=small))
         verdict, conclusive, reason = judge(crit_out)
-        comparisons.append({"baseline": baseline, "candidate": arm, "deltas": deltas, "criteria": crit_out,
+        eod_change = _change(arms_out[baseline]["equalized_odds_difference"]["value"],
+                             arms_out[arm]["equalized_odds_difference"]["value"], eod_reps[arm] - eod_reps[baseline],
+                             ci_level)
+        comparisons.append({"baseline": baseline, "candidate": arm, "deltas": deltas, "eod_change": eod_change,
+                            "criteria": crit_out,
                             "verdict": verdict, "conclusive": conclusive, "verdict_reason": reason,
                             "verdict_title": verdict_title(verdict, conclusive)})
     out = {"group_level": level, "n_boot": n_boot, "seed": seed, "ci_level": ci_level, "threshold": threshold,
-           "ci_method": CI_METHOD, "arms": arms_out, "comparisons": comparisons}
+           "ci_method": CI_METHOD, "metrics": metric_labels(), "arms": arms_out, "comparisons": comparisons}
     if families is not None:
         from fairskin.experiment._versus import synthesis_vs_cheap_fix, versus_sentence
 
-        target = next((c.group for c in criteria if c.kind == "min_relative_gain"), "V-VI")
+        target = next((c.group for c in criteria if c.kind == "min_relative_gain"), FITZPATRICK.darkest_group)
         n_g, p_g = next(((len(idx), int(y[idx].sum())) for _, g, idx in keys if g == target), (0, 0))
         small = None
         if n_g < min_group_n or p_g < min_group_positives or n_g - p_g < min_group_negatives:

@@ -129,11 +129,11 @@ def _demo_generator(cond_dir: Path, train: pd.DataFrame, demo: DemoSetup, cfg: E
         f"({demo.generator_minutes:g} min, CPU; fairskin train-conditioning without --base-model)")
     t0 = time.perf_counter()
 
-    def tick(step, total, loss, _last=[0.0]):
+    def tick(event, _last=[0.0]):
         now = time.perf_counter()
         if now - _last[0] > 30:
             _last[0] = now
-            say(f"  generator step {step}, loss {loss:.3f}, {now - t0:.0f} s")
+            say(f"  generator step {event.done}, {event.message}, {now - t0:.0f} s")
 
     vae_steps = TrainConfig.vae_steps if demo.generator_vae_steps is None else demo.generator_vae_steps
     train_conditioning(frame, out=cond_dir, device=device, progress=tick,

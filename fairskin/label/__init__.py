@@ -35,7 +35,8 @@ from fairskin.label._backbone import BackboneSpec, embed_images, load_backbone_m
 from fairskin.label._calibrate import fit_scale
 from fairskin.label._features import FEATURE_NAMES, image_features
 from fairskin.label._fit import (
-    cross_validate_learned, dataset_features, fit_estimator, fit_learned, group_folds, patient_groups, readable_rows,
+    FitDefaults, cross_validate_learned, dataset_features, fit_estimator, fit_learned, group_folds, patient_groups,
+    readable_rows,
 )
 from fairskin.label._learned import LearnedEstimator, exposure_problem, load_learned_estimator
 from fairskin.label._ordinal import OrdinalModel, fit_ordinal
@@ -48,7 +49,8 @@ __all__ = [
     "GROH_WITHIN_ONE", "HUMAN_CONSENSUS", "PAD_AGREEMENT", "estimated_types_caution", "with_human_labels",
     "ToneResolution", "find_label_confusion", "resolve_tones", "CorrectedShares", "corrected_shares", "em_shares",
     "posterior_types", "shares_line",
-    "FEATURE_NAMES", "image_features", "cross_validate_learned", "dataset_features", "fit_estimator", "fit_learned",
+    "FEATURE_NAMES", "FitDefaults", "image_features", "cross_validate_learned", "dataset_features", "fit_estimator",
+    "fit_learned",
     "group_folds", "patient_groups", "readable_rows", "LearnedEstimator", "exposure_problem", "load_learned_estimator",
     "BackboneSpec", "embed_images", "load_backbone_model",
     "OrdinalModel", "fit_ordinal", "fit_scale", "score_types", "type_metrics",

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.stats import spearmanr
 from sklearn.metrics import cohen_kappa_score
 
+from fairskin.outputs import to_jsonable
 from fairskin.skintone import FST_GROUPS, FST_TYPES
 
 __all__ = ["agreement"]
@@ -109,15 +110,14 @@ def agreement(estimated, human, *, ita=None, level: str = "type", n_boot: int = 
                               "within_one": float(np.mean(diff[sel] <= 1))}
     rho_ita, p_ita = _spearman(it, h) if it is not None else (float("nan"), float("nan"))
     rho_fst, p_fst = _spearman(e, h)
-    nan2none = lambda v: None if v is None or not np.isfinite(v) else float(v)  # noqa: E731
     return {
         "level": level,
         "n": int(e.size),
         "exact": float(point[0]), "exact_ci": ci(0),
         "within_one": float(point[1]), "within_one_ci": ci(1),
-        "weighted_kappa": nan2none(point[2]), "weighted_kappa_ci": ci(2), "kappa_weights": "quadratic",
-        "spearman_ita": {"rho": nan2none(rho_ita), "p": nan2none(p_ita), "ci": ci(3)},
-        "spearman_fst": {"rho": nan2none(rho_fst), "p": nan2none(p_fst)},
+        "weighted_kappa": to_jsonable(point[2]), "weighted_kappa_ci": ci(2), "kappa_weights": "quadratic",
+        "spearman_ita": {"rho": to_jsonable(rho_ita), "p": to_jsonable(p_ita), "ci": ci(3)},
+        "spearman_fst": {"rho": to_jsonable(rho_fst), "p": to_jsonable(p_fst)},
         "confusion": {"labels": names, "rows": "human", "cols": "estimated", "matrix": cm.tolist()},
         "per_type": per_type,
         "bootstrap": {"n_boot": n_boot, "seed": seed, "method": "percentile"},

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from fairskin.errors import InputError
+from fairskin.progress import Progress, counter
 from fairskin.weights import file_sha256, load_weights
 
 __all__ = ["BackboneSpec", "backbone_feature_names", "dataset_embeddings", "embed_images", "fit_pca",
@@ -184,20 +185,18 @@ def _num(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def dataset_embeddings(paths: list[str], model, *, work_side: int, side: int = 224, progress: bool = False) -> np.ndarray:
+def dataset_embeddings(paths: list[str], model, *, work_side: int, side: int = 224,
+                       progress: Progress | None = None) -> np.ndarray:
     """(n, D) embeddings of the images at ``paths`` (read as for the colour features); NaN rows
-    for images that cannot be read (their colour features say why)."""
+    for images that cannot be read (their colour features say why). ``progress``
+    (:mod:`fairskin.progress`) sees the count of images embedded."""
     from fairskin.data import ImageLoadError
     from fairskin.label._estimate import read_for_estimate
 
     D = int(model.num_features)
     out = np.full((len(paths), D), np.nan)
-    todo = range(0, len(paths), 16)
-    if progress:
-        from rich.progress import track
-
-        todo = track(todo, description="backbone embeddings")
-    for i in todo:
+    tick = counter(progress, "backbone embeddings", len(paths))
+    for i in range(0, len(paths), 16):
         imgs, rows = [], []
         for j in range(i, min(i + 16, len(paths))):
             try:
@@ -208,4 +207,5 @@ def dataset_embeddings(paths: list[str], model, *, work_side: int, side: int = 2
             rows.append(j)
         if imgs:
             out[rows] = embed_images(model, imgs, side=side)
+        tick(advance=min(16, len(paths) - i))
     return out

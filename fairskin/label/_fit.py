@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +35,28 @@ from fairskin.label._masks import LesionMasks
 from fairskin.label._ordinal import OrdinalModel, fit_ordinal
 from fairskin.label._scores import score_types
 from fairskin.outputs import atomic_write, claim_outputs, to_jsonable
+from fairskin.skintone import FST_TYPES
+from fairskin.progress import Progress, track
 
 __all__ = ["dataset_features", "fit_learned", "cross_validate_learned", "fit_estimator", "group_folds", "ALPHAS", "with_pcs",
-           "patient_groups", "readable_rows"]
+           "patient_groups", "readable_rows", "FitDefaults"]
+
+
+@dataclass(frozen=True)
+class FitDefaults:
+    """Defaults of :func:`fit_estimator`; ``fairskin fit-estimator`` reads its option defaults from
+    here, so the command and the call fit the same estimator."""
+
+    #: share of readable photos to give a type (sets the abstention threshold)
+    keep: float = 0.8
+    #: worker processes for the features
+    workers: int = 1
+    #: PCA components of a backbone's embedding
+    n_components: int = 8
+    #: bootstrap replicates of the cross-validated figures' intervals
+    n_boot: int = 500
+    #: side (pixels) of the images the backbone embeds
+    backbone_side: int = 224
 
 ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0)
 _CFG: LabelConfig | None = None
@@ -61,19 +80,19 @@ def _init(config):
 
 
 def dataset_features(manifest: pd.DataFrame, *, config: LabelConfig = LabelConfig(), masks=None, workers: int = 1,
-                     progress: bool = False) -> pd.DataFrame:
-    """One row per manifest row: :data:`FEATURE_NAMES` and ``reason`` (why no skin was found)."""
+                     progress: Progress | None = None) -> pd.DataFrame:
+    """One row per manifest row: :data:`FEATURE_NAMES` and ``reason`` (why no skin was found);
+    ``progress`` (:mod:`fairskin.progress`) sees the count of images measured."""
     root = Path(manifest.attrs["root"])
     lm = LesionMasks(masks)
     tasks = [(str(root / rel), lm.path_for(rel)) for rel in manifest["image"]]
     if workers <= 1:
         _init(config)
-        it = map(_features_one, tasks)
-        res = list(it)
+        res = [_features_one(t) for t in track(tasks, progress, "colour features")]
     else:
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers, initializer=_init, initargs=(config,)) as pool:
-            res = pool.map(_features_one, tasks, chunksize=4)
+        with ctx.Pool(workers, initializer=_init, initargs=(config,)) as pool:  # imap keeps the order
+            res = list(track(pool.imap(_features_one, tasks, chunksize=4), progress, "colour features", len(tasks)))
     df = pd.DataFrame([r[0] for r in res], index=manifest.index)
     df["reason"] = [r[1] for r in res]
     return df
@@ -166,18 +185,20 @@ def cross_validate_learned(feats: pd.DataFrame, human: np.ndarray, groups: np.nd
             e = model.from_features(records[j], fold_feats["reason"].iloc[j])
             est[j] = e.tone or 0
             if e.status != "no_skin":
-                probs[j] = [e.values[f"p_fst{t}"] for t in range(1, 7)]
+                probs[j] = [e.values[f"p_fst{t}"] for t in FST_TYPES]
     return est, probs
 
 
-def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, masks=None, workers: int = 1,
-                  keep: float = 0.8, config: LabelConfig | None = None, overwrite: bool = False,
-                  n_boot: int = 500, backbone: str | None = None, backbone_weights=None, n_components: int = 8,
-                  backbone_side: int = 224, progress: bool = False) -> LearnedEstimator:
+def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, masks=None,
+                  workers: int = FitDefaults.workers, keep: float = FitDefaults.keep, config: LabelConfig | None = None,
+                  overwrite: bool = False, n_boot: int = FitDefaults.n_boot, backbone: str | None = None,
+                  backbone_weights=None, n_components: int = FitDefaults.n_components,
+                  backbone_side: int = FitDefaults.backbone_side, progress: Progress | None = None) -> LearnedEstimator:
     """Fit the learned estimator to ``data``'s human types and save it to ``out`` (JSON), with its
     nested patient-grouped cross-validated figures (``cross_validated``). With ``backbone`` (a timm
     architecture) and ``backbone_weights`` (its local weights file), the PCA of the backbone's
-    embeddings is appended to the colour features (label/_backbone.py)."""
+    embeddings is appended to the colour features (label/_backbone.py). ``progress``
+    (:mod:`fairskin.progress`) sees the counts of the images measured and embedded."""
     config = config or LabelConfig()
     if not 0.05 <= keep <= 1.0:
         raise InputError(f"--keep must be between 0.05 and 1, got {keep}")
@@ -195,7 +216,7 @@ def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, ma
         if not ((human >= 1) & (human <= 6)).any():
             raise InputError(f"{data}: no image has a human Fitzpatrick type (fst_human); fitting needs them")
         groups = patient_groups(manifest)
-        feats = dataset_features(manifest, config=config, masks=masks, workers=workers)
+        feats = dataset_features(manifest, config=config, masks=masks, workers=workers, progress=progress)
         emb, spec, names = None, None, FEATURE_NAMES
         if backbone is not None:
             root = Path(manifest.attrs["root"])
@@ -218,7 +239,7 @@ def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, ma
                             readable=readable_rows(feats)[use])
         info = {"fitted_on": {"data": str(manifest.attrs.get("root", data)), "n_photos": int(use.sum()),
                               "n_patients": int(np.unique(groups[use]).size),
-                              "human_types": {str(t): int((human[use] == t).sum()) for t in range(1, 7)},
+                              "human_types": {str(t): int((human[use] == t).sum()) for t in FST_TYPES},
                               "keep": keep, "masks": str(masks) if masks else None,
                               "features": "colour statistics" + (f" + {len(names) - len(FEATURE_NAMES)} PCA components "
                                                                  f"of {backbone}'s pooled whole-image embedding (PCA "
@@ -226,8 +247,8 @@ def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, ma
                 "cross_validated": {"folds": "5 folds grouped by patient (nested: alpha and threshold chosen "
                                              "inside each training fold)",
                                     **{k: v for k, v in cv.items() if not k.startswith(("share_", "human_share_"))},
-                                    "shares": {str(t): cv.get(f"share_{t}") for t in range(1, 7)},
-                                    "human_shares": {str(t): cv.get(f"human_share_{t}") for t in range(1, 7)},
+                                    "shares": {str(t): cv.get(f"share_{t}") for t in FST_TYPES},
+                                    "human_shares": {str(t): cv.get(f"human_share_{t}") for t in FST_TYPES},
                                     "confusion": {"rows": "human type I..VI", "columns": "estimated type I..VI",
                                                   "counts": counts.tolist()}}}
         model = replace(model, info=to_jsonable(info), backbone=spec)

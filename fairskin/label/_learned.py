@@ -35,12 +35,12 @@ from fairskin.label._backbone import BackboneSpec
 from fairskin.label._config import LabelConfig
 from fairskin.label._features import FEATURE_NAMES, image_features
 from fairskin.label._ordinal import OrdinalModel
-from fairskin.skintone import FITZPATRICK, ToneEstimate
+from fairskin.skintone import FITZPATRICK, FST_TYPES, ToneEstimate
 
 __all__ = ["LearnedEstimator", "SCHEMA", "EXPOSURE_LIMITS", "exposure_problem", "load_learned_estimator"]
 
 SCHEMA = "fairskin.learned-estimator/1"
-P_COLUMNS = tuple(f"p_fst{k}" for k in range(1, 7))
+P_COLUMNS = tuple(f"p_fst{k}" for k in FST_TYPES)
 #: a photo is not read when more of its frame than this is clipped or near-black, or its skin's
 #: median L* is outside this range (the skin's colour then says more about the exposure). The floor
 #: sits below the darkest Monk swatch (MST 10, L* 15.5) so that the darkest skin is never taken

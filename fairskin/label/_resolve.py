@@ -115,8 +115,7 @@ def _one_hot(tones, scale: ToneScale) -> np.ndarray:
 
 def resolve_tones(manifest: pd.DataFrame, *, labels: str | Path | None = None, source: ToneSource = "auto",
                   estimate_missing: bool = False, tone_scales: tuple[str, ...] = ("fitzpatrick",),
-                  root: str | Path | None = None, arg: str = "labels", source_arg: str = "fst_source",
-                  data: str = "data set", data_hint: str = "DATA") -> ToneResolution:
+                  root: str | Path | None = None) -> ToneResolution:
     """The tone of every row of ``manifest`` (columns image, and fst_human / fst_group_human where
     people labelled it) by the one rule of this module's docstring.
 
@@ -124,22 +123,24 @@ def resolve_tones(manifest: pd.DataFrame, *, labels: str | Path | None = None, s
     two tones, no image in common with ``manifest``). ``tone_scales``: the scales the calling
     stage groups on (``"monk"`` among them accepts a Monk labels.csv). ``estimate_missing``: rows
     with no tone (and no labels.csv) are measured with the default estimator from the image under
-    ``root``. Errors name ``arg`` (the labels.csv), ``source_arg`` and ``data``.
+    ``root``. Errors name the arguments as the stages call them, ``labels`` and ``fst_source`` (the
+    source); a caller that calls them otherwise renames them (:func:`fairskin.errors.arguments_named`).
     """
     if source not in ("auto", "human", "estimated"):
-        raise InputError(f"{source_arg}: expected 'auto', 'human' or 'estimated', got {source!r}")
+        raise InputError(f"fst_source: expected 'auto', 'human' or 'estimated', got {source!r}")
     images = manifest["image"].astype(str).to_numpy(object)
     n = len(images)
     h_type, h_group = _human(manifest)
     has_human = (h_type > 0) | (h_group != "")
     if source == "human" or (source == "auto" and labels is None and not estimate_missing):
+        if not has_human.any() and source == "human":
+            raise InputError("fst_source='human': no image has a human Fitzpatrick label; run `fairskin label` on "
+                             "the images and pass its labels.csv (labels=..., fst_source='estimated')")
         if not has_human.any():
-            flag = "--" + arg.lstrip("-").replace("_", "-")
-            raise InputError(f"{source_arg}='human': the {data} has no human Fitzpatrick labels; run `fairskin label "
-                             f"{data_hint}` and pass its labels.csv ({flag}, {source_arg}='estimated')")
+            raise InputError("labels: none given, and no image has a human Fitzpatrick label; run `fairskin label` "
+                             "on the images and pass its labels.csv (labels=...)")
     if source == "estimated" and labels is None:
-        flag = "--" + arg.lstrip("-").replace("_", "-")
-        raise InputError(f"{source_arg}='estimated' needs a labels.csv from fairskin label ({arg}=..., {flag})")
+        raise InputError("fst_source='estimated' needs a labels.csv from fairskin label (labels=...)")
     scale = FITZPATRICK
     lab_tone = np.zeros(n, int)
     lab_p = None
@@ -150,17 +151,16 @@ def resolve_tones(manifest: pd.DataFrame, *, labels: str | Path | None = None, s
     lab_human = False  # a labels.csv of human consensus types (fairskin annotate analyze)
     if labels is not None and source != "human":
         lab_path = Path(labels)
-        lab = read_labels_csv(lab_path, arg=arg, tone_scales=tone_scales)
+        lab = read_labels_csv(lab_path, arg="labels", tone_scales=tone_scales)
         warnings += lab.attrs["warnings"]
         lab_human = bool(lab.attrs.get("human")) and source == "auto"  # --fst-source estimated still wins
         scale = get_tone_scale(lab.attrs["tone_scale"])
         lab = lab.set_index("image")
         if n and not np.isin(images, lab.index.to_numpy(object)).any():
             theirs = f"; first image there: {lab.index[0]!r}" if len(lab) else " (it has no rows)"
-            short = data.split()[0]
-            raise InputError(f"{arg}: none of the {n} {short} images is in {lab_path} (first {short} image: "
-                             f"{images[0]!r}{theirs}); give the labels.csv that `fairskin label` wrote for this "
-                             f"{data}, whose 'image' column holds the same relative paths")
+            raise InputError(f"labels: none of the {n} images is in {lab_path} (first image: {images[0]!r}{theirs}); "
+                             "give the labels.csv that `fairskin label` wrote for these images, whose 'image' column "
+                             "holds the same relative paths")
         col = scale.column
         tones, _, _ = scale.parse(lab[col].tolist(), groups=False)
         by_image = dict(zip(lab.index, tones))

@@ -28,6 +28,7 @@ from fairskin import __version__
 from fairskin.data import manifest_units, read_csv_table, read_dataset
 from fairskin.errors import InputError
 from fairskin.notebook import NotebookView
+from fairskin.progress import Progress, report
 from fairskin.label._agreement import agreement
 from fairskin.label._calibrate import fit_scale
 from fairskin.label._config import LabelConfig
@@ -37,10 +38,11 @@ from fairskin.label._masks import LesionMasks
 from fairskin.label._resume import STAMP_FIELD, drop_changed, source_stamp, warned_rows, with_reader_warnings
 from fairskin.label._shares import shares_summary
 from fairskin.outputs import (
-    atomic_path, atomic_write, claim_outputs, csv_restore, csv_safe, interruptible, remove_stale_temporaries, write_csv,
+    atomic_path, atomic_write, claim_outputs, csv_restore, csv_safe, interruptible, remove_stale_temporaries,
+    to_jsonable, truncate_torn_line, write_csv,
 )
 from fairskin.label._tone_summary import estimator_summary, records, summarize_tones, summary_counts, summary_head
-from fairskin.skintone import FST_GROUPS, ItaScale, SkinToneEstimator, get_estimator
+from fairskin.skintone import FST_GROUPS, FST_TYPES, ItaScale, SkinToneEstimator, get_estimator
 
 __all__ = ["label_dataset", "LabelResult", "LABEL_COLUMNS", "label_columns"]
 
@@ -121,13 +123,8 @@ def _read_partial(partial: Path) -> dict[str, dict]:
     done: dict[str, dict] = {}
     if not partial.exists():
         return done
-    with open(partial, "rb") as fh:
-        data = fh.read()
-    if data and not data.endswith(b"\n"):
-        data = data[: data.rfind(b"\n") + 1]
-        with open(partial, "wb") as fh:
-            fh.write(data)
-    text = data.decode("utf-8", errors="replace")
+    truncate_torn_line(partial)
+    text = partial.read_bytes().decode("utf-8", errors="replace")
     for row in csv.DictReader(io.StringIO(text, newline="")):
         if row.get("image") and row.get("status"):
             done[csv_restore(row["image"])] = row
@@ -166,7 +163,7 @@ def label_dataset(
     json_path: str | os.PathLike | None = None,
     confusion_path: str | os.PathLike | None = None,
     overwrite: bool = False,
-    progress: bool = True,
+    progress: Progress | None = None,
     n_boot: int = 1000,
     finish: Callable[[dict], object] | None = None,
     hair_removal: bool | None = None,
@@ -200,6 +197,8 @@ def label_dataset(
         learned estimator: exposure and its calibrated confidence) leave ``fst`` empty with status
         ``unreliable`` and the reason; False (``--no-abstain``) gives the type anyway, the reason
         still saying it is unreliable.
+    progress : a :data:`fairskin.progress.Progress`: the count of images labelled (images per
+        second as its note); None reports nothing.
     finish : called with the summary once every output is written, before the run's resume
         files are removed (the command line writes its HTML report here), so that a run stopped
         at any moment is completed by running it again.
@@ -237,7 +236,7 @@ def label_dataset(
 
 def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, lesion_masks: LesionMasks,
                    estimator: SkinToneEstimator, config: LabelConfig, workers: int, scale_path: Path | None, json_path,
-                   confusion_path, progress: bool, n_boot: int, finish) -> LabelResult:
+                   confusion_path, progress: Progress | None, n_boot: int, finish) -> LabelResult:
     """label_dataset once its outputs are checked and locked: resume, label, write (in that order,
     so that a run killed at any moment is finished by running it again)."""
     root = Path(manifest.attrs["root"])
@@ -285,17 +284,13 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
     n_resumed = len(done) - n_skipped_bad
     n_total = len(manifest)
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     last_sync = time.monotonic()
     t0 = time.perf_counter()
     kept = (lambda: f"{len(done)} of {n_total} images are labelled and kept in {partial}; run the same command "
                     "again to resume")
     try:
-        with interruptible(kept), Progress(
-                TextColumn("labelling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                TimeRemainingColumn(), disable=not progress, transient=False) as bar:
-            task_id = bar.add_task("label", total=len(tasks), rate="")
+        with interruptible(kept):
+            report(progress, "labelling", 0, len(tasks))
             for i, res in enumerate(_iter_results(tasks, workers, estimator), start=1):
                 write(res)
                 done[res["image"]] = res
@@ -304,7 +299,7 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
                     os.fsync(fh.fileno())
                     last_sync = time.monotonic()
                 rate = i / max(time.perf_counter() - t0, 1e-9)
-                bar.update(task_id, advance=1, rate=f"{rate:.0f} img/s")
+                report(progress, "labelling", i, len(tasks), f"{rate:.0f} img/s")
     finally:
         fh.flush()
         os.fsync(fh.fileno())
@@ -349,22 +344,12 @@ def _label_claimed(manifest: pd.DataFrame, *, out: Path, masks: Path | None, les
         if estimator.tone_scale.column == "fst":
             summary["corrected_shares"] = shares_summary(labels, confusion, manifest=manifest, n_boot=n_boot)
         if json_path:
-            atomic_write(json_path, json.dumps(summary, indent=1, default=_json_default))
+            atomic_write(json_path, json.dumps(to_jsonable(summary), indent=1, allow_nan=False))
         if finish is not None:  # e.g. the command's HTML report: written before the run's journal goes
             finish(summary)
         partial.unlink()
         state_path.unlink(missing_ok=True)
     return LabelResult(labels=labels, summary=summary, out=out, calibrated_scale=calibrated)
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return None if not np.isfinite(o) else float(o)
-    if o is pd.NA:
-        return None
-    raise TypeError(type(o))
 
 
 def _assemble(manifest: pd.DataFrame, partial: Path, estimator: SkinToneEstimator) -> pd.DataFrame:
@@ -499,10 +484,10 @@ def fst_agreement(labels: pd.DataFrame, *, n_boot: int) -> dict:
     """``fst_distribution`` and ``agreement`` of a Fitzpatrick estimator without ITA (the learned
     one), in the ITA summary's form."""
     ok = (labels["status"] == "ok") & labels["fst"].notna()
-    out = {"fst_distribution": {"estimated": {str(k): int((labels.loc[ok, "fst"] == k).sum()) for k in range(1, 7)},
+    out = {"fst_distribution": {"estimated": {str(k): int((labels.loc[ok, "fst"] == k).sum()) for k in FST_TYPES},
                                 "human": None, "human_group": None}, "agreement": None}
     if labels["fst_human"].notna().any():
-        out["fst_distribution"]["human"] = {str(k): int((labels["fst_human"] == k).sum()) for k in range(1, 7)}
+        out["fst_distribution"]["human"] = {str(k): int((labels["fst_human"] == k).sum()) for k in FST_TYPES}
         level, hum = _agreement_level(labels)
         out["agreement"] = agreement(labels["fst"].astype(object).where(ok, None).to_numpy(), hum, level=level,
                                      n_boot=n_boot)
@@ -520,19 +505,19 @@ def summarize(labels: pd.DataFrame, *, manifest: pd.DataFrame, scale: ItaScale, 
     """The summary dict of ``docs/label-json.md``."""
     ok = labels["status"] == "ok"
     lab = labels[ok & labels["fst"].notna()]
-    est_counts = {str(k): int((lab["fst"] == k).sum()) for k in range(1, 7)}
+    est_counts = {str(k): int((lab["fst"] == k).sum()) for k in FST_TYPES}
     human = None
     if labels["fst_human"].notna().any():
-        human = {str(k): int((labels["fst_human"] == k).sum()) for k in range(1, 7)}
+        human = {str(k): int((labels["fst_human"] == k).sum()) for k in FST_TYPES}
     human_group = None
     if labels["fst_group_human"].notna().any():
         human_group = {g: int((labels["fst_group_human"] == g).sum()) for g in FST_GROUPS}
     edges = np.arange(-60, 92, 2.0)
     ita_vals = lab["ita"].to_numpy()
     hist = {str(k): np.histogram(np.clip(ita_vals[lab["fst"].to_numpy() == k], edges[0], edges[-1] - 1e-9), edges)[0].tolist()
-            for k in range(1, 7)}
+            for k in FST_TYPES}
     ita_by = {}
-    for k in range(1, 7):
+    for k in FST_TYPES:
         v = ita_vals[lab["fst"].to_numpy() == k]
         if v.size:
             q1, med, q3 = np.percentile(v, [25, 50, 75])

@@ -20,9 +20,11 @@ import numpy as np
 from scipy.stats import spearmanr
 from sklearn.metrics import cohen_kappa_score
 
+from fairskin.skintone import FST_TYPES
+
 __all__ = ["score_types", "type_metrics", "patient_bootstrap", "HEADLINE"]
 
-TYPES = np.arange(1, 7)
+TYPES = np.asarray(FST_TYPES)
 #: the metrics in the order the benchmark prints them: the ones a constant predictor cannot win first
 HEADLINE = ("kappa", "v_vi_share_error", "coverage", "exact", "within_one", "spearman")
 

@@ -144,9 +144,7 @@ def corrected_shares(estimated, confusion_counts, *, units=None, cross_validated
     ok = (est >= 1) & (est <= 6)
     est = est[ok]
     counts = np.asarray(confusion_counts, float)
-    ids, unit = resampling_units(None if units is None else np.asarray(units, object)[ok])
-    if units is None:
-        ids = np.arange(est.size).astype(str).astype(object)
+    ids, unit = resampling_units(np.full(est.size, "", object) if units is None else np.asarray(units, object)[ok])
     uniq, inv = np.unique(ids, return_inverse=True)
     per_unit = np.zeros((uniq.size, 6))
     np.add.at(per_unit, (inv, est - 1), 1)

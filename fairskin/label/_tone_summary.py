@@ -9,7 +9,6 @@ types, their cross-tabulation with the estimated tones and Spearman's rho betwee
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from fairskin import __version__
+from fairskin.outputs import document_header, to_jsonable
 from fairskin.skintone import FST_GROUPS, FST_TYPES, SkinToneEstimator
 
 __all__ = ["summarize_tones", "summary_head", "summary_counts", "estimator_summary", "records"]
@@ -71,9 +70,7 @@ def summarize_tones(labels: pd.DataFrame, *, manifest: pd.DataFrame, estimator: 
 def summary_head(labels: pd.DataFrame, manifest: pd.DataFrame) -> dict:
     """The keys every label summary starts with: schema, version, time, the data set."""
     return {
-        "schema": "fairskin.label/1",
-        "fairskin_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **document_header("fairskin.label/1"),
         "data": {"root": str(Path(manifest.attrs["root"]).resolve()), "format": manifest.attrs.get("format"),
                  "n_rows": int(len(labels)), "warnings": list(manifest.attrs.get("warnings", []))},
     }
@@ -114,17 +111,5 @@ def _spearman_ci(tone: np.ndarray, human: np.ndarray, *, n_boot: int, seed: int 
 
 
 def records(df: pd.DataFrame, cols: list[str]) -> list[dict]:
-    out = []
-    for _, r in df[cols].iterrows():
-        d = {}
-        for c in cols:
-            v = r[c]
-            if v is pd.NA or (isinstance(v, float) and not np.isfinite(v)):
-                v = None
-            elif isinstance(v, (np.integer,)):
-                v = int(v)
-            elif isinstance(v, (np.floating,)):
-                v = float(v)
-            d[c] = v
-        out.append(d)
-    return out
+    """The rows of ``df[cols]`` as JSON objects (a missing or non-finite cell: ``null``)."""
+    return [{c: to_jsonable(r[c]) for c in cols} for _, r in df[cols].iterrows()]

@@ -9,7 +9,6 @@ exact binomial test). The result is a ``fairskin.reader_study/1`` dict (docs/rea
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 from pathlib import Path
@@ -18,7 +17,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from fairskin.data import read_csv_table
 from fairskin.errors import InputError
+from fairskin.outputs import document_header
 from fairskin.reader_study._config import KEY_FILE, PRIVATE_DIR, SCHEMA, AnalyzeConfig, read_study_file
 from fairskin.reader_study._stats import CrossedBootstrap, dprime, krippendorff_alpha, reader_binomial
 from fairskin.skintone import FST_GROUPS, FST_TYPES, roman
@@ -38,7 +39,13 @@ def load_study_answers(study: str | Path, *, db: str | None = None) -> tuple[pd.
     key_path = study / PRIVATE_DIR / KEY_FILE
     if not key_path.is_file():
         raise InputError(f"STUDY: the answer key {key_path} is missing; the analysis needs it (the server never does)")
-    key = pd.read_csv(key_path, dtype={"id": str, "diagnosis": str}, keep_default_na=False)
+    key = read_csv_table(key_path, arg="STUDY (answer key)")[0]
+    for col in ("fst", "row"):  # the key's whole-number columns; every other column is text
+        num = pd.to_numeric(key[col], errors="coerce") if col in key else None
+        if num is None or num.isna().any():
+            raise InputError(f"STUDY: the answer key {key_path}: column {col!r} is missing or holds something "
+                             "other than whole numbers (edited by hand?); restore it from a copy of the study folder")
+        key[col] = num.astype(int)
     store = open_store(study, db=db, create=False)
     try:
         answers = store.answers_frame()
@@ -249,8 +256,7 @@ def analyze_answers(answers: pd.DataFrame, key: pd.DataFrame, *, config: Analyze
                  "accuracy_synthetic": cb.mean(mats["dx_correct"], syn).to_dict(),
                  "difference_real_minus_synthetic": cb.mean_difference(mats["dx_correct"], ~syn, syn).to_dict()}
     out = {
-        "schema": SCHEMA, "kind": "analysis",
-        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        **document_header(SCHEMA, version=False), "kind": "analysis",
         "study": study or {},
         "design": {"n_readers": len(readers), "n_images": len(items), "n_synthetic": int(syn.sum()),
                    "n_real": int((~syn).sum()), "n_answers": int(len(answers)),

@@ -117,6 +117,11 @@ class ServeConfig:
     #: longest comment a reader may type
     max_comment: int = 2000
 
+    @property
+    def url(self) -> str:
+        """The address readers open on this server (``invite --url``'s default)."""
+        return f"http://{self.host}:{self.port}"
+
 
 @dataclass(frozen=True)
 class AnalyzeConfig:

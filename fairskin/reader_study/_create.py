@@ -40,9 +40,11 @@ from PIL import Image
 
 from fairskin.data import ImageLoadError, load_rgb
 from fairskin.errors import InputError
+from fairskin.progress import Progress, counter
 from fairskin.reader_study._config import (DEFAULT_DB_FILE, IMAGES_DIR, KEY_FILE, PRIVATE_DIR, SCHEMA,
                                            SERVED_SUFFIX, STUDY_FILE, StudyConfig, StudyFile, write_study_file)
 from fairskin.reader_study._sample import Allocation, allocate, cell_name, read_candidates
+from fairskin.settings import seed_stream
 
 __all__ = ["create_study", "CreateResult", "encode_image", "stored_png", "served_image", "KEY_COLUMNS"]
 
@@ -170,8 +172,9 @@ def _encode_row(r, config: StudyConfig, failed: list) -> bytes | None:
 
 def create_study(manifest: str | Path, *, out: str | Path, real: str | Path | None = None,
                  config: StudyConfig = StudyConfig(), title: str = "Reader study: real or synthetic?",
-                 overwrite: bool = False, progress: bool = True) -> CreateResult:
-    """Draw a blinded stratified sample from ``manifest`` into the study folder ``out``."""
+                 overwrite: bool = False, progress: Progress | None = None) -> CreateResult:
+    """Draw a blinded stratified sample from ``manifest`` into the study folder ``out``; ``progress``
+    (:mod:`fairskin.progress`) sees the count of images encoded."""
     config.check()
     out = Path(out)
     cands, skipped = read_candidates(manifest, real=real)
@@ -187,12 +190,8 @@ def create_study(manifest: str | Path, *, out: str | Path, real: str | Path | No
     alloc = allocate(cands, n=config.n, real_share=config.real_share, seed=config.seed)
     _prepare_out(out, overwrite)
 
-    from rich.progress import Progress
-
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("encoding images", total=len(cands))
-        chosen, failed = _draw(cands, alloc, n_calibration=config.n_calibration, config=config,
-                               progress=lambda: bar.advance(task))
+    chosen, failed = _draw(cands, alloc, n_calibration=config.n_calibration, config=config,
+                           progress=counter(progress, "encoding images", len(cands)))
     length = len(chosen[0][1])
     if any(len(d) != length for _, d, _ in chosen):  # stored_png's promise; checked, as the blinding rests on it
         raise RuntimeError("served images differ in length")
@@ -218,7 +217,7 @@ def create_study(manifest: str | Path, *, out: str | Path, real: str | Path | No
     key.to_csv(out / PRIVATE_DIR / KEY_FILE, index=False)
 
     cal = key[key["role"] == "calibration"]
-    cal = cal.iloc[np.random.default_rng(config.seed + 1).permutation(len(cal))]
+    cal = cal.iloc[np.random.default_rng(seed_stream(config.seed, "calibration order")).permutation(len(cal))]
     diagnoses = config.questions.diagnoses or tuple(sorted({d for d in key["diagnosis"] if d}))
     questions = replace(config.questions, diagnoses=tuple(diagnoses))
     study_file = StudyFile(schema=SCHEMA, title=title, items=tuple(key.loc[key["role"] == "study", "id"]),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fairskin.errors import InputError
-from fairskin.reader_study._config import PRIVATE_DIR, read_study_file
+from fairskin.reader_study._config import PRIVATE_DIR, ServeConfig, read_study_file
 from fairskin.reader_study._store import open_store
 
 __all__ = ["Invite", "invite_readers"]
@@ -28,7 +28,7 @@ class Invite:
     link: str
 
 
-def invite_readers(study: str | Path, *, readers: int = 0, names: Sequence[str] = (), url: str = "http://127.0.0.1:8000",
+def invite_readers(study: str | Path, *, readers: int = 0, names: Sequence[str] = (), url: str = ServeConfig().url,
                    db: str | None = None) -> list[Invite]:
     """Create ``readers`` new readers (named reader-01, ...) or one per name in ``names``; the first
     call also creates the study's admin. Returns the new invites (token and link)."""

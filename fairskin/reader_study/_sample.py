@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fairskin.data import read_csv_table
 from fairskin.errors import InputError
 from fairskin.reader_study._config import ORIGINS
 from fairskin.skintone import parse_fst, roman
@@ -49,22 +50,23 @@ def _origin(df: pd.DataFrame, where: str) -> pd.Series:
     return s.map(lambda v: "synthetic" if v in _TRUE else "real" if v in _FALSE else pd.NA).astype("string")
 
 
-def _read_frame(manifest: Path) -> tuple[pd.DataFrame, Path]:
+def _read_frame(manifest: Path) -> tuple[pd.DataFrame, Path, list[int], list[dict]]:
+    """The manifest's rows, the folder its relative paths start from, the file line of each row and
+    the rows that could not be read (``{row, image, reason}``). A CSV goes through fairskin's one
+    CSV reader (:func:`fairskin.data.read_csv_table`)."""
     if manifest.is_dir():
         from fairskin.data import read_dataset
 
         df = read_dataset(manifest)
-        return df, manifest
+        return df, manifest, list(range(2, len(df) + 2)), []  # +2: header line, 1-based
     if not manifest.is_file():
         raise InputError(f"MANIFEST: {manifest} not found; give a balanced manifest CSV (fairskin balance) or an "
                          f"image folder whose metadata.csv has an origin column")
-    try:
-        df = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"MANIFEST: {manifest} is not a readable CSV ({exc})") from None
+    df = read_csv_table(manifest, arg="MANIFEST")[0]
     if "image" not in df.columns:
         raise InputError(f"MANIFEST: {manifest} has no 'image' column; found {list(df.columns)[:15]}")
-    return df, manifest.parent
+    unread = [{"row": r["line"], "image": r["image"], "reason": r["reason"]} for r in df.attrs["skipped_rows"]]
+    return df, manifest.parent, list(df.attrs["lines"]), unread
 
 
 def _resolve(image: str, origin: str, *, base: Path, real: Path | None) -> Path | None:
@@ -85,7 +87,7 @@ def read_candidates(manifest: str | Path, *, real: str | Path | None = None) -> 
     real = Path(real) if real is not None else None
     if real is not None and not real.is_dir():
         raise InputError(f"--real: directory not found: {real}")
-    df, base = _read_frame(manifest)
+    df, base, lines, bad = _read_frame(manifest)
     where = f"MANIFEST {manifest}"
     origin = _origin(df, where)
     fst_col = next((c for c in ("fst", "fst_human", "fst_requested") if c in df.columns), None)
@@ -97,10 +99,10 @@ def read_candidates(manifest: str | Path, *, real: str | Path | None = None) -> 
                  else pd.Series(NO_DIAGNOSIS, index=df.index, dtype="string"))
     status = df["status"].astype("string").fillna("ok") if "status" in df.columns else None
     gate = df["gate"].astype("string").fillna("") if "gate" in df.columns else None
-    good, bad = [], []
+    good = []
     for i in range(len(df)):
         image = str(df["image"].iloc[i])
-        row = {"row": i + 2, "image": image}  # +2: header line, 1-based
+        row = {"row": lines[i], "image": image}
         reason = None
         if status is not None and status.iloc[i] not in ("ok", ""):
             reason = f"status {status.iloc[i]!r} in the manifest"

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from fairskin.errors import InputError, MissingDependencyError
 from fairskin.reader_study._config import default_db_url
 from fairskin.reader_study._schema import answers, migrate, readers, settings, utcnow, views
+from fairskin.settings import stream_seed
 
 __all__ = ["Store", "ReaderRow", "AnswerOutcome", "open_store", "hash_token", "reader_order", "normalise_url",
            "display_url"]
@@ -147,7 +148,7 @@ class Store:
                 raise InputError(f"--names: reader name(s) {clash} already exist; choose new names")
             for k, name in enumerate(names):
                 token = secrets.token_urlsafe(24)
-                seed = int(np.random.SeedSequence([int(study_seed), n_before + k]).generate_state(1, np.uint32)[0])
+                seed = stream_seed(int(study_seed), n_before + k)
                 conn.execute(sa.insert(readers).values(name=name, role=role, token_sha256=hash_token(token),
                                                        order_seed=seed, created_at=utcnow()))
                 out.append((name, token))

@@ -7,24 +7,41 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from fairskin.skintone import FST_GROUPS, MST_GROUPS
+from fairskin.skintone import FST_GROUPS, MST_GROUPS, type_label
 from fairskin.reports import _svg
 from fairskin.reports._html import (Markup, ci_cell, dl, esc, fmt, fmt_ci, fmt_p, metric_parts, note, page, require,
                                     section, table, write_report)
-from fairskin.reports._palette import DEFAULT_CUTS, ROMAN, monk_tone, representative_ita, style_for, type_of_group
+from fairskin.reports._palette import DEFAULT_CUTS, monk_tone, representative_ita, style_for, type_of_group
 from fairskin.reports._parts import check_schema, figure, monk_swatch, swatch, type_badge
 from fairskin.reports._synthetic import synthetic_sections
 from fairskin.reports._thumbs import ThumbBudget
 from fairskin.reports._why import why_plain_lines, why_sections
 
-__all__ = ["render_audit_report", "build_audit_html", "plain_summary"]
+__all__ = ["render_audit_report", "build_audit_html", "plain_summary", "metric_specs"]
 
-METRICS = ("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "balanced_accuracy", "f1", "ece",
-           "selection_rate")
-METRIC_NAMES = {"auroc": "AUROC", "auprc": "AUPRC", "sensitivity": "sensitivity", "specificity": "specificity",
-                "ppv": "PPV", "npv": "NPV", "balanced_accuracy": "balanced accuracy", "f1": "F1",
-                "ece": "ECE", "selection_rate": "selection rate"}
-FOREST_METRICS = ("auroc", "sensitivity", "specificity", "ece")
+#: labels of the metrics of a document written before ``meta.metrics`` (audit JSON version 1 and early 2);
+#: a current audit names its metrics, their labels and which are headline in ``meta.metrics``
+_EARLIER_LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "ppv": "PPV", "npv": "NPV", "f1": "F1", "ece": "ECE"}
+_EARLIER_HEADLINE = ("auroc", "sensitivity", "specificity", "ece")
+
+
+def metric_specs(data: Mapping) -> dict[str, dict]:
+    """name -> {label, digits, headline, in_report} of the document's per-group metrics, in table order:
+    the audit's own ``meta.metrics`` (its registry, so a newly registered metric gets its column);
+    for an earlier document, the metric names found in its groups."""
+    listed = (data.get("meta") or {}).get("metrics")
+    if listed:
+        return {m["name"]: m for m in listed if isinstance(m, Mapping) and m.get("name")}
+    names: dict[str, None] = {}
+    for m in data.get("models") or []:
+        for g in (m.get("groups") or []) + [m.get("overall") or {}]:
+            names.update(dict.fromkeys(g.get("metrics") or {}))
+    return {k: {"name": k, "label": _EARLIER_LABELS.get(k, k.replace("_", " ")), "digits": 3 if k == "ece" else 2,
+                "headline": k in _EARLIER_HEADLINE, "in_report": True} for k in names}
+
+
+def _label(specs: Mapping, name) -> str:
+    return (specs.get(name) or {}).get("label") or str(name)
 _GROUP_TYPES = {g: tuple(str(t) for t in ts) for g, ts in FST_GROUPS.items()}
 
 
@@ -38,7 +55,7 @@ def _fst_label(group: str) -> str:
 
 
 def _tone_names(tones, monk: bool) -> list[str]:
-    return [f"MST {x}" if monk else ROMAN.get(str(x), str(x)) for x in tones]
+    return [f"MST {x}" if monk else type_label(str(x)) for x in tones]
 
 
 def _gid(group: str) -> str:
@@ -85,6 +102,7 @@ def _groups_by_level(model: Mapping) -> dict[str, list[Mapping]]:
 def plain_summary(data: Mapping) -> list[str]:
     """Sentences that say what the numbers say, for people who read only the top of the page."""
     meta = data.get("meta") or {}
+    specs = metric_specs(data)
     alpha = _alpha(meta)
     level = meta.get("group_level") or "group"
     ref = meta.get("reference_group") or "I-II"
@@ -133,7 +151,7 @@ def plain_summary(data: Mapping) -> list[str]:
         if out:
             bounds = meta.get("ratio_bounds") or [0.8, 1.25]
             lines.append(f"{name}: ratios to {ref} outside [{bounds[0]}, {bounds[1]}]: " + "; ".join(
-                f"{METRIC_NAMES.get(r.get('metric'), r.get('metric'))} on {r.get('group')} = {fmt_ci(r)}" for r in out[:6]) + ".")
+                f"{_label(specs, r.get('metric'))} on {r.get('group')} = {fmt_ci(r)}" for r in out[:6]) + ".")
         small = [g for g in m.get("groups") or [] if not g.get("reliable", True)]
         if small:
             lines.append(f"{name}: too few images to trust the numbers for " + ", ".join(
@@ -162,15 +180,17 @@ def plain_summary(data: Mapping) -> list[str]:
     return lines
 
 
-def _metric_table(g: Mapping) -> Markup:
-    """One column per metric: value, its CI below, and flags / reason when there are any."""
-    mets = [(k, (g.get("metrics") or {}).get(k)) for k in METRICS if (g.get("metrics") or {}).get(k) is not None]
-    values = [ci_cell(m, 3 if k == "ece" else 2) for k, m in mets]
+def _metric_table(g: Mapping, specs: Mapping) -> Markup:
+    """One column per metric the audit lists for the report: value, its CI below, and flags / reason
+    when there are any."""
+    mets = [(k, (g.get("metrics") or {}).get(k)) for k, spec in specs.items()
+            if spec.get("in_report", True) and (g.get("metrics") or {}).get(k) is not None]
+    values = [ci_cell(m, int(specs[k].get("digits") or 2)) for k, m in mets]
     flags = [", ".join(f for f in (m.get("flags") or []) if f).replace("_", " ")
              + (f": {m['reason']}" if m.get("reason") else "") for _, m in mets]
     rows = [values] + ([flags] if any(flags) else [])
     unrel = not g.get("reliable", True)
-    return table([METRIC_NAMES[k] for k, _ in mets], rows, row_classes=["unreliable" if unrel else ""] * len(rows),
+    return table([_label(specs, k) for k, _ in mets], rows, row_classes=["unreliable" if unrel else ""] * len(rows),
                  caption=f"Metrics for {_fst_label(g.get('group'))} (95% CI below each value)", cls="data metrics")
 
 
@@ -189,7 +209,7 @@ def _group_swatches(group: str) -> tuple[str | None, Markup]:
     return None, Markup("")
 
 
-def _group_section(g: Mapping, prefix: str, min_n: int, *, monk: bool = False) -> Markup:
+def _group_section(g: Mapping, prefix: str, min_n: int, specs: Mapping, *, monk: bool = False) -> Markup:
     group = str(g.get("group"))
     t, sw = _group_swatches(group)
     sid = f"{prefix}{'type' if g.get('level') == 'type' else 'group'}-{_gid(group)}"
@@ -204,7 +224,7 @@ def _group_section(g: Mapping, prefix: str, min_n: int, *, monk: bool = False) -
     fst_attr = f' data-fst="{esc(t)}"' if t and g.get("level") == "type" else ""
     return Markup(f'<section id="{esc(sid)}" class="typesec{" unreliable" if badge else ""}" data-group="{esc(group)}"'
                   f'{fst_attr} aria-labelledby="{esc(sid)}-h" style="border-left-color:{colour}">'
-                  f'{head}{info}{_metric_table(g)}</section>')
+                  f'{head}{info}{_metric_table(g, specs)}</section>')
 
 
 def _curves(groups: list[Mapping], key: str) -> list[dict]:
@@ -228,7 +248,7 @@ def _curves(groups: list[Mapping], key: str) -> list[dict]:
     return out
 
 
-def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float) -> tuple[list, list]:
+def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float, specs: Mapping) -> tuple[list, list]:
     prefix = f"m{i}-"
     name = str(m.get("name", f"model {i + 1}"))
     min_n = int(meta.get("min_group_n") or 30)
@@ -244,7 +264,7 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float) -> tuple[li
     # forest plots: every group of every level plus overall, for the key metrics
     ordered = [g for lvl in ("type", "group") for g in by_level.get(lvl, [])] + ([overall] if overall else [])
     plots = []
-    for k in FOREST_METRICS:
+    for k in [k for k, spec in specs.items() if spec.get("headline")]:
         rows = []
         for g in ordered:
             v, lo, hi = metric_parts((g.get("metrics") or {}).get(k))
@@ -253,14 +273,14 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float) -> tuple[li
         if not rows:
             continue
         ref_v = metric_parts((overall or {}).get("metrics", {}).get(k))[0] if overall else None
-        plots.append(figure(_svg.forest(rows, title=f"{METRIC_NAMES[k]} per skin type and group ({name})",
-                                        xlabel=METRIC_NAMES[k], kind=f"forest-{k}",
+        plots.append(figure(_svg.forest(rows, title=f"{_label(specs, k)} per skin type and group ({name})",
+                                        xlabel=_label(specs, k), kind=f"forest-{k}",
                                         xlim=(0.0, 1.0) if k != "ece" else None,
                                         ref=(ref_v, "all images") if ref_v is not None else None,
                                         desc="; ".join(f"{r['label']}: {fmt_ci((g.get('metrics') or {}).get(k))}"
                                                        + (" (unreliable)" if r["unreliable"] else "")
                                                        for r, g in zip(rows, ordered))),
-                            f"{METRIC_NAMES[k]} with 95% CI per group. Dashed line: all images. Hatched rows, "
+                            f"{_label(specs, k)} with 95% CI per group. Dashed line: all images. Hatched rows, "
                             f"hollow markers and the word 'unreliable': too few images or malignant cases."))
     head.append(Markup('<div class="grid">' + "".join(plots) + "</div>"))
     body.append(section(f"{name}: metrics per skin type", head, sid=f"{prefix}metrics"))
@@ -299,9 +319,9 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float) -> tuple[li
 
     # per-type / per-group sections
     monk = meta.get("tone_scale") == "monk"
-    secs = [_group_section(g, prefix, min_n, monk=monk) for lvl in ("type", "group") for g in by_level.get(lvl, [])]
+    secs = [_group_section(g, prefix, min_n, specs, monk=monk) for lvl in ("type", "group") for g in by_level.get(lvl, [])]
     if overall:
-        secs.append(_group_section(overall, prefix, min_n, monk=monk))
+        secs.append(_group_section(overall, prefix, min_n, specs, monk=monk))
     body.append(section(f"{name}: each skin type", secs, sid=f"{prefix}types"))
     toc.append((f"{prefix}types", f"{name}: per type"))
 
@@ -331,7 +351,7 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float) -> tuple[li
     ratios = m.get("ratios") or []
     if ratios:
         bounds = meta.get("ratio_bounds") or [0.8, 1.25]
-        rrows = [{"label": f"{r.get('group')} {METRIC_NAMES.get(r.get('metric'), r.get('metric'))}"[:40],
+        rrows = [{"label": f"{r.get('group')} {_label(specs, r.get('metric'))}"[:40],
                   "value": r.get("value"), "lo": r.get("ci_low"), "hi": r.get("ci_high"),
                   "style": style_for(str(r.get("group"))), "unreliable": "unreliable_group" in (r.get("flags") or [])}
                  for r in ratios]
@@ -345,7 +365,7 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float) -> tuple[li
                             f"Ratios with 95% CI; accepted range {bounds[0]}\u2013{bounds[1]} (red dotted lines; "
                             "shaded = outside it)."))
         parts.append(table(["group", "reference", "metric", "ratio (95% CI)", "p", "flags"],
-                           [[r.get("group"), r.get("reference"), METRIC_NAMES.get(r.get("metric"), r.get("metric")),
+                           [[r.get("group"), r.get("reference"), _label(specs, r.get("metric")),
                              ci_cell(r), fmt_p(r.get("p_value")),
                              Markup('<span class="badge bad">outside bounds</span>') if "outside_bounds" in (r.get("flags") or [])
                              else ", ".join(r.get("flags") or []).replace("_", " ")] for r in ratios],
@@ -382,14 +402,14 @@ def _verdict_line(c: Mapping, *, named: bool = True) -> Markup:
                   f'<span class="{cls}">{esc(sym)}</span> \u2014 {esc(c.get("verdict_reason", ""))}</p>')
 
 
-def _comparison_section(c: Mapping, j: int) -> Markup:
+def _comparison_section(c: Mapping, j: int, specs: Mapping) -> Markup:
     parts = [_verdict_line(c, named=False),
              dl([("baseline", c.get("baseline")), ("candidate", c.get("candidate")), ("paired", c.get("paired")),
                  ("rows in common", c.get("n_common"))])]
     crit = c.get("criteria") or []
     if crit:
         parts.append(table(["criterion", "group", "metric", "bound", "observed change (95% CI)", "passed", "confident"],
-                           [[x.get("description") or x.get("name"), x.get("group"), METRIC_NAMES.get(x.get("metric"), x.get("metric")),
+                           [[x.get("description") or x.get("name"), x.get("group"), _label(specs, x.get("metric")),
                              f"{x.get('kind', '').replace('_', ' ')} {fmt(x.get('bound'))}",
                              Markup(f"{esc(_pct(x.get('observed')))}<br><small class=\"ci\">({esc(_pct(x.get('ci_low')))}\u2013{esc(_pct(x.get('ci_high')))})</small>"),
                              _passed_cell(x), "yes" if x.get("confident") else "no"] for x in crit],
@@ -408,7 +428,7 @@ def _comparison_section(c: Mapping, j: int) -> Markup:
                                                            for r, d in zip(rows, auc))),
                                 "AUROC change per group with 95% CI; right of the dashed line = the candidate is better."))
         parts.append(table(["group", "metric", "baseline", "candidate", "change (95% CI)", "relative", "p", "p (Holm)"],
-                           [[d.get("group"), METRIC_NAMES.get(d.get("metric"), d.get("metric")), fmt(d.get("baseline"), 3),
+                           [[d.get("group"), _label(specs, d.get("metric")), fmt(d.get("baseline"), 3),
                              fmt(d.get("candidate"), 3),
                              Markup(f"{esc(fmt(d.get('delta'), 3))}<br><small class=\"ci\">({esc(fmt(d.get('ci_low'), 3))}\u2013{esc(fmt(d.get('ci_high'), 3))})</small>"),
                              _pct(d.get("relative")), fmt_p(d.get("p_value")),
@@ -446,6 +466,7 @@ def build_audit_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str
     check_schema(data, ("fairskin.audit/2", "fairskin.audit/1"), "render_audit_report")
     budget = budget or ThumbBudget()
     meta = data.get("meta") or {}
+    specs = metric_specs(data)
     alpha = _alpha(meta)
     models = require(data, "models", "render_audit_report")
     body, toc = [], []
@@ -457,10 +478,10 @@ def build_audit_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str
     toc.append(("summary", "Summary"))
     # a comparison's verdict comes first, the models it compares below it
     for j, c in enumerate(data.get("comparisons") or []):
-        body.append(_comparison_section(c, j))
+        body.append(_comparison_section(c, j, specs))
         toc.append((f"comparison-{j}", "Model vs model"))
     for i, m in enumerate(models):
-        b, t = _model_sections(m, i, meta, alpha)
+        b, t = _model_sections(m, i, meta, alpha, specs)
         body += b
         toc += t
     syn = data.get("synthetic")
@@ -472,7 +493,8 @@ def build_audit_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str
     body += b
     toc += t
     ds = data.get("data") or {}
-    body.append(section("Method", [dl([(k.replace("_", " "), _method_value(v)) for k, v in meta.items()]
+    glossary = {"metrics": {sp.get("label") or k: sp.get("definition") or "" for k, sp in specs.items()}}
+    body.append(section("Method", [dl([(k.replace("_", " "), _method_value(glossary.get(k, v))) for k, v in meta.items()]
                                       + [("data root", ds.get("root")), ("format", ds.get("format")),
                                          ("rows", ds.get("n_rows"))])], sid="method"))
     toc.append(("method", "Method"))

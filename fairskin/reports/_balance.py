@@ -8,9 +8,10 @@ from pathlib import Path
 from fairskin.reports import _svg
 from fairskin.reports._html import (MIN_RELIABLE_N, Markup, dl, esc, fmt, fmt_pct, note, page, require, section,
                                     table, write_report)
-from fairskin.reports._palette import DEFAULT_CUTS, ROMAN, TYPE_KEYS, representative_ita, style_for, type_of_group
+from fairskin.reports._palette import DEFAULT_CUTS, TYPE_KEYS, representative_ita, style_for, type_of_group
 from fairskin.reports._parts import check_schema, figure, swatch, type_badge, type_section
 from fairskin.reports._thumbs import ThumbBudget
+from fairskin.skintone import type_label
 
 __all__ = ["render_balance_report", "build_balance_html"]
 
@@ -59,11 +60,11 @@ def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> s
     for k in ("5", "6"):
         t = tot[k]
         if t["target"]:
-            lines.append(f"Type {ROMAN[k]}: {t['real']:,} real \u2192 {t['after']:,} after balancing "
+            lines.append(f"Type {type_label(k)}: {t['real']:,} real \u2192 {t['after']:,} after balancing "
                          f"(target {t['target']:,}; {fmt_pct(t['synthetic'] / t['after'], 0) if t['after'] else 'n/a'} synthetic).")
     if short:
         lines.append(f"{len(short)} cell(s) still below target: "
-                     + "; ".join(f"{ROMAN[c['fst']]} / {c['diagnosis']} ({c['after']} of {c['target']})" for c in short[:12])
+                     + "; ".join(f"{type_label(c['fst'])} / {c['diagnosis']} ({c['after']} of {c['target']})" for c in short[:12])
                      + (" \u2026" if len(short) > 12 else "") + ".")
     else:
         lines.append("Every cell reaches its target.")
@@ -74,12 +75,12 @@ def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> s
     toc.append(("summary", "Summary"))
 
     # -- per-type totals -----------------------------------------------------------------------------
-    cats = [ROMAN[k] for k in TYPE_KEYS]
+    cats = [type_label(k) for k in TYPE_KEYS]
     series = [{"name": "before (real)", "values": [tot[k]["real"] for k in TYPE_KEYS], "colour": "#0072B2"},
               {"name": "after (real + synthetic)", "values": [tot[k]["after"] for k in TYPE_KEYS], "colour": "#E69F00"},
               {"name": "target", "values": [tot[k]["target"] for k in TYPE_KEYS], "colour": "#CCCCCC"}]
-    unrel = [ROMAN[k] for k in TYPE_KEYS if tot[k]["real"] < MIN_RELIABLE_N]
-    desc = "; ".join(f"type {ROMAN[k]}: {tot[k]['real']} real before, {tot[k]['after']} after, target {tot[k]['target']}"
+    unrel = [type_label(k) for k in TYPE_KEYS if tot[k]["real"] < MIN_RELIABLE_N]
+    desc = "; ".join(f"type {type_label(k)}: {tot[k]['real']} real before, {tot[k]['after']} after, target {tot[k]['target']}"
                      for k in TYPE_KEYS)
     chart = _svg.bar_chart(cats, series, title="Images per skin type before and after balancing", desc=desc,
                            ylabel="images", xlabel="Fitzpatrick skin type", unreliable=unrel, width=760,
@@ -99,7 +100,7 @@ def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> s
     # -- the cell table -------------------------------------------------------------------------------
     rows, classes = [], []
     for c in cells:
-        rows.append([Markup(f'<span class="nw">{swatch(c["fst"], representative_ita(c["fst"], cuts))}{esc(ROMAN[c["fst"]])}</span>'), c["diagnosis"],
+        rows.append([Markup(f'<span class="nw">{swatch(c["fst"], representative_ita(c["fst"], cuts))}{esc(type_label(c["fst"]))}</span>'), c["diagnosis"],
                      c["real"], c["synthetic"], c["after"], c["target"],
                      Markup('<span class="badge bad">short</span>') if c["short"] else Markup('<span class="badge ok">met</span>'),
                      fmt(c["generated"]), fmt_pct(c["acceptance"], 0),
@@ -111,7 +112,7 @@ def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> s
                    caption="Cells before and after balancing", numeric={2, 3, 4, 5, 7, 8}, max_rows=400),
              note("'accepted' = synthetic images that passed the ITA gate / images generated. Hatched rows: fewer than "
                   "10 real images in the cell.")]
-    acc_rows = [{"label": f"{ROMAN[c['fst']]} / {c['diagnosis']}"[:40], "value": c["acceptance"], "lo": None, "hi": None,
+    acc_rows = [{"label": f"{type_label(c['fst'])} / {c['diagnosis']}"[:40], "value": c["acceptance"], "lo": None, "hi": None,
                  "style": style_for(c["fst"]), "unreliable": c["real"] < 10}
                 for c in cells if c["generated"]]
     if acc_rows:
@@ -133,7 +134,7 @@ def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> s
         blocks = [dl([("cells", len(cs)), ("real", t["real"]), ("synthetic added", t["synthetic"]),
                       ("after / target", f"{t['after']:,} / {t['target']:,}")])]
         if not cs:
-            blocks.append(note(f"No cells of type {ROMAN[k]} in the balance plan."))
+            blocks.append(note(f"No cells of type {type_label(k)} in the balance plan."))
         grid = ['<div class="cellgrid"><div class="h" data-col="cell">cell</div><div class="h" data-col="synthetic">'
                 'synthetic</div><div class="h" data-col="real">real</div>']
         for c in cs:
@@ -144,16 +145,16 @@ def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> s
                         f'synthetic = {c["after"]} / {c["target"]}</small></div>')
             grid.append(Markup('<div data-col="synthetic">') + (budget.strip(
                 syn, root, limit=per, caption=_syn_caption,
-                alt=lambda it, c=c: f"synthetic image, type {ROMAN[c['fst']]}, {c['diagnosis']}, "
+                alt=lambda it, c=c: f"synthetic image, type {type_label(c['fst'])}, {c['diagnosis']}, "
                                     f"ITA {fmt(it.get('ita'), 1)}") if syn else note("no synthetic images")) + Markup("</div>"))
             grid.append(Markup('<div data-col="real">') + (budget.strip(
                 real, root, limit=per, caption=_real_caption,
-                alt=lambda it, c=c: f"real image, type {ROMAN[c['fst']]}, {c['diagnosis']}")
+                alt=lambda it, c=c: f"real image, type {type_label(c['fst'])}, {c['diagnosis']}")
                 if real else note("no real images")) + Markup("</div>"))
         grid.append("</div>")
         if cs:
             blocks.append(Markup("".join(grid)))
-        secs.append(type_section(k, f"Type {ROMAN[k]}", representative_ita(k, cuts),
+        secs.append(type_section(k, f"Type {type_label(k)}", representative_ita(k, cuts),
                                  type_badge(t["real"], flags=()) if cs else Markup(""), blocks))
     body.append(section("Per skin type: synthetic next to real", secs, sid="types"))
     toc.append(("types", "Per type"))

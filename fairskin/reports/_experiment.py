@@ -13,7 +13,8 @@ from pathlib import Path
 from fairskin.reports import _svg
 from fairskin.reports._html import (MIN_RELIABLE_N, Markup, ci_cell, dl, esc, fmt, fmt_ci, metric_parts, note, page,
                                     require, section, table, write_report)
-from fairskin.reports._findings import baseline_gap_lines, change_lines, synthetic_lines, verdict_display
+from fairskin.reports._findings import baseline_gap_lines, change_lines, paired_change, synthetic_lines, \
+    verdict_display
 from fairskin.reports._findings import rel_pct as _pct
 from fairskin.reports._palette import style_for
 from fairskin.reports._parts import check_schema, figure, type_badge
@@ -22,7 +23,19 @@ __all__ = ["render_experiment_report", "build_experiment_html", "experiment_summ
 
 SCHEMA = "fairskin.experiment/1"
 PHANTOM = "phantom-renderer"
-METRICS = (("auroc", "AUROC"), ("sensitivity", "Sensitivity"))
+#: the sections of a document written before ``statistics.metrics``
+_EARLIER_METRICS = (("auroc", "AUROC"), ("sensitivity", "Sensitivity"))
+
+
+def _section_metrics(stats: Mapping) -> list[tuple[str, str]]:
+    """(name, label) of the metrics given a section each: the experiment's headline metrics as its
+    ``statistics.metrics`` lists them (the audit registry's), present in the arms' groups."""
+    listed = stats.get("metrics")
+    if not listed:
+        return list(_EARLIER_METRICS)
+    present = {k for a in (stats.get("arms") or {}).values() for g in a.get("groups") or [] for k in g.get("metrics") or {}}
+    return [(m["name"], m["label"][:1].upper() + m["label"][1:]) for m in listed
+            if m.get("headline") and m.get("name") in present]
 
 
 def _warning(text: str, badge: str, cls: str) -> Markup:
@@ -128,11 +141,29 @@ def _criteria_table(c: Mapping) -> Markup:
     return table(["criterion", "observed (relative)", "95% CI", "result"], rows)
 
 
+def _reading_cell(d: Mapping, *, higher_is_better: bool = True):
+    """The paired change's reading, coloured only when its interval excludes 0."""
+    got = paired_change(d, higher_is_better=higher_is_better)
+    if got is None:
+        return "n/a"
+    words, cls = got  # "fell from 0.61 to 0.55 (-0.06, paired 95% CI ...; not conclusive: ...)"
+    verb, reading = words.split(" from ", 1)[0], words.rsplit("; ", 1)[-1].rstrip(")")
+    return Markup(f'<span class="{esc(cls)}">{esc(verb)}: {esc(reading)}</span>')
+
+
 def _deltas_table(c: Mapping) -> Markup:
+    """Every paired change of one comparison: AUROC and sensitivity per group, then the EOD."""
     rows = [[d["group"], d.get("metric"), d.get("baseline"), d.get("candidate"), _pct(d.get("relative")),
-             f"{_pct(d.get('relative_ci_low'))} to {_pct(d.get('relative_ci_high'))}"] for d in c.get("deltas", [])]
-    return table(["group", "metric", c["baseline"], c["candidate"], "relative change", "95% CI"], rows,
-                 numeric={2, 3, 4})
+             f"{_pct(d.get('relative_ci_low'))} to {_pct(d.get('relative_ci_high'))}", _reading_cell(d)]
+            for d in c.get("deltas", [])]
+    eod = c.get("eod_change")
+    if eod:  # absolute change: a relative change of a gap near 0 says little
+        rows.append(["all groups", "EOD (lower is fairer)", eod.get("baseline"), eod.get("candidate"),
+                     "n/a" if eod.get("delta") is None else f"{eod['delta']:+.3f} (absolute)",
+                     "n/a" if eod.get("ci_low") is None else f"{eod['ci_low']:+.3f} to {eod['ci_high']:+.3f}",
+                     _reading_cell(eod, higher_is_better=False)])
+    return table(["group", "metric", c["baseline"], c["candidate"], "relative change", "95% CI", "paired change"],
+                 rows, numeric={2, 3, 4})
 
 
 def _rounds_section(rd: Mapping) -> Markup:
@@ -166,7 +197,8 @@ def _rounds_section(rd: Mapping) -> Markup:
                            f"{_arm_style(2).marker}) vs untargeted ({_arm_style(3).marker}) generation of the same count."))
     drows = [[r.get("round"), d["group"], _pct(d.get("relative")),
               f"{_pct(d.get('relative_ci_low'))} to {_pct(d.get('relative_ci_high'))}"]
-             for r in rd.get("rounds", []) for d in r.get("targeted_vs_untargeted", [])]
+             for r in rd.get("rounds", []) for d in r.get("targeted_vs_untargeted", [])
+             if d.get("metric", "auroc") == "auroc"]
     if drows:
         body.append(table(["round", "group", "targeted vs untargeted (relative AUROC)", "95% CI"], drows))
     if rd.get("caveat"):
@@ -233,7 +265,7 @@ def build_experiment_html(data: Mapping) -> str:
 
     types_note = [note(f"Skin-type groups of the test set: {fst.get('detail')}"
                        + (" (see the caution above)." if fst.get("caution") else "."))] if fst else []
-    for metric, label in METRICS:
+    for metric, label in _section_metrics(stats):
         body.append(section(f"{label} per group and arm", [*types_note, _forest(stats, metric, label),
                                                             _metric_table(stats, metric, label)],
                             sid=f"metric-{metric}", data_attrs={"metric": metric}))

@@ -20,7 +20,7 @@ from fairskin.reports._html import fmt_ci, metric_parts
 from fairskin.skintone import GROUP_NAMES
 
 __all__ = ["REF_GROUP", "DARK_GROUP", "conclusive", "verdict_display", "group_metric", "baseline_gap_lines",
-           "change_lines", "rel_pct", "synthetic_lines"]
+           "change_lines", "paired_change", "rel_pct", "synthetic_lines"]
 
 REF_GROUP, DARK_GROUP = GROUP_NAMES[0], GROUP_NAMES[-1]  # the lightest and the darkest group
 _WORDS = {"pass": "passes the criteria", "fail": "fails the criteria"}
@@ -109,10 +109,30 @@ def rel_pct(x) -> str:
     return f"{v:+.1f}%" if abs(v) < 1 else f"{v:+.0f}%"
 
 
+def paired_change(d: Mapping | None, *, higher_is_better: bool = True) -> tuple[str, str] | None:
+    """(words, css class) of one paired change (``baseline``, ``candidate``, ``delta`` and its
+    interval): "fell from 0.61 to 0.55 (-0.06, paired 95% CI -0.15 to +0.03; not conclusive: ...)".
+    The class is "pass" or "fail" only when the interval excludes 0 (better or worse, by
+    ``higher_is_better``), else "neutral"; None when the file holds no such change."""
+    if not d or d.get("delta") is None or d.get("baseline") is None or d.get("candidate") is None:
+        return None
+    delta, lo, hi = float(d["delta"]), d.get("ci_low"), d.get("ci_high")
+    verb = "fell" if delta < 0 else "rose" if delta > 0 else "did not change"
+    if lo is None or hi is None:
+        ci, reading, cls = "", "no interval", "neutral"
+    else:
+        ci = f", paired 95% CI {lo:+.2f} to {hi:+.2f}"
+        sure = lo > 0 or hi < 0
+        reading = "the interval excludes 0" if sure else "not conclusive: the interval crosses 0"
+        cls = ("pass" if (delta > 0) == higher_is_better else "fail") if sure else "neutral"
+    return f"{verb} from {d['baseline']:.2f} to {d['candidate']:.2f} ({delta:+.2f}{ci}; {reading})", cls
+
+
 def change_lines(data: Mapping, c: Mapping) -> list[str]:
     """What one comparison changed: the target criterion's group and metric (with its paired
-    interval and the verdict), then sensitivity on dark skin and the equalized-odds difference
-    (values with intervals; no paired test of these in experiment.json, so no direction is claimed)."""
+    interval and the verdict), then sensitivity on dark skin and the equalized-odds difference:
+    their paired change with its interval where the comparison holds one (:func:`paired_change`),
+    else both arms' values with intervals and no direction claimed (older experiment files)."""
     stats = data.get("statistics") or {}
     base, cand = c.get("baseline"), c.get("candidate")
     target = next((cr for cr in c.get("criteria") or [] if cr.get("kind") == "min_relative_gain"), None)
@@ -133,12 +153,20 @@ def change_lines(data: Mapping, c: Mapping) -> list[str]:
                  f"{d['candidate']:.2f}, {rel_pct(d.get('relative'))} relative (CI {rel_pct(d.get('relative_ci_low'))} to "
                  f"{rel_pct(d.get('relative_ci_high'))}); verdict: {words}.")
     lines = [first]
+    sd = next((x for x in c.get("deltas") or [] if x.get("group") == DARK_GROUP and x.get("metric") == "sensitivity"),
+              None)
+    sens, eod = paired_change(sd), paired_change(c.get("eod_change"), higher_is_better=False)
     sb, sc = (group_metric(stats, a, DARK_GROUP, "sensitivity") for a in (base, cand))
-    if metric_parts(sb)[0] is not None and metric_parts(sc)[0] is not None:
+    if sens is not None:
+        lines.append(f"Sensitivity on FST {DARK_GROUP} (malignant lesions caught), {cand} vs {base}: {sens[0]}.")
+    elif metric_parts(sb)[0] is not None and metric_parts(sc)[0] is not None:
         lines.append(f"Sensitivity on FST {DARK_GROUP} (malignant lesions caught): {base} {_ci(sb)}, {cand} {_ci(sc)}; "
                      "the change has no paired test in this file, so read the overlap of the intervals.")
     eb, ec = ((stats.get("arms") or {}).get(a, {}).get("equalized_odds_difference") for a in (base, cand))
-    if metric_parts(eb)[0] is not None and metric_parts(ec)[0] is not None:
+    if eod is not None:
+        lines.append(f"Equalized-odds difference (largest gap in sensitivity or false-positive rate between skin-type "
+                     f"groups; lower is fairer), {cand} vs {base}: {eod[0]}.")
+    elif metric_parts(eb)[0] is not None and metric_parts(ec)[0] is not None:
         lines.append(f"Equalized-odds difference (largest gap in sensitivity or false-positive rate between skin-type "
                      f"groups; lower is fairer): {base} {_ci(eb)}, {cand} {_ci(ec)}; not tested as a change.")
     return lines

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from fairskin.skintone import FST_GROUPS
+from fairskin.skintone import FST_GROUPS, type_label
 from fairskin.reports import _svg
 from fairskin.reports._html import (MIN_RELIABLE_N, Markup, dl, esc, fmt, fmt_p, fmt_pct, note, page, require, section,
                                     table, write_report)
 from fairskin.reports._label_tones import build_tone_label_html
-from fairskin.reports._palette import DEFAULT_CUTS, GROUPS, ROMAN, TYPE_KEYS, representative_ita, style_for
+from fairskin.reports._palette import DEFAULT_CUTS, GROUPS, TYPE_KEYS, representative_ita, style_for
 from fairskin.reports._parts import check_schema, figure, swatch, type_badge
 from fairskin.reports._thumbs import ThumbBudget
 
@@ -26,7 +26,7 @@ def _counts(d: Mapping | None) -> dict[str, int] | None:
 
 
 def _cut_marks(cuts) -> list[tuple[float, str]]:
-    return [(float(c), f"{ROMAN[str(i + 1)]}|{ROMAN[str(i + 2)]} {float(c):g}\u00b0") for i, c in enumerate(cuts)]
+    return [(float(c), f"{type_label(i + 1)}|{type_label(i + 2)} {float(c):g}\u00b0") for i, c in enumerate(cuts)]
 
 
 def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | None = None) -> str:
@@ -67,7 +67,7 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
                      f"types): V-VI {fmt_pct(g['corrected'], 1)}{iv}, estimated {fmt_pct(g['estimated'], 1)}.")
     elif shares.get("note"):
         lines.append(f"Shares not corrected: {shares['note']}.")
-    small = [ROMAN[k] for k in TYPE_KEYS if est[k] < MIN_RELIABLE_N]
+    small = [type_label(k) for k in TYPE_KEYS if est[k] < MIN_RELIABLE_N]
     if small:
         lines.append(f"Types with fewer than {MIN_RELIABLE_N} images (too few to judge a model on): {', '.join(small)}.")
     cv = (data.get("calibration") or {}).get("agreement_cross_validated")
@@ -97,19 +97,19 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
     toc.append(("summary", "Summary"))
 
     # -- distribution -------------------------------------------------------------------------
-    cats = [ROMAN[k] for k in TYPE_KEYS]
+    cats = [type_label(k) for k in TYPE_KEYS]
     series = [{"name": "estimated (ITA)", "values": [est[k] for k in TYPE_KEYS], "colour": "#0072B2"}]
     if human is not None:
         series.append({"name": "human label", "values": [human[k] for k in TYPE_KEYS], "colour": "#E69F00"})
-    unrel = [ROMAN[k] for k in TYPE_KEYS if est[k] < MIN_RELIABLE_N]
-    desc = "; ".join(f"type {ROMAN[k]}: {est[k]} estimated" + (f", {human[k]} human" if human else "")
+    unrel = [type_label(k) for k in TYPE_KEYS if est[k] < MIN_RELIABLE_N]
+    desc = "; ".join(f"type {type_label(k)}: {est[k]} estimated" + (f", {human[k]} human" if human else "")
                      for k in TYPE_KEYS)
     chart = _svg.bar_chart(cats, series, title="Images per Fitzpatrick skin type", desc=desc,
                            ylabel="images", xlabel="Fitzpatrick skin type", unreliable=unrel, kind="distribution")
     hum_total = sum(human.values()) if human else 0
     rows = []
     for k in TYPE_KEYS:
-        r = [Markup(f'<span class="nw">{swatch(k, _rep_ita(k, summ, cuts))}{esc(ROMAN[k])}</span>'), est[k],
+        r = [Markup(f'<span class="nw">{swatch(k, _rep_ita(k, summ, cuts))}{esc(type_label(k))}</span>'), est[k],
              fmt_pct(est[k] / total_est, 1) if total_est else "n/a"]
         if human is not None:
             r += [human[k], fmt_pct(human[k] / hum_total, 1) if hum_total else "n/a"]
@@ -160,7 +160,7 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
         ita = _rep_ita(k, summ, cuts)
         st = style_for(k)
         s = summ.get(k) or {}
-        head = Markup(f'<div class="typehead">{swatch(k, ita)}<h3 id="type-{k}-h">Type {esc(ROMAN[k])}</h3>'
+        head = Markup(f'<div class="typehead">{swatch(k, ita)}<h3 id="type-{k}-h">Type {esc(type_label(k))}</h3>'
                       f'{type_badge(n)}</div>')
         items = [("images (estimated)", n), ("share", fmt_pct(n / total_est, 1) if total_est else "n/a")]
         if human is not None:
@@ -181,9 +181,9 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
                 edges, counts_k, cuts=_cut_marks(cuts),
                 highlight=(float("-inf") if lo is None else lo, float("inf") if hi is None else hi),
                 colour=st.colour, hatched=n < MIN_RELIABLE_N, kind="type-histogram",
-                title=f"ITA of images estimated as type {ROMAN[k]}",
-                desc=f"Histogram of ITA for {n:,} images of type {ROMAN[k]}; shaded: the type's ITA interval; "
-                     f"dashed: cut-points."), f"Type {ROMAN[k]}: ITA histogram; shaded band = this type's interval."))
+                title=f"ITA of images estimated as type {type_label(k)}",
+                desc=f"Histogram of ITA for {n:,} images of type {type_label(k)}; shaded: the type's ITA interval; "
+                     f"dashed: cut-points."), f"Type {type_label(k)}: ITA histogram; shaded band = this type's interval."))
         type_secs.append(Markup(f'<section id="type-{k}" class="typesec" data-fst="{k}" aria-labelledby="type-{k}-h" '
                                 f'style="border-left-color:{st.colour}">') + Markup("".join(blk)) + Markup("</section>"))
     body.append(section("Per skin type", type_secs, sid="types"))
@@ -193,7 +193,7 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
     if agreement:
         conf = agreement.get("confusion") or {}
         labs = [str(x) for x in conf.get("labels") or []]
-        show = [ROMAN.get(x, x) for x in labs]
+        show = [type_label(x) for x in labs]
         sp_i = agreement.get("spearman_ita") or {}
         sp_f = agreement.get("spearman_fst") or {}
         unit = "group" if agreement.get("level") == "group" else "type"
@@ -214,7 +214,7 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
                                  "outlined cells = agreement."))
         if per_type_agree:
             parts.append(table([unit, "n", "exact", "within one"],
-                               [[ROMAN.get(k, k), v.get("n"), fmt_pct(v.get("exact")), fmt_pct(v.get("within_one"))]
+                               [[type_label(k), v.get("n"), fmt_pct(v.get("exact")), fmt_pct(v.get("within_one"))]
                                 for k, v in per_type_agree.items()], caption=f"Agreement per human {unit}", numeric={1}))
         if shares.get("available"):
             rows = [[k, fmt_pct(v["estimated"], 1), fmt_pct(v["corrected"], 1),
@@ -238,10 +238,10 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
                               limit=48) if unl else note("None."))
     parts.append(Markup("<h3>Least confident</h3>"))
     parts.append(budget.strip(lc, root, caption=lambda it: f"{it.get('image')} \u2014 ITA {fmt(it.get('ita'), 1)}, "
-                                                         f"type {ROMAN.get(str(it.get('fst')), it.get('fst'))}, "
+                                                         f"type {type_label(str(it.get('fst')))}, "
                                                          f"confidence {fmt(it.get('confidence'))}",
                               alt=lambda it: f"image {it.get('image')}, estimated type "
-                                             f"{ROMAN.get(str(it.get('fst')), it.get('fst'))}",
+                                             f"{type_label(str(it.get('fst')))}",
                               limit=48) if lc else note("None."))
     body.append(section("Images to check", parts, sid="thumbnails"))
     toc.append(("thumbnails", "Images to check"))

@@ -17,15 +17,15 @@ import numpy as np
 from fairskin import skintone
 from fairskin.skintone import FST_TYPES, GROUP_NAMES, lab_to_srgb
 
-__all__ = ["TYPE_KEYS", "ROMAN", "GROUPS", "monk_tone", "style_for", "SeriesStyle", "skin_swatch", "representative_ita",
+__all__ = ["TYPE_KEYS", "GROUPS", "monk_tone", "style_for", "SeriesStyle", "skin_swatch", "representative_ita",
            "type_of_group", "DEFAULT_CUTS", "OKABE_ITO"]
 
 OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
              "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000"}
 
-#: skin types as the JSON documents key them ("1".."6"), their numerals, and the groups
+#: skin types as the JSON documents key them ("1".."6") and the groups (numerals:
+#: :func:`fairskin.skintone.type_label`)
 TYPE_KEYS = tuple(str(t) for t in FST_TYPES)
-ROMAN = dict(zip(TYPE_KEYS, skintone.ROMAN))
 GROUPS = GROUP_NAMES
 #: Kinyanjui et al. 2020 cut-points (fairskin's default scale), used only when a dict has none
 DEFAULT_CUTS = (55.0, 41.0, 28.0, 19.0, 10.0)
@@ -62,15 +62,13 @@ _FALLBACK = [SeriesStyle(c, d, m, "") for c, d, m in zip(
     ("", "8 4", "2 3", "10 3 2 3", "5 2", "1 2", "12 3"),
     ("circle", "square", "triangle", "diamond", "cross", "star", "circle"))]
 
-_ROMAN_TO_KEY = {v: k for k, v in ROMAN.items()}
-
-
 def type_of_group(name) -> str | None:
     """'5', 'V', 5 -> '5'; groups and anything else -> None."""
     s = str(name).strip()
-    if s in ROMAN:
+    if s in TYPE_KEYS:
         return s
-    return _ROMAN_TO_KEY.get(s.upper())
+    t = skintone.from_roman(s)
+    return None if t is None else str(t)
 
 
 #: Monk Skin Tone groups take the Fitzpatrick groups' styles in order (light, medium, dark)
@@ -108,7 +106,7 @@ def representative_ita(fst: str, cuts=DEFAULT_CUTS) -> float:
     """Middle of the type's ITA interval; for the open ends, 10 degrees above the first cut
     (type I) and 40 below the last (type VI: dark skin reaches far below the last cut)."""
     k = int(type_of_group(fst) or 0)
-    if k not in range(1, 7):
+    if k not in FST_TYPES:
         raise ValueError(f"skin type must be 1-6 or I-VI, got {fst!r}")
     cuts = [float(c) for c in cuts]
     if k == 1:

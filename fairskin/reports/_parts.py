@@ -6,7 +6,8 @@ from collections.abc import Iterable
 
 from fairskin.errors import InputError
 from fairskin.reports._html import MIN_RELIABLE_N, Markup, esc
-from fairskin.reports._palette import ROMAN, skin_swatch, style_for
+from fairskin.reports._palette import skin_swatch, style_for
+from fairskin.skintone import type_label
 
 __all__ = ["swatch", "monk_swatch", "type_badge", "figure", "type_section", "check_schema"]
 
@@ -15,7 +16,7 @@ def swatch(fst: str, ita: float) -> Markup:
     """A box of the skin colour of type ``fst`` at ``ita`` degrees, with its text alternative."""
     colour = skin_swatch(ita)
     return Markup(f'<span class="swatch" style="background:{colour}" role="img" '
-                  f'aria-label="skin colour of type {esc(ROMAN[fst])} at ITA {ita:.0f} degrees ({colour})" '
+                  f'aria-label="skin colour of type {esc(type_label(fst))} at ITA {ita:.0f} degrees ({colour})" '
                   f'title="ITA {ita:.0f}\u00b0, {colour}"></span>')
 
 

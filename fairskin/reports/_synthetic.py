@@ -11,9 +11,10 @@ import numpy as np
 from fairskin.reports import _svg
 from fairskin.reports._html import (MIN_RELIABLE_N, Markup, ci_cell, esc, fmt, fmt_ci, fmt_pct, metric_parts, note, page,
                                     require, section, table, write_report)
-from fairskin.reports._palette import ROMAN, TYPE_KEYS, representative_ita, style_for, type_of_group
+from fairskin.reports._palette import TYPE_KEYS, representative_ita, style_for, type_of_group
 from fairskin.reports._parts import check_schema, figure, type_badge, type_section
 from fairskin.reports._thumbs import ThumbBudget
+from fairskin.skintone import type_label
 
 __all__ = ["render_synthetic_report", "build_synthetic_html", "synthetic_sections"]
 
@@ -32,7 +33,7 @@ def _cells(data: Mapping, min_n: int) -> list[dict]:
         n_real, n_syn = require(c, "n_real", where), require(c, "n_synthetic", where)
         d = dict(c)
         d["fst"] = fst
-        d["label"] = ROMAN[fst] + ("" if c.get("diagnosis") in (None, "") else f" / {c['diagnosis']}")
+        d["label"] = type_label(fst) + ("" if c.get("diagnosis") in (None, "") else f" / {c['diagnosis']}")
         if isinstance(c.get("reliable"), bool):  # the audit's own judgement, when it gives one
             d["unreliable"] = not c["reliable"]
         else:
@@ -86,6 +87,25 @@ def _subsample(points: list, k: int) -> list:
     return [points[i] for i in sorted(keep)[:k]]
 
 
+#: the feature-space columns of a document written before its ``metrics`` list
+_EARLIER_COLUMNS = (
+    {"key": "fid", "label": "FID", "digits": 1, "reading": "lower = closer to real"},
+    {"key": "kid", "label": "KID", "digits": 3, "reading": "lower = closer to real"},
+    {"key": "precision", "label": "precision", "bounded": True, "reading": "share of synthetic images on the real manifold"},
+    {"key": "recall", "label": "recall", "bounded": True, "reading": "share of the real manifold covered"},
+)
+
+
+def metric_columns(data: Mapping) -> list[dict]:
+    """The feature-space metrics' columns: the audit's ``metrics`` (its registry), the Fréchet
+    distance named by :func:`fd_name`."""
+    cols = [dict(c) for c in (data.get("metrics") or _EARLIER_COLUMNS) if isinstance(c, Mapping) and c.get("key")]
+    for c in cols:
+        if c["key"] == "fid":
+            c["label"] = fd_name(data)
+    return cols
+
+
 def fd_name(data: Mapping) -> str:
     """What the Fréchet distance is called: "FID" only for Inception-v3 with the published FID
     weights; otherwise "FD (extractor)", since a distance in another feature space is not comparable
@@ -125,7 +145,7 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
     if fst_match:
         v, c = min(fst_match, key=lambda t: t[0])
         lines.append(f"Lowest skin-type fidelity: {c['label']}, {fmt_pct(v)} of its synthetic images are estimated as "
-                     f"type {ROMAN[c['fst']]}.")
+                     f"type {type_label(c['fst'])}.")
     overall = data.get("overall") or {}
     if overall:
         of = overall.get("ita_fidelity") or {}
@@ -147,18 +167,17 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
 
     # -- metric plots across cells
     parts = []
-    for key, title, xl in (("fid", f"{fd} per cell (lower = closer to real)", fd),
-                           ("kid", "KID per cell (lower = closer to real)", "KID"),
-                           ("precision", "Precision per cell (share of synthetic images on the real manifold)", "precision"),
-                           ("recall", "Recall per cell (share of the real manifold covered)", "recall")):
+    columns = metric_columns(data)
+    for col in [c for c in columns if c.get("plot", True)]:
+        key, xl, digits = col["key"], col["label"], int(col.get("digits") or 2)
+        title = f"{xl[:1].upper()}{xl[1:]} per cell" + (f" ({col['reading']})" if col.get("reading") else "")
         rows = _forest_rows(cells, key)
         if any(r["value"] is not None for r in rows):
-            digits = 3 if key == "kid" else (1 if key == "fid" else 2)
             parts.append(figure(_svg.forest(rows, title=title, xlabel=xl, kind=f"forest-{key}",
                                             desc="; ".join(f"{r['label']}: {fmt_ci(c.get(key), digits)}"
                                                            for r, c in zip(rows, cells)),
                                             value_fmt=lambda v, d=digits: f"{v:.{d}f}",
-                                            xlim=(0.0, 1.0) if key in ("precision", "recall") else None),
+                                            xlim=(0.0, 1.0) if col.get("bounded") else None),
                                 title + ". Whiskers: confidence interval; marker = skin type; hatched and hollow = "
                                         f"fewer than {min_n} images."))
     if not parts:
@@ -168,11 +187,12 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
     toc.append((f"{prefix}metrics", f"{fd}/KID"))
 
     # -- per type
+    table_cols = [c for c in columns if c.get("in_table", True)]
     secs = []
     for k in TYPE_KEYS:
         cs = [c for c in cells if c["fst"] == k]
         if not cs:
-            secs.append(type_section(k, f"Type {ROMAN[k]}", representative_ita(k), Markup(""),
+            secs.append(type_section(k, f"Type {type_label(k)}", representative_ita(k), Markup(""),
                                      [note("No synthetic images of this type were audited.")], sid=f"{prefix}type-{k}"))
             continue
         rows, classes = [], []
@@ -184,21 +204,21 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
             rows.append([Markup(esc(c.get("diagnosis") or "all") + " " + type_badge(min(c.get("n_real") or 0, c.get("n_synthetic") or 0), min_n)),
                          c.get("n_real"), c.get("n_synthetic"), tgt_s,
                          fmt(itaf.get("mean_abs_error"), 1), fmt_pct(itaf.get("within_tolerance")),
-                         fmt_pct(itaf.get("fst_match")), ci_cell(c.get("fid"), 1), ci_cell(c.get("kid"), 3),
-                         ci_cell(c.get("precision")), ci_cell(c.get("recall")),
+                         fmt_pct(itaf.get("fst_match")),
+                         *(ci_cell(c.get(col["key"]), int(col.get("digits") or 2)) for col in table_cols),
                          f"{fmt(div.get('synthetic'))} / {fmt(div.get('real'))}",
                          _collapse_cell(c)])
             classes.append("unreliable" if c["unreliable"] else "")
         tbl = table(["diagnosis", "real", "synthetic", "ITA asked", "ITA error (\u00b0)", "ITA within tol.",
-                     "type match", fd, "KID", "precision", "recall", "LPIPS diversity syn / real",
+                     "type match", *(col["label"] for col in table_cols), "LPIPS diversity syn / real",
                      "mode collapse"], rows, row_classes=classes, numeric={1, 2},
-                    caption=f"Synthetic images of type {ROMAN[k]}")
+                    caption=f"Synthetic images of type {type_label(k)}")
         badge = Markup("")
         if any(c.get("mode_collapse") for c in cs):
             badge = Markup('<span class="badge bad">mode collapse</span>')
         if all(c["unreliable"] for c in cs):
             badge += type_badge(0, min_n)
-        secs.append(type_section(k, f"Type {ROMAN[k]}", representative_ita(k), badge, [tbl], sid=f"{prefix}type-{k}"))
+        secs.append(type_section(k, f"Type {type_label(k)}", representative_ita(k), badge, [tbl], sid=f"{prefix}type-{k}"))
     body.append(section("Synthetic images per skin type", secs, sid=f"{prefix}types"))
     toc.append((f"{prefix}types", "Synthetic per type"))
 
@@ -211,7 +231,7 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
             out = ['<div class="pairs">']
             for p in pairs[:MAX_PAIRS]:
                 fst = type_of_group(p.get("fst"))
-                lab = f"type {ROMAN.get(fst, p.get('fst'))}, {p.get('diagnosis')}, distance {fmt(p.get('distance'), 3)}"
+                lab = f"type {type_label(fst)}, {p.get('diagnosis')}, distance {fmt(p.get('distance'), 3)}"
                 a = budget.thumb(p.get("synthetic"), root, caption=f"synthetic: {p.get('synthetic')}",
                                  alt=f"synthetic image {p.get('synthetic')} ({lab})")
                 if p.get("is_source_image"):
@@ -239,7 +259,7 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
             for src in ("real", "synthetic"):
                 sel = [p for p in shown if type_of_group(p.get("fst")) == k and str(p.get("source")) == src]
                 if sel:
-                    groups.append({"name": f"{ROMAN[k]} {src}", "x": [p.get("x") for p in sel], "y": [p.get("y") for p in sel],
+                    groups.append({"name": f"{type_label(k)} {src}", "x": [p.get("x") for p in sel], "y": [p.get("y") for p in sel],
                                    "style": style_for(k), "hollow": src == "synthetic"})
         desc = (f"{emb.get('method', '2-D')} projection of image features: {len(shown)} of {len(pts)} points; "
                 "filled markers real, hollow markers synthetic; marker shape and colour = skin type.")

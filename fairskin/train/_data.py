@@ -16,6 +16,7 @@ import pandas as pd
 
 from fairskin.data import read_csv_table
 from fairskin.errors import InputError
+from fairskin.settings import seed_stream
 
 __all__ = ["read_manifest", "split_manifest", "group_ids", "check_test_isolation", "labels_of", "image_paths",
            "ImageCache"]
@@ -244,7 +245,7 @@ class CachedSet:
         x = self.cache.images[i]
         r, c = x.shape[-1], self.crop
         if self.train:
-            rng = np.random.default_rng((self.seed, self.epoch, int(i)))
+            rng = np.random.default_rng(seed_stream(self.seed, self.epoch, int(i)))
             if self.retone is not None and rng.random() < self.retone.p:
                 v = self.retone.pick(int(i), rng)
                 x = x if v is None else v

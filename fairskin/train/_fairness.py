@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from fairskin.progress import report
 from fairskin.skintone import FST_TYPES, group_of, lab_to_srgb, srgb_to_lab
 
 __all__ = ["GROUP_BALANCE", "AUGMENTS", "AUGMENT_WORDS", "Mitigation", "mitigation", "RETONE_P", "ITA_JITTER", "GroupDRO", "row_groups", "row_types",
@@ -153,7 +154,8 @@ class RetoneBank:
     (and kept for the next run on the same images: an experiment's seeds). An augmentation need not
     land exactly in the target type, so the re-toner's correction rounds are skipped (one shift
     from the first measurement). ``pick(i, rng)`` returns one of image ``i``'s versions, or None
-    when the image has no measurable skin."""
+    when the image has no measurable skin. ``progress`` (:mod:`fairskin.progress`) sees the count of
+    images re-toned."""
 
     def __init__(self, images, types: np.ndarray, *, progress=None):
         import hashlib
@@ -178,8 +180,7 @@ class RetoneBank:
             self.n_failed += len(targets) - len(made)
             self.versions.append(torch.from_numpy(np.stack([m.rgb for m in made])).permute(0, 3, 1, 2).contiguous()
                                  if made else None)
-            if progress:
-                progress(i + 1, len(images))
+            report(progress, "re-toning", i + 1, len(images))
         _LAST_BANK.clear()
         _LAST_BANK.update(key=key, value=(self.versions, self.n_made, self.n_failed))
 

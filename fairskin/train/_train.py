@@ -15,7 +15,6 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from fairskin.errors import InputError
+from fairskin.settings import merge_settings
+from fairskin.progress import Progress, report
 from fairskin.train._fairness import AUGMENT_WORDS, AUGMENTS, GROUP_BALANCE, GroupDRO, RetoneBank, ita_jitter, mitigation
 from fairskin.train._data import (
     CachedSet,
@@ -76,9 +77,6 @@ class TrainConfig:
     augment: Literal["none", "retone", "ita_jitter"] = "none"
     group_dro: bool = False
     dro_step: float = 0.01
-
-
-_C = TrainConfig()
 
 
 @dataclass
@@ -220,6 +218,13 @@ def _concat_syn(parts):
     return res
 
 
+def epoch_line(rec: dict) -> str:
+    """The line an epoch's record is reported as (``progress``)."""
+    auc = "n/a" if rec["val_auroc"] is None else f"{rec['val_auroc']:.3f}"
+    return (f"epoch {rec['epoch']}: train loss {rec['train_loss']:.3f}, validation AUROC {auc}, "
+            f"{rec['train_images_per_s']:.0f} images/s")
+
+
 def _normalise(x, mean, std):
     return (x.float() / 255.0 - mean) / std
 
@@ -228,35 +233,20 @@ def train_classifier(
     manifest,
     *,
     out: str | Path,
-    arch: str = _C.arch,
     synthetic=None,
     test=None,
     pretrained: str | Path | None = None,
-    epochs: int = _C.epochs,
-    batch_size: int = _C.batch_size,
-    lr: float = _C.lr,
-    weight_decay: float = _C.weight_decay,
-    image_size: int = _C.image_size,
-    resize: int | None = _C.resize,
-    balance: Literal["none", "class_weights", "sampler"] = _C.balance,
-    real_weight: float = _C.real_weight,
-    train_on: Literal["all", "real", "synthetic"] = _C.train_on,
-    val_fraction: float = _C.val_fraction,
-    group_by: Literal["auto", "patient_id", "lesion_id", "image"] = _C.group_by,
-    patience: int = _C.patience,
-    num_workers: int = _C.num_workers,
-    device: str = _C.device,
-    amp: bool = _C.amp,
-    hair_removal: bool = _C.hair_removal,
-    seed: int = _C.seed,
-    split_seed: int = _C.split_seed,
-    group_balance: Literal["none", "reweight", "resample"] = _C.group_balance,
-    augment: Literal["none", "retone", "ita_jitter"] = _C.augment,
-    group_dro: bool = _C.group_dro,
-    dro_step: float = _C.dro_step,
-    progress: Callable[[dict], None] | None = None,
+    config: TrainConfig | None = None,
+    progress: Progress | None = None,
+    **settings: Any,
 ) -> TrainResult:
     """Train a malignant-vs-benign classifier and save it for ``fairskin audit``.
+
+    Settings: ``settings`` (any :class:`TrainConfig` field, e.g. ``arch="resnet18", epochs=5``)
+    win over ``config`` (a :class:`TrainConfig`), which wins over the defaults
+    (:func:`fairskin.settings.merge_settings`), so a new setting is one field of :class:`TrainConfig`.
+    The body runs checks, data, loaders, the epoch loop and the save in order; it stays one function
+    because the epoch loop and the save share the model, optimiser, loaders and best state.
 
     Parameters
     ----------
@@ -283,6 +273,8 @@ def train_classifier(
     augment : ``retone`` (healthy skin re-toned to other types, lesion untouched) or ``ita_jitter``
         (L*/b* shift of the whole image), training images only.
     group_dro : online Group DRO over skin-type groups with step ``dro_step`` (Sagawa et al. 2020).
+    progress : a :data:`fairskin.progress.Progress`: one line per epoch (:func:`epoch_line`), and the
+        count of the images re-toned for ``augment="retone"``.
     """
     import torch
     from torch.utils.data import DataLoader, WeightedRandomSampler
@@ -291,37 +283,38 @@ def train_classifier(
     from fairskin.audits.classifier import point_metrics
 
     t0 = time.perf_counter()
+    cfg = merge_settings(config or TrainConfig(), settings, option="train_classifier")
     out = Path(out)
     if out.suffix.lower() not in (".pt", ".pth", ".safetensors"):
         raise InputError(f"out: {out.name!r} must end in .pt, .pth or .safetensors (a state dict fairskin audit "
                          "loads without --trust-model)")
-    for name, v, lo in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("image_size", image_size, 8),
-                        ("patience", patience, 1)):
+    for name, v, lo in (("epochs", cfg.epochs, 1), ("batch_size", cfg.batch_size, 1), ("image_size", cfg.image_size, 8),
+                        ("patience", cfg.patience, 1)):
         if not isinstance(v, int) or v < lo:
             raise InputError(f"{name}: expected a whole number >= {lo}, got {v!r}")
-    if balance not in ("none", "class_weights", "sampler"):
-        raise InputError(f"balance: expected 'none', 'class_weights' or 'sampler', got {balance!r}")
-    if train_on not in ("all", "real", "synthetic"):
-        raise InputError(f"train_on: expected 'all', 'real' or 'synthetic', got {train_on!r}")
-    if group_balance not in GROUP_BALANCE:
-        raise InputError(f"group_balance: expected one of {', '.join(GROUP_BALANCE)}, got {group_balance!r}")
-    if augment not in AUGMENTS:
-        raise InputError(f"augment: expected one of {', '.join(AUGMENTS)}, got {augment!r}")
-    if not dro_step > 0:
-        raise InputError(f"dro_step: expected a positive number, got {dro_step!r}")
-    if not real_weight > 0:
-        raise InputError(f"real_weight: expected a positive number, got {real_weight!r}")
-    _check_arch(arch)
-    resize = resize or int(round(image_size * 8 / 7))
-    if resize < image_size:
-        raise InputError(f"resize: {resize} is smaller than image_size {image_size}; the crop must fit")
+    if cfg.balance not in ("none", "class_weights", "sampler"):
+        raise InputError(f"balance: expected 'none', 'class_weights' or 'sampler', got {cfg.balance!r}")
+    if cfg.train_on not in ("all", "real", "synthetic"):
+        raise InputError(f"train_on: expected 'all', 'real' or 'synthetic', got {cfg.train_on!r}")
+    if cfg.group_balance not in GROUP_BALANCE:
+        raise InputError(f"group_balance: expected one of {', '.join(GROUP_BALANCE)}, got {cfg.group_balance!r}")
+    if cfg.augment not in AUGMENTS:
+        raise InputError(f"augment: expected one of {', '.join(AUGMENTS)}, got {cfg.augment!r}")
+    if not cfg.dro_step > 0:
+        raise InputError(f"dro_step: expected a positive number, got {cfg.dro_step!r}")
+    if not cfg.real_weight > 0:
+        raise InputError(f"real_weight: expected a positive number, got {cfg.real_weight!r}")
+    _check_arch(cfg.arch)
+    resize = cfg.resize or int(round(cfg.image_size * 8 / 7))
+    if resize < cfg.image_size:
+        raise InputError(f"resize: {resize} is smaller than image_size {cfg.image_size}; the crop must fit")
 
-    tr, va, te, syn = _prepare_splits(manifest, synthetic, test, val_fraction=val_fraction, group_by=group_by,
-                                      split_seed=split_seed, train_on=train_on)
+    tr, va, te, syn = _prepare_splits(manifest, synthetic, test, val_fraction=cfg.val_fraction, group_by=cfg.group_by,
+                                      split_seed=cfg.split_seed, train_on=cfg.train_on)
     train_paths = image_paths(tr) + (image_paths(syn) if syn is not None and len(syn) else [])
     y_train = np.concatenate([labels_of(tr, arg="manifest"),
                               labels_of(syn, arg="synthetic") if syn is not None and len(syn) else np.zeros(0, int)])
-    src_w = np.concatenate([np.full(len(tr), float(real_weight)),
+    src_w = np.concatenate([np.full(len(tr), float(cfg.real_weight)),
                             np.ones(len(syn) if syn is not None else 0)])
     if len(train_paths) == 0:
         raise InputError("train: no training images")
@@ -330,47 +323,47 @@ def train_classifier(
                          f"({CLASS_NAMES[int(y_train[0])]}); a classifier needs both")
     y_val = labels_of(va, arg="val")
 
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    dev = choose_device(device)
-    use_amp = bool(amp) and dev.startswith("cuda")
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    dev = choose_device(cfg.device)
+    use_amp = bool(cfg.amp) and dev.startswith("cuda")
     counts = np.bincount(y_train, weights=src_w, minlength=2)
     class_w = counts.sum() / (2 * np.maximum(counts, 1e-9))
     train_rows = pd.concat([tr, syn]) if syn is not None and len(syn) else tr
-    fix = mitigation(train_rows, group_balance=group_balance, augment=augment)
-    if group_balance != "none":  # the cells' inverse frequencies replace the class balance
+    fix = mitigation(train_rows, group_balance=cfg.group_balance, augment=cfg.augment)
+    if cfg.group_balance != "none":  # the cells' inverse frequencies replace the class balance
         class_w = np.ones(2)
-        sampler_w = src_w * fix.cell_w if group_balance == "resample" else None
-        loss_w = src_w * fix.cell_w if group_balance == "reweight" else np.ones(len(y_train))
+        sampler_w = src_w * fix.cell_w if cfg.group_balance == "resample" else None
+        loss_w = src_w * fix.cell_w if cfg.group_balance == "reweight" else np.ones(len(y_train))
     else:
-        sampler_w = src_w * class_w[y_train] if balance == "sampler" else None
-        loss_w = src_w * class_w[y_train] if balance == "class_weights" else (
-            src_w if balance == "none" else np.ones(len(y_train)))
+        sampler_w = src_w * class_w[y_train] if cfg.balance == "sampler" else None
+        loss_w = src_w * class_w[y_train] if cfg.balance == "class_weights" else (
+            src_w if cfg.balance == "none" else np.ones(len(y_train)))
 
-    cache = ImageCache(train_paths, resize=resize, hair_removal=hair_removal)
-    val_cache = ImageCache(image_paths(va), resize=resize, hair_removal=hair_removal)
-    retone = RetoneBank(cache.images, fix.types) if augment == "retone" else None
-    train_set = CachedSet(cache, y_train, loss_w, crop=image_size, train=True, seed=seed, groups=fix.group_index,
-                          retone=retone, colour=ita_jitter if augment == "ita_jitter" else None)
-    val_set = CachedSet(val_cache, y_val, np.ones(len(y_val)), crop=image_size, train=False)
-    gen = torch.Generator().manual_seed(seed)
-    dro = GroupDRO(len(fix.group_names), step=dro_step) if group_dro else None
+    cache = ImageCache(train_paths, resize=resize, hair_removal=cfg.hair_removal)
+    val_cache = ImageCache(image_paths(va), resize=resize, hair_removal=cfg.hair_removal)
+    retone = RetoneBank(cache.images, fix.types, progress=progress) if cfg.augment == "retone" else None
+    train_set = CachedSet(cache, y_train, loss_w, crop=cfg.image_size, train=True, seed=cfg.seed, groups=fix.group_index,
+                          retone=retone, colour=ita_jitter if cfg.augment == "ita_jitter" else None)
+    val_set = CachedSet(val_cache, y_val, np.ones(len(y_val)), crop=cfg.image_size, train=False)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    dro = GroupDRO(len(fix.group_names), step=cfg.dro_step) if cfg.group_dro else None
     if sampler_w is not None:
         sampler = WeightedRandomSampler(torch.as_tensor(sampler_w, dtype=torch.double),
                                         num_samples=len(y_train), replacement=True, generator=gen)
-        loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                            drop_last=len(y_train) > batch_size)
+        loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                            drop_last=len(y_train) > cfg.batch_size)
     else:
-        loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=gen, num_workers=num_workers,
-                            drop_last=len(y_train) > batch_size)
-    val_loader = DataLoader(val_set, batch_size=max(batch_size, 64), shuffle=False, num_workers=num_workers)
+        loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen, num_workers=cfg.num_workers,
+                            drop_last=len(y_train) > cfg.batch_size)
+    val_loader = DataLoader(val_set, batch_size=max(cfg.batch_size, 64), shuffle=False, num_workers=cfg.num_workers)
 
-    model, weights_info = build_model(arch, image_size=image_size, pretrained=pretrained)
+    model, weights_info = build_model(cfg.arch, image_size=cfg.image_size, pretrained=pretrained)
     model = model.to(dev)
     if use_amp:
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     mean = torch.tensor(IMAGENET_MEAN, device=dev).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=dev).view(1, 3, 1, 1)
@@ -391,7 +384,7 @@ def train_classifier(
 
     history: list[dict[str, float]] = []
     best = (-math.inf, None, -1, None)  # (selection value, state, epoch, val scores)
-    for epoch in range(epochs):
+    for epoch in range(cfg.epochs):
         train_set.epoch = epoch
         model.train()
         t_ep, seen, total = time.perf_counter(), 0, 0.0
@@ -419,9 +412,8 @@ def train_classifier(
         if select > best[0]:
             best = (select, copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()}), epoch + 1,
                     val_scores)
-        if progress:
-            progress(dict(rec, best_epoch=best[2]))
-        if epoch + 1 - best[2] >= patience:
+        report(progress, "training", message=epoch_line(rec))
+        if epoch + 1 - best[2] >= cfg.patience:
             break
     _, state, best_epoch, val_scores = best
     model.load_state_dict(state)
@@ -429,19 +421,19 @@ def train_classifier(
     # ---- save -------------------------------------------------------------------------------------------
     groups, grouped_by = group_ids(pd.concat([tr, va]) if len(tr) else va)
     meta = {
-        "arch": arch, "num_classes": len(CLASS_NAMES), "class_names": list(CLASS_NAMES),
+        "arch": cfg.arch, "num_classes": len(CLASS_NAMES), "class_names": list(CLASS_NAMES),
         "positive_class": "malignant", "output": "logits", "threshold": 0.5,
-        "resize": resize, "crop": image_size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
-        **({"hair_removal": True} if hair_removal else {}),
+        "resize": resize, "crop": cfg.image_size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+        **({"hair_removal": True} if cfg.hair_removal else {}),
         "training": {
-            "fairskin_train": 1, "seed": seed, "split_seed": split_seed, "epochs_run": len(history),
+            "fairskin_train": 1, "seed": cfg.seed, "split_seed": cfg.split_seed, "epochs_run": len(history),
             "best_epoch": best_epoch, "selected_on": "validation AUROC (validation loss where undefined)",
             "best_val_auroc": history[best_epoch - 1]["val_auroc"], "n_train_real": len(tr),
             "n_train_synthetic": 0 if syn is None else len(syn), "n_val": len(va), "n_test_checked": len(te),
-            "split_unit": grouped_by, "balance": balance, "real_weight": real_weight, "train_on": train_on,
-            "lr": lr, "weight_decay": weight_decay, "batch_size": batch_size, "device": dev, "amp": use_amp,
-            "augmentation": f"random {image_size} crop of the {resize} px centre square, horizontal and vertical "
-                            "flips; " + AUGMENT_WORDS[augment],
+            "split_unit": grouped_by, "balance": cfg.balance, "real_weight": cfg.real_weight, "train_on": cfg.train_on,
+            "lr": cfg.lr, "weight_decay": cfg.weight_decay, "batch_size": cfg.batch_size, "device": dev, "amp": use_amp,
+            "augmentation": f"random {cfg.image_size} crop of the {resize} px centre square, horizontal and vertical "
+                            "flips; " + AUGMENT_WORDS[cfg.augment],
             "weights": weights_info, "mitigation": fix.record(retone, dro), "history": history,
         },
     }

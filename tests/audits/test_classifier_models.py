@@ -260,3 +260,38 @@ def test_positive_class_relabels_the_data(demo_data, tmp_path):
     assert res.meta["positive_class"] == "melanoma"
     with pytest.raises(InputError, match=r"^positive_class: no image has diagnosis 'melanomma'; diagnoses found: "):
         audit_model(model, demo_data, positive_class="melanomma", n_boot=5, progress=False)
+
+
+def test_each_model_file_is_loaded_once_to_score_and_to_explain(uniform_data, tmp_path, monkeypatch):
+    """The audit loaded every model twice (to score, and again for the why-audits)."""
+    import fairskin.audits.models as models
+    import fairskin.audits.why as why
+
+    paths = [_script(RedMean(), tmp_path / "a.pt", IDENTITY), _script(RedMean(), tmp_path / "b.pt", IDENTITY)]
+    loaded, explained = [], []
+    real_load = models.load_model
+
+    def counting_load(path, **kw):
+        loaded.append(real_load(path, **kw))
+        return loaded[-1]
+
+    def recording_explain(model, frame, **kw):  # the why-audit itself is tests/audits/test_why.py's
+        explained.append(model)
+        return {}, {}
+
+    monkeypatch.setattr(models, "load_model", counting_load)
+    monkeypatch.setattr(why, "explain_model", recording_explain)
+    res = audit(paths, data=uniform_data, n_boot=5, counterfactual_tone=True, min_group_n=1, progress=False)
+    assert [m.path.name for m in loaded] == ["a.pt", "b.pt"]
+    assert len(explained) == 2 and all(e is m for e, m in zip(explained, loaded))
+    assert [m["name"] for m in res.models] == ["a.pt", "b.pt"]
+
+
+def test_audit_reads_a_settings_file_from_python(uniform_data, tmp_path):
+    model = _script(RedMean(), tmp_path / "red.pt", IDENTITY)
+    cfg = tmp_path / "fairskin.toml"
+    cfg.write_text(f'[audit]\ndata = "{uniform_data}"\nn_boot = 7\nbatch_size = 3\nthreshold = 0.3\n'
+                   'save_predictions = "preds"\n')
+    res = audit(model, config=cfg, n_boot=9, progress=False)  # the argument wins over the file
+    assert res.meta["n_boot"] == 9 and res.model()["threshold"] == 0.3 and res.config.batch_size == 3
+    assert (tmp_path / "preds" / "red.pt.predictions.csv").is_file()  # relative to the file's folder

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairskin.audits.classifier import Criterion, Design, audit_predictions, compare_audits, simulate_predictions
+from fairskin.audits.classifier import (Criterion, Design, ThresholdPolicy, audit_predictions, compare_audits,
+                                        parse_threshold, simulate_predictions)
 from fairskin.cli import main
 from fairskin.errors import InputError
 
@@ -217,6 +218,68 @@ def test_compare_needs_one_row_per_image():
                             "models needs one row per image")
 
 
+def test_a_comparison_keeps_each_audits_threshold_policy():
+    """compare_audits relabelled fixed and DDI thresholds as 'model'; each model keeps its own now."""
+    df = _df(300, seed=4)
+    fixed = audit_predictions(df, threshold=0.4, n_boot=10, name="fixed")
+    ddi = audit_predictions(df, threshold="ddi:DeepDerm", n_boot=10, name="ddi")
+    res = compare_audits([fixed, ddi])
+    assert [(m["name"], m["threshold_policy"], m["threshold"]) for m in res.models] == [
+        ("fixed", "fixed", 0.4), ("ddi", "ddi", 0.687)]
+    assert res.meta["threshold_policy"] == "mixed" and not res.meta["threshold_resampled"]
+    assert res.policies["ddi"] == ThresholdPolicy("ddi", 0.687, "ddi:DeepDerm")
+    same = compare_audits([fixed, audit_predictions(df, threshold=0.4, n_boot=10, name="again")])
+    assert same.meta["threshold_policy"] == "fixed"
+    chosen = compare_audits([fixed, audit_predictions(df, target_sensitivity=0.8, n_boot=10, name="ts")])
+    assert [m["threshold_policy"] for m in chosen.models] == ["fixed", "target_sensitivity"]
+    assert chosen.meta["target_sensitivity"] == 0.8 and chosen.meta["threshold_resampled"]
+
+
+def test_the_threshold_is_parsed_once_into_a_policy():
+    assert parse_threshold("0.3") == ThresholdPolicy("fixed", 0.3, "0.3")
+    assert parse_threshold("model") == ThresholdPolicy("model", None, "model")
+    assert parse_threshold(0.5, 0.9) == ThresholdPolicy("target_sensitivity", 0.9, "target sensitivity 0.9")
+    policy = ThresholdPolicy("fixed", 0.25, "given")
+    assert parse_threshold(policy) is policy
+    res = audit_predictions(_df(200), threshold=policy, n_boot=10)
+    assert res.model()["threshold"] == 0.25 and res.config.threshold is policy
+    with pytest.raises(InputError, match=r"^threshold: expected a number in \[0, 1\], 'model' or 'ddi:NAME', "
+                                         r"got 'half'$"):
+        parse_threshold("half")
+    with pytest.raises(InputError, match=r"^target_sensitivity: expected a value in \(0, 1\], got 0$"):
+        parse_threshold(0.5, 0)
+
+
+def test_audit_predictions_takes_a_settings_file_and_arguments_win(tmp_path):
+    cfg = tmp_path / "fairskin.toml"
+    cfg.write_text('[audit]\nn_boot = 12\nthreshold = "model"\nratio_bounds = [0.7, 1.3]\nseed = 3\n')
+    df = _df(200)
+    df.attrs["threshold"] = 0.33  # saved with the model
+    res = audit_predictions(df, config=cfg, seed=5)
+    assert (res.meta["n_boot"], res.meta["seed"], res.meta["ratio_bounds"]) == (12, 5, [0.7, 1.3])
+    assert res.model()["threshold"] == 0.33 and res.meta["threshold_policy"] == "model"
+    assert res.config.threshold == ThresholdPolicy("model", None, "model") and res.config.ratio_bounds == (0.7, 1.3)
+    with pytest.raises(InputError, match=r"^audit: unknown setting 'n_bot'.*Did you mean 'n_boot'\?$"):
+        audit_predictions(_df(50), n_bot=10)
+    with pytest.raises(InputError, match=r"^arch: a setting of auditing a model file"):
+        audit_predictions(_df(50), arch="resnet18")
+    (tmp_path / "cli.toml").write_text('[audit]\nhtml = "r.html"\n')
+    with pytest.raises(InputError, match=r"^config: 'html' in .* is the command line's --html"):
+        audit_predictions(_df(50), config=tmp_path / "cli.toml")
+
+
+def test_a_settings_file_may_give_a_ddi_threshold(tmp_path):
+    """'ddi:DeepDerm' looks like module:Class but names DDI's published threshold: a settings file
+    may hold it (a code reference there is still refused)."""
+    cfg = tmp_path / "fairskin.toml"
+    cfg.write_text('[audit]\nthreshold = "ddi:DeepDerm"\nn_boot = 10\n')
+    res = audit_predictions(_df(200), config=cfg)
+    assert res.meta["threshold_policy"] == "ddi" and res.model()["threshold"] == 0.687
+    cfg.write_text('[audit]\nthreshold = "mypkg.thresholds:Pick"\n')
+    with pytest.raises(InputError, match=r"setting 'threshold' in .* names code"):
+        audit_predictions(_df(50), config=cfg)
+
+
 # --- JSON ----------------------------------------------------------------------------------
 
 def test_json_follows_docs_schema(tmp_path):
@@ -229,12 +292,12 @@ def test_json_follows_docs_schema(tmp_path):
     assert d["meta"]["reference_group"] == "I"  # the lightest group with >= 30 images
     assert list(d["meta"]) == ["fst_source", "fst_source_detail", "tone_scale", "tone_groups", "group_level", "levels",
                                "threshold_policy", "target_sensitivity", "threshold_resampled", "n_boot", "seed",
-                               "ci_level", "ci_method", "ci_methods",
+                               "ci_level", "metrics", "ci_method", "ci_methods",
                                "extremum_kappa", "resampling", "label_sampling", "cluster_by", "fst_correction", "p_value_method",
                                "reference_group", "ratio_bounds", "min_group_n", "min_group_positives",
                                "min_group_negatives", "min_cell_n", "ece_bins", "positive_class", "scores"]
     m = d["models"][0]
-    assert list(m) == ["name", "path", "kind", "threshold", "counts", "bad_rows", "warnings", "overall", "groups", "fairness",
+    assert list(m) == ["name", "path", "kind", "threshold", "threshold_policy", "counts", "bad_rows", "warnings", "overall", "groups", "fairness",
                        "ratios", "intersections"]
     g = m["groups"][0]
     assert list(g) == ["group", "level", "types", "n", "positives", "negatives", "reliable", "flags", "metrics",

@@ -165,8 +165,12 @@ def test_monk_tones_travel_in_scale_neutral_columns_and_the_json_is_unchanged():
     assert (typed["tone_group"] == expect_group).all()
     d = res.to_dict()
     d.pop("created")
+    # meta.metrics (the registry's metric table, for the report) came after the golden file: every number is as before
+    assert [m["name"] for m in d["meta"].pop("metrics")] == list(d["models"][0]["overall"]["metrics"])
     d = json.loads(json.dumps(d, allow_nan=False))
     before = json.loads(GOLDEN.read_text())
+    for m in d["models"]:  # an additive key written after the golden (docs/audit-json.md): each model's policy
+        assert m.pop("threshold_policy") == d["meta"]["threshold_policy"] == "fixed"
     assert [g["group"] for g in before["models"][0]["groups"]] == [f"MST {k}" for k in range(1, 11)] + \
         ["1-3", "4-7", "8-10"]
     assert _first_difference(d, before) is None, _first_difference(d, before)

@@ -155,7 +155,7 @@ def test_cohort_label_sampling_from_the_command_line(tmp_path, capsys):
     assert "simultaneous" in printed  # the interval every reading is read from
     assert main(["audit", str(csv), "--n-boot", "50", "--label-sampling", "sometimes", "--json",
                  str(tmp_path / "b.json")]) == 2
-    assert "label_sampling" in capsys.readouterr().err
+    assert "--label-sampling" in capsys.readouterr().err  # the CLI names its flag
 
 
 def test_clopper_pearson_is_the_exact_interval_and_covers_where_wilson_does_not():

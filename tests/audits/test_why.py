@@ -311,7 +311,7 @@ def test_cli_errors_name_the_option(phantom_model, tmp_path, capsys):
     assert main(["audit", str(phantom_model / "r18.pt"), "--data", data, "--saliency", "gradcm", "-q"]) == 2
     assert "saliency: unknown method 'gradcm'" in capsys.readouterr().err
     assert main(["audit", str(phantom_model / "r18.pt"), "--data", data, "--saliency-layer", "layer4", "-q"]) == 2
-    assert "saliency_layer: given without saliency" in " ".join(capsys.readouterr().err.split())
+    assert "--saliency-layer: given without saliency" in " ".join(capsys.readouterr().err.split())
     csv = tmp_path / "p.csv"
     pd.DataFrame({"image": ["a"], "score": [0.5], "label": [1], "fst": [3]}).to_csv(csv, index=False)
     assert main(["audit", str(csv), "--counterfactual-tone", "-q"]) == 2

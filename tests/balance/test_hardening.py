@@ -29,7 +29,7 @@ def test_conflicting_duplicate_rows_in_labels_csv_are_refused(small_demo, small_
     with pytest.raises(InputError) as e:
         labelled_manifest(small_demo, labels=path)
     msg = str(e.value)
-    assert msg.startswith(f"--labels: {path}: 1 image(s) appear more than once with different skin types "
+    assert msg.startswith(f"labels: {path}: 1 image(s) appear more than once with different skin types "
                           f"(e.g. 'images/000001.png' on lines 2, 42: fst ")
     assert msg.endswith("which one is right cannot be known: keep one row per image")
 
@@ -41,7 +41,7 @@ def test_repeated_identical_rows_count_once_and_are_reported(small_demo, small_l
     frame = labelled_manifest(small_demo, labels=path)
     pd.testing.assert_series_equal(frame["fst"], ref["fst"])  # shares unchanged by the repeats
     n = int(ref["fst"].isin([5, 6]).sum())
-    assert frame.attrs["label_warnings"] == [f"--labels: labels.csv: {n} repeated row(s) of {n} image(s) with the "
+    assert frame.attrs["label_warnings"] == [f"labels: labels.csv: {n} repeated row(s) of {n} image(s) with the "
                                              "same skin type; each image counted once"]
     plan = plan_balance(frame, target="fst56=0.4", max_per_real=5)
     assert plan.n_real == len(ref)
@@ -52,7 +52,7 @@ def test_invalid_skin_types_in_labels_csv_are_refused(small_demo, small_labels, 
     path = _labels(small_labels, tmp_path, lambda df: df.assign(fst=[bad] * 3 + list(df["fst"].iloc[3:])))
     with pytest.raises(InputError) as e:
         labelled_manifest(small_demo, labels=path)
-    assert str(e.value) == (f"--labels: {path}: 3 row(s) have an fst that is not a skin type 1-6 ({bad!r}, {bad!r}, "
+    assert str(e.value) == (f"labels: {path}: 3 row(s) have an fst that is not a skin type 1-6 ({bad!r}, {bad!r}, "
                             f"{bad!r}; line(s) 2, 3, 4); fairskin label writes 1-6, or leaves it empty for an image it "
                             "could not label: fix or empty those cells")
 

@@ -169,13 +169,19 @@ def test_small_experiment_end_to_end_and_resume(demo_data, tmp_path):
     """Two arms x one seed on the test phantoms with 1 epoch; a rerun redoes nothing."""
     msgs = []
     res = run_experiment(demo_data, out=tmp_path / "exp", arms=["real"], seeds=1, arch="test_resnet", image_size=32,
-                         epochs=1, n_boot=50, test_fraction=0.3, progress=msgs.append)
+                         epochs=1, n_boot=50, test_fraction=0.3, progress=lambda e: msgs.append(e.message))
     assert res.doc["statistics"]["arms"]["real"]["n_seeds"] == 1
+    # the baseline's gap test from its own audit is in experiment.json, for the report without the demo
+    from fairskin.experiment import baseline_gap
+
+    written = json.loads((tmp_path / "exp" / "experiment.json").read_text())["context"]["baseline_gap"]
+    assert written == res.doc["context"]["baseline_gap"] == baseline_gap(tmp_path / "exp", seeds=1)
+    assert written["arm"] == "real" and [s["seed"] for s in written["seeds"]] == [0]
     model = tmp_path / "exp" / "runs" / "real" / "seed-0" / "model.pt"
     before = model.stat().st_mtime_ns
     msgs.clear()
     run_experiment(demo_data, out=tmp_path / "exp", arms=["real"], seeds=1, arch="test_resnet", image_size=32,
-                   epochs=1, n_boot=50, test_fraction=0.3, progress=msgs.append)
+                   epochs=1, n_boot=50, test_fraction=0.3, progress=lambda e: msgs.append(e.message))
     assert "[1/1] real seed 0: finished earlier, skipped" in msgs
     assert model.stat().st_mtime_ns == before
     with pytest.raises(InputError, match=r"^out: run real/seed-0 in .* was made with other settings or data"):

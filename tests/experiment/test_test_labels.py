@@ -98,7 +98,7 @@ def test_the_fingerprint_follows_the_test_labels(unlabelled, tmp_path):
     res = run_experiment(unlabelled["train"], test_labels=unlabelled["labels"], **kw)
     assert res.doc["data"]["test_skin_types"]["n_skipped"] == 0
     msgs = []
-    run_experiment(unlabelled["train"], test_labels=unlabelled["labels"], progress=msgs.append, **kw)
+    run_experiment(unlabelled["train"], test_labels=unlabelled["labels"], progress=lambda e: msgs.append(e.message), **kw)
     assert "[1/1] real seed 0: finished earlier, skipped" in msgs
     changed = pd.read_csv(unlabelled["labels"], dtype=str, keep_default_na=False)
     img = changed["image"].iloc[5]
@@ -116,7 +116,7 @@ def test_config_file_keys(unlabelled, tmp_path):
                    'test_fst_source = "human"\n')
     with pytest.raises(InputError) as e:  # the file's test_fst_source is used, so its error comes up
         run_experiment(unlabelled["train"], out=tmp_path / "o", config=cfg, **FAST)
-    assert str(e.value).startswith("test_fst_source='human': the test set has no human Fitzpatrick labels")
+    assert str(e.value).startswith("test_fst_source='human': no image has a human Fitzpatrick label")
     res = run_experiment(unlabelled["train"], out=tmp_path / "o", config=cfg, test_fst_source="estimated",
                          dry_run=True, **FAST)  # an argument beats the file
     assert [r.arm for r in res.runs] == ["real"]
@@ -138,9 +138,9 @@ def test_labels_of_other_images_are_refused(unlabelled, tmp_path):
     with pytest.raises(InputError) as e:
         run_experiment(unlabelled["train"], test=unlabelled["test"], test_labels=other, out=tmp_path / "o", **FAST)
     assert str(e.value) == (
-        f"test_labels: none of the 48 test images is in {other} (first test image: {unlabelled['first']!r}; first "
+        f"test_labels: none of the 48 images is in {other} (first image: {unlabelled['first']!r}; first "
         f"image there: {'elsewhere/' + unlabelled['first']!r}); give the labels.csv that `fairskin label` wrote for "
-        "this test set, whose 'image' column holds the same relative paths")
+        "these images, whose 'image' column holds the same relative paths")
 
 
 def test_human_source_without_human_labels_is_refused(unlabelled, tmp_path, capsys):
@@ -151,8 +151,8 @@ def test_human_source_without_human_labels_is_refused(unlabelled, tmp_path, caps
                  "--arms", "real", "--seeds", "1", "--arch", TINY_ARCH, "--image-size", "32", "--epochs", "1"])
     assert code == 2
     assert _message(capsys.readouterr().err) == (
-        "error: test_fst_source='human': the test set has no human Fitzpatrick labels; run `fairskin label TEST` "
-        "and pass its labels.csv (--test-labels, test_fst_source='estimated')")
+        "error: --test-fst-source human: no image has a human Fitzpatrick label; run `fairskin label` on the images "
+        "and pass its labels.csv (--test-labels ..., --test-fst-source estimated)")
 
 
 def test_no_types_at_all_and_unknown_source_are_refused(unlabelled, tmp_path):
@@ -160,7 +160,7 @@ def test_no_types_at_all_and_unknown_source_are_refused(unlabelled, tmp_path):
         run_experiment(unlabelled["train"], test=unlabelled["test"], out=tmp_path, **FAST)
     assert str(e.value) == ("test: no test image has a human Fitzpatrick type or group and no test_labels were given; "
                             "the experiment compares skin types: run `fairskin label TEST` and pass its labels.csv "
-                            "(--test-labels)")
+                            "(test_labels=...)")
     with pytest.raises(InputError) as e:
         run_experiment(unlabelled["train"], test=unlabelled["test"], test_labels=unlabelled["labels"],
                        test_fst_source="dermatologist", out=tmp_path, **FAST)

@@ -204,6 +204,22 @@ def test_bad_rows_are_reported_not_dropped(tmp_path, balanced):
     assert (tmp_path / "s" / "private" / "skipped.csv").is_file()
 
 
+def test_a_row_the_csv_reader_cannot_split_is_reported_with_its_line(tmp_path, balanced):
+    """The manifest goes through fairskin's one CSV reader: a row with more cells than the header
+    is skipped and named (its file line), and the rows after it keep their own line numbers."""
+    lines = balanced.read_text(encoding="utf-8").splitlines()
+    n_cells = len(lines[0].split(","))
+    torn = "images/extra.png" + "," * n_cells  # one cell more than the header
+    bad_fst = lines[2].split(",")
+    bad_fst[lines[0].split(",").index("fst")] = "9"
+    p = balanced.parent / "torn.csv"
+    p.write_text("\n".join([lines[0], lines[1], torn, ",".join(bad_fst), *lines[3:]]) + "\n", encoding="utf-8")
+    res = create_study(p, out=tmp_path / "s", config=StudyConfig(n=8, n_calibration=0, image_size=32), progress=False)
+    reasons = dict(zip(res.skipped["row"], res.skipped["reason"]))
+    assert reasons[3] == f"line 3 has {n_cells + 1} cells, more than the header's {n_cells}; row skipped"
+    assert reasons[4] == "fst='9' is not a Fitzpatrick type 1-6"
+
+
 def test_image_folder_with_origin_column(tmp_path):
     from fairskin.data import PhantomSpec, render_phantom
 

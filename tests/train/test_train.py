@@ -136,6 +136,18 @@ def test_unknown_arch_suggests_the_closest(demo_data, tmp_path):
     assert "Did you mean" in str(e.value)
 
 
+def test_settings_come_from_one_train_config_and_keywords_win(demo_data, tmp_path):
+    """train_classifier copied TrainConfig field by field; now it merges the config with the keywords."""
+    from fairskin.train import TrainConfig
+
+    with pytest.raises(InputError, match=r"^arch: 'resnet81' is not a timm model name"):
+        train_classifier(demo_data, out=tmp_path / "m.pt", config=TrainConfig(arch="resnet81"))
+    with pytest.raises(InputError, match=r"^image_size: expected a whole number >= 8, got 4$"):
+        train_classifier(demo_data, out=tmp_path / "m.pt", config=TrainConfig(image_size=64), image_size=4)
+    with pytest.raises(InputError, match=r"^train_classifier: unknown setting 'epoch'.*Did you mean 'epochs'\?$"):
+        train_classifier(demo_data, out=tmp_path / "m.pt", epoch=1)
+
+
 def test_bad_out_suffix_is_refused(demo_data, tmp_path):
     with pytest.raises(InputError) as e:
         train_classifier(demo_data, out=tmp_path / "m.pkl", arch="test_resnet", epochs=1)

@@ -19,7 +19,8 @@ from fairskin.audits.stats import (
     percentile_ci,
     stratified_counts,
 )
-from fairskin.audits.classifier._classifier import DDI_THRESHOLDS, audit_predictions, compare_audits
+from fairskin.audits.classifier._classifier import audit_predictions, compare_audits
+from fairskin.audits.stats import DDI_THRESHOLDS, ThresholdPolicy, parse_threshold
 from fairskin.audits.why import CounterfactualConfig, retone_many
 from fairskin.audits.classifier._compare import (
     COMPARE_METRICS,
@@ -46,7 +47,18 @@ from fairskin.audits.stats import METRICS, SortedRows, point_metrics, weighted_m
 from fairskin.audits.models import LoadedModel, Preprocess, choose_device, load_model, predict
 from fairskin.audits.classifier._predictions import CLUSTER_COLUMNS, PREDICTION_COLUMNS, clean_predictions
 from fairskin.audits.stats import GAPS, GROUP_METRICS, Gap, GroupMetric, gap_terms, gap_value
-from fairskin.audits.classifier._result import DEFAULTS, SCHEMA, AuditConfig, AuditResult
+from fairskin.audits.stats import (
+    INTERVALS,
+    THRESHOLD_METRICS,
+    IntervalCase,
+    interval_method,
+    metric_table,
+    ratio,
+    register_interval,
+    register_metric,
+)
+from fairskin.audits.classifier._result import DEFAULTS, MODEL_SETTINGS, SCHEMA, AuditConfig, AuditResult
+from fairskin.audits.classifier._settings import resolve_config
 from fairskin.audits.classifier._run import audit, audit_model, read_labels_csv, read_skin_types
 from fairskin.audits.classifier._simulation import (
     Design,
@@ -62,12 +74,14 @@ from fairskin.skintone import parse_fst
 __all__ = [
     "CI_METHODS", "CounterfactualConfig", "retone_many", "Design", "calibration_confusion", "coverage_study", "ita_like_confusion", "simulate_predictions",
     "population_threshold", "true_values", "CLUSTER_COLUMNS", "COMPARE_METRICS", "DEFAULTS", "DDI_THRESHOLDS", "GAPS", "GROUP_METRICS",
-    "METRICS", "PREDICTION_COLUMNS", "RATIO_METRICS", "SCHEMA",
+    "METRICS", "MODEL_SETTINGS", "PREDICTION_COLUMNS", "RATIO_METRICS", "SCHEMA",
     "AuditConfig", "AuditResult", "Criterion", "Gap", "GroupMetric", "LoadedModel", "Preprocess", "SortedRows",
     "audit", "audit_model", "audit_predictions", "bootstrap_p_value", "choose_device", "clean_predictions",
     "cluster_counts", "compare_audits", "criterion_reading", "default_criteria", "delong_test", "extremum", "extremum_bounds",
     "extremum_noise", "gap_terms", "gap_value",
     "holm", "judge", "gap_reading", "verdict_title", "CORRECTED_METRICS", "LabelConfusion", "read_label_confusion", "judge_criterion", "load_model", "logit_delong", "make_criteria", "mover_difference",
-    "parse_fst", "percentile_ci", "point_metrics", "predict", "read_labels_csv", "read_skin_types", "stratified_counts",
-    "weighted_metrics", "wilson",
+    "parse_fst", "parse_threshold", "percentile_ci", "resolve_config", "ThresholdPolicy", "point_metrics", "predict",
+    "read_labels_csv", "read_skin_types", "stratified_counts", "weighted_metrics", "wilson",
+    "INTERVALS", "THRESHOLD_METRICS", "IntervalCase", "interval_method", "metric_table",
+    "ratio", "register_interval", "register_metric",
 ]

@@ -29,56 +29,26 @@ from fairskin.audits.stats import group_entry, intersections
 from fairskin.audits.stats import EXTREMUM_KAPPA, METHODS
 from fairskin.audits.stats import CORRECTED_METRICS, LabelConfusion, read_label_confusion
 from fairskin.audits.classifier._predictions import clean_predictions, n_rows_read, read_predictions_csv
-from fairskin.audits.stats import GROUP_METRICS, P_VALUE_METHODS
-from fairskin.audits.classifier._result import DEFAULTS, AuditConfig, AuditResult
+from fairskin.audits.stats import DDI_THRESHOLDS, GROUP_METRICS, P_VALUE_METHODS, ThresholdPolicy, metric_table
+from fairskin.audits.classifier._result import MODEL_SETTINGS, AuditConfig, AuditResult
+from fairskin.audits.classifier._settings import resolve_config
 from fairskin.errors import InputError
 from fairskin.skintone import get_tone_scale
 
-__all__ = ["DDI_THRESHOLDS", "audit_predictions", "audit_frames", "compare_audits", "make_config"]
-
-ThresholdPolicy = Literal["fixed", "target_sensitivity", "model", "ddi"]
-
-#: DDI's operating thresholds for its released models (Daneshjou et al., Sci. Adv. 2022, code
-#: ``ddi_model.py`` MODEL_THRESHOLDS: "determined by maximizing F1-score on the test split of the
-#: train dataset for the given algorithm"). Use as ``threshold="ddi:DeepDerm"``.
-DDI_THRESHOLDS: dict[str, float] = {"HAM10000": 0.733, "DeepDerm": 0.687, "GroupDRO": 0.980, "CORAL": 0.990,
-                                    "CDANN": 0.980}
-
-
-
-
-def _choose_threshold(scores: np.ndarray, labels: np.ndarray, target: float) -> float:
-    """Largest threshold whose sensitivity on these rows is at least ``target``."""
-    pos = np.sort(scores[labels])[::-1]
-    if len(pos) == 0:
-        raise InputError("target_sensitivity: no malignant rows to choose a threshold on")
-    k = max(1, math.ceil(target * len(pos) - 1e-9))
-    return float(pos[k - 1])
-
-
-def _ddi_threshold(spec: str) -> float:
-    name = spec.split(":", 1)[1].strip()
-    for k, v in DDI_THRESHOLDS.items():
-        if k.lower() == name.lower():
-            return v
-    import difflib
-
-    close = difflib.get_close_matches(name, list(DDI_THRESHOLDS), n=1, cutoff=0.5)
-    hint = f" Did you mean 'ddi:{close[0]}'?" if close else ""
-    raise InputError(f"threshold: {spec!r} names no DDI model; expected one of "
-                     f"{', '.join('ddi:' + k for k in DDI_THRESHOLDS)}.{hint}")
-
-
-
+__all__ = ["DDI_THRESHOLDS", "audit_predictions", "audit_frames", "compare_audits"]
 
 def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[dict]], n_input: dict[str, int],
-                  threshold: float | Literal["model"], target_sensitivity: float | None, cfg: AuditConfig,
-                  group_level: Literal["auto", "type", "group"], reference_group: str | None,
-                  criteria: Sequence[Criterion] | None, fst_source: str, fst_source_detail: str,
-                  data_info: dict, scores: str, paths: dict[str, str | None], kinds: dict[str, str],
-                  model_thresholds: dict[str, float | None],
-                  label_confusion: LabelConfusion | str | Path | None = None) -> AuditResult:
+                 cfg: AuditConfig, criteria: Sequence[Criterion] | None, fst_source: str, fst_source_detail: str,
+                 data_info: dict, scores: str, paths: dict[str, str | None], kinds: dict[str, str],
+                 model_thresholds: dict[str, float | None], policies: dict[str, ThresholdPolicy] | None = None,
+                 label_confusion: LabelConfusion | str | Path | None = None) -> AuditResult:
+    """Audit the cleaned prediction frames of one or more models (compared with the first on their
+    common images) with the checked ``cfg`` (:func:`._settings.resolve_config`). Each model's
+    threshold follows ``policies[name]`` (default: ``cfg.policy``; ``compare_audits`` keeps each
+    audit's own). Over 120 lines: it is the one place the audit's JSON entries are assembled, in
+    their documented order (docs/audit-json.md); the statistics are the stats room's."""
     names = list(frames)
+    policies = {nm: (policies or {}).get(nm, cfg.policy) for nm in names}
     base = frames[names[0]]
     scales = {nm: fr.attrs.get("tone_scale", "fitzpatrick") for nm, fr in frames.items()}
     if len(set(scales.values())) > 1:
@@ -116,26 +86,11 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
         first = f"; first: {skipped[0]['image']!r}: {skipped[0]['reason']}" if skipped else ""
         raise InputError(f"no usable rows: every one of the {len(skipped)} row(s) was skipped{first}")
     y = frame["label"].to_numpy(bool)
-    thresholds: dict[str, float] = {}
-    for nm in names:
-        s = frame["_score_" + nm].to_numpy(float)
-        if target_sensitivity is not None:
-            if not 0 < target_sensitivity <= 1:
-                raise InputError(f"target_sensitivity: expected a value in (0, 1], got {target_sensitivity}")
-            thresholds[nm] = _choose_threshold(s, y, target_sensitivity)
-        elif isinstance(threshold, str) and threshold.lower().startswith("ddi:"):
-            thresholds[nm] = _ddi_threshold(threshold)
-        elif threshold == "model":
-            if model_thresholds.get(nm) is None:
-                raise InputError(f"threshold='model': {nm} has no threshold saved with it (metadata key 'threshold'); "
-                                 "give a number instead")
-            thresholds[nm] = float(model_thresholds[nm])
-        else:
-            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= float(threshold) <= 1:
-                raise InputError(f"threshold: expected a number in [0, 1], 'model' or 'ddi:NAME', got {threshold!r}")
-            thresholds[nm] = float(threshold)
-    policy = ("target_sensitivity" if target_sensitivity is not None else "model" if threshold == "model" else
-              "ddi" if isinstance(threshold, str) else "fixed")
+    thresholds = {nm: policies[nm].threshold(nm, frame["_score_" + nm].to_numpy(float), y, model_thresholds.get(nm))
+                  for nm in names}
+    kinds_used = {p.kind for p in policies.values()}
+    targets = {p.value for p in policies.values() if p.resampled}
+    target_sensitivity = next(iter(targets)) if len(targets) == 1 else None
 
     clusters = frame["cluster"].to_numpy(object) if "cluster" in frame else None
     cluster_by = base.attrs.get("cluster_by")
@@ -146,9 +101,8 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
                          "types only (fst_source='estimated')")
     eng = Engine(frame, {nm: frame["_score_" + nm].to_numpy(float) for nm in names}, thresholds, cfg,
                  clusters=clusters, confusion=label_confusion,
-                 chosen=None if target_sensitivity is None else {nm: target_sensitivity for nm in names})
-    if group_level not in ("auto", "type", "group"):
-        raise InputError(f"group_level: expected 'auto', 'type' or 'group', got {group_level!r}")
+                 chosen={nm: p.value for nm, p in policies.items() if p.resampled})
+    group_level, reference_group = cfg.group_level, cfg.reference_group
     if group_level == "type" and not eng.all_typed:
         raise InputError("group_level='type': some rows have only a skin-type group (e.g. DDI's 12/34/56), "
                          "not an exact type; use group_level='group'")
@@ -176,6 +130,7 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
             skipped["not_in_all_models"] = len(frames[nm]) - len(frame)
         models_out.append({
             "name": nm, "path": paths.get(nm), "kind": kinds.get(nm, "predictions"), "threshold": thresholds[nm],
+            "threshold_policy": policies[nm].kind,
             "counts": {"n_input": n_input.get(nm, len(frames[nm])), "n_used": len(frame), "skipped": skipped},
             "bad_rows": bad_rows.get(nm, [])[:200],
             "warnings": list(frames[nm].attrs.get("warnings", [])),
@@ -194,9 +149,11 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
         "tone_scale": eng.scale.name, "tone_groups": {g: [eng.scale.label(t) for t in ts]
                                                       for g, ts in eng.scale.groups.items()},
         "group_level": level, "levels": levels,
-        "threshold_policy": policy, "target_sensitivity": target_sensitivity,
-        "threshold_resampled": target_sensitivity is not None, "n_boot": cfg.n_boot, "seed": cfg.seed,
+        "threshold_policy": kinds_used.pop() if len(kinds_used) == 1 else "mixed",
+        "target_sensitivity": target_sensitivity,
+        "threshold_resampled": any(p.resampled for p in policies.values()), "n_boot": cfg.n_boot, "seed": cfg.seed,
         "ci_level": cfg.ci_level,
+        "metrics": metric_table(),
         "ci_method": _ci_method(), "ci_methods": dict(METHODS), "extremum_kappa": EXTREMUM_KAPPA,
         "resampling": eng.resampling_unit, "label_sampling": cfg.label_sampling,
         "cluster_by": cluster_by if eng.clustered else None,
@@ -211,7 +168,8 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
         "scores": scores,
     }
     return AuditResult(meta=meta, data=data_info, models=models_out, comparisons=comparisons,
-                       frames={nm: frames[nm] for nm in names}, config=cfg, label_confusion=label_confusion)
+                       frames={nm: frames[nm] for nm in names}, config=cfg, policies=policies,
+                       label_confusion=label_confusion)
 
 
 def _correction_meta(eng, confusion) -> dict | None:
@@ -237,47 +195,15 @@ def _ci_method() -> str:
             "independent rows use the cluster bootstrap's variance instead.")
 
 
-def make_config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds, min_gain,
-                max_drop, min_group_negatives=DEFAULTS.min_group_negatives,
-                label_sampling=DEFAULTS.label_sampling) -> AuditConfig:
-    if not isinstance(n_boot, int) or n_boot < 1:
-        raise InputError(f"n_boot: expected a positive whole number of resamples, got {n_boot!r}")
-    if not 0 < ci_level < 1:
-        raise InputError(f"ci_level: expected a value in (0, 1), got {ci_level!r}")
-    if label_sampling not in ("fixed", "cohort"):
-        raise InputError(f"label_sampling: expected 'fixed' (malignant count per type chosen by design) or 'cohort' "
-                         f"(labels came with the rows), got {label_sampling!r}")
-    lo, hi = ratio_bounds
-    if not 0 < lo < 1 < hi:
-        raise InputError(f"ratio_bounds: expected (low < 1 < high), got {tuple(ratio_bounds)!r}")
-    return AuditConfig(n_boot=n_boot, seed=seed, ci_level=ci_level, min_group_n=min_group_n,
-                       min_group_positives=min_group_positives, min_group_negatives=min_group_negatives,
-                       min_cell_n=min_cell_n,
-                       ratio_bounds=(float(lo), float(hi)), min_gain=min_gain, max_drop=max_drop,
-                       label_sampling=label_sampling)
-
-
 def audit_predictions(
     predictions: pd.DataFrame | str | Path,
     *,
-    threshold: float | str = DEFAULTS.threshold,
-    target_sensitivity: float | None = None,
-    n_boot: int = DEFAULTS.n_boot,
-    seed: int = DEFAULTS.seed,
-    ci_level: float = DEFAULTS.ci_level,
-    scores: Literal["probabilities", "logits"] = "probabilities",
-    group_level: Literal["auto", "type", "group"] = "auto",
-    reference_group: str | None = None,
-    min_group_n: int = DEFAULTS.min_group_n,
-    min_group_positives: int = DEFAULTS.min_group_positives,
-    min_group_negatives: int = DEFAULTS.min_group_negatives,
-    min_cell_n: int = DEFAULTS.min_cell_n,
-    ratio_bounds: tuple[float, float] = DEFAULTS.ratio_bounds,
     name: str | None = None,
     fst_source: Literal["human", "estimated", "given"] = "given",
     fst_source_detail: str | None = None,
     label_confusion: LabelConfusion | str | Path | None = None,
-    label_sampling: Literal["fixed", "cohort"] = DEFAULTS.label_sampling,
+    config: AuditConfig | str | Path | None = None,
+    **settings,
 ) -> AuditResult:
     """Audit one model's predictions per Fitzpatrick skin type.
 
@@ -288,28 +214,35 @@ def audit_predictions(
         empty label or a non-numeric score are skipped and listed in ``bad_rows``; an image listed
         twice counts once when its rows agree and is refused when they differ
         (:func:`fairskin.audits.classifier._predictions.resolve_duplicates`).
-    threshold : operating threshold (predict malignant when ``score >= threshold``),
-        ``"model"`` for the threshold saved with the model (``predictions.attrs["threshold"]``), or
-        ``"ddi:NAME"`` for DDI's threshold of its model NAME (:data:`DDI_THRESHOLDS`).
-    target_sensitivity : choose the threshold on all rows so that sensitivity reaches this value
-        (overrides ``threshold``).
-    n_boot, seed, ci_level : stratified bootstrap (rows resampled within group x label).
-    scores : ``"logits"`` applies a sigmoid; probabilities outside [0, 1] are refused otherwise.
-    group_level : level the fairness gaps are computed over: exact types when every row has
-        one (``"auto"``), else the DDI groups.
-    reference_group : group the ratios are taken against (default: the lightest group with at least
-        ``min_group_n`` images, else the largest).
-    label_sampling : ``"cohort"`` (default) when labels came with the rows (each type's malignant
-        count is redrawn in the bootstrap: right intervals for a cohort, conservative for a fixed
-        design), ``"fixed"`` when each type's malignant count was chosen by design (the bootstrap
-        holds it); ``meta.label_sampling`` says which.
+    fst_source : what the ``fst`` column is (human, estimated or given), as ``meta.fst_source`` says.
     label_confusion : when ``fst`` is estimated (``fst_source="estimated"``), the labeller's confusion
         on a calibration set (a :class:`LabelConfusion` or the JSON ``fairskin label`` writes): the
         count- and pair-based metrics are then estimated for the true skin types, with the
         calibration's uncertainty in their intervals (see :mod:`._misclass`).
+    config, settings : the audit's settings, :class:`AuditConfig` fields (``settings`` > ``config``,
+        a settings file or an :class:`AuditConfig` > the defaults; :func:`._settings.resolve_config`):
+
+        - ``threshold``: operating threshold (predict malignant when ``score >= threshold``),
+          ``"model"`` for the threshold saved with the model (``predictions.attrs["threshold"]``),
+          ``"ddi:NAME"`` for DDI's threshold of its model NAME (:data:`DDI_THRESHOLDS`), or a
+          :class:`ThresholdPolicy`; ``target_sensitivity`` chooses it on all rows instead;
+        - ``n_boot``, ``seed``, ``ci_level``: stratified bootstrap (rows resampled within group x label);
+        - ``scores``: ``"logits"`` applies a sigmoid; probabilities outside [0, 1] are refused otherwise;
+        - ``group_level``: level the fairness gaps are computed over: exact types when every row
+          has one (``"auto"``), else the DDI groups; ``reference_group``: the ratios' reference;
+        - ``label_sampling``: ``"cohort"`` (default) when labels came with the rows (each type's
+          malignant count is redrawn in the bootstrap: right intervals for a cohort, conservative
+          for a fixed design), ``"fixed"`` when each type's malignant count was chosen by design
+          (the bootstrap holds it); ``meta.label_sampling`` says which;
+        - ``min_group_n`` and the other reliability floors, ``ratio_bounds``, ``ece_bins``.
+
+        The settings that run a model file (:data:`MODEL_SETTINGS`) are :func:`audit`'s.
     """
-    cfg = make_config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds,
-                      DEFAULTS.min_gain, DEFAULTS.max_drop, min_group_negatives, label_sampling)
+    model_only = [k for k in settings if k in MODEL_SETTINGS]
+    if model_only:
+        raise InputError(f"{model_only[0]}: a setting of auditing a model file or data set (audit()); "
+                         "audit_predictions audits a table of scores")
+    cfg, _ = resolve_config(config, **settings)
     source = "predictions"
     path = None
     if isinstance(predictions, (str, Path)):
@@ -317,14 +250,13 @@ def audit_predictions(
         source = Path(predictions).name
         predictions = read_predictions_csv(predictions)
     name = name or (source if path else "model")
-    clean, bad = clean_predictions(predictions, scores=scores, source=source)
+    clean, bad = clean_predictions(predictions, scores=cfg.scores, source=source)
     column = get_tone_scale(clean.attrs["tone_scale"]).column
     return audit_frames(
-        {name: clean}, bad_rows={name: bad}, n_input={name: n_rows_read(predictions)}, threshold=threshold,
-        target_sensitivity=target_sensitivity, cfg=cfg, group_level=group_level, reference_group=reference_group,
+        {name: clean}, bad_rows={name: bad}, n_input={name: n_rows_read(predictions)}, cfg=cfg,
         criteria=None, fst_source=fst_source,
         fst_source_detail=fst_source_detail or f"predictions column '{column}'",
-        data_info={"root": None, "format": "predictions", "n_rows": len(predictions)}, scores=scores,
+        data_info={"root": None, "format": "predictions", "n_rows": len(predictions)}, scores=cfg.scores,
         paths={name: path}, kinds={name: predictions.attrs.get("kind", "predictions")},
         model_thresholds={name: predictions.attrs.get("threshold")}, label_confusion=label_confusion)
 
@@ -339,7 +271,9 @@ def compare_audits(
     """Audit two or more models on their common images with one paired bootstrap and compare each
     model after the first against the first.
 
-    Each audit's settings (threshold, bootstrap, levels) come from the first audit unless given.
+    The bootstrap and levels come from the first audit unless given; each model keeps its own
+    audit's threshold policy (a fixed or DDI threshold stays what it was, a saved one the model's, a
+    target sensitivity is re-chosen on the common images).
     ``criteria`` default to :func:`default_criteria` for the audit's group level. Returns an
     :class:`AuditResult` holding every model and one comparison per candidate.
     """
@@ -349,7 +283,7 @@ def compare_audits(
     cfg = first.config
     if n_boot is not None or seed is not None:
         cfg = replace(cfg, n_boot=cfg.n_boot if n_boot is None else n_boot, seed=cfg.seed if seed is None else seed)
-    frames, bad, n_input, paths, kinds, thr = {}, {}, {}, {}, {}, {}
+    frames, bad, n_input, paths, kinds, thr, policies = {}, {}, {}, {}, {}, {}, {}
     for a in audits:
         for m in a.models:
             nm = m["name"]
@@ -359,12 +293,10 @@ def compare_audits(
             bad[nm] = m["bad_rows"]
             n_input[nm] = m["counts"]["n_input"]
             paths[nm], kinds[nm], thr[nm] = m["path"], m["kind"], m["threshold"]
+            policies[nm] = a.policies.get(nm) or a.config.policy
     meta = first.meta
-    policy = meta["threshold_policy"]
+    cfg = replace(cfg, group_level=meta["group_level"], reference_group=meta["reference_group"])
     return audit_frames(
-        frames, bad_rows=bad, n_input=n_input,
-        threshold="model" if policy in ("model", "fixed", "ddi") else DEFAULTS.threshold,
-        target_sensitivity=meta["target_sensitivity"], cfg=cfg, group_level=meta["group_level"],
-        reference_group=meta["reference_group"], criteria=criteria, fst_source=meta["fst_source"],
+        frames, bad_rows=bad, n_input=n_input, cfg=cfg, policies=policies, criteria=criteria, fst_source=meta["fst_source"],
         fst_source_detail=meta["fst_source_detail"], data_info=dict(first.data, positive_class=meta["positive_class"]),
         scores=meta["scores"], paths=paths, kinds=kinds, model_thresholds=thr, label_confusion=first.label_confusion)

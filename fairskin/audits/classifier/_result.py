@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from fairskin.audits.stats import ThresholdPolicy
 from fairskin.errors import InputError
 from fairskin.notebook import NotebookView
-from fairskin.outputs import atomic_write
+from fairskin.outputs import atomic_write, document_header, to_jsonable, utc_timestamp
 
-__all__ = ["SCHEMA", "AuditConfig", "DEFAULTS", "AuditResult", "jsonable"]
+__all__ = ["SCHEMA", "AuditConfig", "DEFAULTS", "MODEL_SETTINGS", "AuditResult"]
 
 SCHEMA = "fairskin.audit/2"
 
 @dataclass(frozen=True)
 class AuditConfig:
-    """Defaults of ``fairskin audit`` (the CLI reads its option defaults from here)."""
+    """Every setting of ``fairskin audit`` (the CLI reads its option defaults from here), merged by
+    :func:`fairskin.settings.merge_settings`: these defaults < a settings file < the caller's
+    arguments (:func:`fairskin.audits.classifier._settings.resolve_config`). One flat dataclass, as
+    every stage's config, so a settings file's ``[audit]`` keys are its field names."""
 
-    threshold: float = 0.5
+    #: a number in [0, 1], ``"model"``, ``"ddi:NAME"`` or a :class:`ThresholdPolicy`; the audit
+    #: parses it once into the policy (``resolve_config``), which is what flows on
+    threshold: float | str | ThresholdPolicy = 0.5
+    #: choose each model's threshold on the audited rows to reach this sensitivity (overrides ``threshold``)
+    target_sensitivity: float | None = None
     n_boot: int = 1000
     seed: int = 0
     ci_level: float = 0.95
@@ -48,7 +53,51 @@ class AuditConfig:
     #: resampled within type; the default: right for a cohort and conservative for a fixed design,
     #: where "fixed" under-covers a cohort's prevalence-dependent statistics; docs/audit-json.md)
     label_sampling: str = "cohort"
+    #: the level the gaps are computed over: auto (exact types when every row has one), type or group
+    group_level: str = "auto"
+    #: the group ratios are taken against (None: the lightest with ``min_group_n`` images, else the largest)
+    reference_group: str | None = None
+    # --- what the rows are (audit() of model files and predictions CSVs) ---
+    #: auto (human types where people gave one, else the labels.csv's estimates), human or estimated
+    fst_source: str = "auto"
+    #: the diagnosis counted as positive (None: the data set's malignant flag)
+    positive_class: str | None = None
+    #: what a predictions CSV's scores are: probabilities or logits
+    scores: str = "probabilities"
+    #: the data set's format (None: detected)
+    data_format: str | None = None
+    # --- running a model file (fairskin.audits.models) ---
+    arch: str | None = None
+    num_classes: int | None = None
+    class_names: tuple[str, ...] | None = None
+    #: what the model returns: logits or probabilities (None: its metadata, else logits)
+    model_output: str | None = None
+    resize: int | None = None
+    crop: int | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    batch_size: int = 32
+    num_workers: int = 0
+    device: str = "auto"
+    # --- why a model does worse on some skin (model files only) ---
+    #: an attribution method of ``fairskin.audits.why.SALIENCY_METHODS`` (e.g. "gradcam")
+    saliency: str | None = None
+    saliency_layer: str | None = None
+    counterfactual_tone: bool = False
 
+    @property
+    def policy(self) -> ThresholdPolicy:
+        """The threshold policy (``threshold`` once ``resolve_config`` has parsed it)."""
+        if not isinstance(self.threshold, ThresholdPolicy):
+            raise TypeError("AuditConfig.threshold is not parsed yet; use resolve_config")
+        return self.threshold
+
+
+#: the settings that run a model file or read a data set: ``audit_predictions`` (a table of
+#: scores) refuses them by name
+MODEL_SETTINGS = ("fst_source", "positive_class", "data_format", "arch", "num_classes", "class_names",
+                  "model_output", "resize", "crop", "mean", "std", "batch_size", "num_workers", "device", "saliency",
+                  "saliency_layer", "counterfactual_tone")
 
 DEFAULTS = AuditConfig()
 
@@ -70,16 +119,16 @@ class AuditResult(NotebookView):
     #: optional top-level sections written after ``comparisons`` (``saliency``, ``counterfactual``:
     #: one entry per model; see docs/audit-json.md)
     sections: dict[str, Any] = field(default_factory=dict)
+    #: each model's threshold policy (what ``compare_audits`` keeps for it)
+    policies: dict[str, ThresholdPolicy] = field(default_factory=dict, repr=False)
     #: the labeller's confusion the audit corrected estimated skin types with (``None``: none)
     label_confusion: Any = field(default=None, repr=False)
-    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    created: str = field(default_factory=utc_timestamp)
 
     def to_dict(self) -> dict[str, Any]:
-        from fairskin import __version__
-
-        return jsonable({"schema": SCHEMA, "fairskin_version": __version__, "created": self.created,
-                          "meta": self.meta, "data": self.data, "models": self.models,
-                          "comparisons": self.comparisons, **self.sections})
+        return to_jsonable({**document_header(SCHEMA, created=self.created),
+                            "meta": self.meta, "data": self.data, "models": self.models,
+                            "comparisons": self.comparisons, **self.sections})
 
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)
@@ -109,20 +158,3 @@ class AuditResult(NotebookView):
             if g["group"] == group:
                 return g
         raise InputError(f"group: {group!r} not in the audit; present: {', '.join(g['group'] for g in m['groups'])}")
-
-
-def jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return None if math.isnan(f) or math.isinf(f) else f
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-

@@ -9,34 +9,34 @@ Skin types come from the data set's human labels or from a ``labels.csv`` writte
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from fairskin.audits.classifier._classifier import audit_frames, make_config
+from fairskin.audits.classifier._classifier import audit_frames
 from fairskin.audits.classifier._compare import Criterion
 from fairskin.audits.classifier._predictions import CLUSTER_COLUMNS, clean_predictions, n_rows_read, read_predictions_csv
-from fairskin.audits.classifier._result import DEFAULTS, AuditResult
+from fairskin.audits.classifier._result import AuditConfig, AuditResult
+from fairskin.audits.classifier._settings import resolve_config
 from fairskin.errors import InputError
 from fairskin.label import find_label_confusion, read_labels_csv, resolve_tones
 from fairskin.outputs import claim_outputs, write_csv
+from fairskin.progress import Progress
 from fairskin.skintone import get_tone_scale
 
 __all__ = ["audit", "audit_model", "read_labels_csv"]
 
-def read_skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source: str, arg: str = "labels",
-                    source_arg: str = "fst_source", data: str = "data set", data_hint: str = "DATA",
+def read_skin_types(manifest: pd.DataFrame, *, labels: str | Path | None, fst_source: str,
                     tone_scales: tuple[str, ...] = ("fitzpatrick",)
                     ) -> tuple[list[object], list[str], str, str, str]:
     """-> (tone per row or None, reason when None, source, detail, tone scale), by the one rule of
     :func:`fairskin.label.resolve_tones` (the rule balance and experiment use too). ``source`` is
     human, estimated or mixed (human types where people gave one, estimates for the rest). Errors
-    name ``arg`` (the labels.csv), ``source_arg`` and ``data`` (``fairskin experiment``:
-    test_labels, test_fst_source, test set)."""
-    res = resolve_tones(manifest, labels=labels, source=fst_source, tone_scales=tone_scales, arg=arg,
-                        source_arg=source_arg, data=data, data_hint=data_hint)
+    name ``labels`` and ``fst_source`` (a caller passing its own arguments renames them with
+    :func:`fairskin.errors.arguments_named`)."""
+    res = resolve_tones(manifest, labels=labels, source=fst_source, tone_scales=tone_scales)
     vals = [res.value(i) for i in range(len(res))]
     return vals, [str(r) for r in res.reason], res.kind, res.detail, res.scale.name
 
@@ -54,47 +54,16 @@ def audit(
     inputs: Sequence[str | Path] | str | Path,
     *,
     data: str | Path | None = None,
-    data_format: str | None = None,
     labels: str | Path | None = None,
-    fst_source: Literal["auto", "human", "estimated"] = "auto",
-    positive_class: str | None = None,
-    scores: Literal["probabilities", "logits"] = "probabilities",
-    arch: str | None = None,
-    num_classes: int | None = None,
-    class_names: Sequence[str] | None = None,
-    model_output: Literal["logits", "probabilities"] | None = None,
-    trust_model: bool = False,
-    resize: int | None = None,
-    crop: int | None = None,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    batch_size: int = 32,
-    num_workers: int = 0,
-    device: str = "auto",
-    progress: bool = True,
-    save_predictions: str | Path | None = None,
-    threshold: float | str = DEFAULTS.threshold,
-    target_sensitivity: float | None = None,
-    n_boot: int = DEFAULTS.n_boot,
-    seed: int = DEFAULTS.seed,
-    ci_level: float = DEFAULTS.ci_level,
-    group_level: Literal["auto", "type", "group"] = "auto",
-    reference_group: str | None = None,
-    min_group_n: int = DEFAULTS.min_group_n,
-    min_group_positives: int = DEFAULTS.min_group_positives,
-    min_group_negatives: int = DEFAULTS.min_group_negatives,
-    min_cell_n: int = DEFAULTS.min_cell_n,
-    ratio_bounds: tuple[float, float] = DEFAULTS.ratio_bounds,
-    criteria: Sequence[Criterion] | None = None,
-    label_confusion="auto",
-    label_sampling: Literal["fixed", "cohort"] = DEFAULTS.label_sampling,
-    min_gain: float = DEFAULTS.min_gain,
-    max_drop: float = DEFAULTS.max_drop,
-    saliency: str | None = None,
-    saliency_layer: str | None = None,
-    counterfactual_tone: bool = False,
     masks: str | Path | None = None,
+    save_predictions: str | Path | None = None,
+    label_confusion="auto",
+    criteria: Sequence[Criterion] | None = None,
+    config: AuditConfig | str | Path | None = None,
+    progress: Progress | None = None,
+    trust_model: bool = False,
     overwrite: bool = False,
+    **settings,
 ) -> AuditResult:
     """Audit one or more models (or predictions CSVs) per skin type; compare them when several.
 
@@ -102,10 +71,16 @@ def audit(
     ``.pt2``, state dict or ``.safetensors`` with ``arch``); models need ``data``. With two or
     more inputs, every model after the first is compared with the first on their common images
     (paired bootstrap) against ``criteria`` (default: :func:`default_criteria` with
-    ``min_gain``/``max_drop``). See :func:`audit_predictions` for the audit parameters and
-    :mod:`fairskin.audits.models._models` for the model parameters. ``save_predictions`` (a folder) gets
-    ``NAME.predictions.csv`` per model (and the tables of ``saliency`` / ``counterfactual_tone``);
-    existing files are replaced only with ``overwrite``.
+    ``min_gain``/``max_drop``). ``save_predictions`` (a folder) gets ``NAME.predictions.csv`` per
+    model (and the tables of ``saliency`` / ``counterfactual_tone``); existing files are replaced
+    only with ``overwrite``.
+
+    Settings: ``settings`` (any :class:`AuditConfig` field: ``threshold``, ``n_boot``, ``arch``,
+    ``batch_size``, ``saliency``, ...; ``None`` means not given) > ``config`` (a JSON/TOML settings
+    file, flat or with an ``[audit]`` table, whose data keys ``data``, ``labels``, ``masks``,
+    ``save_predictions``, ``label_confusion`` fill the ones not given; or an :class:`AuditConfig`)
+    > the defaults (:func:`._settings.resolve_config`). See :func:`audit_predictions` for the
+    audit settings and :mod:`fairskin.audits.models._models` for the model ones.
 
     Why a model does worse on some skin (model files only; ``docs/audit-json.md``): ``saliency``
     (a method of :data:`SALIENCY_METHODS`, e.g. ``"gradcam"``; ``saliency_layer`` overrides the
@@ -113,7 +88,8 @@ def audit(
     skin and background per skin type; ``counterfactual_tone`` adds ``counterfactual``: score
     changes and prediction flips when each image's healthy skin is re-toned to every other type.
     ``masks``: a directory of lesion masks (as ``fairskin label --masks``); without it the label
-    stage's automatic lesion segmentation is used.
+    stage's automatic lesion segmentation is used. Each model file is loaded once, to score and
+    to explain.
 
     Skin types: by :func:`fairskin.label.resolve_tones` for a data set (``fst_source``: auto =
     human types where people gave one, else ``labels``' estimates); a predictions CSV's ``fst``
@@ -123,188 +99,281 @@ def audit(
     in ``meta["label_confusion_auto"]``; a file or :class:`LabelConfusion` applies that one; None
     applies none.
     """
-    auto_confusion = isinstance(label_confusion, str) and label_confusion == "auto"
-    if auto_confusion:
-        label_confusion = None
-    if fst_source not in ("auto", "human", "estimated"):
-        raise InputError(f"fst_source: expected 'auto', 'human' or 'estimated', got {fst_source!r}")
-    if label_confusion is not None and fst_source == "human":
+    cfg, from_file = resolve_config(config, **settings)
+    given = {"data": data, "labels": labels, "masks": masks, "save_predictions": save_predictions,
+             "label_confusion": None if isinstance(label_confusion, str) and label_confusion == "auto"
+             else label_confusion}
+    ins = {k: v if v is not None or k == "label_confusion" and label_confusion is None else from_file.get(k)
+           for k, v in given.items()}
+    paths = _check_inputs(inputs, cfg, ins["label_confusion"])
+    names = _model_names(paths)
+    saved = _planned_outputs(paths, names, ins["save_predictions"], cfg)
+    with claim_outputs(saved, overwrite=overwrite):
+        rows = _read_data(paths, ins["data"], ins["labels"], cfg)
+        keep_models = cfg.saliency is not None or cfg.counterfactual_tone
+        scored = _score(paths, names, rows, cfg, saved=saved, trust_model=trust_model, progress=progress,
+                        keep_models=keep_models)
+        auto = isinstance(label_confusion, str) and label_confusion == "auto" and ins["label_confusion"] is None
+        result = _audit_scored(scored, rows, cfg, criteria=criteria, label_confusion=ins["label_confusion"],
+                               auto=auto, labels=ins["labels"])
+        if keep_models:
+            _why_audits(result, scored, rows, cfg, masks=ins["masks"], saved=saved, progress=progress)
+    return result
+
+
+@dataclass
+class _Rows:
+    """The data set's rows an audit of model files scores (``manifest`` None: predictions CSVs only)."""
+
+    manifest: pd.DataFrame | None = None
+    rows: pd.DataFrame | None = None  # the usable rows of the manifest
+    label: pd.Series | None = None  # the positive label of every manifest row
+    keep: list[int] = field(default_factory=list)
+    fst: list[object] = field(default_factory=list)  # the tone of each usable row
+    pre_bad: list[dict] = field(default_factory=list)  # the manifest rows not usable, with why
+    root: str | Path | None = None
+    fst_src: str = "given"
+    fst_detail: str = "predictions column 'fst'"
+    tone_scale: str | None = None
+    info: dict = field(default_factory=lambda: {"root": None, "format": "predictions", "n_rows": None})
+
+
+@dataclass
+class _Scored:
+    """Each input's cleaned predictions, skipped rows and model (kept only for the why-audits)."""
+
+    paths: list[Path]
+    names: list[str]
+    frames: dict = field(default_factory=dict)
+    bad: dict = field(default_factory=dict)
+    n_input: dict = field(default_factory=dict)
+    kinds: dict = field(default_factory=dict)
+    saved_thresholds: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
+
+
+def _check_inputs(inputs, cfg: AuditConfig, label_confusion) -> list[Path]:
+    """The input files, checked (with the settings that depend on them) before anything is read."""
+    if label_confusion is not None and cfg.fst_source == "human":
         raise InputError("--label-confusion: a labeller's confusion corrects estimated skin types, but --fst-source "
                          "human says the types are people's labels; drop --label-confusion, or audit estimated types "
                          "(--fst-source estimated)")
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     if not paths:
         raise InputError("inputs: give at least one model file or predictions CSV")
-    cfg = make_config(n_boot, seed, ci_level, min_group_n, min_group_positives, min_cell_n, ratio_bounds, min_gain,
-                      max_drop, min_group_negatives, label_sampling)
     for p in paths:
         if p.is_dir():
             raise InputError(f"inputs: {p} is a folder; expected a model file (TorchScript .pt, torch.export .pt2, "
                              "a state dict or .safetensors) or a predictions .csv")
         if not p.is_file():
             raise InputError(f"inputs: file not found: {p}")
-    explain = saliency is not None or counterfactual_tone
-    if explain or saliency_layer is not None:
-        _check_explain(paths, saliency, saliency_layer)
+    if cfg.saliency is not None or cfg.counterfactual_tone or cfg.saliency_layer is not None:
+        _check_explain(paths, cfg.saliency, cfg.saliency_layer)
+    return paths
+
+
+def _planned_outputs(paths: list[Path], names: list[str], folder, cfg: AuditConfig) -> dict[str, Path]:
+    """The ``save_predictions`` files, claimed (and locked) before any model runs."""
+    if folder is None:
+        return {}
+    keys = ["predictions"] + (["saliency"] if cfg.saliency is not None else []) + \
+        (["counterfactual"] if cfg.counterfactual_tone else [])
+    return {f"--save-predictions ({nm}{'' if key == 'predictions' else ', ' + key})":
+            Path(folder) / f"{Path(nm).name}.{key}.csv"
+            for nm, p in zip(names, paths) if p.suffix.lower() != ".csv" for key in keys}
+
+
+def _read_data(paths: list[Path], data, labels, cfg: AuditConfig) -> _Rows:
+    """The data set the model files run over, its skin types and labels; rows without one are kept
+    aside with why (never silently dropped)."""
+    if all(p.suffix.lower() == ".csv" for p in paths):
+        return _Rows()
+    if data is None:
+        raise InputError("data: auditing a model needs the images: give the data set directory (--data DIR)")
+    from fairskin.data import read_dataset
+
+    manifest = read_dataset(data, format=cfg.data_format)
+    out = _Rows(manifest=manifest, root=data, info={"root": str(Path(data).resolve()),
+                                                     "format": manifest.attrs.get("format"), "n_rows": len(manifest)})
+    fst_vals, fst_why, out.fst_src, out.fst_detail, out.tone_scale = read_skin_types(
+        manifest, labels=labels, fst_source=cfg.fst_source, tone_scales=("fitzpatrick", "monk"))
+    if (cfg.saliency is not None or cfg.counterfactual_tone) and out.tone_scale != "fitzpatrick":
+        raise InputError(f"--saliency / --counterfactual-tone: these group images by Fitzpatrick type (the "
+                         f"counterfactual re-tones skin to each type's ITA); {labels} holds {out.tone_scale} tones")
+    out.label = _positive_label(manifest, cfg.positive_class)
+    for i, (img, st, rs, lb, fv, fw) in enumerate(zip(manifest["image"].astype(str), manifest["status"],
+                                                      manifest["reason"].fillna(""), out.label, fst_vals, fst_why)):
+        if st != "ok":
+            out.pre_bad.append({"image": img, "status": st, "reason": rs})
+        elif pd.isna(lb):
+            out.pre_bad.append({"image": img, "status": "no_label", "reason": "malignant/benign is unknown" if
+                                cfg.positive_class is None else "no diagnosis"})
+        elif fv is None:
+            out.pre_bad.append({"image": img, "status": "no_fst", "reason": fw})
+        else:
+            out.keep.append(i)
+    out.rows = manifest.iloc[out.keep].reset_index(drop=True)
+    out.rows.attrs = manifest.attrs
+    if len(out.rows) == 0:
+        raise InputError(f"data: none of the {len(manifest)} rows is usable (no label, no skin type or missing "
+                         f"image); first problem: {out.pre_bad[0]['image']}: {out.pre_bad[0]['reason']}"
+                         if out.pre_bad else "data: the data set has no rows")
+    out.fst = [fst_vals[i] for i in out.keep]
+    return out
+
+
+def _positive_label(manifest: pd.DataFrame, positive_class: str | None) -> pd.Series:
+    """Each row's label: its diagnosis is ``positive_class`` (unknown where it has none), else malignant."""
+    if positive_class is None:
+        return manifest["malignant"]
+    dx = manifest["diagnosis"].astype("string").str.strip().str.lower()
+    label = (dx == positive_class.strip().lower()).astype("boolean").where(dx.notna() & (dx != ""))
+    if not label.fillna(False).any():
+        found = ", ".join(sorted(set(dx.dropna()))[:10])
+        raise InputError(f"positive_class: no image has diagnosis {positive_class!r}; diagnoses found: {found}")
+    return label
+
+
+def _score(paths: list[Path], names: list[str], rows: _Rows, cfg: AuditConfig, *, saved: dict[str, Path],
+           trust_model: bool, progress: Progress | None, keep_models: bool) -> _Scored:
+    """Each input's predictions: a CSV read and cleaned, a model file loaded once and run over the rows."""
+    out = _Scored(paths, names)
+    for p, nm in zip(paths, names):
+        if p.suffix.lower() == ".csv":
+            clean, b, n = _read_csv_input(p, cfg, rows)
+            out.frames[nm], out.bad[nm], out.n_input[nm], out.kinds[nm], out.saved_thresholds[nm] = \
+                clean, b, n, "predictions", None
+            continue
+        from fairskin.audits.models import load_model
+
+        model = load_model(p, arch=cfg.arch, num_classes=cfg.num_classes, trust_model=trust_model)
+        clean, b = _run_model(model, nm, rows, cfg, saved=saved, progress=progress)
+        out.frames[nm], out.bad[nm], out.n_input[nm] = clean, b, len(rows.manifest)
+        out.kinds[nm], out.saved_thresholds[nm] = model.kind, model.metadata.get("threshold")
+        if keep_models:
+            out.models[nm] = model
+    return out
+
+
+def _read_csv_input(p: Path, cfg: AuditConfig, rows: _Rows):
+    """-> (cleaned predictions, skipped rows, rows read) of a predictions CSV; with no data set, the
+    skin types are what ``fst_source`` says the column is."""
+    df = read_predictions_csv(p)
+    if cfg.positive_class is not None:
+        if "diagnosis" not in df.columns:
+            raise InputError(f"positive_class: {p.name} has no 'diagnosis' column to choose the positive "
+                             f"class from; found: {', '.join(df.columns)}")
+        dx = df["diagnosis"].astype(str).str.strip().str.lower()
+        df = df.assign(label=np.where(dx == "", "", (dx == cfg.positive_class.strip().lower()).astype(int)
+                                      .astype(str)))
+    clean, b = clean_predictions(df, scores=cfg.scores, source=p.name)
+    if rows.manifest is None:
+        rows.fst_src = {"auto": "given"}.get(cfg.fst_source, cfg.fst_source)  # what --fst-source says the column is
+        rows.fst_detail = f"predictions column '{get_tone_scale(clean.attrs['tone_scale']).column}'" + \
+            ("" if rows.fst_src == "given" else f" ({rows.fst_src} skin types, as --fst-source says)")
+    return clean, b, n_rows_read(df)
+
+
+def _model_positive(model, cfg: AuditConfig) -> str | None:
+    """The positive class to pick from a multi-class model's outputs (None: its malignant output)."""
+    named = cfg.class_names is not None or "class_names" in model.metadata
+    return cfg.positive_class if named else None
+
+
+def _preprocess(cfg: AuditConfig) -> dict:
+    return {"resize": cfg.resize, "crop": cfg.crop, "mean": cfg.mean, "std": cfg.std}
+
+
+def _run_model(model, nm: str, rows: _Rows, cfg: AuditConfig, *, saved: dict[str, Path], progress: Progress | None):
+    """-> (cleaned predictions, skipped rows) of one loaded model over the usable rows; the
+    predictions CSV written when asked."""
+    from fairskin.audits.models import predict
+
+    r = rows.rows
+    prob, st, rs = predict(model, r, root=rows.root, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
+                           device=cfg.device, num_classes=cfg.num_classes, positive_class=_model_positive(model, cfg),
+                           class_names=list(cfg.class_names) if cfg.class_names else None, output=cfg.model_output,
+                           preprocess=_preprocess(cfg), progress=progress)
+    ok = np.array([s == "ok" for s in st])
+    pred = pd.DataFrame({"image": r["image"].astype(str).to_numpy()[ok], "score": prob[ok],
+                         "label": rows.label.iloc[rows.keep].to_numpy(bool)[ok],
+                         get_tone_scale(rows.tone_scale).column: np.array(rows.fst, dtype=object)[ok],
+                         "diagnosis": r["diagnosis"].astype("string").fillna("").to_numpy(str)[ok],
+                         **{c: r[c].astype("string").fillna("").to_numpy(str)[ok]
+                            for c in CLUSTER_COLUMNS if c in r}})
+    if saved:  # spreadsheet-safe cells; the audit's readers restore them
+        write_csv(pred.assign(label=pred["label"].astype(int)), saved[f"--save-predictions ({nm})"])
+    load_bad = [{"image": str(r["image"].iloc[i]), "status": st[i], "reason": rs[i]} for i in np.flatnonzero(~ok)]
+    clean, b = clean_predictions(pred, scores="probabilities", source=nm, tone_scale=rows.tone_scale)
+    return clean, rows.pre_bad + load_bad + b
+
+
+def _audit_scored(scored: _Scored, rows: _Rows, cfg: AuditConfig, *, criteria, label_confusion, auto: bool,
+                  labels) -> AuditResult:
+    """The audit of the scored inputs, with the labeller's confusion given, or found beside
+    ``labels`` (``auto``: applied when every type is estimated; left off, and said so, when it fails)."""
+    info = dict(rows.info)
+    if info["n_rows"] is None:
+        info["n_rows"] = max(scored.n_input.values())
+    if cfg.positive_class is not None:
+        info["positive_class"] = cfg.positive_class
+    if rows.fst_src == "mixed" and label_confusion is not None:
+        raise InputError("--label-confusion: some rows have human skin types (used as they are) and others "
+                         "estimated ones; a labeller's confusion corrects only a set audited wholly on estimates: "
+                         "pass --fst-source estimated to audit every row on its estimated type")
+    auto_doc = None
+    if auto:
+        label_confusion, auto_doc = _auto_confusion(labels, rows.fst_src, rows.tone_scale)
+    all_csv = all(p.suffix.lower() == ".csv" for p in scored.paths)
+
+    def run(confusion):
+        return audit_frames(
+            scored.frames, bad_rows=scored.bad, n_input=scored.n_input, cfg=cfg, criteria=criteria,
+            fst_source=rows.fst_src, fst_source_detail=rows.fst_detail, data_info=dict(info),
+            scores=cfg.scores if all_csv else "probabilities",
+            paths={nm: str(p.resolve()) for nm, p in zip(scored.names, scored.paths)}, kinds=scored.kinds,
+            model_thresholds=scored.saved_thresholds, label_confusion=confusion)
+
+    try:
+        result = run(label_confusion)
+    except InputError as exc:
+        if auto_doc is None or not auto_doc["applied"]:
+            raise
+        auto_doc.update(applied=False, line=f"the labeller's confusion found beside {Path(labels).name} "
+                        f"({auto_doc['source']}) could not be applied: {exc}; the figures are per estimated type")
+        result = run(None)
+    if auto_doc is not None:
+        result.meta["label_confusion_auto"] = auto_doc
+    return result
+
+
+def _why_audits(result: AuditResult, scored: _Scored, rows: _Rows, cfg: AuditConfig, *, masks, saved, progress):
+    """The saliency and counterfactual sections of each model, with the model loaded to score it."""
+    from fairskin.audits.models import choose_device
+    from fairskin.audits.stats import unit_ids
+    from fairskin.audits.why import explain_model
+
     lesion_masks = None
     if masks is not None:
         from fairskin.label import LesionMasks
 
         lesion_masks = LesionMasks(masks, arg="masks")
-    names = _model_names(paths)
-    saved = {}
-    if save_predictions is not None:  # checked (and locked) before any model runs
-        keys = ["predictions"] + (["saliency"] if saliency is not None else []) + \
-            (["counterfactual"] if counterfactual_tone else [])
-        saved = {f"--save-predictions ({nm}{'' if key == 'predictions' else ', ' + key})":
-                 Path(save_predictions) / f"{Path(nm).name}.{key}.csv"
-                 for nm, p in zip(names, paths) if p.suffix.lower() != ".csv" for key in keys}
-    with claim_outputs(saved, overwrite=overwrite):
-        is_csv = [p.suffix.lower() == ".csv" for p in paths]
-        manifest = None
-        fst_src, fst_detail, tone_scale = "given", "predictions column 'fst'", None
-        data_info = {"root": None, "format": "predictions", "n_rows": None}
-        if not all(is_csv):
-            if data is None:
-                raise InputError("data: auditing a model needs the images: give the data set directory (--data DIR)")
-            from fairskin.data import read_dataset
-
-            manifest = read_dataset(data, format=data_format)
-            data_info = {"root": str(Path(data).resolve()), "format": manifest.attrs.get("format"),
-                         "n_rows": len(manifest)}
-            fst_vals, fst_why, fst_src, fst_detail, tone_scale = read_skin_types(
-                manifest, labels=labels, fst_source=fst_source, tone_scales=("fitzpatrick", "monk"))
-            if explain and tone_scale != "fitzpatrick":
-                raise InputError(f"--saliency / --counterfactual-tone: these group images by Fitzpatrick type (the "
-                                 f"counterfactual re-tones skin to each type's ITA); {labels} holds {tone_scale} tones")
-            if positive_class is not None:
-                dx = manifest["diagnosis"].astype("string").str.strip().str.lower()
-                label = (dx == positive_class.strip().lower()).astype("boolean").where(dx.notna() & (dx != ""))
-                if not label.fillna(False).any():
-                    found = ", ".join(sorted(set(dx.dropna()))[:10])
-                    raise InputError(f"positive_class: no image has diagnosis {positive_class!r}; diagnoses found: "
-                                     f"{found}")
-            else:
-                label = manifest["malignant"]
-            pre_bad: list[dict] = []
-            keep = []
-            for i, (img, st, rs, lb, fv, fw) in enumerate(zip(manifest["image"].astype(str), manifest["status"],
-                                                              manifest["reason"].fillna(""), label, fst_vals, fst_why)):
-                if st != "ok":
-                    pre_bad.append({"image": img, "status": st, "reason": rs})
-                elif pd.isna(lb):
-                    pre_bad.append({"image": img, "status": "no_label", "reason": "malignant/benign is unknown" if
-                                    positive_class is None else "no diagnosis"})
-                elif fv is None:
-                    pre_bad.append({"image": img, "status": "no_fst", "reason": fw})
-                else:
-                    keep.append(i)
-            rows = manifest.iloc[keep].reset_index(drop=True)
-            rows.attrs = manifest.attrs
-            if len(rows) == 0:
-                raise InputError(f"data: none of the {len(manifest)} rows is usable (no label, no skin type or missing "
-                                 f"image); first problem: {pre_bad[0]['image']}: {pre_bad[0]['reason']}" if pre_bad
-                                 else "data: the data set has no rows")
-            fst_kept = [fst_vals[i] for i in keep]
-
-        frames, bad, n_input, kinds, mthr = {}, {}, {}, {}, {}
-        for p, nm, csv in zip(paths, names, is_csv):
-            if csv:
-                df = read_predictions_csv(p)
-                if positive_class is not None:
-                    if "diagnosis" not in df.columns:
-                        raise InputError(f"positive_class: {p.name} has no 'diagnosis' column to choose the positive "
-                                         f"class from; found: {', '.join(df.columns)}")
-                    dx = df["diagnosis"].astype(str).str.strip().str.lower()
-                    df = df.assign(label=np.where(dx == "", "", (dx == positive_class.strip().lower()).astype(int)
-                                                  .astype(str)))
-                clean, b = clean_predictions(df, scores=scores, source=p.name)
-                if manifest is None:
-                    fst_src = {"auto": "given"}.get(fst_source, fst_source)  # what --fst-source says the column is
-                    fst_detail = f"predictions column '{get_tone_scale(clean.attrs['tone_scale']).column}'" + \
-                        ("" if fst_src == "given" else f" ({fst_src} skin types, as --fst-source says)")
-                frames[nm], bad[nm], n_input[nm], kinds[nm], mthr[nm] = clean, b, n_rows_read(df), "predictions", None
-                continue
-            from fairskin.audits.models import load_model, predict
-
-            model = load_model(p, arch=arch, num_classes=num_classes, trust_model=trust_model)
-            prob, st, rs = predict(model, rows, root=data, batch_size=batch_size, num_workers=num_workers,
-                                   device=device,
-                                   num_classes=num_classes, positive_class=None if positive_class is None or
-                                   (class_names is None and "class_names" not in model.metadata) else positive_class,
-                                   class_names=list(class_names) if class_names else None, output=model_output,
-                                   preprocess={"resize": resize, "crop": crop, "mean": mean, "std": std},
-                                   progress=progress)
-            ok = np.array([s == "ok" for s in st])
-            pred = pd.DataFrame({"image": rows["image"].astype(str).to_numpy()[ok], "score": prob[ok],
-                                 "label": label.iloc[keep].to_numpy(bool)[ok] if positive_class is not None
-                                 else rows["malignant"].to_numpy(bool)[ok],
-                                 get_tone_scale(tone_scale).column: np.array(fst_kept, dtype=object)[ok],
-                                 "diagnosis": rows["diagnosis"].astype("string").fillna("").to_numpy(str)[ok],
-                                 **{c: rows[c].astype("string").fillna("").to_numpy(str)[ok]
-                                    for c in CLUSTER_COLUMNS if c in rows}})
-            if save_predictions is not None:  # spreadsheet-safe cells; the audit's readers restore them
-                write_csv(pred.assign(label=pred["label"].astype(int)), saved[f"--save-predictions ({nm})"])
-            load_bad = [{"image": str(rows["image"].iloc[i]), "status": st[i], "reason": rs[i]}
-                        for i in np.flatnonzero(~ok)]
-            clean, b = clean_predictions(pred, scores="probabilities", source=nm, tone_scale=tone_scale)
-            frames[nm], bad[nm], n_input[nm] = clean, pre_bad + load_bad + b, len(manifest)
-            kinds[nm], mthr[nm] = model.kind, model.metadata.get("threshold")
-        if data_info["n_rows"] is None:
-            data_info["n_rows"] = max(n_input.values())
-        if positive_class is not None:
-            data_info["positive_class"] = positive_class
-        if fst_src == "mixed" and label_confusion is not None:
-            raise InputError("--label-confusion: some rows have human skin types (used as they are) and others "
-                             "estimated ones; a labeller's confusion corrects only a set audited wholly on estimates: "
-                             "pass --fst-source estimated to audit every row on its estimated type")
-        auto_doc = None
-        if auto_confusion:
-            label_confusion, auto_doc = _auto_confusion(labels, fst_src, tone_scale)
-
-        def run(confusion):
-            return audit_frames(
-                frames, bad_rows=bad, n_input=n_input, threshold=threshold, target_sensitivity=target_sensitivity,
-                cfg=cfg, group_level=group_level, reference_group=reference_group, criteria=criteria,
-                fst_source=fst_src, fst_source_detail=fst_detail, data_info=dict(data_info),
-                scores=scores if all(is_csv) else "probabilities",
-                paths={nm: str(p.resolve()) for nm, p in zip(names, paths)}, kinds=kinds, model_thresholds=mthr,
-                label_confusion=confusion)
-
-        try:
-            result = run(label_confusion)
-        except InputError as exc:
-            if auto_doc is None or not auto_doc["applied"]:
-                raise
-            auto_doc.update(applied=False, line=f"the labeller's confusion found beside {Path(labels).name} "
-                            f"({auto_doc['source']}) could not be applied: {exc}; the figures are per estimated type")
-            result = run(None)
-        if auto_doc is not None:
-            result.meta["label_confusion_auto"] = auto_doc
-        if explain:
-            from fairskin.audits.why import explain_model
-            from fairskin.audits.models import choose_device, load_model
-            from fairskin.audits.stats import unit_ids
-
-            ids, unit = unit_ids(manifest, manifest["image"].astype(str))
-            units = dict(zip(manifest["image"].astype(str), ids))
-            for p, nm in zip(paths, names):
-                model = load_model(p, arch=arch, num_classes=num_classes, trust_model=trust_model)
-                sec, tables = explain_model(
-                    model, result.frames[nm], root=data, threshold=result.model(nm)["threshold"], units=units,
-                    saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone,
-                    masks=lesion_masks, preprocess={"resize": resize, "crop": crop, "mean": mean, "std": std},
-                    num_classes=num_classes, positive_class=None if positive_class is None or
-                    (class_names is None and "class_names" not in model.metadata) else positive_class,
-                    class_names=class_names, output=model_output, device=choose_device(device), n_boot=cfg.n_boot,
-                    seed=cfg.seed, ci_level=cfg.ci_level, min_group_n=cfg.min_group_n,
-                    group_level=result.meta["group_level"], progress=_ProgressBar if progress else None)
-                for key, entry in sec.items():
-                    result.sections.setdefault(key, []).append({"model": nm, "resampling_unit": unit, **entry})
-                if save_predictions is not None:
-                    for key, table in tables.items():
-                        write_csv(table, saved[f"--save-predictions ({nm}, {key})"])
-        return result
+    manifest = rows.manifest
+    ids, unit = unit_ids(manifest, manifest["image"].astype(str))
+    units = dict(zip(manifest["image"].astype(str), ids))
+    for nm, model in scored.models.items():
+        sec, tables = explain_model(
+            model, result.frames[nm], root=rows.root, threshold=result.model(nm)["threshold"], units=units,
+            saliency=cfg.saliency, saliency_layer=cfg.saliency_layer, counterfactual_tone=cfg.counterfactual_tone,
+            masks=lesion_masks, preprocess=_preprocess(cfg), num_classes=cfg.num_classes,
+            positive_class=_model_positive(model, cfg), class_names=cfg.class_names, output=cfg.model_output,
+            device=choose_device(cfg.device), n_boot=cfg.n_boot, seed=cfg.seed, ci_level=cfg.ci_level,
+            min_group_n=cfg.min_group_n, group_level=result.meta["group_level"],
+            progress=progress)
+        for key, entry in sec.items():
+            result.sections.setdefault(key, []).append({"model": nm, "resampling_unit": unit, **entry})
+        for key, table in tables.items() if saved else ():
+            write_csv(table, saved[f"--save-predictions ({nm}, {key})"])
 
 
 def _auto_confusion(labels, fst_src: str, tone_scale: str | None):
@@ -343,23 +412,6 @@ def _check_explain(paths: Sequence[Path], saliency: str | None, saliency_layer: 
         from fairskin.audits.why import import_cam
 
         import_cam(saliency)
-
-
-class _ProgressBar:
-    """A rich progress bar: call it once per image, close it at the end."""
-
-    def __init__(self, label: str, total: int):
-        from rich.progress import Progress
-
-        self.bar = Progress(transient=True)
-        self.bar.start()
-        self.task = self.bar.add_task(label, total=total)
-
-    def __call__(self) -> None:
-        self.bar.advance(self.task)
-
-    def close(self) -> None:
-        self.bar.stop()
 
 
 def audit_model(model: str | Path | Sequence[str | Path], data: str | Path, **kwargs) -> AuditResult:

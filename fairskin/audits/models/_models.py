@@ -32,7 +32,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fairskin.devices import choose_device
 from fairskin.errors import InputError
+from fairskin.progress import Progress, counter
 from fairskin.weights import UnsafeWeightsError, captured_logs, load_weights, weights_only_loads
 
 from ._program_check import check_export, check_torchscript
@@ -64,19 +66,6 @@ class LoadedModel:
     kind: Literal["torchscript", "export", "state_dict", "safetensors", "pickle", "onnx"]
     path: Path
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def choose_device(device: str = "auto") -> str:
-    import torch
-
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def _sidecar(path: Path) -> dict[str, Any]:
@@ -435,9 +424,10 @@ def predict(model: LoadedModel, manifest: pd.DataFrame, *, root: str | Path | No
             num_workers: int = 0, device: str = "auto", num_classes: int | None = None,
             positive_class: str | None = None, class_names: list[str] | None = None,
             output: Literal["logits", "probabilities"] | None = None, preprocess: dict[str, Any] | None = None,
-            progress: bool = True) -> tuple[np.ndarray, list[str], list[str]]:
+            progress: Progress | None = None) -> tuple[np.ndarray, list[str], list[str]]:
     """Score every row of a manifest. Returns (probability per row, NaN where the image failed;
-    status per row; reason per row)."""
+    status per row; reason per row). ``progress`` (:mod:`fairskin.progress`) sees the count of
+    images scored."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -460,34 +450,23 @@ def predict(model: LoadedModel, manifest: pd.DataFrame, *, root: str | Path | No
     scores = np.full(len(ds), np.nan)
     status = ["ok"] * len(ds)
     reason = [""] * len(ds)
-    bar = None
-    if progress:
-        from rich.progress import Progress
-
-        bar = Progress(transient=True)
-        bar.start()
-        task = bar.add_task(f"scoring with {model.path.name} on {dev}", total=len(ds))
-    try:
-        with torch.inference_mode():
-            for x, idx, st, rs in loader:
-                idx = idx.numpy()
-                ok = np.array([s == "ok" for s in st])
-                for j in np.flatnonzero(~ok):
-                    status[idx[j]], reason[idx[j]] = st[j], rs[j]
-                if ok.any():
-                    batch = x[torch.from_numpy(ok)].to(dev)
-                    try:
-                        out = module(batch)
-                    except (RuntimeError, TypeError, ValueError) as exc:
-                        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                        raise InputError(f"{model.path}: the model failed on a batch of shape {tuple(batch.shape)} "
-                                         f"(check resize/crop and the model's expected input): {first[:300]}") from None
-                    p = to_probability(out, meta=meta, num_classes=num_classes, positive_class=positive_class,
-                                        class_names=class_names, output=output, path=model.path)
-                    scores[idx[ok]] = p.detach().cpu().double().numpy()
-                if bar is not None:
-                    bar.advance(task, len(idx))
-    finally:
-        if bar is not None:
-            bar.stop()
+    tick = counter(progress, f"scoring with {model.path.name} on {dev}", len(ds))
+    with torch.inference_mode():
+        for x, idx, st, rs in loader:
+            idx = idx.numpy()
+            ok = np.array([s == "ok" for s in st])
+            for j in np.flatnonzero(~ok):
+                status[idx[j]], reason[idx[j]] = st[j], rs[j]
+            if ok.any():
+                batch = x[torch.from_numpy(ok)].to(dev)
+                try:
+                    out = module(batch)
+                except (RuntimeError, TypeError, ValueError) as exc:
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    raise InputError(f"{model.path}: the model failed on a batch of shape {tuple(batch.shape)} "
+                                     f"(check resize/crop and the model's expected input): {first[:300]}") from None
+                p = to_probability(out, meta=meta, num_classes=num_classes, positive_class=positive_class,
+                                    class_names=class_names, output=output, path=model.path)
+                scores[idx[ok]] = p.detach().cpu().double().numpy()
+            tick(advance=len(idx))
     return scores, status, reason

@@ -28,6 +28,7 @@ from fairskin.audits.stats._intervals import (
     percentile,
     wilson,
 )
+from fairskin.audits.stats._methods import INTERVALS, IntervalCase, IntervalMethod, interval_method, register_interval
 from fairskin.audits.stats._metrics import SortedRows, point_metrics, weighted_metrics
 from fairskin.audits.stats._misclass import CORRECTED_METRICS, LabelConfusion, read_label_confusion
 from fairskin.audits.stats._registry import (
@@ -35,18 +36,26 @@ from fairskin.audits.stats._registry import (
     GROUP_METRICS,
     METRICS,
     P_VALUE_METHODS,
+    THRESHOLD_METRICS,
     Gap,
     GroupMetric,
     gap_terms,
     gap_value,
+    metric_table,
+    ratio,
+    register_metric,
 )
+from fairskin.audits.stats._threshold import DDI_THRESHOLDS, ThresholdPolicy, choose_threshold, parse_threshold
 from fairskin.audits.stats._unitstats import ci_entry, difference, group_means, permutation_range_test, unit_ids
 
 __all__ = [
-    "CORRECTED_METRICS", "EXTREMUM_KAPPA", "Engine", "GAPS", "GROUP_METRICS", "Gap", "GroupMetric", "LabelConfusion",
+    "CORRECTED_METRICS", "DDI_THRESHOLDS", "EXTREMUM_KAPPA", "Engine", "GAPS", "GROUP_METRICS", "Gap", "GroupMetric", "LabelConfusion",
     "METHODS", "METRICS", "P_VALUE_METHODS", "RATIO_METRICS", "SortedRows", "bootstrap_p_value", "ci_entry",
     "cluster_counts", "delong_test", "difference", "extremum", "extremum_bounds", "extremum_noise", "fairness",
     "gap_reading", "gap_terms", "gap_value", "group_entry", "group_means", "holm", "intersections", "logit_delong",
     "mover_difference", "percentile", "percentile_ci", "permutation_range_test", "point_metrics", "ratios",
-    "read_label_confusion", "stratified_counts", "unit_ids", "weighted_metrics", "wilson",
+    "read_label_confusion", "stratified_counts", "ThresholdPolicy", "choose_threshold", "parse_threshold", "unit_ids",
+    "weighted_metrics", "wilson",
+    "INTERVALS", "IntervalCase", "IntervalMethod", "interval_method", "register_interval", "THRESHOLD_METRICS",
+    "metric_table", "ratio", "register_metric",
 ]

@@ -15,6 +15,7 @@ from fairskin.audits.stats import _intervals as iv
 from fairskin.audits.stats._bootstrap import bootstrap_p_value, delong_test, holm
 from fairskin.audits.stats._groups import metric_interval
 from fairskin.audits.stats._registry import GAPS, Gap, gap_terms, gap_value
+from fairskin.settings import seed_stream
 
 __all__ = ["fairness", "ratios", "gap_reading", "RATIO_METRICS"]
 
@@ -48,7 +49,7 @@ def _floor_noise(eng, model: str, keys: list, vals: dict, samp: dict) -> dict:
     level = eng.cfg.ci_level
     a = (1 - level) / 2
     z = iv.z_value(level)
-    rng = np.random.default_rng([eng.cfg.seed, 2])
+    rng = np.random.default_rng(seed_stream(eng.cfg.seed, 2))
     out = {}
     for rate, S in samp.items():
         S = S.copy()
@@ -105,7 +106,7 @@ def _permutation_p_values(eng, model: str, keys: list) -> dict[str, float | None
     pred = eng.scores[model] >= eng.thresholds[model]
     idx = [eng.rows[k] for k in keys]
     B = eng.cfg.n_boot
-    rng = np.random.default_rng([eng.cfg.seed, 1])
+    rng = np.random.default_rng(seed_stream(eng.cfg.seed, 1))
     group_of_row = np.full(len(y), -1)
     for g, i in enumerate(idx):
         group_of_row[i] = g

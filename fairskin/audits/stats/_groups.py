@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fairskin.audits.stats import _intervals as iv
+from fairskin.audits.stats._methods import INTERVALS, IntervalCase, register_interval
 from fairskin.audits.stats._metrics import METRICS, calibration_bins, roc_grid
 from fairskin.audits.stats._registry import GROUP_METRICS
 from fairskin.skintone import get_tone_scale
@@ -56,79 +57,97 @@ def undefined_reason(metric: str, group: str, n: int, P: int, N: int, threshold:
 
 def metric_interval(eng, model: str, key, metric: str, *, level: float | None = None
                     ) -> tuple[float | None, float | None, str]:
-    """(low, high, method) of one metric of one group, by the registry's method for it, at
-    ``level`` (the audit's ``ci_level`` by default); on clustered rows the methods that assume
-    independent rows take the cluster bootstrap's variance instead (Wilson on an effective size,
-    logit with the bootstrap SD)."""
-    spec = GROUP_METRICS[metric]
+    """(low, high, method) of one metric of one group, by the registry's method for it (looked up
+    in :data:`._methods.INTERVALS`), at ``level`` (the audit's ``ci_level`` by default); on
+    clustered rows the methods that assume independent rows take the cluster bootstrap's variance
+    instead (Wilson on an effective size, logit with the bootstrap SD)."""
     level = eng.cfg.ci_level if level is None else level
-    value = eng.values[model][key][metric]
-    samples = eng.samples[model][key][metric]
-    c = eng.counts[model][key]
-    method = spec.interval
+    case = IntervalCase(eng, model, key, metric, level)
     if eng.is_corrected(key, metric):
-        return (*iv.percentile(samples, level=level), "percentile")
-    if method == "wilson":
-        k, n = c[spec.count[0]], c[spec.count[1]]
-        if eng.clustered or model in getattr(eng, "chosen", {}):
-            # clustered rows, or a threshold chosen on these rows (its resampled noise widens the count's
-            # design effect): Wilson on the effective size; the exact interval on under FEW_EVENTS units,
-            # with clusters the hull of both (the effective size itself rests on those few units)
-            units = eng.clusters_in(key, spec.count[1]) if eng.clustered else None
-            n_eff = iv.effective_size(value, n, samples, clusters=units)
-            wi = iv.wilson_effective(value, n, samples, level=level, clusters=units)
-            if n_eff < iv.FEW_EVENTS or (units is not None and units < iv.FEW_EVENTS):
-                cp = iv.clopper_pearson(value * n_eff, n_eff, level=level)
-                if units is not None and None not in wi:
-                    cp = (min(cp[0], wi[0]), max(cp[1], wi[1]))
-                return (*cp, "clopper_pearson")
-            return (*wi, "wilson_effective")
-        if n < iv.FEW_EVENTS:  # Wilson's coverage dips to 84% on 1-6 units
-            return (*iv.clopper_pearson(k, n, level=level), "clopper_pearson")
-        return (*iv.wilson(k, n, level=level), "wilson")
-    if method == "mover":  # balanced accuracy: mean of sensitivity and specificity
-        parts = [metric_interval(eng, model, key, m, level=level) for m in ("sensitivity", "specificity")]
-        vals = [eng.values[model][key][m] for m in ("sensitivity", "specificity")]
-        if any(p[0] is None for p in parts):
-            return None, None, "mover"
-        return (*iv.mover_mean(vals, [p[:2] for p in parts]), "mover")
-    if method == "logit_delong":
-        if eng.clustered:
-            Pc, Nc = eng.clusters_in(key, "positives"), eng.clusters_in(key, "negatives")
-            if not 0 < value < 1:  # perfect separation of the lesions: the Wilson bound on the smaller class's
-                return (*iv.logit_delong(value, 0.0, Pc, Nc, level=level), "logit_bootstrap")
-            # a bootstrap over a handful of lesions shows too little noise (type VI of 15 lesions covered 79-89%):
-            # at least Hanley & McNeil's SD of an AUROC on that many lesions of each class
-            hm = iv.hanley_mcneil_variance(value, Pc, Nc)
-            floor = math.sqrt(hm) / (value * (1 - value)) if np.isfinite(hm) and hm > 0 else None
-            return (*iv.logit_bootstrap(value, samples, level=level, clusters=min(Pc, Nc), min_sd=floor),
-                    "logit_bootstrap")
-        auc, var = eng.delong[model][key]
-        if np.isnan(auc):  # one malignant or one benign image: no DeLong variance (logit_delong falls back)
-            auc = value
-        return (*iv.logit_delong(auc, var, c["positives"], c["negatives"], level=level), "logit_delong")
-    if method == "logit_auprc":
-        if eng.clustered:  # positives are not independent: the cluster bootstrap's SD, on its units
-            units = eng.clusters_in(key, "positives")
-            return (*iv.logit_bootstrap(value, samples, level=level, clusters=units), "logit_bootstrap")
-        return (*iv.logit_auprc(value, samples, c["positives"], level=level), "logit_auprc")
-    if method == "logit_f1":
-        if eng.clustered:
-            units = eng.clusters_in(key, "positives")
-            return (*iv.logit_bootstrap(value, samples, level=level, clusters=units), "logit_bootstrap")
-        d = c["tp"] + (c["fp"] + c["fn"]) / 2
-        return (*iv.logit_floored(value, samples, d, level=level), "logit_f1")
-    if method == "logit_bootstrap":
-        return (*iv.logit_bootstrap(value, samples, level=level), "logit_bootstrap")
-    if method == "extremum":  # the ECE: sum over bins of |gap|, each |g| = max(g, -g)
-        v = np.asarray(eng.values[model][key]["ece_bins"], float)
-        S = np.asarray(eng.samples[model][key]["ece_bins"], float)
-        used = ~np.isnan(v) & (np.abs(v) + np.nan_to_num(np.abs(S)).max(0) > 0)
-        if not used.any():
-            return 0.0, 0.0, "extremum"
-        terms = [(np.array([v[b], -v[b]]), np.c_[S[:, b], -S[:, b]]) for b in np.flatnonzero(used)]
-        return (*iv.extremum(terms, level=level, bounds=(0.0, 1.0)), "extremum")
-    return (*iv.percentile(samples, level=level), "percentile")
+        return (*iv.percentile(case.samples, level=level), "percentile")
+    method = GROUP_METRICS[metric].interval
+    out = INTERVALS[method].compute(case)
+    return tuple(out) if len(out) == 3 else (*out, method)
+
+
+def _wilson(c: IntervalCase):
+    eng, model, key, spec, value, samples, level = c.eng, c.model, c.key, c.spec, c.value, c.samples, c.level
+    k, n = c.counts[spec.count[0]], c.counts[spec.count[1]]
+    if eng.clustered or model in getattr(eng, "chosen", {}):
+        # clustered rows, or a threshold chosen on these rows (its resampled noise widens the count's
+        # design effect): Wilson on the effective size; the exact interval on under FEW_EVENTS units,
+        # with clusters the hull of both (the effective size itself rests on those few units)
+        units = eng.clusters_in(key, spec.count[1]) if eng.clustered else None
+        n_eff = iv.effective_size(value, n, samples, clusters=units)
+        wi = iv.wilson_effective(value, n, samples, level=level, clusters=units)
+        if n_eff < iv.FEW_EVENTS or (units is not None and units < iv.FEW_EVENTS):
+            cp = iv.clopper_pearson(value * n_eff, n_eff, level=level)
+            if units is not None and None not in wi:
+                cp = (min(cp[0], wi[0]), max(cp[1], wi[1]))
+            return (*cp, "clopper_pearson")
+        return (*wi, "wilson_effective")
+    if n < iv.FEW_EVENTS:  # Wilson's coverage dips to 84% on 1-6 units
+        return (*iv.clopper_pearson(k, n, level=level), "clopper_pearson")
+    return (*iv.wilson(k, n, level=level), "wilson")
+
+
+def _mover(c: IntervalCase):  # balanced accuracy: mean of sensitivity and specificity
+    parts = [metric_interval(c.eng, c.model, c.key, m, level=c.level) for m in ("sensitivity", "specificity")]
+    vals = [c.of(m).value for m in ("sensitivity", "specificity")]
+    if any(p[0] is None for p in parts):
+        return None, None, "mover"
+    return (*iv.mover_mean(vals, [p[:2] for p in parts]), "mover")
+
+
+def _logit_delong(c: IntervalCase):
+    eng, model, key, value, samples, level = c.eng, c.model, c.key, c.value, c.samples, c.level
+    if eng.clustered:
+        Pc, Nc = eng.clusters_in(key, "positives"), eng.clusters_in(key, "negatives")
+        if not 0 < value < 1:  # perfect separation of the lesions: the Wilson bound on the smaller class's
+            return (*iv.logit_delong(value, 0.0, Pc, Nc, level=level), "logit_bootstrap")
+        # a bootstrap over a handful of lesions shows too little noise (type VI of 15 lesions covered 79-89%):
+        # at least Hanley & McNeil's SD of an AUROC on that many lesions of each class
+        hm = iv.hanley_mcneil_variance(value, Pc, Nc)
+        floor = math.sqrt(hm) / (value * (1 - value)) if np.isfinite(hm) and hm > 0 else None
+        return (*iv.logit_bootstrap(value, samples, level=level, clusters=min(Pc, Nc), min_sd=floor),
+                "logit_bootstrap")
+    auc, var = eng.delong[model][key]
+    if np.isnan(auc):  # one malignant or one benign image: no DeLong variance (logit_delong falls back)
+        auc = value
+    return (*iv.logit_delong(auc, var, c.counts["positives"], c.counts["negatives"], level=level), "logit_delong")
+
+
+def _logit_auprc(c: IntervalCase):
+    if c.eng.clustered:  # positives are not independent: the cluster bootstrap's SD, on its units
+        units = c.eng.clusters_in(c.key, "positives")
+        return (*iv.logit_bootstrap(c.value, c.samples, level=c.level, clusters=units), "logit_bootstrap")
+    return (*iv.logit_auprc(c.value, c.samples, c.counts["positives"], level=c.level), "logit_auprc")
+
+
+def _logit_f1(c: IntervalCase):
+    if c.eng.clustered:
+        units = c.eng.clusters_in(c.key, "positives")
+        return (*iv.logit_bootstrap(c.value, c.samples, level=c.level, clusters=units), "logit_bootstrap")
+    n = c.counts
+    d = n["tp"] + (n["fp"] + n["fn"]) / 2
+    return (*iv.logit_floored(c.value, c.samples, d, level=c.level), "logit_f1")
+
+
+def _extremum(c: IntervalCase):  # the ECE: sum over bins of |gap|, each |g| = max(g, -g)
+    v = np.asarray(c.eng.values[c.model][c.key]["ece_bins"], float)
+    S = np.asarray(c.eng.samples[c.model][c.key]["ece_bins"], float)
+    used = ~np.isnan(v) & (np.abs(v) + np.nan_to_num(np.abs(S)).max(0) > 0)
+    if not used.any():
+        return 0.0, 0.0, "extremum"
+    terms = [(np.array([v[b], -v[b]]), np.c_[S[:, b], -S[:, b]]) for b in np.flatnonzero(used)]
+    return (*iv.extremum(terms, level=c.level, bounds=(0.0, 1.0)), "extremum")
+
+
+for _name, _fn in (("wilson", _wilson), ("mover", _mover), ("logit_delong", _logit_delong),
+                   ("logit_auprc", _logit_auprc), ("logit_f1", _logit_f1), ("extremum", _extremum),
+                   ("logit_bootstrap", lambda c: iv.logit_bootstrap(c.value, c.samples, level=c.level)),
+                   ("percentile", lambda c: iv.percentile(c.samples, level=c.level))):
+    register_interval(_name, _fn, replace=True)
 
 
 def _units(eng, model: str, key, metric: str) -> int:

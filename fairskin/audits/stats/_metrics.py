@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fairskin.audits.stats._registry import METRICS
+from fairskin.audits.stats._registry import METRICS, THRESHOLD_METRICS
 
 __all__ = ["METRICS", "THRESHOLD_METRICS", "ROC_GRID_POINTS", "SortedRows", "add_sums", "bin_edges", "bin_index",
            "calibration_bins", "count_rows", "count_sums", "metrics_from_counts", "rank_metrics", "rate_metrics",
@@ -51,7 +51,6 @@ __all__ = ["METRICS", "THRESHOLD_METRICS", "ROC_GRID_POINTS", "SortedRows", "add
 ROC_GRID_POINTS = 101
 #: a FPR within this of a grid point counts as on it (FPRs are ratios of counts, far coarser)
 _FPR_TOL = 1e-9
-THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv", "balanced_accuracy", "f1", "selection_rate")
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -246,16 +245,15 @@ def add_sums(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def rate_metrics(sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The threshold metrics, the ECE and the calibration bins' signed gaps (``ece_bins``,
-    ``(k, n_bins)``: each bin's share x (mean score - share malignant)) from :func:`count_sums`."""
+    """The threshold metrics (each registered metric's ``from_counts``), the ECE and the calibration
+    bins' signed gaps (``ece_bins``, ``(k, n_bins)``: each bin's share x (mean score - share
+    malignant)) from :func:`count_sums`."""
     P, N, TP, FP = (np.asarray(sums[x], float) for x in ("P", "N", "TP", "FP"))
-    T = P + N
-    FN, TN = P - TP, N - FP
-    sens, spec = _div(TP, P), _div(TN, N)
-    bins = _div(sums["bin_gap"], T[:, None])
-    return {"sensitivity": sens, "specificity": spec, "ppv": _div(TP, TP + FP), "npv": _div(TN, TN + FN),
-            "balanced_accuracy": (sens + spec) / 2, "f1": _div(2 * TP, 2 * TP + FP + FN), "ece": np.abs(bins).sum(1),
-            "selection_rate": _div(TP + FP, T), "ece_bins": bins}
+    counts = {"tp": TP, "fp": FP, "tn": N - FP, "fn": P - TP}
+    bins = _div(sums["bin_gap"], (P + N)[:, None])
+    out = {name: m.from_counts(counts) for name, m in THRESHOLD_METRICS.items()}
+    out.update(ece=np.abs(bins).sum(1), ece_bins=bins)
+    return out
 
 
 def rank_metrics(rows: SortedRows, Wp: np.ndarray, Cn: np.ndarray, Cp: np.ndarray, *, roc_points: int = 0,

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fairskin.errors import InputError
+from fairskin.settings import seed_stream
 from fairskin.skintone import FST_GROUPS, ROMAN
 
 __all__ = ["CORRECTED_METRICS", "CONFUSION_SCHEMA", "LabelConfusion", "corrected_metrics", "read_label_confusion"]
@@ -197,7 +198,7 @@ def correct_engine(eng, confusion: LabelConfusion) -> None:
     eng.correction_failed = {}
     eng.uncorrected = {}
     eng.unstable = set()  # (model, key, metric) whose corrected estimate left [0, 1]
-    rng = np.random.default_rng([cfg.seed, 7])
+    rng = np.random.default_rng(seed_stream(cfg.seed, 7))
     for level in ("type", "group"):
         keys = [(lvl, g) for lvl, g, _ in eng.keys if lvl == level]
         if not keys:

@@ -2,18 +2,119 @@
 bootstrap resample would have chosen its own. The resamples' threshold-based metrics take that
 into account to first order: for resample ``b`` with its own threshold ``t_b``,
 ``metric_b(t_b) ~ metric_b(t) + [metric(t_b) - metric(t)]``, the bracket evaluated on the audited
-rows (a sorted search per group, so it costs little beside the bootstrap itself)."""
+rows (a sorted search per group, so it costs little beside the bootstrap itself).
+
+How a model's threshold is decided at all is one :class:`ThresholdPolicy`, parsed once where the
+caller gives it (:func:`parse_threshold`: the command line or the Python call) and carried to here.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-__all__ = ["THRESHOLD_METRICS", "resampled_thresholds", "add_threshold_noise"]
+from fairskin.audits.stats._registry import THRESHOLD_METRICS
+from fairskin.errors import InputError
 
-#: the metrics that depend on the operating threshold
-THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv", "balanced_accuracy", "f1", "selection_rate")
+__all__ = ["DDI_THRESHOLDS", "THRESHOLD_METRICS", "ThresholdPolicy", "parse_threshold", "choose_threshold",
+           "resampled_thresholds", "add_threshold_noise"]
+
+#: DDI's operating thresholds for its released models (Daneshjou et al., Sci. Adv. 2022, code
+#: ``ddi_model.py`` MODEL_THRESHOLDS: "determined by maximizing F1-score on the test split of the
+#: train dataset for the given algorithm"). Use as ``threshold="ddi:DeepDerm"``.
+DDI_THRESHOLDS: dict[str, float] = {"HAM10000": 0.733, "DeepDerm": 0.687, "GroupDRO": 0.980, "CORAL": 0.990,
+                                    "CDANN": 0.980}
+
+_EXPECTED = "expected a number in [0, 1], 'model' or 'ddi:NAME'"
+
+
+@dataclass(frozen=True)
+class ThresholdPolicy:
+    """How each model's operating threshold is decided (``meta.threshold_policy`` is ``kind``).
+
+    ``fixed``: ``value`` is the threshold; ``ddi``: ``value`` is DDI's published threshold of the
+    model ``source`` names (``ddi:DeepDerm``); ``model``: the threshold saved with each model
+    (``value`` is None); ``target_sensitivity``: ``value`` is the target, the threshold is chosen on
+    the audited rows (:func:`choose_threshold`) and re-chosen in every resample."""
+
+    kind: Literal["fixed", "model", "ddi", "target_sensitivity"]
+    value: float | None = None
+    #: what the caller gave, as they wrote it (``0.5``, ``model``, ``ddi:DeepDerm``)
+    source: str = ""
+
+    @property
+    def resampled(self) -> bool:
+        """Whether the threshold is an estimate from the audited rows (re-chosen in each resample)."""
+        return self.kind == "target_sensitivity"
+
+    def threshold(self, name: str, scores: np.ndarray, labels: np.ndarray, saved: float | None) -> float:
+        """The threshold of model ``name`` with ``scores`` on rows with ``labels`` (``saved``: the
+        threshold saved with the model, for kind ``model``)."""
+        if self.kind == "target_sensitivity":
+            return choose_threshold(scores, labels, float(self.value))
+        if self.kind == "model":
+            if saved is None:
+                raise InputError(f"threshold='model': {name} has no threshold saved with it (metadata key 'threshold'); "
+                                 "give a number instead")
+            return float(saved)
+        return float(self.value)
+
+
+def parse_threshold(threshold: ThresholdPolicy | float | str, target_sensitivity: float | None = None
+                    ) -> ThresholdPolicy:
+    """The policy of ``threshold`` (a number in [0, 1], or its text, ``"model"``, ``"ddi:NAME"``, or a
+    policy, returned as it is); ``target_sensitivity`` (in (0, 1]), when given, overrides it."""
+    if target_sensitivity is not None:
+        if isinstance(target_sensitivity, bool) or not isinstance(target_sensitivity, (int, float)) or \
+                not 0 < target_sensitivity <= 1:
+            raise InputError(f"target_sensitivity: expected a value in (0, 1], got {target_sensitivity!r}")
+        return ThresholdPolicy("target_sensitivity", float(target_sensitivity), f"target sensitivity {target_sensitivity}")
+    if isinstance(threshold, ThresholdPolicy):
+        return threshold
+    if isinstance(threshold, str):
+        text = threshold.strip()
+        if text.lower() == "model":
+            return ThresholdPolicy("model", None, "model")
+        if text.lower().startswith("ddi:"):
+            return ThresholdPolicy("ddi", _ddi_threshold(text), text)
+        try:
+            value = float(text)
+        except ValueError:
+            raise InputError(f"threshold: {_EXPECTED}, got {threshold!r}") from None
+    elif isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise InputError(f"threshold: {_EXPECTED}, got {threshold!r}")
+    else:
+        value = float(threshold)
+    if not 0 <= value <= 1:
+        raise InputError(f"threshold: {_EXPECTED}, got {threshold!r}")
+    return ThresholdPolicy("fixed", value, str(threshold))
+
+
+def _ddi_threshold(spec: str) -> float:
+    name = spec.split(":", 1)[1].strip()
+    for k, v in DDI_THRESHOLDS.items():
+        if k.lower() == name.lower():
+            return v
+    import difflib
+
+    close = difflib.get_close_matches(name, list(DDI_THRESHOLDS), n=1, cutoff=0.5)
+    hint = f" Did you mean 'ddi:{close[0]}'?" if close else ""
+    raise InputError(f"threshold: {spec!r} names no DDI model; expected one of "
+                     f"{', '.join('ddi:' + k for k in DDI_THRESHOLDS)}.{hint}")
+
+
+def choose_threshold(scores: np.ndarray, labels: np.ndarray, target: float) -> float:
+    """Largest threshold whose sensitivity on these rows is at least ``target`` (the rule
+    :func:`resampled_thresholds` applies in each resample)."""
+    pos = np.sort(scores[labels])[::-1]
+    if len(pos) == 0:
+        raise InputError("target_sensitivity: no malignant rows to choose a threshold on")
+    k = max(1, math.ceil(target * len(pos) - 1e-9))
+    return float(pos[k - 1])
+
 
 
 def resampled_thresholds(eng, model: str, target: float) -> np.ndarray:
@@ -41,15 +142,8 @@ def _rates(pos: np.ndarray, neg: np.ndarray, t: np.ndarray) -> dict[str, np.ndar
     tp = P - np.searchsorted(pos, t, side="left")  # scores >= t
     fp = N - np.searchsorted(neg, t, side="left")
     fn, tn = P - tp, N - fp
-
-    def div(a, b):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
-
-    sens, spec = div(tp, P), div(tn, N)
-    return {"sensitivity": sens, "specificity": spec, "ppv": div(tp, tp + fp), "npv": div(tn, tn + fn),
-            "balanced_accuracy": (sens + spec) / 2, "f1": div(2 * tp, 2 * tp + fp + fn),
-            "selection_rate": div(tp + fp, P + N)}
+    c = {"tp": tp.astype(float), "fp": fp.astype(float), "tn": tn.astype(float), "fn": fn.astype(float)}
+    return {name: m.from_counts(c) for name, m in THRESHOLD_METRICS.items()}
 
 
 def add_threshold_noise(eng, model: str, target: float) -> None:

@@ -18,6 +18,9 @@ from fairskin.audits.synthetic._fidelity import (
     KidResult, density_coverage, feature_diversity, feature_statistics, fid_min_images, frechet_distance,
     frechet_distance_from_statistics, kid, load_lpips, lpips_diversity, precision_recall,
 )
+from fairskin.audits.synthetic._measures import (
+    FIDELITY_METRICS, Column, FidelityContext, FidelityMetric, fidelity_columns, register_fidelity,
+)
 from fairskin.audits.synthetic._memorisation import NearestReal, nearest_real
 from fairskin.audits.synthetic._synthetic import SCHEMA, SyntheticAudit, SyntheticAuditConfig, audit_synthetic, ita_fidelity
 
@@ -29,4 +32,5 @@ __all__ = [
     "KidResult", "density_coverage", "feature_diversity", "feature_statistics", "fid_min_images",
     "frechet_distance", "frechet_distance_from_statistics", "kid", "load_lpips", "lpips_diversity",
     "precision_recall", "NearestReal", "nearest_real",
+    "FIDELITY_METRICS", "Column", "FidelityContext", "FidelityMetric", "fidelity_columns", "register_fidelity",
 ]

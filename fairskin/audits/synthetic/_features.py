@@ -30,6 +30,7 @@ import numpy as np
 from fairskin.audits.synthetic._synthetic_config import ExtractorName
 from fairskin.data import ImageLoadError, load_rgb
 from fairskin.errors import InputError, MissingDependencyError
+from fairskin.progress import Progress, counter
 from fairskin.weights import UnsafeWeightsError, file_sha256, load_weights, weights_only_loads
 
 __all__ = [
@@ -495,9 +496,11 @@ def _features_by_size(extractor: FeatureExtractor, imgs: list[np.ndarray]) -> np
 
 
 def extract_features(paths: Sequence[str | os.PathLike], extractor: FeatureExtractor, *, batch_size: int = 32,
-                     cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                     cache_dir: str | os.PathLike | None = None, progress: Progress | None = None,
                      description: str | None = None) -> FeatureSet:
-    """Features of every image, in batches, with a progress bar; cached per image.
+    """Features of every image, in batches; cached per image. ``progress``
+    (:mod:`fairskin.progress`) sees the count of images computed (not those read from the
+    cache) as stage ``description`` (default ``features (<extractor id>)``).
 
     The cache key is the absolute path, modification time, size and the extractor's ``id``
     (which includes a hash of its weights), so an edited image or other weights recompute.
@@ -526,32 +529,27 @@ def extract_features(paths: Sequence[str | os.PathLike], extractor: FeatureExtra
                 pass
         todo.append(i)
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    label = description or f"features ({extractor.id})"
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=not progress or not todo, transient=True) as bar:
-        task = bar.add_task(label, total=len(todo))
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start:start + batch_size]
-            imgs, idx = [], []
-            for i in chunk:
-                try:
-                    imgs.append(_prepare(paths[i], extractor.input_side))
-                    idx.append(i)
-                except ImageLoadError as exc:
-                    status[i], reason[i] = exc.status, exc.reason
-            if imgs:
-                out = _features_by_size(extractor, imgs)
-                for j, i in enumerate(idx):
-                    feats[i] = out[j]
-                    if cache is not None:
-                        cf = _cache_file(cache, extractor.id, paths[i])
-                        if cf is not None:
-                            cf.parent.mkdir(parents=True, exist_ok=True)
-                            tmp = cf.with_suffix(f".{os.getpid()}.tmp.npy")
-                            np.save(tmp, out[j])
-                            os.replace(tmp, cf)
-            bar.advance(task, len(chunk))
+    tick = counter(progress if todo else None, description or f"features ({extractor.id})", len(todo))
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start:start + batch_size]
+        imgs, idx = [], []
+        for i in chunk:
+            try:
+                imgs.append(_prepare(paths[i], extractor.input_side))
+                idx.append(i)
+            except ImageLoadError as exc:
+                status[i], reason[i] = exc.status, exc.reason
+        if imgs:
+            out = _features_by_size(extractor, imgs)
+            for j, i in enumerate(idx):
+                feats[i] = out[j]
+                if cache is not None:
+                    cf = _cache_file(cache, extractor.id, paths[i])
+                    if cf is not None:
+                        cf.parent.mkdir(parents=True, exist_ok=True)
+                        tmp = cf.with_suffix(f".{os.getpid()}.tmp.npy")
+                        np.save(tmp, out[j])
+                        os.replace(tmp, cf)
+        tick(advance=len(chunk))
     return FeatureSet(paths=[str(p) for p in paths], features=feats, status=status, reason=reason,
                       extractor=extractor.id, n_cached=n_cached, n_computed=len(todo))

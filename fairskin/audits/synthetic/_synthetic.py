@@ -20,7 +20,6 @@ Embedding      2-D PCA (or t-SNE) of real and synthetic features, for the report
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import math
@@ -35,15 +34,16 @@ import pandas as pd
 from fairskin.audits.synthetic._features import (
     ExtractorName, FeatureExtractor, ThumbnailExtractor, _prepare, extract_features, load_extractor,
 )
-from fairskin.audits.synthetic._fidelity import (
-    density_coverage, feature_diversity, fid_min_images, frechet_distance, kid, lpips_diversity, load_lpips,
-    precision_recall,
-)
+from fairskin.audits.synthetic._fidelity import fid_min_images, lpips_diversity, load_lpips
+from fairskin.audits.synthetic._measures import FidelityContext, fidelity_columns, measure_cell
 from fairskin.audits.synthetic._memorisation import nearest_real
 from fairskin.audits.synthetic._synthetic_config import SyntheticAuditConfig
 from fairskin.data import ImageLoadError, read_csv_table
 from fairskin.errors import InputError
-from fairskin.outputs import atomic_write, write_csv
+from fairskin.outputs import atomic_write, document_header, to_jsonable, write_csv
+from fairskin.settings import stream_seed
+from fairskin.skintone import FST_TYPES
+from fairskin.progress import Progress, track
 
 __all__ = ["SyntheticAuditConfig", "SyntheticAudit", "audit_synthetic", "ita_fidelity", "SCHEMA"]
 
@@ -60,7 +60,7 @@ class SyntheticAudit:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": out / "synthetic_audit.json", "images": out / "synthetic_images.csv"}
-        atomic_write(paths["json"], json.dumps(_jsonable(self.data), indent=1, allow_nan=False))
+        atomic_write(paths["json"], json.dumps(to_jsonable(self.data), indent=1, allow_nan=False))
         write_csv(self.images, paths["images"])
         return paths
 
@@ -119,41 +119,36 @@ def _abs(root: Path, rel) -> str:
 
 # --------------------------------------------------------------------------- ITA
 
-def _measure_ita(paths: list[str], *, scale: str, cache_dir, progress: bool, label: str,
+def _measure_ita(paths: list[str], *, scale: str, cache_dir, progress: Progress | None, label: str,
                  hair_removal: bool = False) -> pd.DataFrame:
-    """The ITA estimator on every path (cached per image like the features)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+    """The ITA estimator on every path (cached per image like the features); ``progress`` sees the
+    count as stage ``label``."""
     from fairskin.label import LabelConfig, estimate_tone_image, get_estimator
 
     cfg = LabelConfig(scale=scale, hair_removal=hair_removal)
     estimator = get_estimator("ita", config=cfg)
     key_id = f"ita-{cfg.fingerprint()}"
     rows = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=not progress, transient=True) as bar:
-        task = bar.add_task(label, total=len(paths))
-        for p in paths:
-            cf = None
-            if cache_dir is not None:
-                try:
-                    st = Path(p).stat()
-                    k = hashlib.sha1(f"{Path(p).resolve()}|{st.st_mtime_ns}|{st.st_size}|{key_id}".encode()).hexdigest()
-                    cf = Path(cache_dir) / key_id / k[:2] / f"{k}.json"
-                except OSError:
-                    cf = None
-            if cf is not None and cf.is_file():
-                rows.append(json.loads(cf.read_text()))
-            else:
-                e = estimate_tone_image(p, estimator)
-                row = {"ita": None if math.isnan(e.ita) else e.ita, "fst": e.fst, "status": e.status, "reason": e.reason}
-                rows.append(row)
-                if cf is not None and e.status in ("ok", "no_skin"):
-                    cf.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = cf.with_suffix(f".{os.getpid()}.tmp")
-                    tmp.write_text(json.dumps(row))
-                    os.replace(tmp, cf)
-            bar.advance(task)
+    for p in track(paths, progress, label):
+        cf = None
+        if cache_dir is not None:
+            try:
+                st = Path(p).stat()
+                k = hashlib.sha1(f"{Path(p).resolve()}|{st.st_mtime_ns}|{st.st_size}|{key_id}".encode()).hexdigest()
+                cf = Path(cache_dir) / key_id / k[:2] / f"{k}.json"
+            except OSError:
+                cf = None
+        if cf is not None and cf.is_file():
+            rows.append(json.loads(cf.read_text()))
+        else:
+            e = estimate_tone_image(p, estimator)
+            row = {"ita": None if math.isnan(e.ita) else e.ita, "fst": e.fst, "status": e.status, "reason": e.reason}
+            rows.append(row)
+            if cf is not None and e.status in ("ok", "no_skin"):
+                cf.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cf.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(row))
+                os.replace(tmp, cf)
     out = pd.DataFrame(rows, columns=["ita", "fst", "status", "reason"])
     out["ita"] = pd.to_numeric(out["ita"], errors="coerce").astype(float)
     out["fst"] = pd.to_numeric(out["fst"], errors="coerce").astype("Int64")
@@ -213,8 +208,8 @@ def _confusion(requested, measured) -> dict:
     """requested type (rows "1".."6") x measured type (columns "1".."6" and "none")."""
     req = pd.array(requested, dtype="Int64")
     mea = pd.array(measured, dtype="Int64")
-    cols = [str(k) for k in range(1, 7)] + ["none"]
-    mat = {str(t): {c: 0 for c in cols} for t in range(1, 7)}
+    cols = [str(k) for k in FST_TYPES] + ["none"]
+    mat = {str(t): {c: 0 for c in cols} for t in FST_TYPES}
     for r, m in zip(req, mea):
         if pd.isna(r):
             continue
@@ -223,44 +218,6 @@ def _confusion(requested, measured) -> dict:
 
 
 # --------------------------------------------------------------------------- per cell
-
-def _cell_realism(fs: np.ndarray, fr: np.ndarray, *, dim: int, is_fid: bool, cfg: SyntheticAuditConfig) -> dict:
-    n_s, n_r = len(fs), len(fr)
-    out: dict = {}
-    need = fid_min_images(dim, cfg.fid_min_images)
-    if min(n_s, n_r) >= need:
-        out["fid"] = {"value": frechet_distance(fs, fr), "ci": None}
-        out["fid_note"] = None if is_fid else "Fréchet distance in the named feature space, not Inception FID"
-    else:
-        out["fid"] = None
-        out["fid_note"] = (f"not computed: {min(n_s, n_r)} images < {need} (FID is badly biased below the feature "
-                           f"dimension + 1 and a {cfg.fid_min_images}-image floor); use KID")
-    if min(n_s, n_r) >= 2:
-        k = kid(fs, fr, subsets=cfg.kid_subsets, subset_size=cfg.kid_subset_size, seed=cfg.seed)
-        # a set that fits in one subset: a jackknife standard error gives the interval (the spread over
-        # subsets of the same images is ~0 by construction); otherwise torch-fidelity's std over subsets
-        ci = None
-        if k.std_method == "jackknife" and np.isfinite(k.std):
-            ci = [k.value - 1.959964 * k.std, k.value + 1.959964 * k.std]
-        out["kid"] = {"value": k.value, "ci": ci, "std": k.std, "std_method": k.std_method,
-                      "subset_size": k.subset_size}
-    else:
-        out["kid"] = None
-    if n_s > cfg.prc_k and n_r > cfg.prc_k:
-        p, r = precision_recall(fs, fr, k=cfg.prc_k)
-        out["precision"] = {"value": p, "ci": None}
-        out["recall"] = {"value": r, "ci": None}
-    else:
-        out["precision"] = out["recall"] = None
-    if n_s >= 1 and n_r > cfg.dc_k:
-        d, c = density_coverage(fs, fr, k=cfg.dc_k)
-        out["density"], out["coverage"] = d, c
-    else:
-        out["density"] = out["coverage"] = None
-    out["feature_diversity"] = {"synthetic": feature_diversity(fs, max_pairs=cfg.diversity_pairs, seed=cfg.seed),
-                                "real": feature_diversity(fr, max_pairs=cfg.diversity_pairs, seed=cfg.seed)}
-    return out
-
 
 def _load_stack(paths: list[str], side: int, limit: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -305,7 +262,7 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
                     hf_model: str | os.PathLike | None = None, lpips_backbone: str | os.PathLike | None = None,
                     image_root: str | os.PathLike | None = None, real_format: str | None = None,
                     cache_dir: str | os.PathLike | None = None, config: SyntheticAuditConfig = SyntheticAuditConfig(),
-                    progress: bool = True) -> SyntheticAudit:
+                    progress: Progress | None = None) -> SyntheticAudit:
     """Audit the synthetic images of ``manifest`` against the real data set ``real``.
 
     Parameters
@@ -325,6 +282,8 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
     lpips_backbone : torchvision's AlexNet weights file; without it diversity is measured in
         feature space only.
     cache_dir : per-image cache of features and ITA; a rerun reads it instead of recomputing.
+    progress : a :data:`fairskin.progress.Progress`: the counts of the images measured (ITA,
+        features), synthetic and real apart.
     """
     cfg = config
     extractor = cfg.extractor if extractor is None else extractor
@@ -372,7 +331,8 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
         warnings.append(f"features: {ext.description}. Distances in this space are Fréchet distances, not "
                         "Inception FID; compare them only with numbers from the same extractor.")
 
-    # cells
+    # cells: every registered feature-space metric (_measures.FIDELITY_METRICS)
+    fctx = FidelityContext(dim=ext.dim, is_fid=bool(ext.is_fid), cfg=cfg)
     cells = []
     syn_ok = fsyn.ok & syn["fst_requested"].notna().to_numpy()
     real_ok = freal.ok & rl["fst"].notna().to_numpy()
@@ -391,15 +351,11 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
                 syn.loc[s_c, "fst_requested"], syn.loc[s_c, "fst_remeasured"], syn.loc[s_c, "ita_remeasured"],
                 scale=cfg.scale, tolerance=cfg.ita_tolerance, real_ita=rl.loc[r_c, "ita"])
             fs, fr = fsyn.features[s_c], freal.features[r_c]
-            if len(fs) and len(fr):
-                cell.update(_cell_realism(fs, fr, dim=ext.dim, is_fid=ext.is_fid, cfg=cfg))
-                if cell.get("fid") is None:
-                    small.append(f"{t}/{dx or 'all'}")
-            else:
-                cell.update(fid=None, kid=None, precision=None, recall=None,
-                            fid_note="no real images of this cell" if not len(fr) else "no synthetic images")
+            cell.update(measure_cell(fs, fr, fctx))
+            if len(fs) and len(fr) and cell.get("fid") is None:
+                small.append(f"{t}/{dx or 'all'}")
             if lp_model is not None:
-                seed = cfg.seed + t * 1000 + (0 if dx is None else len(dx))
+                seed = stream_seed(cfg.seed, "lpips images", int(t), "" if dx is None else str(dx))
                 si = _load_stack(list(syn.loc[s_c, "path"]), cfg.lpips_side, cfg.lpips_images, seed)
                 ri = _load_stack(list(rl.loc[r_c, "path"]), cfg.lpips_side, cfg.lpips_images, seed)
                 cell["lpips_diversity"] = {"synthetic": lpips_diversity(lp_model, si, max_pairs=cfg.diversity_pairs,
@@ -424,8 +380,7 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
                                             tolerance=cfg.ita_tolerance),
                "confusion": _confusion(syn.loc[syn_ok, "fst_requested"], syn.loc[syn_ok, "fst_remeasured"])}
     if syn_ok.any() and r_all.any():
-        overall.update(_cell_realism(fsyn.features[syn_ok], freal.features[r_all], dim=ext.dim, is_fid=ext.is_fid,
-                                     cfg=cfg))
+        overall.update(measure_cell(fsyn.features[syn_ok], freal.features[r_all], fctx))
 
     # memorisation: nearest real training image, in thumbnail space
     thumb = ThumbnailExtractor(cfg.thumbnail_side)
@@ -477,11 +432,8 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
     # embedding
     emb = _embedding(fsyn.features[syn_ok], freal.features[r_all], syn[syn_ok], rl[r_all], cfg)
 
-    from fairskin import __version__ as version
-
     data = {
-        "schema": SCHEMA, "fairskin_version": version,
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **document_header(SCHEMA),
         "image_root": str(syn_root.resolve()), "real_root": str(real_root.resolve()),
         "features": ext.description, "extractor_id": ext.id, "extractor_learned": bool(ext.learned),
         "fid_is_inception": bool(ext.is_fid),
@@ -491,6 +443,7 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
                 "uncertainty": "std over subsets when both sets exceed the subset size; otherwise a 95% "
                                "interval from the two-sample jackknife standard error on the whole sets"},
         "lpips_backbone": None if lp_model is None else str(lpips_backbone),
+        "metrics": fidelity_columns(),
         "min_reliable_n": cfg.min_reliable_n, "config": asdict(cfg),
         "run": {"features_computed": fsyn.n_computed + freal.n_computed,
                 "features_cached": fsyn.n_cached + freal.n_cached},
@@ -525,20 +478,3 @@ def _embedding(fs, fr, syn, rl, cfg: SyntheticAuditConfig) -> dict | None:
     pts = [{"x": float(a), "y": float(b), "source": s, "fst": f, "diagnosis": d, "image": i}
            for (a, b), s, f, d, i in zip(xy, src, fst, dx, img)]
     return {"method": method, "points": pts}
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.bool_,)):
-        return bool(v)
-    if v is pd.NA:
-        return None
-    return v

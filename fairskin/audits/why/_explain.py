@@ -11,7 +11,7 @@ carry the flag ``small_n``.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,8 @@ from fairskin.audits.why._saliency import attribution_maps, choose_target_layer,
 from fairskin.audits.stats import ci_entry, difference, group_means, permutation_range_test
 from fairskin.data import ImageLoadError, load_rgb, remove_hair
 from fairskin.label import LabelConfig, LesionMasks
-from fairskin.skintone import FST_GROUPS, ROMAN
+from fairskin.progress import Progress, counter
+from fairskin.skintone import FST_GROUPS, FST_TYPES, ROMAN
 
 __all__ = ["ExplainConfig", "explain_model"]
 
@@ -89,7 +90,7 @@ def _group_keys(table: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
     out = []
     t = table["fst_type"].to_numpy(int)
     g = table["fst_group"].astype(str).to_numpy()
-    for k in range(1, 7):
+    for k in FST_TYPES:
         if (t == k).any():
             out.append(("type", ROMAN[k - 1], t == k))
     for name in FST_GROUPS:
@@ -233,7 +234,7 @@ def _counterfactual(model: LoadedModel, frame, *, root, pre, masks, threshold, s
                          "lesion pixels copied unchanged; ITA of the result checked by the label estimator",
                "scale": label_cfg.scale, "threshold": threshold,
                "target_ita": {ROMAN[t - 1]: target_ita(t, scale=label_cfg.scale, open_end_width=c.open_end_width)
-                              for t in range(1, 7)},
+                              for t in FST_TYPES},
                "lesion_masks": {k: int(v) for k, v in rows.drop_duplicates("image")["lesion_source"]
                                 .value_counts().items()},
                **summary, "examples": ex, "bad_rows": bad[:200], "n_bad": len(bad)}
@@ -247,15 +248,14 @@ def explain_model(model: LoadedModel, frame: pd.DataFrame, *, root: str | Path, 
                   class_names: Sequence[str] | None = None, output: str | None = None, device: str = "cpu",
                   n_boot: int = 1000, seed: int = 0, ci_level: float = 0.95, min_group_n: int = 30,
                   group_level: str = "type", config: ExplainConfig = ExplainConfig(),
-                  progress: Callable[[str, int], Callable[[], None] | None] | None = None
-                  ) -> tuple[dict, dict[str, pd.DataFrame]]:
+                  progress: Progress | None = None) -> tuple[dict, dict[str, pd.DataFrame]]:
     """The ``saliency`` and/or ``counterfactual`` sections for one model.
 
     ``frame``: the audit's cleaned predictions of this model (``image, score, label, tone,
     tone_group``; ``AuditResult.frames``), Fitzpatrick tones only (the audit refuses to explain
     Monk tones), so the saved per-image saliency table names them ``fst_type, fst_group``;
-    images relative to ``root``; ``units``: image -> resampling unit. ``progress(label, total)``
-    returns a callable advanced once per image (closed with ``.close()`` where it has one).
+    images relative to ``root``; ``units``: image -> resampling unit. ``progress``
+    (:mod:`fairskin.progress`) sees the count of images explained, one stage per method.
     Returns (sections, per-image tables).
     """
     import torch
@@ -292,9 +292,5 @@ def explain_model(model: LoadedModel, frame: pd.DataFrame, *, root: str | Path, 
         runs.append(("counterfactual", "counterfactual skin tone",
                      lambda tick: _counterfactual(model, frame, score=score, progress=tick, **common)))
     for key, label, run in runs:
-        tick = progress(label, len(frame)) if progress else None
-        try:
-            sections[key], tables[key] = run(tick)
-        finally:
-            getattr(tick, "close", lambda: None)()
+        sections[key], tables[key] = run(counter(progress, label, len(frame)))
     return sections, tables
