@@ -213,9 +213,11 @@ def print_audit(d: dict) -> None:
                       *(_ci(mt[k], digits) if k in mt else "n/a" for k, _, digits in heads), ", ".join(g["flags"]),
                       style="dim" if not g["reliable"] else None)
         console.print(t)
-        for g in m["groups"] + [m["overall"]]:  # intervals widened for few units (the JSON's reasons say how)
+        for g in m["groups"] + [m["overall"]]:  # intervals widened for few units, or short (the JSON's reasons say how)
             for flag, words in (("few_events", "few images: exact (Clopper-Pearson) intervals"),
-                                ("few_clusters", "few lesions or patients: widened intervals")):
+                                ("few_clusters", "few lesions or patients: widened intervals"),
+                                ("high_auroc_imbalanced", "a high AUROC on few malignant against many benign "
+                                 "images: the interval may be too narrow, its lower bound optimistic")):
                 which = [k for k, e in g["metrics"].items() if flag in e["flags"]]
                 if which:
                     console.print(f"  {g['group']}: {', '.join(which)} rest on {words} ({flag})", markup=False,

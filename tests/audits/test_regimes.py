@@ -253,3 +253,26 @@ def test_label_sampling_defaults_to_cohort_in_the_library_and_the_command_line(t
     assert main(["audit", str(csv), "--n-boot", "20", "--json", str(out)]) == 0
     meta = json.loads(out.read_text())["meta"]
     assert meta["label_sampling"] == "cohort" and "within each skin type" in meta["resampling"]
+
+
+def test_a_high_auroc_on_few_malignant_against_many_benign_is_flagged():
+    """AUROC >= 0.95 on < 200 malignant against >= 5x as many benign: the logit-DeLong interval
+    under-covers there (benchmarks/bench_auroc_interval.py), so the group's AUROC says so."""
+    from fairskin.audits.stats._groups import _undercovering_auroc
+
+    mu = 3.3  # true AUROC 0.99
+    design = Design(sizes=(330,) * 6, positives=(30,) * 6, mu_pos=(mu / 2,) * 6, mu_neg=(-mu / 2,) * 6)
+    df = simulate_predictions(design, 4)
+    res = audit_predictions(df, n_boot=50, group_level="type")
+    for g in res.model()["groups"]:
+        au = g["metrics"]["auroc"]
+        expect = _undercovering_auroc(au["value"], {"positives": g["positives"], "negatives": g["negatives"]})
+        assert ("high_auroc_imbalanced" in au["flags"]) == expect
+        if expect:
+            assert "optimistic" in au["reason"] and str(g["negatives"]) in au["reason"]
+    assert any("high_auroc_imbalanced" in g["metrics"]["auroc"]["flags"] for g in res.model()["groups"])
+    plain = audit_predictions(_frame([(30, 300)] * 6), n_boot=50)  # AUROC 0.92: no flag
+    assert not any("high_auroc_imbalanced" in g["metrics"]["auroc"]["flags"] for g in plain.model()["groups"])
+    assert _undercovering_auroc(0.96, {"positives": 20, "negatives": 100})
+    assert not _undercovering_auroc(0.96, {"positives": 20, "negatives": 99})
+    assert not _undercovering_auroc(0.99, {"positives": 200, "negatives": 4000})
