@@ -123,11 +123,11 @@ def test_state_dict_needs_arch(resnet, tmp_path, uniform_data):
     with pytest.raises(InputError) as e:
         load_model(tmp_path / "sd.pth")
     assert str(e.value) == (f"{tmp_path / 'sd.pth'}: a state dict holds weights only; give the architecture with "
-                            "--arch NAME (a timm model name, e.g. resnet50) and --num-classes N, or save 'arch' in the "
+                            "arch=NAME (a timm model name, e.g. resnet50) and num_classes=N, or save 'arch' in the "
                             "model's metadata")
-    with pytest.raises(InputError, match=r"^--arch: 'test_resnte' is not a timm model name \(e\.g\. resnet18, .*\)\. Did you mean 'test_resnet'"):
+    with pytest.raises(InputError, match=r"^arch: 'test_resnte' is not a timm model name \(e\.g\. resnet18, .*\)\. Did you mean 'test_resnet'"):
         load_model(tmp_path / "sd.pth", arch="test_resnte")
-    with pytest.raises(InputError, match=r"weights do not fit --arch test_resnet --num-classes 5: "):
+    with pytest.raises(InputError, match=r"weights do not fit arch=test_resnet num_classes=5: "):
         load_model(tmp_path / "sd.pth", arch="test_resnet", num_classes=5)
 
 
@@ -249,7 +249,7 @@ def test_model_without_data_is_an_error(tmp_path):
     model = _script(RedMean(), tmp_path / "red.pt")
     with pytest.raises(InputError) as e:
         audit(model)
-    assert str(e.value) == "data: auditing a model needs the images: give the data set directory (--data DIR)"
+    assert str(e.value) == "data: auditing a model needs the images: give the data set directory (data=DIR)"
 
 
 def test_positive_class_relabels_the_data(demo_data, tmp_path):

@@ -163,10 +163,10 @@ def test_tiny_model_size_defaults_are_the_measured_model():
 
 
 @pytest.mark.parametrize("cfg,message", [
-    (TrainConfig(mixed_precision="fp16"), "--mixed-precision fp16 needs a GPU; on CPU use bf16 or no"),
+    (TrainConfig(mixed_precision="fp16"), "mixed_precision='fp16' needs a GPU; on CPU use bf16 or no"),
     (TrainConfig(zero_terminal_snr=True, prediction_type="epsilon"),
-     "--zero-terminal-snr needs --prediction-type v_prediction"),
-    (TrainConfig(lora_rank=4), "--lora-rank applies to a pretrained --base-model"),
+     "zero_terminal_snr=True needs prediction_type='v_prediction'"),
+    (TrainConfig(lora_rank=4), "lora_rank=... applies to a pretrained base_model=..."),
 ])
 def test_option_errors(small_demo, small_labels, tmp_path, cfg, message):
     if "fp16" in message and torch.cuda.is_available():
