@@ -144,7 +144,7 @@ def test_library_errors_name_python_arguments_not_flags():
     assert library_flag_texts() == {}
 
 
-def test_the_check_finds_a_flag_in_an_error_a_key_and_a_renaming_argument(tmp_path):
+def test_the_check_finds_a_flag_in_an_error_a_key_a_renaming_argument_and_a_message_part(tmp_path):
     pkg = tmp_path / "fairskin"
     (pkg / "label").mkdir(parents=True)
     (pkg / "cli").mkdir()
@@ -157,14 +157,17 @@ def test_the_check_finds_a_flag_in_an_error_a_key_and_a_renaming_argument(tmp_pa
         '        raise InputError(f"out: {out} exists; " + _HINT)\n'
         '    read(out, arg="--masks")\n'
         '    with claim_outputs({"--json": out, f"--save-predictions ({out})": out}):\n'
-        '        raise InputError("fine: run `fairskin label DATA --masks M` (fairskin balance DATA --out DIR)")\n')
+        '        raise InputError("fine: run `fairskin label DATA --masks M` (fairskin balance DATA --out DIR)")\n'
+        '    hint = f"lower --n {workers}"\n'
+        '    raise InputError("n: too many images; " + hint)\n')
     (pkg / "cli" / "label.py").write_text('raise InputError("--workers: the command line may say it")\n')
     found = library_flag_texts(pkg)
-    assert sorted(found) == ["fairskin/label/_run.py:2", "fairskin/label/_run.py:4", "fairskin/label/_run.py:6",
-                             "fairskin/label/_run.py:7", "fairskin/label/_run.py:8"]
+    assert sorted(found) == sorted(["fairskin/label/_run.py:2", "fairskin/label/_run.py:4", "fairskin/label/_run.py:6",
+                             "fairskin/label/_run.py:7", "fairskin/label/_run.py:8", "fairskin/label/_run.py:11"])
     assert found["fairskin/label/_run.py:4"] == ["--workers must be at least 1, got {}"]
     assert found["fairskin/label/_run.py:6"] == ["pass --overwrite to replace it"]
     assert found["fairskin/label/_run.py:8"] == ["--json", "--save-predictions ({})"]
+    assert found["fairskin/label/_run.py:11"] == ["lower --n {}"]  # a message built from a local name
 
 
 @pytest.mark.parametrize("text, flags", [

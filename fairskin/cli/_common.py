@@ -117,9 +117,10 @@ def progress_view(quiet: bool, stage: str, *, announce: bool = True,
 
 #: library arguments that a command's option calls by another name (library name -> the option's
 #: parameter name); every other argument is named as the command's own parameter of that name
-_ARGUMENT_ALIASES = {"confusion_path": "confusion", "calibrated_scale_path": "calibrated_scale", "format": "data_format",
-                     "generator": "generator_name",
-                     "label_confusion_path": "label_confusion"}
+_ARGUMENT_ALIASES = {"confusion_path": "confusion", "calibrated_scale_path": "calibrated_scale",
+                     "label_confusion_path": "label_confusion",
+                     "format": "data_format",  # the data readers' format: audit's and annotate's --format
+                     "generator": "generator_name"}  # the generator registry's name: experiment's --generator
 
 
 def command_flags(command) -> dict[str, str]:

@@ -163,8 +163,8 @@ def test_settings_come_from_one_train_config_and_keywords_win(demo_data, tmp_pat
 def test_bad_out_suffix_is_refused(demo_data, tmp_path):
     with pytest.raises(InputError) as e:
         train_classifier(demo_data, out=tmp_path / "m.pkl", arch="test_resnet", epochs=1)
-    assert str(e.value) == ("out: 'm.pkl' must end in .pt, .pth or .safetensors (a state dict fairskin audit loads "
-                            "without trust_model=True)")
+    assert str(e.value) == ("out: 'm.pkl' must end in .pt, .pth or .safetensors (a state dict, which `fairskin audit` "
+                            "loads without `--trust-model`)")
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
