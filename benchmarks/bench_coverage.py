@@ -18,7 +18,9 @@ threshold 0.5):
   ``small_vi`` (5 x 150 and type VI of 25 rows, 5 malignant, true TPR gap 0.34), ``auroc99``
   (AUROC 0.99, 30 malignant per type), ``few_pos_20`` / ``few_pos_10`` (20 / 380 and 10 / 190
   per type), ``few_clusters`` (1-12 images per lesion, type VI of 15 lesions, ``lesion_id``
-  given), ``estimated_small`` (estimated types, calibration set of 60 per type).
+  given), ``estimated_small`` (estimated types, calibration set of 60 per type), ``target_sens``
+  (6 x 150 with a V-VI gap, the threshold chosen on the rows for sensitivity 0.8:
+  ``--target-sensitivity``, re-chosen inside each resample).
 
 For each statistic it prints the share of data sets whose interval contained the truth
 (coverage), the mean width and, for gaps, the width of version 1's percentile interval on the same
@@ -52,6 +54,7 @@ from fairskin.audits.classifier import (  # noqa: E402
     Design,
     coverage_study,
     gap_value,
+    holm,
     ita_like_confusion,
     simulate_predictions,
 )
@@ -109,6 +112,10 @@ def regimes() -> dict[str, tuple[Design, dict, dict | None]]:
         "estimated_small": (Design(sizes=(150,) * 6, confusion=ita_like_confusion(), calibration_per_type=60,
                                    mu_pos=(1.0,) * 4 + (0.5,) * 2, name="estimated_small"),
                             {"correct": True, "group_level": "group"}, None),
+        # --target-sensitivity 0.8: the threshold chosen on the audited rows, re-chosen in every resample; the
+        # truth at the threshold reaching 0.8 in the population; V-VI detect worse (a real gap)
+        "target_sens": (Design(mu_pos=(1.0,) * 4 + (0.4,) * 2, target_sensitivity=0.8, name="target_sens"), {},
+                        None),
     }
 
 
@@ -151,9 +158,13 @@ def main(argv=None) -> int:
     ap.add_argument("--csv", type=Path, help="write every row here")
     ap.add_argument("--before", type=Path, help="a --csv of an earlier version: its coverage and width beside these")
     ap.add_argument("--after", type=Path, help="with --before: compare two saved --csv runs and exit")
+    ap.add_argument("--summary", type=Path, help="print the summary of a saved --csv run and exit")
     a = ap.parse_args(argv)
     if a.before and a.after:
         print_before_after(pd.read_csv(a.before), pd.read_csv(a.after))
+        return 0
+    if a.summary:
+        print_summary(pd.read_csv(a.summary))
         return 0
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 400)
@@ -175,16 +186,46 @@ def main(argv=None) -> int:
         print(show.drop(columns=["scenario"]).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         rows.append(df)
     allrows = pd.concat(rows, ignore_index=True)
-    print("\n== lowest coverage per scenario and kind (target >= 0.93; Monte Carlo SE ~0.015 at 200 data sets)")
-    print(allrows.groupby(["scenario", "kind"], sort=False).agg(
-        min=("coverage", "min"), mean=("coverage", "mean"), count=("coverage", "count"),
-        mean_width=("width", "mean")).to_string(float_format=lambda x: f"{x:.3f}"))
+    print_summary(allrows)
     if a.before:
         print_before_after(pd.read_csv(a.before), allrows)
     if a.csv:
         allrows.to_csv(a.csv, index=False)
         print(f"rows: {a.csv}")
     return 0
+
+
+def short_of_nominal(coverage: pd.Series, defined: pd.Series, *, nominal: float = 0.95,
+                     alpha: float = 0.05) -> pd.Series:
+    """Which statistics cover less than ``nominal`` beyond Monte Carlo noise: the one-sided exact
+    binomial test of ``coverage * defined`` hits in ``defined`` data sets against ``nominal``,
+    Holm-adjusted over the statistics given. With ~50 statistics per scenario, the lowest of 50
+    perfect intervals' coverages on 200 data sets is about 0.915 by chance alone, so a bare
+    minimum under 0.93 says little; this says which shortfalls are real."""
+    p = np.array([stats.binomtest(int(round(c * n)), int(n), nominal, alternative="less").pvalue if n > 0 else 1.0
+                  for c, n in zip(coverage, defined)])
+    if len(p) == 0:
+        return pd.Series([], dtype=bool)
+    return pd.Series([q is not None and q < alpha for q in holm(p)], index=coverage.index)
+
+
+def print_summary(allrows: pd.DataFrame) -> None:
+    """Per scenario and kind: lowest and mean coverage, the statistics under 0.93, those short of
+    0.95 beyond Monte Carlo noise (:func:`short_of_nominal`, Holm over the whole run), and the
+    mean width; then every statistic short beyond noise."""
+    rows = allrows[allrows.kind != "ratio"].copy()
+    rows["short"] = short_of_nominal(rows["coverage"], rows["defined"])
+    print("\n== coverage per scenario and kind (target >= 0.93, aim 0.95; Monte Carlo SE ~0.015 at 200 data "
+          "sets; 'short' = below 0.95 beyond that noise, exact binomial test, Holm over every statistic here)")
+    print(rows.groupby(["scenario", "kind"], sort=False).agg(
+        min=("coverage", "min"), mean=("coverage", "mean"), count=("coverage", "count"),
+        below_93=("coverage", lambda c: int((c < 0.93).sum())), short=("short", "sum"),
+        mean_width=("width", "mean")).to_string(float_format=lambda x: f"{x:.3f}"))
+    real = rows[rows["short"]]
+    print("\n== short of 0.95 beyond Monte Carlo noise: " + ("none" if real.empty else ""))
+    if not real.empty:
+        print(real[["scenario", "kind", "statistic", "truth", "defined", "coverage", "width"]].to_string(
+            index=False, float_format=lambda x: f"{x:.3f}"))
 
 
 def print_before_after(before: pd.DataFrame, after: pd.DataFrame) -> None:

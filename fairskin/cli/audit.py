@@ -74,9 +74,9 @@ def audit(
                                   "GroupDRO, CORAL, CDANN)."),
     target_sensitivity: Optional[float] = typer.Option(None, "--target-sensitivity", help="Choose the threshold "
                                                        "on all rows to reach this sensitivity."),
-    label_sampling: str = typer.Option(DEFAULTS.label_sampling, "--label-sampling", help="fixed: each skin type's "
-                                       "malignant count was chosen by design (held in the bootstrap); cohort: labels "
-                                       "came with the rows (a type's share malignant is random and is redrawn)."),
+    label_sampling: str = typer.Option(DEFAULTS.label_sampling, "--label-sampling", help="cohort (default): labels "
+                                       "came with the rows (a type's share malignant is random and is redrawn); fixed: "
+                                       "each skin type's malignant count was chosen by design (held in the bootstrap)."),
     n_boot: int = typer.Option(DEFAULTS.n_boot, "--n-boot", min=1, help="Bootstrap resamples."),
     seed: int = typer.Option(DEFAULTS.seed, "--seed", help="Seed of the bootstrap and permutations."),
     ci_level: float = typer.Option(DEFAULTS.ci_level, "--ci-level", help="Confidence level of every interval (0.95: 95%)."),
@@ -216,6 +216,15 @@ def print_audit(d: dict, command=None) -> None:
                       *(_ci(mt[k], digits) if k in mt else "n/a" for k, _, digits in heads), ", ".join(g["flags"]),
                       style="dim" if not g["reliable"] else None)
         console.print(t)
+        for g in m["groups"] + [m["overall"]]:  # intervals widened for few units, or short (the JSON's reasons say how)
+            for flag, words in (("few_events", "few images: exact (Clopper-Pearson) intervals"),
+                                ("few_clusters", "few lesions or patients: widened intervals"),
+                                ("high_auroc_imbalanced", "a high AUROC on few malignant against many benign "
+                                 "images: the interval may be too narrow, its lower bound optimistic")):
+                which = [k for k, e in g["metrics"].items() if flag in e["flags"]]
+                if which:
+                    console.print(f"  {g['group']}: {', '.join(which)} rest on {words} ({flag})", markup=False,
+                                  highlight=False)
         f = Table(title="Fairness gaps", title_justify="left")
         for col in ("measure", "groups", f"value ({meta['ci_level']:.0%} CI)", "simultaneous CI", "p (Holm)",
                     "reading", "flags"):

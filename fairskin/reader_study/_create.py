@@ -40,6 +40,7 @@ from PIL import Image
 
 from fairskin.data import ImageLoadError, load_rgb
 from fairskin.errors import InputError
+from fairskin.outputs import write_csv
 from fairskin.progress import Progress, counter
 from fairskin.reader_study._config import (DEFAULT_DB_FILE, IMAGES_DIR, KEY_FILE, PRIVATE_DIR, SCHEMA,
                                            SERVED_SUFFIX, STUDY_FILE, StudyConfig, StudyFile, write_study_file)
@@ -214,7 +215,7 @@ def create_study(manifest: str | Path, *, out: str | Path, real: str | Path | No
         p.write_bytes(blob)
         os.utime(p, (mtime, mtime))
     key = pd.DataFrame(key_rows, columns=KEY_COLUMNS).sort_values("id").reset_index(drop=True)
-    key.to_csv(out / PRIVATE_DIR / KEY_FILE, index=False)
+    write_csv(key, out / PRIVATE_DIR / KEY_FILE)
 
     cal = key[key["role"] == "calibration"]
     cal = cal.iloc[np.random.default_rng(seed_stream(config.seed, "calibration order")).permutation(len(cal))]
@@ -228,7 +229,7 @@ def create_study(manifest: str | Path, *, out: str | Path, real: str | Path | No
     write_study_file(out, study_file)
 
     all_skipped = pd.concat([skipped, pd.DataFrame(failed, columns=["row", "image", "reason"])], ignore_index=True)
-    all_skipped.to_csv(out / PRIVATE_DIR / "skipped.csv", index=False)
+    write_csv(all_skipped, out / PRIVATE_DIR / "skipped.csv")
     plan = {"manifest": str(Path(manifest).resolve()), "real": str(Path(real).resolve()) if real else None,
             "config": asdict(config), "n_candidates": int(len(cands)), "n_skipped": int(len(all_skipped)),
             "cells": [{"fst": int(f), "diagnosis": d,

@@ -74,7 +74,7 @@ def test_audit_bootstrap_equals_loop_bootstrap_with_sklearn():
     score = np.round(1 / (1 + np.exp(-(rng.normal(size=n) + 1.5 * y))), 2)
     df = pd.DataFrame({"image": np.arange(n).astype(str), "score": score, "label": y, "fst": fst})
     res = audit_predictions(df, n_boot=200, seed=5)
-    # redraw the same resamples: strata are (type, label) in order of first appearance
+    # redraw the same resamples: strata are (type, label) in order of first appearance (label_sampling "fixed")
     strata = pd.factorize(np.char.add(np.char.add("t", fst.astype(str)), np.where(y, ":1", ":0")))[0]
     W = np.hstack(list(stratified_counts(strata, n_boot=200, rng=np.random.default_rng(5))))
     rows = fst == 5
@@ -88,7 +88,8 @@ def test_audit_bootstrap_equals_loop_bootstrap_with_sklearn():
 
     clean, _ = clean_predictions(df)
     clean["_score_m"] = clean["score"]
-    eng = Engine(clean, {"m": clean["score"].to_numpy()}, {"m": 0.5}, AuditConfig(n_boot=200, seed=5))
+    eng = Engine(clean, {"m": clean["score"].to_numpy()}, {"m": 0.5},
+                 AuditConfig(n_boot=200, seed=5, label_sampling="fixed"))
     np.testing.assert_allclose(eng.samples["m"][("type", "V")]["auroc"], aucs, atol=1e-12)
     # seeded: same answer twice, another seed a different one (the worst group's interval is bootstrapped)
     def worst(r):

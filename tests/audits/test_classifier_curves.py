@@ -125,7 +125,7 @@ def test_roc_fpr_exactly_on_a_grid_point(n_neg):
 def test_roc_band_from_the_audit_resamples_and_contains_the_curve():
     n, B, seed = 2000, 400, 11
     df = _df(n, seed=1, decimals=3).assign(fst=5)  # one stratum per label: the audit's resampling is known
-    res = audit_predictions(df, n_boot=B, seed=seed)
+    res = audit_predictions(df, n_boot=B, seed=seed, label_sampling="fixed")
     g = res.group("V")
     roc = g["roc"]
     lo, hi, tpr = (np.array(roc[k]) for k in ("tpr_ci_low", "tpr_ci_high", "tpr"))
@@ -133,7 +133,7 @@ def test_roc_band_from_the_audit_resamples_and_contains_the_curve():
     inside = (lo - 1e-12 <= tpr) & (tpr <= hi + 1e-12)
     assert inside.mean() >= 0.9, inside.mean()
     assert ((hi - lo)[5:95] > 0).all()  # a real band, not the curve twice
-    # the same stratified resamples as every other CI of the audit (group x label strata)
+    # the same stratified resamples as every other CI of the audit (group x label strata: label_sampling fixed)
     y, s = df["label"].to_numpy(bool), df["score"].to_numpy(float)
     strata = pd.factorize(np.where(y, "t5:1", "t5:0"))[0]
     rows = SortedRows.build(np.arange(n), s, y, threshold=0.5)

@@ -92,11 +92,16 @@ def _regimes():
 REGIME_REPS, REGIME_BOOT = 100, 200
 
 
-@pytest.mark.parametrize("name", ["cohort5_gap", "small_vi", "few_pos_10"])
+@pytest.mark.parametrize("name", ["cohort5_nogap", "cohort5_gap", "small_vi", "few_pos_10", "few_clusters",
+                                  "estimated_small", "target_sens"])
 def test_intervals_cover_in_the_regimes_users_meet(name):
-    """5% malignant drawn per row with a V-VI gap, a type VI of 5 malignant with a TPR gap of 0.34,
-    10 positives against 190 negatives per type: no crash, and every gap and every AUROC and
-    sensitivity interval covers at least 90%."""
+    """The regimes of issue 27 (``benchmarks/bench_coverage.py``'s ``regimes()``): 5% malignant drawn
+    per row without and with a V-VI gap, a type VI of 5 malignant with a TPR gap of 0.34, 10 positives
+    against 190 negatives per type, 1-12 images per lesion with a type VI of 15 lesions, estimated
+    types corrected on a calibration set of 60 per type, a threshold chosen for sensitivity 0.8 (and
+    re-chosen in each resample): no crash, and every gap and every AUROC and sensitivity interval
+    covers at least 90% (seed 41, 100 data sets x 300 resamples: gaps 0.91-1.00, per-type AUROC
+    and sensitivity 0.89-1.00 in the first four; at 100 data sets the Monte Carlo SE is 2.2 points)."""
     design, kw, _ = _regimes()[name]
     df = coverage_study(design, reps=REGIME_REPS, n_boot=REGIME_BOOT, seed=SEED, **kw)
     assert df.attrs["crashes"] == []

@@ -115,7 +115,10 @@ def test_cli_audits_a_model_on_monk_labels_and_the_report_states_the_grouping(tm
 
 
 #: the audit JSON of :func:`golden_predictions` written by the audit before its per-row columns became
-#: scale-neutral (``tone``/``tone_group`` instead of ``fst_type``/``fst_group``), ``created`` dropped
+#: scale-neutral (``tone``/``tone_group`` instead of ``fst_type``/``fst_group``), ``created`` dropped;
+#: rewritten once for issue 27 after checking each of its 82 differences was one of that issue's changes
+#: (``meta.label_sampling`` default "cohort", the clopper_pearson method and flags few_clusters/few_events,
+#: the clustered AUROC's Hanley-McNeil floor); no gap, resample or per-row column changed
 GOLDEN = Path(__file__).parent / "golden" / "monk_audit_before_tone_columns.json"
 
 

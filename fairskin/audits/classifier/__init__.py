@@ -65,6 +65,7 @@ from fairskin.audits.classifier._simulation import (
     calibration_confusion,
     coverage_study,
     ita_like_confusion,
+    population_threshold,
     simulate_predictions,
     true_values,
 )
@@ -72,7 +73,7 @@ from fairskin.skintone import parse_fst
 
 __all__ = [
     "CI_METHODS", "CounterfactualConfig", "retone_many", "Design", "calibration_confusion", "coverage_study", "ita_like_confusion", "simulate_predictions",
-    "true_values", "CLUSTER_COLUMNS", "COMPARE_METRICS", "DEFAULTS", "DDI_THRESHOLDS", "GAPS", "GROUP_METRICS",
+    "population_threshold", "true_values", "CLUSTER_COLUMNS", "COMPARE_METRICS", "DEFAULTS", "DDI_THRESHOLDS", "GAPS", "GROUP_METRICS",
     "METRICS", "MODEL_SETTINGS", "PREDICTION_COLUMNS", "RATIO_METRICS", "SCHEMA",
     "AuditConfig", "AuditResult", "Criterion", "Gap", "GroupMetric", "LoadedModel", "Preprocess", "SortedRows",
     "audit", "audit_model", "audit_predictions", "bootstrap_p_value", "choose_device", "clean_predictions",

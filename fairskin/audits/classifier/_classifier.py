@@ -230,9 +230,10 @@ def audit_predictions(
         - ``scores``: ``"logits"`` applies a sigmoid; probabilities outside [0, 1] are refused otherwise;
         - ``group_level``: level the fairness gaps are computed over: exact types when every row
           has one (``"auto"``), else the DDI groups; ``reference_group``: the ratios' reference;
-        - ``label_sampling``: ``"fixed"`` when each type's malignant count was chosen by design (the
-          bootstrap holds it), ``"cohort"`` when labels came with the rows (it is redrawn; wider,
-          right intervals for low-prevalence data); ``meta.label_sampling`` says which;
+        - ``label_sampling``: ``"cohort"`` (default) when labels came with the rows (each type's
+          malignant count is redrawn in the bootstrap: right intervals for a cohort, conservative
+          for a fixed design), ``"fixed"`` when each type's malignant count was chosen by design
+          (the bootstrap holds it); ``meta.label_sampling`` says which;
         - ``min_group_n`` and the other reliability floors, ``ratio_bounds``, ``ece_bins``.
 
         The settings that run a model file (:data:`MODEL_SETTINGS`) are :func:`audit`'s.

@@ -50,8 +50,9 @@ class AuditConfig:
     #: how the malignant count of a skin type arose, which the bootstrap then holds or redraws:
     #: "fixed" (chosen by design, e.g. so many malignant per type: rows resampled within type x label)
     #: or "cohort" (labels came with the rows, so each type's share malignant is random: rows
-    #: resampled within type)
-    label_sampling: str = "fixed"
+    #: resampled within type; the default: right for a cohort and conservative for a fixed design,
+    #: where "fixed" under-covers a cohort's prevalence-dependent statistics; docs/audit-json.md)
+    label_sampling: str = "cohort"
     #: the level the gaps are computed over: auto (exact types when every row has one), type or group
     group_level: str = "auto"
     #: the group ratios are taken against (None: the lightest with ``min_group_n`` images, else the largest)

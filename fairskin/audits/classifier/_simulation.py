@@ -23,7 +23,7 @@ from scipy import stats
 
 from fairskin.skintone import ROMAN
 
-__all__ = ["Design", "simulate_predictions", "true_values", "coverage_study", "calibration_confusion", "ita_like_confusion"]
+__all__ = ["Design", "population_threshold", "simulate_predictions", "true_values", "coverage_study", "calibration_confusion", "ita_like_confusion"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class Design:
     positives: tuple[int, ...] | None = None
     #: images per lesion drawn uniformly from this range (``sizes`` then count lesions, not images)
     cluster_range: tuple[int, int] | None = None
+    #: the audit chooses its threshold on the rows to reach this overall sensitivity
+    #: (``--target-sensitivity``); the truth is then taken at the threshold reaching it in the population
+    target_sensitivity: float | None = None
     name: str = field(default="", compare=False)
 
     @property
@@ -69,6 +72,24 @@ def _image_counts(design: Design, t: int) -> tuple[float, float]:
     P, N = _lesion_counts(design, t)
     per = (sum(design.cluster_range) / 2) if design.cluster_range else design.cluster_size
     return P * per, N * per
+
+
+def population_threshold(design: Design) -> float:
+    """The design's operating threshold: ``design.threshold``, or with ``target_sensitivity`` the
+    score threshold at which the population's sensitivity over all types (each weighted by its
+    malignant images) equals the target."""
+    if design.target_sensitivity is None:
+        return design.threshold
+    from scipy.optimize import brentq
+
+    Ps = np.array([_image_counts(design, t)[0] for t in design.types])
+    mus = np.array([design.mu_pos[t - 1] for t in design.types])
+
+    def gap(x):  # x: the threshold on the logit scale
+        return (Ps * stats.norm.cdf(mus - x)).sum() / Ps.sum() - design.target_sensitivity
+
+    x = brentq(gap, -20, 20)
+    return float(1 / (1 + np.exp(-x)))
 
 
 def simulate_predictions(design: Design, seed) -> pd.DataFrame:
@@ -125,6 +146,8 @@ def true_values(design: Design, *, mc_scale: int = 400, seed: int = 12345) -> di
     from fairskin.audits.stats import GAPS, gap_value
 
     per = (sum(design.cluster_range) / 2) if design.cluster_range else design.cluster_size
+    if design.target_sensitivity is not None:
+        design = replace(design, threshold=population_threshold(design), target_sensitivity=None)
     big = replace(design, sizes=tuple(int(n * per) * mc_scale for n in design.sizes), cluster_size=1, confusion=None,
                   cohort=False, cluster_range=None,
                   positives=None if design.positives is None else tuple(int(p * per) * mc_scale for p in design.positives))
@@ -140,7 +163,8 @@ def true_values(design: Design, *, mc_scale: int = 400, seed: int = 12345) -> di
     z = stats.norm
     for t in design.types:
         P, N = _lesion_counts(design, t)
-        tpr, fpr = z.cdf(design.mu_pos[t - 1]), z.cdf(design.mu_neg[t - 1])
+        x = np.log(design.threshold / (1 - design.threshold))  # the threshold on the logit scale
+        tpr, fpr = z.cdf(design.mu_pos[t - 1] - x), z.cdf(design.mu_neg[t - 1] - x)
         r = ROMAN[t - 1]
         truth[("metric", r, "sensitivity")] = tpr
         truth[("metric", r, "specificity")] = 1 - fpr
@@ -228,9 +252,12 @@ def coverage_study(design: Design, *, reps: int = 200, n_boot: int = 1000, seed:
                 kw["label_confusion"] = calibration_confusion(design, [seed, r, 1])
                 kw["fst_source"] = "estimated"
             kw.setdefault("group_level", "type")
+            if design.target_sensitivity is not None:
+                kw["target_sensitivity"] = design.target_sensitivity
+            else:
+                kw["threshold"] = design.threshold
             try:
-                res = audit_predictions(df.drop(columns=drop), n_boot=n_boot, seed=r, threshold=design.threshold,
-                                        **kw)
+                res = audit_predictions(df.drop(columns=drop), n_boot=n_boot, seed=r, **kw)
             except Exception as e:  # counted and reported: a crash is a finding, not a reason to stop
                 crashes.append(f"{tag or 'audit'} {r}: {type(e).__name__}: {e}")
                 continue

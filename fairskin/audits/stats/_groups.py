@@ -73,12 +73,21 @@ def metric_interval(eng, model: str, key, metric: str, *, level: float | None = 
 def _wilson(c: IntervalCase):
     eng, model, key, spec, value, samples, level = c.eng, c.model, c.key, c.spec, c.value, c.samples, c.level
     k, n = c.counts[spec.count[0]], c.counts[spec.count[1]]
-    if model in getattr(eng, "chosen", {}) and not eng.clustered:
-        # the threshold was chosen on these rows: its resampled noise widens the count's design effect
-        return (*iv.wilson_effective(value, n, samples, level=level), "wilson_effective")
-    if eng.clustered:
-        units = eng.clusters_in(key, spec.count[1])
-        return (*iv.wilson_effective(value, n, samples, level=level, clusters=units), "wilson_effective")
+    if eng.clustered or model in getattr(eng, "chosen", {}):
+        # clustered rows, or a threshold chosen on these rows (its resampled noise widens the count's
+        # design effect): Wilson on the effective size; the exact interval on under FEW_EVENTS units,
+        # with clusters the hull of both (the effective size itself rests on those few units)
+        units = eng.clusters_in(key, spec.count[1]) if eng.clustered else None
+        n_eff = iv.effective_size(value, n, samples, clusters=units)
+        wi = iv.wilson_effective(value, n, samples, level=level, clusters=units)
+        if n_eff < iv.FEW_EVENTS or (units is not None and units < iv.FEW_EVENTS):
+            cp = iv.clopper_pearson(value * n_eff, n_eff, level=level)
+            if units is not None and None not in wi:
+                cp = (min(cp[0], wi[0]), max(cp[1], wi[1]))
+            return (*cp, "clopper_pearson")
+        return (*wi, "wilson_effective")
+    if n < iv.FEW_EVENTS:  # Wilson's coverage dips to 84% on 1-6 units
+        return (*iv.clopper_pearson(k, n, level=level), "clopper_pearson")
     return (*iv.wilson(k, n, level=level), "wilson")
 
 
@@ -93,8 +102,15 @@ def _mover(c: IntervalCase):  # balanced accuracy: mean of sensitivity and speci
 def _logit_delong(c: IntervalCase):
     eng, model, key, value, samples, level = c.eng, c.model, c.key, c.value, c.samples, c.level
     if eng.clustered:
-        units = min(eng.clusters_in(key, "positives"), eng.clusters_in(key, "negatives"))
-        return (*iv.logit_bootstrap(value, samples, level=level, clusters=units), "logit_bootstrap")
+        Pc, Nc = eng.clusters_in(key, "positives"), eng.clusters_in(key, "negatives")
+        if not 0 < value < 1:  # perfect separation of the lesions: the Wilson bound on the smaller class's
+            return (*iv.logit_delong(value, 0.0, Pc, Nc, level=level), "logit_bootstrap")
+        # a bootstrap over a handful of lesions shows too little noise (type VI of 15 lesions covered 79-89%):
+        # at least Hanley & McNeil's SD of an AUROC on that many lesions of each class
+        hm = iv.hanley_mcneil_variance(value, Pc, Nc)
+        floor = math.sqrt(hm) / (value * (1 - value)) if np.isfinite(hm) and hm > 0 else None
+        return (*iv.logit_bootstrap(value, samples, level=level, clusters=min(Pc, Nc), min_sd=floor),
+                "logit_bootstrap")
     auc, var = eng.delong[model][key]
     if np.isnan(auc):  # one malignant or one benign image: no DeLong variance (logit_delong falls back)
         auc = value
@@ -134,6 +150,30 @@ for _name, _fn in (("wilson", _wilson), ("mover", _mover), ("logit_delong", _log
     register_interval(_name, _fn, replace=True)
 
 
+def _units(eng, model: str, key, metric: str) -> int:
+    """The independent units a metric's interval rests on: its denominator's rows (clusters on
+    clustered rows) for a proportion; the smaller class for AUROC; the malignant rows otherwise."""
+    spec = GROUP_METRICS[metric]
+    c = eng.counts[model][key]
+    if spec.interval == "wilson":
+        return eng.clusters_in(key, spec.count[1]) if eng.clustered else int(c[spec.count[1]])
+    if metric in ("auroc", "balanced_accuracy"):
+        if eng.clustered:
+            return min(eng.clusters_in(key, "positives"), eng.clusters_in(key, "negatives"))
+        return int(min(c["positives"], c["negatives"]))
+    return eng.clusters_in(key, "positives") if eng.clustered else int(c["positives"])
+
+
+def _undercovering_auroc(value: float, counts) -> bool:
+    """Whether a group's AUROC sits where its logit-DeLong interval under-covers: an estimate of
+    0.95 or more on under 200 malignant images against at least 5x as many benign ones. The
+    estimate is high exactly when DeLong's variance is low, so the interval is both narrow and
+    shifted up (binormal simulation, benchmarks/bench_auroc_interval.py: 0.87-0.92 coverage at
+    AUROC 0.97-0.99 with 20-100 positives against 19x as many negatives; 0.93-0.96 elsewhere)."""
+    P, N = int(counts["positives"]), int(counts["negatives"])
+    return value >= 0.95 and 0 < P < 200 and N >= 5 * P
+
+
 def _metric_entry(eng, model, key, metric, *, unreliable: bool, reason: str) -> dict:
     value = eng.values[model][key][metric]
     if math.isnan(value):
@@ -148,7 +188,26 @@ def _metric_entry(eng, model, key, metric, *, unreliable: bool, reason: str) -> 
     s = eng.samples[model][key][metric]
     if np.isnan(s).any():
         flags.append("ci_partial")
-    entry = {"value": value, "ci_low": lo, "ci_high": hi, "ci_method": method, "flags": flags, "reason": None}
+    reason = None
+    units = _units(eng, model, key, metric)
+    if eng.clustered and units < iv.FEW_EVENTS and metric != "ece" and not eng.is_corrected(key, metric):
+        flags.append("few_clusters")
+        how = {"clopper_pearson": "the exact interval on the effective size, or Wilson with a t on C - 1 df if wider",
+               "logit_bootstrap": "a t on C - 1 df" + (", at least Hanley-McNeil's SD on the lesions"
+                                                          if metric == "auroc" else "")}.get(method, "its components'")
+        reason = (f"{metric} rests on {units} independent lesions or patients (C); its interval is widened for so "
+                  f"few: {how}")
+    elif method == "clopper_pearson":
+        flags.append("few_events")
+        on = f"{units} images" if units < iv.FEW_EVENTS else "an effective size under 10 images"
+        reason = f"{metric} rests on {on}: exact (Clopper-Pearson) interval, conservative (Wilson's under-covers)"
+    if method == "logit_delong" and _undercovering_auroc(value, eng.counts[model][key]):
+        flags.append("high_auroc_imbalanced")
+        reason = (f"AUROC {value:.2f} on {eng.counts[model][key]['positives']} malignant against "
+                  f"{eng.counts[model][key]['negatives']} benign: DeLong's interval is too narrow and too high here "
+                  "(in simulation it held the truth 87-92% of the time, not 95%; benchmarks/bench_auroc_interval.py); "
+                  "read its lower bound as optimistic")
+    entry = {"value": value, "ci_low": lo, "ci_high": hi, "ci_method": method, "flags": flags, "reason": reason}
     before = getattr(eng, "uncorrected", {}).get(model, {}).get(key, {}).get(metric)
     if before is not None and eng.is_corrected(key, metric):
         entry["uncorrected"] = before  # on the estimated types, as if they were right
