@@ -31,11 +31,14 @@ class InputError(FairskinError, ValueError):
 def argument_references(names: Iterable[str]) -> re.Pattern:
     """The pattern of a reference to one of the arguments ``names`` in an error message: the
     name at the start of the message followed by ``:`` or ``=``, or anywhere after a space, ``(``
-    or ``,`` followed by ``=``. Group 1 is the name, group 2 what follows it (``:``, ``=...``,
-    ``='value'`` or a bare ``=``), group 3 a quoted value's text. Only whole names match
-    (``--labels`` and ``test_labels`` are not ``labels``)."""
+    or ``,`` followed by ``=``. Group ``name`` is the name; ``qualifier`` an optional `` (which
+    one)`` between the name and its ``:`` (``save_predictions (model.pt): ...``, one of several
+    outputs of one argument); ``after`` what follows (``:``, ``=...``, ``='value'``, ``=True``,
+    ``=False``, ``=None`` or a bare ``=``); ``quoted`` a quoted value's text. Only whole names
+    match (``--labels`` and ``test_labels`` are not ``labels``)."""
     alt = "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True)) or r"(?!x)x"
-    return re.compile(rf"(?:^|(?<=[\s(,\[]))({alt})(?![\w-])(:|=(?:'([^'\s]*)'|\.\.\.)?)")
+    return re.compile(rf"(?:^|(?<=[\s(,\[]))(?P<name>{alt})(?![\w-])(?P<qualifier> \([^()\n]*\)(?=:))?"
+                      rf"(?P<after>:|=(?:'(?P<quoted>[^'\s]*)'|\.\.\.|(?:True|False|None)\b)?)")
 
 
 def rename_arguments(message: str, names: Mapping[str, str],
@@ -47,10 +50,10 @@ def rename_arguments(message: str, names: Mapping[str, str],
     pattern = argument_references(names)
 
     def replace(m: re.Match) -> str:
-        if m.start() > 0 and m.group(2) == ":":
+        if m.start() > 0 and m["after"] == ":":
             return m.group(0)
-        new = names[m.group(1)]
-        return write(new, m) if write else new + m.group(2)
+        new = names[m["name"]]
+        return write(new, m) if write else new + (m["qualifier"] or "") + m["after"]
 
     return pattern.sub(replace, message)
 

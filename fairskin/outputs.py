@@ -1,7 +1,7 @@
 """Writing results safely, the same way in every stage.
 
-* **Output paths** (:func:`claim_outputs`): every file a run will write, primary (``--out``) or
-  secondary (``--json``, ``--html`` and the JSON the report writes beside it, a calibrated scale,
+* **Output paths** (:func:`claim_outputs`): every file a run will write, primary (``out``) or
+  secondary (``json_path``, ``html`` and the JSON the report writes beside it, a calibrated scale,
   saved predictions), is checked *before the run starts*: an existing file is never replaced
   without ``overwrite``; a directory where a file is expected, a file where a folder is expected,
   or a folder that cannot be written is a clear :class:`~fairskin.errors.InputError`. Missing
@@ -237,7 +237,7 @@ def _check_one(path: Path, arg: str, kind: OutputKind, overwrite: bool, replacea
         if path.is_dir():
             raise InputError(f"{arg}: {path} is a folder; give the path of a file to write")
         if (path.exists() or path.is_symlink()) and not overwrite and not replaceable:
-            raise InputError(f"{arg}: {path} already exists; pass --overwrite to replace it, or choose another path")
+            raise InputError(f"{arg}: {path} already exists; pass overwrite=True to replace it, or choose another path")
         return _writable_folder(path.parent if str(path.parent) else Path("."), arg, path)
     else:
         if path.exists() and not path.is_dir():
@@ -328,8 +328,10 @@ def claim_outputs(outputs: Mapping[str, str | os.PathLike | None], *, overwrite:
                   kinds: Mapping[str, OutputKind] | None = None, lock_tag: str = "") -> Iterator[dict[str, Path]]:
     """Check and lock every output of a run before it starts; hold the locks while it runs.
 
-    ``outputs`` maps the argument that names an output (``"--out"``, ``"--json"``, ...) to its path
-    (``None``: not asked for). ``kinds`` marks folder outputs (``"dir"``: an existing folder is fine,
+    ``outputs`` maps the argument that names an output to its path: the library's Python name
+    (``"out"``, ``"json_path"``, ``"save_predictions (model.pt)"`` for one of several; the command
+    line writes it as its flag, :func:`fairskin.errors.argument_references`), or a command's own
+    flag; a path ``None`` is not asked for. ``kinds`` marks folder outputs (``"dir"``: an existing folder is fine,
     the stage decides what it may reuse in it); everything else is a file. The same path named
     twice is refused (one would replace the other). Claims nest: a stage may claim again what its command already claimed.
     ``lock_tag`` names the locks of one of several cooperating processes (``-rank1``): each of

@@ -62,7 +62,7 @@ def run_demo(out: str | Path, *, n: int = DemoConfig.n, n_test: int | None = Non
     if n_test < 6:
         raise InputError(f"n_test: expected at least 6 test images (one per skin type), got {n_test}")
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"{out} is not empty; pass --overwrite to reuse it or choose another directory")
+        raise InputError(f"{out} is not empty; pass overwrite=True to reuse it or choose another directory")
     with heartbeat(log, beat) as say:
         return _run_demo(out, n=n, n_test=n_test, size=size, seed=seed, workers=workers, train_minutes=train_minutes,
                          train_steps=train_steps, experiment_seeds=experiment_seeds, progress=progress, log=say)

@@ -80,7 +80,7 @@ def _close(name: str, allowed: Iterable[str]) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
-def read_settings_file(path: str | Path, *, stage: str, allowed: Iterable[str], option: str = "--config") -> dict[str, Any]:
+def read_settings_file(path: str | Path, *, stage: str, allowed: Iterable[str], option: str = "config") -> dict[str, Any]:
     """The settings for ``stage`` in the JSON or TOML file at ``path``: its ``[stage]`` table when
     the file has tables named after stages (no table for this stage: no settings), else the whole
     file. Every key must be in ``allowed``; ``option`` names the argument in errors."""
@@ -120,7 +120,7 @@ def read_settings_file(path: str | Path, *, stage: str, allowed: Iterable[str], 
         if code is not None:
             raise InputError(f"{option}: {stage} setting {k!r} in {where} names code ({code!r}); a settings file "
                              "may not name a Python object (module:Class) or a Python file. Give it on the command "
-                             f"line (--{k.replace('_', '-')}) or from Python instead")
+                             f"line ({k}=...) or from Python instead")
     return doc
 
 

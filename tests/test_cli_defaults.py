@@ -153,3 +153,26 @@ def test_demo_matches_run_demo_and_the_demo_data():
 
     assert {"n", "workers", "train_steps"} <= set(_same("demo", run_demo))
     assert set(_same("demo-data", DemoConfig)) == {"n", "size", "seed"}
+
+
+def test_audit_options_match_its_config_and_function():
+    from fairskin.audits.classifier import DEFAULTS, AuditConfig, audit, parse_threshold
+
+    assert DEFAULTS == AuditConfig()
+    # --threshold is text (a number, "model" or "ddi:NAME"); the command parses it as the library does
+    shared = _same("audit", AuditConfig, skip=("threshold",))
+    assert parse_threshold(_cli_defaults("audit")["threshold"]) == parse_threshold(DEFAULTS.threshold)
+    assert {"n_boot", "seed", "ci_level", "group_level", "min_group_n", "label_sampling", "fst_source"} <= set(shared)
+    # the function's own keywords: inputs and permissions (--label-confusion is None, which the
+    # command passes on as the library's default, "auto": the labeller's confusion found beside labels)
+    called = _same("audit", audit, skip=tuple(shared))
+    assert {"trust_model", "overwrite", "save_predictions"} <= set(called)
+    assert inspect.signature(audit).parameters["label_confusion"].default == "auto"
+
+
+def test_audit_synthetic_options_match_its_config():
+    from fairskin.audits.synthetic import SyntheticAuditConfig, audit_synthetic
+
+    shared = _same("audit-synthetic", SyntheticAuditConfig)
+    assert {"extractor", "memorisation_threshold", "batch_size"} <= set(shared)
+    _same("audit-synthetic", audit_synthetic, skip=tuple(shared))

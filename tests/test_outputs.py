@@ -83,7 +83,7 @@ def test_existing_outputs_are_never_replaced_unasked(tmp_path):
     with pytest.raises(InputError) as e:
         with claim_outputs({"--out": tmp_path / "new.csv", "--json": tmp_path / "a.json"}, overwrite=False):
             pytest.fail("the run must not start")
-    assert str(e.value) == (f"--json: {tmp_path / 'a.json'} already exists; pass --overwrite to replace it, or "
+    assert str(e.value) == (f"--json: {tmp_path / 'a.json'} already exists; pass overwrite=True to replace it, or "
                             "choose another path")
     assert (tmp_path / "a.json").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]  # nothing left behind

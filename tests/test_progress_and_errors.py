@@ -62,3 +62,39 @@ def test_the_library_names_the_argument_and_the_cli_the_flag(demo_data, tmp_path
     assert main(["audit", str(model), "--data", str(demo_data), "--fst-source", "estimated", "-q"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert err == "error: --fst-source estimated needs a labels.csv from fairskin label (--labels ...)"
+
+
+def test_converted_library_messages_reach_the_user_as_flags(demo_data, tmp_path, capsys):
+    """The library says calibrate=True / estimator='ita' / label_confusion=None / scale: (Python);
+    the command line the flags, a bare flag for True and the command's --no- flag for None."""
+    from fairskin.label import label_dataset
+
+    with pytest.raises(InputError) as e:
+        label_dataset(demo_data, out=tmp_path / "l.csv", estimator="monk", calibrate=True, progress=False)
+    assert str(e.value) == ("calibrate=True fits ITA cut-points to human Fitzpatrick types; it applies to "
+                            "estimator='ita', not 'monk'")
+    assert main(["label", str(demo_data), "--out", str(tmp_path / "l.csv"), "--estimator", "monk", "--calibrate",
+                 "-q"]) == 2
+    assert " ".join(capsys.readouterr().err.split()) == (
+        "error: --calibrate fits ITA cut-points to human Fitzpatrick types; it applies to --estimator ita, not 'monk'")
+
+    assert main(["label", str(demo_data), "--out", str(tmp_path / "l.csv"), "--scale", "nope", "-q"]) == 2
+    assert " ".join(capsys.readouterr().err.split()).startswith("error: --scale: unknown scale 'nope'; built-in scales")
+
+    model, confusion = tmp_path / "model.pt", tmp_path / "confusion.json"
+    model.write_bytes(b"not read: the inputs are checked first")
+    confusion.write_text("{}")
+    assert main(["audit", str(model), "--data", str(demo_data), "--fst-source", "human", "--label-confusion",
+                 str(confusion), "-q"]) == 2
+    assert " ".join(capsys.readouterr().err.split()) == (
+        "error: --label-confusion: a labeller's confusion corrects estimated skin types, but --fst-source human says "
+        "the types are people's labels; give --no-label-confusion, or audit estimated types (--fst-source estimated)")
+
+
+def test_an_output_key_with_its_qualifier_and_a_boolean_are_written_as_flags():
+    flags = {"save_predictions": "--save-predictions", "overwrite": "--overwrite", "tone": "--tone"}
+    msg = "save_predictions (model.pt): /x already exists; pass overwrite=True to replace it (tone=False: none)"
+    assert flag_message(msg, flags, {"tone": "--no-tone"}) == (
+        "--save-predictions (model.pt): /x already exists; pass --overwrite to replace it (--no-tone: none)")
+    assert flag_message("a (b): label_confusion=None", flags) == "a (b): label_confusion=None"  # no flag: Python words
+    assert rename_arguments(msg, {"save_predictions": "saved"}).startswith("saved (model.pt): /x")

@@ -38,7 +38,7 @@ def test_flat_and_sectioned_files_give_one_stages_settings(tmp_path):
 def test_bad_files_are_refused_by_name(tmp_path):
     proj = tmp_path / "fairskin.toml"
     proj.write_text('[audit]\nn_bot = 50\n')
-    with pytest.raises(InputError, match=r"^--config: unknown audit setting 'n_bot' in \[audit\] of .*fairskin\.toml; "
+    with pytest.raises(InputError, match=r"^config: unknown audit setting 'n_bot' in \[audit\] of .*fairskin\.toml; "
                                          r"allowed: n_boot, seed\. Did you mean 'n_boot'\?$"):
         read_settings_file(proj, stage="audit", allowed={"n_boot", "seed"})
     proj.write_text('seed = 1\n[audit]\nn_boot = 50\n')
@@ -46,9 +46,9 @@ def test_bad_files_are_refused_by_name(tmp_path):
         read_settings_file(proj, stage="audit", allowed={"n_boot", "seed"})
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(InputError, match=r"^--config: .*bad\.json is not valid JSON: "):
+    with pytest.raises(InputError, match=r"^config: .*bad\.json is not valid JSON: "):
         read_settings_file(bad, stage="audit", allowed=())
-    with pytest.raises(InputError, match=r"^--config: file not found: .*nope\.toml$"):
+    with pytest.raises(InputError, match=r"^config: file not found: .*nope\.toml$"):
         read_settings_file(tmp_path / "nope.toml", stage="audit", allowed=())
 
 

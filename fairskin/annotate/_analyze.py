@@ -51,8 +51,8 @@ def load_labels(folder: str | Path, *, db: str | None = None) -> tuple[pd.DataFr
         store.dispose()
     unknown = sorted(set(ans["item"]) - set(key["id"]))
     if unknown:
-        raise InputError(f"--db: {len(unknown)} label(s) are for images not in this annotation (first: {unknown[0]}); "
-                         "is --db the database of another study?")
+        raise InputError(f"db: {len(unknown)} label(s) are for images not in this annotation (first: {unknown[0]}); "
+                         "is db=... the database of another study?")
     labels = ans.rename(columns={"realism": "tone"})[["reader", "item", "tone", "comment", "server_ms"]]
     return key, labels
 

@@ -41,7 +41,7 @@ def bootstrap_temperature(consensus: Consensus, items, annotators, *, n_boot: in
     """The temperature that calibrates refits of ``consensus`` on ``n_boot`` studies simulated
     from it with the same design (see the module docstring). ``fit_kwargs`` are ``dawid_skene``'s."""
     if n_boot < 1:
-        raise InputError(f"--calibration-boot: expected at least 1 bootstrap study, got {n_boot}")
+        raise InputError(f"calibration_boot: expected at least 1 bootstrap study, got {n_boot}")
     items, annotators = np.asarray(items, np.int64), np.asarray(annotators, np.int64)
     n_items, K = consensus.posterior.shape
     seen = np.unique(items)

@@ -54,9 +54,9 @@ class AnnotateConfig:
     def check(self) -> None:
         get_tone_scale(self.scale)
         if self.n < 2:
-            raise InputError(f"--n: expected at least 2 images, got {self.n}")
+            raise InputError(f"n: expected at least 2 images, got {self.n}")
         if self.per_image < 0:
-            raise InputError(f"--per-image: expected a number of annotators >= 0 (0 = all), got {self.per_image}")
+            raise InputError(f"per_image: expected a number of annotators >= 0 (0 = all), got {self.per_image}")
         from fairskin.reader_study import StudyConfig  # the same image settings, checked the same way
 
         StudyConfig(image_size=self.image_size, jpeg_quality=self.jpeg_quality).check()
@@ -92,12 +92,12 @@ class AnnotateAnalyzeConfig:
 
     def check(self) -> None:
         if min(self.smoothing, self.diagonal, self.neighbour, self.prior_smoothing) < 0:
-            raise InputError(f"--smoothing/--neighbour: expected pseudo-counts >= 0, got {self.smoothing}, {self.diagonal}, "
+            raise InputError(f"smoothing=... / neighbour=...: expected pseudo-counts >= 0, got {self.smoothing}, {self.diagonal}, "
                              f"{self.neighbour}, {self.prior_smoothing}")
         if self.calibration_boot < 0:
-            raise InputError(f"--calibration-boot: expected 0 (off) or more simulated studies, got {self.calibration_boot}")
+            raise InputError(f"calibration_boot: expected 0 (off) or more simulated studies, got {self.calibration_boot}")
         if self.n_boot < 100:
-            raise InputError(f"--n-boot: expected at least 100 replicates, got {self.n_boot}")
+            raise InputError(f"n_boot: expected at least 100 replicates, got {self.n_boot}")
         if not 0.5 < self.level < 1:
             raise InputError(f"level: expected a confidence level in (0.5, 1), got {self.level}")
 
@@ -125,7 +125,7 @@ def swatches(scale: str) -> list[dict]:
         return [{"tone": t, "label": ts.label(t), "text": FITZPATRICK_DESCRIPTIONS[t], "hex": None} for t in ts.tones]
     if ts is MONK:
         return [{"tone": t, "label": ts.label(t), "text": "", "hex": MONK_SWATCHES.hex[t - 1]} for t in ts.tones]
-    raise InputError(f"--scale: no reference swatches for {scale!r}; expected fitzpatrick or monk")
+    raise InputError(f"scale: no reference swatches for {scale!r}; expected fitzpatrick or monk")
 
 
 def write_annotation_file(folder: Path, af: AnnotationFile) -> Path:

@@ -50,7 +50,7 @@ def allocate_even(sizes: dict, n: int) -> dict:
     the same count unless it has fewer, and what the small ones cannot take goes to the others."""
     total = sum(sizes.values())
     if n > total:
-        raise InputError(f"--n {n}: only {total} usable image(s); lower --n")
+        raise InputError(f"n={n}: only {total} usable image(s); lower n=...")
     alloc = {k: 0 for k in sizes}
     left, open_ = n, sorted(sizes, key=lambda k: (sizes[k], str(k)))
     while left and open_:
@@ -77,13 +77,13 @@ def _estimates(df: pd.DataFrame, root: Path, *, scale: str, labels, masks: Lesio
     """The estimator's tone per row (0 when it has none): from ``labels`` when given, else measured."""
     ts = get_tone_scale(scale)
     if labels is not None:
-        lab = read_labels_csv(labels, arg="--labels", tone_scales=(scale,))
+        lab = read_labels_csv(labels, arg="labels", tone_scales=(scale,))
         if lab.attrs["tone_scale"] != scale:
-            raise InputError(f"--labels: {labels} holds {lab.attrs['tone_scale']} tones, but --scale is {scale}")
+            raise InputError(f"labels: {labels} holds {lab.attrs['tone_scale']} tones, but scale={scale!r}")
         got = pd.to_numeric(lab.set_index("image")[ts.column], errors="coerce")
         matched = df["image"].astype(str).isin(got.index)
         if not matched.any():
-            raise InputError(f"--labels {labels}: no 'image' value matches an image of DATA (paths relative to the "
+            raise InputError(f"labels={labels}: no 'image' value matches an image of DATA (paths relative to the "
                              f"data root, e.g. {df['image'].iloc[0]!r})")
         return got.reindex(df["image"].astype(str)).fillna(NO_ESTIMATE).astype(int).set_axis(df.index)
     est = get_estimator(_ESTIMATOR_OF_SCALE[scale])
@@ -98,10 +98,10 @@ def _estimates(df: pd.DataFrame, root: Path, *, scale: str, labels, masks: Lesio
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out: {out} exists and is not a folder")
+        raise InputError(f"out: {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
-            raise InputError(f"--out: {out} is not empty; pass --overwrite to replace the annotation in it (its "
+            raise InputError(f"out: {out} is not empty; pass overwrite=True to replace the annotation in it (its "
                              "answers database included) or choose another folder")
         for name in ("study.json", ANNOTATE_FILE, "images", "private", "answers.sqlite", "answers.sqlite-wal",
                      "answers.sqlite-shm"):
@@ -146,7 +146,7 @@ def create_annotation(data: str | Path, *, out: str | Path, labels: str | Path |
     if df.empty:
         raise InputError(f"DATA {data}: no usable image ({len(skipped)} row(s) skipped)")
     if masks is not None and not any(lesion.path_for(i) for i in df["image"].astype(str)):
-        raise InputError(f"--masks {masks}: no mask matches an image of DATA (expected <stem>_mask.png, "
+        raise InputError(f"masks={masks}: no mask matches an image of DATA (expected <stem>_mask.png, "
                          "<stem>_segmentation.png or <stem>.png, white = lesion)")
     tick = counter(progress if labels is None else None, "estimating skin types", len(df))
     df["stratum"] = _estimates(df, root, scale=config.scale, labels=labels, masks=lesion, progress=tick)
@@ -172,8 +172,8 @@ def create_annotation(data: str | Path, *, out: str | Path, labels: str | Path |
             taken += 1
             enc()
         if taken < alloc[s]:
-            raise InputError(f"--n {config.n}: the estimator's stratum {s or 'no estimate'} has only {taken} "
-                             f"readable image(s) of the {alloc[s]} needed; lower --n")
+            raise InputError(f"n={config.n}: the estimator's stratum {s or 'no estimate'} has only {taken} "
+                             f"readable image(s) of the {alloc[s]} needed; lower n=...")
     ids = sorted({secrets.token_hex(8) for _ in range(len(chosen) * 2)})[:len(chosen)]
     while len(ids) < len(chosen):  # vanishingly rare: a collision among 16-hex-digit ids
         ids = sorted(set(ids) | {secrets.token_hex(8)})

@@ -47,32 +47,32 @@ def open_generator(frame: pd.DataFrame, *, name: str, out: Path, conditioning, g
     entry = generator_entry(name)
     sd = entry.name == DEFAULT_GENERATOR
     if not sd:
-        for opt, value in (("--conditioning", conditioning), ("--base-model", base_model),
-                           ("--base-config", base_config)):
+        for opt, value in (("conditioning", conditioning), ("base_model", base_model),
+                           ("base_config", base_config)):
             if value is not None:
-                raise InputError(f"{opt}: belongs to the stable-diffusion generator; --generator {name} takes "
-                                 "--generator-dir DIR")
+                raise InputError(f"{opt}: belongs to the stable-diffusion generator; generator={name!r} takes "
+                                 "generator_dir=DIR")
         path = generator_dir
     else:
         if generator_dir is not None:
-            raise InputError("--generator-dir: the stable-diffusion generator takes --conditioning DIR (fairskin "
+            raise InputError("generator_dir: the stable-diffusion generator takes conditioning=DIR (fairskin "
                              "train-conditioning)")
         if conditioning is not None and base_model is not None:
-            raise InputError("--base-model: give it to train-conditioning; a trained --conditioning records its "
+            raise InputError("base_model: give it to train-conditioning; a trained conditioning folder records its "
                              "base model")
         if conditioning is not None and base_config is not None:
-            raise InputError("--base-config: give it to train-conditioning; a trained --conditioning records its "
+            raise InputError("base_config: give it to train-conditioning; a trained conditioning folder records its "
                              "base model's configs")
         path = conditioning
     if path is None and entry.train is not None:
         path = out / entry.default_dir
         if not (path / entry.trained_file).is_file():
             if world > 1:
-                opt = "--conditioning" if sd else "--generator-dir"
+                opt = "conditioning" if sd else "generator_dir"
                 cmd = "train-conditioning" if sd else "train-ddpm"
                 raise InputError(f"{opt}: {world} processes would each train their own generator into {path}; train it "
-                                 f"once first (fairskin {cmd} DATA --out DIR, or fairskin balance in one process) "
-                                 f"and pass {opt} DIR")
+                                 f"once first (`fairskin {cmd} DATA --out DIR`, or `fairskin balance` in one process) "
+                                 f"and pass {opt}=DIR")
             config = train_config if train_config is not None else train_budget.config(entry, seed=generate.seed)
             with interruptible(lambda: f"the plan is in {out / 'plan.json'}; training the generator stopped (its "
                                        "checkpoints, if any, are kept); run the same command again to go on"):

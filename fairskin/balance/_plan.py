@@ -63,48 +63,48 @@ def parse_target(text: str) -> TargetSpec:
     allowed = "allowed: 'fst56=0.25' (share of types V-VI), 'fst5=0.12,fst6=0.13' (one share per type) or 'uniform'"
     raw = (text or "").strip()
     if not raw:
-        raise InputError(f"--target: empty target; {allowed}")
+        raise InputError(f"target: empty target; {allowed}")
     if raw.lower() == "uniform":
         return TargetSpec(shares=tuple(((t,), 1.0 / 6.0) for t in FST_TYPES), text="uniform")
     shares: list[tuple[tuple[int, ...], float]] = []
     seen: dict[int, str] = {}
     parts = [p.strip() for p in raw.split(",")]
     if len(parts) > 1 and any(p.lower() == "uniform" for p in parts):
-        raise InputError(f"--target: 'uniform' already gives every type I-VI one sixth and cannot be combined with "
+        raise InputError(f"target: 'uniform' already gives every type I-VI one sixth and cannot be combined with "
                          f"other shares ({raw!r}); give either 'uniform' or shares such as 'fst5=0.12,fst6=0.13'")
     for part in parts:
         m = re.fullmatch(r"fst([0-9]+)\s*=\s*(\S+)", part, flags=re.IGNORECASE)
         if not m:
-            raise InputError(f"--target: cannot read {part!r}; {allowed}")
+            raise InputError(f"target: cannot read {part!r}; {allowed}")
         digits, value = m.group(1), m.group(2)
         bad = sorted({d for d in digits if d not in "123456"})
         if bad:
-            raise InputError(f"--target: {part!r} names Fitzpatrick type {', '.join(bad)}; types are 1-6 "
+            raise InputError(f"target: {part!r} names Fitzpatrick type {', '.join(bad)}; types are 1-6 "
                              f"(e.g. fst5, fst56)")
         types = tuple(sorted({int(d) for d in digits}))
         if len(types) != len(digits):
-            raise InputError(f"--target: {part!r} repeats a skin type; write each type once (e.g. fst56)")
+            raise InputError(f"target: {part!r} repeats a skin type; write each type once (e.g. fst56)")
         for t in types:
             if t in seen:
-                raise InputError(f"--target: type {t} appears in both {seen[t]!r} and {part!r}; "
+                raise InputError(f"target: type {t} appears in both {seen[t]!r} and {part!r}; "
                                  f"the sets of types must not overlap")
             seen[t] = part
         try:
             share = float(Fraction(value)) if "/" in value else float(value)
         except (ValueError, ZeroDivisionError):
-            raise InputError(f"--target: share {value!r} in {part!r} is not a number; give a fraction "
+            raise InputError(f"target: share {value!r} in {part!r} is not a number; give a fraction "
                              f"between 0 and 1, e.g. {m.group(1) and 'fst' + digits}=0.25") from None
         if math.isnan(share) or not (0.0 < share < 1.0):
             why = ("a share of 0 asks for no image of these types, which balancing (it only adds images) cannot "
-                   "reach; leave the types out of --target instead" if share == 0 else
+                   "reach; leave the types out of target=... instead" if share == 0 else
                    "a share of 1 or more leaves no room for the other types" if share >= 1 else
                    "a share cannot be negative" if share < 0 else "it is not a number")
-            raise InputError(f"--target: share {value} in {part!r} must be greater than 0 and less than 1 (a fraction "
+            raise InputError(f"target: share {value} in {part!r} must be greater than 0 and less than 1 (a fraction "
                              f"of the balanced data set, e.g. 0.25 for a quarter): {why}")
         shares.append((types, share))
     total = sum(s for _, s in shares)
     if total > 1.0 + 1e-9:
-        raise InputError(f"--target: the shares add up to {total:g}, more than 1; lower them so that they sum "
+        raise InputError(f"target: the shares add up to {total:g}, more than 1; lower them so that they sum "
                          f"to at most 1")
     return TargetSpec(shares=tuple(shares), text=raw)
 
@@ -235,7 +235,7 @@ def plan_balance(frame: pd.DataFrame, *, target: str | TargetSpec = PlanConfig.t
     """
     spec = parse_target(target) if isinstance(target, str) else target
     if not (max_per_real > 0) or math.isinf(max_per_real):
-        raise InputError(f"--max-per-real must be a positive number, got {max_per_real!r}")
+        raise InputError(f"max_per_real: must be a positive number, got {max_per_real!r}")
     if "fst" not in frame.columns:
         raise InputError("plan_balance: the manifest has no 'fst' column (skin type 1-6 per image)")
     fst = pd.array(frame["fst"], dtype="Int64")
@@ -267,13 +267,13 @@ def plan_balance(frame: pd.DataFrame, *, target: str | TargetSpec = PlanConfig.t
     for types, _ in spec.shares:
         if r_set[types] == 0:
             raise InputError(
-                f"--target {spec.text}: there is no real image of type {_types_label(types)} to condition on, so "
+                f"target={spec.text}: there is no real image of type {_types_label(types)} to condition on, so "
                 f"none can be generated (a synthetic image needs real ones of its cell); target only types that have "
                 f"real images: {_present(cells)}")
     if total_share >= 1.0 - 1e-9:
         if n_other > 0:
             raise InputError(
-                f"--target {spec.text}: the shares sum to 1 but {n_other} real image(s) are of other or unknown "
+                f"target={spec.text}: the shares sum to 1 but {n_other} real image(s) are of other or unknown "
                 f"types and cannot be removed; lower the shares so they sum to less than 1")
         n_final_f = max(r / s for (types, s), r in zip(spec.shares, r_set.values()))
     else:
@@ -284,7 +284,7 @@ def plan_balance(frame: pd.DataFrame, *, target: str | TargetSpec = PlanConfig.t
         if gen < 0:
             now = r_set[types] / n_real
             raise InputError(
-                f"--target {spec.text}: type {_types_label(types)} is already {now:.1%} of the data set "
+                f"target={spec.text}: type {_types_label(types)} is already {now:.1%} of the data set "
                 f"(target {share:.1%}); balancing only adds images and cannot lower a share. Targets that would "
                 f"work: {spec.name(types)}>={math.ceil(now * 100) / 100:.2f}")
         sel = cells.index[cells["fst"].isin(types)]
@@ -300,10 +300,10 @@ def plan_balance(frame: pd.DataFrame, *, target: str | TargetSpec = PlanConfig.t
         needed = float(w["generate"]) / float(w["real"])
         reach = _reachable(cells, spec, n_other, max_per_real)
         raise InputError(
-            f"--target {spec.text}: cell type {roman(w['fst'])} x {w['diagnosis']} has {int(w['real'])} real "
+            f"target={spec.text}: cell type {roman(w['fst'])} x {w['diagnosis']} has {int(w['real'])} real "
             f"image(s) and would need {int(w['generate'])} synthetic ones ({needed:.2f} per real image), more than "
-            f"--max-per-real {max_per_real:g} allows ({int(over.sum())} cell(s) over the cap). What would work: "
-            f"--max-per-real {math.ceil(needed * 100) / 100:g}, or a target of at most {reach}")
+            f"max_per_real={max_per_real:g} allows ({int(over.sum())} cell(s) over the cap). What would work: "
+            f"max_per_real={math.ceil(needed * 100) / 100:g}, or a target of at most {reach}")
     cells["final"] = cells["real"] + cells["generate"]
     cells = cells[["fst", "diagnosis", "real", "generate", "final", "target_set"]].sort_values(
         ["fst", "diagnosis"]).reset_index(drop=True)

@@ -168,8 +168,8 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
     if rank == 0 and not dry_run:  # process 0 writes the summary and the report
         from fairskin.reports import report_outputs
 
-        reports = {"--json": json_path, **report_outputs(html, json_path=json_path)}
-    with claim_outputs({"--out": out, **reports}, overwrite=overwrite, kinds={"--out": "dir"},
+        reports = {"json_path": json_path, **report_outputs(html, json_path=json_path)}
+    with claim_outputs({"out": out, **reports}, overwrite=overwrite, kinds={"out": "dir"},
                        lock_tag=f"-rank{rank}" if world > 1 else ""):
         return _balance_claimed(frame, plan, out=out, rank=rank, world=world, conditioning=conditioning,
                                 base_model=base_model, base_config=base_config, train_config=train_config,
@@ -185,7 +185,7 @@ def _label_ita(labels) -> dict[str, float]:
         return {}
     from fairskin.label import read_labels_csv
 
-    lab = read_labels_csv(Path(labels), arg="--labels")
+    lab = read_labels_csv(Path(labels), arg="labels")
     if "ita" not in lab.columns:
         return {}
     ita = pd.to_numeric(lab["ita"], errors="coerce")
@@ -357,8 +357,8 @@ def _check_plan_owner(out: Path, plan: BalancePlan, *, overwrite: bool) -> None:
     if old == plan.fingerprint():
         return
     if not overwrite:
-        raise InputError(f"--out {out}: holds the output of a different plan (fingerprint {old}, this plan "
-                         f"{plan.fingerprint()}); choose another folder or pass --overwrite to delete it")
+        raise InputError(f"out={out}: holds the output of a different plan (fingerprint {old}, this plan "
+                         f"{plan.fingerprint()}); choose another folder or pass overwrite=True to delete it")
     _clear(out)
 
 
@@ -371,8 +371,8 @@ def _check_run_owner(out: Path, run_doc: dict, *, overwrite: bool) -> None:
         return
     if not overwrite:
         changed = sorted(k for k in run_doc if old.get(k) != json.loads(json.dumps(run_doc)).get(k))
-        raise InputError(f"--out {out}: was generated with other settings ({', '.join(changed)} differ); a rerun "
-                         f"must use the same conditioning and generation options to resume, or pass --overwrite")
+        raise InputError(f"out={out}: was generated with other settings ({', '.join(changed)} differ); a rerun "
+                         f"must use the same conditioning and generation options to resume, or pass overwrite=True")
     _clear(out, keep_conditioning=True)
 
 
@@ -401,7 +401,7 @@ def _pick_source(pool: dict, fst: int, diagnosis: str, seed: int):
     if len(cand) == 0:
         cand = np.flatnonzero(lighter)
     if len(cand) == 0:
-        raise InputError(f"--mode image: no real image lighter than type {fst} to re-tone; use --mode text")
+        raise InputError(f"mode='image': no real image lighter than type {fst} to re-tone; use mode='text'")
     i = int(cand[np.random.default_rng(seed).integers(len(cand))])
     return str(pool["image"][i]), pool["style"][i]
 

@@ -114,13 +114,13 @@ def check_estimated_types(frame: pd.DataFrame, *, labels: str | Path | None = No
     if label_confusion is not None:
         from fairskin.audits.classifier import read_label_confusion
 
-        lc = read_label_confusion(label_confusion, arg="--label-confusion")
+        lc = read_label_confusion(label_confusion, arg="label_confusion")
         found = ({"counts": lc.counts.tolist(), "cross_validated": lc.cross_validated}, Path(label_confusion))
     else:
         found = find_label_confusion(labels)
     ways = ("give human types for these images (the data set's fst column, or the reader-study app), measure the "
-            "estimator against people (`fairskin label DATA --json labels.json`, with --calibrate, on images that "
-            "have human types; or --label-confusion FILE), or pass --accept-estimated-types to plan on them anyway")
+            "estimator against people (`fairskin label DATA --calibrate --json labels.json` on images that have "
+            "human types; or label_confusion=FILE), or pass accept_estimated_types=True to plan on them anyway")
     if found is None:
         groups = _group_agreement(frame, fst, est)
         if groups is not None and groups["weighted_kappa"] is not None and groups["weighted_kappa"] >= MIN_KAPPA:
@@ -135,7 +135,7 @@ def check_estimated_types(frame: pd.DataFrame, *, labels: str | Path | None = No
         msg = (f"{where}, from an estimator whose agreement with people is unknown (no labeller's confusion given "
                f"or found beside {labels or 'the labels'}){seen}; their estimated shares: {_raw_shares(fst, est)}")
         if not accept_estimated_types:
-            raise InputError(f"--labels: {msg}. On real clinical photographs ITA-based types can be far off "
+            raise InputError(f"labels: {msg}. On real clinical photographs ITA-based types can be far off "
                              f"(docs/label.md); {ways}")
         info.notes.append(f"planned on estimated skin types as they are (--accept-estimated-types): {msg}")
         return info
@@ -153,7 +153,7 @@ def check_estimated_types(frame: pd.DataFrame, *, labels: str | Path | None = No
                f"{' (cross-validated)' if a['cross_validated'] else ''}: exact {a['exact']:.0%}, quadratic-weighted "
                f"kappa {'n/a' if kappa is None else f'{kappa:.2f}'}; {shares.line()}")
     if (kappa is None or kappa < MIN_KAPPA) and not accept_estimated_types:
-        raise InputError(f"--labels: {where}; {figures}. With agreement this poor (kappa below {MIN_KAPPA:g}) the "
+        raise InputError(f"labels: {where}; {figures}. With agreement this poor (kappa below {MIN_KAPPA:g}) the "
                          f"estimated types are not a basis for a plan: {ways} (the plan then counts the corrected "
                          "shares)")
     weights = np.zeros((len(frame), len(FST_TYPES)))

@@ -104,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     except FairskinError as exc:
         message = str(exc)
         if isinstance(exc, InputError) and command is not None:  # the library names arguments; we, flags
-            from fairskin.cli._common import command_flags, flag_message, invoked_command
+            from fairskin.cli._common import in_flags, invoked_command
 
-            message = flag_message(message, command_flags(invoked_command(command, args)))
+            message = in_flags(message, invoked_command(command, args))
         err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
         return 2
     except OSError as exc:  # the machine's problem (disk full, permissions), not a bug: one line

@@ -16,7 +16,7 @@ from fairskin.errors import InputError, rename_arguments
 from fairskin.progress import ProgressEvent, heartbeat
 from fairskin.settings import read_settings_file
 
-__all__ = ["fmt_ci", "kv_table", "CONFIG_HELP", "QUIET_HELP", "ProgressView", "progress_view", "command_flags", "flag_message", "invoked_command", "settings_file", "file_settings"]
+__all__ = ["fmt_ci", "kv_table", "CONFIG_HELP", "QUIET_HELP", "ProgressView", "progress_view", "command_flags", "flag_message", "in_flags", "negative_flags", "invoked_command", "settings_file", "file_settings"]
 
 #: the help of every long command's --quiet
 QUIET_HELP = "No progress bar, progress lines or heartbeat (results and warnings are still printed)."
@@ -118,7 +118,9 @@ def progress_view(quiet: bool, stage: str, *, announce: bool = True,
 #: library arguments that a command's option calls by another name (library name -> the option's
 #: parameter name); every other argument is named as the command's own parameter of that name
 _ARGUMENT_ALIASES = {"confusion_path": "confusion", "calibrated_scale_path": "calibrated_scale",
-                     "label_confusion_path": "label_confusion"}
+                     "label_confusion_path": "label_confusion",
+                     "format": "data_format",  # the data readers' format: audit's and annotate's --format
+                     "generator": "generator_name"}  # the generator registry's name: experiment's --generator
 
 
 def command_flags(command) -> dict[str, str]:
@@ -154,20 +156,55 @@ def invoked_command(root, args: list[str]):
     return cmd
 
 
-def flag_message(message: str, flags: dict[str, str]) -> str:
+def negative_flags(command) -> dict[str, str]:
+    """The flag that turns each of ``command``'s arguments off, for a library error that says
+    ``name=False`` or ``name=None``: a boolean option's second flag (``tone`` -> ``--no-tone``),
+    or the option ``no_NAME`` where the command has one (``label_confusion`` ->
+    ``--no-label-confusion``)."""
+    negatives: dict[str, str] = {}
+    for p in command.params:
+        if p.param_type_name != "option" or not p.name:
+            continue
+        seconds = [o for o in getattr(p, "secondary_opts", ()) if o.startswith("--")]
+        if seconds:
+            negatives[p.name] = seconds[0]
+        longs = [o for o in p.opts if o.startswith("--no-")]
+        if p.name.startswith("no_") and longs:
+            negatives.setdefault(p.name[3:], longs[0])
+    for lib, cli in _ARGUMENT_ALIASES.items():
+        if cli in negatives:
+            negatives.setdefault(lib, negatives[cli])
+    return negatives
+
+
+def flag_message(message: str, flags: dict[str, str], negatives: dict[str, str] | None = None) -> str:
     """A library error's message as the command line says it: each argument it names
     (:func:`fairskin.errors.argument_references`) written as the command's flag:
     ``fst_source='human': ...`` -> ``--fst-source human: ...``, ``(labels=...)`` -> ``(--labels ...)``,
-    ``out: ...`` -> ``--out: ...``."""
+    ``out: ...`` -> ``--out: ...``, ``overwrite=True`` -> ``--overwrite``, and ``tone=False`` or
+    ``label_confusion=None`` -> the flag ``negatives`` gives (:func:`negative_flags`; without one
+    the Python words stay)."""
+    negatives = negatives or {}
+
     def write(flag: str, m) -> str:
-        after = m.group(2)
+        after, qualifier = m["after"], m["qualifier"] or ""
         if after == ":":
-            return flag + ":"
-        if m.group(3) is not None:
-            return f"{flag} {m.group(3)}"
+            return flag + qualifier + ":"
+        if m["quoted"] is not None:
+            return f"{flag} {m['quoted']}"
+        if after == "=True":
+            return flag
+        if after in ("=False", "=None"):
+            return negatives.get(m["name"], m.group(0))
         return f"{flag} ..." if after == "=..." else flag + " "
 
     return rename_arguments(message, flags, write)
+
+
+def in_flags(message: str, command) -> str:
+    """``message`` of the library (an error, a note it leaves in a result) as ``command`` (a click
+    command) says it: its arguments written as the command's flags (:func:`flag_message`)."""
+    return flag_message(message, command_flags(command), negative_flags(command))
 
 
 def file_settings(ctx: typer.Context) -> dict[str, Any]:

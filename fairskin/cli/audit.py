@@ -10,7 +10,7 @@ from rich.table import Table
 
 from fairskin.audits.classifier import DEFAULTS, criterion_reading
 from fairskin.cli import app, console
-from fairskin.cli._common import CONFIG_HELP, progress_view, settings_file
+from fairskin.cli._common import CONFIG_HELP, in_flags, progress_view, settings_file
 from fairskin.errors import FairskinError, InputError
 
 
@@ -145,7 +145,7 @@ def audit(
             saliency=saliency, saliency_layer=saliency_layer, counterfactual_tone=counterfactual_tone,
             **file_settings(ctx))
         d = result.to_dict()
-        print_audit(d)
+        print_audit(d, ctx.command)
         print_why(d)
         if json_path:
             result.to_json(json_path)
@@ -178,7 +178,9 @@ def _headline_metrics(meta: dict) -> list[tuple[str, str, int]]:
     return [(x["name"], x["label"], int(x.get("digits") or 2)) for x in listed if x.get("headline")]
 
 
-def print_audit(d: dict) -> None:
+def print_audit(d: dict, command=None) -> None:
+    """The audit's terminal summary; ``command`` (the click command that ran it) writes the
+    library's notes with its flags."""
     meta = d["meta"]
     if meta.get("tone_scale", "fitzpatrick") != "fitzpatrick":
         console.print(f"skin tones on the [bold]{meta['tone_scale']}[/] scale, grouped "
@@ -188,7 +190,8 @@ def print_audit(d: dict) -> None:
                   f"{meta['ci_level']:.0%} CI")
     auto = meta.get("label_confusion_auto")
     if auto:
-        console.print(("" if auto["applied"] else "[yellow]note:[/] ") + auto["line"], highlight=False)
+        line = auto["line"] if command is None else in_flags(auto["line"], command)
+        console.print(("" if auto["applied"] else "[yellow]note:[/] ") + line, highlight=False)
     if meta.get("fst_source") in ("estimated", "mixed") and not meta.get("fst_correction"):
         console.print("[yellow]warning:[/] skin types are estimated and taken as right; with the estimator's "
                       "measured agreement (docs/label.md) the figures mix neighbouring types; pass the labeller's "

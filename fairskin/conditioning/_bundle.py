@@ -109,7 +109,7 @@ def base_config_files(config: Path) -> list[Path]:
 _PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 #: what diffusers reads from a config folder for a single-file checkpoint (as in its hub fetch)
 _CONFIG_PATTERNS = ["**/*.json", "*.json", "*.txt", "**/*.txt", "**/*.model"]
-_CONFIG_HELP = ("pass --base-config FOLDER, a local diffusers folder with the configs of the same architecture "
+_CONFIG_HELP = ("pass base_config=FOLDER, a local diffusers folder with the configs of the same architecture "
                 "(model_index.json and the unet/, vae/, text_encoder/, tokenizer/ and scheduler/ configs, e.g. those "
                 "of stable-diffusion-v1-5 for an SD 1.5 checkpoint; weights are not needed)")
 
@@ -136,10 +136,10 @@ def load_base_pipeline(base_model: str | Path, *, config: str | Path | None = No
     kw = {"dtype": dtype} if dtype is not None else {}
     if path.is_dir():
         if config is not None:
-            raise InputError(f"--base-config {config}: applies to a single .safetensors --base-model; the diffusers "
+            raise InputError(f"base_config={config}: applies to a single .safetensors base_model=...; the diffusers "
                              f"folder {path} has its own configs")
         if not (path / "model_index.json").is_file():
-            raise InputError(f"--base-model {path}: not a diffusers folder (no model_index.json); give a folder "
+            raise InputError(f"base_model={path}: not a diffusers folder (no model_index.json); give a folder "
                              f"saved with save_pretrained or a single .safetensors checkpoint")
         _check_components(path)
         try:
@@ -147,26 +147,26 @@ def load_base_pipeline(base_model: str | Path, *, config: str | Path | None = No
                                        local_files_only=True, **kw)
         except (OSError, ValueError, TypeError, KeyError, AttributeError, ImportError, EnvironmentError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise InputError(f"--base-model {path}: diffusers cannot load this folder: {first[:300]}") from None
+            raise InputError(f"base_model={path}: diffusers cannot load this folder: {first[:300]}") from None
     elif path.suffix == ".safetensors":
         if not path.is_file():
-            raise InputError(f"--base-model {path}: no such file")
+            raise InputError(f"base_model={path}: no such file")
         folder = _single_file_config(path, config)
         try:
             pipe = cls.from_single_file(str(path), config=str(folder), safety_checker=None,
                                         requires_safety_checker=False, local_files_only=True, **kw)
         except ValueError as e:  # weights of another shape
-            raise InputError(f"--base-model {path} does not fit the configs in {folder}: {e}") from e
+            raise InputError(f"base_model={path} does not fit the configs in {folder}: {e}") from e
         except OSError as e:  # not a safetensors file
-            raise InputError(f"--base-model {path}: {e}") from e
+            raise InputError(f"base_model={path}: {e}") from e
         except NotImplementedError as e:  # diffusers moves a UNet or VAE that has tensors with no weights
             if "meta tensor" not in str(e):
                 raise
-            raise InputError(f"--base-model {path}: has no weights for some tensors of the UNet or VAE that the "
+            raise InputError(f"base_model={path}: has no weights for some tensors of the UNet or VAE that the "
                              f"configs in {folder} describe; give the configs of this checkpoint's architecture") from e
         _check_filled(pipe, path, folder)
     else:
-        raise InputError(f"--base-model {path}: expected a local diffusers folder or a .safetensors file "
+        raise InputError(f"base_model={path}: expected a local diffusers folder or a .safetensors file "
                          f"(hub names are not fetched)")
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -184,19 +184,19 @@ def _check_components(path: Path) -> None:
     try:
         index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"--base-model {path}: model_index.json is not readable JSON ({exc})") from None
+        raise InputError(f"base_model={path}: model_index.json is not readable JSON ({exc})") from None
     if not isinstance(index, dict):
-        raise InputError(f"--base-model {path}: model_index.json must be a JSON object")
+        raise InputError(f"base_model={path}: model_index.json must be a JSON object")
     for name, spec in index.items():
         if name.startswith("_"):
             continue
         if isinstance(spec, list) and len(spec) == 2 and spec[0] not in _COMPONENT_LIBRARIES:
-            raise InputError(f"--base-model {path}: component {name!r} is {spec[0]}.{spec[1]}, a custom class; "
+            raise InputError(f"base_model={path}: component {name!r} is {spec[0]}.{spec[1]}, a custom class; "
                              "loading it would import and run code from outside diffusers and transformers, which "
                              "fairskin does not do (docs/security.md). Use a folder of standard components")
     code = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.py"))
     if code:
-        raise InputError(f"--base-model {path}: holds Python code ({', '.join(code[:3])}); a diffusers folder with "
+        raise InputError(f"base_model={path}: holds Python code ({', '.join(code[:3])}); a diffusers folder with "
                          "custom code is refused (docs/security.md)")
 
 
@@ -207,13 +207,13 @@ def _single_file_config(path: Path, config: str | Path | None) -> Path:
         if folder.suffix in (".yaml", ".yml"):
             # diffusers 0.42 builds only the UNet, VAE and scheduler from an original LDM yaml; the tokenizer and
             # text encoder config come from the hub cache (and with transformers 5 it cannot infer the tokenizer)
-            raise InputError(f"--base-config {folder}: an original LDM config (.yaml) does not describe the text "
+            raise InputError(f"base_config={folder}: an original LDM config (.yaml) does not describe the text "
                              f"encoder and tokenizer, so it cannot load {path.name} offline; {_CONFIG_HELP}")
         if not (folder / "model_index.json").is_file():
-            raise InputError(f"--base-config {folder}: not a diffusers folder (no model_index.json); {_CONFIG_HELP}")
+            raise InputError(f"base_config={folder}: not a diffusers folder (no model_index.json); {_CONFIG_HELP}")
         missing = [name for name in _PARTS if not (folder / name).is_dir()]
         if missing:
-            raise InputError(f"--base-config {folder}: no {', '.join(f'{m}/' for m in missing)} folder; {_CONFIG_HELP}")
+            raise InputError(f"base_config={folder}: no {', '.join(f'{m}/' for m in missing)} folder; {_CONFIG_HELP}")
         return folder
     from diffusers.loaders.single_file_utils import fetch_diffusers_config
     from huggingface_hub import snapshot_download
@@ -225,12 +225,12 @@ def _single_file_config(path: Path, config: str | Path | None) -> Path:
         with safe_open(str(path), framework="pt") as f:
             shapes = {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in f.keys()}
     except SafetensorError as e:
-        raise InputError(f"--base-model {path}: not a readable .safetensors file ({e})") from e
+        raise InputError(f"base_model={path}: not a readable .safetensors file ({e})") from e
     repo = fetch_diffusers_config(shapes)["pretrained_model_name_or_path"]
     try:
         return Path(snapshot_download(repo, allow_patterns=_CONFIG_PATTERNS, local_files_only=True))
     except LocalEntryNotFoundError:
-        raise InputError(f"--base-model {path}: a single .safetensors checkpoint holds weights only, and the configs "
+        raise InputError(f"base_model={path}: a single .safetensors checkpoint holds weights only, and the configs "
                          f"of its architecture ({repo}, which diffusers would fetch) are not in the local Hugging Face "
                          f"cache, and nothing is downloaded: {_CONFIG_HELP}") from None
 
@@ -240,7 +240,7 @@ def _check_filled(pipe, path: Path, folder: Path) -> None:
     for name in _PARTS[:3]:
         empty = [k for k, v in getattr(pipe, name).state_dict().items() if v.is_meta]
         if empty:
-            raise InputError(f"--base-model {path}: has no weights for {len(empty)} tensors of the {name} that the "
+            raise InputError(f"base_model={path}: has no weights for {len(empty)} tensors of the {name} that the "
                              f"configs in {folder} describe (e.g. {empty[0]}); give the configs of this checkpoint's "
                              f"architecture")
 
@@ -334,11 +334,11 @@ class Conditioning:
         folder = path.parent if path.name == CONFIG_NAME else path
         cfg_path = folder / CONFIG_NAME
         if not cfg_path.is_file():
-            raise InputError(f"--conditioning {path}: no {CONFIG_NAME} found; give the folder that "
+            raise InputError(f"conditioning={path}: no {CONFIG_NAME} found; give the folder that "
                              f"fairskin train-conditioning wrote")
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
         if cfg.get("format_version") != FORMAT_VERSION:
-            raise InputError(f"--conditioning {path}: format_version {cfg.get('format_version')!r} is not "
+            raise InputError(f"conditioning={path}: format_version {cfg.get('format_version')!r} is not "
                              f"supported (expected {FORMAT_VERSION})")
         files = [cfg_path]
         tokens = {}

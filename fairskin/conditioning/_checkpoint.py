@@ -59,11 +59,11 @@ def find_checkpoint(ckpt_dir: Path, resume) -> Path:
     if str(resume) == "latest":
         found = sorted(p for p in ckpt_dir.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
         if not found:
-            raise InputError(f"--resume latest: no checkpoint in {ckpt_dir}")
+            raise InputError(f"resume='latest': no checkpoint in {ckpt_dir}")
         return found[-1]
     p = Path(resume)
     if not (p / "state.pt").is_file():
-        raise InputError(f"--resume {p}: not a checkpoint folder (no state.pt)")
+        raise InputError(f"resume={p}: not a checkpoint folder (no state.pt)")
     return p
 
 
@@ -77,8 +77,8 @@ def load_checkpoint(folder: Path, resume_state: dict, *, unet, text_encoder, fst
         fst_emb.embedding.weight.copy_(state["fst_embedding"])
         tone = {k[len("fst_tone."):]: v for k, v in state.items() if k.startswith("fst_tone.")}
         if (fst_emb.tone is not None) != bool(tone):
-            raise InputError(f"--resume {folder}: the checkpoint was written with{'' if tone else 'out'} tone requests; "
-                             f"resume with{'' if tone else 'out'} them ({'--tone' if tone else '--no-tone'})")
+            raise InputError(f"resume={folder}: the checkpoint was written with{'' if tone else 'out'} tone requests; "
+                             f"resume with{'' if tone else 'out'} them ({'tone=True' if tone else 'tone=False'})")
         if tone:
             fst_emb.tone.load_state_dict(tone)
             fst_emb.tone_frequencies = tuple(resume_state.get("tone_frequencies", LEGACY_TONE_FREQUENCIES))
@@ -89,10 +89,10 @@ def load_checkpoint(folder: Path, resume_state: dict, *, unet, text_encoder, fst
             from peft.utils import set_peft_model_state_dict
 
             set_peft_model_state_dict(unet, {k[5:]: v for k, v in state.items() if k.startswith("lora.")})
-    optimizer.load_state_dict(load_weights(folder / "optimizer.pt", arg="--resume"))
+    optimizer.load_state_dict(load_weights(folder / "optimizer.pt", arg="resume"))
     gen.set_state(resume_state["generator"])
     if ema is not None:
         if not (folder / "ema.pt").is_file():
-            raise InputError(f"--resume {folder}: this run keeps an EMA of the weights but the checkpoint has no "
-                             f"ema.pt (it was written with --ema-decay 0); resume with --ema-decay 0")
-        ema.load_state_dict(load_weights(folder / "ema.pt", arg="--resume"))
+            raise InputError(f"resume={folder}: this run keeps an EMA of the weights but the checkpoint has no "
+                             f"ema.pt (it was written with ema_decay=0); resume with ema_decay=0")
+        ema.load_state_dict(load_weights(folder / "ema.pt", arg="resume"))

@@ -52,7 +52,7 @@ def labelled_manifest(data: str | Path | pd.DataFrame, *, labels: str | Path | N
     return df
 
 
-def labels_scale(labels: str | Path | None, *, scale=None, arg: str = "--labels"):
+def labels_scale(labels: str | Path | None, *, scale=None, arg: str = "labels"):
     """The ITA scale the skin types of ``labels`` were read with, for the ITA gate to use too.
 
     ``fairskin label`` writes the scale's name in each row (``--scale NAME|CSV``, or the scale that
@@ -71,14 +71,14 @@ def labels_scale(labels: str | Path | None, *, scale=None, arg: str = "--labels"
         if "scale" in lab.columns:
             names = sorted({str(s).strip() for s in lab["scale"].fillna("") if str(s).strip()})
     if len(names) > 1:
-        raise InputError(f"{arg} {labels}: rows were labelled with different ITA scales ({', '.join(names)}); label "
+        raise InputError(f"{arg}={labels}: rows were labelled with different ITA scales ({', '.join(names)}); label "
                          "the whole data set with one scale so that the gate measures generated images the same way")
     if not names:
         return given or get_scale()
     name = names[0]
     if given is not None:
         if given.name != name:
-            raise InputError(f"--scale {scale}: is scale {given.name!r}, but {labels} was labelled with {name!r}; "
+            raise InputError(f"scale={scale}: is scale {given.name!r}, but {labels} was labelled with {name!r}; "
                              "the gate must use the scale the labels were read with")
         return given
     if name in list_scales():
@@ -93,6 +93,6 @@ def labels_scale(labels: str | Path | None, *, scale=None, arg: str = "--labels"
                 continue
             if found.name == name:
                 return found
-    raise InputError(f"{arg} {labels}: was labelled with the ITA scale {name!r}, which is not built in "
-                     f"({', '.join(list_scales())}) and no *_scale.csv beside it defines it; pass --scale FILE, "
+    raise InputError(f"{arg}={labels}: was labelled with the ITA scale {name!r}, which is not built in "
+                     f"({', '.join(list_scales())}) and no *_scale.csv beside it defines it; pass scale=FILE, "
                      "the scale CSV it was labelled with")

@@ -102,7 +102,7 @@ def _model_files(folder: Path) -> list[Path]:
             folder / "scheduler" / "scheduler_config.json"]
 
 
-def load_ddpm(folder: str | Path, *, arg: str = "--generator-dir"):
+def load_ddpm(folder: str | Path, *, arg: str = "generator_dir"):
     """(UNet2DModel, DDPMScheduler, ddpm.json as a dict, sha256 of the files) from a model folder."""
     require("torch", extra="generate", feature="the ddpm generator")
     require("diffusers", extra="generate", feature="the ddpm generator")
@@ -112,22 +112,22 @@ def load_ddpm(folder: str | Path, *, arg: str = "--generator-dir"):
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(f"{arg} {folder}: no such folder; train one with fairskin train-ddpm DATA --out {folder}")
+        raise InputError(f"{arg}={folder}: no such folder; train one with `fairskin train-ddpm DATA --out {folder}`")
     missing = [p.relative_to(folder).as_posix() for p in _model_files(folder) if not p.is_file()]
     if missing:
-        raise InputError(f"{arg} {folder}: not a complete ddpm model folder (missing {', '.join(missing)}); "
+        raise InputError(f"{arg}={folder}: not a complete ddpm model folder (missing {', '.join(missing)}); "
                          "fairskin train-ddpm writes ddpm.json, unet/ and scheduler/")
     doc = json.loads((folder / DDPM_CONFIG_NAME).read_text(encoding="utf-8"))
     if doc.get("format_version") != DDPM_FORMAT_VERSION:
-        raise InputError(f"{arg} {folder}: {DDPM_CONFIG_NAME} format_version {doc.get('format_version')!r} is not "
+        raise InputError(f"{arg}={folder}: {DDPM_CONFIG_NAME} format_version {doc.get('format_version')!r} is not "
                          f"supported (expected {DDPM_FORMAT_VERSION})")
     try:
         unet = UNet2DModel.from_pretrained(folder / "unet", local_files_only=True).eval()
     except (OSError, ValueError, RuntimeError) as e:
-        raise InputError(f"{arg} {folder}: unet/ could not be loaded ({e})") from e
+        raise InputError(f"{arg}={folder}: unet/ could not be loaded ({e})") from e
     scheduler = DDPMScheduler.from_pretrained(folder / "scheduler", local_files_only=True)
     if unet.config.num_class_embeds != doc["classes"] + 1:
-        raise InputError(f"{arg} {folder}: unet/ has {unet.config.num_class_embeds} class embeddings but "
+        raise InputError(f"{arg}={folder}: unet/ has {unet.config.num_class_embeds} class embeddings but "
                          f"{DDPM_CONFIG_NAME} names {doc['classes']} classes (+1 for no class)")
     return unet, scheduler, doc, sha256_files(_model_files(folder))
 
@@ -142,8 +142,8 @@ class DdpmGenerator:
     def __init__(self, folder: str | Path, *, config: SamplingConfig = SamplingConfig(), device: str | None = None):
         torch = require("torch", extra="generate", feature="the ddpm generator")
         if config.mode != "text":
-            raise InputError("--mode image: the ddpm generator is class-conditional (type x diagnosis) and makes "
-                             "images from noise; use --mode text")
+            raise InputError("mode='image': the ddpm generator is class-conditional (type x diagnosis) and makes "
+                             "images from noise; use mode='text'")
         self.folder = Path(folder)
         self.unet, self.scheduler, self.doc, self.sha256 = load_ddpm(self.folder)
         self.device = torch.device(choose_device(device))

@@ -125,15 +125,15 @@ def generator_names() -> list[str]:
 def _user_entry(spec: str) -> GeneratorEntry:
     module, _, cls_name = spec.partition(":")
     if not module or not cls_name:
-        raise InputError(f"--generator {spec!r}: a user's generator is given as module:Class (e.g. mypkg.gen:MyGen)")
+        raise InputError(f"generator={spec!r}: a user's generator is given as module:Class (e.g. mypkg.gen:MyGen)")
     try:
         mod = importlib.import_module(module)
     except ImportError as e:
-        raise InputError(f"--generator {spec!r}: cannot import module {module!r} ({e}); is it installed or on "
+        raise InputError(f"generator={spec!r}: cannot import module {module!r} ({e}); is it installed or on "
                          "PYTHONPATH?") from e
     cls = getattr(mod, cls_name, None)
     if cls is None:
-        raise InputError(f"--generator {spec!r}: module {module!r} has no {cls_name!r}")
+        raise InputError(f"generator={spec!r}: module {module!r} has no {cls_name!r}")
 
     def open_user(path, *, sampling=SamplingConfig(), device=None):
         if hasattr(cls, "from_options"):  # the class decides what it takes
@@ -142,7 +142,7 @@ def _user_entry(spec: str) -> GeneratorEntry:
             gen = cls() if path is None else cls(path)
         missing = [a for a in ("name", "generate") if not hasattr(gen, a)]
         if missing:
-            raise InputError(f"--generator {spec!r}: {cls_name} has no {' or '.join(missing)}; a generator needs a "
+            raise InputError(f"generator={spec!r}: {cls_name} has no {' or '.join(missing)}; a generator needs a "
                              "name and generate(requests, seeds, *, root) (docs/generation.md)")
         return gen
 
@@ -157,7 +157,7 @@ def generator_entry(name: str) -> GeneratorEntry:
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise InputError(f"--generator: unknown generator {name!r}; registered: {', '.join(generator_names())}, or "
+        raise InputError(f"generator: unknown generator {name!r}; registered: {', '.join(generator_names())}, or "
                          f"a user's class as module:Class.{hint}")
     return _REGISTRY[name]
 
@@ -167,7 +167,7 @@ def create_generator(name: str, path: str | Path | None = None, *, sampling: Sam
     """A ready generator: ``name`` from the registry (or ``module:Class``), loaded from ``path``."""
     entry = generator_entry(name)
     if sampling.mode not in entry.modes:
-        raise InputError(f"--mode {sampling.mode}: the {name} generator supports {' and '.join(entry.modes)}")
+        raise InputError(f"mode={sampling.mode!r}: the {name} generator supports {' and '.join(entry.modes)}")
     gen = entry.open(None if path is None else Path(path), sampling=sampling, device=device)
     if getattr(gen, "registry_name", None) is None:
         try:
@@ -183,7 +183,7 @@ def _open_sd(path, *, sampling=SamplingConfig(), device=None):
     from fairskin.conditioning._sd_generator import StableDiffusionGenerator
 
     if path is None:
-        raise InputError("--conditioning: the stable-diffusion generator needs a trained conditioning folder "
+        raise InputError("conditioning: the stable-diffusion generator needs a trained conditioning folder "
                          "(fairskin train-conditioning DATA --out DIR)")
     return StableDiffusionGenerator(path, config=sampling, device=device)
 
@@ -205,7 +205,7 @@ def _open_phantom(path, *, sampling=SamplingConfig(), device=None):
     from fairskin.conditioning._phantom_generator import PhantomGenerator
 
     if sampling.mode != "text":
-        raise InputError("--mode image: the phantom stand-in renders new phantoms; use --mode text")
+        raise InputError("mode='image': the phantom stand-in renders new phantoms; use mode='text'")
     return PhantomGenerator()
 
 
@@ -213,7 +213,7 @@ def _open_ddpm(path, *, sampling=SamplingConfig(), device=None):
     from fairskin.conditioning._ddpm import DdpmGenerator
 
     if path is None:
-        raise InputError("--generator-dir: the ddpm generator needs a trained model folder "
+        raise InputError("generator_dir: the ddpm generator needs a trained model folder "
                          "(fairskin train-ddpm DATA --out DIR)")
     return DdpmGenerator(path, config=sampling, device=device)
 

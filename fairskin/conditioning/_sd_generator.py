@@ -53,7 +53,7 @@ class StableDiffusionGenerator:
         self.cond = self.conditioning = conditioning
         self.device = torch.device(choose_device(device))
         if config.mixed_precision == "fp16" and self.device.type != "cuda":
-            raise InputError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
+            raise InputError("mixed_precision='fp16' needs a GPU; on CPU use bf16 or no")
         dtype = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[config.mixed_precision]
         pipe = pipeline if pipeline is not None else load_base_pipeline(
             conditioning.base_model, config=conditioning.base_config, dtype=None if dtype == torch.float32 else dtype)

@@ -129,11 +129,11 @@ def _resolve_schedule(config: TrainConfig, *, from_scratch: bool, tune_unet: boo
     if zs is None:
         zs = from_scratch and pred == "v_prediction"
     if zs and pred != "v_prediction":
-        raise InputError("--zero-terminal-snr needs --prediction-type v_prediction: at zero SNR the last timestep is "
+        raise InputError("zero_terminal_snr=True needs prediction_type='v_prediction': at zero SNR the last timestep is "
                          "pure noise and an epsilon-predicting model cannot recover the image from it")
     if not from_scratch and not tune_unet and pred != base_prediction:
-        raise InputError(f"--prediction-type {pred}: the base UNet predicts {base_prediction} and stays frozen "
-                         f"without --lora-rank; use {base_prediction} or train LoRA")
+        raise InputError(f"prediction_type={pred!r}: the base UNet predicts {base_prediction} and stays frozen "
+                         f"without lora_rank=...; use {base_prediction} or train LoRA")
     offset = config.noise_offset
     if offset is None:
         offset = (0.5 if config.tone else 0.1) if from_scratch else (0.05 if tune_unet else 0.0)
@@ -179,35 +179,35 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
 
     out = Path(out)
     if config.steps < 1:
-        raise InputError(f"--steps must be at least 1, got {config.steps}")
+        raise InputError(f"steps: must be at least 1, got {config.steps}")
     if (config.batch_size is not None and config.batch_size < 1) or config.gradient_accumulation < 1:
-        raise InputError("--batch-size and --gradient-accumulation must be at least 1")
+        raise InputError("batch_size and gradient_accumulation: each must be at least 1")
     if config.lr_schedule not in ("auto", "constant", "cosine"):
-        raise InputError(f"--lr-schedule must be auto, constant or cosine, got {config.lr_schedule!r}")
+        raise InputError(f"lr_schedule: must be auto, constant or cosine, got {config.lr_schedule!r}")
     if config.ema_decay is not None and not 0.0 <= config.ema_decay < 1.0:
-        raise InputError(f"--ema-decay must be in [0, 1), got {config.ema_decay}")
+        raise InputError(f"ema_decay: must be in [0, 1), got {config.ema_decay}")
     if config.type_sampling not in ("balanced", "natural"):
-        raise InputError(f"--type-sampling must be balanced or natural, got {config.type_sampling!r}")
+        raise InputError(f"type_sampling: must be balanced or natural, got {config.type_sampling!r}")
     _check_tiny_size(config)
     if config.mixed_precision not in ("no", "fp16", "bf16"):
-        raise InputError(f"--mixed-precision must be no, fp16 or bf16, got {config.mixed_precision!r}")
+        raise InputError(f"mixed_precision: must be no, fp16 or bf16, got {config.mixed_precision!r}")
     dev = torch.device(choose_device(device))
     if config.mixed_precision == "fp16" and dev.type != "cuda":
-        raise InputError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
+        raise InputError("mixed_precision='fp16' needs a GPU; on CPU use bf16 or no")
     weight_dtype = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[config.mixed_precision]
 
     # ---- data ----------------------------------------------------------------------------
     frame = labelled_manifest(data, labels=labels, format=format)
     frame = frame[~frame["fst"].isna()].reset_index(drop=True)
     if len(frame) == 0:
-        raise InputError(f"{data}: no image has a skin type; run `fairskin label {data}` and pass --labels labels.csv")
+        raise InputError(f"{data}: no image has a skin type; run `fairskin label {data}` and pass labels='labels.csv'")
     styles = image_styles(frame)  # checked before any training
     root = Path(frame.attrs["root"])
 
     # ---- base model ----------------------------------------------------------------------
     from_scratch = base_model is None
     if from_scratch and base_config is not None:
-        raise InputError(f"--base-config {base_config}: applies to a single .safetensors --base-model; the built-in "
+        raise InputError(f"base_config={base_config}: applies to a single .safetensors base_model=...; the built-in "
                          f"tiny model needs none")
     base_config_sha = None
     if from_scratch:
@@ -228,7 +228,7 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
     tune_unet = from_scratch or config.lora_rank > 0
     batch_size = config.batch_size or (16 if from_scratch else 32)
     if from_scratch and config.lora_rank > 0:
-        raise InputError("--lora-rank applies to a pretrained --base-model; the built-in tiny model trains its whole UNet")
+        raise InputError("lora_rank=... applies to a pretrained base_model=...; the built-in tiny model trains its whole UNet")
     schedule = _resolve_schedule(config, from_scratch=from_scratch, tune_unet=tune_unet,
                                  base_prediction=parts["scheduler"].config.get("prediction_type", "epsilon"))
     noise_scheduler = DDPMScheduler.from_config(
@@ -246,7 +246,7 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
     if resume is not None:
         resume_dir = find_checkpoint(ckpt_dir, resume)
         # step and generator state only: tensors and numbers, so nothing in a checkpoint can run code
-        resume_state = load_weights(resume_dir / "state.pt", arg="--resume")
+        resume_state = load_weights(resume_dir / "state.pt", arg="resume")
         start_step = int(resume_state["step"])
 
     # ---- tiny model: the VAE learns to reconstruct the images first ------------------------

@@ -259,7 +259,7 @@ def write_demo_dataset(out_dir: str | Path, config: DemoConfig = DemoConfig(), *
     out = Path(out_dir)
     meta = out / "ddi_metadata.csv"
     if meta.exists() and not overwrite:
-        raise InputError(f"{meta} already exists; choose another directory or pass --overwrite")
+        raise InputError(f"{meta} already exists; choose another directory or pass overwrite=True")
     (out / "images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.seed)
     weights = np.asarray(config.fst_weights, float)

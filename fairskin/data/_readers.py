@@ -396,7 +396,7 @@ def read_dataset(root: str | Path, *, format: DatasetFormat | None = None, metad
 
         close = difflib.get_close_matches(str(fmt), list(FORMATS), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise InputError(f"--format: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}.{hint}")
+        raise InputError(f"format: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}.{hint}")
     if not root.is_dir():
         raise InputError(f"DATA: directory not found: {root}")
     df, warns = FORMATS[fmt](root, metadata=Path(metadata) if metadata else None)

@@ -47,15 +47,15 @@ def experiment_generator(name: str, *, conditioning, generator_dir, device: str 
     entry = generator_entry(name)
     if entry.name == "stable-diffusion":
         if conditioning is None:
-            raise InputError(f"synthetic: arms {arms} need synthetic images: give --synthetic MANIFEST (fairskin "
-                             "balance's manifest.csv) or --conditioning DIR (fairskin train-conditioning) to generate "
+            raise InputError(f"synthetic: arms {arms} need synthetic images: give synthetic=MANIFEST (fairskin "
+                             "balance's manifest.csv) or conditioning=DIR (fairskin train-conditioning) to generate "
                              "them here")
         return ConditionedImageGenerator(conditioning, device=device)
     if conditioning is not None:
-        raise InputError(f"--conditioning: belongs to the stable-diffusion generator; --generator {name} takes "
-                         "--generator-dir DIR")
+        raise InputError(f"conditioning: belongs to the stable-diffusion generator; generator={name!r} takes "
+                         "generator_dir=DIR")
     if entry.train is not None and generator_dir is None:
-        raise InputError(f"--generator-dir: the {name} generator needs a trained folder (fairskin train-{name} DATA "
+        raise InputError(f"generator_dir: the {name} generator needs a trained folder (fairskin train-{name} DATA "
                          "--out DIR)")
     mode = "image" if "image" in entry.modes else "text"
     return create_generator(name, generator_dir, sampling=SamplingConfig(mode=mode), device=device)

@@ -63,7 +63,7 @@ def hard_case_loop(*, out: Path, cfg, train_df: pd.DataFrame, test_df: pd.DataFr
     from fairskin.train import train_classifier
 
     if generator is None:
-        raise InputError("rounds: the hard-case loop generates images while it trains; give --conditioning DIR "
+        raise InputError("rounds: the hard-case loop generates images while it trains; give conditioning=DIR "
                          "(fairskin train-conditioning) or run the built-in demo")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -122,7 +122,7 @@ def run_experiment(
     # ---- the output folder: one run at a time; Ctrl-C says what is kept -----------------------------
     kept = (lambda: f"every finished run is kept in {out / 'runs'} (each with its done.json); run the same command "
             "again to resume")
-    with claim_outputs({"--out": out}, overwrite=True, kinds={"--out": "dir"}), interruptible(kept):
+    with claim_outputs({"out": out}, overwrite=True, kinds={"out": "dir"}), interruptible(kept):
         # ---- 2. data: one split for every arm and seed -----------------------------------------------
         out.mkdir(parents=True, exist_ok=True)
         generator = pick_generator(inputs, cfg, demo=demo, arms=arms, needs_synthetic=needs_synthetic)

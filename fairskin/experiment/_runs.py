@@ -189,4 +189,4 @@ def check_stale(runs: list[Run], *, out: Path, overwrite: bool) -> None:
     stale = [r for r in runs if r.status == "stale"]
     if stale and not overwrite:
         raise InputError(f"out: run {stale[0].arm}/seed-{stale[0].seed} in {out} was made with other settings or data; "
-                         "use a new --out, or --overwrite to redo such runs")
+                         "use a new out=..., or overwrite=True to redo such runs")

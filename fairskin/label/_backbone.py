@@ -32,7 +32,7 @@ from fairskin.weights import file_sha256, load_weights
 __all__ = ["BackboneSpec", "backbone_feature_names", "dataset_embeddings", "embed_images", "fit_pca",
            "load_backbone_model", "weights_digest"]
 
-ARG = "--backbone-weights"
+ARG = "backbone_weights"
 PREFIX = "bb_pc"
 _CACHE: dict[tuple[str, str], object] = {}
 _LOCK = threading.Lock()
@@ -62,7 +62,7 @@ def load_backbone_model(name: str, weights: str | Path, *, arg: str = ARG):
 
     if not isinstance(name, str) or not timm.is_model(name):
         close = timm.list_models(f"*{name}*")[:5] if isinstance(name, str) else []
-        raise InputError(f"--backbone: {name!r} is not a timm architecture" +
+        raise InputError(f"backbone: {name!r} is not a timm architecture" +
                          (f" (similar: {', '.join(close)})" if close else ""))
     state = load_weights(weights, arg=arg)
     if not isinstance(state, dict):
@@ -173,7 +173,7 @@ class BackboneSpec:
                              f"{len(mean) if isinstance(mean, list) else '?'}) and 'side' an integer >= 8")
         path = str(weights) if weights is not None else d["weights"]
         got = weights_digest(path, arg=ARG if weights is not None else f"{source} (recorded backbone weights; "
-                                                                          f"give {ARG} FILE)")
+                                                                          f"give {ARG}=FILE)")
         if got != d["sha256"]:
             raise InputError(f"{ARG}: {path} is not the weights file {source} was fitted with: its SHA-256 is "
                              f"{got[:12]}..., the model records {str(d['sha256'])[:12]}... ({d['name']})")

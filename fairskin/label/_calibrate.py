@@ -38,7 +38,7 @@ def fit_scale(ita, lo, hi, *, prior: ItaScale, prior_sd: float = 10.0, name: str
     ok = np.isfinite(ita) & (lo >= 1) & (hi <= 6) & (lo <= hi)
     ita, lo, hi = ita[ok], lo[ok], hi[ok]
     if ita.size < 10:
-        raise InputError(f"--calibrate needs at least 10 images with both an ITA and a human skin type, got {ita.size}")
+        raise InputError(f"calibrate=True needs at least 10 images with both an ITA and a human skin type, got {ita.size}")
     prior_cuts = np.asarray(prior.cuts, float)
     theta0 = np.concatenate([[prior_cuts[0]], np.log(-np.diff(prior_cuts)), [math.log(6.0)]])
 

@@ -201,16 +201,16 @@ def fit_estimator(data, *, out: str | os.PathLike, format: str | None = None, ma
     (:mod:`fairskin.progress`) sees the counts of the images measured and embedded."""
     config = config or LabelConfig()
     if not 0.05 <= keep <= 1.0:
-        raise InputError(f"--keep must be between 0.05 and 1, got {keep}")
+        raise InputError(f"keep: must be between 0.05 and 1, got {keep}")
     if backbone_weights is not None and backbone is None:
-        raise InputError("--backbone-weights: give the architecture too (--backbone NAME, a timm model name)")
+        raise InputError("backbone_weights: give the architecture too (backbone=NAME, a timm model name)")
     if backbone is not None:
         if n_components < 1:
-            raise InputError(f"--backbone-components must be at least 1, got {n_components}")
+            raise InputError(f"backbone_components: must be at least 1, got {n_components}")
         sha = weights_digest(backbone_weights)
         net = load_backbone_model(backbone, backbone_weights)
     out = Path(out)
-    with claim_outputs({"--out": out}, overwrite=overwrite):
+    with claim_outputs({"out": out}, overwrite=overwrite):
         manifest = data if isinstance(data, pd.DataFrame) else read_dataset(data, format=format)
         human = pd.to_numeric(manifest["fst_human"], errors="coerce").fillna(0).astype(int).to_numpy()
         if not ((human >= 1) & (human <= 6)).any():

@@ -39,7 +39,7 @@ def _rows(positions, limit: int = 3) -> str:
     return shown + (", ..." if len(positions) > limit else "")
 
 
-def read_labels_csv(path: str | Path, *, arg: str = "--labels", tone_scales: tuple[str, ...] = ("fitzpatrick",)
+def read_labels_csv(path: str | Path, *, arg: str = "labels", tone_scales: tuple[str, ...] = ("fitzpatrick",)
                     ) -> pd.DataFrame:
     """``labels.csv`` as text cells, one row per image; ``df.attrs["warnings"]`` lists what was
     resolved and ``df.attrs["tone_scale"]`` the scale its tones are on.
@@ -54,9 +54,9 @@ def read_labels_csv(path: str | Path, *, arg: str = "--labels", tone_scales: tup
     scale = tone_scale_of_columns(df.columns)
     if scale is MONK:
         if MONK.name not in tone_scales:
-            raise InputError(f"{arg}: {path} holds Monk Skin Tone labels (column 'mst', from fairskin label "
-                             "--estimator monk); this stage groups images by Fitzpatrick type: give it a labels.csv "
-                             "from fairskin label --estimator ita (the default)")
+            raise InputError(f"{arg}: {path} holds Monk Skin Tone labels (column 'mst', from `fairskin label "
+                             "--estimator monk`); this stage groups images by Fitzpatrick type: give it a labels.csv "
+                             "from `fairskin label --estimator ita` (the default)")
     col = scale.column
     missing = [c for c in ("image", col) if c not in df.columns]
     if missing:
@@ -98,7 +98,7 @@ def read_labels_csv(path: str | Path, *, arg: str = "--labels", tone_scales: tup
     return df
 
 
-def with_human_labels(manifest: pd.DataFrame, path: str | Path, *, arg: str = "--human-labels") -> pd.DataFrame:
+def with_human_labels(manifest: pd.DataFrame, path: str | Path, *, arg: str = "human_labels") -> pd.DataFrame:
     """The manifest with ``fst_human`` (and its group) filled from a human-consensus labels.csv
     (``fairskin annotate analyze``) where the data set itself has no human type; the data set's own
     human types are kept. ``attrs["human_labels_filled"]`` counts the images filled."""

@@ -161,7 +161,7 @@ class LearnedEstimator:
         backbone = BackboneSpec.from_dict(d["backbone"], source=source, weights=backbone_weights) \
             if d.get("backbone") is not None else None
         if backbone is None and backbone_weights is not None:
-            raise InputError(f"--backbone-weights: {source} was fitted without an image backbone")
+            raise InputError(f"backbone_weights: {source} was fitted without an image backbone")
         feats, known = d["features"], (*FEATURE_NAMES, *(backbone.feature_names if backbone else ()))
         if not isinstance(feats, list) or not feats or any(f not in known for f in feats):
             raise InputError(f"{source}: 'features' must name features of fairskin's set ({', '.join(known)})")
@@ -200,13 +200,13 @@ def load_learned_estimator(path: str | Path, *, abstain: bool = True, backbone_w
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"--estimator: cannot read {path}: {exc.strerror or exc}") from None
+        raise InputError(f"estimator: cannot read {path}: {exc.strerror or exc}") from None
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"--estimator: {path} is not JSON ({exc}); a learned estimator is a JSON file written by "
+        raise InputError(f"estimator: {path} is not JSON ({exc}); a learned estimator is a JSON file written by "
                          "fairskin fit-estimator; pickles and other files that carry code are refused") from None
-    return LearnedEstimator.from_dict(data, source=f"--estimator {path}", abstain=abstain,
+    return LearnedEstimator.from_dict(data, source=f"estimator={path}", abstain=abstain,
                                       backbone_weights=backbone_weights)
 
 

@@ -21,7 +21,7 @@ class LesionMasks:
     """The mask files below ``directory``, indexed by their path relative to it (without suffix)
     and by their bare stem."""
 
-    def __init__(self, directory: str | Path | None, *, arg: str = "--masks"):
+    def __init__(self, directory: str | Path | None, *, arg: str = "masks"):
         self.directory = None if directory is None else Path(directory)
         self.index: dict[str, list[str]] = {}
         if self.directory is None:

@@ -48,7 +48,7 @@ class MonkEstimator:
 
     def __post_init__(self):
         if self.scale is not None:
-            raise InputError(f"--scale {self.scale}: ITA cut-point scales apply to --estimator ita; the monk "
+            raise InputError(f"scale={self.scale!r}: ITA cut-point scales apply to estimator='ita'; the monk "
                              "estimator labels by the nearest Monk Skin Tone reference colour")
         if not self.systematic_sd > 0:
             raise InputError(f"systematic_sd must be positive, got {self.systematic_sd!r}")

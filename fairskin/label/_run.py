@@ -215,10 +215,10 @@ def label_dataset(
         estimator = replace(estimator, abstain=bool(abstain))
     config = getattr(estimator, "config", config)
     if calibrate and estimator.name != "ita":
-        raise InputError(f"--calibrate fits ITA cut-points to human Fitzpatrick types; it applies to --estimator ita, "
+        raise InputError(f"calibrate=True fits ITA cut-points to human Fitzpatrick types; it applies to estimator='ita', "
                          f"not {estimator.name!r}")
     if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
+        raise InputError(f"workers: must be at least 1, got {workers}")
     manifest = data if isinstance(data, pd.DataFrame) else read_dataset(data, format=format)
     if human_labels is not None:
         manifest = with_human_labels(manifest, human_labels)
@@ -227,7 +227,7 @@ def label_dataset(
     lesion_masks = LesionMasks(masks)
     scale_path = (Path(calibrated_scale_path) if calibrated_scale_path else out.with_name(out.stem + "_scale.csv")) \
         if calibrate else None
-    outputs = {"--out": out, "--json": json_path, "--confusion": confusion_path, "--calibrated-scale": scale_path}
+    outputs = {"out": out, "json_path": json_path, "confusion_path": confusion_path, "calibrated_scale_path": scale_path}
     with claim_outputs(outputs, overwrite=overwrite):
         return _label_claimed(manifest, out=out, masks=masks, lesion_masks=lesion_masks, estimator=estimator,
                               config=config, workers=workers, scale_path=scale_path, json_path=json_path,

@@ -180,7 +180,7 @@ def fidelity_correlation(cells: list[dict], by_type: list[dict], audit: dict) ->
     (readers' accuracy on its real + synthetic images, and d') and the synthetic audit's FID, KID
     and ITA fidelity for the same cell (``diagnosis: null`` audit cells match whole skin types)."""
     if not isinstance(audit, dict) or audit.get("schema") != "fairskin.synthetic_audit/1":
-        raise InputError(f"--synthetic-audit: expected a fairskin.synthetic_audit/1 JSON, got schema "
+        raise InputError(f"synthetic_audit: expected a fairskin.synthetic_audit/1 JSON, got schema "
                          f"{audit.get('schema') if isinstance(audit, dict) else type(audit).__name__!r}")
     ours = {(c["fst"], c["diagnosis"]): c for c in cells}
     ours.update({(g["group_fst"], None): g for g in by_type if g.get("group_fst")})
@@ -290,11 +290,11 @@ def analyze_study(study: str | Path, *, db: str | None = None, synthetic_audit: 
     if isinstance(synthetic_audit, (str, Path)):
         p = Path(synthetic_audit)
         if not p.is_file():
-            raise InputError(f"--synthetic-audit: {p} not found")
+            raise InputError(f"synthetic_audit: {p} not found")
         try:
             audit = json.loads(p.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise InputError(f"--synthetic-audit: {p} is not valid JSON ({exc})") from None
+            raise InputError(f"synthetic_audit: {p} is not valid JSON ({exc})") from None
     sf = read_study_file(study)
     info = {"folder": str(Path(study).resolve()), "title": sf.title, "created": sf.created,
             "questions": {"realism": [sf.questions.realism_min, sf.questions.realism_max],

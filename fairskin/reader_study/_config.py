@@ -64,7 +64,7 @@ class Questions:
             raise InputError(f"questions: confidence_min ({self.confidence_min}) must be below confidence_max "
                              f"({self.confidence_max})")
         if self.time_limit_s < 0:
-            raise InputError(f"--time-limit: expected seconds >= 0 (0 = no limit), got {self.time_limit_s}")
+            raise InputError(f"time_limit: expected seconds >= 0 (0 = no limit), got {self.time_limit_s}")
 
 
 @dataclass(frozen=True)
@@ -89,15 +89,15 @@ class StudyConfig:
 
     def check(self) -> None:
         if self.n < 2:
-            raise InputError(f"--n: expected at least 2 images, got {self.n}")
+            raise InputError(f"n: expected at least 2 images, got {self.n}")
         if not 0.0 < self.real_share < 1.0:
-            raise InputError(f"--real-share: expected a share strictly between 0 and 1, got {self.real_share}")
+            raise InputError(f"real_share: expected a share strictly between 0 and 1, got {self.real_share}")
         if not 32 <= self.image_size <= 4096:
-            raise InputError(f"--size: expected 32-4096 pixels, got {self.image_size}")
+            raise InputError(f"size: expected 32-4096 pixels, got {self.image_size}")
         if not 30 <= self.jpeg_quality <= 100:
-            raise InputError(f"--quality: expected a JPEG quality 30-100, got {self.jpeg_quality}")
+            raise InputError(f"quality: expected a JPEG quality 30-100, got {self.jpeg_quality}")
         if self.n_calibration < 0 or self.n_calibration % 2:
-            raise InputError(f"--calibration: expected an even number >= 0 (half real, half synthetic), "
+            raise InputError(f"calibration: expected an even number >= 0 (half real, half synthetic), "
                              f"got {self.n_calibration}")
         self.questions.check()
 

@@ -99,11 +99,11 @@ def served_image(rgb: np.ndarray, *, size: int, quality: int) -> bytes:
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out: {out} exists and is not a folder")
+        raise InputError(f"out: {out} exists and is not a folder")
     ours = [out / STUDY_FILE, out / IMAGES_DIR, out / PRIVATE_DIR, out / DEFAULT_DB_FILE]
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
-            raise InputError(f"--out: {out} is not empty; pass --overwrite to replace the study in it (its answers "
+            raise InputError(f"out: {out} is not empty; pass overwrite=True to replace the study in it (its answers "
                              f"database {DEFAULT_DB_FILE} included) or choose another folder")
         for p in ours + [out / f"{DEFAULT_DB_FILE}-wal", out / f"{DEFAULT_DB_FILE}-shm"]:
             if p.is_dir():
@@ -136,9 +136,9 @@ def _draw(cands: pd.DataFrame, alloc: Allocation, *, n_calibration: int, config:
                 taken += 1
             progress()
         if taken < need:
-            raise InputError(f"--n {config.n}: {cell_name(key[0], key[1])} x {key[2]} has only {taken} readable "
+            raise InputError(f"n={config.n}: {cell_name(key[0], key[1])} x {key[2]} has only {taken} readable "
                              f"image(s) of the {need} needed ({len(failed)} unreadable overall, see their reasons "
-                             f"in the error list); lower --n")
+                             f"in the error list); lower n=...")
     if n_calibration:
         pool = pd.DataFrame(left)
         if len(pool):  # the study's own skin types and diagnoses: the calibration page teaches no tone cue
@@ -156,9 +156,9 @@ def _draw(cands: pd.DataFrame, alloc: Allocation, *, n_calibration: int, config:
                     chosen.append((r, data, "calibration"))
                     got += 1
             if got < n_calibration // 2:
-                raise InputError(f"--calibration {n_calibration}: only {got} {origin} image(s) of the study's skin "
+                raise InputError(f"calibration={n_calibration}: only {got} {origin} image(s) of the study's skin "
                                  f"types and diagnoses are left for calibration after the sample; lower "
-                                 f"--calibration or --n")
+                                 f"calibration=... or n=...")
     return chosen, failed
 
 
@@ -183,7 +183,7 @@ def create_study(manifest: str | Path, *, out: str | Path, real: str | Path | No
         have = sorted(set(cands["diagnosis"]))
         unknown = [d for d in config.diagnoses if d not in have]
         if unknown:
-            raise InputError(f"--diagnoses: {unknown} not in the manifest's usable rows; available: {have}")
+            raise InputError(f"diagnoses: {unknown} not in the manifest's usable rows; available: {have}")
         cands = cands[cands["diagnosis"].isin(config.diagnoses)].reset_index(drop=True)
     if cands.empty:
         raise InputError(f"MANIFEST {manifest}: no usable rows ({len(skipped)} skipped; first reasons: "

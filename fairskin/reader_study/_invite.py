@@ -35,15 +35,15 @@ def invite_readers(study: str | Path, *, readers: int = 0, names: Sequence[str] 
     study = Path(study)
     sf = read_study_file(study)
     if readers < 0:
-        raise InputError(f"--readers: expected a number >= 0, got {readers}")
+        raise InputError(f"readers: expected a number >= 0, got {readers}")
     if readers and names:
-        raise InputError("--readers and --names: give one of them (--names makes one reader per name)")
+        raise InputError("readers=... and names=...: give one of them (names=... makes one reader per name)")
     names = [str(n).strip() for n in names]
     bad = [n for n in names if not n or len(n) > 100]
     if bad or len(set(names)) != len(names):
-        raise InputError(f"--names: expected distinct names of 1-100 characters, got {list(names)!r}")
+        raise InputError(f"names: expected distinct names of 1-100 characters, got {list(names)!r}")
     if not url.startswith(("http://", "https://")):
-        raise InputError(f"--url: expected the server's address such as http://host:8000, got {url!r}")
+        raise InputError(f"url: expected the server's address such as http://host:8000, got {url!r}")
     store = open_store(study, db=db)
     try:
         existing = store.reader_names()

@@ -86,7 +86,7 @@ def read_candidates(manifest: str | Path, *, real: str | Path | None = None) -> 
     manifest = Path(manifest)
     real = Path(real) if real is not None else None
     if real is not None and not real.is_dir():
-        raise InputError(f"--real: directory not found: {real}")
+        raise InputError(f"real: directory not found: {real}")
     df, base, lines, bad = _read_frame(manifest)
     where = f"MANIFEST {manifest}"
     origin = _origin(df, where)
@@ -170,8 +170,8 @@ def allocate(cands: pd.DataFrame, *, n: int, real_share: float, seed: int) -> Al
                      if all(k <= avail.get(key, 0) for key, k in counts_for(m).items())), None)
         lines = "; ".join(f"{cell_name(f, d)} x {o} has {have} image(s), needs {need}" for (f, d, o), need, have in short[:6])
         more = f" (and {len(short) - 6} more)" if len(short) > 6 else ""
-        hint = f"the largest --n that fits is {best}" if best else "no --n fits"
-        raise InputError(f"--n {n}: too few images in {len(short)} stratum(s) for an even spread over "
+        hint = f"n={best} is the largest that fits" if best else "no value of n fits"
+        raise InputError(f"n={n}: too few images in {len(short)} stratum(s) for an even spread over "
                          f"{len(order)} skin type x diagnosis cells ({real_share:.0%} real): {lines}{more}; "
-                         f"{hint}, or restrict --diagnoses")
+                         f"{hint}, or restrict diagnoses=...")
     return Allocation(counts=counts, cells=tuple(order), left_out=left_out)

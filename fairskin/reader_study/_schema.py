@@ -126,7 +126,7 @@ def migrate(conn: Connection, migrations: tuple[Migration, ...] = MIGRATIONS) ->
     have = current_version(conn)
     latest = migrations[-1].version
     if have > latest:
-        raise InputError(f"--db: the answer database is at schema version {have}, newer than this fairskin "
+        raise InputError(f"db: the answer database is at schema version {have}, newer than this fairskin "
                          f"understands ({latest}); upgrade fairskin to serve or analyse it")
     op = Operations(MigrationContext.configure(conn))
     done = []

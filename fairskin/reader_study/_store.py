@@ -48,12 +48,12 @@ def normalise_url(url: str) -> sa.engine.URL:
     try:
         u = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
-        raise InputError(f"--db: {url!r} is not a database URL; expected sqlite:///PATH or "
+        raise InputError(f"db: {url!r} is not a database URL; expected sqlite:///PATH or "
                          f"postgresql://USER@HOST/DB") from None
     if u.drivername in ("postgresql", "postgres"):
         u = u.set(drivername="postgresql+psycopg")
     if not (u.drivername.startswith("sqlite") or u.drivername.startswith("postgresql")):
-        raise InputError(f"--db: unsupported database {u.drivername!r}; expected sqlite:///PATH or postgresql://...")
+        raise InputError(f"db: unsupported database {u.drivername!r}; expected sqlite:///PATH or postgresql://...")
     return u
 
 
@@ -145,7 +145,7 @@ class Store:
             n_before = conn.scalar(sa.select(sa.func.count()).select_from(readers)) or 0
             clash = sorted(set(names) & taken)
             if clash:
-                raise InputError(f"--names: reader name(s) {clash} already exist; choose new names")
+                raise InputError(f"names: reader name(s) {clash} already exist; choose new names")
             for k, name in enumerate(names):
                 token = secrets.token_urlsafe(24)
                 seed = stream_seed(int(study_seed), n_before + k)
@@ -288,11 +288,11 @@ def open_store(study: str | Path | None = None, *, db: str | None = None, create
     """Connect to ``db`` (default: SQLite in the study folder) and bring its schema up to date."""
     url = db or (default_db_url(study) if study is not None else None)
     if url is None:
-        raise InputError("--db: no database given and no study folder to put the default SQLite file in")
+        raise InputError("db: no database given and no study folder to put the default SQLite file in")
     u = normalise_url(url)
     if u.drivername.startswith("sqlite"):
         if u.database and u.database != ":memory:" and not create and not Path(u.database).is_file():
-            raise InputError(f"--db: {u.database} does not exist; invite readers first "
+            raise InputError(f"db: {u.database} does not exist; invite readers first "
                              f"(`fairskin reader-study invite STUDY --readers N`)")
         if u.database and u.database != ":memory:":
             _private_file(Path(u.database))
@@ -302,7 +302,7 @@ def open_store(study: str | Path | None = None, *, db: str | None = None, create
         try:
             import psycopg  # noqa: F401
         except ImportError:
-            raise MissingDependencyError("--db postgresql://... requires the psycopg library, which is not installed. "
+            raise MissingDependencyError("db='postgresql'://... requires the psycopg library, which is not installed. "
                                          "Install it with: pip install 'fairskin[reader]'") from None
         engine = sa.create_engine(u, pool_size=20, max_overflow=10, pool_pre_ping=True, pool_timeout=60)
     try:
@@ -310,5 +310,5 @@ def open_store(study: str | Path | None = None, *, db: str | None = None, create
             migrate(conn)
     except OperationalError as exc:
         engine.dispose()
-        raise InputError(f"--db: cannot open {display_url(url)}: {str(exc.orig).strip().splitlines()[0]}") from None
+        raise InputError(f"db: cannot open {display_url(url)}: {str(exc.orig).strip().splitlines()[0]}") from None
     return Store(engine, url, light_engine=light)

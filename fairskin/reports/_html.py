@@ -266,7 +266,7 @@ def report_paths(path) -> tuple[Path, Path]:
     paths, before they run)."""
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
-        raise InputError(f"--html: the report path must end in .html, got {str(path)!r}")
+        raise InputError(f"html: the report path must end in .html, got {str(path)!r}")
     return path, path.with_suffix(".json")
 
 
@@ -281,8 +281,8 @@ def report_outputs(path, *, json_path=None) -> dict[str, Path]:
         return {}
     page, data = report_paths(path)
     if json_path is not None and Path(json_path).resolve() == data.resolve():
-        return {"--html": page}
-    return {"--html": page, f"--html (its data, {data.name})": data}
+        return {"html": page}
+    return {"html": page, f"html (its data, {data.name})": data}
 
 
 def write_report(html_text: str, data: Mapping, path) -> Path:

@@ -128,7 +128,7 @@ def get_estimator(name: str | SkinToneEstimator, **options) -> SkinToneEstimator
     ``"package.module:Class"`` (called with the same options); an estimator object is returned as is."""
     if not isinstance(name, str):
         if not isinstance(name, SkinToneEstimator):
-            raise InputError(f"--estimator: {name!r} is not a skin-tone estimator (needs name, tone_scale, "
+            raise InputError(f"estimator: {name!r} is not a skin-tone estimator (needs name, tone_scale, "
                              "columns, scale_name, work_side, settings() and estimate_rgb())")
         return name
     if name in _REGISTRY:
@@ -142,7 +142,7 @@ def get_estimator(name: str | SkinToneEstimator, **options) -> SkinToneEstimator
     hint = f" Did you mean {close[0]!r}?" if close else ""
     known = ", ".join(list_estimators()) or "none (import fairskin.label to register the built-in ones)"
     files = "".join(f", or a saved estimator file (*{s})" for s in sorted(_LOADERS))
-    raise InputError(f"--estimator: unknown estimator {name!r}; registered estimators are {known}, "
+    raise InputError(f"estimator: unknown estimator {name!r}; registered estimators are {known}, "
                      f"or give a class as package.module:Class{files}.{hint}")
 
 
@@ -151,10 +151,10 @@ def _import_class(spec: str):
     try:
         obj = importlib.import_module(module)
     except ImportError as exc:
-        raise InputError(f"--estimator {spec!r}: cannot import module {module!r} ({exc})") from None
+        raise InputError(f"estimator={spec!r}: cannot import module {module!r} ({exc})") from None
     try:
         for part in attr.split("."):
             obj = getattr(obj, part)
     except AttributeError:
-        raise InputError(f"--estimator {spec!r}: module {module!r} has no {attr!r}") from None
+        raise InputError(f"estimator={spec!r}: module {module!r} has no {attr!r}") from None
     return obj

@@ -150,12 +150,12 @@ def list_scales() -> list[str]:
 def load_scale_file(path: str | Path) -> ItaScale:
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"--scale: file not found: {path}")
+        raise InputError(f"scale: file not found: {path}")
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"--scale: {path} is not a UTF-8 CSV scale file ({exc})") from None
+        raise InputError(f"scale: {path} is not a UTF-8 CSV scale file ({exc})") from None
     scales = _parse_rows(rows, str(path))
     if len(scales) != 1:
         raise InputError(f"{path}: expected one scale, found {sorted(scales)}")
@@ -173,4 +173,4 @@ def get_scale(name: str | Path | ItaScale = DEFAULT_SCALE) -> ItaScale:
         return load_scale_file(key)
     close = difflib.get_close_matches(key, list(_BUILTIN), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise InputError(f"--scale: unknown scale {key!r}; built-in scales are {', '.join(list_scales())}, or give a scale CSV file.{hint}")
+    raise InputError(f"scale: unknown scale {key!r}; built-in scales are {', '.join(list_scales())}, or give a scale CSV file.{hint}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fairskin.data import read_csv_table
+from fairskin.data import read_csv_table, resampling_units
 from fairskin.errors import InputError
 from fairskin.settings import seed_stream
 
@@ -91,18 +91,18 @@ def _ids(df: pd.DataFrame, col: str) -> pd.Series | None:
 
 def group_ids(df: pd.DataFrame, *, group_by: str = "auto") -> tuple[np.ndarray, str]:
     """The unit a split must keep together: ``patient_id`` where the data set has it, else
-    ``lesion_id``, else the image. Rows without an id are their own group."""
+    ``lesion_id``, else the image (``group_by`` names one). The units of the chosen column are
+    :func:`fairskin.data.resampling_units`' (the one rule: a row without an id is its own unit).
+    Returns ``(units, column)``, ``column`` "image" when no id column is used."""
     if group_by not in ("auto", "patient_id", "lesion_id", "image"):
         raise InputError(f"group_by: expected 'auto', 'patient_id', 'lesion_id' or 'image', got {group_by!r}")
     order = ("patient_id", "lesion_id") if group_by == "auto" else (() if group_by == "image" else (group_by,))
     for col in order:
-        s = _ids(df, col)
-        if s is not None:
-            img = df["image"].astype(str)
-            return np.where(s.notna(), col + ":" + s.fillna("").astype(str), "image:" + img).astype(str), col
+        if _ids(df, col) is not None:
+            return resampling_units(df[col])[0].astype(str), col
         if group_by != "auto":
             raise InputError(f"group_by={group_by!r}: the manifest has no {group_by} values")
-    return ("image:" + df["image"].astype(str)).to_numpy(str), "image"
+    return resampling_units(np.full(len(df), ""))[0].astype(str), "image"
 
 
 def _strata(df: pd.DataFrame, y: np.ndarray) -> np.ndarray:

@@ -286,8 +286,8 @@ def train_classifier(
     cfg = merge_settings(config or TrainConfig(), settings, option="train_classifier")
     out = Path(out)
     if out.suffix.lower() not in (".pt", ".pth", ".safetensors"):
-        raise InputError(f"out: {out.name!r} must end in .pt, .pth or .safetensors (a state dict fairskin audit "
-                         "loads without --trust-model)")
+        raise InputError(f"out: {out.name!r} must end in .pt, .pth or .safetensors (a state dict, which `fairskin audit` "
+                         "loads without `--trust-model`)")
     for name, v, lo in (("epochs", cfg.epochs, 1), ("batch_size", cfg.batch_size, 1), ("image_size", cfg.image_size, 8),
                         ("patience", cfg.patience, 1)):
         if not isinstance(v, int) or v < lo:

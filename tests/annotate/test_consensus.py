@@ -63,7 +63,7 @@ def test_even_allocation_feeds_rare_strata_first():
 
     assert allocate_even({1: 100, 2: 50, 5: 3, 6: 1}, 20) == {1: 8, 2: 8, 5: 3, 6: 1}
     assert sum(allocate_even({1: 5, 2: 5, 3: 5}, 7).values()) == 7
-    with pytest.raises(InputError, match="--n 20"):
+    with pytest.raises(InputError, match="n=20"):
         allocate_even({1: 5, 2: 5}, 20)
 
 
@@ -130,5 +130,5 @@ def test_calibration_boot_checks_its_argument():
     from fairskin.annotate import bootstrap_temperature
 
     st = simulate_annotations(50, seed=0)
-    with pytest.raises(InputError, match="calibration-boot"):
+    with pytest.raises(InputError, match="calibration_boot"):
         bootstrap_temperature(_fit(st), st.items, st.annotators, n_boot=0)

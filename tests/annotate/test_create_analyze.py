@@ -58,7 +58,7 @@ def test_masks_grey_the_lesion(phantoms, tmp_path, make_annotation):
 def test_labels_of_another_scale_are_refused(phantoms, tmp_path, make_annotation):
     labels = tmp_path / "labels.csv"
     pd.DataFrame({"image": ["images/000001.png"], "fst": [2]}).to_csv(labels, index=False)
-    with pytest.raises(InputError, match="--labels"):
+    with pytest.raises(InputError, match="labels:"):
         make_annotation(n=4, scale="monk", labels=labels)
 
 

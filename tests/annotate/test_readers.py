@@ -63,5 +63,5 @@ def test_label_calibrates_to_the_consensus(consensus, phantoms, tmp_path):
     assert res.calibrated_scale is not None and "human labels" in res.calibrated_scale.source
     out = pd.read_csv(tmp_path / "labels.csv")
     assert out["fst_human"].notna().all()
-    with pytest.raises(InputError, match="--human-labels.*not a human-consensus"):
+    with pytest.raises(InputError, match="human_labels:.*not a human-consensus"):
         label_dataset(phantoms, out=tmp_path / "other.csv", human_labels=estimated, progress=False)

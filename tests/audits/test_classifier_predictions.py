@@ -50,7 +50,7 @@ def test_logits_refused_unless_declared():
         audit_predictions(bad, n_boot=10)
     assert str(e.value) == (
         f"score: {n_out} of 200 values are outside [0, 1] (min {logits.min():.4g}, max {logits.max():.4g}); these look "
-        "like logits. Pass scores='logits' (--scores logits) to apply a sigmoid, or give probabilities")
+        "like logits. Pass scores='logits' to apply a sigmoid, or give probabilities")
     as_logits = audit_predictions(bad, scores="logits", n_boot=10)
     as_probs = audit_predictions(df, n_boot=10)
     for m in ("auroc", "ece", "sensitivity"):
@@ -66,7 +66,7 @@ def test_non_binary_labels_refused():
         audit_predictions(df, n_boot=10)
     assert str(e.value) == (
         "label: expected binary labels (1/0, True/False, malignant/benign), found 3 distinct values: 0, 1, 2. For "
-        "multi-class data choose a positive class (positive_class=..., --positive-class) or map diagnoses to "
+        "multi-class data choose a positive class (positive_class=...) or map diagnoses to "
         "malignant first")
 
 

@@ -90,15 +90,15 @@ def test_missing_inception_weights_say_which_file_and_where(monkeypatch, tmp_pat
     with pytest.raises(InputError) as err:
         load_extractor("inception")
     msg = str(err.value)
-    assert msg.startswith("--inception-weights: no Inception weights given")
+    assert msg.startswith("inception_weights: no Inception weights given")
     assert INCEPTION_WEIGHTS_FILE in msg and INCEPTION_WEIGHTS_URL in msg and INCEPTION_ENV in msg
-    with pytest.raises(InputError, match=r"--inception-weights: file not found: .*nope\.pth\. Expected "
+    with pytest.raises(InputError, match=r"inception_weights: file not found: .*nope\.pth\. Expected "
                                          r"torch-fidelity's weights-inception-2015-12-05-6726825d\.pth"):
         InceptionExtractor(tmp_path / "nope.pth")
 
 
 def test_unknown_extractor_suggests_the_closest():
-    with pytest.raises(InputError, match=r"--extractor: unknown extractor 'inceptoin'; expected one of inception, "
+    with pytest.raises(InputError, match=r"extractor: unknown extractor 'inceptoin'; expected one of inception, "
                                          r"classifier, hf, colour-texture\. Did you mean 'inception'\?"):
         load_extractor("inceptoin")
 
@@ -142,7 +142,7 @@ def test_lpips_backbone_is_loaded_from_the_local_file(tmp_path):
     same = lpips_diversity(model, np.stack([imgs[0], imgs[0]]))
     assert same == pytest.approx(0.0, abs=1e-7)
     assert lpips_diversity(model, imgs) > 0
-    with pytest.raises(InputError, match=r"--lpips-backbone: file not found: .*alexnet-owt-7be5be79\.pth"):
+    with pytest.raises(InputError, match=r"lpips_backbone: file not found: .*alexnet-owt-7be5be79\.pth"):
         load_lpips(tmp_path / "missing.pth")
     torch.save({"classifier.1.weight": torch.zeros(2, 2)}, tmp_path / "nofeat.pth")
     with pytest.raises(InputError, match="has no 'features.\\*' tensors"):
@@ -175,12 +175,12 @@ def test_classifier_penultimate_layer_from_a_timm_checkpoint(images, tmp_path):
     # a TorchScript export of a plain module: the input of its last Linear layer cannot be hooked
     scripted = torch.jit.script(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2)))
     torch.jit.save(scripted, tmp_path / "plain.pt")
-    with pytest.raises(InputError, match="--classifier: cannot reach the penultimate layer of .*plain.pt "
+    with pytest.raises(InputError, match="classifier: cannot reach the penultimate layer of .*plain.pt "
                                          r"\(torchscript\)"):
         load_extractor("classifier", classifier=tmp_path / "plain.pt")
     torch.save(net.state_dict(), tmp_path / "bare.pt")
-    with pytest.raises(InputError, match="--classifier: .*bare.pt: a state dict holds weights only; give the "
-                                         "architecture with --classifier-arch NAME"):
+    with pytest.raises(InputError, match="classifier: .*bare.pt: a state dict holds weights only; give the "
+                                         "architecture with classifier_arch=NAME"):
         load_extractor("classifier", classifier=tmp_path / "bare.pt")
 
 
@@ -214,7 +214,7 @@ def test_hf_checkpoint_directory_is_loaded_locally(images, tmp_path):
     full = load_file(partial / "model.safetensors")
     save_file({k: v for k, v in full.items() if "encoder" not in k}, partial / "model.safetensors",
               metadata={"format": "pt"})
-    with pytest.raises(InputError, match=r"--hf-model: .*partial lacks weights \[.*\(transformers would initialise them randomly\)"):
+    with pytest.raises(InputError, match=r"hf_model: .*partial lacks weights \[.*\(transformers would initialise them randomly\)"):
         load_extractor("hf", hf_model=partial)
-    with pytest.raises(InputError, match=r"--hf-model: .* is not a local transformers checkpoint directory"):
+    with pytest.raises(InputError, match=r"hf_model: .* is not a local transformers checkpoint directory"):
         load_extractor("hf", hf_model=tmp_path)

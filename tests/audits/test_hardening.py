@@ -160,7 +160,7 @@ def test_saved_predictions_are_never_replaced_unasked_and_are_spreadsheet_safe(s
     saved.write_text("mine")
     with pytest.raises(InputError) as e:
         audit(scripted, data=data, n_boot=5, progress=False, save_predictions=saved.parent, resize=24, crop=24)
-    assert str(e.value) == (f"--save-predictions (model.pt): {saved} already exists; pass --overwrite to replace it, "
+    assert str(e.value) == (f"save_predictions (model.pt): {saved} already exists; pass overwrite=True to replace it, "
                             "or choose another path")
     assert saved.read_text() == "mine"
     audit(scripted, data=data, n_boot=5, progress=False, save_predictions=saved.parent, resize=24, crop=24,
@@ -193,7 +193,7 @@ def test_a_crafted_inception_weights_file_is_refused_before_its_code_runs(tmp_pa
     torch.save({"fc.weight": torch.zeros(2), "x": _Evil(marker)}, weights)
     with pytest.raises(InputError) as e:
         load_extractor("inception", inception_weights=weights)
-    assert str(e.value).startswith(f"--inception-weights: refusing to load {weights}: it holds Python objects besides "
+    assert str(e.value).startswith(f"inception_weights: refusing to load {weights}: it holds Python objects besides "
                                    "tensors, and unpickling them could run arbitrary code")
     assert not marker.exists()
 
@@ -205,7 +205,7 @@ def test_a_crafted_lpips_backbone_is_refused_before_its_code_runs(tmp_path):
     marker = tmp_path / "pwned"
     weights = tmp_path / "alexnet.pth"
     torch.save({"features.0.weight": _Evil(marker)}, weights)
-    with pytest.raises(InputError, match=r"^--lpips-backbone: refusing to load "):
+    with pytest.raises(InputError, match=r"^lpips_backbone: refusing to load "):
         load_lpips(weights)
     assert not marker.exists()
 
@@ -221,7 +221,7 @@ def test_a_crafted_hf_checkpoint_bin_is_refused_before_its_code_runs(tmp_path):
         f.unlink()
     marker = tmp_path / "pwned"
     torch.save({"embeddings.cls_token": _Evil(marker)}, tmp_path / "vit" / "pytorch_model.bin")
-    with pytest.raises(InputError, match=r"^--hf-model: refusing to load "):
+    with pytest.raises(InputError, match=r"^hf_model: refusing to load "):
         HFExtractor(tmp_path / "vit")
     assert not marker.exists()
 

@@ -88,7 +88,7 @@ def test_missing_normalisation_is_a_clear_error_and_options_supply_it(uniform_da
     assert model.metadata["crop"] == 24 and model.metadata["preprocess_required"] == ["mean", "std"]
     with pytest.raises(InputError) as e:
         audit_model(path, uniform_data, n_boot=5, progress=False, model_output="probabilities")
-    assert str(e.value) == ("model: the ONNX file's metadata does not give mean, std; give --mean, --std "
+    assert str(e.value) == ("model: the ONNX file's metadata does not give mean, std; give mean=..., std=... "
                             "(see docs/onnx.md)")
     res = audit_model(path, uniform_data, n_boot=5, progress=False, mean=[0, 0, 0], std=[1, 1, 1],
                       model_output="probabilities")
@@ -97,7 +97,7 @@ def test_missing_normalisation_is_a_clear_error_and_options_supply_it(uniform_da
 
 def test_wrong_input_size_names_the_crop_option(uniform_data, tmp_path):
     path = _export(RedMean(), tmp_path / "fixed.onnx", meta={**IDENTITY, "resize": 32, "crop": 32})
-    with pytest.raises(InputError, match=r"the graph takes 24x24 images, the audit gives 32x32; set --crop 24"):
+    with pytest.raises(InputError, match=r"the graph takes 24x24 images, the audit gives 32x32; set crop=24"):
         audit_model(path, uniform_data, n_boot=5, progress=False)
 
 

@@ -60,7 +60,7 @@ def test_a_torchscript_forward_that_writes_a_file_is_refused_and_the_file_is_unt
     torch.jit.load(str(evil))(torch.zeros(1, 3, 4, 4))
     assert victim.read_bytes() != b"echo hi\n"
     victim.write_bytes(b"echo hi\n")
-    with pytest.raises(InputError, match=r"from_file.*--trust-model"):
+    with pytest.raises(InputError, match=r"from_file.*trust_model=True"):
         load_model(evil)
     assert victim.read_bytes() == b"echo hi\n"
 
@@ -76,7 +76,7 @@ def test_a_torchscript_setstate_that_writes_a_file_is_refused_before_loading(scr
                 f"    _0 = torch.save(st, \"{victim}\")\n    return None\n  def forward(").encode()
         return data
     evil = _rewrite(scripted, tmp_path / "evil_state.pt", edit)
-    with pytest.raises(InputError, match=r"save.*--trust-model"):
+    with pytest.raises(InputError, match=r"save.*trust_model=True"):
         load_model(evil)
     assert victim.read_bytes() == b"\0" * 8
 
@@ -114,7 +114,7 @@ def test_an_export_archive_with_a_pickled_payload_is_refused(tmp_path):
                 meta["use_pickle"] = True
             return json.dumps(doc).encode()
         return data
-    with pytest.raises(InputError, match=r"pickled.*--trust-model"):
+    with pytest.raises(InputError, match=r"pickled.*trust_model=True"):
         load_model(_rewrite(exported, tmp_path / "evil.pt2", edit))
 
 

@@ -233,7 +233,7 @@ def test_other_plan_in_out_is_refused(small_demo, small_labels, tiny_conditionin
     balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5", dry_run=True)
     with pytest.raises(InputError) as e:
         balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.45", dry_run=True)
-    assert "holds the output of a different plan" in str(e.value) and "--overwrite" in str(e.value)
+    assert "holds the output of a different plan" in str(e.value) and "overwrite=True" in str(e.value)
     balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.45", dry_run=True, overwrite=True)
 
 
@@ -292,6 +292,6 @@ def test_balance_trains_conditioning_when_none_given(small_demo, small_labels, t
 
 
 def test_base_model_with_trained_conditioning_is_refused(small_demo, small_labels, tiny_conditioning, tmp_path):
-    with pytest.raises(InputError, match="a trained --conditioning records its base model"):
+    with pytest.raises(InputError, match="a trained conditioning folder records its base model"):
         balance(small_demo, out=tmp_path, labels=small_labels, target="fst56=0.5", conditioning=tiny_conditioning,
                 base_model=tmp_path, generate=FAST)

@@ -163,6 +163,6 @@ def test_balance_with_the_ddpm_trains_it_into_out(small_demo, small_labels, tmp_
     syn = m[m["synthetic"]]
     assert (syn["generator"] == "ddpm").all() and (syn["scheduler"] == "DDPMScheduler").all()
     assert res.summary["generator"]["name"] == "ddpm" and res.summary["generator"]["steps"] == 2
-    with pytest.raises(InputError, match=re.escape("--conditioning: belongs to the stable-diffusion generator")):
+    with pytest.raises(InputError, match=re.escape("conditioning: belongs to the stable-diffusion generator")):
         balance(small_demo, out=tmp_path / "x", labels=small_labels, target="fst56=0.5", generator="ddpm",
                 conditioning=tmp_path)

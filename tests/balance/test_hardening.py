@@ -58,12 +58,12 @@ def test_invalid_skin_types_in_labels_csv_are_refused(small_demo, small_labels, 
 
 
 @pytest.mark.parametrize("target, message", [
-    ("uniform,fst5=0.2", "--target: 'uniform' already gives every type I-VI one sixth and cannot be combined with other "
+    ("uniform,fst5=0.2", "target: 'uniform' already gives every type I-VI one sixth and cannot be combined with other "
                          "shares ('uniform,fst5=0.2'); give either 'uniform' or shares such as 'fst5=0.12,fst6=0.13'"),
-    ("fst56=0", "--target: share 0 in 'fst56=0' must be greater than 0 and less than 1 (a fraction of the balanced "
+    ("fst56=0", "target: share 0 in 'fst56=0' must be greater than 0 and less than 1 (a fraction of the balanced "
                 "data set, e.g. 0.25 for a quarter): a share of 0 asks for no image of these types, which balancing "
-                "(it only adds images) cannot reach; leave the types out of --target instead"),
-    ("fst5=-0.1", "--target: share -0.1 in 'fst5=-0.1' must be greater than 0 and less than 1 (a fraction of the "
+                "(it only adds images) cannot reach; leave the types out of target=... instead"),
+    ("fst5=-0.1", "target: share -0.1 in 'fst5=-0.1' must be greater than 0 and less than 1 (a fraction of the "
                   "balanced data set, e.g. 0.25 for a quarter): a share cannot be negative"),
 ])
 def test_target_messages_say_what_is_wrong(target, message):

@@ -65,7 +65,7 @@ def test_cap_error_says_what_would_work(frame):
         plan_balance(frame, target="fst56=0.6")
     msg = str(e.value)
     assert "type V x melanoma has 4 real image(s) and would need 20 synthetic ones (5.00 per real image)" in msg
-    assert "--max-per-real 5" in msg and "fst56=0.43" in msg
+    assert "max_per_real=5" in msg and "fst56=0.43" in msg
     # and what it suggests does work
     plan_balance(frame, target="fst56=0.43")
 

@@ -163,10 +163,10 @@ def test_tiny_model_size_defaults_are_the_measured_model():
 
 
 @pytest.mark.parametrize("cfg,message", [
-    (TrainConfig(mixed_precision="fp16"), "--mixed-precision fp16 needs a GPU; on CPU use bf16 or no"),
+    (TrainConfig(mixed_precision="fp16"), "mixed_precision='fp16' needs a GPU; on CPU use bf16 or no"),
     (TrainConfig(zero_terminal_snr=True, prediction_type="epsilon"),
-     "--zero-terminal-snr needs --prediction-type v_prediction"),
-    (TrainConfig(lora_rank=4), "--lora-rank applies to a pretrained --base-model"),
+     "zero_terminal_snr=True needs prediction_type='v_prediction'"),
+    (TrainConfig(lora_rank=4), "lora_rank=... applies to a pretrained base_model=..."),
 ])
 def test_option_errors(small_demo, small_labels, tmp_path, cfg, message):
     if "fp16" in message and torch.cuda.is_available():
@@ -217,9 +217,9 @@ def test_ema_changes_what_is_saved_not_training(small_demo, small_labels, tmp_pa
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"lr_schedule": "linear"}, "--lr-schedule must be auto, constant or cosine"),
-    ({"ema_decay": 1.0}, r"--ema-decay must be in \[0, 1\)"),
-    ({"type_sampling": "uniform"}, "--type-sampling must be balanced or natural"),
+    ({"lr_schedule": "linear"}, "lr_schedule: must be auto, constant or cosine"),
+    ({"ema_decay": 1.0}, r"ema_decay: must be in \[0, 1\)"),
+    ({"type_sampling": "uniform"}, "type_sampling: must be balanced or natural"),
     ({"tiny_unet_channels": (12, 16)}, r"tiny_unet_channels must be two or more widths, each a positive multiple of 8"),
     ({"tiny_vae_channels": (16,)}, r"tiny_vae_channels must be two or more widths"),
     ({"tiny_text_hidden": 6}, "tiny_text_hidden must be a positive multiple of 4, got 6"),

@@ -56,19 +56,19 @@ def test_class_index_is_type_by_diagnosis_and_unknown_cells_are_refused(tiny_ddp
 def test_missing_files_and_modes_give_clear_errors(tiny_ddpm, tmp_path):
     with pytest.raises(InputError) as e:
         create_generator("ddpm", tmp_path / "nowhere")
-    assert str(e.value) == (f"--generator-dir {tmp_path / 'nowhere'}: no such folder; train one with fairskin "
-                            f"train-ddpm DATA --out {tmp_path / 'nowhere'}")
+    assert str(e.value) == (f"generator_dir={tmp_path / 'nowhere'}: no such folder; train one with `fairskin "
+                            f"train-ddpm DATA --out {tmp_path / 'nowhere'}`")
     broken = tmp_path / "broken"
     shutil.copytree(tiny_ddpm, broken)
     (broken / "unet" / "diffusion_pytorch_model.safetensors").unlink()
     with pytest.raises(InputError) as e:
         create_generator("ddpm", broken)
-    assert str(e.value) == (f"--generator-dir {broken}: not a complete ddpm model folder (missing "
+    assert str(e.value) == (f"generator_dir={broken}: not a complete ddpm model folder (missing "
                             "unet/diffusion_pytorch_model.safetensors); fairskin train-ddpm writes ddpm.json, unet/ "
                             "and scheduler/")
     with pytest.raises(InputError, match="the ddpm generator supports text"):
         create_generator("ddpm", tiny_ddpm, sampling=SamplingConfig(mode="image"))
-    with pytest.raises(InputError, match=re.escape("--generator-dir: the ddpm generator needs a trained model folder")):
+    with pytest.raises(InputError, match=re.escape("generator_dir: the ddpm generator needs a trained model folder")):
         create_generator("ddpm", None)
 
 

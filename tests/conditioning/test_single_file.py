@@ -185,7 +185,7 @@ def test_without_config_the_cached_hub_configs_are_used(tiny_sd, hub_cache):
     assert torch.equal(pipe.unet.conv_out.weight, parts["unet"].conv_out.weight)
 
 
-HELP = ("pass --base-config FOLDER, a local diffusers folder with the configs of the same architecture "
+HELP = ("pass base_config=FOLDER, a local diffusers folder with the configs of the same architecture "
         "(model_index.json and the unet/, vae/, text_encoder/, tokenizer/ and scheduler/ configs, e.g. those of "
         "stable-diffusion-v1-5 for an SD 1.5 checkpoint; weights are not needed)")
 
@@ -195,7 +195,7 @@ def test_single_file_without_config_offline_says_what_to_pass(tiny_sd, hub_cache
     with pytest.raises(InputError) as e:
         load_base_pipeline(file)
     assert str(e.value) == (
-        f"--base-model {file}: a single .safetensors checkpoint holds weights only, and the configs of its "
+        f"base_model={file}: a single .safetensors checkpoint holds weights only, and the configs of its "
         f"architecture (stable-diffusion-v1-5/stable-diffusion-v1-5, which diffusers would fetch) are not in the "
         f"local Hugging Face cache, and nothing is downloaded: {HELP}")
 
@@ -203,28 +203,28 @@ def test_single_file_without_config_offline_says_what_to_pass(tiny_sd, hub_cache
 def test_missing_file_is_named(tmp_path, tiny_sd):
     with pytest.raises(InputError) as e:
         load_base_pipeline(tmp_path / "v1-5-pruned-emaonly.safetensors", config=tiny_sd[1])
-    assert str(e.value) == f"--base-model {tmp_path / 'v1-5-pruned-emaonly.safetensors'}: no such file"
+    assert str(e.value) == f"base_model={tmp_path / 'v1-5-pruned-emaonly.safetensors'}: no such file"
 
 
 def test_config_errors(tiny_sd, tmp_path, hub_cache):
     file, folder, _ = tiny_sd
     with pytest.raises(InputError) as e:
         load_base_pipeline(file, config=tmp_path)
-    assert str(e.value) == f"--base-config {tmp_path}: not a diffusers folder (no model_index.json); {HELP}"
+    assert str(e.value) == f"base_config={tmp_path}: not a diffusers folder (no model_index.json); {HELP}"
     partial = tmp_path / "no-vae"
     shutil.copytree(folder, partial, ignore=shutil.ignore_patterns("vae"))
     with pytest.raises(InputError) as e:
         load_base_pipeline(file, config=partial)
-    assert str(e.value) == f"--base-config {partial}: no vae/ folder; {HELP}"
+    assert str(e.value) == f"base_config={partial}: no vae/ folder; {HELP}"
     # diffusers 0.42 takes only the UNet, VAE and scheduler from an LDM yaml (text encoder and tokenizer from the hub)
     (tmp_path / "v1-inference.yaml").write_text("model: {}\n")
     with pytest.raises(InputError) as e:
         load_base_pipeline(file, config=tmp_path / "v1-inference.yaml")
-    assert str(e.value) == (f"--base-config {tmp_path / 'v1-inference.yaml'}: an original LDM config (.yaml) does not "
+    assert str(e.value) == (f"base_config={tmp_path / 'v1-inference.yaml'}: an original LDM config (.yaml) does not "
                             f"describe the text encoder and tokenizer, so it cannot load {file.name} offline; {HELP}")
     with pytest.raises(InputError) as e:
         load_base_pipeline(folder, config=folder)
-    assert str(e.value) == (f"--base-config {folder}: applies to a single .safetensors --base-model; the diffusers "
+    assert str(e.value) == (f"base_config={folder}: applies to a single .safetensors base_model=...; the diffusers "
                             f"folder {folder} has its own configs")
 
 
@@ -233,7 +233,7 @@ def test_weights_that_do_not_fit_the_configs(tiny_sd, tmp_path, hub_cache):
     wider = tmp_path / "wider"
     StableDiffusionPipeline(**build_tiny_components(TinyModelConfig(unet_channels=(32, 64, 128))), safety_checker=None,
                             feature_extractor=None, requires_safety_checker=False).save_pretrained(wider)
-    with pytest.raises(InputError, match=rf"^--base-model {re.escape(str(file))} does not fit the configs in "
+    with pytest.raises(InputError, match=rf"^base_model={re.escape(str(file))} does not fit the configs in "
                                          rf"{re.escape(str(wider))}: .*down_blocks\.2\.resnets\.0.* expected shape"):
         load_base_pipeline(file, config=wider)
     # a file without some of the UNet's or the text encoder's weights (diffusers alone would leave them empty)
@@ -276,7 +276,7 @@ def test_base_config_needs_a_single_file_base(small_demo, small_labels, tiny_sd,
 
     with pytest.raises(InputError) as e:
         train_conditioning(small_demo, out=tmp_path, labels=small_labels, base_config=tiny_sd[1])
-    assert str(e.value) == (f"--base-config {tiny_sd[1]}: applies to a single .safetensors --base-model; the "
+    assert str(e.value) == (f"base_config={tiny_sd[1]}: applies to a single .safetensors base_model=...; the "
                             f"built-in tiny model needs none")
 
 
@@ -286,5 +286,5 @@ def test_balance_cli_threads_base_config(small_demo, small_labels, tiny_sd, tmp_
     code = main(["balance", str(small_demo), "--out", str(tmp_path / "out"), "--labels", str(small_labels),
                  "--target", "fst56=0.5", "--conditioning", str(tmp_path / "cond"), "--base-config", str(tiny_sd[1])])
     assert code == 2
-    assert ("--base-config: give it to train-conditioning; a trained --conditioning records its base model's configs"
+    assert ("--base-config: give it to train-conditioning; a trained conditioning folder records its base model's configs"
             in " ".join(capsys.readouterr().err.split()))

@@ -70,15 +70,15 @@ def test_unknown_arm_suggests_the_closest(tmp_path):
 def test_augmented_arms_without_synthetic_images_are_refused(demo_data, tmp_path):
     with pytest.raises(InputError) as e:
         run_experiment(demo_data, out=tmp_path, arms=["mixed"])
-    assert str(e.value) == ("synthetic: arms mixed need synthetic images: give --synthetic MANIFEST (fairskin balance's "
-                            "manifest.csv) or --conditioning DIR (fairskin train-conditioning) to generate them here")
+    assert str(e.value) == ("synthetic: arms mixed need synthetic images: give synthetic=MANIFEST (fairskin balance's "
+                            "manifest.csv) or conditioning=DIR (fairskin train-conditioning) to generate them here")
 
 
 def test_config_file_json_and_toml(tmp_path):
     (tmp_path / "c.toml").write_text('arms = ["real", "mixed"]\nseeds = 2\nepochs = 3\n')
     assert load_config_file(tmp_path / "c.toml") == {"arms": ("real", "mixed"), "seeds": 2, "epochs": 3}
     (tmp_path / "c.json").write_text(json.dumps({"seed": 2}))
-    with pytest.raises(InputError, match=r"^--config: unknown experiment setting 'seed' in .*Did you mean 'seeds'\?$"):
+    with pytest.raises(InputError, match=r"^config: unknown experiment setting 'seed' in .*Did you mean 'seeds'\?$"):
         load_config_file(tmp_path / "c.json")
     (tmp_path / "p.toml").write_text('[label]\nwork_side = 96\n[experiment]\nseeds = 2\n')  # a project's file
     assert load_config_file(tmp_path / "p.toml") == {"seeds": 2}

@@ -13,12 +13,12 @@ from fairskin.errors import InputError
 def test_experiment_generator_names_what_each_backend_needs(tmp_path):
     from fairskin.experiment import experiment_generator
 
-    with pytest.raises(InputError, match=re.escape("synthetic: arms mixed need synthetic images: give --synthetic")):
+    with pytest.raises(InputError, match=re.escape("synthetic: arms mixed need synthetic images: give synthetic=MANIFEST")):
         experiment_generator("stable-diffusion", conditioning=None, generator_dir=None, device="cpu", arms="mixed")
-    with pytest.raises(InputError, match=re.escape("--conditioning: belongs to the stable-diffusion generator; "
-                                                   "--generator ddpm takes --generator-dir DIR")):
+    with pytest.raises(InputError, match=re.escape("conditioning: belongs to the stable-diffusion generator; "
+                                                   "generator='ddpm' takes generator_dir=DIR")):
         experiment_generator("ddpm", conditioning=tmp_path, generator_dir=None, device="cpu", arms="mixed")
-    with pytest.raises(InputError, match=re.escape("--generator-dir: the ddpm generator needs a trained folder "
+    with pytest.raises(InputError, match=re.escape("generator_dir: the ddpm generator needs a trained folder "
                                                    "(fairskin train-ddpm DATA --out DIR)")):
         experiment_generator("ddpm", conditioning=None, generator_dir=None, device="cpu", arms="mixed")
     assert experiment_generator("phantom", conditioning=None, generator_dir=None, device="cpu",

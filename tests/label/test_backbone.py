@@ -40,7 +40,7 @@ def test_backbone_loads_only_the_local_file_and_embeds(tmp_path):
     net = load_backbone_model(ARCH, w)
     e = embed_images(net, [np.full((40, 50, 3), 120, np.uint8), np.zeros((30, 30, 3), np.uint8)], side=32)
     assert e.shape == (2, net.num_features) and np.isfinite(e).all() and not np.allclose(e[0], e[1])
-    with pytest.raises(InputError, match="backbone-weights: file not found.*nope"):
+    with pytest.raises(InputError, match="backbone_weights: file not found.*nope"):
         load_backbone_model(ARCH, tmp_path / "nope.safetensors")
     other = tmp_path / "other.safetensors"
     torch.manual_seed(0)

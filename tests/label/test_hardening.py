@@ -124,7 +124,7 @@ def test_a_second_run_on_the_same_out_is_refused_and_the_first_finishes(big_demo
         _wait_for(out.with_name("labels.csv.partial.json"))
         with pytest.raises(InputError) as e:
             label_dataset(big_demo, out=out, progress=False, n_boot=0, overwrite=True)
-        assert str(e.value) == (f"--out: {out} is in use by another fairskin run (PID {p.pid}); wait for it to "
+        assert str(e.value) == (f"out: {out} is in use by another fairskin run (PID {p.pid}); wait for it to "
                                 "finish, or choose another path")
     finally:
         _, err = p.communicate(timeout=120)

@@ -56,7 +56,7 @@ def test_no_skin_is_a_status_with_a_reason():
 
 
 def test_monk_refuses_an_ita_scale():
-    with pytest.raises(InputError, match="--scale chardon: ITA cut-point scales apply to --estimator ita"):
+    with pytest.raises(InputError, match="scale='chardon': ITA cut-point scales apply to estimator='ita'"):
         get_estimator("monk", scale="chardon")
 
 
@@ -142,7 +142,7 @@ def test_fitzpatrick_stages_say_what_a_monk_labels_csv_is(swatch_folder, tmp_pat
     from fairskin.label import read_labels_csv
 
     label_dataset(swatch_folder, out=tmp_path / "l.csv", estimator="monk", progress=False, n_boot=0)
-    with pytest.raises(InputError, match=r"--labels: .*l.csv holds Monk Skin Tone labels \(column 'mst', from "
-                                         r"fairskin label --estimator monk\); this stage groups images by "
+    with pytest.raises(InputError, match=r"labels: .*l.csv holds Monk Skin Tone labels \(column 'mst', from "
+                                         r"`fairskin label --estimator monk`\); this stage groups images by "
                                          r"Fitzpatrick type"):
         read_labels_csv(tmp_path / "l.csv")

@@ -72,7 +72,7 @@ def test_workers_give_identical_results(demo_data, tmp_path):
 def test_existing_output_is_not_overwritten(demo_data, tmp_path):
     out = tmp_path / "labels.csv"
     out.write_text("precious")
-    with pytest.raises(InputError, match="already exists; pass --overwrite"):
+    with pytest.raises(InputError, match="already exists; pass overwrite=True"):
         label_dataset(demo_data, out=out, progress=False)
     assert out.read_text() == "precious"
 

@@ -62,5 +62,5 @@ def test_scale_file_with_gap_is_refused(tmp_path):
 
 
 def test_missing_scale_file():
-    with pytest.raises(InputError, match="--scale: file not found: nope.csv"):
+    with pytest.raises(InputError, match="scale: file not found: nope.csv"):
         get_scale("nope.csv")

@@ -139,7 +139,7 @@ def test_balance_refuses_estimated_types_of_unknown_or_poor_agreement_and_plans_
     with pytest.raises(InputError) as e:  # agreement unknown: refused, stating the estimated share
         balance(root, out=tmp_path / "o1", labels=labels, target="fst56=0.25", dry_run=True)
     assert "60 of 60 images have estimated skin types, from an estimator whose agreement with people is unknown" \
-        in str(e.value) and "V-VI 50.0%" in str(e.value) and "--accept-estimated-types" in str(e.value)
+        in str(e.value) and "V-VI 50.0%" in str(e.value) and "accept_estimated_types=True" in str(e.value)
     # a confusion where true II is read as V-VI half the time: poor agreement, refused with the figures
     counts = np.zeros((6, 6), int)
     counts[0, 0], counts[1, 1], counts[1, 4], counts[1, 5], counts[2, 2], counts[3, 3] = 20, 40, 10, 20, 20, 10
@@ -182,8 +182,8 @@ def test_audit_honours_fst_source_for_predictions_and_refuses_contradictions(tmp
     conf.write_text(json.dumps({"schema": "fairskin.label-confusion/1", "counts": np.eye(6, dtype=int).tolist()}))
     with pytest.raises(InputError) as e:
         audit(csv, fst_source="human", label_confusion=conf, n_boot=5)
-    assert str(e.value).startswith("--label-confusion: a labeller's confusion corrects estimated skin types, but "
-                                   "--fst-source human says the types are people's labels")
+    assert str(e.value).startswith("label_confusion: a labeller's confusion corrects estimated skin types, but "
+                                   "fst_source='human' says the types are people's labels")
     assert main(["audit", str(csv), "--fst-source", "human", "--label-confusion", str(conf), "-q"]) == 2
 
 

@@ -167,10 +167,10 @@ def test_too_few_images_in_a_stratum(tmp_path, balanced):
     with pytest.raises(InputError) as e:
         create_study(balanced, out=tmp_path / "s", config=StudyConfig(n=400), progress=False)
     msg = str(e.value)
-    assert msg.startswith("--n 400: too few images in ")
+    assert msg.startswith("n=400: too few images in ")
     assert "for an even spread over 12 skin type x diagnosis cells (50% real):" in msg
     assert re.search(r"FST [IV]+ x melano[a-z-]+ x (real|synthetic) has \d image\(s\), needs 17", msg), msg
-    best = int(msg.split("the largest --n that fits is ")[1].split(",")[0])
+    best = int(msg.split("; n=")[1].split(" is the largest that fits")[0])
     create_study(balanced, out=tmp_path / "ok", config=StudyConfig(n=best, n_calibration=0, image_size=32),
                  progress=False)
     with pytest.raises(InputError):
@@ -182,7 +182,7 @@ def test_out_not_replaced_without_overwrite(tmp_path, balanced):
     out = tmp_path / "s"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(InputError, match="--out: .* is not empty; pass --overwrite"):
+    with pytest.raises(InputError, match="out: .* is not empty; pass overwrite=True"):
         create_study(balanced, out=out, config=StudyConfig(n=4, n_calibration=0, image_size=32), progress=False)
     create_study(balanced, out=out, config=StudyConfig(n=4, n_calibration=0, image_size=32), overwrite=True,
                  progress=False)
@@ -241,7 +241,7 @@ def test_image_folder_with_origin_column(tmp_path):
 def test_unknown_diagnosis(tmp_path, balanced):
     with pytest.raises(InputError) as e:
         create_study(balanced, out=tmp_path / "s", config=StudyConfig(diagnoses=("psoriasis",)), progress=False)
-    assert str(e.value) == ("--diagnoses: ['psoriasis'] not in the manifest's usable rows; available: "
+    assert str(e.value) == ("diagnoses: ['psoriasis'] not in the manifest's usable rows; available: "
                             "['melanocytic-nevi', 'melanoma']")
 
 

@@ -64,7 +64,7 @@ def test_a_later_migration_is_applied_in_order_and_keeps_data(tmp_path):
     store.dispose()
     with pytest.raises(InputError) as e:  # this code knows only version 1
         open_store(db=url)
-    assert str(e.value) == ("--db: the answer database is at schema version 2, newer than this fairskin understands "
+    assert str(e.value) == ("db: the answer database is at schema version 2, newer than this fairskin understands "
                             "(1); upgrade fairskin to serve or analyse it")
 
 
@@ -106,7 +106,7 @@ def test_tokens_are_stored_hashed(db_url):
     assert not any(t in h for h, _ in stored for _, t in pairs)
     assert len({s for _, s in stored}) == 2  # each reader their own order
     assert store.reader_by_token("not-a-token") is None and store.reader_by_token("") is None
-    with pytest.raises(InputError, match=r"--names: reader name\(s\) \['a'\] already exist"):
+    with pytest.raises(InputError, match=r"names: reader name\(s\) \['a'\] already exist"):
         store.add_readers(["a"], role="reader", study_seed=1)
     store.dispose()
 
@@ -117,9 +117,9 @@ def test_reader_orders_are_seeded_permutations():
 
 
 def test_bad_database_urls():
-    with pytest.raises(InputError, match=r"--db: 'mysql://x/y' .*|--db: unsupported database 'mysql'"):
+    with pytest.raises(InputError, match=r"db: 'mysql://x/y' .*|db: unsupported database 'mysql'"):
         open_store(db="mysql://x/y")
-    with pytest.raises(InputError, match="--db: 'not a url' is not a database URL"):
+    with pytest.raises(InputError, match="db: 'not a url' is not a database URL"):
         open_store(db="not a url")
-    with pytest.raises(InputError, match="--db: cannot open postgresql\\+psycopg://u:\\*\\*\\*@127.0.0.1:1/x"):
+    with pytest.raises(InputError, match="db: cannot open postgresql\\+psycopg://u:\\*\\*\\*@127.0.0.1:1/x"):
         open_store(db="postgresql://u:secret@127.0.0.1:1/x")

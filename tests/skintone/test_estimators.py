@@ -65,7 +65,7 @@ def test_builtin_estimators_are_registered():
 
 
 def test_unknown_estimator_lists_and_suggests():
-    with pytest.raises(InputError, match=r"--estimator: unknown estimator 'monkk'; registered estimators are "
+    with pytest.raises(InputError, match=r"estimator: unknown estimator 'monkk'; registered estimators are "
                                          r"ita, monk, or give a class as package.module:Class, or a saved "
                                          r"estimator file \(\*\.json\)\. Did you mean 'monk'\?"):
         get_estimator("monkk")

@@ -50,6 +50,18 @@ def test_split_unit_is_patient_then_lesion_then_image():
     assert group_ids(df.drop(columns=["patient_id", "lesion_id"]))[1] == "image"
 
 
+def test_split_units_follow_the_one_resampling_rule():
+    from fairskin.data import resampling_units
+
+    df = pd.DataFrame({"image": ["a.png", "b.png", "c.png", "a.png"], "patient_id": ["p1", " ", "p1", None],
+                       "lesion_id": ["l1", "l2", "l3", "l4"]})
+    units, col = group_ids(df)
+    assert col == "patient_id" and list(units) == list(resampling_units(df["patient_id"])[0])
+    assert list(units) == ["p1", "row:1", "p1", "row:3"]  # a row without an id is its own unit
+    assert list(group_ids(df, group_by="lesion_id")[0]) == ["l1", "l2", "l3", "l4"]
+    assert list(group_ids(df, group_by="image")[0]) == ["row:0", "row:1", "row:2", "row:3"]
+
+
 def test_validation_images_in_the_test_set_are_refused():
     df = _frame(40)
     train, val, test = df.iloc[:20], df.iloc[20:30], df.iloc[27:40]
@@ -151,8 +163,8 @@ def test_settings_come_from_one_train_config_and_keywords_win(demo_data, tmp_pat
 def test_bad_out_suffix_is_refused(demo_data, tmp_path):
     with pytest.raises(InputError) as e:
         train_classifier(demo_data, out=tmp_path / "m.pkl", arch="test_resnet", epochs=1)
-    assert str(e.value) == ("out: 'm.pkl' must end in .pt, .pth or .safetensors (a state dict fairskin audit loads "
-                            "without --trust-model)")
+    assert str(e.value) == ("out: 'm.pkl' must end in .pt, .pth or .safetensors (a state dict, which `fairskin audit` "
+                            "loads without `--trust-model`)")
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".safetensors"])

@@ -61,7 +61,7 @@ def _parse_labels(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         shown = ", ".join(distinct[:8]) + (", ..." if len(distinct) > 8 else "")
         raise InputError(
             f"label: expected binary labels (1/0, True/False, malignant/benign), found {len(distinct)} distinct "
-            f"values: {shown}. For multi-class data choose a positive class (positive_class=..., --positive-class)"
+            f"values: {shown}. For multi-class data choose a positive class (positive_class=...)"
             " or map diagnoses to malignant first")
     return mapped.fillna(False).to_numpy(bool)[codes], missing
 
@@ -142,7 +142,7 @@ def check_predictions(predictions: pd.DataFrame, *, scores: Literal["probabiliti
         if out.any():
             raise InputError(
                 f"score: {int(out.sum())} of {len(s)} values are outside [0, 1] (min {np.nanmin(s[finite]):.4g}, max "
-                f"{np.nanmax(s[finite]):.4g}); these look like logits. Pass scores='logits' (--scores logits) to apply a "
+                f"{np.nanmax(s[finite]):.4g}); these look like logits. Pass scores='logits' to apply a "
                 "sigmoid, or give probabilities")
     else:
         with np.errstate(over="ignore"):

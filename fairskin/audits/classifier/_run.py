@@ -155,9 +155,9 @@ class _Scored:
 def _check_inputs(inputs, cfg: AuditConfig, label_confusion) -> list[Path]:
     """The input files, checked (with the settings that depend on them) before anything is read."""
     if label_confusion is not None and cfg.fst_source == "human":
-        raise InputError("--label-confusion: a labeller's confusion corrects estimated skin types, but --fst-source "
-                         "human says the types are people's labels; drop --label-confusion, or audit estimated types "
-                         "(--fst-source estimated)")
+        raise InputError("label_confusion: a labeller's confusion corrects estimated skin types, but "
+                         "fst_source='human' says the types are people's labels; give label_confusion=None, or audit "
+                         "estimated types (fst_source='estimated')")
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     if not paths:
         raise InputError("inputs: give at least one model file or predictions CSV")
@@ -178,7 +178,7 @@ def _planned_outputs(paths: list[Path], names: list[str], folder, cfg: AuditConf
         return {}
     keys = ["predictions"] + (["saliency"] if cfg.saliency is not None else []) + \
         (["counterfactual"] if cfg.counterfactual_tone else [])
-    return {f"--save-predictions ({nm}{'' if key == 'predictions' else ', ' + key})":
+    return {f"save_predictions ({nm}{'' if key == 'predictions' else ', ' + key})":
             Path(folder) / f"{Path(nm).name}.{key}.csv"
             for nm, p in zip(names, paths) if p.suffix.lower() != ".csv" for key in keys}
 
@@ -189,7 +189,7 @@ def _read_data(paths: list[Path], data, labels, cfg: AuditConfig) -> _Rows:
     if all(p.suffix.lower() == ".csv" for p in paths):
         return _Rows()
     if data is None:
-        raise InputError("data: auditing a model needs the images: give the data set directory (--data DIR)")
+        raise InputError("data: auditing a model needs the images: give the data set directory (data=DIR)")
     from fairskin.data import read_dataset
 
     manifest = read_dataset(data, format=cfg.data_format)
@@ -198,7 +198,7 @@ def _read_data(paths: list[Path], data, labels, cfg: AuditConfig) -> _Rows:
     fst_vals, fst_why, out.fst_src, out.fst_detail, out.tone_scale = read_skin_types(
         manifest, labels=labels, fst_source=cfg.fst_source, tone_scales=("fitzpatrick", "monk"))
     if (cfg.saliency is not None or cfg.counterfactual_tone) and out.tone_scale != "fitzpatrick":
-        raise InputError(f"--saliency / --counterfactual-tone: these group images by Fitzpatrick type (the "
+        raise InputError(f"saliency=... / counterfactual_tone=True: these group images by Fitzpatrick type (the "
                          f"counterfactual re-tones skin to each type's ITA); {labels} holds {out.tone_scale} tones")
     out.label = _positive_label(manifest, cfg.positive_class)
     for i, (img, st, rs, lb, fv, fw) in enumerate(zip(manifest["image"].astype(str), manifest["status"],
@@ -302,7 +302,7 @@ def _run_model(model, nm: str, rows: _Rows, cfg: AuditConfig, *, saved: dict[str
                          **{c: r[c].astype("string").fillna("").to_numpy(str)[ok]
                             for c in CLUSTER_COLUMNS if c in r}})
     if saved:  # spreadsheet-safe cells; the audit's readers restore them
-        write_csv(pred.assign(label=pred["label"].astype(int)), saved[f"--save-predictions ({nm})"])
+        write_csv(pred.assign(label=pred["label"].astype(int)), saved[f"save_predictions ({nm})"])
     load_bad = [{"image": str(r["image"].iloc[i]), "status": st[i], "reason": rs[i]} for i in np.flatnonzero(~ok)]
     clean, b = clean_predictions(pred, scores="probabilities", source=nm, tone_scale=rows.tone_scale)
     return clean, rows.pre_bad + load_bad + b
@@ -318,9 +318,9 @@ def _audit_scored(scored: _Scored, rows: _Rows, cfg: AuditConfig, *, criteria, l
     if cfg.positive_class is not None:
         info["positive_class"] = cfg.positive_class
     if rows.fst_src == "mixed" and label_confusion is not None:
-        raise InputError("--label-confusion: some rows have human skin types (used as they are) and others "
+        raise InputError("label_confusion: some rows have human skin types (used as they are) and others "
                          "estimated ones; a labeller's confusion corrects only a set audited wholly on estimates: "
-                         "pass --fst-source estimated to audit every row on its estimated type")
+                         "pass fst_source='estimated' to audit every row on its estimated type")
     auto_doc = None
     if auto:
         label_confusion, auto_doc = _auto_confusion(labels, rows.fst_src, rows.tone_scale)
@@ -373,7 +373,7 @@ def _why_audits(result: AuditResult, scored: _Scored, rows: _Rows, cfg: AuditCon
         for key, entry in sec.items():
             result.sections.setdefault(key, []).append({"model": nm, "resampling_unit": unit, **entry})
         for key, table in tables.items() if saved else ():
-            write_csv(table, saved[f"--save-predictions ({nm}, {key})"])
+            write_csv(table, saved[f"save_predictions ({nm}, {key})"])
 
 
 def _auto_confusion(labels, fst_src: str, tone_scale: str | None):
@@ -390,24 +390,24 @@ def _auto_confusion(labels, fst_src: str, tone_scale: str | None):
     if fst_src != "estimated":
         return None, {**entry, "applied": False,
                       "line": f"the labeller's confusion found beside {Path(labels).name} ({path.name}) is not applied: "
-                              "some rows have human skin types; --fst-source estimated audits every row on its "
+                              "some rows have human skin types; fst_source='estimated' audits every row on its "
                               "estimate with the correction"}
     return (LabelConfusion(np.asarray(doc["counts"], float), source=str(path), cross_validated=bool(doc.get(
         "cross_validated"))),
         {**entry, "applied": True,
          "line": f"the labeller's confusion found beside {Path(labels).name} ({path.name}:{cv} {n} images with human "
-                 "types) is applied: metrics are estimated for the true skin types; --no-label-confusion turns this "
+                 "types) is applied: metrics are estimated for the true skin types; label_confusion=None turns this "
                  "off"})
 
 
 def _check_explain(paths: Sequence[Path], saliency: str | None, saliency_layer: str | None) -> None:
     """Saliency and counterfactuals run a model: refuse predictions CSVs and unknown methods up front."""
     if saliency is None and saliency_layer is not None:
-        raise InputError("saliency_layer: given without saliency; choose a method with --saliency (e.g. gradcam)")
+        raise InputError("saliency_layer: given without saliency; choose a method, e.g. saliency='gradcam'")
     csvs = [p.name for p in paths if p.suffix.lower() == ".csv"]
     if csvs:
         raise InputError(f"saliency / counterfactual_tone: {csvs[0]} is a predictions CSV; these audits run the model "
-                         "itself: give model files (and --data)")
+                         "itself: give model files (and data=...)")
     if saliency is not None:
         from fairskin.audits.why import import_cam
 

@@ -132,8 +132,8 @@ def _what_file_is(path: Path) -> str:
 
 def _build_timm(arch: str | None, num_classes: int | None, path: Path, kind: str):
     if not arch:
-        raise InputError(f"{path}: a {kind} holds weights only; give the architecture with --arch NAME (a timm "
-                         "model name, e.g. resnet50) and --num-classes N, or save 'arch' in the model's metadata")
+        raise InputError(f"{path}: a {kind} holds weights only; give the architecture with arch=NAME (a timm "
+                         "model name, e.g. resnet50) and num_classes=N, or save 'arch' in the model's metadata")
     import timm
 
     if not timm.is_model(arch):
@@ -141,7 +141,7 @@ def _build_timm(arch: str | None, num_classes: int | None, path: Path, kind: str
 
         close = difflib.get_close_matches(arch, timm.list_models(), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise InputError(f"--arch: {arch!r} is not a timm model name (e.g. resnet18, resnet50, efficientnet_b0, "
+        raise InputError(f"arch: {arch!r} is not a timm model name (e.g. resnet18, resnet50, efficientnet_b0, "
                          f"vit_base_patch16_224; timm.list_models() lists them all).{hint}")
     return timm.create_model(arch, pretrained=False, num_classes=int(num_classes or 1))
 
@@ -162,9 +162,9 @@ def _load_state_dict(module, state: dict, path: Path, arch: str) -> None:
     result = module.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise InputError(
-            f"{path}: weights do not fit --arch {arch}: {len(result.missing_keys)} missing "
+            f"{path}: weights do not fit arch={arch}: {len(result.missing_keys)} missing "
             f"(e.g. {result.missing_keys[:2]}), {len(result.unexpected_keys)} unexpected (e.g. "
-            f"{result.unexpected_keys[:2]}); check --arch and --num-classes")
+            f"{result.unexpected_keys[:2]}); check arch=... and num_classes=...")
 
 
 def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | None = None,
@@ -195,7 +195,7 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
         try:
             _load_state_dict(module, state, path, arch)
         except RuntimeError as exc:
-            raise InputError(f"{path}: weights do not fit --arch {arch} --num-classes {num_classes}: "
+            raise InputError(f"{path}: weights do not fit arch={arch} num_classes={num_classes}: "
                              f"{str(exc).splitlines()[0]}") from None
         return LoadedModel(module.eval(), "safetensors", path, meta)
     if _damaged_zip(path):
@@ -244,12 +244,12 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
             raise InputError(
                 f"{path}: refusing to load: this file is not TorchScript, a torch.export archive, safetensors or a "
                 "plain state dict, and unpickling it could run arbitrary code. Re-export the model (torch.jit.save "
-                "or a state dict with --arch), or pass --trust-model (trust_model=True) only if you trust its "
+                "or a state dict with arch=...), or pass trust_model=True only if you trust its "
                 f"source. (torch.load with weights_only=True said: {said[:200]})") from None
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=False)  # opted in: --trust-model
         except Exception as exc2:
-            raise InputError(f"{path}: cannot load the model even with --trust-model: {exc2}") from None
+            raise InputError(f"{path}: cannot load the model even with trust_model=True: {exc2}") from None
         if isinstance(obj, torch.nn.Module):
             return LoadedModel(obj.eval(), "pickle", path, meta)
     except InputError:  # damaged, truncated, not a torch file at all
@@ -262,7 +262,7 @@ def load_model(path: str | Path, *, arch: str | None = None, num_classes: int | 
     try:
         _load_state_dict(module, obj, path, arch)
     except RuntimeError as exc:
-        raise InputError(f"{path}: weights do not fit --arch {arch} --num-classes {num_classes}: "
+        raise InputError(f"{path}: weights do not fit arch={arch} num_classes={num_classes}: "
                          f"{str(exc).splitlines()[0]}") from None
     return LoadedModel(module.eval(), "state_dict", path, meta)
 
@@ -271,7 +271,7 @@ def resolve_preprocess(meta: dict[str, Any], overrides: dict[str, Any]) -> Prepr
     missing = [k for k in meta.get("preprocess_required", ()) if overrides.get(k) is None]  # an ONNX file's
     if missing:
         raise InputError(f"model: the ONNX file's metadata does not give {', '.join(missing)}; give "
-                         + ", ".join(f"--{k}" for k in missing) + " (see docs/onnx.md)")
+                         + ", ".join(f"{k}=..." for k in missing) + " (see docs/onnx.md)")
     vals = {}
     for f in fields(Preprocess):
         v = overrides.get(f.name)
@@ -367,7 +367,7 @@ def _positive_columns(c: int, *, meta: dict, positive_class: str | None, class_n
     pos = positive_class or meta.get("positive_class")
     if pos is not None:
         if names is None:
-            raise InputError(f"positive_class: {pos!r} needs the class names (class_names=..., --class-names, or "
+            raise InputError(f"positive_class: {pos!r} needs the class names (class_names=..., or "
                              "'class_names' in the model's metadata)")
         if pos not in names:
             raise InputError(f"positive_class: {pos!r} is not a class of {path}; classes: {', '.join(names)}")
@@ -378,7 +378,7 @@ def _positive_columns(c: int, *, meta: dict, positive_class: str | None, class_n
     if not malignant:
         raise InputError(
             f"{path}: model has {c} outputs; say which mean malignant: give class_names with HAM10000's "
-            f"{', '.join(HAM_MALIGNANT_CLASSES)} (summed as malignant) or choose positive_class (--positive-class)")
+            f"{', '.join(HAM_MALIGNANT_CLASSES)} (summed as malignant) or choose positive_class=...")
     return malignant
 
 

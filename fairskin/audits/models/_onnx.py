@@ -158,7 +158,7 @@ class OnnxModule:
 
         if self.side[0] is not None and tuple(x.shape[-2:]) != tuple(s or x.shape[-1] for s in self.side):
             raise InputError(f"{self.path}: the graph takes {self.side[0]}x{self.side[1]} images, the audit gives "
-                             f"{x.shape[-2]}x{x.shape[-1]}; set --crop {self.side[0]} (or 'crop' in the metadata)")
+                             f"{x.shape[-2]}x{x.shape[-1]}; set crop={self.side[0]} (or 'crop' in the metadata)")
         a = x.detach().cpu().numpy()
         if self.channels_last:
             a = a.transpose(0, 2, 3, 1)

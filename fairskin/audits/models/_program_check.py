@@ -45,8 +45,8 @@ _BUILTINS = frozenset({"annotate", "uninitialized", "unchecked_cast", "isinstanc
                        "reversed", "complex", "slice", "id", "hash", "type", "iter", "next", "torch",
                        "ops", "__torch__", "math", "self", "Any", "CONSTANTS"})
 
-_HINT = ("If you trust the file's source, pass --trust-model (trust_model=True); otherwise ask for a state dict or "
-         "safetensors file with --arch.")
+_HINT = ("If you trust the file's source, pass trust_model=True; otherwise ask for a state dict or "
+         "safetensors file with arch=...")
 
 
 @lru_cache(maxsize=1)
@@ -57,7 +57,7 @@ def _registered() -> frozenset[str]:
 
 
 def _refuse(path: Path, what: str) -> InputError:
-    return InputError(f"{path}: refusing to load without --trust-model: {what}. A TorchScript or torch.export file "
+    return InputError(f"{path}: refusing to load without trust_model=True: {what}. A TorchScript or torch.export file "
                       f"is a program and fairskin runs one only when it uses nothing but tensor operators. {_HINT}")
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from fairskin.audits.synthetic._synthetic_config import ExtractorName
 from fairskin.data import ImageLoadError, load_rgb
-from fairskin.errors import InputError, MissingDependencyError
+from fairskin.errors import InputError, MissingDependencyError, rename_arguments
 from fairskin.progress import Progress, counter
 from fairskin.weights import UnsafeWeightsError, file_sha256, load_weights, weights_only_loads
 
@@ -187,17 +187,17 @@ class InceptionExtractor:
         path = weights or os.environ.get(INCEPTION_ENV)
         if not path:
             raise InputError(
-                f"--inception-weights: no Inception weights given (and ${INCEPTION_ENV} is not set). "
+                f"inception_weights: no Inception weights given (and ${INCEPTION_ENV} is not set). "
                 f"FID needs torch-fidelity's inception-v3-compat weights, the file {INCEPTION_WEIGHTS_FILE} "
                 f"(91 MB), which fairskin never downloads: get it on a machine with internet from "
-                f"{INCEPTION_WEIGHTS_URL} and pass its path with --inception-weights PATH or set "
-                f"{INCEPTION_ENV}=PATH. Or name another extractor: --extractor classifier --classifier MODEL, "
-                f"or --extractor hf --hf-model DIR (a local DINO/CLIP checkpoint)."
+                f"{INCEPTION_WEIGHTS_URL} and pass its path with inception_weights=PATH or set "
+                f"{INCEPTION_ENV}=PATH. Or name another extractor: extractor='classifier' classifier=MODEL, "
+                f"or extractor='hf' hf_model=DIR (a local DINO/CLIP checkpoint)."
             )
         path = Path(path)
         if not path.is_file():
             raise InputError(
-                f"--inception-weights: file not found: {path}. Expected torch-fidelity's {INCEPTION_WEIGHTS_FILE} "
+                f"inception_weights: file not found: {path}. Expected torch-fidelity's {INCEPTION_WEIGHTS_FILE} "
                 f"(from {INCEPTION_WEIGHTS_URL})."
             )
         try:
@@ -210,14 +210,14 @@ class InceptionExtractor:
         # torch-fidelity unpickles the file itself with weights_only=False: it runs under a guard that
         # reads tensors only, so a crafted file is refused before any of its code runs
         try:
-            with weights_only_loads("--inception-weights"):
+            with weights_only_loads("inception_weights"):
                 self.model = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
                                                          feature_extractor_weights_path=str(path))
         except UnsafeWeightsError:
             raise
         except Exception as exc:  # a user's file: any failure to fit becomes one clear message
             raise InputError(
-                f"--inception-weights: {path} is not torch-fidelity's inception-v3-compat state dict "
+                f"inception_weights: {path} is not torch-fidelity's inception-v3-compat state dict "
                 f"({INCEPTION_WEIGHTS_FILE}): {str(exc).splitlines()[0]}"
             ) from None
         self.weights = path
@@ -272,11 +272,11 @@ class ClassifierExtractor:
 
         path = Path(path)
         if not path.is_file():
-            raise InputError(f"--classifier: file not found: {path}")
+            raise InputError(f"classifier: file not found: {path}")
         if path.suffix.lower() != ".safetensors" and not _is_torchscript_or_export(path):
             # a state dict saved with its architecture: {"arch": ..., "state_dict": ...}
             try:
-                obj = load_weights(path, arg="--classifier")
+                obj = load_weights(path, arg="classifier")
             except InputError:  # load_model below gives the precise message
                 obj = None
             if isinstance(obj, dict):
@@ -284,18 +284,19 @@ class ClassifierExtractor:
                 if num_classes is None:
                     num_classes = _head_size(obj.get("state_dict", obj))
         elif path.suffix.lower() == ".safetensors" and num_classes is None:
-            num_classes = _head_size(load_weights(path, arg="--classifier"))
+            num_classes = _head_size(load_weights(path, arg="classifier"))
         try:
             lm = load_model(path, arch=arch, num_classes=num_classes, trust_model=trust_model)
         except InputError as exc:
-            raise InputError(f"--classifier: {exc}".replace("--arch", "--classifier-arch")) from None
+            # load_model's arch is this extractor's classifier_arch
+            raise InputError(f"classifier: {rename_arguments(str(exc), {'arch': 'classifier_arch'})}") from None
         self._model, self.kind, meta = lm.module, lm.kind, lm.metadata
         self._hook_out = None
         if not (hasattr(self._model, "forward_features") and hasattr(self._model, "forward_head")):
             linears = [m for m in getattr(self._model, "modules", lambda: [])() if isinstance(m, torch.nn.Linear)]
             if not linears or self.kind in ("torchscript", "export"):
                 raise InputError(
-                    f"--classifier: cannot reach the penultimate layer of {path} ({lm.kind}): it has no "
+                    f"classifier: cannot reach the penultimate layer of {path} ({lm.kind}): it has no "
                     "forward_features/forward_head methods (timm) and no nn.Linear head to hook")
 
             def hook(_module, inputs, _output):
@@ -357,7 +358,7 @@ class HFExtractor:
     def __init__(self, path: str | os.PathLike):
         path = Path(path)
         if not (path / "config.json").is_file():
-            raise InputError(f"--hf-model: {path} is not a local transformers checkpoint directory "
+            raise InputError(f"hf_model: {path} is not a local transformers checkpoint directory "
                              "(no config.json); download it elsewhere with save_pretrained and copy it here")
         tr = _require("transformers", "the DINO/CLIP feature extractor")
         import torch
@@ -366,7 +367,7 @@ class HFExtractor:
         self.kind = cfg.model_type
         cls = tr.CLIPModel if self.kind == "clip" else tr.AutoModel
         # safetensors weights hold no code; a pytorch_model.bin is a pickle, read under the tensors-only guard
-        with weights_only_loads("--hf-model"):
+        with weights_only_loads("hf_model"):
             self._model, info = cls.from_pretrained(path, local_files_only=True, output_loading_info=True)
         self._model.eval()
         vcfg = cfg.vision_config if self.kind == "clip" else cfg
@@ -374,7 +375,7 @@ class HFExtractor:
         # (except a pooler, which is not used: features are the [CLS] token)
         missing = [k for k in info.get("missing_keys", []) if "pooler" not in k and "text" not in k]
         if missing:
-            raise InputError(f"--hf-model: {path} lacks weights {missing[:3]} (transformers would initialise them "
+            raise InputError(f"hf_model: {path} lacks weights {missing[:3]} (transformers would initialise them "
                              "randomly); give the complete checkpoint")
         try:
             proc = tr.AutoImageProcessor.from_pretrained(path, local_files_only=True)
@@ -420,11 +421,11 @@ def load_extractor(name: ExtractorName, *, inception_weights=None, classifier=No
         return InceptionExtractor(inception_weights)
     if name == "classifier":
         if classifier is None:
-            raise InputError("--classifier: --extractor classifier needs the classifier file (--classifier PATH)")
+            raise InputError("classifier: extractor='classifier' needs the classifier file (classifier=PATH)")
         return ClassifierExtractor(classifier, arch=classifier_arch, trust_model=trust_model)
     if name == "hf":
         if hf_model is None:
-            raise InputError("--hf-model: --extractor hf needs a local checkpoint directory (--hf-model DIR)")
+            raise InputError("hf_model: extractor='hf' needs a local checkpoint directory (hf_model=DIR)")
         return HFExtractor(hf_model)
     if name == "colour-texture":
         return ColourTextureExtractor()
@@ -433,7 +434,7 @@ def load_extractor(name: ExtractorName, *, inception_weights=None, classifier=No
     valid = ["inception", "classifier", "hf", "colour-texture"]
     close = difflib.get_close_matches(str(name), valid, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise InputError(f"--extractor: unknown extractor {name!r}; expected one of {', '.join(valid)}.{hint}")
+    raise InputError(f"extractor: unknown extractor {name!r}; expected one of {', '.join(valid)}.{hint}")
 
 
 # --------------------------------------------------------------------------- extraction + cache

@@ -302,16 +302,16 @@ def load_lpips(backbone: str | os.PathLike, *, net: Literal["alex"] = "alex"):
         raise InputError(f"net: only 'alex' is supported, got {net!r}")
     path = Path(backbone)
     if not path.is_file():
-        raise InputError(f"--lpips-backbone: file not found: {path}. LPIPS needs torchvision's AlexNet weights "
+        raise InputError(f"lpips_backbone: file not found: {path}. LPIPS needs torchvision's AlexNet weights "
                          f"{ALEXNET_WEIGHTS_FILE} (from {ALEXNET_WEIGHTS_URL}); fairskin never downloads them.")
-    state = load_weights(path, arg="--lpips-backbone")
+    state = load_weights(path, arg="lpips_backbone")
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     if not feats:
-        raise InputError(f"--lpips-backbone: {path} has no 'features.*' tensors; expected torchvision's AlexNet "
+        raise InputError(f"lpips_backbone: {path} has no 'features.*' tensors; expected torchvision's AlexNet "
                          f"state dict ({ALEXNET_WEIGHTS_FILE})")
-    with weights_only_loads("--lpips-backbone"):  # lpips reads its own linear layers with torch.load
+    with weights_only_loads("lpips_backbone"):  # lpips reads its own linear layers with torch.load
         model = lpips.LPIPS(pretrained=True, net="alex", pnet_rand=True, verbose=False)
     # lpips splits torchvision's alexnet.features into slice1..slice5, keeping the layer indices
     slices = {}
@@ -322,11 +322,11 @@ def load_lpips(backbone: str | os.PathLike, *, net: Literal["alex"] = "alex"):
     for key, v in feats.items():
         idx, rest = key.split(".", 1)
         if idx not in slices:
-            raise InputError(f"--lpips-backbone: unexpected layer features.{key} in {path}")
+            raise InputError(f"lpips_backbone: unexpected layer features.{key} in {path}")
         mapped[f"{slices[idx]}.{idx}.{rest}"] = v
     expected = set(model.net.state_dict())
     if set(mapped) != expected:
-        raise InputError(f"--lpips-backbone: {path} does not hold AlexNet's feature layers "
+        raise InputError(f"lpips_backbone: {path} does not hold AlexNet's feature layers "
                          f"(missing {sorted(expected - set(mapped))[:3]})")
     model.net.load_state_dict(mapped, strict=True)
     model.eval()

@@ -120,7 +120,7 @@ def choose_target_layer(module, *, input_size: int, name: str | None = None) -> 
     if not hasattr(module, "register_forward_hook") or type(module).__name__ in ("RecursiveScriptModule",
                                                                                   "ScriptModule"):
         raise InputError("saliency: this model cannot be hooked (TorchScript or torch.export); give the weights as a "
-                         "state dict or safetensors file with --arch, which fairskin rebuilds as a timm model")
+                         "state dict or safetensors file with arch=..., which fairskin rebuilds as a timm model")
     named = dict(module.named_modules())
     if name is not None:
         if name not in named or not name:
@@ -145,7 +145,7 @@ def choose_target_layer(module, *, input_size: int, name: str | None = None) -> 
     maps = [n for n, s, calls in probe if len(s) == 4 and s[2] > 1 and s[3] > 1 and calls == 1]
     if not maps:
         raise InputError("saliency: found no layer with a spatial feature map to explain; name one with "
-                         "--saliency-layer (saliency_layer=...): a module whose output is (batch, channels, height, "
+                         "saliency_layer=...: a module whose output is (batch, channels, height, "
                          "width)")
     return TargetLayer(maps[-1], named[maps[-1]], None, "last spatial feature map")
 
