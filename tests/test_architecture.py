@@ -163,3 +163,68 @@ def test_the_skin_type_vocabulary_is_defined_once():
     assert new == [], "import these from fairskin.skintone instead:\n" + "\n".join(new)
     gone = set(PENDING) - {f"{path}: {what}" for path, _, what in found}
     assert not gone, f"no longer found, drop from PENDING: {sorted(gone)}"
+
+
+MAX_FUNCTION_LINES = 120
+MAX_PARAMETERS = 15
+#: the sentence openings a long / many-parameter function's docstring must contain to say why
+LONG_WHY, MANY_WHY = "Long because", "Many parameters because"
+
+
+def _parameter_count(args: ast.arguments) -> int:
+    """All kinds of parameter, ``self``/``cls`` left out, ``*args`` and ``**kwargs`` one each."""
+    names = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+    if names[:1] in (["self"], ["cls"]):
+        names = names[1:]
+    return len(names) + (args.vararg is not None) + (args.kwarg is not None)
+
+
+def unexplained_big_functions(source: str) -> list[tuple[int, str, int, int, str]]:
+    """(line, name, lines, parameters, missing sentence) for each function or method in ``source``
+    (nested ones too) over ``MAX_FUNCTION_LINES`` lines (docstring included) whose docstring has no
+    sentence starting "Long because", or over ``MAX_PARAMETERS`` parameters whose docstring has
+    none starting "Many parameters because". A function both long and with many parameters needs
+    both sentences: each says why for its own limit."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        lines, params = node.end_lineno - node.lineno + 1, _parameter_count(node.args)
+        doc = " ".join((ast.get_docstring(node) or "").split())
+        for over, why in ((lines > MAX_FUNCTION_LINES, LONG_WHY), (params > MAX_PARAMETERS, MANY_WHY)):
+            if over and not re.search(rf"(^|[.!?:]\s+){why}\b", doc):
+                found.append((node.lineno, node.name, lines, params, why))
+    return found
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("def f():\n" + "    x = 1\n" * 120, [(1, "f", 121, 0, LONG_WHY)]),
+    ("def f():\n" + "    x = 1\n" * 119, []),
+    ('def f():\n    """Does f. Long because it is one table."""\n' + "    x = 1\n" * 120, []),
+    ('def f():\n    """Does f; long because lower case is not a sentence."""\n' + "    x = 1\n" * 120,
+     [(1, "f", 122, 0, LONG_WHY)]),
+    ("def f(" + ", ".join(f"a{i}" for i in range(15)) + ", *args, **kw):\n    pass", [(1, "f", 2, 17, MANY_WHY)]),
+    ("class C:\n    def m(self, " + ", ".join(f"a{i}" for i in range(15)) + "):\n        pass", []),
+    ('def f(*, ' + ", ".join(f"a{i}" for i in range(16)) + '):\n    """Many parameters because each is a setting."""',
+     []),
+    ('def f(*, ' + ", ".join(f"a{i}" for i in range(16)) + '):\n    """Long because it is long."""',
+     [(1, "f", 2, 16, MANY_WHY)]),
+    ("def outer():\n    def inner():\n" + "        x = 1\n" * 120 + "    return inner",
+     [(1, "outer", 123, 0, LONG_WHY), (2, "inner", 121, 0, LONG_WHY)]),
+])
+def test_the_big_function_guard_counts_lines_and_parameters(source, expected):
+    assert sorted(unexplained_big_functions(source)) == sorted(expected)
+
+
+def test_no_big_function_outside_the_cli_goes_unexplained():
+    """Every function or method under fairskin/ except fairskin/cli/ (whose commands mirror their
+    options) with over 120 lines says in its docstring why, in a sentence starting "Long because";
+    one with over 15 parameters (self/cls not counted, ``*args``/``**kwargs`` one each) in one
+    starting "Many parameters because". Otherwise it should be split into named steps."""
+    found = [(f"{f.relative_to(ROOT)}:{line} {name}", lines, params, why) for f in sorted(PKG.rglob("*.py"))
+             if f.relative_to(PKG).parts[0] != "cli"
+             for line, name, lines, params, why in unexplained_big_functions(f.read_text(encoding="utf-8"))]
+    report = "\n".join(f"{where}: {lines} lines, {params} parameters; no sentence '{why} ...'"
+                       for where, lines, params, why in sorted(found, key=lambda r: -r[1]))
+    print(report)
+    assert found == [], "split these into named steps or say why in the docstring:\n" + report

@@ -134,6 +134,11 @@ def balance(data, *, out: str | Path, labels: str | Path | None = None, target: 
             train_budget: TrainBudget = TrainBudget()) -> BalanceResult:
     """Balance ``data`` to ``target``: plan, generate the missing images, gate them, write the manifest.
 
+    Many parameters because each is one of the documented options of ``fairskin balance``, under
+    the same name (the command passes them through one for one); generation, training budget and
+    planning settings are already grouped (:class:`GenerateConfig`, :class:`TrainBudget`,
+    ``train_config``).
+
     ``generator``: a registered generator (``stable-diffusion``, ``ddpm``, ``phantom``) or a user's
     ``module:Class``; its trained folder is ``conditioning`` (Stable Diffusion) or ``generator_dir``
     (others); without one a trainable generator is trained into OUT, with ``train_config`` (the
@@ -197,6 +202,12 @@ def _balance_claimed(frame: pd.DataFrame, plan: BalancePlan, *, out: Path, rank:
                      generator: str, generator_dir,
                      scale, dry_run: bool, overwrite: bool, device, json_path, html, progress,
                      label_ita: dict[str, float] | None = None) -> BalanceResult:
+    """:func:`balance` once this process holds the output folder (rank ``rank`` of ``world``):
+    write the plan, open or train the generator, generate and gate, write the manifest.
+
+    Many parameters because it receives :func:`balance`'s options one for one (under the same
+    names), plus the plan, the process's rank and the labels' ITAs that :func:`balance` computed
+    before claiming the folder."""
     data_root = Path(frame.attrs["root"])
     _check_plan_owner(out, plan, overwrite=overwrite)
     plan_doc = {**plan.to_dict(), "fingerprint": plan.fingerprint(), "data": str(data_root)}

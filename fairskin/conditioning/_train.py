@@ -24,7 +24,7 @@ defaults on only when the UNet is tuned.
 Training the tiny model
 -----------------------
 Ten minutes on two CPU cores is little, so the from-scratch defaults make each minute count: the
-VAE trains on random half-side crops with a one-cycle learning rate (``_train_vae``); the UNet's
+VAE trains on random half-side crops with a one-cycle learning rate (``_train_setup._train_vae``); the UNet's
 learning rate follows a cosine down to 5% while an exponential moving average of the weights
 (0.999, with warm-up) is what gets saved. The cosine and the average go with the crop-trained VAE.
 
@@ -45,21 +45,21 @@ round trip, what was tried and not adopted) is in ``docs/generation-measurements
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from fairskin.conditioning._bundle import (
-    FORMAT_VERSION, Conditioning, FstEmbedding, base_config_files, base_model_files, load_base_pipeline, sha256_files,
-)
 from fairskin.conditioning._checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-from fairskin.conditioning._prompts import FST_TOKENS, NULL_FST, PromptFields, build_prompt, image_styles
-from fairskin.conditioning._tiny import TinyModelConfig, build_tiny_components
+from fairskin.conditioning._prompts import NULL_FST
+from fairskin.conditioning._tiny import TinyModelConfig
+from fairskin.conditioning._train_setup import (
+    TrainBatches, TrainOptimiser, TrainParts, add_fst_tokens, encode_latents, freeze_and_optimise, load_images,
+    load_model, prepare_vae, save_learned, tone_inputs, training_batches, training_frame,
+)
 from fairskin.devices import choose_device
 from fairskin.errors import InputError, require
 from fairskin.progress import Progress, report
@@ -121,41 +121,6 @@ class TrainResult:
     schedule: dict
 
 
-def _resolve_schedule(config: TrainConfig, *, from_scratch: bool, tune_unet: bool, base_prediction: str) -> dict:
-    pred = config.prediction_type
-    if pred == "auto":
-        pred = "v_prediction" if from_scratch else base_prediction
-    zs = config.zero_terminal_snr
-    if zs is None:
-        zs = from_scratch and pred == "v_prediction"
-    if zs and pred != "v_prediction":
-        raise InputError("zero_terminal_snr=True needs prediction_type='v_prediction': at zero SNR the last timestep is "
-                         "pure noise and an epsilon-predicting model cannot recover the image from it")
-    if not from_scratch and not tune_unet and pred != base_prediction:
-        raise InputError(f"prediction_type={pred!r}: the base UNet predicts {base_prediction} and stays frozen "
-                         f"without lora_rank=...; use {base_prediction} or train LoRA")
-    offset = config.noise_offset
-    if offset is None:
-        offset = (0.5 if config.tone else 0.1) if from_scratch else (0.05 if tune_unet else 0.0)
-    return {"prediction_type": pred, "zero_terminal_snr": bool(zs), "noise_offset": float(offset),
-            "timestep_spacing": "trailing" if zs else "leading"}
-
-
-def _load_images(frame, root: Path, resolution: int) -> np.ndarray:
-    from PIL import Image
-
-    from fairskin.data import load_rgb
-
-    out = np.empty((len(frame), resolution, resolution, 3), np.uint8)
-    for i, rel in enumerate(frame["image"]):
-        rgb = load_rgb(root / rel).rgb
-        h, w = rgb.shape[:2]
-        s = min(h, w)  # centre crop to a square, then resize
-        rgb = rgb[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-        out[i] = np.asarray(Image.fromarray(rgb).resize((resolution, resolution), Image.BICUBIC))
-    return out
-
-
 def train_conditioning(data, *, out: str | Path, labels: str | Path | None = None, base_model: str | Path | None = None,
                        base_config: str | Path | None = None, config: TrainConfig = TrainConfig(),
                        resume: str | Path | None = None, device: str | None = None, format: str | None = None,
@@ -170,14 +135,68 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
     """
     torch = require("torch", extra="generate", feature="train-conditioning")
     require("diffusers", extra="generate", feature="train-conditioning")
-    import copy
-
-    import torch.nn.functional as F
-    from diffusers import DDPMScheduler, StableDiffusionPipeline
-
-    from fairskin.conditioning._data import labelled_manifest
 
     out = Path(out)
+    _check_config(config)
+    dev = torch.device(choose_device(device))
+    if config.mixed_precision == "fp16" and dev.type != "cuda":
+        raise InputError("mixed_precision='fp16' needs a GPU; on CPU use bf16 or no")
+    weight_dtype = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[config.mixed_precision]
+
+    frame, styles, root = training_frame(data, labels=labels, format=format)
+    model = load_model(config, base_model=base_model, base_config=base_config)
+    vae_factor = 2 ** (len(model.vae.config.block_out_channels) - 1)
+    resolution = config.resolution or model.unet.config.sample_size * vae_factor
+    batch_size = config.batch_size or (16 if model.from_scratch else 32)
+    lr = config.learning_rate or (1e-3 if model.from_scratch else (1e-4 if config.lora_rank else 5e-4))
+    gen = torch.Generator("cpu").manual_seed(config.seed)
+    images = load_images(frame, root, resolution)
+    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+    ckpt_dir = out / "checkpoints"
+    resume_dir, resume_state = None, {}
+    if resume is not None:
+        resume_dir = find_checkpoint(ckpt_dir, resume)
+        # step and generator state only: tensors and numbers, so nothing in a checkpoint can run code
+        resume_state = load_weights(resume_dir / "state.pt", arg="resume")
+
+    vae_time = prepare_vae(model, pixels, vae_steps=config.vae_steps, resume_dir=resume_dir, gen=gen, device=dev,
+                           weight_dtype=weight_dtype)
+    moments = encode_latents(model.vae, pixels, device=dev, set_scaling=model.from_scratch and resume_dir is None)
+    tone_ita, tone_requests = None, None
+    if config.tone:  # what each training image asks for: the ITA of its VAE reconstruction
+        tone_ita, tone_requests = tone_inputs(model.vae, moments, images, frame["fst"].astype(int).to_numpy(), dev)
+    add_fst_tokens(model, gen=gen, tone=config.tone)
+    opt = freeze_and_optimise(model, config, lr=lr, device=dev, weight_dtype=weight_dtype)
+    if resume_dir is not None:
+        load_checkpoint(resume_dir, resume_state, unet=model.unet, text_encoder=model.text_encoder,
+                        fst_emb=model.fst_emb, token_ids=model.token_ids, optimizer=opt.optimizer, gen=gen,
+                        from_scratch=model.from_scratch, lora=config.lora_rank > 0, ema=opt.ema)
+
+    batches = training_batches(model, frame, styles, moments, tone_ita=tone_ita, type_sampling=config.type_sampling,
+                               batch_size=batch_size, draw_weights=_draw_weights)
+    step, losses, step_times = _train_loop(
+        model, opt, batches, config, gen=gen, device=dev, weight_dtype=weight_dtype, ckpt_dir=ckpt_dir,
+        start_step=int(resume_state["step"]) if resume_dir is not None else 0,
+        elapsed_before=float(resume_state.get("elapsed_seconds", 0.0)), progress=progress)
+    if opt.ema is not None:  # what is saved is the average
+        opt.ema.copy_to(opt.trained_params)
+
+    type_counts = torch.bincount(batches.fst_idx, minlength=6)
+    path = save_learned(model, out, config=config, base_model=base_model, base_config=base_config,
+                        resolution=resolution, tone_requests=tone_requests, train={
+                            "learning_rate": lr, "batch_size": batch_size, "lr_schedule": opt.lr_schedule,
+                            "ema_decay": opt.ema_decay,
+                            "type_counts": {str(k + 1): int(c) for k, c in enumerate(type_counts)},
+                            "steps_done": step, "device": dev.type, "n_images": len(frame),
+                            "fst_sources": frame["fst_source"].value_counts().to_dict()})
+    sps = float(np.median(step_times)) if step_times else math.nan
+    return TrainResult(path=path, steps=step, seconds_per_step=sps, vae_seconds_per_step=vae_time,
+                       final_loss=float(np.mean(losses[-50:])) if losses else math.nan, schedule=model.schedule)
+
+
+def _check_config(config: TrainConfig) -> None:
+    """The settings no device or data set is needed to refuse."""
     if config.steps < 1:
         raise InputError(f"steps: must be at least 1, got {config.steps}")
     if (config.batch_size is not None and config.batch_size < 1) or config.gradient_accumulation < 1:
@@ -191,175 +210,22 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
     _check_tiny_size(config)
     if config.mixed_precision not in ("no", "fp16", "bf16"):
         raise InputError(f"mixed_precision: must be no, fp16 or bf16, got {config.mixed_precision!r}")
-    dev = torch.device(choose_device(device))
-    if config.mixed_precision == "fp16" and dev.type != "cuda":
-        raise InputError("mixed_precision='fp16' needs a GPU; on CPU use bf16 or no")
-    weight_dtype = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[config.mixed_precision]
 
-    # ---- data ----------------------------------------------------------------------------
-    frame = labelled_manifest(data, labels=labels, format=format)
-    frame = frame[~frame["fst"].isna()].reset_index(drop=True)
-    if len(frame) == 0:
-        raise InputError(f"{data}: no image has a skin type; run `fairskin label {data}` and pass labels='labels.csv'")
-    styles = image_styles(frame)  # checked before any training
-    root = Path(frame.attrs["root"])
 
-    # ---- base model ----------------------------------------------------------------------
-    from_scratch = base_model is None
-    if from_scratch and base_config is not None:
-        raise InputError(f"base_config={base_config}: applies to a single .safetensors base_model=...; the built-in "
-                         f"tiny model needs none")
-    base_config_sha = None
-    if from_scratch:
-        tiny_cfg = TinyModelConfig(seed=config.seed, resolution=config.resolution or TinyModelConfig.resolution,
-                                   unet_channels=tuple(config.tiny_unet_channels),
-                                   vae_channels=tuple(config.tiny_vae_channels), text_hidden=config.tiny_text_hidden)
-        parts = build_tiny_components(tiny_cfg)
-        base_sha = ""
-    else:
-        pipe = load_base_pipeline(base_model, config=base_config)
-        parts = {k: getattr(pipe, k) for k in ("unet", "vae", "text_encoder", "tokenizer", "scheduler")}
-        base_sha = sha256_files(base_model_files(Path(base_model)))
-        if base_config is not None:
-            base_config_sha = sha256_files(base_config_files(Path(base_config)))
-    unet, vae, text_encoder, tokenizer = parts["unet"], parts["vae"], parts["text_encoder"], parts["tokenizer"]
-    vae_factor = 2 ** (len(vae.config.block_out_channels) - 1)
-    resolution = config.resolution or unet.config.sample_size * vae_factor
-    tune_unet = from_scratch or config.lora_rank > 0
-    batch_size = config.batch_size or (16 if from_scratch else 32)
-    if from_scratch and config.lora_rank > 0:
-        raise InputError("lora_rank=... applies to a pretrained base_model=...; the built-in tiny model trains its whole UNet")
-    schedule = _resolve_schedule(config, from_scratch=from_scratch, tune_unet=tune_unet,
-                                 base_prediction=parts["scheduler"].config.get("prediction_type", "epsilon"))
-    noise_scheduler = DDPMScheduler.from_config(
-        parts["scheduler"].config, prediction_type=schedule["prediction_type"],
-        rescale_betas_zero_snr=schedule["zero_terminal_snr"], timestep_spacing=schedule["timestep_spacing"])
-    lr = config.learning_rate or (1e-3 if from_scratch else (1e-4 if config.lora_rank else 5e-4))
+def _train_loop(model: TrainParts, opt: TrainOptimiser, batches: TrainBatches, config: TrainConfig, *, gen, device,
+                weight_dtype, ckpt_dir: Path, start_step: int, elapsed_before: float, progress: Progress | None):
+    """Train from ``start_step`` to ``config.steps`` (or ``max_minutes``, counting the minutes
+    trained before a resume), checkpointing every ``checkpoint_every`` steps; only the new tokens'
+    rows of the embedding change. Returns the steps done, every micro-batch's loss and each step's time."""
+    import torch
 
-    gen = torch.Generator("cpu").manual_seed(config.seed)
-    images = _load_images(frame, root, resolution)
-    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-
-    ckpt_dir = out / "checkpoints"
-    start_step = 0
-    resume_dir = None
-    if resume is not None:
-        resume_dir = find_checkpoint(ckpt_dir, resume)
-        # step and generator state only: tensors and numbers, so nothing in a checkpoint can run code
-        resume_state = load_weights(resume_dir / "state.pt", arg="resume")
-        start_step = int(resume_state["step"])
-
-    # ---- tiny model: the VAE learns to reconstruct the images first ------------------------
-    vae_time = None
-    if from_scratch:
-        if resume_dir is not None:
-            from safetensors.torch import load_file
-
-            vae.load_state_dict(load_file(str(resume_dir / "vae.safetensors")))
-            saved = json.loads((resume_dir / "vae_config.json").read_text())
-            vae.register_to_config(scaling_factor=float(saved["scaling_factor"]))
-        else:
-            vae_time = _train_vae(vae, pixels, steps=config.vae_steps, batch=16, gen=gen,
-                                  device=dev)
-    vae.requires_grad_(False).eval().to(dev, dtype=weight_dtype if not from_scratch else torch.float32)
-
-    # latents, once (flips are applied to latents; a convolutional VAE is close to equivariant)
-    with torch.no_grad():
-        moments = []
-        for i in range(0, len(pixels), 16):
-            dist = vae.encode(pixels[i:i + 16].to(dev, vae.dtype)).latent_dist
-            moments.append(torch.cat([dist.mean, dist.std], 1).float().cpu())
-        moments = torch.cat(moments)
-    if from_scratch and resume_dir is None:
-        # SD's 0.18215 for this VAE: unit variance latents
-        vae.register_to_config(scaling_factor=float(1.0 / moments[:, :4].std()))
-    scaling = vae.config.scaling_factor
-    tone_ita, tone_requests = None, None
-    if config.tone:  # what each training image asks for: the ITA of its VAE reconstruction
-        tone_ita, tone_requests = _tone_inputs(vae, moments, images, frame["fst"].astype(int).to_numpy(), dev)
-
-    # ---- add tokens and initialise them ----------------------------------------------------
-    base_tokenizer = copy.deepcopy(tokenizer)
-    base_vocab = len(tokenizer)
-    added = tokenizer.add_tokens(list(FST_TOKENS.values()))
-    if added != len(FST_TOKENS):
-        raise InputError(f"base model's tokenizer already has some of {list(FST_TOKENS.values())}; use a clean base model")
-    text_encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    token_ids = tokenizer.convert_tokens_to_ids(list(FST_TOKENS.values()))
-    init_id = tokenizer.encode("skin", add_special_tokens=False)[0]
-    emb_layer = text_encoder.get_input_embeddings()
-    with torch.no_grad():
-        noise = torch.randn((len(token_ids), emb_layer.weight.shape[1]), generator=gen) * 0.01
-        for k, tid in enumerate(token_ids):
-            emb_layer.weight[tid] = emb_layer.weight[init_id] + noise[k].to(emb_layer.weight.dtype)
-    orig_embeds = emb_layer.weight.detach().clone()
-    hidden = text_encoder.config.hidden_size
-    fst_emb = FstEmbedding(hidden, tone=config.tone)
-    with torch.no_grad():  # start every type at the end-of-sequence state the UNet already attends to
-        ids = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
-        eos_state = text_encoder(ids)[0][0, -1].float()
-        fst_emb.embedding.weight.copy_(eos_state + torch.randn(fst_emb.embedding.weight.shape, generator=gen) * 0.01)
-
-    # ---- freeze what does not train ------------------------------------------------------
-    text_encoder.requires_grad_(False)
-    emb_layer.weight.requires_grad_(True)
-    unet.requires_grad_(from_scratch)
-    if config.lora_rank > 0:
-        from peft import LoraConfig
-
-        unet.to(dev, dtype=weight_dtype)
-        unet.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_rank, init_lora_weights="gaussian",
-                                    target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-    unet.to(dev)
-    if not tune_unet:
-        unet.to(dtype=weight_dtype)
-    # fp32 master weights for everything that trains (fp16 trainable params are what makes
-    # GradScaler fail with "Attempting to unscale FP16 gradients")
-    trainable_unet = [p for p in unet.parameters() if p.requires_grad]
-    for p in trainable_unet:
-        p.data = p.data.float()
-    text_encoder.to(dev)  # fp32: its token embedding trains
-    fst_emb.to(dev)
-    if config.gradient_checkpointing:
-        unet.enable_gradient_checkpointing()
-        text_encoder.gradient_checkpointing_enable()
-    params = [{"params": [emb_layer.weight, *fst_emb.parameters()], "lr": lr if not from_scratch else lr * 5}]
-    if trainable_unet:
-        params.append({"params": trainable_unet, "lr": lr})
-    optimizer = torch.optim.AdamW(params, weight_decay=0.0)
-    lr_schedule = config.lr_schedule if config.lr_schedule != "auto" else ("cosine" if from_scratch else "constant")
-    ema_decay = config.ema_decay if config.ema_decay is not None else (0.999 if from_scratch else 0.0)
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
-    trained_params = [emb_layer.weight, *fst_emb.parameters(), *trainable_unet]
-    ema = None
-    if ema_decay > 0:
-        from diffusers.training_utils import EMAModel
-
-        ema = EMAModel(trained_params, decay=ema_decay, use_ema_warmup=True)
-    use_scaler = config.mixed_precision == "fp16"
-    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
-
-    if resume_dir is not None:
-        load_checkpoint(resume_dir, resume_state, unet=unet, text_encoder=text_encoder, fst_emb=fst_emb,
-                        token_ids=token_ids, optimizer=optimizer, gen=gen, from_scratch=from_scratch,
-                        lora=config.lora_rank > 0, ema=ema)
-
-    # ---- train -----------------------------------------------------------------------------
-    fst_idx = torch.tensor(frame["fst"].astype(int).to_numpy() - 1)
-    draw_weight = _draw_weights(fst_idx) if config.type_sampling == "balanced" else None
-    prompts = [build_prompt(PromptFields(diagnosis=d, fst=int(f), style=st))
-               for d, f, st in zip(frame["diagnosis"].fillna(""), frame["fst"], styles)]
-    prompt_ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                           return_tensors="pt").input_ids
-    null_ids = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
-    unet.train()
-    autocast = (torch.autocast(dev.type, dtype=weight_dtype) if config.mixed_precision != "no"
-                else torch.autocast(dev.type, enabled=False))
-    keep = torch.ones(len(tokenizer), dtype=torch.bool)
-    keep[token_ids] = False
+    optimizer, scaler, emb_layer = opt.optimizer, opt.scaler, model.emb_layer
+    model.unet.train()
+    autocast = (torch.autocast(device.type, dtype=weight_dtype) if config.mixed_precision != "no"
+                else torch.autocast(device.type, enabled=False))
+    keep = torch.ones(len(model.tokenizer), dtype=torch.bool)
+    keep[model.token_ids] = False
     t0 = time.perf_counter()
-    # minutes already trained before a resume count against --max-minutes (and the schedule)
-    elapsed_before = float(resume_state.get("elapsed_seconds", 0.0)) if resume_dir is not None else 0.0
 
     def elapsed() -> float:
         return elapsed_before + time.perf_counter() - t0
@@ -368,40 +234,15 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
     n_train = config.steps
     while step < n_train:
         ts = time.perf_counter()
-        if lr_schedule == "cosine":  # to 5% of the peak at the end of the run, by steps or by minutes
+        if opt.lr_schedule == "cosine":  # to 5% of the peak at the end of the run, by steps or by minutes
             frac = step / n_train
             if config.max_minutes:
                 frac = max(frac, elapsed() / (60 * config.max_minutes))
-            for g, base_lr in zip(optimizer.param_groups, base_lrs):
+            for g, base_lr in zip(optimizer.param_groups, opt.base_lrs):
                 g["lr"] = base_lr * _cosine_scale(frac)
         for _ in range(config.gradient_accumulation):
-            if draw_weight is None:
-                idx = torch.randint(0, len(frame), (batch_size,), generator=gen)
-            else:
-                idx = torch.multinomial(draw_weight, batch_size, replacement=True, generator=gen)
-            m = moments[idx]
-            lat = m[:, :4] + m[:, 4:] * torch.randn(m[:, :4].shape, generator=gen)
-            flip = torch.rand(len(idx), generator=gen) < 0.5
-            lat = torch.where(flip[:, None, None, None], lat.flip(-1), lat) * scaling
-            noise = torch.randn(lat.shape, generator=gen)
-            if schedule["noise_offset"]:
-                noise = noise + schedule["noise_offset"] * torch.randn((lat.shape[0], lat.shape[1], 1, 1), generator=gen)
-            t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(idx),), generator=gen)
-            drop = torch.rand(len(idx), generator=gen) < config.condition_dropout
-            ids = torch.where(drop[:, None], null_ids.expand(len(idx), -1), prompt_ids[idx])
-            f = torch.where(drop, torch.full_like(idx, NULL_FST), fst_idx[idx])
-            ita = None
-            if tone_ita is not None:  # no request with the dropped condition, and alone as often
-                ita = tone_ita[idx].masked_fill(drop | (torch.rand(len(idx), generator=gen) < config.condition_dropout),
-                                                math.nan)
-            lat, noise, t, ids, f = (x.to(dev) for x in (lat, noise, t, ids, f))
-            noisy = noise_scheduler.add_noise(lat, noise, t)
-            target = noise if schedule["prediction_type"] == "epsilon" else noise_scheduler.get_velocity(lat, noise, t)
-            with autocast:
-                states = fst_emb(text_encoder(ids)[0], f, ita)
-                pred = unet(noisy.to(unet.dtype if not tune_unet else noisy.dtype), t,
-                            states.to(unet.dtype if not tune_unet else states.dtype)).sample
-            loss = F.mse_loss(pred.float(), target.float()) / config.gradient_accumulation
+            loss = _batch_loss(model, batches, condition_dropout=config.condition_dropout, gen=gen, device=device,
+                               autocast=autocast) / config.gradient_accumulation
             (scaler.scale(loss) if scaler else loss).backward()
             losses.append(float(loss.detach()) * config.gradient_accumulation)
         if scaler:
@@ -411,65 +252,58 @@ def train_conditioning(data, *, out: str | Path, labels: str | Path | None = Non
             optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():  # only the new tokens' rows may change
-            emb_layer.weight[keep] = orig_embeds[keep].to(emb_layer.weight.dtype)
-        if ema is not None:
-            ema.step(trained_params)
+            emb_layer.weight[keep] = model.orig_embeds[keep].to(emb_layer.weight.dtype)
+        if opt.ema is not None:
+            opt.ema.step(opt.trained_params)
         step += 1
         step_times.append(time.perf_counter() - ts)
         report(progress, "training", step, n_train, f"loss {float(np.mean(losses[-20:])):.4f}")
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < n_train:
-            save_checkpoint(ckpt_dir / f"step-{step:06d}", step=step, unet=unet, vae=vae, text_encoder=text_encoder,
-                            fst_emb=fst_emb, token_ids=token_ids, optimizer=optimizer, gen=gen,
-                            from_scratch=from_scratch, lora=config.lora_rank > 0, ema=ema, elapsed=elapsed())
+            save_checkpoint(ckpt_dir / f"step-{step:06d}", step=step, unet=model.unet, vae=model.vae,
+                            text_encoder=model.text_encoder, fst_emb=model.fst_emb, token_ids=model.token_ids,
+                            optimizer=optimizer, gen=gen, from_scratch=model.from_scratch,
+                            lora=config.lora_rank > 0, ema=opt.ema, elapsed=elapsed())
         if config.max_minutes is not None and elapsed() > 60 * config.max_minutes:
             break
-    if ema is not None:  # what is saved is the average
-        ema.copy_to(trained_params)
+    return step, losses, step_times
 
-    # ---- save only what was learned --------------------------------------------------------
-    out.mkdir(parents=True, exist_ok=True)
-    unet.eval()
-    if from_scratch:
-        base_te = copy.deepcopy(text_encoder)
-        base_te.resize_token_embeddings(base_vocab, mean_resizing=False)
-        base_dir = out / "base"
-        StableDiffusionPipeline(vae=vae.float().cpu(), text_encoder=base_te.cpu(), tokenizer=base_tokenizer,
-                                unet=unet.float().cpu(), scheduler=_inference_base_scheduler(noise_scheduler),
-                                safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-                                ).save_pretrained(base_dir, safe_serialization=True)
-        base_ref = "base"
-        base_sha = sha256_files(base_model_files(base_dir))
+
+def _batch_loss(model: TrainParts, batches: TrainBatches, *, condition_dropout: float, gen, device, autocast):
+    """One micro-batch's diffusion loss: draw images (by type with balanced sampling), sample their
+    latents, flip half, add (offset) noise at random timesteps, drop the condition (and separately
+    the tone request) at ``condition_dropout``, and compare the UNet's prediction (under
+    ``autocast``) with its target."""
+    import torch
+    import torch.nn.functional as F
+
+    b, schedule, noise_scheduler = batches, model.schedule, model.noise_scheduler
+    if b.draw_weight is None:
+        idx = torch.randint(0, len(b.fst_idx), (b.batch_size,), generator=gen)
     else:
-        base_ref = str(Path(base_model).resolve())
-    lora_state = None
-    if config.lora_rank > 0:
-        from diffusers.utils import convert_state_dict_to_diffusers
-        from peft.utils import get_peft_model_state_dict
-
-        lora_state = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-        lora_state = {k: v.detach().float().cpu() for k, v in lora_state.items()}
-    tokens = {tok: emb_layer.weight[tid].detach().float().cpu().clone() for tok, tid in zip(FST_TOKENS.values(), token_ids)}
-    cond = Conditioning(path=None, config={
-        "format_version": FORMAT_VERSION,
-        "base_model": base_ref,
-        "base_model_sha256": base_sha,
-        "base_config": str(Path(base_config).resolve()) if base_config is not None else None,
-        "base_config_sha256": base_config_sha,
-        "resolution": resolution,
-        "schedule": schedule,
-        "fst_embedding": {"num_types": 6, "null_index": NULL_FST, "hidden": hidden, "tone": config.tone},
-        "tone": None if tone_requests is None else {"ita_source": "fairskin label estimator on the VAE reconstruction",
-                                                   "requests": tone_requests},
-        "train": {**asdict(config), "learning_rate": lr, "batch_size": batch_size, "lr_schedule": lr_schedule, "ema_decay": ema_decay,
-                  "type_counts": {str(k + 1): int(c) for k, c in enumerate(torch.bincount(fst_idx, minlength=6))}, "steps_done": step, "device": dev.type,
-                  "n_images": len(frame), "fst_sources": frame["fst_source"].value_counts().to_dict(),
-                  "trained": ("tiny model from scratch (VAE, UNet), " if from_scratch else "")
-                  + "tokens, FST embedding" + (f", UNet LoRA r={config.lora_rank}" if lora_state else "")},
-    }, token_embeddings=tokens, fst_embedding=fst_emb.cpu(), lora_state=lora_state)
-    path = cond.save(out)
-    sps = float(np.median(step_times)) if step_times else math.nan
-    return TrainResult(path=path, steps=step, seconds_per_step=sps, vae_seconds_per_step=vae_time,
-                       final_loss=float(np.mean(losses[-50:])) if losses else math.nan, schedule=schedule)
+        idx = torch.multinomial(b.draw_weight, b.batch_size, replacement=True, generator=gen)
+    m = b.moments[idx]
+    lat = m[:, :4] + m[:, 4:] * torch.randn(m[:, :4].shape, generator=gen)
+    flip = torch.rand(len(idx), generator=gen) < 0.5
+    lat = torch.where(flip[:, None, None, None], lat.flip(-1), lat) * b.scaling
+    noise = torch.randn(lat.shape, generator=gen)
+    if schedule["noise_offset"]:
+        noise = noise + schedule["noise_offset"] * torch.randn((lat.shape[0], lat.shape[1], 1, 1), generator=gen)
+    t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(idx),), generator=gen)
+    drop = torch.rand(len(idx), generator=gen) < condition_dropout
+    ids = torch.where(drop[:, None], b.null_ids.expand(len(idx), -1), b.prompt_ids[idx])
+    f = torch.where(drop, torch.full_like(idx, NULL_FST), b.fst_idx[idx])
+    ita = None
+    if b.tone_ita is not None:  # no request with the dropped condition, and alone as often
+        ita = b.tone_ita[idx].masked_fill(drop | (torch.rand(len(idx), generator=gen) < condition_dropout), math.nan)
+    lat, noise, t, ids, f = (x.to(device) for x in (lat, noise, t, ids, f))
+    noisy = noise_scheduler.add_noise(lat, noise, t)
+    target = noise if schedule["prediction_type"] == "epsilon" else noise_scheduler.get_velocity(lat, noise, t)
+    unet = model.unet
+    with autocast:
+        states = model.fst_emb(model.text_encoder(ids)[0], f, ita)
+        pred = unet(noisy.to(unet.dtype if not model.tune_unet else noisy.dtype), t,
+                    states.to(unet.dtype if not model.tune_unet else states.dtype)).sample
+    return F.mse_loss(pred.float(), target.float())
 
 
 def _check_tiny_size(config: TrainConfig) -> None:
@@ -483,24 +317,6 @@ def _check_tiny_size(config: TrainConfig) -> None:
         raise InputError(f"tiny_text_hidden must be a positive multiple of 4, got {config.tiny_text_hidden}")
 
 
-def _tone_inputs(vae, moments, images, fst, device):
-    """Each training image's tone request (ITA of its decoded latent mean; NaN where the estimator
-    finds no skin) and, per type, the ITAs generation draws requests from (the images' own)."""
-    import torch
-
-    from fairskin.conditioning._tone import request_table
-    from fairskin.label import LabelConfig, estimate_rgb, get_scale
-
-    decoded = []
-    with torch.no_grad():
-        for i in range(0, len(moments), 16):
-            x = vae.decode(moments[i:i + 16, :4].to(device, vae.dtype)).sample.float().clamp(-1, 1)
-            decoded.append(((x + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy())
-    recon = np.array([estimate_rgb(im).ita for im in np.concatenate(decoded)], float)
-    own = np.array([estimate_rgb(im).ita for im in images], float)
-    return torch.tensor(recon, dtype=torch.float32), request_table(own, fst, get_scale(LabelConfig().scale))
-
-
 def _draw_weights(fst_idx):
     """Per-image weights under which every skin type present is drawn equally often."""
     import torch
@@ -512,43 +328,3 @@ def _draw_weights(fst_idx):
 def _cosine_scale(frac: float, floor: float = 0.05) -> float:
     """Learning-rate factor at fraction ``frac`` of the run: 1 at the start, ``floor`` at the end."""
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(max(frac, 0.0), 1.0)))
-
-
-def _inference_base_scheduler(noise_scheduler):
-    from diffusers import DDIMScheduler
-
-    return DDIMScheduler.from_config(noise_scheduler.config, clip_sample=False, set_alpha_to_one=False)
-
-
-def _train_vae(vae, pixels, *, steps: int, batch: int, gen, device) -> float | None:
-    """Reconstruction (L1 + L2) with a small KL term on random half-side crops, one-cycle learning
-    rate; returns the median seconds per step.
-
-    Crops: a convolutional VAE learns the same local mapping from a quarter of the pixels, so a
-    step costs about a quarter of a full-frame step; the one-cycle schedule is what lets it
-    converge in about 1000 steps (the round-trip figures: ``docs/generation-measurements.md``).
-    """
-    import torch
-
-    vae.to(device).train()
-    opt = torch.optim.AdamW(vae.parameters(), lr=2e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=max(steps, 1))
-    side = pixels.shape[-1]
-    crop = max(side // 2, 2 ** (len(vae.config.block_out_channels) - 1))
-    times = []
-    for _ in range(steps):
-        ts = time.perf_counter()
-        x = pixels[torch.randint(0, len(pixels), (batch,), generator=gen)]
-        i, j = torch.randint(0, side - crop + 1, (2,), generator=gen).tolist()
-        x = x[:, :, i:i + crop, j:j + crop].to(device)
-        post = vae.encode(x).latent_dist
-        z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen).to(device)
-        rec = vae.decode(z).sample
-        loss = (rec - x).abs().mean() + ((rec - x) ** 2).mean() + 1e-6 * post.kl().mean()
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        sched.step()
-        times.append(time.perf_counter() - ts)
-    vae.eval()
-    return float(np.median(times)) if times else None

@@ -187,8 +187,6 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
     "synthetic", "cheap_fix", ...) adds ``synthesis_vs_cheap_fix`` (``_versus``) on the criteria's
     target group.
     """
-    from fairskin.audits.classifier import judge, judge_criterion, verdict_title
-
     if baseline not in scores:
         raise InputError(f"baseline: arm {baseline!r} has no finished runs; arms with runs: {', '.join(scores)}")
     y = test["label"].to_numpy(bool)
@@ -196,7 +194,30 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
     strata = pd.factorize(test["fst_group"].astype(str) + ":" + test["label"].astype(str))[0]
     rng = np.random.default_rng(seed)
     W = _weights(strata, n_boot, rng)
-    # per arm: metric -> key -> (k, 1 + B)
+    raw = _raw_metrics(test, scores, y, keys, W, threshold)
+    pooled, seed_draws = _pool_seeds(raw, n_boot, rng)
+    gates = {"min_group_n": min_group_n, "min_group_positives": min_group_positives,
+             "min_group_negatives": min_group_negatives}
+    arms_out, eod_reps = _arm_entries(scores, raw, pooled, seed_draws, y, keys, level, ci_level=ci_level, **gates)
+    comparisons = [_comparison(arm, baseline, criteria, pooled, arms_out, eod_reps, y, keys, ci_level=ci_level, **gates)
+                   for arm in scores if arm != baseline]
+    out = {"group_level": level, "n_boot": n_boot, "seed": seed, "ci_level": ci_level, "threshold": threshold,
+           "ci_method": CI_METHOD, "metrics": metric_labels(), "arms": arms_out, "comparisons": comparisons}
+    if families is not None:
+        from fairskin.experiment._versus import synthesis_vs_cheap_fix, versus_sentence
+
+        target = next((c.group for c in criteria if c.kind == "min_relative_gain"), FITZPATRICK.darkest_group)
+        n_g, p_g = next(((len(idx), int(y[idx].sum())) for _, g, idx in keys if g == target), (0, 0))
+        small = None
+        if n_g < min_group_n or p_g < min_group_positives or n_g - p_g < min_group_negatives:
+            small = f"group {target} is too small to judge: {n_g} test images, {p_g} positive"
+        versus = synthesis_vs_cheap_fix(pooled, families, group=target, too_small=small, ci=_ci, ci_level=ci_level)
+        out["synthesis_vs_cheap_fix"] = {**versus, "sentence": versus_sentence(versus)}
+    return out
+
+
+def _raw_metrics(test, scores, y, keys, W, threshold) -> dict:
+    """Per arm: metric -> (level, group) -> array (k seeds, 1 + B row-bootstrap replicates)."""
     raw: dict[str, dict[tuple[str, str], dict[str, np.ndarray]]] = {}
     for arm, S in scores.items():
         S = np.atleast_2d(np.asarray(S, float))
@@ -207,6 +228,11 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
             per_seed = [_metrics(S[s], y, idx, W, threshold) for s in range(len(S))]
             per_key[(lvl, g)] = {m: np.stack([p[m] for p in per_seed]) for m in per_seed[0]}
         raw[arm] = per_key
+    return raw
+
+
+def _pool_seeds(raw: dict, n_boot: int, rng) -> tuple[dict, dict]:
+    """Per arm, each metric pooled over seeds: (point, replicates, per-seed values), and the seed draws used."""
     # seed resampling: per arm, (B, k) seed draws; replicate value = mean over drawn seeds
     pooled: dict[str, dict[tuple[str, str], dict[str, tuple[float, np.ndarray, np.ndarray]]]] = {}
     seed_draws: dict[str, np.ndarray] = {}
@@ -227,6 +253,13 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
                         point = float(np.nanmean(A[:, 0])) if np.isfinite(A[:, 0]).any() else float("nan")
                         rep = np.nanmean(A[draws, cols[:, None]], axis=1)
                 pooled[arm][key][m] = (point, rep, A[:, 0])
+    return pooled, seed_draws
+
+
+def _arm_entries(scores, raw, pooled, seed_draws, y, keys, level, *, ci_level, min_group_n, min_group_positives,
+                 min_group_negatives) -> tuple[dict, dict]:
+    """Each arm's groups with their metrics and intervals, and its equalized-odds difference; also
+    each arm's EOD replicates (for the paired change)."""
     arms_out = {}
     eod_reps: dict[str, np.ndarray] = {}  # per arm, the replicates' plain max-min EOD (the paired change)
     reported = report_metrics()
@@ -254,55 +287,47 @@ def arm_statistics(test: pd.DataFrame, scores: dict[str, np.ndarray], *, baselin
                          "equalized_odds_difference": {"value": _none(point), "ci_low": lo, "ci_high": hi,
                                                        "ci_method": "extremum (two-level: rows and seeds)",
                                                        "level": level, "per_seed": per_seed}}
-    comparisons = []
-    for arm in scores:
-        if arm == baseline:
-            continue
-        crit_out = []
-        deltas = []
-        for metric in ("auroc", "sensitivity"):  # the criteria judge AUROC; sensitivity's change is reported
-            for lvl, g, _ in keys:
-                pb, rb, _ = pooled[baseline][(lvl, g)][metric]
-                pc, rc, _ = pooled[arm][(lvl, g)][metric]
-                with np.errstate(all="ignore"):
-                    rel = (pc - pb) / pb if pb and not math.isnan(pb) and not math.isnan(pc) else float("nan")
-                    rel_rep = np.where(rb != 0, (rc - rb) / rb, np.nan)
-                lo, hi = _ci(rel_rep, ci_level) if not math.isnan(rel) else (None, None)
-                dlo, dhi = _ci(rc - rb, ci_level) if not math.isnan(rel) else (None, None)
-                deltas.append({"group": g, "level": lvl, "metric": metric, "baseline": _none(pb),
-                               "candidate": _none(pc), "delta": _none(pc - pb), "ci_low": dlo, "ci_high": dhi,
-                               "relative": _none(rel), "relative_ci_low": lo, "relative_ci_high": hi})
-        by_group = {(d["group"], d["metric"]): d for d in deltas}
-        # the test set's size per group, the same for every arm: a verdict on a group the audit
-        # would flag as unreliable (n < min_group_n or < min_group_positives positives) is never conclusive
-        sizes = {g: (len(idx), int(y[idx].sum())) for _, g, idx in keys}
-        for c in criteria:
-            if c.metric != "auroc":
-                raise InputError(f"criteria: metric {c.metric!r} is not supported by the experiment verdict; use auroc")
-            n_g, p_g = sizes.get(c.group, (0, 0))
-            small = None
-            if n_g < min_group_n or p_g < min_group_positives or n_g - p_g < min_group_negatives:
-                small = (f"group {c.group} is too small to judge: {n_g} test images, {p_g} positive (need "
-                         f"{min_group_n}, {min_group_positives} positive and {min_group_negatives} negative)")
-            crit_out.append(judge_criterion(c, by_group.get((c.group, c.metric)), too_small=small))
-        verdict, conclusive, reason = judge(crit_out)
-        eod_change = _change(arms_out[baseline]["equalized_odds_difference"]["value"],
-                             arms_out[arm]["equalized_odds_difference"]["value"], eod_reps[arm] - eod_reps[baseline],
-                             ci_level)
-        comparisons.append({"baseline": baseline, "candidate": arm, "deltas": deltas, "eod_change": eod_change,
-                            "criteria": crit_out,
-                            "verdict": verdict, "conclusive": conclusive, "verdict_reason": reason,
-                            "verdict_title": verdict_title(verdict, conclusive)})
-    out = {"group_level": level, "n_boot": n_boot, "seed": seed, "ci_level": ci_level, "threshold": threshold,
-           "ci_method": CI_METHOD, "metrics": metric_labels(), "arms": arms_out, "comparisons": comparisons}
-    if families is not None:
-        from fairskin.experiment._versus import synthesis_vs_cheap_fix, versus_sentence
+    return arms_out, eod_reps
 
-        target = next((c.group for c in criteria if c.kind == "min_relative_gain"), FITZPATRICK.darkest_group)
-        n_g, p_g = next(((len(idx), int(y[idx].sum())) for _, g, idx in keys if g == target), (0, 0))
+
+def _comparison(arm, baseline, criteria, pooled, arms_out, eod_reps, y, keys, *, ci_level, min_group_n,
+                min_group_positives, min_group_negatives) -> dict:
+    """``arm`` against ``baseline``: the changes per group (AUROC, sensitivity), each criterion
+    judged (never conclusive on a group too small), the verdict and the EOD change."""
+    from fairskin.audits.classifier import judge, judge_criterion, verdict_title
+
+    crit_out = []
+    deltas = []
+    for metric in ("auroc", "sensitivity"):  # the criteria judge AUROC; sensitivity's change is reported
+        for lvl, g, _ in keys:
+            pb, rb, _ = pooled[baseline][(lvl, g)][metric]
+            pc, rc, _ = pooled[arm][(lvl, g)][metric]
+            with np.errstate(all="ignore"):
+                rel = (pc - pb) / pb if pb and not math.isnan(pb) and not math.isnan(pc) else float("nan")
+                rel_rep = np.where(rb != 0, (rc - rb) / rb, np.nan)
+            lo, hi = _ci(rel_rep, ci_level) if not math.isnan(rel) else (None, None)
+            dlo, dhi = _ci(rc - rb, ci_level) if not math.isnan(rel) else (None, None)
+            deltas.append({"group": g, "level": lvl, "metric": metric, "baseline": _none(pb),
+                           "candidate": _none(pc), "delta": _none(pc - pb), "ci_low": dlo, "ci_high": dhi,
+                           "relative": _none(rel), "relative_ci_low": lo, "relative_ci_high": hi})
+    by_group = {(d["group"], d["metric"]): d for d in deltas}
+    # the test set's size per group, the same for every arm: a verdict on a group the audit
+    # would flag as unreliable (n < min_group_n or < min_group_positives positives) is never conclusive
+    sizes = {g: (len(idx), int(y[idx].sum())) for _, g, idx in keys}
+    for c in criteria:
+        if c.metric != "auroc":
+            raise InputError(f"criteria: metric {c.metric!r} is not supported by the experiment verdict; use auroc")
+        n_g, p_g = sizes.get(c.group, (0, 0))
         small = None
         if n_g < min_group_n or p_g < min_group_positives or n_g - p_g < min_group_negatives:
-            small = f"group {target} is too small to judge: {n_g} test images, {p_g} positive"
-        versus = synthesis_vs_cheap_fix(pooled, families, group=target, too_small=small, ci=_ci, ci_level=ci_level)
-        out["synthesis_vs_cheap_fix"] = {**versus, "sentence": versus_sentence(versus)}
-    return out
+            small = (f"group {c.group} is too small to judge: {n_g} test images, {p_g} positive (need "
+                     f"{min_group_n}, {min_group_positives} positive and {min_group_negatives} negative)")
+        crit_out.append(judge_criterion(c, by_group.get((c.group, c.metric)), too_small=small))
+    verdict, conclusive, reason = judge(crit_out)
+    eod_change = _change(arms_out[baseline]["equalized_odds_difference"]["value"],
+                         arms_out[arm]["equalized_odds_difference"]["value"], eod_reps[arm] - eod_reps[baseline],
+                         ci_level)
+    return {"baseline": baseline, "candidate": arm, "deltas": deltas, "eod_change": eod_change,
+            "criteria": crit_out,
+            "verdict": verdict, "conclusive": conclusive, "verdict_reason": reason,
+            "verdict_title": verdict_title(verdict, conclusive)}

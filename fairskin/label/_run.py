@@ -172,6 +172,10 @@ def label_dataset(
 ) -> LabelResult:
     """Estimate the skin type of every image of a data set and write ``labels.csv``.
 
+    Many parameters because each is one of the documented options of ``fairskin label``, under
+    the same name (the command passes them through one for one); the estimator's own settings are
+    one :class:`LabelConfig`.
+
     Parameters
     ----------
     data : a data set directory (any format :func:`fairskin.data.read_dataset` reads) or a manifest.

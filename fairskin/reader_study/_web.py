@@ -36,7 +36,8 @@ _PUBLIC = {"login_page", "login", "invite"}
 
 def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig = ServeConfig(),
                store: Store | None = None) -> Flask:
-    """The Flask app of one study folder (``db``: SQLAlchemy URL; default SQLite in the folder)."""
+    """The Flask app of one study folder (``db``: SQLAlchemy URL; default SQLite in the folder):
+    the guards every request passes, the sign-in routes, the reader's pages, the admin's pages."""
     study = Path(study)
     sf = read_study_file(study)
     store = store or open_store(study, db=db)
@@ -51,42 +52,67 @@ def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig 
     app = Flask(__name__, template_folder="templates", static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, TEMPLATES_AUTO_RELOAD=False)
     app.extensions["fairskin_store"] = store
+    site = _Site(sf, store, config, served)
+    _add_guards(app, site)
+    _add_sign_in(app, site)
+    _add_reader_pages(app, site)
+    _add_admin_pages(app, site)
+    return app
 
-    @functools.lru_cache(maxsize=4096)
-    def order_of(seed: int) -> tuple[str, ...]:
-        return tuple(sf.items[i] for i in reader_order(len(sf.items), seed))
 
-    # -- helpers
+class _Site:
+    """What every route of one study reads (the study file, the store, the settings, the served
+    images) and the helpers they share: an error page or JSON error, the template values every
+    page gets, signing a reader in, the role check, the reader's next image."""
+
+    def __init__(self, sf, store: Store, config: ServeConfig, served: dict[str, Path]):
+        self.sf, self.store, self.config, self.served = sf, store, config, served
+        self.order_of = functools.lru_cache(maxsize=4096)(self._order_of)
+
+    def _order_of(self, seed: int) -> tuple[str, ...]:
+        return tuple(self.sf.items[i] for i in reader_order(len(self.sf.items), seed))
+
+    @staticmethod
     def wants_json() -> bool:
         return request.is_json or request.accept_mimetypes.best == "application/json"
 
-    def fail(status: int, title: str, messages: list[str] = (), link: tuple[str, str] | None = None):
-        if wants_json():
+    def fail(self, status: int, title: str, messages: list[str] = (), link: tuple[str, str] | None = None):
+        if self.wants_json():
             return jsonify({"ok": False, "error": title, "messages": list(messages)}), status
         return render_template("error.html", status=status, heading=title, messages=list(messages), link=link,
-                               **common()), status
+                               **self.common()), status
 
-    def common() -> dict:
-        return {"nonce": g.nonce, "reader": g.get("reader"), "title": sf.title,
-                "csrf": store.csrf_token(g.reader) if g.get("reader") else ""}
+    def common(self) -> dict:
+        return {"nonce": g.nonce, "reader": g.get("reader"), "title": self.sf.title,
+                "csrf": self.store.csrf_token(g.reader) if g.get("reader") else ""}
 
-    def signed_in(reader: ReaderRow, token: str):
+    def signed_in(self, reader: ReaderRow, token: str):
         resp = redirect("/admin" if reader.role == "admin" else "/study", code=303)
-        resp.set_cookie(COOKIE, token, max_age=config.cookie_days * 86400, httponly=True, samesite="Lax",
-                        secure=config.secure_cookie, path="/")
+        resp.set_cookie(COOKIE, token, max_age=self.config.cookie_days * 86400, httponly=True, samesite="Lax",
+                        secure=self.config.secure_cookie, path="/")
         return resp
 
-    def role(*allowed: str):
+    def role(self, *allowed: str):
         def deco(fn):
             @functools.wraps(fn)
             def wrapper(*a, **kw):
                 if g.reader.role not in allowed:
-                    return fail(403, "Not for this token", [f"this page is for the {' or '.join(allowed)} token"])
+                    return self.fail(403, "Not for this token", [f"this page is for the {' or '.join(allowed)} token"])
                 return fn(*a, **kw)
             return wrapper
         return deco
 
-    # -- every request
+    def next_state(self, reader: ReaderRow) -> tuple[int, str | None]:
+        order = self.order_of(reader.order_seed)
+        n = self.store.n_answered(reader.id)
+        return n, (order[n] if n < len(order) else None)
+
+
+def _add_guards(app: Flask, site: _Site) -> None:
+    """Every request: its token and nonce, the Origin check, sign-in and CSRF; every response: the
+    security headers; the error pages."""
+    fail, store = site.fail, site.store
+
     @app.before_request
     def _guard():
         g.nonce = secrets.token_urlsafe(16)
@@ -128,7 +154,11 @@ def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig 
                                 (413, "Too large", "the form is larger than any answer can be")):
         app.register_error_handler(code, functools.partial(lambda h, t, _e: fail(_e.code, h, [t]), heading, text))
 
-    # -- sign in
+
+def _add_sign_in(app: Flask, site: _Site) -> None:
+    """The sign-in page, the form, the invite link and signing out."""
+    fail, common, store = site.fail, site.common, site.store
+
     @app.get("/")
     def login_page():
         if g.reader is not None:
@@ -140,7 +170,7 @@ def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig 
         if reader is None:
             return fail(401, "Unknown invite token", ["this token is not one of this study's invites; check the link"],
                         link=("/", "sign in"))
-        return signed_in(reader, token)
+        return site.signed_in(reader, token)
 
     @app.post("/login")
     def login():
@@ -157,11 +187,11 @@ def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig 
         resp.delete_cookie(COOKIE, path="/")
         return resp
 
-    # -- the reader's pages
-    def next_state(reader: ReaderRow) -> tuple[int, str | None]:
-        order = order_of(reader.order_seed)
-        n = store.n_answered(reader.id)
-        return n, (order[n] if n < len(order) else None)
+
+def _add_reader_pages(app: Flask, site: _Site) -> None:
+    """The reader's next image (page and JSON), calibration, answering, done, their own answers, the images."""
+    fail, common, role, store, sf, config = site.fail, site.common, site.role, site.store, site.sf, site.config
+    next_state, order_of, served, wants_json = site.next_state, site.order_of, site.served, site.wants_json
 
     @app.get("/study")
     @role("reader")
@@ -238,7 +268,11 @@ def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig 
         return Response(served[image_id].read_bytes(), mimetype=SERVED_MIME,
                         headers={"Cache-Control": "private, max-age=86400"})
 
-    # -- the admin's pages
+
+def _add_admin_pages(app: Flask, site: _Site) -> None:
+    """The admin's progress page and the answer export."""
+    role, store, sf, common = site.role, site.store, site.sf, site.common
+
     @app.get("/admin")
     @role("admin")
     def admin():
@@ -261,8 +295,6 @@ def create_app(study: str | Path, *, db: str | None = None, config: ServeConfig 
         df.to_csv(buf, index=False, quoting=csv.QUOTE_NONNUMERIC)
         return Response(buf.getvalue(), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=answers.csv"})
-
-    return app
 
 
 def _no_formula(text):

@@ -249,12 +249,37 @@ def _curves(groups: list[Mapping], key: str) -> list[dict]:
 
 
 def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float, specs: Mapping) -> tuple[list, list]:
+    """(sections, toc entries) for model ``i`` of the audit: metrics per skin type, ROC and
+    calibration, each skin type, fairness gaps and ratios; intersections and bad rows when there are any."""
     prefix = f"m{i}-"
     name = str(m.get("name", f"model {i + 1}"))
     min_n = int(meta.get("min_group_n") or 30)
     by_level = _groups_by_level(m)
     overall = m.get("overall")
     body, toc = [], []
+    body.append(section(f"{name}: metrics per skin type", _metric_forests(m, name, by_level, overall, specs),
+                        sid=f"{prefix}metrics"))
+    toc.append((f"{prefix}metrics", f"{name}: metrics"))
+    body.append(section(f"{name}: ROC and calibration",
+                        [Markup('<div class="grid">' + "".join(_curve_plots(name, by_level, overall)) + "</div>")],
+                        sid=f"{prefix}curves"))
+    toc.append((f"{prefix}curves", f"{name}: ROC"))
+
+    monk = meta.get("tone_scale") == "monk"
+    secs = [_group_section(g, prefix, min_n, specs, monk=monk) for lvl in ("type", "group") for g in by_level.get(lvl, [])]
+    if overall:
+        secs.append(_group_section(overall, prefix, min_n, specs, monk=monk))
+    body.append(section(f"{name}: each skin type", secs, sid=f"{prefix}types"))
+    toc.append((f"{prefix}types", f"{name}: per type"))
+
+    body.append(section(f"{name}: fairness gaps", _fairness_parts(m, name, meta, alpha, specs), sid=f"{prefix}fairness"))
+    toc.append((f"{prefix}fairness", f"{name}: gaps"))
+    body += _table_sections(m, name, prefix)
+    return body, toc
+
+
+def _metric_forests(m: Mapping, name: str, by_level: Mapping, overall, specs: Mapping) -> list:
+    """The model's description and a forest plot per headline metric: every group of every level plus overall."""
     counts = m.get("counts") or {}
     skipped = counts.get("skipped") or {}
     head = [dl([("model", name), ("kind", m.get("kind")), ("path", m.get("path")), ("threshold", m.get("threshold")),
@@ -283,10 +308,11 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float, specs: Mapp
                             f"{_label(specs, k)} with 95% CI per group. Dashed line: all images. Hatched rows, "
                             f"hollow markers and the word 'unreliable': too few images or malignant cases."))
     head.append(Markup('<div class="grid">' + "".join(plots) + "</div>"))
-    body.append(section(f"{name}: metrics per skin type", head, sid=f"{prefix}metrics"))
-    toc.append((f"{prefix}metrics", f"{name}: metrics"))
+    return head
 
-    # ROC + calibration per level
+
+def _curve_plots(name: str, by_level: Mapping, overall) -> list:
+    """ROC curves and calibration per level (a note where the audit JSON has none)."""
     parts = []
     for lvl in ("type", "group"):
         groups = by_level.get(lvl, [])
@@ -313,19 +339,11 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float, specs: Mapp
         else:
             parts.append(note(f"No calibration bins for the {lvl} groups: the audit JSON has no 'calibration' key in its "
                               "GROUP entries (see docs/report-inputs.md)."))
-    body.append(section(f"{name}: ROC and calibration", [Markup('<div class="grid">' + "".join(parts) + "</div>")],
-                        sid=f"{prefix}curves"))
-    toc.append((f"{prefix}curves", f"{name}: ROC"))
+    return parts
 
-    # per-type / per-group sections
-    monk = meta.get("tone_scale") == "monk"
-    secs = [_group_section(g, prefix, min_n, specs, monk=monk) for lvl in ("type", "group") for g in by_level.get(lvl, [])]
-    if overall:
-        secs.append(_group_section(overall, prefix, min_n, specs, monk=monk))
-    body.append(section(f"{name}: each skin type", secs, sid=f"{prefix}types"))
-    toc.append((f"{prefix}types", f"{name}: per type"))
 
-    # fairness gaps + ratios
+def _fairness_parts(m: Mapping, name: str, meta: Mapping, alpha: float, specs: Mapping) -> list:
+    """The fairness gaps with their reading, and the metric ratios to the reference group."""
     rows, classes = [], []
     for f in m.get("fairness") or []:
         verdict = _gap_verdict(f, alpha)
@@ -370,9 +388,12 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float, specs: Mapp
                              Markup('<span class="badge bad">outside bounds</span>') if "outside_bounds" in (r.get("flags") or [])
                              else ", ".join(r.get("flags") or []).replace("_", " ")] for r in ratios],
                            caption="Ratios to the reference group"))
-    body.append(section(f"{name}: fairness gaps", parts, sid=f"{prefix}fairness"))
-    toc.append((f"{prefix}fairness", f"{name}: gaps"))
+    return parts
 
+
+def _table_sections(m: Mapping, name: str, prefix: str) -> list:
+    """The skin type x diagnosis intersections and the rows that could not be used, where there are any."""
+    body = []
     inter = m.get("intersections")
     if inter:
         cells = inter.get("cells") or []
@@ -388,7 +409,7 @@ def _model_sections(m: Mapping, i: int, meta: Mapping, alpha: float, specs: Mapp
         body.append(section(f"{name}: rows that could not be used", [
             table(["image", "status", "reason"], [[b.get("image"), b.get("status"), b.get("reason")] for b in bad])],
             sid=f"{prefix}bad-rows"))
-    return body, toc
+    return body
 
 
 def _verdict_line(c: Mapping, *, named: bool = True) -> Markup:

@@ -38,17 +38,29 @@ def _cell(c: Mapping, i: int) -> dict:
 
 
 def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str:
+    """The balance report's page: summary, totals per type, the cell table, synthetic next to real
+    per type, provenance (each section one function below)."""
     check_schema(data, "fairskin.balance/1", "render_balance_report")
     budget = budget or ThumbBudget()
     root = data.get("image_root")
     cuts = list((data.get("scale") or {}).get("cuts") or DEFAULT_CUTS)
     cells = [_cell(c, i) for i, c in enumerate(require(data, "cells", "render_balance_report"))]
-    body, toc = [], []
-
     by_type = {k: [c for c in cells if c["fst"] == k] for k in TYPE_KEYS}
     tot = {k: {f: sum(c[f] for c in by_type[k]) for f in ("real", "synthetic", "after", "target")} for k in TYPE_KEYS}
+    sections = [("summary", "Summary", "Summary", _summary(data, cells, tot)),
+                ("totals", "Totals", "Before and after, per skin type", _totals(data, tot)),
+                ("cells", "Cells", "Cells", _cells_table(cells, cuts)),
+                ("types", "Per type", "Per skin type: synthetic next to real",
+                 _type_sections(cells, by_type, tot, cuts=cuts, root=root, budget=budget)),
+                ("provenance", "Provenance", "Provenance", _provenance(data, root))]
+    body = [section(title, parts, sid=sid) for sid, _, title, parts in sections]
+    toc = [(sid, entry) for sid, entry, _, _ in sections]
+    sub = f"fairskin {data.get('fairskin_version', '?')} \u00b7 {data.get('created', '')}"
+    return page("Balancing with synthetic images", body, subtitle=sub, toc=toc, defs=_svg.DEFS)
 
-    # -- summary ------------------------------------------------------------------------------------
+
+def _summary(data: Mapping, cells: list[dict], tot: dict) -> list:
+    """The headline lines (cells, images added, gate acceptance, types V and VI, cells short of target) and warnings."""
     n_real = sum(c["real"] for c in cells)
     n_syn = sum(c["synthetic"] for c in cells)
     n_gen = sum(c["generated"] or 0 for c in cells if c["generated"] is not None)
@@ -71,10 +83,11 @@ def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> s
     parts = [Markup('<div class="summary"><ul>' + "".join(f"<li>{esc(l)}</li>" for l in lines) + "</ul></div>")]
     if data.get("warnings"):
         parts.append(Markup("<h3>Warnings</h3><ul>" + "".join(f"<li>{esc(w)}</li>" for w in data["warnings"][:200]) + "</ul>"))
-    body.append(section("Summary", parts, sid="summary"))
-    toc.append(("summary", "Summary"))
+    return parts
 
-    # -- per-type totals -----------------------------------------------------------------------------
+
+def _totals(data: Mapping, tot: dict) -> list:
+    """Images per type before and after balancing against the target, and the target shares."""
     cats = [type_label(k) for k in TYPE_KEYS]
     series = [{"name": "before (real)", "values": [tot[k]["real"] for k in TYPE_KEYS], "colour": "#0072B2"},
               {"name": "after (real + synthetic)", "values": [tot[k]["after"] for k in TYPE_KEYS], "colour": "#E69F00"},
@@ -94,10 +107,11 @@ def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> s
                            [[x.get("set"), x.get("types"), fmt_pct(x.get("target"), 1), x.get("real"), x.get("final"),
                              fmt_pct(x.get("share_before"), 1), fmt_pct(x.get("share_after"), 1)] for x in shares],
                            caption="Target shares", numeric={3, 4}))
-    body.append(section("Before and after, per skin type", parts, sid="totals"))
-    toc.append(("totals", "Totals"))
+    return parts
 
-    # -- the cell table -------------------------------------------------------------------------------
+
+def _cells_table(cells: list[dict], cuts: list) -> list:
+    """Every cell before and after, and the ITA gate's acceptance per cell."""
     rows, classes = [], []
     for c in cells:
         rows.append([Markup(f'<span class="nw">{swatch(c["fst"], representative_ita(c["fst"], cuts))}{esc(type_label(c["fst"]))}</span>'), c["diagnosis"],
@@ -121,10 +135,11 @@ def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> s
                                             f"{r['label']}: {fmt_pct(r['value'])}" for r in acc_rows[:120]),
                                         xlim=(0.0, 1.0), kind="acceptance", value_fmt=lambda v: f"{100 * v:.0f}%"),
                             "ITA-gate acceptance per cell (marker shape and colour = skin type; hollow = fewer than 10 real images)."))
-    body.append(section("Cells", parts, sid="cells"))
-    toc.append(("cells", "Cells"))
+    return parts
 
-    # -- per type: synthetic samples next to real ones --------------------------------------------------
+
+def _type_sections(cells: list[dict], by_type: dict, tot: dict, *, cuts: list, root, budget: ThumbBudget) -> list:
+    """Per type, each cell's synthetic samples next to its real ones (the thumbnail budget shared out over the cells)."""
     n_sample_cells = sum(1 for c in cells if c["samples"].get("synthetic") or c["samples"].get("real")) or 1
     per = max(1, min(MAX_SAMPLES_PER_CELL, budget.max_count // (2 * n_sample_cells)))
     secs = []
@@ -156,10 +171,11 @@ def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> s
             blocks.append(Markup("".join(grid)))
         secs.append(type_section(k, f"Type {type_label(k)}", representative_ita(k, cuts),
                                  type_badge(t["real"], flags=()) if cs else Markup(""), blocks))
-    body.append(section("Per skin type: synthetic next to real", secs, sid="types"))
-    toc.append(("types", "Per type"))
+    return secs
 
-    # -- provenance ---------------------------------------------------------------------------------
+
+def _provenance(data: Mapping, root) -> list:
+    """The image root, the target rule, the ITA gate and the generator's settings."""
     gen = data.get("generator") or {}
     gate = data.get("gate") or {}
     target = data.get("target") or {}
@@ -167,10 +183,7 @@ def build_balance_html(data: Mapping, *, budget: ThumbBudget | None = None) -> s
                  ("ITA gate", gate.get("description")), ("ITA tolerance (degrees)", gate.get("ita_tolerance"))]
                 + [(f"generator: {k}", v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
                    for k, v in gen.items()])]
-    body.append(section("Provenance", parts, sid="provenance"))
-    toc.append(("provenance", "Provenance"))
-    sub = f"fairskin {data.get('fairskin_version', '?')} \u00b7 {data.get('created', '')}"
-    return page("Balancing with synthetic images", body, subtitle=sub, toc=toc, defs=_svg.DEFS)
+    return parts
 
 
 def _syn_caption(it: Mapping) -> str:

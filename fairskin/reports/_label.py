@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from fairskin.skintone import FST_GROUPS, type_label
@@ -29,28 +30,70 @@ def _cut_marks(cuts) -> list[tuple[float, str]]:
     return [(float(c), f"{type_label(i + 1)}|{type_label(i + 2)} {float(c):g}\u00b0") for i, c in enumerate(cuts)]
 
 
+@dataclass
+class _View:
+    """The parts of a ``fairskin.label/1`` dict every section reads (missing keys refused here, once)."""
+
+    data: Mapping
+    ds: Mapping
+    root: object
+    scale: Mapping
+    cuts: list
+    counts: Mapping
+    est: dict
+    human: dict | None
+    hgroup: Mapping | None
+    summ: Mapping
+    hist: Mapping
+    agreement: Mapping | None
+    shares: Mapping
+    total_est: int
+
+    @classmethod
+    def of(cls, data: Mapping, image_root) -> _View:
+        ds = data.get("data") or {}
+        scale = data.get("scale") or {}
+        counts = require(data, "counts", "label report")
+        dist = require(data, "fst_distribution", "label report")
+        est = _counts(require(dist, "estimated", "label report: fst_distribution"))
+        return cls(data=data, ds=ds, root=image_root if image_root is not None else ds.get("root"), scale=scale,
+                   cuts=list(scale.get("cuts") or DEFAULT_CUTS), counts=counts, est=est,
+                   human=_counts(dist.get("human")), hgroup=dist.get("human_group"),
+                   summ=data.get("ita_summary_by_fst") or {}, hist=data.get("ita_histogram") or {},
+                   agreement=data.get("agreement"), shares=data.get("corrected_shares") or {},
+                   total_est=sum(est.values()))
+
+
 def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | None = None) -> str:
+    """The label report's page: summary, distribution, ITA, per type, agreement, images to check,
+    bad rows, provenance (each section one function below); another tone scale than Fitzpatrick
+    gets :func:`build_tone_label_html`."""
     check_schema(data, "fairskin.label/1", "render_label_report")
     if data.get("tone_distribution"):  # another tone scale than Fitzpatrick (e.g. --estimator monk)
         return build_tone_label_html(data, image_root=image_root, budget=budget)
     budget = budget or ThumbBudget()
-    ds = data.get("data") or {}
-    root = image_root if image_root is not None else ds.get("root")
-    scale = data.get("scale") or {}
-    cuts = list(scale.get("cuts") or DEFAULT_CUTS)
-    counts = require(data, "counts", "label report")
-    dist = require(data, "fst_distribution", "label report")
-    est = _counts(require(dist, "estimated", "label report: fst_distribution"))
-    human = _counts(dist.get("human"))
-    hgroup = dist.get("human_group")
-    summ = data.get("ita_summary_by_fst") or {}
-    hist = data.get("ita_histogram") or {}
-    agreement = data.get("agreement")
-    total_est = sum(est.values())
-    body: list = []
-    toc: list[tuple[str, str]] = []
+    view = _View.of(data, image_root)
+    sections = [("summary", "Summary", "Summary", _summary(view)),
+                ("distribution", "Distribution", "Skin-type distribution", _distribution(view)),
+                ("ita", "ITA", "ITA distribution", _ita_histogram(view)),
+                ("types", "Per type", "Per skin type", _type_sections(view)),
+                ("agreement", "Agreement", "Agreement with human labels", _agreement(view)),
+                ("thumbnails", "Images to check", "Images to check", _thumbnails(view, budget)),
+                ("bad-rows", "Bad rows", "What went wrong", _bad_rows(view)),
+                ("provenance", "Provenance", "Provenance", _provenance(view))]
+    body = [section(title, parts, sid=sid) for sid, _, title, parts in sections]
+    toc = [(sid, entry) for sid, entry, _, _ in sections]
+    ds, scale = view.ds, view.scale
+    title = f"Skin-tone labels \u2014 {Path(str(ds.get('root') or 'data')).name}"
+    sub = (f"fairskin {data.get('fairskin_version', '?')} \u00b7 {data.get('created', '')} \u00b7 scale "
+           f"{scale.get('name', '?')} \u00b7 {fmt(view.counts.get('total'))} images")
+    return page(title, body, subtitle=sub, toc=toc, defs=_svg.DEFS)
 
-    # -- summary ------------------------------------------------------------------------------
+
+def _summary(view: _View) -> list:
+    """The headline lines (labelled, dark types, corrected shares, small types, agreement, known
+    answer, failures) and the reader's warnings."""
+    data, ds, counts, est, agreement, total_est = view.data, view.ds, view.counts, view.est, view.agreement, view.total_est
     total = counts.get("total")
     labelled = counts.get("labelled")
     lines = [f"{fmt(labelled)} of {fmt(total)} images labelled"
@@ -93,10 +136,12 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
     warnings = ds.get("warnings") or []
     if warnings:
         summary.append(Markup("<h3>Warnings from the reader</h3><ul>" + "".join(f"<li>{esc(w)}</li>" for w in warnings[:200]) + "</ul>"))
-    body.append(section("Summary", summary, sid="summary"))
-    toc.append(("summary", "Summary"))
+    return summary
 
-    # -- distribution -------------------------------------------------------------------------
+
+def _distribution(view: _View) -> list:
+    """Images per type, estimated and human: the bar chart, the table, and the DDI groups where humans gave groups."""
+    est, human, hgroup, summ, cuts, total_est = view.est, view.human, view.hgroup, view.summ, view.cuts, view.total_est
     cats = [type_label(k) for k in TYPE_KEYS]
     series = [{"name": "estimated (ITA)", "values": [est[k] for k in TYPE_KEYS], "colour": "#0072B2"}]
     if human is not None:
@@ -128,10 +173,12 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
             grows.append([g, e, fmt_pct(e / total_est, 1) if total_est else "n/a", hgroup.get(g, 0)])
         parts.append(table(["group", "estimated", "share", "human (group label)"], grows,
                            caption="By DDI group (human labels given as groups only)", numeric={1, 3}))
-    body.append(section("Skin-type distribution", parts, sid="distribution"))
-    toc.append(("distribution", "Distribution"))
+    return parts
 
-    # -- ITA histogram overall + per type -------------------------------------------------------
+
+def _ita_histogram(view: _View) -> list:
+    """The ITA histogram of all labelled images with the scale's cut-points."""
+    hist, cuts, scale = view.hist, view.cuts, view.scale
     edges = hist.get("bin_edges")
     by_fst = hist.get("counts_by_fst") or {}
     parts = []
@@ -150,9 +197,14 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
                              f"{scale.get('name', '?')} (type I is right of the first, VI left of the last)."))
     else:
         parts.append(note("No ITA histogram in the label JSON (key ita_histogram)."))
-    body.append(section("ITA distribution", parts, sid="ita"))
-    toc.append(("ita", "ITA"))
+    return parts
 
+
+def _type_sections(view: _View) -> list:
+    """One block per type: counts, ITA median and interval, agreement, its own histogram."""
+    est, human, summ, cuts, total_est, agreement = view.est, view.human, view.summ, view.cuts, view.total_est, view.agreement
+    edges = view.hist.get("bin_edges")
+    by_fst = view.hist.get("counts_by_fst") or {}
     type_secs = []
     per_type_agree = (agreement or {}).get("per_type") or {}
     for k in TYPE_KEYS:
@@ -186,10 +238,13 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
                      f"dashed: cut-points."), f"Type {type_label(k)}: ITA histogram; shaded band = this type's interval."))
         type_secs.append(Markup(f'<section id="type-{k}" class="typesec" data-fst="{k}" aria-labelledby="type-{k}-h" '
                                 f'style="border-left-color:{st.colour}">') + Markup("".join(blk)) + Markup("</section>"))
-    body.append(section("Per skin type", type_secs, sid="types"))
-    toc.append(("types", "Per type"))
+    return type_secs
 
-    # -- agreement ----------------------------------------------------------------------------
+
+def _agreement(view: _View) -> list:
+    """Agreement with the human labels: the figures, the confusion heatmap, per type, the corrected shares."""
+    agreement, shares = view.agreement, view.shares
+    per_type_agree = (agreement or {}).get("per_type") or {}
     if agreement:
         conf = agreement.get("confusion") or {}
         labs = [str(x) for x in conf.get("labels") or []]
@@ -226,10 +281,12 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
                                numeric={1, 2}))
     else:
         parts = [note("No human skin-type labels in this data set, so there is no agreement to show.")]
-    body.append(section("Agreement with human labels", parts, sid="agreement"))
-    toc.append(("agreement", "Agreement"))
+    return parts
 
-    # -- thumbnails -------------------------------------------------------------------------------
+
+def _thumbnails(view: _View, budget: ThumbBudget) -> list:
+    """The images left unlabelled and the least confident ones, as thumbnail strips."""
+    data, root = view.data, view.root
     unl = data.get("unlabelled") or []
     lc = data.get("least_confident") or []
     parts = [Markup("<h3>Left unlabelled</h3>")]
@@ -243,10 +300,12 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
                               alt=lambda it: f"image {it.get('image')}, estimated type "
                                              f"{type_label(str(it.get('fst')))}",
                               limit=48) if lc else note("None."))
-    body.append(section("Images to check", parts, sid="thumbnails"))
-    toc.append(("thumbnails", "Images to check"))
+    return parts
 
-    # -- bad rows ------------------------------------------------------------------------------
+
+def _bad_rows(view: _View) -> list:
+    """Rows by status and the rows that could not be used."""
+    data, by_status = view.data, view.counts.get("by_status") or {}
     bad = data.get("bad_rows") or []
     parts = []
     if by_status:
@@ -254,23 +313,19 @@ def build_label_html(data: Mapping, *, image_root=None, budget: ThumbBudget | No
                            numeric={1}))
     parts.append(table(["image", "status", "reason"], [[b.get("image"), b.get("status"), b.get("reason")] for b in bad],
                        caption="Rows that could not be used") if bad else note("No bad rows."))
-    body.append(section("What went wrong", parts, sid="bad-rows"))
-    toc.append(("bad-rows", "Bad rows"))
+    return parts
 
-    # -- provenance ----------------------------------------------------------------------------
+
+def _provenance(view: _View) -> list:
+    """Where the data came from, the scale and the settings."""
+    data, ds, scale, cuts = view.data, view.ds, view.scale, view.cuts
     cfg = data.get("config") or {}
     parts = [dl([("data root", ds.get("root")), ("format", ds.get("format")), ("rows", ds.get("n_rows")),
                  ("scale", scale.get("name")), ("categories", ", ".join(map(str, scale.get("categories") or []))),
                  ("cut-points", ", ".join(f"{float(c):g}" for c in cuts)), ("source", scale.get("source")),
                  ("calibrated", scale.get("calibrated")), ("labels CSV", data.get("labels_csv"))]),
              dl([(k, v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in cfg.items()])]
-    body.append(section("Provenance", parts, sid="provenance"))
-    toc.append(("provenance", "Provenance"))
-
-    title = f"Skin-tone labels \u2014 {Path(str(ds.get('root') or 'data')).name}"
-    sub = (f"fairskin {data.get('fairskin_version', '?')} \u00b7 {data.get('created', '')} \u00b7 scale "
-           f"{scale.get('name', '?')} \u00b7 {fmt(total)} images")
-    return page(title, body, subtitle=sub, toc=toc, defs=_svg.DEFS)
+    return parts
 
 
 def _interval_text(lo, hi) -> str:

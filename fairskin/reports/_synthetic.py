@@ -121,14 +121,31 @@ def fd_name(data: Mapping) -> str:
 
 def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn-") -> tuple[list, list]:
     """(sections, toc entries) for a synthetic-audit dict; ``prefix`` keeps ids unique when the
-    sections are part of the audit report."""
+    sections are part of the audit report. Summary, metric plots and per type always; the
+    memorisation check and the feature-space map when the dict has them."""
     check_schema(data, "fairskin.synthetic_audit/1", "synthetic audit")
     min_n = int(data.get("min_reliable_n") or MIN_RELIABLE_N)
     cells = _cells(data, min_n)
-    root = data.get("image_root")
-    body, toc = [], []
+    fd = fd_name(data)
+    mem = data.get("memorisation") or {}
+    pts = (data.get("embedding") or {}).get("points") or []
+    sections = [("summary", "Synthetic summary", "Synthetic images: summary", _summary(data, cells, min_n)),
+                ("metrics", f"{fd}/KID", "Fidelity and coverage per cell",
+                 [Markup('<div class="grid">' + "".join(_metric_plots(data, cells, min_n)) + "</div>")]),
+                ("types", "Synthetic per type", "Synthetic images per skin type",
+                 _type_tables(data, cells, min_n, prefix=prefix))]
+    if mem:
+        sections.append(("memorisation", "Memorisation", "Memorisation check", _memorisation(data, mem, budget)))
+    if pts:
+        sections.append(("embedding", "Embedding", "Feature-space map", _embedding_map(data.get("embedding"), pts)))
+    body = [section(title, parts, sid=f"{prefix}{sid}") for sid, _, title, parts in sections]
+    toc = [(f"{prefix}{sid}", entry) for sid, entry, _, _ in sections]
+    return body, toc
 
-    # -- summary
+
+def _summary(data: Mapping, cells: list[dict], min_n: int) -> list:
+    """The headline lines (mode collapse, the Fréchet distance's range, the lowest type fidelity,
+    all images, memorisation, small cells) and the audit's warnings."""
     lines = []
     collapsed = [c for c in cells if c.get("mode_collapse")]
     lines.append(f"{len(cells)} cells audited; " + (f"mode collapse flagged in {len(collapsed)}: "
@@ -162,10 +179,12 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
     parts = [Markup('<div class="summary"><ul>' + "".join(f"<li>{esc(l)}</li>" for l in lines) + "</ul></div>")]
     for w in (data.get("warnings") or [])[:50]:
         parts.append(note(f"Warning: {w}"))
-    body.append(section("Synthetic images: summary", parts, sid=f"{prefix}summary"))
-    toc.append((f"{prefix}summary", "Synthetic summary"))
+    return parts
 
-    # -- metric plots across cells
+
+def _metric_plots(data: Mapping, cells: list[dict], min_n: int) -> list:
+    """One forest plot per plotted feature-space metric across the cells."""
+    fd = fd_name(data)
     parts = []
     columns = metric_columns(data)
     for col in [c for c in columns if c.get("plot", True)]:
@@ -182,11 +201,12 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
                                         f"fewer than {min_n} images."))
     if not parts:
         parts.append(note(f"No {fd}/KID/precision/recall values in the synthetic audit."))
-    body.append(section("Fidelity and coverage per cell", [Markup('<div class="grid">' + "".join(parts) + "</div>")],
-                        sid=f"{prefix}metrics"))
-    toc.append((f"{prefix}metrics", f"{fd}/KID"))
+    return parts
 
-    # -- per type
+
+def _type_tables(data: Mapping, cells: list[dict], min_n: int, *, prefix: str) -> list:
+    """Per type, a table of its cells: ITA asked and hit, the metrics, diversity, mode collapse."""
+    columns = metric_columns(data)
     table_cols = [c for c in columns if c.get("in_table", True)]
     secs = []
     for k in TYPE_KEYS:
@@ -219,57 +239,55 @@ def synthetic_sections(data: Mapping, budget: ThumbBudget, *, prefix: str = "syn
         if all(c["unreliable"] for c in cs):
             badge += type_badge(0, min_n)
         secs.append(type_section(k, f"Type {type_label(k)}", representative_ita(k), badge, [tbl], sid=f"{prefix}type-{k}"))
-    body.append(section("Synthetic images per skin type", secs, sid=f"{prefix}types"))
-    toc.append((f"{prefix}types", "Synthetic per type"))
+    return secs
 
-    # -- memorisation
-    if mem:
-        blocks = [note(f"Pairs of a synthetic image and its nearest real image with {mem.get('metric', 'distance')} "
-                       f"below {fmt(mem.get('threshold'))}: possible copies of training images "
-                       f"({fmt(mem.get('n_checked'))} synthetic images checked).")]
-        if pairs:
-            out = ['<div class="pairs">']
-            for p in pairs[:MAX_PAIRS]:
-                fst = type_of_group(p.get("fst"))
-                lab = f"type {type_label(fst)}, {p.get('diagnosis')}, distance {fmt(p.get('distance'), 3)}"
-                a = budget.thumb(p.get("synthetic"), root, caption=f"synthetic: {p.get('synthetic')}",
-                                 alt=f"synthetic image {p.get('synthetic')} ({lab})")
-                if p.get("is_source_image"):
-                    lab += " (its own source image: expected for image-to-image generation)"
-                b = budget.thumb(p.get("real"), data.get("real_root") or root, caption=f"nearest real: {p.get('real')}",
-                                 alt=f"real image {p.get('real')}, nearest to the synthetic one")
-                out.append(f'<div class="pair" data-distance="{esc(fmt(p.get("distance"), 4))}">{a or ""}{b or ""}'
-                           f'<p class="note">{esc(lab)}</p></div>')
-            out.append("</div>")
-            blocks.append(Markup("".join(out)))
-            if len(pairs) > MAX_PAIRS:
-                blocks.append(note(f"{len(pairs) - MAX_PAIRS} more pairs in the JSON file."))
-        else:
-            blocks.append(note("No synthetic image was closer than the threshold to a real one."))
-        body.append(section("Memorisation check", blocks, sid=f"{prefix}memorisation"))
-        toc.append((f"{prefix}memorisation", "Memorisation"))
 
-    # -- embedding
-    emb = data.get("embedding") or {}
-    pts = emb.get("points") or []
-    if pts:
-        shown = _subsample(pts, MAX_POINTS)
-        groups = []
-        for k in TYPE_KEYS:
-            for src in ("real", "synthetic"):
-                sel = [p for p in shown if type_of_group(p.get("fst")) == k and str(p.get("source")) == src]
-                if sel:
-                    groups.append({"name": f"{type_label(k)} {src}", "x": [p.get("x") for p in sel], "y": [p.get("y") for p in sel],
-                                   "style": style_for(k), "hollow": src == "synthetic"})
-        desc = (f"{emb.get('method', '2-D')} projection of image features: {len(shown)} of {len(pts)} points; "
-                "filled markers real, hollow markers synthetic; marker shape and colour = skin type.")
-        blocks = [figure(_svg.scatter(groups, title=f"Real and synthetic images in feature space ({emb.get('method', '2-D')})",
-                                      desc=desc, xlabel="component 1", ylabel="component 2", kind="embedding"),
-                         desc + " Synthetic images far from the real ones of their type, or collapsed onto few "
-                                "points, show up here.")]
-        body.append(section("Feature-space map", blocks, sid=f"{prefix}embedding"))
-        toc.append((f"{prefix}embedding", "Embedding"))
-    return body, toc
+def _memorisation(data: Mapping, mem: Mapping, budget: ThumbBudget) -> list:
+    """The synthetic images closer than the threshold to a real one, each beside its nearest real image."""
+    root = data.get("image_root")
+    pairs = mem.get("pairs") or []
+    blocks = [note(f"Pairs of a synthetic image and its nearest real image with {mem.get('metric', 'distance')} "
+                   f"below {fmt(mem.get('threshold'))}: possible copies of training images "
+                   f"({fmt(mem.get('n_checked'))} synthetic images checked).")]
+    if pairs:
+        out = ['<div class="pairs">']
+        for p in pairs[:MAX_PAIRS]:
+            fst = type_of_group(p.get("fst"))
+            lab = f"type {type_label(fst)}, {p.get('diagnosis')}, distance {fmt(p.get('distance'), 3)}"
+            a = budget.thumb(p.get("synthetic"), root, caption=f"synthetic: {p.get('synthetic')}",
+                             alt=f"synthetic image {p.get('synthetic')} ({lab})")
+            if p.get("is_source_image"):
+                lab += " (its own source image: expected for image-to-image generation)"
+            b = budget.thumb(p.get("real"), data.get("real_root") or root, caption=f"nearest real: {p.get('real')}",
+                             alt=f"real image {p.get('real')}, nearest to the synthetic one")
+            out.append(f'<div class="pair" data-distance="{esc(fmt(p.get("distance"), 4))}">{a or ""}{b or ""}'
+                       f'<p class="note">{esc(lab)}</p></div>')
+        out.append("</div>")
+        blocks.append(Markup("".join(out)))
+        if len(pairs) > MAX_PAIRS:
+            blocks.append(note(f"{len(pairs) - MAX_PAIRS} more pairs in the JSON file."))
+    else:
+        blocks.append(note("No synthetic image was closer than the threshold to a real one."))
+    return blocks
+
+
+def _embedding_map(emb: Mapping, pts: list) -> list:
+    """Real and synthetic images in the 2-D projection of the feature space (at most ``MAX_POINTS``)."""
+    shown = _subsample(pts, MAX_POINTS)
+    groups = []
+    for k in TYPE_KEYS:
+        for src in ("real", "synthetic"):
+            sel = [p for p in shown if type_of_group(p.get("fst")) == k and str(p.get("source")) == src]
+            if sel:
+                groups.append({"name": f"{type_label(k)} {src}", "x": [p.get("x") for p in sel], "y": [p.get("y") for p in sel],
+                               "style": style_for(k), "hollow": src == "synthetic"})
+    desc = (f"{emb.get('method', '2-D')} projection of image features: {len(shown)} of {len(pts)} points; "
+            "filled markers real, hollow markers synthetic; marker shape and colour = skin type.")
+    blocks = [figure(_svg.scatter(groups, title=f"Real and synthetic images in feature space ({emb.get('method', '2-D')})",
+                                  desc=desc, xlabel="component 1", ylabel="component 2", kind="embedding"),
+                     desc + " Synthetic images far from the real ones of their type, or collapsed onto few "
+                            "points, show up here.")]
+    return blocks
 
 
 def build_synthetic_html(data: Mapping, *, budget: ThumbBudget | None = None) -> str:

@@ -245,8 +245,9 @@ def train_classifier(
     Settings: ``settings`` (any :class:`TrainConfig` field, e.g. ``arch="resnet18", epochs=5``)
     win over ``config`` (a :class:`TrainConfig`), which wins over the defaults
     (:func:`fairskin.settings.merge_settings`), so a new setting is one field of :class:`TrainConfig`.
-    The body runs checks, data, loaders, the epoch loop and the save in order; it stays one function
-    because the epoch loop and the save share the model, optimiser, loaders and best state.
+    The body runs checks, data, loaders, the epoch loop and the save in order. Long because the
+    epoch loop and the save share the model, optimiser, loaders and best state, so it stays one
+    function.
 
     Parameters
     ----------

@@ -45,7 +45,7 @@ def audit_frames(frames: dict[str, pd.DataFrame], *, bad_rows: dict[str, list[di
     """Audit the cleaned prediction frames of one or more models (compared with the first on their
     common images) with the checked ``cfg`` (:func:`._settings.resolve_config`). Each model's
     threshold follows ``policies[name]`` (default: ``cfg.policy``; ``compare_audits`` keeps each
-    audit's own). Over 120 lines: it is the one place the audit's JSON entries are assembled, in
+    audit's own). Long because it is the one place the audit's JSON entries are assembled, in
     their documented order (docs/audit-json.md); the statistics are the stats room's."""
     names = list(frames)
     policies = {nm: (policies or {}).get(nm, cfg.policy) for nm in names}

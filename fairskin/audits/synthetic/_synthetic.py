@@ -300,21 +300,7 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
     if syn["fst_requested"].isna().any():
         warnings.append(f"{int(syn['fst_requested'].isna().sum())} synthetic rows have no fst_requested and are "
                         "left out of the cells")
-
-    # ITA, re-measured with label's estimator
-    m = _measure_ita(list(syn["path"]), scale=cfg.scale, cache_dir=cache_dir, progress=progress,
-                     label="ITA (synthetic)", hair_removal=cfg.hair_removal)
-    syn["ita_remeasured"], syn["fst_remeasured"] = m["ita"].to_numpy(), m["fst"].array
-    syn["ita_status"], syn["ita_reason"] = m["status"].to_numpy(), m["reason"].to_numpy()
-    mr = _measure_ita(list(rl["path"]), scale=cfg.scale, cache_dir=cache_dir, progress=progress,
-                      label="ITA (real)", hair_removal=cfg.hair_removal)
-    rl["ita"], rl["fst_estimated"] = mr["ita"].to_numpy(), mr["fst"].array
-    human = rl["fst_human"] if "fst_human" in rl.columns else pd.Series(pd.NA, index=rl.index, dtype="Int64")
-    human = pd.to_numeric(human, errors="coerce").astype("Int64")
-    rl["fst"] = human.where(human.notna(), rl["fst_estimated"]).astype("Int64")
-    rl["fst_source"] = np.where(human.notna(), "human", np.where(rl["fst_estimated"].notna(), "estimated", "none"))
-    if "diagnosis" not in rl.columns:
-        rl["diagnosis"] = pd.NA
+    _add_tones(syn, rl, cfg, cache_dir=cache_dir, progress=progress)
 
     # features
     fsyn = extract_features(list(syn["path"]), ext, batch_size=cfg.batch_size, cache_dir=cache_dir,
@@ -331,14 +317,75 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
         warnings.append(f"features: {ext.description}. Distances in this space are Fréchet distances, not "
                         "Inception FID; compare them only with numbers from the same extractor.")
 
-    # cells: every registered feature-space metric (_measures.FIDELITY_METRICS)
     fctx = FidelityContext(dim=ext.dim, is_fid=bool(ext.is_fid), cfg=cfg)
-    cells = []
     syn_ok = fsyn.ok & syn["fst_requested"].notna().to_numpy()
     real_ok = freal.ok & rl["fst"].notna().to_numpy()
+    cells, small = _cells(syn, rl, fsyn, freal, syn_ok=syn_ok, real_ok=real_ok, fctx=fctx, lp_model=lp_model, cfg=cfg)
+    if small:
+        warnings.append(f"KID only (no FID) in {len(small)} cells smaller than {fid_min_images(ext.dim, cfg.fid_min_images)}"
+                        f" images per side: FID's bias at small n exceeds real differences between generators")
+
+    # overall: all synthetic vs the real images of the requested types
+    types = set(int(v) for v in syn.loc[syn_ok, "fst_requested"].unique())
+    r_all = real_ok & rl["fst"].isin(types).fillna(False).to_numpy()
+    overall = {"n_real": int(r_all.sum()), "n_synthetic": int(syn_ok.sum()),
+               "ita_fidelity": ita_fidelity(syn.loc[syn_ok, "fst_requested"], syn.loc[syn_ok, "fst_remeasured"],
+                                            syn.loc[syn_ok, "ita_remeasured"], scale=cfg.scale,
+                                            tolerance=cfg.ita_tolerance),
+               "confusion": _confusion(syn.loc[syn_ok, "fst_requested"], syn.loc[syn_ok, "fst_remeasured"])}
+    if syn_ok.any() and r_all.any():
+        overall.update(measure_cell(fsyn.features[syn_ok], freal.features[r_all], fctx))
+
+    memo = _memorisation(syn, rl, cfg, cache_dir=cache_dir, progress=progress)
+    emb = _embedding(fsyn.features[syn_ok], freal.features[r_all], syn[syn_ok], rl[r_all], cfg)
+
+    data = {
+        **document_header(SCHEMA),
+        "image_root": str(syn_root.resolve()), "real_root": str(real_root.resolve()),
+        "features": ext.description, "extractor_id": ext.id, "extractor_learned": bool(ext.learned),
+        "fid_is_inception": bool(ext.is_fid),
+        "fid_min_images": fid_min_images(ext.dim, cfg.fid_min_images),
+        "kid": {"kernel": "polynomial (x.y/d + 1)^3", "subsets": cfg.kid_subsets, "subset_size": cfg.kid_subset_size,
+                "estimator": "u-statistic, paired subsets",
+                "uncertainty": "std over subsets when both sets exceed the subset size; otherwise a 95% "
+                               "interval from the two-sample jackknife standard error on the whole sets"},
+        "lpips_backbone": None if lp_model is None else str(lpips_backbone),
+        "metrics": fidelity_columns(),
+        "min_reliable_n": cfg.min_reliable_n, "config": asdict(cfg),
+        "run": {"features_computed": fsyn.n_computed + freal.n_computed,
+                "features_cached": fsyn.n_cached + freal.n_cached},
+        "cells": cells, "overall": overall, "memorisation": memo, "embedding": emb, "warnings": warnings,
+    }
+    images = syn.drop(columns=["path"]).copy()
+    return SyntheticAudit(data=data, images=images, real=rl.drop(columns=["path"]))
+
+
+def _add_tones(syn: pd.DataFrame, rl: pd.DataFrame, cfg: SyntheticAuditConfig, *, cache_dir, progress) -> None:
+    """Re-measure every image's ITA with label's estimator (the generator's claim is not trusted) and
+    give each real image its type: the human one, else the estimated one (``fst_source`` says which)."""
+    m = _measure_ita(list(syn["path"]), scale=cfg.scale, cache_dir=cache_dir, progress=progress,
+                     label="ITA (synthetic)", hair_removal=cfg.hair_removal)
+    syn["ita_remeasured"], syn["fst_remeasured"] = m["ita"].to_numpy(), m["fst"].array
+    syn["ita_status"], syn["ita_reason"] = m["status"].to_numpy(), m["reason"].to_numpy()
+    mr = _measure_ita(list(rl["path"]), scale=cfg.scale, cache_dir=cache_dir, progress=progress,
+                      label="ITA (real)", hair_removal=cfg.hair_removal)
+    rl["ita"], rl["fst_estimated"] = mr["ita"].to_numpy(), mr["fst"].array
+    human = rl["fst_human"] if "fst_human" in rl.columns else pd.Series(pd.NA, index=rl.index, dtype="Int64")
+    human = pd.to_numeric(human, errors="coerce").astype("Int64")
+    rl["fst"] = human.where(human.notna(), rl["fst_estimated"]).astype("Int64")
+    rl["fst_source"] = np.where(human.notna(), "human", np.where(rl["fst_estimated"].notna(), "estimated", "none"))
+    if "diagnosis" not in rl.columns:
+        rl["diagnosis"] = pd.NA
+
+
+def _cells(syn, rl, fsyn, freal, *, syn_ok, real_ok, fctx: FidelityContext, lp_model,
+           cfg: SyntheticAuditConfig) -> tuple[list[dict], list[str]]:
+    """One cell per requested type x diagnosis (and per type, all diagnoses), each measured by every
+    registered feature-space metric (``_measures.FIDELITY_METRICS``), LPIPS diversity and the mode-collapse
+    flag; also the cells with images on both sides but too few for FID ("type/diagnosis")."""
+    cells, small = [], []
     sdx = syn["diagnosis"].astype("string")
     rdx = rl["diagnosis"].astype("string")
-    small = []
     for t in sorted(int(v) for v in syn.loc[syn_ok, "fst_requested"].unique()):
         s_t = syn_ok & (syn["fst_requested"] == t).fillna(False).to_numpy()
         r_t = real_ok & (rl["fst"] == t).fillna(False).to_numpy()
@@ -367,22 +414,13 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
             _mode_collapse(cell, cfg)
             cell["reliable"] = min(cell["n_real"], cell["n_synthetic"]) >= cfg.min_reliable_n
             cells.append(cell)
-    if small:
-        warnings.append(f"KID only (no FID) in {len(small)} cells smaller than {fid_min_images(ext.dim, cfg.fid_min_images)}"
-                        f" images per side: FID's bias at small n exceeds real differences between generators")
+    return cells, small
 
-    # overall: all synthetic vs the real images of the requested types
-    types = set(int(v) for v in syn.loc[syn_ok, "fst_requested"].unique())
-    r_all = real_ok & rl["fst"].isin(types).fillna(False).to_numpy()
-    overall = {"n_real": int(r_all.sum()), "n_synthetic": int(syn_ok.sum()),
-               "ita_fidelity": ita_fidelity(syn.loc[syn_ok, "fst_requested"], syn.loc[syn_ok, "fst_remeasured"],
-                                            syn.loc[syn_ok, "ita_remeasured"], scale=cfg.scale,
-                                            tolerance=cfg.ita_tolerance),
-               "confusion": _confusion(syn.loc[syn_ok, "fst_requested"], syn.loc[syn_ok, "fst_remeasured"])}
-    if syn_ok.any() and r_all.any():
-        overall.update(measure_cell(fsyn.features[syn_ok], freal.features[r_all], fctx))
 
-    # memorisation: nearest real training image, in thumbnail space
+def _memorisation(syn: pd.DataFrame, rl: pd.DataFrame, cfg: SyntheticAuditConfig, *, cache_dir,
+                  progress) -> dict | None:
+    """Each synthetic image's nearest real training image in thumbnail space, written into ``syn``
+    (``nearest_*``, ``memorised``); returns the section with the flagged pairs (None: too few images)."""
     thumb = ThumbnailExtractor(cfg.thumbnail_side)
     tsyn = extract_features(list(syn["path"]), thumb, batch_size=256, cache_dir=cache_dir, progress=progress,
                             description="thumbnails (synthetic)")
@@ -397,60 +435,38 @@ def audit_synthetic(manifest: str | os.PathLike | pd.DataFrame, *, real: str | o
             candidates = "real images with split == train"
     syn["nearest_real"], syn["nearest_distance"], syn["nearest_ratio"] = None, np.nan, np.nan
     syn["memorised"] = False
-    memo = None
-    if len(r_idx) >= 2 and len(s_idx):
-        nr = nearest_real(tsyn.features[s_idx], treal.features[r_idx], threshold=cfg.memorisation_threshold)
-        near = rl["image"].to_numpy()[r_idx[nr.index]]
-        syn.loc[s_idx, "nearest_real"] = near
-        syn.loc[s_idx, "nearest_distance"] = nr.distance
-        syn.loc[s_idx, "nearest_ratio"] = nr.ratio
-        syn.loc[s_idx, "memorised"] = nr.flagged
-        pairs = []
-        src = syn["source_image"].astype("string") if "source_image" in syn.columns else None
-        for k in np.flatnonzero(nr.flagged)[np.argsort(nr.ratio[nr.flagged])]:
-            i, r = s_idx[k], r_idx[nr.index[k]]
-            fst = syn.at[i, "fst_requested"]
-            dx = syn.at[i, "diagnosis"]
-            pairs.append({
-                "synthetic": str(syn.at[i, "image"]), "real": str(rl.at[r, "path"]),
-                "distance": float(nr.ratio[k]), "rms_distance": float(nr.distance[k]),
-                "fst": None if pd.isna(fst) else str(int(fst)), "diagnosis": None if pd.isna(dx) else str(dx),
-                # image-to-image outputs are expected near their source: said, not hidden
-                "is_source_image": bool(src is not None and not pd.isna(src.iloc[i])
-                                        and src.iloc[i] == str(rl.at[r, "image"])),
-            })
-        memo = {"metric": (f"RMS distance of {cfg.thumbnail_side}x{cfg.thumbnail_side} RGB thumbnails / median "
-                           "real-to-nearest-real distance"),
-                "threshold": cfg.memorisation_threshold, "reference_rms_distance": nr.reference,
-                "n_checked": int(len(s_idx)), "n_real_candidates": int(len(r_idx)),
-                "candidates": candidates, "n_flagged": int(nr.flagged.sum()),
-                "pairs": pairs}
-        if "source_image" in syn.columns:
-            src = syn["source_image"].astype("string")
-            syn["nearest_is_source"] = (src == syn["nearest_real"].astype("string")).fillna(False)
-
-    # embedding
-    emb = _embedding(fsyn.features[syn_ok], freal.features[r_all], syn[syn_ok], rl[r_all], cfg)
-
-    data = {
-        **document_header(SCHEMA),
-        "image_root": str(syn_root.resolve()), "real_root": str(real_root.resolve()),
-        "features": ext.description, "extractor_id": ext.id, "extractor_learned": bool(ext.learned),
-        "fid_is_inception": bool(ext.is_fid),
-        "fid_min_images": fid_min_images(ext.dim, cfg.fid_min_images),
-        "kid": {"kernel": "polynomial (x.y/d + 1)^3", "subsets": cfg.kid_subsets, "subset_size": cfg.kid_subset_size,
-                "estimator": "u-statistic, paired subsets",
-                "uncertainty": "std over subsets when both sets exceed the subset size; otherwise a 95% "
-                               "interval from the two-sample jackknife standard error on the whole sets"},
-        "lpips_backbone": None if lp_model is None else str(lpips_backbone),
-        "metrics": fidelity_columns(),
-        "min_reliable_n": cfg.min_reliable_n, "config": asdict(cfg),
-        "run": {"features_computed": fsyn.n_computed + freal.n_computed,
-                "features_cached": fsyn.n_cached + freal.n_cached},
-        "cells": cells, "overall": overall, "memorisation": memo, "embedding": emb, "warnings": warnings,
-    }
-    images = syn.drop(columns=["path"]).copy()
-    return SyntheticAudit(data=data, images=images, real=rl.drop(columns=["path"]))
+    if not (len(r_idx) >= 2 and len(s_idx)):
+        return None
+    nr = nearest_real(tsyn.features[s_idx], treal.features[r_idx], threshold=cfg.memorisation_threshold)
+    near = rl["image"].to_numpy()[r_idx[nr.index]]
+    syn.loc[s_idx, "nearest_real"] = near
+    syn.loc[s_idx, "nearest_distance"] = nr.distance
+    syn.loc[s_idx, "nearest_ratio"] = nr.ratio
+    syn.loc[s_idx, "memorised"] = nr.flagged
+    pairs = []
+    src = syn["source_image"].astype("string") if "source_image" in syn.columns else None
+    for k in np.flatnonzero(nr.flagged)[np.argsort(nr.ratio[nr.flagged])]:
+        i, r = s_idx[k], r_idx[nr.index[k]]
+        fst = syn.at[i, "fst_requested"]
+        dx = syn.at[i, "diagnosis"]
+        pairs.append({
+            "synthetic": str(syn.at[i, "image"]), "real": str(rl.at[r, "path"]),
+            "distance": float(nr.ratio[k]), "rms_distance": float(nr.distance[k]),
+            "fst": None if pd.isna(fst) else str(int(fst)), "diagnosis": None if pd.isna(dx) else str(dx),
+            # image-to-image outputs are expected near their source: said, not hidden
+            "is_source_image": bool(src is not None and not pd.isna(src.iloc[i])
+                                    and src.iloc[i] == str(rl.at[r, "image"])),
+        })
+    memo = {"metric": (f"RMS distance of {cfg.thumbnail_side}x{cfg.thumbnail_side} RGB thumbnails / median "
+                       "real-to-nearest-real distance"),
+            "threshold": cfg.memorisation_threshold, "reference_rms_distance": nr.reference,
+            "n_checked": int(len(s_idx)), "n_real_candidates": int(len(r_idx)),
+            "candidates": candidates, "n_flagged": int(nr.flagged.sum()),
+            "pairs": pairs}
+    if "source_image" in syn.columns:
+        src = syn["source_image"].astype("string")
+        syn["nearest_is_source"] = (src == syn["nearest_real"].astype("string")).fillna(False)
+    return memo
 
 
 def _embedding(fs, fr, syn, rl, cfg: SyntheticAuditConfig) -> dict | None:

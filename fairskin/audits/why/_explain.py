@@ -105,6 +105,11 @@ def _example_group(row) -> str:
 
 def _saliency(model: LoadedModel, frame, *, root, pre, masks, method, layer_name, threshold, target, cfg, units,
               n_boot, seed, ci_level, min_group_n, group_level, progress) -> tuple[dict, pd.DataFrame]:
+    """The saliency section and its per-image table: each image's attribution (``method`` at
+    ``layer_name``) shared out over lesion, healthy skin and background, summarised per group.
+
+    Many parameters because it takes :func:`explain_model`'s audit settings (the ones it shares with
+    ``_counterfactual``, passed as one ``common`` dict) plus the saliency method's own."""
     import torch
 
     module = model.module
@@ -250,6 +255,10 @@ def explain_model(model: LoadedModel, frame: pd.DataFrame, *, root: str | Path, 
                   group_level: str = "type", config: ExplainConfig = ExplainConfig(),
                   progress: Progress | None = None) -> tuple[dict, dict[str, pd.DataFrame]]:
     """The ``saliency`` and/or ``counterfactual`` sections for one model.
+
+    Many parameters because, besides the model and its predictions, each is an audit setting (a
+    ``fairskin.audits.classifier.AuditConfig`` field of the same meaning) or a model-metadata value
+    that ``audit()`` passes through; the why-audit's own settings are one :class:`ExplainConfig`.
 
     ``frame``: the audit's cleaned predictions of this model (``image, score, label, tone,
     tone_group``; ``AuditResult.frames``), Fitzpatrick tones only (the audit refuses to explain
