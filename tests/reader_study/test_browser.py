@@ -57,7 +57,7 @@ def _item(driver) -> str:
 
 def _at(driver, text: str) -> bool:
     """Wait (a page load is asynchronous to clicks and keys) until the progress line says ``text``."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
     from selenium.webdriver.support.wait import WebDriverWait
 
     def ready(d):
@@ -65,6 +65,10 @@ def _at(driver, text: str) -> bool:
             return text in d.find_element("id", "progress-text").text
         except (NoSuchElementException, StaleElementReferenceException):
             return False
+        except WebDriverException as exc:  # Chromium's own word for a stale element, mid-navigation on a busy machine
+            if "does not belong to the document" in str(exc):
+                return False
+            raise
 
     WebDriverWait(driver, 30).until(ready)
     return True
