@@ -28,6 +28,7 @@ import pandas as pd
 from fairskin.annotate._config import AnnotateAnalyzeConfig, read_annotation_file
 from fairskin.annotate._calibrate import calibrated_dawid_skene
 from fairskin.annotate._consensus import majority_vote
+from fairskin.data import read_csv_table
 from fairskin.errors import InputError
 from fairskin.label import HUMAN_CONSENSUS
 from fairskin.reader_study import open_store, wilson
@@ -43,8 +44,11 @@ def load_labels(folder: str | Path, *, db: str | None = None) -> tuple[pd.DataFr
     key_path = folder / "private" / "answer_key.csv"
     if not key_path.is_file():
         raise InputError(f"ANNOTATION: {key_path} not found; recreate the annotation with `fairskin annotate create`")
-    key = pd.read_csv(key_path, dtype={"id": str, "image": str, "image_id": str})
-    store = open_store(folder, db=db, create=False)
+    key, _ = read_csv_table(key_path, arg="answer key")  # text cells, restored from write_csv's spreadsheet-safe form
+    for c in ("estimated", "fst_human"):
+        key[c] = pd.to_numeric(key[c].replace("", None), errors="coerce").astype("Int64")
+    key["fst_group_human"] = key["fst_group_human"].replace("", None)
+    store = open_store(folder, db=db, create=False, invite="fairskin annotate invite ANNOTATION --annotators N")
     try:
         ans = store.answers_frame()
     finally:

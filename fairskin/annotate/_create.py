@@ -31,6 +31,7 @@ import pandas as pd
 from fairskin.annotate._config import ANNOTATE_FILE, ANNOTATE_SCHEMA, AnnotateConfig, AnnotationFile, write_annotation_file
 from fairskin.data import ImageLoadError, load_mask, load_rgb, read_dataset
 from fairskin.errors import InputError
+from fairskin.outputs import write_csv
 from fairskin.label import LesionMasks, estimate_tone_image, get_estimator, read_labels_csv
 from fairskin.progress import Progress, counter
 from fairskin.reader_study import SCHEMA, SERVED_SUFFIX, Questions, StudyFile, served_image, write_study_file
@@ -190,8 +191,8 @@ def create_annotation(data: str | Path, *, out: str | Path, labels: str | Path |
     key_df = pd.DataFrame(key, columns=KEY_COLUMNS).sort_values("id").reset_index(drop=True)
     key_df["estimated"] = key_df["estimated"].astype("Int64")
     key_df["fst_human"] = key_df["fst_human"].astype("Int64")
-    key_df.to_csv(out / "private" / "answer_key.csv", index=False)
-    pd.DataFrame(skipped, columns=["row", "image", "reason"]).to_csv(out / "private" / "skipped.csv", index=False)
+    write_csv(key_df, out / "private" / "answer_key.csv")
+    write_csv(pd.DataFrame(skipped, columns=["row", "image", "reason"]), out / "private" / "skipped.csv")
     stamp = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     questions = Questions(ask_diagnosis=False, ask_comment=True)
     write_study_file(out, StudyFile(schema=SCHEMA, title=title, items=tuple(key_df["id"]), calibration=(),

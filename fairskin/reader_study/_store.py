@@ -284,16 +284,18 @@ def _private_file(path: Path) -> None:
             os.chmod(p, 0o600)
 
 
-def open_store(study: str | Path | None = None, *, db: str | None = None, create: bool = True) -> Store:
-    """Connect to ``db`` (default: SQLite in the study folder) and bring its schema up to date."""
+def open_store(study: str | Path | None = None, *, db: str | None = None, create: bool = True,
+               invite: str = "fairskin reader-study invite STUDY --readers N") -> Store:
+    """Connect to ``db`` (default: SQLite in the study folder) and bring its schema up to date.
+    ``invite``: the command that creates the database, named when ``create`` is False and it is
+    missing (an annotation shares this store and is invited by its own command)."""
     url = db or (default_db_url(study) if study is not None else None)
     if url is None:
         raise InputError("db: no database given and no study folder to put the default SQLite file in")
     u = normalise_url(url)
     if u.drivername.startswith("sqlite"):
         if u.database and u.database != ":memory:" and not create and not Path(u.database).is_file():
-            raise InputError(f"db: {u.database} does not exist; invite readers first "
-                             f"(`fairskin reader-study invite STUDY --readers N`)")
+            raise InputError(f"db: {u.database} does not exist; invite readers first (`{invite}`)")
         if u.database and u.database != ":memory:":
             _private_file(Path(u.database))
         engine, light = _sqlite_engine(u), _sqlite_engine(u, "NORMAL")

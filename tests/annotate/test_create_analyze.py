@@ -127,3 +127,27 @@ def test_analyze_without_labels_says_so(make_annotation, capsys):
     invite_readers(folder, readers=1)
     assert main(["annotate", "analyze", str(folder)]) == 2
     assert "no labels yet" in capsys.readouterr().err
+
+
+def test_the_answer_key_is_spreadsheet_safe_and_read_back_exactly(phantoms, tmp_path):
+    """A diagnosis from the user's metadata that a spreadsheet would run (``=HYPERLINK(...)``) is
+    written quoted (outputs.write_csv) and read back as it was (load_labels, via read_csv_table)."""
+    import shutil
+
+    from fairskin.annotate._analyze import load_labels
+
+    data = tmp_path / "data"
+    shutil.copytree(phantoms, data)
+    meta = pd.read_csv(data / "ddi_metadata.csv", dtype=str, keep_default_na=False)
+    meta["disease"] = '=HYPERLINK("http://x","y")'  # DDI's diagnosis column
+    meta.to_csv(data / "ddi_metadata.csv", index=False)
+    out = tmp_path / "ann"
+    assert main(["annotate", "create", str(data), "--out", str(out), "--n", "6", "--size", "48", "-q"]) == 0
+    raw = (out / "private" / "answer_key.csv").read_text()
+    assert "'=HYPERLINK" in raw
+    with pytest.raises(InputError, match=r"does not exist; invite readers first \(`fairskin annotate invite "):
+        load_labels(out)  # the annotation's own command, not the reader study's
+    assert main(["annotate", "invite", str(out), "--annotators", "2"]) == 0
+    key, _ = load_labels(out)
+    assert (key["diagnosis"] == '=HYPERLINK("http://x","y")').all() and len(key) == 6
+    assert str(key["estimated"].dtype) == "Int64" and key["estimated"].notna().all()
