@@ -118,7 +118,9 @@ def test_cli_audits_a_model_on_monk_labels_and_the_report_states_the_grouping(tm
 #: scale-neutral (``tone``/``tone_group`` instead of ``fst_type``/``fst_group``), ``created`` dropped;
 #: rewritten once for issue 27 after checking each of its 82 differences was one of that issue's changes
 #: (``meta.label_sampling`` default "cohort", the clopper_pearson method and flags few_clusters/few_events,
-#: the clustered AUROC's Hanley-McNeil floor); no gap, resample or per-row column changed
+#: the clustered AUROC's Hanley-McNeil floor); no gap, resample or per-row column changed. Then 2 lower bounds of
+#: MST 1 (sensitivity 1.0 on its patients, and the balanced accuracy built from it): a clustered rate at 0 or 1
+#: now rests on its clusters, not its images (effective_size)
 GOLDEN = Path(__file__).parent / "golden" / "monk_audit_before_tone_columns.json"
 
 

@@ -276,3 +276,16 @@ def test_a_high_auroc_on_few_malignant_against_many_benign_is_flagged():
     assert _undercovering_auroc(0.96, {"positives": 20, "negatives": 100})
     assert not _undercovering_auroc(0.96, {"positives": 20, "negatives": 99})
     assert not _undercovering_auroc(0.99, {"positives": 200, "negatives": 4000})
+
+
+def test_a_clustered_rate_at_0_or_1_rests_on_its_clusters_not_its_images():
+    """Three lesions all detected are three observations: the effective size falls back to the
+    clusters when the bootstrap (no variance at 0 or 1) cannot measure a design effect."""
+    from fairskin.audits.stats._intervals import clopper_pearson, effective_size
+
+    ones = np.ones(200)
+    assert effective_size(1.0, 20, ones, clusters=3) == 3.0
+    assert effective_size(0.0, 20, np.zeros(200), clusters=3) == 3.0
+    assert effective_size(1.0, 20, ones) == 20.0  # independent rows: the rows are the units
+    assert effective_size(1.0, 2, ones, clusters=5) == 2.0  # never more than the rows
+    assert clopper_pearson(3, 3)[0] < 0.3 < clopper_pearson(20, 20)[0]  # what the fallback changes

@@ -97,10 +97,15 @@ def effective_size(value: float, n: float, samples: np.ndarray, *, clusters: int
     """A proportion's effective denominator: ``n`` shrunk by the design effect
     ``var* / (p (1 - p) / n)`` of a (cluster) bootstrap (clustered rows carry less information
     than ``n`` independent ones); with ``clusters``, the bootstrap variance of a mean of C units
-    is first scaled by ``C / (C - 1)`` (it is that much too small). ``n`` when the value is 0 or 1."""
+    is first scaled by ``C / (C - 1)`` (it is that much too small). When the value is 0 or 1 the
+    bootstrap shows no variance to measure a design effect with: ``n`` for independent rows, and
+    the ``clusters`` themselves for clustered ones (three lesions all detected are three
+    observations, not the 20 images they were photographed in)."""
     s = np.asarray(samples, float)
     s = s[~np.isnan(s)]
     n_eff = float(n)
+    if clusters is not None and not 0 < value < 1:
+        return float(min(n, max(clusters, 1)))
     if len(s) > 1 and 0 < value < 1:
         var = s.var(ddof=1)
         if clusters is not None and clusters > 1:
