@@ -31,8 +31,9 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fairskin.audits.stats import logit_delong  # noqa: E402
 from fairskin.audits.stats._bootstrap import delong_variance  # noqa: E402
-from fairskin.audits.stats._intervals import logit_delong  # noqa: E402
+from fairskin.audits.stats._groups import _undercovering_auroc  # noqa: E402  (the audit's flag rule)
 
 #: (positives, negatives) per group: few against many (the issue-27 regimes), balanced ones beside
 SIZES = ((5, 95), (10, 190), (20, 380), (50, 950), (100, 1900), (10, 40), (20, 47), (30, 70), (50, 250), (100, 100))
@@ -82,7 +83,7 @@ def main(argv=None) -> int:
             print(f"{truth:6.3f} {P:4d} {N:5d} | {f[0]:14.3f} {f[1]:6.3f} {f[2]:6.3f} | {p[0]:11.3f} {p[1]:6.3f} {p[2]:6.3f}")
             if f[0] < 0.93:
                 short.append(f"AUROC {truth:.2f}, {P} / {N}: {f[0]:.3f}")
-                flagged += truth >= 0.95 and N >= 5 * P and P < 200
+                flagged += _undercovering_auroc(truth, {"positives": P, "negatives": N})
     print(f"\nfairskin under 0.93: {', '.join(short) if short else 'none'} ({time.perf_counter() - t0:.0f} s)")
     print(f"of these, in the region the audit flags high_auroc_imbalanced (AUROC >= 0.95, P < 200, N >= 5 P, "
           f"judged on the true AUROC here): {flagged} of {len(short)}")

@@ -28,7 +28,7 @@ import math
 import numpy as np
 from scipy import stats
 
-__all__ = ["METHODS", "z_value", "wilson", "wilson_effective", "effective_size", "clopper_pearson", "FEW_EVENTS",
+__all__ = ["METHODS", "z_value", "wilson", "effective_size", "clopper_pearson", "FEW_EVENTS",
            "min_of_intervals", "mover_mean", "mover_difference", "mover_ratio",
            "logit_wald", "hanley_mcneil_variance", "logit_bootstrap", "logit_floored", "logit_auprc", "percentile", "extremum", "extremum_noise", "extremum_bounds", "pairwise",
            "EXTREMUM_KAPPA", "EXTREMUM_KAPPA_UP"]
@@ -94,7 +94,8 @@ def wilson(k, n, *, level: float = 0.95, df: float | None = None) -> tuple[float
 
 
 def effective_size(value: float, n: float, samples: np.ndarray, *, clusters: int | None = None) -> float:
-    """A proportion's effective denominator: ``n`` shrunk by the design effect
+    """A proportion's effective denominator (the audit's ``wilson_effective`` interval is
+    :func:`wilson` on it, with a t on ``clusters - 1`` df for clustered rows): ``n`` shrunk by the design effect
     ``var* / (p (1 - p) / n)`` of a (cluster) bootstrap (clustered rows carry less information
     than ``n`` independent ones); with ``clusters``, the bootstrap variance of a mean of C units
     is first scaled by ``C / (C - 1)`` (it is that much too small). When the value is 0 or 1 the
@@ -113,15 +114,6 @@ def effective_size(value: float, n: float, samples: np.ndarray, *, clusters: int
         deff = var / (value * (1 - value) / n)
         n_eff = n / max(deff, 1.0)
     return n_eff
-
-
-def wilson_effective(value: float, n: float, samples: np.ndarray, *, level: float = 0.95, clusters: int | None = None
-                     ) -> tuple[float | None, float | None]:
-    """Wilson interval on the :func:`effective_size` of a (cluster) bootstrap; with ``clusters``,
-    a t critical value on ``clusters - 1`` degrees of freedom (the variance is estimated from
-    that many units)."""
-    n_eff = effective_size(value, n, samples, clusters=clusters)
-    return wilson(value * n_eff, n_eff, level=level, df=None if clusters is None else clusters - 1)
 
 
 def clopper_pearson(k, n, *, level: float = 0.95) -> tuple[float | None, float | None]:
